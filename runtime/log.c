@@ -1,0 +1,179 @@
+/* log.c - log line formatting (see log.h). */
+#include "log.h"
+
+#include <cJSON.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const char *const LEVELS[] = {"debug", "info", "warn", "error"};
+static const char REDACTED[] = "[redacted]";
+
+int cm_log_level_from_name(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, LEVELS[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *cm_log_level_name(int level)
+{
+    return level >= 0 && level < 4 ? LEVELS[level] : "info";
+}
+
+int cm_log_enabled(const cm_logger *lg, int level)
+{
+    return lg->sink && level >= lg->level;
+}
+
+int cm_log_key_is_secret(const char *key)
+{
+    static const char *const WORDS[] = {"token", "password", "secret", "authorization",
+                                        "key-data", "keydata", "key_data"};
+    size_t n = strlen(key);
+    for (size_t w = 0; w < sizeof WORDS / sizeof WORDS[0]; w++) {
+        size_t m = strlen(WORDS[w]);
+        for (size_t i = 0; i + m <= n; i++)
+            if (strncasecmp(key + i, WORDS[w], m) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+void cm_log_format_time(char *buf, size_t size, int64_t wall_ns)
+{
+    time_t secs = (time_t)(wall_ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, size - n, ".%03dZ", (int)(wall_ns / 1000000 % 1000));
+}
+
+/* Growing string for one line. */
+struct line {
+    char *s;
+    size_t len, cap;
+    int oom;
+};
+
+static void put(struct line *l, const char *s, size_t n)
+{
+    if (l->oom)
+        return;
+    if (l->len + n + 1 > l->cap) {
+        size_t cap = l->cap ? l->cap : 256;
+        while (cap < l->len + n + 1)
+            cap *= 2;
+        char *p = realloc(l->s, cap);
+        if (!p) {
+            l->oom = 1;
+            return;
+        }
+        l->s = p;
+        l->cap = cap;
+    }
+    memcpy(l->s + l->len, s, n);
+    l->len += n;
+    l->s[l->len] = '\0';
+}
+
+static void puts_(struct line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
+
+/* Whether a text value must be quoted to stay one token. */
+static int needs_quotes(const char *v)
+{
+    if (!*v)
+        return 1;
+    for (; *v; v++)
+        if (isspace((unsigned char)*v) || *v == '"' || *v == '=' || iscntrl((unsigned char)*v))
+            return 1;
+    return 0;
+}
+
+/* Appends v as a JSON string (quoted, escaped). */
+static void put_json_string(struct line *l, const char *v)
+{
+    cJSON *s = cJSON_CreateString(v);
+    char *text = s ? cJSON_PrintUnformatted(s) : NULL;
+    if (text)
+        puts_(l, text);
+    else
+        l->oom = 1;
+    free(text);
+    cJSON_Delete(s);
+}
+
+static const char *field_value(const cm_log_field *f)
+{
+    return f->secret || cm_log_key_is_secret(f->key) ? REDACTED : f->value;
+}
+
+static void format_text(struct line *l, const char *ts, int level, const char *msg,
+                        const cm_log_field *fields, size_t n)
+{
+    char head[64];
+    char lv[8];
+    snprintf(lv, sizeof lv, "%s", cm_log_level_name(level));
+    for (char *p = lv; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    snprintf(head, sizeof head, "%s %-5s ", ts, lv);
+    puts_(l, head);
+    puts_(l, msg);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = field_value(&fields[i]);
+        put(l, " ", 1);
+        puts_(l, fields[i].key);
+        put(l, "=", 1);
+        if (v != REDACTED && !fields[i].is_json && needs_quotes(v))
+            put_json_string(l, v);
+        else
+            puts_(l, v);
+    }
+}
+
+static void format_json(struct line *l, const char *ts, int level, const char *msg,
+                        const cm_log_field *fields, size_t n)
+{
+    puts_(l, "{\"time\":\"");
+    puts_(l, ts);
+    puts_(l, "\",\"level\":\"");
+    puts_(l, cm_log_level_name(level));
+    puts_(l, "\",\"msg\":");
+    put_json_string(l, msg);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = field_value(&fields[i]);
+        put(l, ",", 1);
+        put_json_string(l, fields[i].key);
+        put(l, ":", 1);
+        if (fields[i].is_json && v != REDACTED)
+            puts_(l, v);
+        else
+            put_json_string(l, v);
+    }
+    put(l, "}", 1);
+}
+
+int cm_log_write(const cm_logger *lg, int level, int64_t wall_ns, const char *msg,
+                 const cm_log_field *fields, size_t nfields)
+{
+    if (!cm_log_enabled(lg, level))
+        return 0;
+    char ts[40];
+    cm_log_format_time(ts, sizeof ts, wall_ns);
+    struct line l = {0};
+    if (lg->json)
+        format_json(&l, ts, level, msg, fields, nfields);
+    else
+        format_text(&l, ts, level, msg, fields, nfields);
+    if (!l.oom)
+        lg->sink(lg->ud, level, l.s);
+    free(l.s);
+    return l.oom ? -1 : 0;
+}

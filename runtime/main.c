@@ -1,0 +1,167 @@
+/* main.c - the cni-migrate command line, a client of include/cnimigrate.h. */
+#include "cnimigrate.h"
+
+#include <cJSON.h>
+#include <curl/curl.h>
+#include <lua.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+static const char USAGE[] =
+    "usage: cni-migrate [FLAGS] COMMAND [ARGS...]\n"
+    "\n"
+    "Commands:\n"
+    "  run SCRIPT [ARGS...]  run a Lua script (a file, or the name of a bundled procedure)\n"
+    "  version               print the version of cni-migrate and its libraries\n"
+    "  help                  print this help\n"
+    "\n"
+    "Flags (before or after COMMAND, before SCRIPT):\n"
+    "  --lua-dir DIR         load bundled Lua from DIR first (env CNI_MIGRATE_LUA_DIR)\n"
+    "  --log-format FORMAT   text (default) or json\n"
+    "  --log-level LEVEL     debug, info (default), warn or error\n"
+    "  -v, --verbose         same as --log-level debug\n"
+    "  --timeout DURATION    stop the run after DURATION (90s, 5m, 1h30m)\n"
+    "\n"
+    "Exit codes: 0 done, 1 the script or procedure failed, 2 bad usage or bad input.\n";
+
+static cm_runtime *g_rt; /* for the signal handler */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_rt)
+        cm_runtime_cancel(g_rt);
+}
+
+static void log_to_stderr(void *ud, int level, const char *line)
+{
+    (void)ud;
+    (void)level;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* Prints "cni-migrate: <what> '<arg>'" with a pointer to help; returns CM_USAGE. */
+static int usage_error(const char *what, const char *arg)
+{
+    if (arg)
+        fprintf(stderr, "cni-migrate: %s '%s' (see 'cni-migrate help')\n", what, arg);
+    else
+        fprintf(stderr, "cni-migrate: %s (see 'cni-migrate help')\n", what);
+    return CM_USAGE;
+}
+
+static int cmd_version(void)
+{
+    const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+    printf("cni-migrate %s\n", cm_runtime_version());
+    printf("%s\n", LUA_RELEASE);
+    printf("libcurl %s (%s)\n", curl->version, curl->ssl_version ? curl->ssl_version : "no TLS");
+    printf("cJSON %s\n", cJSON_Version());
+    printf("libyaml %s\n", yaml_get_version_string());
+    printf("libmicrohttpd %s\n", MHD_get_version());
+    return CM_OK;
+}
+
+/* Flags that take a value, and the runtime option each sets. */
+static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
+    {"--lua-dir", "lua-dir"},
+    {"--log-format", "log-format"},
+    {"--log-level", "log-level"},
+    {"--timeout", "timeout"},
+};
+
+/* Applies flag argv[*i] (and its value); returns CM_OK or CM_USAGE after printing why. */
+static int apply_flag(cm_runtime *rt, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0)
+        return cm_runtime_set_option(rt, "log-level", "debug");
+    for (size_t f = 0; f < sizeof VALUE_FLAGS / sizeof VALUE_FLAGS[0]; f++) {
+        size_t n = strlen(VALUE_FLAGS[f].flag);
+        if (strncmp(arg, VALUE_FLAGS[f].flag, n) != 0 || (arg[n] != '\0' && arg[n] != '='))
+            continue;
+        const char *value = arg[n] == '=' ? arg + n + 1 : NULL;
+        if (!value && *i + 1 < argc)
+            value = argv[++*i];
+        if (!value) {
+            fprintf(stderr, "cni-migrate: flag %s needs a value\n", VALUE_FLAGS[f].flag);
+            return CM_USAGE;
+        }
+        if (cm_runtime_set_option(rt, VALUE_FLAGS[f].option, value) != CM_OK) {
+            fprintf(stderr, "cni-migrate: --%s\n", cm_runtime_last_error(rt));
+            return CM_USAGE;
+        }
+        return CM_OK;
+    }
+    return usage_error("unknown flag", arg);
+}
+
+/* Runs SCRIPT: a path (has a '/' or ends in .lua) or a bundled procedure name. */
+static int cmd_run(cm_runtime *rt, int argc, char **argv)
+{
+    const char *script = argv[0];
+    size_t n = strlen(script);
+    const char *const *args = (const char *const *)argv + 1;
+    int is_file = strchr(script, '/') || (n > 4 && strcmp(script + n - 4, ".lua") == 0);
+    int rc = is_file ? cm_runtime_run_file(rt, script, argc - 1, args)
+                     : cm_runtime_run_bundled(rt, script, argc - 1, args);
+    if (rc != CM_OK)
+        fprintf(stderr, "cni-migrate: %s\n", cm_runtime_last_error(rt));
+    return rc;
+}
+
+static int dispatch(cm_runtime *rt, int argc, char **argv)
+{
+    const char *command = NULL;
+    int i = 1;
+    for (; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+                return fputs(USAGE, stdout), CM_OK;
+            if (apply_flag(rt, argc, argv, &i) != CM_OK)
+                return CM_USAGE;
+        } else if (!command) {
+            command = argv[i];
+        } else {
+            break; /* the command's first argument */
+        }
+    }
+    if (!command)
+        return fputs(USAGE, stderr), CM_USAGE;
+    if (strcmp(command, "help") == 0)
+        return fputs(USAGE, stdout), CM_OK;
+    if (strcmp(command, "version") == 0)
+        return i < argc ? usage_error("version takes no arguments, got", argv[i]) : cmd_version();
+    if (strcmp(command, "run") == 0)
+        return i < argc ? cmd_run(rt, argc - i, argv + i) : usage_error("run: missing SCRIPT", NULL);
+    return usage_error("unknown command", command);
+}
+
+int main(int argc, char **argv)
+{
+    cm_runtime *rt = cm_runtime_new();
+    if (!rt) {
+        fputs("cni-migrate: out of memory\n", stderr);
+        return CM_FAILED;
+    }
+    cm_runtime_set_log_sink(rt, log_to_stderr, NULL);
+    const char *dir = getenv("CNI_MIGRATE_LUA_DIR");
+    if (dir && *dir && cm_runtime_set_option(rt, "lua-dir", dir) != CM_OK) {
+        fprintf(stderr, "cni-migrate: CNI_MIGRATE_LUA_DIR: %s\n", cm_runtime_last_error(rt));
+        cm_runtime_free(rt);
+        return CM_USAGE;
+    }
+    g_rt = rt;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    int rc = dispatch(rt, argc, argv);
+    g_rt = NULL;
+    cm_runtime_free(rt);
+    return rc;
+}

@@ -1,0 +1,262 @@
+/* runtime.c - the embedding API (include/cnimigrate.h): one Lua state per run. */
+#include "cnimigrate.h"
+
+#include "bundled.h"
+#include "cmlua.h"
+#include "duration.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lualib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct cm_runtime {
+    char *lua_dir;
+    char *timeout;      /* as given, for messages */
+    int64_t timeout_ns; /* 0: none */
+    cm_logger log;
+    volatile sig_atomic_t cancel;
+    int wake[2];        /* cancel pipe: cm_runtime_cancel() writes, the loop polls */
+    char *error;
+};
+
+const char *cm_runtime_version(void)
+{
+    return CM_VERSION;
+}
+
+/* Records the message of the last failure (printf-style); returns code. */
+static int set_error(cm_runtime *rt, int code, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (msg)
+        vsnprintf(msg, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    free(rt->error);
+    rt->error = msg;
+    return code;
+}
+
+const char *cm_runtime_last_error(const cm_runtime *rt)
+{
+    return rt->error ? rt->error : "";
+}
+
+cm_runtime *cm_runtime_new(void)
+{
+    cm_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return NULL;
+    rt->log.level = CM_LOG_INFO;
+    if (pipe(rt->wake) != 0) {
+        free(rt);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(rt->wake[i], F_SETFL, O_NONBLOCK);
+        fcntl(rt->wake[i], F_SETFD, FD_CLOEXEC);
+    }
+    return rt;
+}
+
+void cm_runtime_free(cm_runtime *rt)
+{
+    if (!rt)
+        return;
+    close(rt->wake[0]);
+    close(rt->wake[1]);
+    free(rt->lua_dir);
+    free(rt->timeout);
+    free(rt->error);
+    free(rt);
+}
+
+void cm_runtime_set_log_sink(cm_runtime *rt, cm_log_sink sink, void *ud)
+{
+    rt->log.sink = sink;
+    rt->log.ud = ud;
+}
+
+void cm_runtime_cancel(cm_runtime *rt)
+{
+    int saved = errno; /* async-signal-safe: a flag and a write */
+    rt->cancel = 1;
+    ssize_t n = write(rt->wake[1], "x", 1);
+    (void)n;
+    errno = saved;
+}
+
+/* Replaces *slot by a copy of value. */
+static int set_string(cm_runtime *rt, char **slot, const char *value)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return set_error(rt, CM_FAILED, "out of memory");
+    free(*slot);
+    *slot = copy;
+    return CM_OK;
+}
+
+static int set_lua_dir(cm_runtime *rt, const char *value)
+{
+    struct stat st;
+    if (stat(value, &st) != 0)
+        return set_error(rt, CM_USAGE, "lua-dir: %s: %s", value, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return set_error(rt, CM_USAGE, "lua-dir: %s: not a directory", value);
+    return set_string(rt, &rt->lua_dir, value);
+}
+
+static int set_timeout(cm_runtime *rt, const char *value)
+{
+    int64_t ns = cm_parse_duration(value);
+    if (ns < 0)
+        return set_error(rt, CM_USAGE,
+                         "timeout: '%s' is not a duration (examples: 90, 90s, 5m, 1h30m)", value);
+    rt->timeout_ns = ns;
+    size_t n = strlen(value);
+    char shown[64]; /* "90" reads as "90s" in messages */
+    snprintf(shown, sizeof shown, "%s%s", value, n && value[n - 1] >= '0' && value[n - 1] <= '9' ? "s" : "");
+    return set_string(rt, &rt->timeout, shown);
+}
+
+int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
+{
+    set_error(rt, CM_OK, "%s", "");
+    if (strcmp(name, "lua-dir") == 0)
+        return set_lua_dir(rt, value);
+    if (strcmp(name, "timeout") == 0)
+        return set_timeout(rt, value);
+    if (strcmp(name, "log-format") == 0) {
+        if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
+            return set_error(rt, CM_USAGE, "log-format: expected text or json, got '%s'", value);
+        rt->log.json = value[0] == 'j';
+        return CM_OK;
+    }
+    if (strcmp(name, "log-level") == 0) {
+        int level = cm_log_level_from_name(value);
+        if (level < 0)
+            return set_error(rt, CM_USAGE,
+                             "log-level: expected debug, info, warn or error, got '%s'", value);
+        rt->log.level = level;
+        return CM_OK;
+    }
+    return set_error(rt, CM_USAGE, "unknown option '%s'", name);
+}
+
+/* ---- a run ---- */
+
+/* Opens the libraries and the run context in a fresh state (run protected). */
+static int setup_state(lua_State *L)
+{
+    struct cm_run *run = lua_touserdata(L, 1);
+    luaL_openlibs(L);
+    cm_run_set(L, run);
+    cm_preload_all(L);
+    return 0;
+}
+
+/* Sets the global `arg` as the lua interpreter does, and pushes the args for the chunk. */
+static void push_args(lua_State *L, const char *script, int argc, const char *const *argv)
+{
+    luaL_checkstack(L, argc + 3, "too many arguments");
+    lua_createtable(L, argc, 1); /* [chunk, arg] */
+    lua_pushstring(L, script);
+    lua_rawseti(L, -2, 0);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setglobal(L, "arg"); /* [chunk] */
+    for (int i = 0; i < argc; i++)
+        lua_pushstring(L, argv[i]);
+}
+
+/* The first line of msg: an interrupt is reported without its traceback. */
+static const char *first_line(lua_State *L, const char *msg)
+{
+    const char *nl = strchr(msg, '\n');
+    return nl ? lua_pushlstring(L, msg, (size_t)(nl - msg)) : msg;
+}
+
+/* Loads the script (bundled or from a file) and runs it in L. */
+static int run_in_state(cm_runtime *rt, lua_State *L, struct cm_run *run, const char *bundled,
+                        const char *path, int argc, const char *const *argv)
+{
+    lua_pushcfunction(L, setup_state);
+    lua_pushlightuserdata(L, run);
+    if (cm_pcall(L, 1, 0) != LUA_OK)
+        return set_error(rt, CM_FAILED, "cannot start Lua: %s", lua_tostring(L, -1));
+    int status = bundled ? cm_load_bundled(L, bundled) : luaL_loadfilex(L, path, "t");
+    if (status != LUA_OK)
+        return set_error(rt, CM_USAGE, "%s", lua_tostring(L, -1));
+    push_args(L, path, argc, argv);
+    cm_strict_globals(L);
+    cm_interrupt_arm(L);
+    if (cm_pcall(L, argc, 0) == LUA_OK)
+        return CM_OK;
+    const char *msg = lua_tostring(L, -1);
+    return set_error(rt, CM_FAILED, "%s", run->interrupted ? first_line(L, msg) : msg);
+}
+
+static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
+               const char *const *argv)
+{
+    set_error(rt, CM_OK, "%s", "");
+    cm_loop *loop = cm_loop_new(CM_CLOCK_REAL, 0);
+    lua_State *L = loop ? luaL_newstate() : NULL;
+    if (!L) {
+        cm_loop_free(loop);
+        return set_error(rt, CM_FAILED, "out of memory");
+    }
+    cm_loop_set_cancel(loop, &rt->cancel, rt->wake[0]);
+    struct cm_run r = {
+        .loop = loop,
+        .log = rt->log,
+        .lua_dir = rt->lua_dir,
+        .deadline = rt->timeout_ns ? cm_loop_now(loop) + rt->timeout_ns : CM_TIME_NEVER,
+        .timeout = rt->timeout,
+        .cancel = &rt->cancel,
+    };
+    int rc = run_in_state(rt, L, &r, bundled, path, argc, argv);
+    lua_sethook(L, NULL, 0, 0); /* an interrupt must not fire in finalizers */
+    lua_close(L);
+    cm_loop_free(loop);
+    return rc;
+}
+
+int cm_runtime_run_file(cm_runtime *rt, const char *path, int argc, const char *const *argv)
+{
+    return run(rt, NULL, path, argc, argv);
+}
+
+/* Whether the binary holds this file. */
+static int is_bundled(const char *path)
+{
+    for (const struct cm_bundled *b = cm_bundled_lua; b->path; b++)
+        if (strcmp(b->path, path) == 0)
+            return 1;
+    return 0;
+}
+
+int cm_runtime_run_bundled(cm_runtime *rt, const char *name, int argc, const char *const *argv)
+{
+    if (!*name || strchr(name, '/') || strchr(name, '.'))
+        return set_error(rt, CM_USAGE, "'%s' is not a bundled procedure name", name);
+    char path[256], disk[4096];
+    snprintf(path, sizeof path, "lua/%s.lua", name);
+    snprintf(disk, sizeof disk, "%s/%s.lua", rt->lua_dir ? rt->lua_dir : "", name);
+    if (!is_bundled(path) && !(rt->lua_dir && access(disk, F_OK) == 0))
+        return set_error(rt, CM_USAGE, "no bundled procedure '%s'", name);
+    return run(rt, path, name, argc, argv);
+}
