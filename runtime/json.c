@@ -65,7 +65,7 @@ static const char *next_number(const char *text, size_t len, size_t *pos, size_t
     return NULL;
 }
 
-/* Whether lit follows JSON's number grammar, which cJSON does not enforce ("01", "1."). */
+/* Whether lit follows JSON's number grammar. */
 static int literal_valid(const char *s, size_t n)
 {
     size_t i = 0;
@@ -123,8 +123,8 @@ static int make_raw(cJSON *item, const char *lit, size_t n)
 }
 
 /*
- * Walks the tree in document order, pairing each number with its literal.
- * Returns 1, 0 when out of memory, or -1 with *pos at a malformed literal.
+ * Walks the tree in document order, pairing each number with its literal
+ * (the text was validated first). Returns 1, or 0 when out of memory.
  */
 static int fix_numbers(cJSON *item, const char *text, size_t len, size_t *pos)
 {
@@ -132,48 +132,171 @@ static int fix_numbers(cJSON *item, const char *text, size_t len, size_t *pos)
         if (cJSON_IsNumber(item)) {
             size_t n = 0;
             const char *lit = next_number(text, len, pos, &n);
-            if (!lit)
-                return 1; /* cannot happen: cJSON read a number here */
-            if (!literal_valid(lit, n)) {
-                *pos = (size_t)(lit - text);
-                return -1;
-            }
-            if (!literal_fits_double(lit, n, item->valuedouble) && !make_raw(item, lit, n))
+            if (lit && !literal_fits_double(lit, n, item->valuedouble) && !make_raw(item, lit, n))
                 return 0;
-        } else if (item->child) {
-            int rc = fix_numbers(item->child, text, len, pos);
-            if (rc != 1)
-                return rc;
+        } else if (item->child && !fix_numbers(item->child, text, len, pos)) {
+            return 0;
         }
     }
     return 1;
 }
 
-cJSON *cm_json_parse(const char *text, size_t len, size_t *errpos)
+/* ---- validation: cJSON is lenient ("01", control characters in strings) and its
+ * error position is approximate, so text is checked first by this small scanner,
+ * which names the exact byte ---- */
+
+struct scan {
+    const char *s;
+    size_t len, pos;
+    const char *why;
+    int depth;
+};
+
+static int scan_fail(struct scan *sc, const char *why)
 {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!root) {
-        *errpos = end && end >= text ? (size_t)(end - text) : 0;
-        if (*errpos > len)
-            *errpos = len;
-        return NULL;
-    }
-    for (; (size_t)(end - text) < len; end++) {
-        if (!strchr(" \t\r\n", *end)) { /* trailing garbage */
-            *errpos = (size_t)(end - text);
-            cJSON_Delete(root);
-            return NULL;
+    sc->why = why;
+    return 0;
+}
+
+static void scan_ws(struct scan *sc)
+{
+    while (sc->pos < sc->len && strchr(" \t\r\n", sc->s[sc->pos]) && sc->s[sc->pos])
+        sc->pos++;
+}
+
+static int scan_value(struct scan *sc);
+
+static int scan_string(struct scan *sc)
+{
+    for (sc->pos++; sc->pos < sc->len; sc->pos++) {
+        unsigned char c = (unsigned char)sc->s[sc->pos];
+        if (c == '"') {
+            sc->pos++;
+            return 1;
+        }
+        if (c < 0x20)
+            return scan_fail(sc, "control character in string");
+        if (c != '\\')
+            continue;
+        if (++sc->pos >= sc->len)
+            break;
+        c = (unsigned char)sc->s[sc->pos];
+        if (c == 'u') {
+            for (int i = 0; i < 4; i++)
+                if (++sc->pos >= sc->len || !strchr("0123456789abcdefABCDEF", sc->s[sc->pos]) ||
+                    !sc->s[sc->pos])
+                    return sc->pos >= sc->len ? scan_fail(sc, "unexpected end of input")
+                                              : scan_fail(sc, "invalid \\u escape");
+        } else if (!strchr("\"\\/bfnrt", c) || !c) {
+            return scan_fail(sc, "invalid escape in string");
         }
     }
-    size_t pos = 0;
-    int rc = fix_numbers(root, text, len, &pos);
-    if (rc != 1) {
-        cJSON_Delete(root);
-        *errpos = rc < 0 ? pos : 0;
-        return NULL;
+    return scan_fail(sc, "unexpected end of input");
+}
+
+static int scan_number(struct scan *sc)
+{
+    size_t start = sc->pos;
+    while (sc->pos < sc->len && sc->s[sc->pos] && strchr("+-0123456789.eE", sc->s[sc->pos]))
+        sc->pos++;
+    if (literal_valid(sc->s + start, sc->pos - start))
+        return 1;
+    sc->pos = start;
+    return scan_fail(sc, "invalid number");
+}
+
+static int scan_word(struct scan *sc, const char *word)
+{
+    size_t n = strlen(word);
+    if (sc->len - sc->pos < n || memcmp(sc->s + sc->pos, word, n) != 0)
+        return scan_fail(sc, "unexpected character");
+    sc->pos += n;
+    return 1;
+}
+
+/* Members of an object or elements of an array, after the opening bracket. */
+static int scan_members(struct scan *sc, char close)
+{
+    int is_obj = close == '}';
+    sc->pos++;
+    scan_ws(sc);
+    if (sc->pos < sc->len && sc->s[sc->pos] == close) {
+        sc->pos++;
+        return 1;
     }
-    return root;
+    for (;;) {
+        scan_ws(sc);
+        if (is_obj) {
+            if (sc->pos >= sc->len || sc->s[sc->pos] != '"')
+                return scan_fail(sc, sc->pos >= sc->len ? "unexpected end of input"
+                                                        : "expected a string key");
+            if (!scan_string(sc))
+                return 0;
+            scan_ws(sc);
+            if (sc->pos >= sc->len || sc->s[sc->pos] != ':')
+                return scan_fail(sc, sc->pos >= sc->len ? "unexpected end of input" : "expected ':'");
+            sc->pos++;
+        }
+        if (!scan_value(sc))
+            return 0;
+        scan_ws(sc);
+        if (sc->pos >= sc->len)
+            return scan_fail(sc, "unexpected end of input");
+        if (sc->s[sc->pos] == close) {
+            sc->pos++;
+            return 1;
+        }
+        if (sc->s[sc->pos] != ',')
+            return scan_fail(sc, is_obj ? "expected ',' or '}'" : "expected ',' or ']'");
+        sc->pos++;
+    }
+}
+
+static int scan_value(struct scan *sc)
+{
+    scan_ws(sc);
+    if (sc->pos >= sc->len)
+        return scan_fail(sc, "unexpected end of input");
+    char c = sc->s[sc->pos];
+    if (c == '{' || c == '[') {
+        if (++sc->depth > CJSON_NESTING_LIMIT)
+            return scan_fail(sc, "nested too deeply");
+        int ok = scan_members(sc, c == '{' ? '}' : ']');
+        sc->depth--;
+        return ok;
+    }
+    if (c == '"')
+        return scan_string(sc);
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return scan_number(sc);
+    return scan_word(sc, c == 't' ? "true" : c == 'f' ? "false" : c == 'n' ? "null" : "\x01");
+}
+
+/* Checks that text is exactly one JSON value; on failure says where and why. */
+static int validate(const char *text, size_t len, cm_json_error *err)
+{
+    struct scan sc = {.s = text, .len = len};
+    if (scan_value(&sc)) {
+        scan_ws(&sc);
+        if (sc.pos == len)
+            return 1;
+        scan_fail(&sc, "unexpected data after the value");
+    }
+    *err = (cm_json_error){sc.pos, sc.why};
+    return 0;
+}
+
+cJSON *cm_json_parse(const char *text, size_t len, cm_json_error *err)
+{
+    if (!validate(text, len, err))
+        return NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, NULL, 0);
+    size_t pos = 0;
+    if (root && fix_numbers(root, text, len, &pos))
+        return root;
+    cJSON_Delete(root); /* valid JSON that cJSON cannot hold: out of memory */
+    *err = (cm_json_error){0, "out of memory"};
+    return NULL;
 }
 
 int cm_json_raw_is_integer(const cJSON *item)
@@ -238,4 +361,85 @@ cJSON *cm_json_new_double(double v)
     char buf[40];
     cm_format_double(buf, sizeof buf, v);
     return cJSON_CreateRaw(buf);
+}
+
+/* Growing text for the pretty printer. */
+struct text {
+    char *s;
+    size_t len, cap;
+    int oom;
+};
+
+static void text_put(struct text *t, const char *s, size_t n)
+{
+    if (t->oom)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *p = realloc(t->s, cap);
+        if (!p) {
+            t->oom = 1;
+            return;
+        }
+        t->s = p;
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
+/* Appends the compact text of a leaf (cJSON prints one item without its siblings). */
+static void text_leaf(struct text *t, const cJSON *item)
+{
+    char *s = cJSON_PrintUnformatted(item);
+    if (!s) {
+        t->oom = 1;
+        return;
+    }
+    text_put(t, s, strlen(s));
+    free(s);
+}
+
+static void text_indent(struct text *t, int depth)
+{
+    text_put(t, "\n", 1);
+    for (int i = 0; i < depth; i++)
+        text_put(t, "  ", 2);
+}
+
+static void pretty(struct text *t, const cJSON *item, int depth)
+{
+    int is_obj = cJSON_IsObject(item);
+    if ((!is_obj && !cJSON_IsArray(item)) || !item->child) {
+        text_leaf(t, item);
+        return;
+    }
+    text_put(t, is_obj ? "{" : "[", 1);
+    for (const cJSON *c = item->child; c; c = c->next) {
+        text_indent(t, depth + 1);
+        if (is_obj) {
+            cJSON key = {.type = cJSON_String, .valuestring = c->string};
+            text_leaf(t, &key);
+            text_put(t, ": ", 2);
+        }
+        pretty(t, c, depth + 1);
+        if (c->next)
+            text_put(t, ",", 1);
+    }
+    text_indent(t, depth);
+    text_put(t, is_obj ? "}" : "]", 1);
+}
+
+char *cm_json_print_pretty(const cJSON *item)
+{
+    struct text t = {0};
+    pretty(&t, item, 0);
+    if (t.oom) {
+        free(t.s);
+        return NULL;
+    }
+    return t.s;
 }

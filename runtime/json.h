@@ -17,12 +17,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Where and why a text is not JSON. */
+typedef struct cm_json_error {
+    size_t offset;      /* byte offset of the fault; the length when input ended early */
+    const char *reason; /* static text, e.g. "expected ',' or '}'" */
+} cm_json_error;
+
 /*
  * Parses len bytes of JSON (a single value, optionally surrounded by white
- * space). Returns the tree, or NULL with *errpos set to the byte offset of the
- * error (or to len when the input ended early, or to 0 when out of memory).
+ * space). Returns the tree, or NULL with *err set.
  */
-cJSON *cm_json_parse(const char *text, size_t len, size_t *errpos);
+cJSON *cm_json_parse(const char *text, size_t len, cm_json_error *err);
 
 /*
  * Reads an integral number item (cJSON_Number holding an integer, or a Raw
@@ -52,6 +57,12 @@ cJSON *cm_json_new_double(double v);
  * bytes into *out. Returns 1, or 0 when it is not one or overflows int64.
  */
 int cm_parse_int64(const char *s, size_t len, int64_t *out);
+
+/*
+ * Prints item indented by two spaces per level, one member per line ("[]"
+ * and "{}" when empty). Returns malloc'd text, or NULL when out of memory.
+ */
+char *cm_json_print_pretty(const cJSON *item);
 
 /* Formats v as the shortest %.Ng that reads back exactly; buf of >= 32 bytes. */
 void cm_format_double(char *buf, size_t size, double v);

@@ -299,15 +299,11 @@ static int json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    size_t pos = 0;
-    cJSON *tree = cm_json_parse(text, len, &pos);
-    if (!tree) {
-        if (pos >= len)
-            return cm_fail(L, "InvalidJSON", "invalid JSON at byte offset %I: unexpected end of input",
-                           (lua_Integer)len);
-        return cm_fail(L, "InvalidJSON", "invalid JSON at byte offset %I: unexpected %s",
-                       (lua_Integer)pos, lua_pushfstring(L, "'%c'", text[pos]));
-    }
+    cm_json_error err;
+    cJSON *tree = cm_json_parse(text, len, &err);
+    if (!tree)
+        return cm_fail(L, "InvalidJSON", "invalid JSON at byte offset %I: %s",
+                       (lua_Integer)err.offset, err.reason);
     /* converting may raise (stack overflow); keep the tree owned meanwhile */
     push_box(L, tree);         /* [box] */
     cm_lua_push_json(L, tree); /* [box, value] */
@@ -324,7 +320,7 @@ static int json_encode(lua_State *L)
         lua_pop(L, 1);
     }
     cJSON *tree = cm_lua_to_json(L, 1);
-    char *text = indent ? cJSON_Print(tree) : cJSON_PrintUnformatted(tree);
+    char *text = indent ? cm_json_print_pretty(tree) : cJSON_PrintUnformatted(tree);
     cJSON_Delete(tree);
     if (!text)
         return luaL_error(L, "not enough memory");

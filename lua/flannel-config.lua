@@ -1,0 +1,97 @@
+--- flannel-config: reads flannel's manifests and prints the network settings a migration to
+--- Calico must keep (pod CIDR, VXLAN VNI and port, block size), with the warnings that apply.
+--- usage: cni-migrate run flannel-config MANIFEST.yaml [--json]
+local flannel = require "cm.flannel"
+local json = require "cm.json"
+local log = require "cm.log"
+local time = require "cm.time"
+local yaml = require "cm.yaml"
+
+local path, flag = ...
+if not path or (flag and flag ~= "--json") then
+   io.stderr:write("usage: cni-migrate run flannel-config MANIFEST.yaml [--json]\n")
+   os.exit(2)
+end
+
+local started = time.now()
+local f, ferr = io.open(path, "rb")
+if not f then
+   io.stderr:write("cni-migrate: ", ferr, "\n")
+   os.exit(2)
+end
+local text = f:read("a")
+f:close()
+
+local docs, yerr = yaml.decode_all(text, path)
+if not docs then
+   io.stderr:write("cni-migrate: ", yerr, "\n")
+   os.exit(2)
+end
+local objects = {}
+for _, d in ipairs(docs) do
+   if d.kind == "List" then
+      for _, item in ipairs(d.items or {}) do objects[#objects + 1] = item end
+   else
+      objects[#objects + 1] = d
+   end
+end
+log.info("read manifest", { file = path, objects = #objects, bytes = #text })
+
+local found = flannel.find(objects)
+if not found.configmap or not found.daemonset then
+   io.stderr:write("cni-migrate: ", path,
+      ": no flannel ConfigMap and DaemonSet (kube-flannel-cfg, kube-flannel-ds)\n")
+   os.exit(2)
+end
+local netconf_text = found.configmap.data and found.configmap.data["net-conf.json"]
+local conf, cerr = flannel.parse_net_conf(netconf_text or "")
+if not conf then
+   io.stderr:write("cni-migrate: ", path, ": ConfigMap ", found.configmap.metadata.name, ": ", cerr, "\n")
+   os.exit(2)
+end
+
+local warnings = {}
+if conf.backend_type ~= "vxlan" then
+   warnings[#warnings + 1] = ("backend %q: only vxlan can be migrated in place"):format(conf.backend_type)
+end
+if conf.port ~= 4789 then
+   warnings[#warnings + 1] = ("VXLAN port %d differs from Calico's default 4789: the migration sets "
+      .. "FelixConfiguration vxlanPort to %d"):format(conf.port, conf.port)
+end
+
+local result = json.object {
+   source = path,
+   flavour = found.canal and "canal" or "flannel",
+   namespace = found.daemonset.metadata.namespace,
+   daemonset = found.daemonset.metadata.name,
+   version = flannel.image_version(found.daemonset) or json.null,
+   network = conf.network or json.null,
+   ipv6_network = conf.ipv6_network or json.null,
+   subnet_len = conf.subnet_len,
+   backend = conf.backend_type,
+   vni = conf.vni,
+   port = conf.port,
+   calico = {
+      ippool_cidr = conf.network or json.null,
+      ippool_block_size = conf.subnet_len >= 26 and conf.subnet_len or 26,
+      felix_vxlan_vni = conf.vni,
+      felix_vxlan_port = conf.port,
+   },
+   warnings = json.array(warnings),
+}
+
+if flag == "--json" then
+   print(json.encode(result, { indent = true }))
+else
+   print(("%s %s in %s/%s"):format(result.flavour, tostring(result.version), result.namespace,
+      result.daemonset))
+   print(("  pod network      %s (a /%d per node)"):format(tostring(result.network), result.subnet_len))
+   print(("  backend          %s, VNI %d, UDP port %d"):format(result.backend, result.vni, result.port))
+   print("Calico must keep:")
+   print(("  IPPool           %s, blockSize %d"):format(tostring(result.calico.ippool_cidr),
+      result.calico.ippool_block_size))
+   print(("  Felix VXLAN      vni %d, port %d"):format(result.calico.felix_vxlan_vni,
+      result.calico.felix_vxlan_port))
+   for _, w in ipairs(warnings) do print("warning: " .. w) end
+end
+log.info("done", { seconds = math.floor((time.now() - started) * 1000) / 1000 })

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian packages cni-migrate needs to build and test.
+# As root: installs whatever is missing. Otherwise: prints the apt-get line and exits 2.
+set -eu
+PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev
+libcjson-dev libyaml-dev libmnl-dev libmicrohttpd-dev lua-check python3-kubernetes
+iproute2 iptables openssl valgrind"
+missing=""
+for p in $PACKAGES; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+        *" installed") ;;
+        *) missing="$missing $p" ;;
+    esac
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "cni-migrate: missing Debian packages; as root, run:" >&2
+    echo "  apt-get install -y$missing" >&2
+    exit 2
+fi
+echo "cni-migrate: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086 # word splitting is intended
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

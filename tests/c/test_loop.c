@@ -1,0 +1,164 @@
+/* test_loop.c - the event loop on the virtual and the real clock. */
+#include "check.h"
+#include "loop.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+struct trace {
+    char order[32];
+    int n;
+    int64_t at[32];
+    cm_loop *loop;
+};
+
+static struct trace tr;
+
+static void mark(cm_loop *loop, void *ud)
+{
+    tr.at[tr.n] = cm_loop_now(loop);
+    tr.order[tr.n++] = *(const char *)ud;
+    tr.order[tr.n] = '\0';
+}
+
+/* Arms another timer from inside a callback: actors schedule each other. */
+static void chain(cm_loop *loop, void *ud)
+{
+    mark(loop, ud);
+    cm_loop_timer(loop, cm_loop_now(loop) + 5 * CM_NS_PER_S, mark, (void *)"z");
+}
+
+static void test_virtual_order_and_jumps(void)
+{
+    tr = (struct trace){0};
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, INT64_C(1700000000) * CM_NS_PER_S);
+    cm_loop_timer(loop, 3 * CM_NS_PER_S, mark, (void *)"c");
+    cm_loop_timer(loop, 1 * CM_NS_PER_S, mark, (void *)"a");
+    cm_loop_timer(loop, 3 * CM_NS_PER_S, mark, (void *)"d"); /* same time as c: creation order */
+    cm_loop_timer(loop, 2 * CM_NS_PER_S, chain, (void *)"b");
+    cm_timer *gone = cm_loop_timer(loop, 2 * CM_NS_PER_S, mark, (void *)"x");
+    cm_loop_timer_cancel(loop, gone);
+    CHECK_INT(cm_loop_run_until(loop, 3 * CM_NS_PER_S, NULL), CM_LOOP_TIME);
+    CHECK_STR(tr.order, "abcd");
+    CHECK_INT(cm_loop_now(loop), 3 * CM_NS_PER_S);
+    CHECK_INT(cm_loop_wall(loop), INT64_C(1700000003) * CM_NS_PER_S);
+    CHECK_INT(cm_loop_run_until(loop, CM_TIME_NEVER, NULL), CM_LOOP_STALLED);
+    CHECK_STR(tr.order, "abcdz");
+    CHECK_INT(tr.at[4], 7 * CM_NS_PER_S);
+    CHECK_INT(cm_loop_pending(loop), 0);
+    cm_loop_free(loop);
+}
+
+static int done_flag;
+
+static void set_done(cm_loop *loop, void *ud)
+{
+    (void)loop;
+    (void)ud;
+    done_flag = 1;
+}
+
+static void test_virtual_done_and_cancel(void)
+{
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, 0);
+    done_flag = 0;
+    cm_loop_timer(loop, 10 * CM_NS_PER_S, set_done, NULL);
+    cm_loop_timer(loop, 20 * CM_NS_PER_S, set_done, NULL);
+    CHECK_INT(cm_loop_run_until(loop, CM_TIME_NEVER, &done_flag), CM_LOOP_DONE);
+    CHECK_INT(cm_loop_now(loop), 10 * CM_NS_PER_S);
+    volatile sig_atomic_t cancel = 1;
+    cm_loop_set_cancel(loop, &cancel, -1);
+    CHECK_INT(cm_loop_run_until(loop, CM_TIME_NEVER, NULL), CM_LOOP_CANCELLED);
+    cm_loop_free(loop); /* frees the pending timer */
+}
+
+static void test_real_clock_sleep(void)
+{
+    cm_loop *loop = cm_loop_new(CM_CLOCK_REAL, 0);
+    int64_t t0 = cm_loop_now(loop);
+    tr = (struct trace){0};
+    cm_loop_timer(loop, t0 + 20 * 1000000, mark, (void *)"r");
+    CHECK_INT(cm_loop_run_until(loop, t0 + 50 * 1000000, NULL), CM_LOOP_TIME);
+    int64_t slept = cm_loop_now(loop) - t0;
+    CHECK(slept >= 50 * 1000000);
+    CHECK_STR(tr.order, "r");
+    CHECK(tr.at[0] >= t0 + 20 * 1000000);
+    cm_loop_free(loop);
+}
+
+static int io_seen;
+
+static void on_readable(cm_loop *loop, int fd, short revents, void *ud)
+{
+    (void)loop;
+    (void)ud;
+    char c;
+    if ((revents & POLLIN) && read(fd, &c, 1) == 1)
+        io_seen = c;
+}
+
+static void test_real_clock_io_and_wake(void)
+{
+    cm_loop *loop = cm_loop_new(CM_CLOCK_REAL, 0);
+    int p[2], wake[2];
+    CHECK(pipe(p) == 0 && pipe(wake) == 0);
+    fcntl(wake[0], F_SETFL, O_NONBLOCK);
+    io_seen = 0;
+    CHECK_INT(cm_loop_watch_fd(loop, p[0], POLLIN, on_readable, NULL), 0);
+    CHECK(write(p[1], "k", 1) == 1);
+    int64_t t0 = cm_loop_now(loop);
+    CHECK_INT(cm_loop_run_until(loop, t0 + 20 * 1000000, NULL), CM_LOOP_TIME);
+    CHECK_INT(io_seen, 'k');
+    /* a cancel written to the wake pipe ends a long wait at once */
+    volatile sig_atomic_t cancel = 0;
+    cm_loop_set_cancel(loop, &cancel, wake[0]);
+    cancel = 1;
+    CHECK(write(wake[1], "x", 1) == 1);
+    t0 = cm_loop_now(loop);
+    CHECK_INT(cm_loop_run_until(loop, t0 + 60 * CM_NS_PER_S, NULL), CM_LOOP_CANCELLED);
+    CHECK(cm_loop_now(loop) - t0 < CM_NS_PER_S);
+    CHECK_INT(cm_loop_watch_fd(loop, p[0], 0, NULL, NULL), 0);
+    close(p[0]), close(p[1]), close(wake[0]), close(wake[1]);
+    cm_loop_free(loop);
+    cm_loop *v = cm_loop_new(CM_CLOCK_VIRTUAL, 0);
+    CHECK_INT(cm_loop_watch_fd(v, 0, POLLIN, on_readable, NULL), -1);
+    cm_loop_free(v);
+}
+
+static void test_many_timers_heap(void)
+{
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, 0);
+    static char ids[1000];
+    cm_timer *t[1000];
+    for (int i = 0; i < 1000; i++) {
+        ids[i] = 'a';
+        t[i] = cm_loop_timer(loop, (int64_t)((i * 7919) % 1000) * 1000, mark, &ids[i]);
+    }
+    for (int i = 0; i < 1000; i += 3)
+        cm_loop_timer_cancel(loop, t[i]);
+    tr = (struct trace){0};
+    int64_t last = -1, ok = 1;
+    size_t fired = 0;
+    while (cm_loop_pending(loop)) {
+        tr.n = 0;
+        cm_loop_run_until(loop, cm_loop_now(loop) + 1000, NULL);
+        for (int k = 0; k < tr.n; k++, fired++) {
+            ok &= tr.at[k] >= last;
+            last = tr.at[k];
+        }
+    }
+    CHECK(ok);
+    CHECK_INT(fired, 666);
+    cm_loop_free(loop);
+}
+
+int main(void)
+{
+    RUN(test_virtual_order_and_jumps);
+    RUN(test_virtual_done_and_cancel);
+    RUN(test_real_clock_sleep);
+    RUN(test_real_clock_io_and_wake);
+    RUN(test_many_timers_heap);
+    return CHECK_DONE();
+}

@@ -1,0 +1,53 @@
+# lib.sh - helpers for shell-driven tests: run a command, then assert on its exit code and output.
+set -u
+failures=0
+OUT=""
+RC=0
+CNI_MIGRATE=${CNI_MIGRATE:-cni-migrate}
+
+# run CMD...: captures stdout+stderr in $OUT and the exit code in $RC.
+run() {
+    OUT=$("$@" 2>&1)
+    RC=$?
+}
+
+fail() {
+    echo "FAIL: $*" >&2
+    echo "--- command output:" >&2
+    printf '%s\n' "$OUT" >&2
+    failures=$((failures + 1))
+}
+
+expect_rc() {
+    [ "$RC" -eq "$1" ] || fail "expected exit code $1, got $RC"
+}
+
+# expect_out REGEX: some line of the output matches the extended regex.
+expect_out() {
+    printf '%s\n' "$OUT" | grep -Eq -- "$1" || fail "no output line matches: $1"
+}
+
+# expect_no_out REGEX: no line matches.
+expect_no_out() {
+    if printf '%s\n' "$OUT" | grep -Eq -- "$1"; then fail "an output line matches: $1"; fi
+}
+
+# expect_lines N: the output has exactly N lines.
+expect_lines() {
+    n=$(printf '%s\n' "$OUT" | wc -l)
+    [ "$n" -eq "$1" ] || fail "expected $1 output lines, got $n"
+}
+
+# expect_empty: the command printed nothing.
+expect_empty() {
+    [ -z "$OUT" ] || fail "expected no output"
+}
+
+done_ok() {
+    if [ "$failures" -ne 0 ]; then
+        echo "$failures check(s) failed" >&2
+        exit 1
+    fi
+    echo "ok"
+    exit 0
+}
