@@ -94,4 +94,4 @@ else
       result.calico.felix_vxlan_port))
    for _, w in ipairs(warnings) do print("warning: " .. w) end
 end
-log.info("done", { seconds = math.floor((time.now() - started) * 1000) / 1000 })
+log.info("done", { elapsed_ms = math.floor((time.now() - started) * 1000) })
