@@ -185,7 +185,8 @@ static cJSON *resolve_number(const char *s, enum kind want)
 /* Types a plain scalar (or one with an explicit core tag). */
 static cJSON *resolve(struct parser *ps, const char *s, enum kind want)
 {
-    if (want == K_STR)
+    /* most scalars are names and text: only these first characters can start another type */
+    if (want == K_STR || (want == K_ANY && *s && !strchr("~nNtTfFyYoO0123456789+-.", *s)))
         return cJSON_CreateString(s);
     if ((want == K_ANY || want == K_NULL) && is_one_of(s, NULLS))
         return cJSON_CreateNull();
