@@ -261,7 +261,7 @@ function M.node_state(node, nodes, conf, opts)
    end
    local peers = {}
    for _, other in ipairs(nodes) do
-      local p = other ~= node and other.metadata.name ~= me.name and M.node_info(other, opts.prefix)
+      local p = other.metadata.name ~= me.name and M.node_info(other, opts.prefix)
       if p and p.kube_subnet_manager and p.backend_type == "vxlan" then peers[#peers + 1] = p end
    end
    table.sort(peers, function(a, b) return a.name < b.name end)

@@ -1,6 +1,5 @@
 -- cm.flannel: net-conf.json, subnet.env and the manifest, as flanneld reads them.
 local flannel = require "cm.flannel"
-local ip = require "cm.ip"
 local t = require "t"
 local yaml = require "cm.yaml"
 
