@@ -268,7 +268,8 @@ function M.node_state(node, nodes, conf, opts)
    for _, p in ipairs(peers) do
       local vtep = ip.host(p.pod_cidr, 0)
       st.neighbours[#st.neighbours + 1] = { dst = vtep, lladdr = p.vtep_mac, dev = dev, state = "permanent" }
-      st.fdb[#st.fdb + 1] = { lladdr = p.vtep_mac, dev = dev, dst = p.public_ip, self = true, permanent = true }
+      st.fdb[#st.fdb + 1] = { lladdr = p.vtep_mac, dev = dev, dst = p.public_ip, self = true,
+         permanent = true }
       st.routes[#st.routes + 1] = { dst = p.pod_cidr, gateway = vtep, dev = dev, onlink = true }
    end
    return st
