@@ -29,10 +29,17 @@ static const char USAGE[] =
     "Exit codes: 0 done, 1 the script or procedure failed, 2 bad usage or bad input.\n";
 
 static cm_runtime *g_rt; /* for the signal handler */
+static volatile sig_atomic_t g_signalled;
 
+/* The first SIGTERM/SIGINT stops the run at its next instruction or wait; a second one,
+ * for a script stuck in a call that cannot be interrupted, kills the process. */
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (g_signalled++) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     if (g_rt)
         cm_runtime_cancel(g_rt);
 }

@@ -105,6 +105,33 @@ for script in sleep spin; do
     expect_out "^cni-migrate: .*/$script\.lua:1: run cancelled$"
 done
 
+# SIGTERM interrupts a blocking system call (the handler does not restart it)
+mkfifo "$dir/fifo"
+printf 'local f, err = io.open(arg[1])\nprint(f, err)\nrequire("cm.time").sleep(0)\n' >"$dir/block.lua"
+"$B" run "$dir/block.lua" "$dir/fifo" >"$dir/out" 2>&1 &
+pid=$!
+sleep 0.3
+kill -TERM "$pid"
+wait "$pid"
+RC=$?
+OUT=$(cat "$dir/out")
+expect_rc 1
+expect_out "Interrupted system call"
+expect_out "block\.lua:3: run cancelled$"
+
+# a second SIGTERM kills a script stuck in a long C call, where the first cannot reach
+printf 'print(("a"):rep(200000):find(".-.-.-.-.-b"))\n' >"$dir/stuck.lua"
+"$B" run "$dir/stuck.lua" >"$dir/out" 2>&1 &
+pid=$!
+sleep 0.3
+kill -TERM "$pid"
+sleep 0.3
+kill -TERM "$pid"
+wait "$pid"
+RC=$?
+OUT=$(cat "$dir/out")
+expect_rc 143
+
 # bundled Lua is found from any directory; --lua-dir and CNI_MIGRATE_LUA_DIR take a site copy first
 printf 'local f = require "cm.flannel"\nprint(type(f.parse_net_conf))\n' >"$dir/req.lua"
 run sh -c "cd / && '$B' run '$dir/req.lua'"
