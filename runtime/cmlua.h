@@ -12,6 +12,9 @@
 #include <lua.h>
 #include <signal.h>
 
+/* Why a run stops early (struct cm_run.interrupted). */
+enum { CM_GO_ON = 0, CM_CANCELLED, CM_DEADLINE };
+
 /* The context of one run, kept in the registry under a static address. */
 struct cm_run {
     cm_loop *loop;
@@ -20,7 +23,7 @@ struct cm_run {
     int64_t deadline;     /* on cm_loop_now()'s scale; CM_TIME_NEVER for none */
     const char *timeout;  /* the deadline as the user wrote it, for messages */
     volatile sig_atomic_t *cancel;
-    int interrupted;      /* set once the deadline passed or the run was cancelled */
+    int interrupted;      /* CM_GO_ON, then CM_CANCELLED or CM_DEADLINE for good */
 };
 
 /* Stores run as the context of L (NULL removes it). */
