@@ -124,6 +124,7 @@ void cm_check_interrupt(lua_State *L)
 static const luaL_Reg C_MODULES[] = {
     {"cm.json", luaopen_cm_json},
     {"cm.log", luaopen_cm_log},
+    {"cm.task", luaopen_cm_task},
     {"cm.time", luaopen_cm_time},
     {"cm.yaml", luaopen_cm_yaml},
     {NULL, NULL},

@@ -203,8 +203,15 @@ static int run_in_state(cm_runtime *rt, lua_State *L, struct cm_run *run, const 
     push_args(L, path, argc, argv);
     cm_strict_globals(L);
     cm_interrupt_arm(L);
-    if (cm_pcall(L, argc, 0) == LUA_OK)
+    if (cm_pcall(L, argc, 0) == LUA_OK) {
+        if (run->tasks_running > 0) {
+            cm_log_field f = {.key = "tasks", .value = lua_pushfstring(L, "%d", run->tasks_running),
+                              .is_json = 1};
+            cm_log_write(&run->log, CM_LOG_WARN, cm_loop_wall(run->loop),
+                         "the script ended with tasks still running; they were stopped", &f, 1);
+        }
         return CM_OK;
+    }
     const char *msg = lua_tostring(L, -1);
     return set_error(rt, CM_FAILED, "%s", run->interrupted ? first_line(L, msg) : msg);
 }
@@ -220,7 +227,9 @@ static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
         return set_error(rt, CM_FAILED, "out of memory");
     }
     cm_loop_set_cancel(loop, &rt->cancel, rt->wake[0]);
+    memset(lua_getextraspace(L), 0, LUA_EXTRASPACE); /* no task: see ltask.c */
     struct cm_run r = {
+        .L = L,
         .loop = loop,
         .log = rt->log,
         .lua_dir = rt->lua_dir,

@@ -132,6 +132,17 @@ RC=$?
 OUT=$(cat "$dir/out")
 expect_rc 143
 
+# tasks: the deadline stops them too; a script that ends with tasks running is warned about
+printf 'local task = require "cm.task"\nlocal t = task.spawn(function() while true do end end)\nt:wait()\n' >"$dir/taskspin.lua"
+run "$B" --timeout 0.3 run "$dir/taskspin.lua"
+expect_rc 1
+expect_out "^cni-migrate: .*/taskspin\.lua:3: run exceeded its deadline of 0\.3s$"
+printf 'local task = require "cm.task"\ntask.spawn(require("cm.time").sleep, 60)\nprint("bye")\n' >"$dir/orphan.lua"
+run "$B" run "$dir/orphan.lua"
+expect_rc 0
+expect_out "^bye$"
+expect_out "WARN  the script ended with tasks still running; they were stopped tasks=1$"
+
 # bundled Lua is found from any directory; --lua-dir and CNI_MIGRATE_LUA_DIR take a site copy first
 printf 'local f = require "cm.flannel"\nprint(type(f.parse_net_conf))\n' >"$dir/req.lua"
 run sh -c "cd / && '$B' run '$dir/req.lua'"
