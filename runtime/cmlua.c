@@ -122,6 +122,7 @@ void cm_check_interrupt(lua_State *L)
 /* ---- modules ---- */
 
 static const luaL_Reg C_MODULES[] = {
+    {"cm.fake", luaopen_cm_fake},
     {"cm.json", luaopen_cm_json},
     {"cm.log", luaopen_cm_log},
     {"cm.task", luaopen_cm_task},

@@ -105,6 +105,7 @@ void cm_waiter_wake(struct cm_run *run, cm_waiter *w);
 void cm_strict_globals(lua_State *L);
 
 /* The modules, for cm_preload_all(). */
+int luaopen_cm_fake(lua_State *L);
 int luaopen_cm_json(lua_State *L);
 int luaopen_cm_yaml(lua_State *L);
 int luaopen_cm_log(lua_State *L);

@@ -245,7 +245,8 @@ function M.node_state(node, nodes, conf, opts)
       addresses = { { dev = dev, address = ip.host(me.pod_cidr, 0) .. "/32" } },
       routes = {}, neighbours = {}, fdb = {},
       sysctls = { [("net/ipv6/conf/%s/accept_ra"):format(dev)] = "0" },
-      files = { ["/etc/cni/net.d/10-flannel.conflist"] = opts.cni_conf or M.DEFAULT_CNI_CONF },
+      files = { ["/etc/cni/net.d/10-flannel.conflist"] = opts.cni_conf or M.DEFAULT_CNI_CONF,
+         ["/opt/cni/bin/flannel"] = "" }, -- the binary install-cni-plugin copies
       iptables = M.iptables_rules(conf.network, me.pod_cidr, opts.version or "v0.28.9"),
    }
    if opts.ipmasq == false then st.iptables.nat = {} end -- nat rules come with --ip-masq only
@@ -273,6 +274,37 @@ function M.node_state(node, nodes, conf, opts)
       st.routes[#st.routes + 1] = { dst = p.pod_cidr, gateway = vtep, dev = dev, onlink = true }
    end
    return st
+end
+
+--- Programs a node_state() on a host as flanneld (and its install-cni init containers) would:
+--- devices, addresses, routes, neighbours, FDB entries, sysctls and files; idempotent.
+---@param host userdata a host with the node_state()'s underlay device (a cm.fake Host)
+---@param state table node_state()'s result
+---@return boolean|nil ok
+---@return string|nil message
+---@return string|nil code the errno name of the first step that failed
+function M.apply(host, state)
+   local function step(ok, err, code)
+      if not ok and code ~= "EEXIST" then error({ err, code }, 0) end
+   end
+   local ok, failure = pcall(function()
+      for _, l in ipairs(state.links) do
+         local existing = host:link(l.name)
+         if not existing then step(host:link_add(l)) end
+         step(host:link_set(l.name, { mtu = l.mtu, up = l.up }))
+      end
+      for _, a in ipairs(state.addresses) do step(host:addr_add(a.dev, a.address)) end
+      for _, r in ipairs(state.routes) do
+         if r.protocol ~= "kernel" then step(host:route_replace(r)) end -- kernel routes come with addresses
+      end
+      for _, n in ipairs(state.neighbours) do step(host:neigh_replace(n)) end
+      for _, f in ipairs(state.fdb) do step(host:fdb_replace(f)) end
+      for k, v in pairs(state.sysctls) do step(host:sysctl_set(k, v)) end
+      for path, text in pairs(state.files) do step(host:write(path, text)) end
+   end)
+   if ok then return true end
+   if type(failure) ~= "table" then error(failure, 0) end
+   return nil, failure[1], failure[2]
 end
 
 return M
