@@ -8,6 +8,8 @@
 ---   --statefulset N       replicas of the "db" StatefulSet (default 0)
 ---   --pdbs                PodDisruptionBudgets for web (minAvailable 50%) and db (maxUnavailable 1)
 ---   --canal               Canal instead of flannel (examples/manifests/canal.yaml)
+---   --calico-installed    also Calico's flannel-migration manifest, applied as its guide says before
+---                         migrating (CRDs, RBAC, calico-node DaemonSet that no node selects yet)
 ---   --manifests DIR       where the upstream manifests are (default: examples/manifests beside this file)
 ---
 --- The output is deterministic: uids, MACs and names derive from the object's position.
@@ -15,7 +17,7 @@ local json = require "cm.json"
 local yaml = require "cm.yaml"
 
 local opts = { nodes = 3, ["control-planes"] = 1, ["pods-per-node"] = 2, statefulset = 0 }
-local flags = { pdbs = true, canal = true }
+local flags = { pdbs = true, canal = true, ["calico-installed"] = true }
 do
    local args, i = { ... }, 1
    while i <= #args do
@@ -202,11 +204,23 @@ local function ds_status(count)
       numberMisscheduled = 0, numberReady = count, observedGeneration = 1, updatedNumberScheduled = count }
 end
 
---- A DaemonSet's pods: one per node, pinned as the DaemonSet controller pins them.
+--- Whether a node's labels match a pod template's nodeSelector.
+local function selected(n, template)
+   for k, v in pairs(template.spec.nodeSelector or {}) do
+      if n.obj.metadata.labels[k] ~= v then return false end
+   end
+   return true
+end
+
+--- A DaemonSet's pods: one per node its nodeSelector selects, pinned as the DaemonSet controller pins them.
 local function daemonset_pods(ds)
-   ds.metadata.generation = 1
-   ds.status = ds_status(#nodes)
+   local chosen = {}
    for _, n in ipairs(nodes) do
+      if selected(n, ds.spec.template) then chosen[#chosen + 1] = n end
+   end
+   ds.metadata.generation = 1
+   ds.status = ds_status(#chosen)
+   for _, n in ipairs(chosen) do
       local p = pod(ds.metadata.name .. "-" .. suffix(ds.metadata.name .. n.name), ds.metadata.namespace,
          ds.spec.template, ds, n, { ["controller-revision-hash"] = "5c6d7f8b9d", ["pod-template-generation"] = "1" })
       p.spec.affinity = p.spec.affinity or {}
@@ -215,8 +229,12 @@ local function daemonset_pods(ds)
    end
 end
 
--- the network add-on, from its upstream manifest
-for _, obj in ipairs(read_manifest(opts.canal and "canal.yaml" or "kube-flannel.yml")) do
+-- the network add-on, from its upstream manifest (and Calico's, installed for the migration)
+local manifest = read_manifest(opts.canal and "canal.yaml" or "kube-flannel.yml")
+if opts["calico-installed"] then
+   for _, obj in ipairs(read_manifest("calico-flannel-migration.yaml")) do manifest[#manifest + 1] = obj end
+end
+for _, obj in ipairs(manifest) do
    if obj.kind ~= "Namespace" then
       local ns = obj.metadata.namespace
       obj.metadata = meta(obj.metadata.name, ns, { labels = obj.metadata.labels,

@@ -22,6 +22,7 @@ check flannel-1node.yaml --nodes 1
 check flannel-3node.yaml
 check flannel-10node.yaml --nodes 10 --statefulset 3 --pdbs
 check canal-3node.yaml --canal
+check flannel-calico-installed-4node.yaml --calico-installed --nodes 4 --statefulset 2 --pdbs
 run "$B" run "$S/examples/clusters/generate.lua" --nodes many
 expect_rc 2
 expect_out '^generate\.lua: --nodes: expected an integer, got "many"$'

@@ -45,8 +45,9 @@ for _, o in ipairs(list.items) do
 end
 for _, o in ipairs(list.items) do
    if o.kind == "DaemonSet" then
-      t.eq(pods_by_owner[o.metadata.uid], #node_list, "one pod per node for " .. o.metadata.name)
-      t.eq(o.status.numberReady, #node_list)
+      local want = o.spec.template.spec.nodeSelector and o.status.desiredNumberScheduled or #node_list
+      t.eq(pods_by_owner[o.metadata.uid] or 0, want, "one pod per selected node for " .. o.metadata.name)
+      t.eq(o.status.numberReady, want)
    elseif o.kind == "ReplicaSet" or o.kind == "StatefulSet" then
       t.eq(pods_by_owner[o.metadata.uid], o.spec.replicas, "replicas of " .. o.metadata.name)
    end
