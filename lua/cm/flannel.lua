@@ -276,35 +276,4 @@ function M.node_state(node, nodes, conf, opts)
    return st
 end
 
---- Programs a node_state() on a host as flanneld (and its install-cni init containers) would:
---- devices, addresses, routes, neighbours, FDB entries, sysctls and files; idempotent.
----@param host userdata a host with the node_state()'s underlay device (a cm.fake Host)
----@param state table node_state()'s result
----@return boolean|nil ok
----@return string|nil message
----@return string|nil code the errno name of the first step that failed
-function M.apply(host, state)
-   local function step(ok, err, code)
-      if not ok and code ~= "EEXIST" then error({ err, code }, 0) end
-   end
-   local ok, failure = pcall(function()
-      for _, l in ipairs(state.links) do
-         local existing = host:link(l.name)
-         if not existing then step(host:link_add(l)) end
-         step(host:link_set(l.name, { mtu = l.mtu, up = l.up }))
-      end
-      for _, a in ipairs(state.addresses) do step(host:addr_add(a.dev, a.address)) end
-      for _, r in ipairs(state.routes) do
-         if r.protocol ~= "kernel" then step(host:route_replace(r)) end -- kernel routes come with addresses
-      end
-      for _, n in ipairs(state.neighbours) do step(host:neigh_replace(n)) end
-      for _, f in ipairs(state.fdb) do step(host:fdb_replace(f)) end
-      for k, v in pairs(state.sysctls) do step(host:sysctl_set(k, v)) end
-      for path, text in pairs(state.files) do step(host:write(path, text)) end
-   end)
-   if ok then return true end
-   if type(failure) ~= "table" then error(failure, 0) end
-   return nil, failure[1], failure[2]
-end
-
 return M

@@ -1,5 +1,6 @@
---- cm.sim: how a simulated node's host looks before any network add-on runs, for the fake
---- cluster. Add-ons' effects come from their own libraries (cm.flannel.node_state and apply).
+--- cm.sim: simulated node hosts for the fake cluster: how one looks before any network add-on
+--- runs (base_host), and programming an add-on's state on it (apply). What each add-on programs
+--- comes from its own library (cm.flannel.node_state, cm.calico.node_state).
 local fake = require "cm.fake"
 local ip = require "cm.ip"
 
@@ -55,6 +56,37 @@ function M.base_host(node, opts)
       end
    end
    return h
+end
+
+--- Programs a host state (the shape cm.flannel.node_state() and cm.calico.node_state() return)
+--- on a host, as the add-on's agents would: devices, addresses, routes, neighbours, FDB entries,
+--- sysctls and files. Idempotent: what is already there is kept or replaced.
+---@param host userdata a cm.fake Host with the state's underlay device
+---@param state table
+---@return boolean|nil ok
+---@return string|nil message
+---@return string|nil code the errno name of the first step that failed
+function M.apply(host, state)
+   local function step(ok, err, code)
+      if not ok and code ~= "EEXIST" then error({ err, code }, 0) end
+   end
+   local ok, failure = pcall(function()
+      for _, l in ipairs(state.links) do
+         if not host:link(l.name) then step(host:link_add(l)) end
+         step(host:link_set(l.name, { mtu = l.mtu, up = l.up }))
+      end
+      for _, a in ipairs(state.addresses) do step(host:addr_add(a.dev, a.address)) end
+      for _, r in ipairs(state.routes) do
+         if r.protocol ~= "kernel" then step(host:route_replace(r)) end -- kernel routes come with addresses
+      end
+      for _, n in ipairs(state.neighbours) do step(host:neigh_replace(n)) end
+      for _, f in ipairs(state.fdb) do step(host:fdb_replace(f)) end
+      for k, v in pairs(state.sysctls) do step(host:sysctl_set(k, v)) end
+      for path, text in pairs(state.files) do step(host:write(path, text)) end
+   end)
+   if ok then return true end
+   if type(failure) ~= "table" then error(failure, 0) end
+   return nil, failure[1], failure[2]
 end
 
 return M
