@@ -206,6 +206,17 @@ void cm_preload_all(lua_State *L)
     (void)top;
 }
 
+void cm_new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
+{
+    luaL_newmetatable(L, name);    /* [mt] */
+    luaL_setfuncs(L, meta, 0);
+    lua_newtable(L);               /* [mt, methods] */
+    luaL_setfuncs(L, methods, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__index"); /* mt.__index = methods */
+    lua_remove(L, -2);             /* [methods] */
+}
+
 /* ---- strict globals ---- */
 
 static int strict_index(lua_State *L)

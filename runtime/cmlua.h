@@ -101,6 +101,14 @@ int cm_await(lua_State *L, cm_waiter *w, int64_t until, lua_KContext ctx, lua_KF
 /* Completes w: ends a main-thread wait, or has the loop resume the waiting task. */
 void cm_waiter_wake(struct cm_run *run, cm_waiter *w);
 
+/*
+ * Registers a handle type: the metatable `name` with the metamethods of meta
+ * and an __index table holding methods (each list may end early with a NULL
+ * entry; a NULL __index slot in meta is filled). Leaves the methods table on
+ * the stack, so a module can add methods that need upvalues; pop it after.
+ */
+void cm_new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
+
 /* Makes reading or assigning an undeclared global raise, naming it. */
 void cm_strict_globals(lua_State *L);
 

@@ -33,20 +33,6 @@
 
 #define HOST_MT "cm.fake.Host"
 
-/* The errno names host operations can return. */
-static const char *errno_name(int e)
-{
-    static const struct { int e; const char *name; } NAMES[] = {
-        {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"}, {ERANGE, "ERANGE"},
-        {ENETUNREACH, "ENETUNREACH"}, {ENETDOWN, "ENETDOWN"}, {ESRCH, "ESRCH"},
-        {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"},
-    };
-    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
-        if (NAMES[i].e == e)
-            return NAMES[i].name;
-    return "EIO";
-}
-
 /* The result of a host operation: true, or nil, "what: strerror", errno name. */
 static int result(lua_State *L, int rc, const char *what)
 {
@@ -54,7 +40,7 @@ static int result(lua_State *L, int rc, const char *what)
         lua_pushboolean(L, 1);
         return 1;
     }
-    return cm_fail(L, errno_name(-rc), "%s: %s", what, strerror(-rc));
+    return cm_fail(L, cm_host_errno_name(-rc), "%s: %s", what, strerror(-rc));
 }
 
 static cm_host *check_host(lua_State *L)
@@ -64,71 +50,40 @@ static cm_host *check_host(lua_State *L)
     return *box;
 }
 
-/* Runs op with the table at index 2 as a cJSON object; names the result with field `name`. */
-static int with_object(lua_State *L, int (*op)(cm_host *, const cJSON *, int), int replace, const char *what)
-{
-    cm_host *h = check_host(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    cJSON *obj = cm_lua_to_json(L, 2);
-    int rc = op(h, obj, replace);
-    cJSON_Delete(obj);
-    return result(L, rc, what);
-}
-
-/* The "what" of a message: the object's name-like field. */
-static const char *label(lua_State *L, const char *field)
-{
-    lua_getfield(L, 2, field);
-    const char *s = lua_tostring(L, -1);
-    return s ? s : "?";
-}
-
 static int link_add_op(cm_host *h, const cJSON *l, int replace)
 {
     (void)replace;
     return cm_host_link_add(h, l);
 }
 
-static int host_link_add(lua_State *L)
-{
-    luaL_checktype(L, 2, LUA_TTABLE);
-    return with_object(L, link_add_op, 0, lua_pushfstring(L, "link add %s", label(L, "name")));
-}
+/* The methods that take one object: its operation, and how messages name it. */
+static const struct object_method {
+    const char *name;
+    int (*op)(cm_host *, const cJSON *, int replace);
+    int replace;
+    const char *verb, *field; /* "route add" + the object's "dst" */
+} OBJECT_METHODS[] = {
+    {"link_add", link_add_op, 0, "link add", "name"},
+    {"route_add", cm_host_route_add, 0, "route add", "dst"},
+    {"route_replace", cm_host_route_add, 1, "route replace", "dst"},
+    {"neigh_add", cm_host_neigh_add, 0, "neigh add", "dst"},
+    {"neigh_replace", cm_host_neigh_add, 1, "neigh replace", "dst"},
+    {"fdb_add", cm_host_fdb_add, 0, "fdb add", "lladdr"},
+    {"fdb_replace", cm_host_fdb_add, 1, "fdb replace", "lladdr"},
+};
 
-static int host_route_add(lua_State *L)
+/* host:<method>(object), for the entry of OBJECT_METHODS that is upvalue 1. */
+static int object_method(lua_State *L)
 {
+    const struct object_method *m = lua_touserdata(L, lua_upvalueindex(1));
+    cm_host *h = check_host(L);
     luaL_checktype(L, 2, LUA_TTABLE);
-    return with_object(L, cm_host_route_add, 0, lua_pushfstring(L, "route add %s", label(L, "dst")));
-}
-
-static int host_route_replace(lua_State *L)
-{
-    luaL_checktype(L, 2, LUA_TTABLE);
-    return with_object(L, cm_host_route_add, 1, lua_pushfstring(L, "route replace %s", label(L, "dst")));
-}
-
-static int host_neigh_add(lua_State *L)
-{
-    luaL_checktype(L, 2, LUA_TTABLE);
-    return with_object(L, cm_host_neigh_add, 0, lua_pushfstring(L, "neigh add %s", label(L, "dst")));
-}
-
-static int host_neigh_replace(lua_State *L)
-{
-    luaL_checktype(L, 2, LUA_TTABLE);
-    return with_object(L, cm_host_neigh_add, 1, lua_pushfstring(L, "neigh replace %s", label(L, "dst")));
-}
-
-static int host_fdb_add(lua_State *L)
-{
-    luaL_checktype(L, 2, LUA_TTABLE);
-    return with_object(L, cm_host_fdb_add, 0, lua_pushfstring(L, "fdb add %s", label(L, "lladdr")));
-}
-
-static int host_fdb_replace(lua_State *L)
-{
-    luaL_checktype(L, 2, LUA_TTABLE);
-    return with_object(L, cm_host_fdb_add, 1, lua_pushfstring(L, "fdb replace %s", label(L, "lladdr")));
+    lua_getfield(L, 2, m->field);
+    const char *what = lua_pushfstring(L, "%s %s", m->verb, lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
+    cJSON *obj = cm_lua_to_json(L, 2);
+    int rc = m->op(h, obj, m->replace);
+    cJSON_Delete(obj);
+    return result(L, rc, what);
 }
 
 static int host_link_del(lua_State *L)
@@ -309,15 +264,12 @@ static int fake_new_host(lua_State *L)
 static const luaL_Reg host_methods[] = {
     {"addr_add", host_addr_add},       {"addr_del", host_addr_del},
     {"cni_active", host_cni_active},   {"close", host_close},
-    {"fdb_add", host_fdb_add},         {"fdb_del", host_fdb_del},
-    {"fdb_replace", host_fdb_replace}, {"json", host_json},
-    {"link", host_link},               {"link_add", host_link_add},
-    {"link_del", host_link_del},       {"link_set", host_link_set},
-    {"list", host_list},               {"neigh_add", host_neigh_add},
-    {"neigh_del", host_neigh_del},     {"neigh_replace", host_neigh_replace},
-    {"read", host_read},               {"remove", host_remove},
-    {"route_add", host_route_add},     {"route_del", host_route_del},
-    {"route_replace", host_route_replace}, {"sandbox", host_sandbox},
+    {"fdb_del", host_fdb_del},         {"json", host_json},
+    {"link", host_link},               {"link_del", host_link_del},
+    {"link_set", host_link_set},       {"list", host_list},
+    {"neigh_del", host_neigh_del},     {"read", host_read},
+    {"remove", host_remove},           {"route_del", host_route_del},
+    {"sandbox", host_sandbox},
     {"sysctl", host_sysctl},           {"sysctl_set", host_sysctl_set},
     {"write", host_write},             {NULL, NULL},
 };
@@ -337,10 +289,12 @@ static const luaL_Reg fake_funcs[] = {
 
 int luaopen_cm_fake(lua_State *L)
 {
-    luaL_newmetatable(L, HOST_MT); /* [mt] */
-    luaL_setfuncs(L, host_meta, 0);
-    luaL_newlib(L, host_methods);  /* [mt, methods] */
-    lua_setfield(L, -2, "__index");
+    cm_new_class(L, HOST_MT, host_meta, host_methods); /* [methods] */
+    for (size_t i = 0; i < sizeof OBJECT_METHODS / sizeof OBJECT_METHODS[0]; i++) {
+        lua_pushlightuserdata(L, (void *)&OBJECT_METHODS[i]);
+        lua_pushcclosure(L, object_method, 1);
+        lua_setfield(L, -2, OBJECT_METHODS[i].name);
+    }
     lua_pop(L, 1);
     luaL_newlib(L, fake_funcs);
     return 1;

@@ -322,10 +322,7 @@ static const luaL_Reg task_funcs[] = {
 
 int luaopen_cm_task(lua_State *L)
 {
-    luaL_newmetatable(L, TASK_MT); /* [mt] */
-    luaL_setfuncs(L, task_meta, 0);
-    luaL_newlib(L, task_methods);  /* [mt, methods] */
-    lua_setfield(L, -2, "__index");
+    cm_new_class(L, TASK_MT, task_meta, task_methods);
     lua_pop(L, 1);
     luaL_newlib(L, task_funcs);
     return 1;

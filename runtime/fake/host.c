@@ -124,6 +124,19 @@ static int is_up(const cJSON *link)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(link, "up"));
 }
 
+const char *cm_host_errno_name(int err)
+{
+    static const struct { int e; const char *name; } NAMES[] = {
+        {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"}, {ERANGE, "ERANGE"},
+        {ENETUNREACH, "ENETUNREACH"}, {ENETDOWN, "ENETDOWN"}, {ESRCH, "ESRCH"},
+        {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"},
+    };
+    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
+        if (NAMES[i].e == err)
+            return NAMES[i].name;
+    return "EIO";
+}
+
 /* ---- construction ---- */
 
 static const char *const DEFAULT_SYSCTLS[][2] = {

@@ -36,6 +36,9 @@
 
 typedef struct cm_host cm_host;
 
+/* The name of an errno a host operation returns ("EEXIST"); "EIO" for one it never returns. */
+const char *cm_host_errno_name(int err);
+
 /* An empty host: a loopback link and the default sysctls. NULL when out of memory. */
 cm_host *cm_host_new(void);
 

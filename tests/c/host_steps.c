@@ -13,19 +13,9 @@
 
 #define MAXW 24
 
-static const char *errno_name(int rc)
+static const char *result_name(int rc)
 {
-    static const struct { int e; const char *name; } NAMES[] = {
-        {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"}, {ERANGE, "ERANGE"},
-        {ENETUNREACH, "ENETUNREACH"}, {ENETDOWN, "ENETDOWN"}, {ESRCH, "ESRCH"},
-        {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"},
-    };
-    if (rc == 0)
-        return "OK";
-    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
-        if (-rc == NAMES[i].e)
-            return NAMES[i].name;
-    return "E?";
+    return rc == 0 ? "OK" : cm_host_errno_name(-rc);
 }
 
 /* The word after key in w[0..n), or NULL. */
@@ -157,7 +147,7 @@ int main(int argc, char **argv)
         int n = 0;
         for (char *t = strtok(line, " \t\n"); t && n < MAXW; t = strtok(NULL, " \t\n"))
             w[n++] = t;
-        printf("step %s\n", errno_name(apply(h, w, n)));
+        printf("step %s\n", result_name(apply(h, w, n)));
     }
     fclose(f);
     print_state(h);

@@ -92,15 +92,26 @@ run "$B" --timeout 0.2 run "$dir/sleep.lua"
 expect_rc 1
 expect_out "^cni-migrate: .*/sleep\.lua:1: run exceeded its deadline of 0\.2s$"
 
-# SIGTERM interrupts a sleeping script, and a busy one
-for script in sleep spin; do
-    "$B" run "$dir/$script.lua" >"$dir/out" 2>&1 &
+# run_signalled N CMD...: runs CMD in the background, sends it N SIGTERMs 0.3 s apart, then
+# leaves its exit code in $RC and its output in $OUT.
+run_signalled() {
+    n=$1
+    shift
+    "$@" >"$dir/out" 2>&1 &
     pid=$!
-    sleep 0.3
-    kill -TERM "$pid"
+    while [ "$n" -gt 0 ]; do
+        sleep 0.3
+        kill -TERM "$pid"
+        n=$((n - 1))
+    done
     wait "$pid"
     RC=$?
     OUT=$(cat "$dir/out")
+}
+
+# SIGTERM interrupts a sleeping script, and a busy one
+for script in sleep spin; do
+    run_signalled 1 "$B" run "$dir/$script.lua"
     expect_rc 1
     expect_out "^cni-migrate: .*/$script\.lua:1: run cancelled$"
 done
@@ -108,28 +119,14 @@ done
 # SIGTERM interrupts a blocking system call (the handler does not restart it)
 mkfifo "$dir/fifo"
 printf 'local f, err = io.open(arg[1])\nprint(f, err)\nrequire("cm.time").sleep(0)\n' >"$dir/block.lua"
-"$B" run "$dir/block.lua" "$dir/fifo" >"$dir/out" 2>&1 &
-pid=$!
-sleep 0.3
-kill -TERM "$pid"
-wait "$pid"
-RC=$?
-OUT=$(cat "$dir/out")
+run_signalled 1 "$B" run "$dir/block.lua" "$dir/fifo"
 expect_rc 1
 expect_out "Interrupted system call"
 expect_out "block\.lua:3: run cancelled$"
 
 # a second SIGTERM kills a script stuck in a long C call, where the first cannot reach
 printf 'print(("a"):rep(200000):find(".-.-.-.-.-b"))\n' >"$dir/stuck.lua"
-"$B" run "$dir/stuck.lua" >"$dir/out" 2>&1 &
-pid=$!
-sleep 0.3
-kill -TERM "$pid"
-sleep 0.3
-kill -TERM "$pid"
-wait "$pid"
-RC=$?
-OUT=$(cat "$dir/out")
+run_signalled 2 "$B" run "$dir/stuck.lua"
 expect_rc 143
 
 # tasks: the deadline stops them too; a script that ends with tasks running is warned about

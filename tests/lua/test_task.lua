@@ -3,7 +3,8 @@ local t = require "t"
 local task = require "cm.task"
 local time = require "cm.time"
 
--- two workers interleave at their sleeps; the whole takes the longest, not the sum
+-- two workers interleave at their sleeps: the order of their steps follows their wake-up times
+-- (loop timers run by due time, however late the loop gets to them), so it proves they overlap
 local order = {}
 local function worker(name, delay, n)
    for i = 1, n do
@@ -12,7 +13,6 @@ local function worker(name, delay, n)
    end
    return name, n
 end
-local t0 = time.now()
 local a = task.spawn(worker, "a", 0.02, 3)
 local b = task.spawn(worker, "b", 0.05, 2)
 t.eq(a:done(), false, "a task starts at the loop's next turn")
@@ -20,8 +20,6 @@ t.eq({ a:wait() }, { "a", 3 })
 t.eq({ b:wait() }, { "b", 2 })
 t.eq({ a:wait() }, { "a", 3 }, "waiting again gives the same results")
 t.eq(table.concat(order, " "), "a1 a2 b1 a3 b2")
-local took = time.now() - t0
-t.eq(took >= 0.1 and took < 0.15, true, ("in parallel: took %.3f s"):format(took))
 t.eq(a:done(), true)
 t.match(tostring(a), "^cm%.task%.Task %(done%)$")
 
