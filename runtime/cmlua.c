@@ -84,14 +84,16 @@ static int must_stop(struct cm_run *run)
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar);
 
-/* Raises the stop error at `where`, and re-arms the hook for every instruction so that
- * a script's pcall, which catches this error, cannot go on past it. */
+/* Raises the stop error at `where` (which already names the place), and re-arms the hook for
+ * every instruction so that a script's pcall, which catches this error, cannot go on past it. */
 static int raise_stop(lua_State *L, const struct cm_run *run, const char *where)
 {
     lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1);
     if (run->interrupted == CM_DEADLINE)
-        return luaL_error(L, "%srun exceeded its deadline of %s", where, run->timeout);
-    return luaL_error(L, "%srun cancelled", where);
+        lua_pushfstring(L, "%srun exceeded its deadline of %s", where, run->timeout);
+    else
+        lua_pushfstring(L, "%srun cancelled", where);
+    return lua_error(L);
 }
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar)

@@ -4,7 +4,8 @@ local task = require "cm.task"
 local time = require "cm.time"
 
 -- two workers interleave at their sleeps: the order of their steps follows their wake-up times
--- (loop timers run by due time, however late the loop gets to them), so it proves they overlap
+-- (a at 0.1, 0.2, 0.3 s; b at 0.25, 0.5 s), so it proves they overlap; the 50 ms margins leave
+-- room for a slow machine, as the real clock is used here
 local order = {}
 local function worker(name, delay, n)
    for i = 1, n do
@@ -13,8 +14,8 @@ local function worker(name, delay, n)
    end
    return name, n
 end
-local a = task.spawn(worker, "a", 0.02, 3)
-local b = task.spawn(worker, "b", 0.05, 2)
+local a = task.spawn(worker, "a", 0.1, 3)
+local b = task.spawn(worker, "b", 0.25, 2)
 t.eq(a:done(), false, "a task starts at the loop's next turn")
 t.eq({ a:wait() }, { "a", 3 })
 t.eq({ b:wait() }, { "b", 2 })
