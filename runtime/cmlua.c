@@ -120,6 +120,7 @@ void cm_check_interrupt(lua_State *L)
 
 static const luaL_Reg C_MODULES[] = {
     {"cm.json", luaopen_cm_json},
+    {"cm.k8s", luaopen_cm_k8s},
     {"cm.log", luaopen_cm_log},
     {"cm.time", luaopen_cm_time},
     {"cm.yaml", luaopen_cm_yaml},

@@ -21,6 +21,11 @@ struct cm_run {
     const char *timeout;  /* the deadline as the user wrote it, for messages */
     volatile sig_atomic_t *cancel;
     int interrupted;      /* set once the deadline passed or the run was cancelled */
+    /* Kubernetes client defaults (--kubeconfig, --context, --namespace, --dry-run=server) */
+    const char *kubeconfig, *context, *namespace;
+    int dry_run;
+    /* The transport of cm.k8s clients; NULL: libcurl. The simulation sets its in-process one. */
+    struct cm_transport *(*k8s_transport_new)(struct cm_run *run);
 };
 
 /* Stores run as the context of L (NULL removes it). */
@@ -72,6 +77,7 @@ void cm_strict_globals(lua_State *L);
 
 /* The modules, for cm_preload_all(). */
 int luaopen_cm_json(lua_State *L);
+int luaopen_cm_k8s(lua_State *L);
 int luaopen_cm_yaml(lua_State *L);
 int luaopen_cm_log(lua_State *L);
 int luaopen_cm_time(lua_State *L);
