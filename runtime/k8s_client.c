@@ -94,6 +94,13 @@ static void watch_stop(cm_k8s_watch *w);
 
 /* ---- small helpers ---- */
 
+/* Parses JSON, NULL when it is not (the reason does not matter here). */
+static cJSON *parse_json(const char *text, size_t len)
+{
+    cm_json_error e;
+    return cm_json_parse(text, len, &e);
+}
+
 static void logf_(cm_k8s_client *c, int level, const char *msg, const cm_log_field *f, size_t n)
 {
     if (cm_log_enabled(&c->log, level))
@@ -337,7 +344,7 @@ static char *run_plugin(cm_k8s_client *c, char **argv, char **envp, int *status,
 static int take_credential(cm_k8s_client *c, const char *text, const char *api_version, cm_k8s_error *err)
 {
     const char *cmd = cJSON_GetObjectItemCaseSensitive(c->cfg->exec, "command")->valuestring;
-    cJSON *cred = cm_json_parse(text, strlen(text), NULL);
+    cJSON *cred = parse_json(text, strlen(text));
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(cred, "status");
     const char *av = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cred, "apiVersion"));
     int rc = 0;
@@ -606,7 +613,7 @@ static int take_answer(cm_k8s_client *c, cm_http_call *call, cm_k8s_result *res)
         if (end != ra && *end == '\0' && v >= 0)
             res->retry_after = v;
     }
-    cJSON *body = res->text ? cm_json_parse(res->text, res->len, NULL) : NULL;
+    cJSON *body = res->text ? parse_json(res->text, res->len) : NULL;
     if (call->status >= 200 && call->status < 300) {
         res->json = body;
         return 0;
@@ -1077,7 +1084,7 @@ static void watch_line(cm_k8s_watch *w, const char *s, size_t n)
         n--;
     if (n == 0)
         return;
-    cJSON *ev = cm_json_parse(s, n, NULL);
+    cJSON *ev = parse_json(s, n);
     if (!ev) {
         cm_log_field f = {.key = "line", .value = ""};
         logf_(w->c, CM_LOG_WARN, "watch: skipped a line that is not JSON", &f, 0);
@@ -1255,7 +1262,7 @@ static int watch_ended(cm_k8s_watch *w, int64_t deadline, cm_k8s_error *err)
         int64_t until = cm_loop_now(w->c->loop) + CM_NS_PER_S; /* an empty stream: do not spin */
         return sleep_until(w->c, until < deadline ? until : deadline, err);
     }
-    cJSON *st = cm_json_parse(call->body_in.p ? call->body_in.p : "", call->body_in.n, NULL);
+    cJSON *st = parse_json(call->body_in.p ? call->body_in.p : "", call->body_in.n);
     int expired = call->status == 410 || is_expired(st);
     const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "message"));
     if (!expired)

@@ -292,6 +292,7 @@ static int client_info(lua_State *L)
 static int client_get(lua_State *L)
 {
     lclient *lc = check_client(L);
+    lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 1);
     cm_k8s_param p[2];
@@ -325,6 +326,7 @@ static int page_limit(lua_State *L, int idx)
 static int client_list(lua_State *L)
 {
     lclient *lc = check_client(L);
+    lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 0);
     cm_k8s_param p[4];
@@ -406,11 +408,12 @@ static size_t write_params(lua_State *L, int idx, cm_k8s_param *p)
 static int client_create(lua_State *L)
 {
     lclient *lc = check_client(L);
+    lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
     cm_k8s_ref ref;
     object_ref(L, 2, &ref);
     ref.name = NULL;
-    if (lua_type(L, 3) == LUA_TTABLE)
-        ref.subresource = NULL;
+    if (!ref.namespace) /* a namespaced object goes to the client's namespace */
+        ref.namespace = cm_k8s_client_config(lc->c)->namespace;
     cm_k8s_param p[2];
     size_t n = write_params(L, 3, p);
     size_t len;
@@ -424,6 +427,7 @@ static int client_create(lua_State *L)
 static int client_update(lua_State *L)
 {
     lclient *lc = check_client(L);
+    lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
     cm_k8s_ref ref;
     object_ref(L, 2, &ref);
     if (!ref.name)
@@ -443,6 +447,7 @@ static int client_update(lua_State *L)
 static int client_patch(lua_State *L)
 {
     lclient *lc = check_client(L);
+    lua_settop(L, 4); /* optional arguments become nil, above them: strings of the tables */
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 1);
     luaL_argcheck(L, lua_istable(L, 3) || lua_isstring(L, 3), 3, "expected a table or a string");
@@ -500,6 +505,7 @@ static cJSON *delete_options(lua_State *L, int idx)
 static int client_delete(lua_State *L)
 {
     lclient *lc = check_client(L);
+    lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 1);
     cJSON *o = delete_options(L, 3);
@@ -516,6 +522,7 @@ static int client_delete(lua_State *L)
 static int client_evict(lua_State *L)
 {
     lclient *lc = check_client(L);
+    lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
     luaL_checktype(L, 2, LUA_TTABLE);
     const char *name = opt_field(L, 2, "name");
     const char *ns = opt_field(L, 2, "namespace");
@@ -531,6 +538,7 @@ static int client_evict(lua_State *L)
 static int client_logs(lua_State *L)
 {
     lclient *lc = check_client(L);
+    lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
     luaL_checktype(L, 2, LUA_TTABLE);
     cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .subresource = "log"};
     ref.name = opt_field(L, 2, "name");
@@ -610,6 +618,7 @@ static int watch_rv(lua_State *L)
 static int client_watch(lua_State *L)
 {
     lclient *lc = check_client(L);
+    lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 0);
     ref.name = NULL;

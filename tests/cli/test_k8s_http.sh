@@ -1,0 +1,22 @@
+#!/bin/sh
+# cm.k8s over HTTP against the loopback test API server (tests/k8s/apiserver.py):
+# requests, errors, retries, paging, dry run, rate limit (tests/k8s/requests.lua),
+# watch (tests/k8s/watch.lua), and the Warning header logged once.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../k8s/env.sh"
+
+start_server http
+cat >"$TMP/http/kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+current-context: t
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:$PORT"}}]
+users: [{name: u, user: {token: tok}}]
+contexts: [{name: t, context: {cluster: c, user: u, namespace: ns1}}]
+YAML
+export KUBECONFIG="$TMP/http/kubeconfig"
+run_lua http requests.lua
+[ "$(printf '%s\n' "$OUT" | grep -c 'Kubernetes API warning.*v1 Node warned is deprecated')" -eq 1 ] ||
+    fail "the Warning header was not logged exactly once"
+expect_no_out 'Bearer|tok[^a-z]'
+done_ok
