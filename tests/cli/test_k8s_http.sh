@@ -16,6 +16,9 @@ contexts: [{name: t, context: {cluster: c, user: u, namespace: ns1}}]
 YAML
 export KUBECONFIG="$TMP/http/kubeconfig"
 run_lua http requests.lua
+warn_out=$OUT
+run_lua http watch.lua
+OUT=$warn_out
 [ "$(printf '%s\n' "$OUT" | grep -c 'Kubernetes API warning.*v1 Node warned is deprecated')" -eq 1 ] ||
     fail "the Warning header was not logged exactly once"
 expect_no_out 'Bearer|tok[^a-z]'
