@@ -767,33 +767,29 @@ static int get_path(cm_k8s_client *c, const char *path, int64_t deadline, cm_k8s
     return rc;
 }
 
-/* The cached APIResourceList of a groupVersion, fetched on first use. */
-static const cJSON *discover(cm_k8s_client *c, const char *gv, int64_t deadline, cm_k8s_error *err)
+/* The cached APIResourceList of a groupVersion, fetched on first use; on failure
+ * res holds the answer (a 404 becomes NotFound naming the groupVersion). */
+static const cJSON *discover(cm_k8s_client *c, const char *gv, int64_t deadline, cm_k8s_result *res)
 {
     for (struct discovery *d = c->discovery; d; d = d->next)
         if (strcmp(d->group_version, gv) == 0)
             return d->resources;
     char path[300];
     snprintf(path, sizeof path, strchr(gv, '/') ? "/apis/%s" : "/api/%s", gv);
-    cm_k8s_result res = {0};
-    if (get_path(c, path, deadline, &res) < 0) {
-        if (res.status == 404)
-            cm_k8s_errorf(err, "NotFound", "the server does not serve %s", gv);
-        else
-            *err = res.err;
-        cm_k8s_result_free(&res);
+    if (get_path(c, path, deadline, res) < 0) {
+        if (res->status == 404)
+            cm_k8s_errorf(&res->err, "NotFound", "the server does not serve %s", gv);
         return NULL;
     }
     struct discovery *d = calloc(1, sizeof *d);
-    cJSON *resources = cJSON_DetachItemFromObjectCaseSensitive(res.json, "resources");
+    cJSON *resources = cJSON_DetachItemFromObjectCaseSensitive(res->json, "resources");
+    cm_k8s_result_free(res);
     if (!d || !cJSON_IsArray(resources)) {
         free(d);
         cJSON_Delete(resources);
-        cm_k8s_result_free(&res);
-        cm_k8s_errorf(err, "InvalidResponse", "GET %s: not an APIResourceList", path);
+        cm_k8s_errorf(&res->err, "InvalidResponse", "GET %s: not an APIResourceList", path);
         return NULL;
     }
-    cm_k8s_result_free(&res);
     d->group_version = strdup(gv);
     d->resources = resources;
     d->next = c->discovery;
@@ -801,10 +797,11 @@ static const cJSON *discover(cm_k8s_client *c, const char *gv, int64_t deadline,
     return resources;
 }
 
-int cm_k8s_resolve(cm_k8s_client *c, const char *api_version, const char *kind, int64_t deadline,
-                   cm_k8s_resinfo *out, cm_k8s_error *err)
+/* cm_k8s_resolve with the failure as a result. */
+static int resolve(cm_k8s_client *c, const char *api_version, const char *kind, int64_t deadline,
+                   cm_k8s_resinfo *out, cm_k8s_result *res)
 {
-    const cJSON *resources = discover(c, api_version, deadline, err);
+    const cJSON *resources = discover(c, api_version, deadline, res);
     if (!resources)
         return -1;
     const cJSON *r;
@@ -818,18 +815,29 @@ int cm_k8s_resolve(cm_k8s_client *c, const char *api_version, const char *kind, 
         out->namespaced = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "namespaced"));
         return 0;
     }
-    return cm_k8s_errorf(err, "NotFound", "the server has no kind %s in %s", kind, api_version);
+    return cm_k8s_errorf(&res->err, "NotFound", "the server has no kind %s in %s", kind, api_version);
+}
+
+int cm_k8s_resolve(cm_k8s_client *c, const char *api_version, const char *kind, int64_t deadline,
+                   cm_k8s_resinfo *out, cm_k8s_error *err)
+{
+    cm_k8s_result res = {0};
+    int rc = resolve(c, api_version, kind, deadline, out, &res);
+    if (rc < 0)
+        *err = res.err;
+    cm_k8s_result_free(&res);
+    return rc;
 }
 
 /* The path of ref: prefix[/namespaces/ns]/plural[/name[/sub]]. */
-static char *ref_path(cm_k8s_client *c, const cm_k8s_ref *ref, int64_t deadline, cm_k8s_error *err)
+static char *ref_path(cm_k8s_client *c, const cm_k8s_ref *ref, int64_t deadline, cm_k8s_result *res)
 {
     cm_k8s_resinfo ri;
     if (!ref->api_version || !ref->kind) {
-        cm_k8s_errorf(err, "InvalidArgument", "an object needs apiVersion and kind");
+        cm_k8s_errorf(&res->err, "InvalidArgument", "an object needs apiVersion and kind");
         return NULL;
     }
-    if (cm_k8s_resolve(c, ref->api_version, ref->kind, deadline, &ri, err) < 0)
+    if (resolve(c, ref->api_version, ref->kind, deadline, &ri, res) < 0)
         return NULL;
     cm_buf b = {0};
     cm_buf_adds(&b, ri.prefix);
@@ -849,7 +857,7 @@ static char *ref_path(cm_k8s_client *c, const cm_k8s_ref *ref, int64_t deadline,
         }
     }
     if (!b.p)
-        cm_k8s_errorf(err, "ENOMEM", "out of memory");
+        cm_k8s_errorf(&res->err, "ENOMEM", "out of memory");
     return b.p;
 }
 
@@ -858,7 +866,7 @@ int cm_k8s_call(cm_k8s_client *c, const char *method, const cm_k8s_ref *ref,
                 const char *body, size_t body_len, int64_t deadline, cm_k8s_result *res)
 {
     *res = (cm_k8s_result){0};
-    char *path = ref_path(c, ref, deadline, &res->err);
+    char *path = ref_path(c, ref, deadline, res);
     if (!path)
         return -1;
     char *url = build_url(c, path, method, params, nparams);
@@ -947,9 +955,9 @@ int cm_k8s_list_all(cm_k8s_client *c, const cm_k8s_ref *ref, const cm_k8s_param 
 /* ---- eviction ---- */
 
 /* The groupVersion of pods/eviction from /api/v1, policy/v1 when unsure. */
-static const char *eviction_version(cm_k8s_client *c, int64_t deadline, cm_k8s_error *err)
+static const char *eviction_version(cm_k8s_client *c, int64_t deadline, cm_k8s_result *res)
 {
-    const cJSON *resources = discover(c, "v1", deadline, err);
+    const cJSON *resources = discover(c, "v1", deadline, res);
     const cJSON *r;
     cJSON_ArrayForEach(r, resources) {
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "name"));
@@ -968,7 +976,7 @@ int cm_k8s_evict(cm_k8s_client *c, const char *namespace, const char *name,
                  const cJSON *delete_options, int64_t deadline, cm_k8s_result *res)
 {
     *res = (cm_k8s_result){0};
-    const char *version = eviction_version(c, deadline, &res->err);
+    const char *version = eviction_version(c, deadline, res);
     if (!version)
         return -1;
     const char *ns = namespace ? namespace : c->cfg->namespace;
@@ -1132,7 +1140,11 @@ static int watch_start(cm_k8s_watch *w, int64_t deadline, cm_k8s_error *err, int
 {
     cm_k8s_client *c = w->c;
     watch_stop(w);
-    char *path = ref_path(c, &w->ref, deadline, err);
+    cm_k8s_result res = {0};
+    char *path = ref_path(c, &w->ref, deadline, &res);
+    if (!path)
+        *err = res.err;
+    cm_k8s_result_free(&res);
     if (!path || rate_wait(c, deadline, err) < 0 || auth_header(c, force_auth, &w->auth, err) < 0) {
         free(path);
         return -1;
