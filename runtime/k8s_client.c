@@ -508,6 +508,7 @@ cm_k8s_client *cm_k8s_client_new(cm_loop *loop, const cm_logger *log, cm_k8s_con
              c->opts.user_agent ? c->opts.user_agent : "cni-migrate/" CM_VERSION " (linux/" CM_ARCH ")");
     c->opts.user_agent = NULL;
     c->tls = (cm_tls){.ca = cfg->ca, .ca_len = cfg->ca_len, .insecure = cfg->insecure,
+                      .server_name = cfg->tls_server_name,
                       .proxy = cfg->proxy_url, .no_compression = cfg->disable_compression};
     return c;
 }

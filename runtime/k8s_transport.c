@@ -101,10 +101,10 @@ struct curl_transport {
     size_t nfds, capfds;
 };
 
-/* Per call: the easy handle and its header list. */
+/* Per call: the easy handle and its header and connect-to lists. */
 struct curl_call {
     CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist *headers, *connect_to;
 };
 
 static void track_fd(struct curl_transport *t, int fd, int add)
@@ -179,6 +179,7 @@ static void finish(struct curl_transport *t, cm_http_call *call, CURLcode rc, co
     curl_multi_remove_handle(t->multi, cc->easy);
     curl_easy_cleanup(cc->easy);
     curl_slist_free_all(cc->headers);
+    curl_slist_free_all(cc->connect_to);
     free(cc);
     call->priv = NULL;
     call->done = 1;
@@ -313,6 +314,38 @@ static void set_tls(CURL *e, const cm_tls *tls)
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
 }
 
+/*
+ * tls-server-name: the URL names that host (so curl sends it as SNI and checks
+ * the certificate against it) while CONNECT_TO sends the connection to the
+ * real host and port. Returns 0, or -1 when the URL cannot be parsed.
+ */
+static int set_server_name(CURL *e, struct curl_call *cc, const char *url, const char *name)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *out = NULL;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_HOST, name, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK) {
+        char map[600];
+        snprintf(map, sizeof map, "%s:%s:%s:%s", name, port, host, port);
+        struct curl_slist *l = curl_slist_append(NULL, map);
+        if (l) {
+            cc->connect_to = l;
+            curl_easy_setopt(e, CURLOPT_URL, out);
+            curl_easy_setopt(e, CURLOPT_CONNECT_TO, l);
+            rc = 0;
+        }
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_free(out);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 /* Fails a call at start. */
 static int fail_start(cm_http_call *call, const char *code, const char *msg)
 {
@@ -367,9 +400,12 @@ static int curl_start(cm_transport *base, cm_http_call *call)
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
     }
     set_tls(e, call->tls);
-    if (curl_multi_add_handle(t->multi, e) != CURLM_OK) {
+    int bad_url = call->tls && call->tls->server_name &&
+                  set_server_name(e, cc, call->url, call->tls->server_name) < 0;
+    if (bad_url || curl_multi_add_handle(t->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
         curl_slist_free_all(cc->headers);
+        curl_slist_free_all(cc->connect_to);
         free(cc);
         free(ep);
         call->priv = NULL;
@@ -389,6 +425,7 @@ static void curl_cancel(cm_transport *base, cm_http_call *call)
     curl_multi_remove_handle(t->multi, cc->easy);
     curl_easy_cleanup(cc->easy);
     curl_slist_free_all(cc->headers);
+    curl_slist_free_all(cc->connect_to);
     free(ep);
     free(cc);
     call->priv = NULL;

@@ -48,6 +48,7 @@ typedef struct cm_tls {
     const char *key;  /* client key */
     size_t key_len;
     int insecure;     /* insecure-skip-tls-verify */
+    const char *server_name; /* tls-server-name: the name to verify (and send as SNI) */
     const char *proxy; /* proxy-url; NULL: HTTPS_PROXY/NO_PROXY from the environment */
     int no_compression; /* disable-compression */
 } cm_tls;

@@ -22,4 +22,23 @@ OUT=$warn_out
 [ "$(printf '%s\n' "$OUT" | grep -c 'Kubernetes API warning.*v1 Node warned is deprecated')" -eq 1 ] ||
     fail "the Warning header was not logged exactly once"
 expect_no_out 'Bearer|tok[^a-z]'
+
+# the run's flags: --kubeconfig (used alone), --context, --namespace, --dry-run=server
+cat >"$TMP/http/other" <<YAML
+current-context: t
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:$PORT"}}]
+users: [{name: u, user: {token: tok2}}]
+contexts: [{name: t, context: {cluster: c, user: u, namespace: ns1}}, {name: o, context: {cluster: c, user: u, namespace: ns2}}]
+YAML
+run env K8S_TEST_DIR="$TMP/http" "$CNI_MIGRATE" --kubeconfig "$TMP/http/other" --context o \
+    run "$SRC/tests/k8s/flags.lua" o ns2 false
+expect_rc 0
+expect_out '^ok: [0-9]+ checks$'
+run env K8S_TEST_DIR="$TMP/http" "$CNI_MIGRATE" --kubeconfig="$TMP/http/other" --namespace ns7 \
+    --dry-run=server run "$SRC/tests/k8s/flags.lua" t ns7 true
+expect_rc 0
+expect_out '^ok: [0-9]+ checks$'
+run "$CNI_MIGRATE" --dry-run=client run "$SRC/tests/k8s/flags.lua"
+expect_rc 2
+expect_out "^cni-migrate: --dry-run: expected server or none, got 'client'$"
 done_ok

@@ -24,6 +24,8 @@ clusters:
 - {name: good-data, cluster: {server: "$S", certificate-authority-data: $(b64 "$P/ca.crt")}}
 - {name: wrong-ca, cluster: {server: "$S", certificate-authority-data: $(b64 "$P/other-ca.crt")}}
 - {name: insecure, cluster: {server: "$S", insecure-skip-tls-verify: true}}
+- {name: sni, cluster: {server: "$S", certificate-authority: ../../pki/ca.crt, tls-server-name: localhost}}
+- {name: sni-wrong, cluster: {server: "$S", certificate-authority: ../../pki/ca.crt, tls-server-name: wrong.example}}
 users:
 - {name: token, user: {token: tok}}
 - {name: cert-files, user: {client-certificate: ../../pki/client.crt, client-key: ../../pki/client.key}}
@@ -51,6 +53,8 @@ contexts:
 - {name: data, context: {cluster: good-data, user: token}}
 - {name: wrong-ca, context: {cluster: wrong-ca, user: token}}
 - {name: insecure, context: {cluster: insecure, user: token}}
+- {name: sni, context: {cluster: sni, user: token}}
+- {name: sni-wrong, context: {cluster: sni-wrong, user: token}}
 - {name: cert-files, context: {cluster: good, user: cert-files}}
 - {name: cert-data, context: {cluster: good, user: cert-data}}
 - {name: basic, context: {cluster: good, user: basic}}

@@ -158,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def record(self, body):
         u = urllib.parse.urlsplit(self.path)
-        rec = {"method": self.command, "peer": self.client_address[1], "path": u.path, "query": urllib.parse.parse_qs(u.query),
+        rec = {"method": self.command, "peer": self.client_address[1], "proxied": self.path.startswith("http://"), "path": u.path, "query": urllib.parse.parse_qs(u.query),
                "headers": {k.lower(): self.headers.get_all(k) for k in set(self.headers.keys())},
                "body": body.decode("utf-8", "replace")}
         with LOCK:

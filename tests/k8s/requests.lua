@@ -230,4 +230,19 @@ contexts: [{name: d, context: {cluster: d}}]
 n, msg, reason, err = dead:get(node "w1")
 t.eq({ n, reason, err.code }, { nil, "ConnectFailed", nil })
 t.match(msg, "127%.0%.0%.1:1")
+
+-- proxy-url: the test server is the proxy too, for a server name that does not resolve
+local port = c:info().server:match(":(%d+)$")
+local proxied = assert(k8s.client { kubeconfig = kt.write("proxied.yaml", ([[
+apiVersion: v1
+kind: Config
+current-context: p
+clusters: [{name: p, cluster: {server: "http://kubernetes.invalid:6443", proxy-url: "http://127.0.0.1:%s"}}]
+users: [{name: u, user: {token: tok}}]
+contexts: [{name: p, context: {cluster: p, user: u}}]
+]]):format(port)) })
+kt.reset()
+assert(proxied:get(node "w1"))
+reqs = kt.requests()
+t.eq(reqs[#reqs].proxied, true, "sent through the proxy")
 t.done()

@@ -45,6 +45,11 @@ t.eq({ n, reason, err.code }, { nil, "TLS", nil }, "a server certificate from an
 t.match(msg, "certificate")
 c, n, msg, reason = try("insecure")
 t.eq({ n and n.metadata.name, reason }, { "n1", nil }, "insecure-skip-tls-verify")
+c, n, msg, reason = try("sni")
+t.eq({ n and n.metadata.name, reason }, { "n1", nil }, "tls-server-name the certificate names")
+c, n, msg, reason = try("sni-wrong")
+t.eq({ n, reason }, { nil, "TLS" }, "tls-server-name the certificate does not name")
+t.match(msg, "wrong%.example")
 
 -- client certificates (files and data) authenticate without a token
 kt.control { tokens = { "nobody" } }
