@@ -1133,6 +1133,9 @@ static void watch_data(cm_http_call *call, const char *data, size_t len)
 static void watch_done(cm_http_call *call)
 {
     cm_k8s_watch *w = call->ud;
+    if (w->line.n && call->status >= 200 && call->status < 300 && !call->error_code)
+        watch_line(w, w->line.p, w->line.n); /* a last line without its newline */
+    w->line.n = 0;
     w->wake = 1;
 }
 
