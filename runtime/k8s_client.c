@@ -309,7 +309,9 @@ static char *run_plugin(cm_k8s_client *c, char **argv, char **envp, int *status,
     close(fds[1]);
     if (rc != 0) {
         close(fds[0]);
-        cm_k8s_errorf(err, "AuthFailed", "exec plugin %s: %s", argv[0], strerror(rc));
+        const char *hint = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->cfg->exec, "installHint"));
+        cm_k8s_errorf(err, "AuthFailed", "exec plugin %s: %s%s%s", argv[0], strerror(rc), hint ? ": " : "",
+                      hint ? hint : "");
         return NULL;
     }
     cm_buf out = {0};

@@ -480,16 +480,18 @@ static cJSON *delete_options(lua_State *L, int idx)
     if (lua_isnoneornil(L, idx))
         return NULL;
     luaL_checktype(L, idx, LUA_TTABLE);
-    cJSON *o = cJSON_CreateObject();
-    if (lua_getfield(L, idx, "gracePeriodSeconds") != LUA_TNIL)
-        cJSON_AddItemToObject(o, "gracePeriodSeconds", cm_json_new_int64(luaL_checkinteger(L, -1)));
+    int has_grace = lua_getfield(L, idx, "gracePeriodSeconds") != LUA_TNIL;
+    lua_Integer grace = has_grace ? luaL_checkinteger(L, -1) : 0;
     const char *pp = opt_field(L, idx, "propagationPolicy");
-    if (pp)
-        cJSON_AddStringToObject(o, "propagationPolicy", pp);
-    cJSON *pre = cJSON_CreateObject();
     int pidx = lua_getfield(L, idx, "preconditions") == LUA_TTABLE ? lua_gettop(L) : 0;
     const char *uid = pidx ? opt_field(L, pidx, "uid") : opt_field(L, idx, "uid");
     const char *rv = pidx ? opt_field(L, pidx, "resourceVersion") : opt_field(L, idx, "resourceVersion");
+    cJSON *o = cJSON_CreateObject(); /* nothing raises from here on */
+    if (has_grace)
+        cJSON_AddItemToObject(o, "gracePeriodSeconds", cm_json_new_int64(grace));
+    if (pp)
+        cJSON_AddStringToObject(o, "propagationPolicy", pp);
+    cJSON *pre = cJSON_CreateObject();
     if (uid)
         cJSON_AddStringToObject(pre, "uid", uid);
     if (rv)
@@ -508,12 +510,13 @@ static int client_delete(lua_State *L)
     lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 1);
+    int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
     cJSON *o = delete_options(L, 3);
     char *body = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     cm_k8s_result res;
     int rc = cm_k8s_call(lc->c, "DELETE", &ref, NULL, 0, body ? "application/json" : NULL, body,
-                         body ? strlen(body) : 0, deadline_of(L, lc), &res);
+                         body ? strlen(body) : 0, deadline, &res);
     free(body);
     return finish(L, rc, &res);
 }
@@ -527,9 +530,10 @@ static int client_evict(lua_State *L)
     const char *name = opt_field(L, 2, "name");
     const char *ns = opt_field(L, 2, "namespace");
     luaL_argcheck(L, name != NULL, 2, "a ref needs a name");
+    int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
     cJSON *o = delete_options(L, 3);
     cm_k8s_result res;
-    int rc = cm_k8s_evict(lc->c, ns, name, o, deadline_of(L, lc), &res);
+    int rc = cm_k8s_evict(lc->c, ns, name, o, deadline, &res);
     cJSON_Delete(o);
     return finish(L, rc, &res);
 }

@@ -183,6 +183,16 @@ t.eq(reqs[1].body, '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"nam
 t.eq(select(3, c:evict { name = "p3" }), "NotFound")
 t.eq(c:logs { name = "p4", container = "main", tailLines = 10 }, "line 1\nline 2\n")
 t.eq(kt.query(kt.requests()[#kt.requests()], "tailLines"), "10")
+local STATUS = { apiVersion = "v1", kind = "Pod", name = "p4", subresource = "status" }
+kt.reset()
+local ps = assert(c:patch(STATUS, { status = { phase = "Running" } }))
+t.eq(ps.status.phase, "Running")
+ps.status.phase = "Succeeded"
+ps = assert(c:update(ps, { subresource = "status" }))
+t.eq(c:get(STATUS).status.phase, "Succeeded")
+reqs = kt.requests()
+t.eq({ reqs[1].method, reqs[1].path }, { "PATCH", "/api/v1/namespaces/ns1/pods/p4/status" })
+t.eq({ reqs[2].method, reqs[2].path }, { "PUT", "/api/v1/namespaces/ns1/pods/p4/status" })
 
 -- server dry run: dryRun=All on every write, nothing changes
 local dry = assert(k8s.client { dry_run = true })
