@@ -619,6 +619,10 @@ static int take_answer(cm_k8s_client *c, cm_http_call *call, cm_k8s_result *res)
     cJSON *body = res->text ? parse_json(res->text, res->len) : NULL;
     if (call->status >= 200 && call->status < 300) {
         res->json = body;
+        if (body) { /* the tree says it all: do not hold the page twice */
+            free(res->text);
+            res->text = NULL;
+        }
         return 0;
     }
     const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "kind"));

@@ -55,8 +55,8 @@ typedef struct cm_k8s_param {
 typedef struct cm_k8s_result {
     long status;        /* HTTP status; 0 when no answer came */
     cJSON *json;        /* a 2xx JSON body, parsed */
-    char *text;         /* the raw body (malloc'd, NUL-terminated), or NULL */
-    size_t len;
+    char *text;         /* the raw body (malloc'd, NUL-terminated) unless json holds it */
+    size_t len;         /* the body's length */
     cJSON *status_obj;  /* a non-2xx Status body */
     double retry_after; /* seconds, from Retry-After; 0 when absent */
     cm_k8s_error err;   /* code NULL on success */
