@@ -8,6 +8,7 @@
 #include "k8s_client.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 /* ---- a scripted in-process transport ---- */
 
@@ -26,6 +27,7 @@ struct fake {
     struct answer (*route)(struct fake *f, const char *method, const char *url, int nth);
     cm_http_call *pending;
     cm_timer *timer;
+    char auth[128]; /* the last Authorization header */
 };
 
 static void deliver(cm_loop *loop, void *ud)
@@ -60,6 +62,10 @@ static int fake_start(cm_transport *t, cm_http_call *call)
 {
     struct fake *f = (struct fake *)t;
     snprintf(f->log[f->nlog++ % 64], 256, "%s %s", call->method, call->url);
+    f->auth[0] = '\0';
+    for (size_t i = 0; i < call->nheaders; i++)
+        if (strncmp(call->headers[i], "Authorization: ", 15) == 0)
+            snprintf(f->auth, sizeof f->auth, "%s", call->headers[i] + 15);
     f->pending = call;
     f->timer = cm_loop_timer(f->loop, cm_loop_now(f->loop) + CM_NS_PER_S / 100, deliver, f);
     return 0;
@@ -244,6 +250,42 @@ static void test_watch_resume(void)
     cm_loop_free(loop);
 }
 
+/* A token file is read again once a minute has passed (virtual time here). */
+static void test_token_file_period(void)
+{
+    char path[] = "/tmp/cm-token-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK(write(fd, "one\n", 4) == 4);
+    close(fd);
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, 0);
+    fake = (struct fake){.base.ops = &FAKE_OPS, .loop = loop, .route = route_basic};
+    cm_k8s_config *cfg = calloc(1, sizeof *cfg);
+    cfg->server = strdup("https://fake");
+    cfg->namespace = strdup("default");
+    cfg->token_file = strdup(path);
+    cm_k8s_client_opts o = {.qps = -1};
+    cm_k8s_error err;
+    cm_k8s_client *c = cm_k8s_client_new(loop, NULL, cfg, &fake.base, &o, &err);
+    cm_k8s_result res;
+    CHECK_INT(cm_k8s_call(c, "GET", &NODE_N, NULL, 0, NULL, NULL, 0, CM_TIME_NEVER, &res), 0);
+    cm_k8s_result_free(&res);
+    CHECK_STR(fake.auth, "Bearer one");
+    FILE *f = fopen(path, "w");
+    fputs("two\n", f);
+    fclose(f);
+    CHECK_INT(cm_k8s_call(c, "GET", &NODE_N, NULL, 0, NULL, NULL, 0, CM_TIME_NEVER, &res), 0);
+    cm_k8s_result_free(&res);
+    CHECK_STR(fake.auth, "Bearer one"); /* within the minute: the cached token */
+    cm_loop_run_until(loop, cm_loop_now(loop) + 61 * CM_NS_PER_S, NULL);
+    CHECK_INT(cm_k8s_call(c, "GET", &NODE_N, NULL, 0, NULL, NULL, 0, CM_TIME_NEVER, &res), 0);
+    cm_k8s_result_free(&res);
+    CHECK_STR(fake.auth, "Bearer two");
+    cm_k8s_client_free(c);
+    cm_loop_free(loop);
+    unlink(path);
+}
+
 static void test_patch_types(void)
 {
     CHECK_STR(cm_k8s_patch_type("merge"), "application/merge-patch+json");
@@ -258,6 +300,7 @@ int main(void)
     RUN(test_virtual_time_rate_limit);
     RUN(test_retries);
     RUN(test_watch_resume);
+    RUN(test_token_file_period);
     RUN(test_patch_types);
     return CHECK_DONE();
 }

@@ -38,6 +38,24 @@ run env K8S_TEST_DIR="$TMP/http" "$CNI_MIGRATE" --kubeconfig="$TMP/http/other" -
     --dry-run=server run "$SRC/tests/k8s/flags.lua" t ns7 true
 expect_rc 0
 expect_out '^ok: [0-9]+ checks$'
+# -v logs each request without its credentials
+run env K8S_TEST_DIR="$TMP/http" "$CNI_MIGRATE" -v --kubeconfig "$TMP/http/other" --context o \
+    run "$SRC/tests/k8s/flags.lua" o ns2 false
+expect_rc 0
+expect_out 'DEBUG k8s request method=POST url=http://127\.0\.0\.1:[0-9]+/api/v1/namespaces/ns2/configmaps status=201 ms=[0-9.]+ bytes=[0-9]+$'
+expect_no_out 'tok2'
+
+# the run's deadline stops a request in flight and raises, as it does everywhere
+cat >"$TMP/slow.lua" <<'LUA'
+local c = assert(require("cm.k8s").client())
+c:get { apiVersion = "v1", kind = "Node", name = "slow" }
+print("not reached")
+LUA
+run "$CNI_MIGRATE" --timeout 1 run "$TMP/slow.lua"
+expect_rc 1
+expect_out 'slow\.lua:2: run exceeded its deadline of 1s$'
+expect_no_out 'not reached'
+
 run "$CNI_MIGRATE" --dry-run=client run "$SRC/tests/k8s/flags.lua"
 expect_rc 2
 expect_out "^cni-migrate: --dry-run: expected server or none, got 'client'$"

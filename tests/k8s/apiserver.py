@@ -15,7 +15,7 @@ request, so a Lua test changes it by rewriting that file:
   watch_410       "http" (410 answer) or "event" (ERROR event, default)
   expire_continue a continue token of a list is answered 410 once
 
-Faults by object name (nodes): "slow" answers after 2 s; "limited" 429 + Retry-After: 1 once; "limited-bare"
+Faults by object name (nodes): "slow" answers after 2 s; "gzipped" comes gzip-encoded; "limited" 429 + Retry-After: 1 once; "limited-bare"
 429 without Retry-After always; "flaky" 500 + Retry-After: 1 once; "broken" 500
 always. A list with labelSelector "fault=reset" has its second page's
 connection reset once.
@@ -259,6 +259,15 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(2)
             if name == "broken":
                 return self.send_json(500, status(500, "InternalError", "always broken"))
+            if name == "gzipped":
+                import gzip
+                data = gzip.compress(json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "gzipped"}}).encode())
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                return self.wfile.write(data)
             if name == "warned":
                 obj = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "warned"}}
                 return self.send_json(200, obj, {"Warning": '299 - "v1 Node warned is deprecated"'})

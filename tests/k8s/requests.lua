@@ -155,6 +155,9 @@ t.eq({ n, msg, reason, err.code }, { nil, "always broken", "InternalError", 500 
 reqs = kt.requests()
 t.eq(#reqs, 6, "limited twice, limited-bare once, flaky twice, broken once")
 
+-- a gzip-encoded answer is decoded
+t.eq(assert(c:get(node "gzipped")).metadata.name, "gzipped")
+
 -- Warning headers: logged once each (the log lines are checked by the shell test)
 assert(c:get(node "warned"))
 assert(c:get(node "warned"))
