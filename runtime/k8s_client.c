@@ -673,69 +673,82 @@ static void log_request(cm_k8s_client *c, const cm_http_call *call, int64_t star
     logf_(c, CM_LOG_DEBUG, "k8s request", f, call->error_code ? 6 : 5);
 }
 
+/* What one request has been through so far. */
+struct attempts {
+    int retries, resets, refreshed; /* refreshed: 1 = refresh now, 2 = done */
+    int64_t waited;
+};
+
+/* One attempt: a rate-limit token, credentials, the exchange. Returns 0 for 2xx. */
+static int attempt(cm_k8s_client *c, const char *method, const char *url, const char *ct, const char *body,
+                   size_t body_len, int64_t deadline, struct attempts *a, cm_k8s_result *res)
+{
+    char *auth = NULL;
+    cm_k8s_result_free(res);
+    if (rate_wait(c, deadline, &res->err) < 0 || auth_header(c, a->refreshed == 1, &auth, &res->err) < 0)
+        return -1;
+    if (a->refreshed == 1)
+        a->refreshed = 2;
+    const char *headers[4] = {"Accept: application/json, */*", c->user_agent};
+    size_t nh = 2;
+    if (body)
+        headers[nh++] = ct;
+    if (auth)
+        headers[nh++] = auth;
+    cm_http_call call = {.method = method, .url = url, .headers = headers, .nheaders = nh,
+                         .body = body, .body_len = body_len, .tls = &c->tls};
+    int64_t started = cm_loop_now(c->loop);
+    int rc = send_once(c, &call, deadline, &res->err);
+    free(auth);
+    if (rc == 0) {
+        cm_http_headers_each(&call, "Warning", on_warning, c);
+        rc = take_answer(c, &call, res);
+        log_request(c, &call, started, res);
+    }
+    cm_buf_free(&call.headers_in);
+    cm_buf_free(&call.body_in);
+    return rc;
+}
+
+/* Whether a failed attempt is worth another, after waiting in the loop as the answer asks. */
+static int retry_wait(cm_k8s_client *c, const char *method, const char *url, int64_t deadline,
+                      struct attempts *a, cm_k8s_result *res)
+{
+    int64_t now = cm_loop_now(c->loop);
+    if (strcmp(res->err.code, "ConnectionReset") == 0 && !is_write(method) && a->resets < MAX_RESET_RETRIES) {
+        int64_t until = now + (CM_NS_PER_S / 10 << a->resets++); /* a read only: a write may have happened */
+        return until < deadline && sleep_until(c, until, &res->err) == 0;
+    }
+    if (res->status == 401 && !a->refreshed && refreshable(c)) {
+        a->refreshed = 1; /* nothing happened: safe for writes too */
+        return 1;
+    }
+    if ((res->status != 429 && res->status < 500) || res->retry_after <= 0 || a->retries >= c->opts.max_retries)
+        return 0;
+    int64_t wait = (int64_t)(res->retry_after * 1e9);
+    if (now + wait >= deadline || a->waited + wait > MAX_RETRY_WAIT)
+        return 0;
+    char s[32];
+    snprintf(s, sizeof s, "%g", res->retry_after);
+    cm_log_field f[] = {{.key = "url", .value = url}, {.key = "status", .value = res->err.code},
+                        {.key = "retry_after", .value = s, .is_json = 1}};
+    logf_(c, CM_LOG_DEBUG, "k8s retry", f, 3);
+    a->retries++;
+    a->waited += wait;
+    return sleep_until(c, now + wait, &res->err) == 0;
+}
+
 /* The request loop: rate limit, credentials, retries (see the header). */
 static int do_request(cm_k8s_client *c, const char *method, const char *url, const char *content_type,
                       const char *body, size_t body_len, int64_t deadline, cm_k8s_result *res)
 {
-    int retries = 0, resets = 0, refreshed = 0;
-    int64_t waited = 0;
+    struct attempts a = {0};
     char ct[128];
     snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/json");
     for (;;) {
-        cm_k8s_result_free(res);
-        char *auth = NULL;
-        if (rate_wait(c, deadline, &res->err) < 0 || auth_header(c, refreshed == 1, &auth, &res->err) < 0)
-            return -1;
-        if (refreshed == 1)
-            refreshed = 2;
-        const char *headers[5] = {"Accept: application/json, */*", c->user_agent};
-        size_t nh = 2;
-        if (body)
-            headers[nh++] = ct;
-        if (auth)
-            headers[nh++] = auth;
-        cm_http_call call = {.method = method, .url = url, .headers = headers, .nheaders = nh,
-                             .body = body, .body_len = body_len, .tls = &c->tls};
-        int64_t started = cm_loop_now(c->loop);
-        int rc = send_once(c, &call, deadline, &res->err);
-        free(auth);
-        if (rc == 0) {
-            cm_http_headers_each(&call, "Warning", on_warning, c);
-            rc = take_answer(c, &call, res);
-            log_request(c, &call, started, res);
-        }
-        cm_buf_free(&call.headers_in);
-        cm_buf_free(&call.body_in);
-        if (rc == 0 || !res->err.code)
+        int rc = attempt(c, method, url, ct, body, body_len, deadline, &a, res);
+        if (rc == 0 || !res->err.code || !retry_wait(c, method, url, deadline, &a, res))
             return rc;
-        const char *code = res->err.code;
-        int64_t now = cm_loop_now(c->loop);
-        if (strcmp(code, "ConnectionReset") == 0 && !is_write(method) && resets < MAX_RESET_RETRIES) {
-            int64_t until = now + (CM_NS_PER_S / 10 << resets++);
-            if (until < deadline && sleep_until(c, until, &res->err) == 0)
-                continue;
-            return -1;
-        }
-        if (res->status == 401 && !refreshed && refreshable(c)) {
-            refreshed = 1;
-            continue;
-        }
-        if ((res->status == 429 || res->status >= 500) && res->retry_after > 0 && retries < c->opts.max_retries) {
-            int64_t wait = (int64_t)(res->retry_after * 1e9);
-            if (now + wait >= deadline || waited + wait > MAX_RETRY_WAIT)
-                return -1;
-            char s[32];
-            snprintf(s, sizeof s, "%g", res->retry_after);
-            cm_log_field f[] = {{.key = "url", .value = url}, {.key = "status", .value = code},
-                                {.key = "retry_after", .value = s, .is_json = 1}};
-            logf_(c, CM_LOG_DEBUG, "k8s retry", f, 3);
-            retries++;
-            waited += wait;
-            if (sleep_until(c, now + wait, &res->err) < 0)
-                return -1;
-            continue;
-        }
-        return -1;
     }
 }
 

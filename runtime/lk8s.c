@@ -221,6 +221,33 @@ static double num_opt(lua_State *L, int idx, const char *key, double def)
     return v;
 }
 
+/* Reads k8s.client's options (table at 1, or none) over the run's defaults. */
+static void client_opts(lua_State *L, const struct cm_run *run, cm_k8s_config_opts *co, cm_k8s_client_opts *o,
+                        double *timeout)
+{
+    *co = (cm_k8s_config_opts){.kubeconfig = run->kubeconfig, .context = run->context,
+                               .namespace = run->namespace};
+    *o = (cm_k8s_client_opts){.dry_run = run->dry_run};
+    *timeout = num_opt(L, 1, "timeout", 60);
+    luaL_argcheck(L, *timeout >= 0 && *timeout < 1e9, 1, "timeout must be seconds from 0 to 1e9");
+    if (!lua_istable(L, 1))
+        return;
+    const char *v; /* strings stay on the stack, above the options table */
+    if ((v = opt_field(L, 1, "kubeconfig")))
+        co->kubeconfig = v;
+    if ((v = opt_field(L, 1, "context")))
+        co->context = v;
+    if ((v = opt_field(L, 1, "namespace")))
+        co->namespace = v;
+    co->sa_dir = opt_field(L, 1, "serviceaccount_dir");
+    o->user_agent = opt_field(L, 1, "user_agent");
+    o->qps = num_opt(L, 1, "qps", 0);
+    o->burst = (int)num_opt(L, 1, "burst", 0);
+    o->max_retries = (int)num_opt(L, 1, "max_retries", 0);
+    if (lua_getfield(L, 1, "dry_run") != LUA_TNIL)
+        o->dry_run = lua_toboolean(L, -1);
+}
+
 /* k8s.client([opts]) -> client | nil, message, code */
 static int k8s_client(lua_State *L)
 {
@@ -228,39 +255,17 @@ static int k8s_client(lua_State *L)
     if (!lua_isnoneornil(L, 1))
         luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    lclient *lc = lua_newuserdatauv(L, sizeof *lc, 0); /* [opts, ud] created closed */
+    lclient *lc = lua_newuserdatauv(L, sizeof *lc, 0); /* [opts, ud]: created closed */
     lc->c = NULL;
     luaL_setmetatable(L, CLIENT_MT);
-    cm_k8s_config_opts co = {.kubeconfig = run->kubeconfig, .context = run->context,
-                             .namespace = run->namespace};
-    int has = lua_istable(L, 1);
-    if (has) {
-        const char *v;
-        if ((v = opt_field(L, 1, "kubeconfig")))
-            co.kubeconfig = v;
-        if ((v = opt_field(L, 1, "context")))
-            co.context = v;
-        if ((v = opt_field(L, 1, "namespace")))
-            co.namespace = v;
-        co.sa_dir = opt_field(L, 1, "serviceaccount_dir");
-    }
-    cm_k8s_client_opts o = {
-        .qps = num_opt(L, 1, "qps", 0),
-        .burst = (int)num_opt(L, 1, "burst", 0),
-        .max_retries = (int)num_opt(L, 1, "max_retries", 0),
-        .dry_run = run->dry_run,
-        .user_agent = has ? opt_field(L, 1, "user_agent") : NULL,
-    };
-    if (has && lua_getfield(L, 1, "dry_run") != LUA_TNIL)
-        o.dry_run = lua_toboolean(L, -1);
-    double timeout = num_opt(L, 1, "timeout", 60);
-    luaL_argcheck(L, timeout >= 0 && timeout < 1e9, 1, "timeout must be seconds from 0 to 1e9");
+    cm_k8s_config_opts co;
+    cm_k8s_client_opts o;
+    double timeout;
+    client_opts(L, run, &co, &o, &timeout); /* [opts, ud, strings...] */
     lc->timeout = (int64_t)(timeout * 1e9);
     cm_k8s_error err = {0};
     cm_k8s_config *cfg = cm_k8s_config_load(&co, &err);
-    cm_transport *tr = NULL;
-    if (cfg && run->k8s_transport_new)
-        tr = run->k8s_transport_new(run);
+    cm_transport *tr = cfg && run->k8s_transport_new ? run->k8s_transport_new(run) : NULL;
     if (cfg)
         lc->c = cm_k8s_client_new(run->loop, &run->log, cfg, tr, &o, &err);
     if (!lc->c)
@@ -336,14 +341,9 @@ static int client_list(lua_State *L)
     return finish(L, rc, &res);
 }
 
-/* The pages iterator; upvalues: client, ref table, continue token (false: done). */
-static int pages_next(lua_State *L)
+/* One page of the pages iterator, from continue token cont (NULL: the first). */
+static int fetch_page(lua_State *L, lclient *lc, const char *cont, cm_k8s_result *res)
 {
-    lua_settop(L, 0);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lclient *lc = check_client(L);
-    if (lua_type(L, lua_upvalueindex(3)) == LUA_TBOOLEAN)
-        return 0; /* done */
     cm_k8s_ref ref;
     check_ref(L, lua_upvalueindex(2), &ref, 0);
     ref.name = NULL;
@@ -352,17 +352,26 @@ static int pages_next(lua_State *L)
     char lim[24];
     snprintf(lim, sizeof lim, "%d", page_limit(L, lua_upvalueindex(2)));
     p[n++] = (cm_k8s_param){"limit", lim};
-    const char *cont = lua_tostring(L, lua_upvalueindex(3));
     p[n++] = (cm_k8s_param){"continue", cont};
+    return cm_k8s_call(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), res);
+}
+
+/* The pages iterator; upvalues: client, ref table, continue token (false: done). */
+static int pages_next(lua_State *L)
+{
+    lua_settop(L, 0);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* [client] */
+    lclient *lc = check_client(L);
+    if (lua_type(L, lua_upvalueindex(3)) == LUA_TBOOLEAN)
+        return 0; /* done */
+    const char *cont = lua_tostring(L, lua_upvalueindex(3));
     cm_k8s_result res;
     int restarted = 0;
-    int64_t deadline = deadline_of(L, lc);
-    int rc = cm_k8s_call(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline, &res);
-    if (rc < 0 && res.status == 410 && cont) { /* expired continue token: start again */
+    int rc = fetch_page(L, lc, cont, &res);
+    if (rc < 0 && res.status == 410 && cont) { /* an expired continue token: start again */
         cm_k8s_result_free(&res);
-        p[n - 1].value = NULL;
         restarted = 1;
-        rc = cm_k8s_call(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline, &res);
+        rc = fetch_page(L, lc, NULL, &res);
     }
     if (rc < 0) {
         check_run(L, &res.err);
@@ -377,7 +386,7 @@ static int pages_next(lua_State *L)
     else
         lua_pushboolean(L, 0);
     lua_replace(L, lua_upvalueindex(3));
-    cm_lua_push_json(L, res.json);
+    cm_lua_push_json(L, res.json); /* [client, ..., page] */
     cm_k8s_result_free(&res);
     lua_pushboolean(L, restarted);
     return 2;
