@@ -653,7 +653,41 @@ static int take_answer(cm_k8s_client *c, cm_http_call *call, cm_k8s_result *res)
     return -1;
 }
 
-/* Logs a request at debug level (never headers, so never credentials). */
+/* Whether key holds a Secret's payload. */
+static int is_payload(const char *key)
+{
+    return strcmp(key, "data") == 0 || strcmp(key, "stringData") == 0;
+}
+
+/* Replaces credential-named values, and every payload under a Secret or SecretList, by "[redacted]". */
+static void redact(cJSON *item, int secret)
+{
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "kind"));
+    secret |= kind && (strcmp(kind, "Secret") == 0 || strcmp(kind, "SecretList") == 0);
+    for (cJSON *child = item->child, *next; child; child = next) {
+        next = child->next;
+        if (child->string && (cm_log_key_is_secret(child->string) || (secret && is_payload(child->string))))
+            cJSON_ReplaceItemInObjectCaseSensitive(item, child->string, cJSON_CreateString("[redacted]"));
+        else if (cJSON_IsObject(child) || cJSON_IsArray(child))
+            redact(child, secret);
+    }
+}
+
+/* A body for the debug log: JSON with secrets redacted, cut at 2 KiB (malloc'd), or NULL. */
+static char *loggable(const char *text, size_t len, const cJSON *json)
+{
+    cJSON *copy = json ? cJSON_Duplicate(json, 1) : text && len ? parse_json(text, len) : NULL;
+    if (!copy)
+        return text && len ? strdup("(not JSON)") : NULL;
+    redact(copy, 0);
+    char *s = cJSON_PrintUnformatted(copy);
+    cJSON_Delete(copy);
+    if (s && strlen(s) > 2048)
+        strcpy(s + 2040, "...");
+    return s;
+}
+
+/* Logs a request at debug level: never headers, and bodies with their secrets redacted. */
 static void log_request(cm_k8s_client *c, const cm_http_call *call, int64_t started, const cm_k8s_result *res)
 {
     if (!cm_log_enabled(&c->log, CM_LOG_DEBUG))
@@ -662,15 +696,25 @@ static void log_request(cm_k8s_client *c, const cm_http_call *call, int64_t star
     snprintf(status, sizeof status, "%ld", call->status);
     snprintf(ms, sizeof ms, "%.1f", (double)(cm_loop_now(c->loop) - started) / 1e6);
     snprintf(bytes, sizeof bytes, "%zu", res->len);
-    cm_log_field f[] = {
+    char *sent = loggable(call->body, call->body_len, NULL);
+    char *got = loggable(res->text, res->len, res->json ? res->json : res->status_obj);
+    cm_log_field f[8] = {
         {.key = "method", .value = call->method},
         {.key = "url", .value = call->url},
         {.key = "status", .value = status, .is_json = 1},
         {.key = "ms", .value = ms, .is_json = 1},
         {.key = "bytes", .value = bytes, .is_json = 1},
-        {.key = "error", .value = call->error_code ? call->error : ""},
     };
-    logf_(c, CM_LOG_DEBUG, "k8s request", f, call->error_code ? 6 : 5);
+    size_t n = 5;
+    if (call->error_code)
+        f[n++] = (cm_log_field){.key = "error", .value = call->error};
+    if (sent)
+        f[n++] = (cm_log_field){.key = "sent", .value = sent};
+    if (got)
+        f[n++] = (cm_log_field){.key = "received", .value = got};
+    logf_(c, CM_LOG_DEBUG, "k8s request", f, n);
+    free(sent);
+    free(got);
 }
 
 /* What one request has been through so far. */

@@ -42,8 +42,22 @@ expect_out '^ok: [0-9]+ checks$'
 run env K8S_TEST_DIR="$TMP/http" "$CNI_MIGRATE" -v --kubeconfig "$TMP/http/other" --context o \
     run "$SRC/tests/k8s/flags.lua" o ns2 false
 expect_rc 0
-expect_out 'DEBUG k8s request method=POST url=http://127\.0\.0\.1:[0-9]+/api/v1/namespaces/ns2/configmaps status=201 ms=[0-9.]+ bytes=[0-9]+$'
+expect_out 'DEBUG k8s request method=POST url=http://127\.0\.0\.1:[0-9]+/api/v1/namespaces/ns2/configmaps status=201 ms=[0-9.]+ bytes=[0-9]+ sent=.*flagged.* received='
 expect_no_out 'tok2'
+cat >"$TMP/secret.lua" <<'LUA'
+local c = assert(require("cm.k8s").client())
+assert(c:create { apiVersion = "v1", kind = "ConfigMap", metadata = { name = "creds" },
+   data = { token = "hunter2", password = "hunter3", plain = "visible" } })
+assert(c:create { apiVersion = "v1", kind = "Secret", metadata = { name = "s1" },
+   data = { anything = "aHVudGVyNA==" }, stringData = { more = "hunter5" } })
+assert(c:list { apiVersion = "v1", kind = "Secret" })
+LUA
+run env K8S_TEST_DIR="$TMP/http" "$CNI_MIGRATE" -v --kubeconfig "$TMP/http/other" run "$TMP/secret.lua"
+expect_rc 0
+expect_out 'sent=.*token\\":\\"\[redacted\]'
+expect_out 'plain\\":\\"visible'
+expect_out 'secrets status=201 .*sent=.*data\\":\\"\[redacted\]'
+expect_no_out 'hunter2|hunter3|aHVudGVyNA|hunter5'
 
 # the run's deadline stops a request in flight and raises, as it does everywhere
 cat >"$TMP/slow.lua" <<'LUA'

@@ -42,6 +42,7 @@ RESOURCES = {
     ("/api/v1", "nodes"): ("Node", False),
     ("/api/v1", "pods"): ("Pod", True),
     ("/api/v1", "configmaps"): ("ConfigMap", True),
+    ("/api/v1", "secrets"): ("Secret", True),
     ("/api/v1", "namespaces"): ("Namespace", False),
     ("/apis/apps/v1", "daemonsets"): ("DaemonSet", True),
 }
