@@ -1310,9 +1310,10 @@ static int watch_take(cm_k8s_watch *w, cJSON *ev, cm_k8s_error *err)
         if (is_expired(obj))
             return 2;
         const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "message"));
-        const char *reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "reason"));
-        return cm_k8s_errorf(err, reason_of_status(500), "watch %s: %s (%s)", w->ref.kind,
-                             msg ? msg : "error event", reason ? reason : "no reason");
+        int64_t code = 500;
+        cm_json_int64(cJSON_GetObjectItemCaseSensitive(obj, "code"), &code);
+        return cm_k8s_errorf(err, reason_of_status((long)code), "watch %s: %s", w->ref.kind,
+                             msg ? msg : "an ERROR event");
     }
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     watch_set_rv(w, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion")));
@@ -1339,6 +1340,12 @@ static int watch_ended(cm_k8s_watch *w, int64_t deadline, cm_k8s_error *err)
         if (w->got) /* the server ended the watch: reconnect from w->rv */
             return 0;
         int64_t until = cm_loop_now(w->c->loop) + CM_NS_PER_S; /* an empty stream: do not spin */
+        return sleep_until(w->c, until < deadline ? until : deadline, err);
+    }
+    char ra[32];
+    double wait = cm_http_header(call, "Retry-After", ra, sizeof ra) ? atof(ra) : 0;
+    if ((call->status == 429 || call->status >= 500) && wait > 0 && w->resets++ < MAX_RESET_RETRIES) {
+        int64_t until = cm_loop_now(w->c->loop) + (int64_t)(wait * 1e9); /* the server says when */
         return sleep_until(w->c, until < deadline ? until : deadline, err);
     }
     cJSON *st = parse_json(call->body_in.p ? call->body_in.p : "", call->body_in.n);

@@ -21,6 +21,7 @@
 #include "k8s_client.h"
 #include "ljson.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,8 @@ static int error_tostring(lua_State *L)
 /* Pushes the cm.k8s.Error table of a failed result. */
 static void push_error(lua_State *L, const cm_k8s_result *res)
 {
+    int top = lua_gettop(L);
+    (void)top;
     lua_createtable(L, 0, 5); /* [err] */
     lua_pushstring(L, res->err.message);
     lua_setfield(L, -2, "message");
@@ -69,6 +72,7 @@ static void push_error(lua_State *L, const cm_k8s_result *res)
         lua_setfield(L, -2, "retryAfter");
     }
     luaL_setmetatable(L, ERROR_MT);
+    assert(lua_gettop(L) == top + 1);
 }
 
 /* Raises for a cancelled run or one past its deadline; else returns. */

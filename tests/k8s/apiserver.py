@@ -14,6 +14,7 @@ request, so a Lua test changes it by rewriting that file:
   compacted       resourceVersions below this are gone: watch -> 410
   watch_410       "http" (410 answer) or "event" (ERROR event, default)
   expire_continue a continue token of a list is answered 410 once
+  watch_429       the first watch is answered 429 with Retry-After: 1
 
 Faults by object name (nodes): "slow" answers after 2 s; "gzipped" comes gzip-encoded; "limited" 429 + Retry-After: 1 once; "limited-bare"
 429 without Retry-After always; "flaky" 500 + Retry-After: 1 once; "broken" 500
@@ -398,6 +399,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(200, {"kind": kind, "apiVersion": "v1", "metadata": meta, "items": page})
 
     def watch(self, ctl, q, prefix, plural, ns):
+        if ctl.get("watch_429") and self.once("watch_429"):
+            return self.send_json(429, status(429, "TooManyRequests", "later"), {"Retry-After": "1"})
         since = int(q.get("resourceVersion") or 0)
         gone = since < int(ctl.get("compacted", 0))
         if gone and ctl.get("watch_410") == "http":

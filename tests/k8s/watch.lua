@@ -44,6 +44,17 @@ w:close()
 w:close() -- idempotent
 t.raises("closed watch", w.resource_version, w)
 
+-- a watch answered 429 with Retry-After opens again when told
+kt.control { tokens = { "tok" }, watch_429 = true }
+kt.reset()
+local t1 = time.now()
+w = c:watch { apiVersion = "v1", kind = "ConfigMap", namespace = "w", resourceVersion = start, timeout = 10 }
+local first = w()
+w:close()
+t.eq(first.type .. " " .. first.object.metadata.name, "ADDED c1", "after the 429")
+t.eq(time.now() - t1 >= 0.9, true, "waited for Retry-After")
+t.eq(#kt.requests(), 2)
+
 -- the deadline ends the loop; old events are not replayed to a watch from now
 local last
 local t0 = time.now()
