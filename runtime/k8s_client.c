@@ -36,10 +36,31 @@ extern char **environ;
 #define EXEC_TIMEOUT (60 * CM_NS_PER_S)
 
 struct discovery {
-    char *group_version;
+    char *key;        /* server + " " + groupVersion */
     cJSON *resources; /* the APIResourceList's resources */
     struct discovery *next;
 };
+
+struct cm_k8s_discovery {
+    struct discovery *list;
+};
+
+cm_k8s_discovery *cm_k8s_discovery_new(void)
+{
+    return calloc(1, sizeof(cm_k8s_discovery));
+}
+
+void cm_k8s_discovery_free(cm_k8s_discovery *d)
+{
+    while (d && d->list) {
+        struct discovery *e = d->list;
+        d->list = e->next;
+        free(e->key);
+        cJSON_Delete(e->resources);
+        free(e);
+    }
+    free(d);
+}
 
 struct seen {
     char *text;
@@ -64,7 +85,8 @@ struct cm_k8s_client {
     size_t exec_cert_len, exec_key_len;
     long long exec_expiry; /* wall ns; 0: until a 401 */
     int exec_valid;
-    struct discovery *discovery;
+    cm_k8s_discovery *discovery; /* opts.discovery (shared) or the client's own */
+    int own_discovery;
     struct seen *warnings;
     cm_http_call *inflight; /* the one plain request waiting, cancelled on free */
     cm_k8s_watch *watches;  /* open watches, stopped when the client goes */
@@ -504,6 +526,12 @@ cm_k8s_client *cm_k8s_client_new(cm_loop *loop, const cm_logger *log, cm_k8s_con
         c->opts.burst = 10;
     if (c->opts.max_retries <= 0)
         c->opts.max_retries = 10;
+    c->discovery = c->opts.discovery;
+    c->opts.discovery = NULL;
+    if (!c->discovery) {
+        c->discovery = cm_k8s_discovery_new();
+        c->own_discovery = 1;
+    }
     c->tokens = c->opts.burst;
     c->refilled = cm_loop_now(loop);
     snprintf(c->user_agent, sizeof c->user_agent, "User-Agent: %s",
@@ -533,13 +561,8 @@ void cm_k8s_client_free(cm_k8s_client *c)
     free(c->exec_token);
     free(c->exec_cert);
     free(c->exec_key);
-    while (c->discovery) {
-        struct discovery *d = c->discovery;
-        c->discovery = d->next;
-        free(d->group_version);
-        cJSON_Delete(d->resources);
-        free(d);
-    }
+    if (c->own_discovery)
+        cm_k8s_discovery_free(c->discovery);
     while (c->warnings) {
         struct seen *s = c->warnings;
         c->warnings = s->next;
@@ -835,8 +858,10 @@ static int get_path(cm_k8s_client *c, const char *path, int64_t deadline, cm_k8s
  * res holds the answer (a 404 becomes NotFound naming the groupVersion). */
 static const cJSON *discover(cm_k8s_client *c, const char *gv, int64_t deadline, cm_k8s_result *res)
 {
-    for (struct discovery *d = c->discovery; d; d = d->next)
-        if (strcmp(d->group_version, gv) == 0)
+    char key[512];
+    snprintf(key, sizeof key, "%s %s", c->cfg->server, gv);
+    for (struct discovery *d = c->discovery ? c->discovery->list : NULL; d; d = d->next)
+        if (strcmp(d->key, key) == 0)
             return d->resources;
     char path[300];
     snprintf(path, sizeof path, strchr(gv, '/') ? "/apis/%s" : "/api/%s", gv);
@@ -845,7 +870,7 @@ static const cJSON *discover(cm_k8s_client *c, const char *gv, int64_t deadline,
             cm_k8s_errorf(&res->err, "NotFound", "the server does not serve %s", gv);
         return NULL;
     }
-    struct discovery *d = calloc(1, sizeof *d);
+    struct discovery *d = c->discovery ? calloc(1, sizeof *d) : NULL;
     cJSON *resources = cJSON_DetachItemFromObjectCaseSensitive(res->json, "resources");
     cm_k8s_result_free(res);
     if (!d || !cJSON_IsArray(resources)) {
@@ -854,10 +879,10 @@ static const cJSON *discover(cm_k8s_client *c, const char *gv, int64_t deadline,
         cm_k8s_errorf(&res->err, "InvalidResponse", "GET %s: not an APIResourceList", path);
         return NULL;
     }
-    d->group_version = strdup(gv);
+    d->key = strdup(key);
     d->resources = resources;
-    d->next = c->discovery;
-    c->discovery = d;
+    d->next = c->discovery->list;
+    c->discovery->list = d;
     return resources;
 }
 

@@ -3,7 +3,8 @@
  * Lua binding; the drain engine and C tests call it directly).
  *
  * Objects are addressed by apiVersion + kind (+ namespace, name, subresource);
- * discovery maps them to the resource path and scope, cached per client.
+ * discovery maps them to the resource path and scope, cached per client or in
+ * a cache the clients of a run share (opts.discovery).
  * Every request goes through the transport (k8s_transport.h) and waits in the
  * run's loop until its deadline. On the way: a token bucket (QPS/burst, 5/10
  * by default, as client-go), credentials (token, tokenFile re-read every
@@ -33,12 +34,22 @@
 
 typedef struct cm_k8s_client cm_k8s_client;
 
+/* A discovery cache (apiVersion -> resources, per server) that clients may share. */
+typedef struct cm_k8s_discovery cm_k8s_discovery;
+
+/* Creates an empty cache; NULL when out of memory. */
+cm_k8s_discovery *cm_k8s_discovery_new(void);
+
+/* Frees a cache once no client uses it; NULL is accepted. */
+void cm_k8s_discovery_free(cm_k8s_discovery *d);
+
 typedef struct cm_k8s_client_opts {
     double qps;             /* requests per second; 0: 5; < 0: no limit */
     int burst;              /* 0: 10 */
     int dry_run;            /* server dry run: dryRun=All on every write */
     int max_retries;        /* 0: 10 (429/5xx with Retry-After) */
     const char *user_agent; /* NULL: cni-migrate/<version> (<os>/<arch>) */
+    cm_k8s_discovery *discovery; /* shared, outliving the client; NULL: the client's own */
 } cm_k8s_client_opts;
 
 /* An object's address. namespace NULL: the client's namespace for a named

@@ -252,6 +252,39 @@ static void client_opts(lua_State *L, const struct cm_run *run, cm_k8s_config_op
         o->dry_run = lua_toboolean(L, -1);
 }
 
+static const char DISCOVERY_KEY = 0; /* its address keys the run's discovery cache in the registry */
+
+static int discovery_gc(lua_State *L)
+{
+    cm_k8s_discovery **d = lua_touserdata(L, 1);
+    cm_k8s_discovery_free(*d);
+    *d = NULL;
+    return 0;
+}
+
+/*
+ * The run's discovery cache, shared by its clients (per server inside). Made
+ * before the first client, so the Lua state finalizes it after them.
+ */
+static cm_k8s_discovery *run_discovery(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &DISCOVERY_KEY) == LUA_TUSERDATA) {
+        cm_k8s_discovery *d = *(cm_k8s_discovery **)lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return d;
+    }
+    lua_pop(L, 1);
+    cm_k8s_discovery **d = lua_newuserdatauv(L, sizeof *d, 0); /* [ud] */
+    *d = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, discovery_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    *d = cm_k8s_discovery_new();
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &DISCOVERY_KEY);
+    return *d;
+}
+
 /* k8s.client([opts]) -> client | nil, message, code */
 static int k8s_client(lua_State *L)
 {
@@ -259,6 +292,7 @@ static int k8s_client(lua_State *L)
     if (!lua_isnoneornil(L, 1))
         luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
+    cm_k8s_discovery *disc = run_discovery(L);
     lclient *lc = lua_newuserdatauv(L, sizeof *lc, 0); /* [opts, ud]: created closed */
     lc->c = NULL;
     luaL_setmetatable(L, CLIENT_MT);
@@ -267,6 +301,7 @@ static int k8s_client(lua_State *L)
     double timeout;
     client_opts(L, run, &co, &o, &timeout); /* [opts, ud, strings...] */
     lc->timeout = (int64_t)(timeout * 1e9);
+    o.discovery = disc;
     cm_k8s_error err = {0};
     cm_k8s_config *cfg = cm_k8s_config_load(&co, &err);
     cm_transport *tr = cfg && run->k8s_transport_new ? run->k8s_transport_new(run) : NULL;

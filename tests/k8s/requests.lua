@@ -206,6 +206,7 @@ assert(dry:delete(node "w1"))
 assert(dry:evict { name = "p4" })
 assert(dry:get(node "w1"))
 reqs = kt.requests()
+t.eq(#reqs, 5, "no discovery: the run's clients share its cache")
 for _, r in ipairs(reqs) do
    if r.method ~= "GET" then t.eq(kt.query(r, "dryRun"), "All", r.method .. " " .. r.path) end
    if r.method == "GET" then t.eq(kt.query(r, "dryRun"), nil, "reads stay plain") end
