@@ -3,7 +3,7 @@
  *
  *   local k8s = require "cm.k8s"
  *   local c = k8s.client([opts])   -- opts: kubeconfig, context, namespace, qps, burst,
- *                                  -- timeout (s per request, default 60), dry_run,
+ *                                  -- timeout (s per request, default 60, 0: none), dry_run,
  *                                  -- serviceaccount_dir, max_retries, user_agent
  *   c:get(ref) / c:list(ref) / c:pages(ref) / c:create(obj [, opts]) / c:update(obj [, opts])
  *   c:patch(ref, patch [, opts]) / c:delete(ref [, opts]) / c:evict(ref [, opts])
@@ -75,17 +75,10 @@ static void push_error(lua_State *L, const cm_k8s_result *res)
     assert(lua_gettop(L) == top + 1);
 }
 
-/* Raises for a cancelled run or one past its deadline; else returns. */
-static void check_run(lua_State *L, const cm_k8s_error *err)
-{
-    (void)err;
-    cm_check_interrupt(L);
-}
-
 /* Returns nil, message, reason, err for a failed result (and frees it). */
 static int fail(lua_State *L, cm_k8s_result *res)
 {
-    check_run(L, &res->err);
+    cm_check_interrupt(L); /* a cancelled run, or one past its deadline, raises */
     luaL_pushfail(L);
     lua_pushstring(L, res->err.message);
     lua_pushstring(L, res->err.code ? res->err.code : "Unknown");
@@ -413,7 +406,7 @@ static int pages_next(lua_State *L)
         rc = fetch_page(L, lc, NULL, &res);
     }
     if (rc < 0) {
-        check_run(L, &res.err);
+        cm_check_interrupt(L);
         push_error(L, &res);
         cm_k8s_result_free(&res);
         return lua_error(L);
@@ -639,7 +632,7 @@ static int watch_call(lua_State *L)
     int rc = cm_k8s_watch_next(lw->w, deadline, &ev, &err);
     if (rc < 0) {
         cm_k8s_result res = {.err = err};
-        check_run(L, &err);
+        cm_check_interrupt(L);
         push_error(L, &res);
         return lua_error(L);
     }
