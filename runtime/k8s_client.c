@@ -639,7 +639,9 @@ static int take_answer(cm_k8s_client *c, cm_http_call *call, cm_k8s_result *res)
         if (end != ra && *end == '\0' && v >= 0)
             res->retry_after = v;
     }
-    cJSON *body = res->text ? parse_json(res->text, res->len) : NULL;
+    char ct[128];
+    int json = !cm_http_header(call, "Content-Type", ct, sizeof ct) || strstr(ct, "json"); /* not a log */
+    cJSON *body = res->text && json ? parse_json(res->text, res->len) : NULL;
     if (call->status >= 200 && call->status < 300) {
         res->json = body;
         if (body) { /* the tree says it all: do not hold the page twice */

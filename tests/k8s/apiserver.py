@@ -287,7 +287,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(404, status(404, "NotFound", '%s "%s" not found' % (plural, name),
                                               {"details": {"name": name, "kind": plural}}))
         if m == "GET" and sub == "log":
-            text = b"line 1\nline 2\n"
+            text = b'{"looks": "like JSON"}\n' if name == "jsonlog" else b"line 1\nline 2\n"
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(text)))

@@ -186,6 +186,8 @@ t.eq(reqs[1].body, '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"nam
 t.eq(select(3, c:evict { name = "p3" }), "NotFound")
 t.eq(c:logs { name = "p4", container = "main", tailLines = 10 }, "line 1\nline 2\n")
 t.eq(kt.query(kt.requests()[#kt.requests()], "tailLines"), "10")
+assert(c:create { apiVersion = "v1", kind = "Pod", metadata = { name = "jsonlog" } })
+t.eq(c:logs { name = "jsonlog" }, '{"looks": "like JSON"}\n', "a log line that is JSON stays text")
 local STATUS = { apiVersion = "v1", kind = "Pod", name = "p4", subresource = "status" }
 kt.reset()
 local ps = assert(c:patch(STATUS, { status = { phase = "Running" } }))
