@@ -33,6 +33,7 @@ extern char **environ;
 #define TOKEN_FILE_PERIOD (60 * CM_NS_PER_S)
 #define MAX_RETRY_WAIT (60 * CM_NS_PER_S)
 #define MAX_RESET_RETRIES 3
+#define WATCH_RECONNECTS 8 /* in a row, about 20 s of backoff in all */
 #define EXEC_TIMEOUT (60 * CM_NS_PER_S)
 
 struct discovery {
@@ -1185,8 +1186,7 @@ static void watch_line(cm_k8s_watch *w, const char *s, size_t n)
         return;
     cJSON *ev = parse_json(s, n);
     if (!ev) {
-        cm_log_field f = {.key = "line", .value = ""};
-        logf_(w->c, CM_LOG_WARN, "watch: skipped a line that is not JSON", &f, 0);
+        logf_(w->c, CM_LOG_WARN, "watch: skipped a line that is not JSON", NULL, 0);
         return;
     }
     cJSON_AddItemToArray(w->queue, ev);
@@ -1355,9 +1355,13 @@ static int watch_ended(cm_k8s_watch *w, int64_t deadline, cm_k8s_error *err)
     cm_http_call *call = &w->call;
     w->active = 0;
     if (call->error_code) {
-        if (strcmp(call->error_code, "ConnectionReset") != 0 || w->resets >= MAX_RESET_RETRIES)
+        /* a reset, or an API server restarting: back off (0.1 s doubling, at most 5 s) and reopen */
+        int transient = strcmp(call->error_code, "ConnectionReset") == 0 ||
+                        strcmp(call->error_code, "ConnectFailed") == 0;
+        if (!transient || w->resets >= WATCH_RECONNECTS)
             return cm_k8s_errorf(err, call->error_code, "watch %s: %s", w->url, call->error);
-        int64_t until = cm_loop_now(w->c->loop) + (CM_NS_PER_S / 10 << w->resets++);
+        int64_t backoff = CM_NS_PER_S / 10 << w->resets++;
+        int64_t until = cm_loop_now(w->c->loop) + (backoff < 5 * CM_NS_PER_S ? backoff : 5 * CM_NS_PER_S);
         if (until > deadline)
             until = deadline;
         return sleep_until(w->c, until, err);
@@ -1371,7 +1375,7 @@ static int watch_ended(cm_k8s_watch *w, int64_t deadline, cm_k8s_error *err)
     }
     char ra[32];
     double wait = cm_http_header(call, "Retry-After", ra, sizeof ra) ? atof(ra) : 0;
-    if ((call->status == 429 || call->status >= 500) && wait > 0 && w->resets++ < MAX_RESET_RETRIES) {
+    if ((call->status == 429 || call->status >= 500) && wait > 0 && w->resets++ < WATCH_RECONNECTS) {
         int64_t until = cm_loop_now(w->c->loop) + (int64_t)(wait * 1e9); /* the server says when */
         return sleep_until(w->c, until < deadline ? until : deadline, err);
     }

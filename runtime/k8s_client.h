@@ -151,7 +151,9 @@ cm_k8s_watch *cm_k8s_watch_new(cm_k8s_client *c, const cm_k8s_ref *ref, const cm
  * Waits for the next event until deadline. Returns 1 with *event (owned by
  * the caller: {"type","object"}), 0 when the deadline came first, -1 with err
  * filled. The stream is reopened from the last resourceVersion seen when the
- * server ends it; on 410 or an ERROR event with Expired/Gone the collection
+ * server ends it, after a connection reset or refused connection (backing off
+ * from 0.1 s to 5 s, 8 times in a row at most) and after a 429/5xx with
+ * Retry-After; on 410 or an ERROR event with Expired/Gone the collection
  * is listed again and delivered as one event {"type":"RELIST","object":list},
  * and the watch goes on from the list's resourceVersion.
  */

@@ -250,6 +250,39 @@ static void test_watch_resume(void)
     cm_loop_free(loop);
 }
 
+/* The API server is away for two attempts: the watch backs off and reopens. */
+static struct answer route_away(struct fake *f, const char *method, const char *url, int nth)
+{
+    (void)f;
+    (void)method;
+    if (ends_with(url, "/api/v1"))
+        return (struct answer){200, NULL, DISCOVERY, NULL};
+    if (nth <= 3)
+        return (struct answer){0, NULL, NULL, "ConnectFailed"};
+    return (struct answer){200, NULL,
+                           "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"b\",\"resourceVersion\":\"21\"}}}\n",
+                           NULL};
+}
+
+static void test_watch_reconnects(void)
+{
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, 0);
+    cm_k8s_client *c = new_client(loop, -1, 0);
+    fake.route = route_away;
+    cm_k8s_ref pods = {.api_version = "v1", .kind = "Pod"};
+    cm_k8s_watch *w = cm_k8s_watch_new(c, &pods, NULL, 0, "20", 0);
+    cJSON *ev = NULL;
+    cm_k8s_error err = {0};
+    CHECK_INT(cm_k8s_watch_next(w, 100 * CM_NS_PER_S, &ev, &err), 1);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "type")), "ADDED");
+    CHECK(cm_loop_now(loop) >= 3 * CM_NS_PER_S / 10); /* backed off 0.1 s, then 0.2 s */
+    CHECK_INT(fake.nlog, 4);
+    cJSON_Delete(ev);
+    cm_k8s_watch_free(w);
+    cm_k8s_client_free(c);
+    cm_loop_free(loop);
+}
+
 /* A token file is read again once a minute has passed (virtual time here). */
 static void test_token_file_period(void)
 {
@@ -300,6 +333,7 @@ int main(void)
     RUN(test_virtual_time_rate_limit);
     RUN(test_retries);
     RUN(test_watch_resume);
+    RUN(test_watch_reconnects);
     RUN(test_token_file_period);
     RUN(test_patch_types);
     return CHECK_DONE();
