@@ -126,6 +126,7 @@ void cm_check_interrupt(lua_State *L)
 static const luaL_Reg C_MODULES[] = {
     {"cm.fake", luaopen_cm_fake},
     {"cm.json", luaopen_cm_json},
+    {"cm.k8s", luaopen_cm_k8s},
     {"cm.log", luaopen_cm_log},
     {"cm.task", luaopen_cm_task},
     {"cm.time", luaopen_cm_time},

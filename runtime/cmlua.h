@@ -39,6 +39,11 @@ struct cm_run {
     volatile sig_atomic_t *cancel;
     int interrupted;      /* CM_GO_ON, then CM_CANCELLED or CM_DEADLINE for good */
     int tasks_running;    /* tasks started and not yet ended (cm.task) */
+    /* Kubernetes client defaults (--kubeconfig, --context, --namespace, --dry-run=server) */
+    const char *kubeconfig, *context, *namespace;
+    int dry_run;
+    /* The transport of cm.k8s clients; NULL: libcurl. The simulation sets its in-process one. */
+    struct cm_transport *(*k8s_transport_new)(struct cm_run *run);
 };
 
 /* Stores run as the context of L (NULL removes it). */
@@ -115,6 +120,7 @@ void cm_strict_globals(lua_State *L);
 /* The modules, for cm_preload_all(). */
 int luaopen_cm_fake(lua_State *L);
 int luaopen_cm_json(lua_State *L);
+int luaopen_cm_k8s(lua_State *L);
 int luaopen_cm_yaml(lua_State *L);
 int luaopen_cm_log(lua_State *L);
 int luaopen_cm_task(lua_State *L);

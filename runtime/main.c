@@ -25,6 +25,11 @@ static const char USAGE[] =
     "  --log-level LEVEL     debug, info (default), warn or error\n"
     "  -v, --verbose         same as --log-level debug\n"
     "  --timeout DURATION    stop the run after DURATION (90s, 5m, 1h30m)\n"
+    "  --kubeconfig FILE     Kubernetes client configuration (default: KUBECONFIG,\n"
+    "                        ~/.kube/config, then the in-cluster service account)\n"
+    "  --context NAME        kubeconfig context instead of current-context\n"
+    "  --namespace NS        default namespace instead of the context's\n"
+    "  --dry-run=server      every API write carries dryRun=All: nothing changes\n"
     "\n"
     "Exit codes: 0 done, 1 the script or procedure failed, 2 bad usage or bad input.\n";
 
@@ -79,6 +84,10 @@ static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
     {"--log-format", "log-format"},
     {"--log-level", "log-level"},
     {"--timeout", "timeout"},
+    {"--kubeconfig", "kubeconfig"},
+    {"--context", "context"},
+    {"--namespace", "namespace"},
+    {"--dry-run", "dry-run"},
 };
 
 /* Applies flag argv[*i] (and its value); returns CM_OK or CM_USAGE after printing why. */

@@ -18,6 +18,8 @@
 struct cm_runtime {
     char *lua_dir;
     char *timeout;      /* as given, for messages */
+    char *kubeconfig, *context, *namespace; /* Kubernetes client defaults */
+    int dry_run;        /* --dry-run=server */
     int64_t timeout_ns; /* 0: none */
     cm_logger log;
     volatile sig_atomic_t cancel;
@@ -77,6 +79,9 @@ void cm_runtime_free(cm_runtime *rt)
     close(rt->wake[1]);
     free(rt->lua_dir);
     free(rt->timeout);
+    free(rt->kubeconfig);
+    free(rt->context);
+    free(rt->namespace);
     free(rt->error);
     free(rt);
 }
@@ -137,6 +142,18 @@ int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
         return set_lua_dir(rt, value);
     if (strcmp(name, "timeout") == 0)
         return set_timeout(rt, value);
+    if (strcmp(name, "kubeconfig") == 0)
+        return set_string(rt, &rt->kubeconfig, value);
+    if (strcmp(name, "context") == 0)
+        return set_string(rt, &rt->context, value);
+    if (strcmp(name, "namespace") == 0)
+        return set_string(rt, &rt->namespace, value);
+    if (strcmp(name, "dry-run") == 0) {
+        if (strcmp(value, "server") != 0 && strcmp(value, "none") != 0)
+            return set_error(rt, CM_USAGE, "dry-run: expected server or none, got '%s'", value);
+        rt->dry_run = value[0] == 's';
+        return CM_OK;
+    }
     if (strcmp(name, "log-format") == 0) {
         if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
             return set_error(rt, CM_USAGE, "log-format: expected text or json, got '%s'", value);
@@ -236,6 +253,10 @@ static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
         .deadline = rt->timeout_ns ? cm_loop_now(loop) + rt->timeout_ns : CM_TIME_NEVER,
         .timeout = rt->timeout,
         .cancel = &rt->cancel,
+        .kubeconfig = rt->kubeconfig,
+        .context = rt->context,
+        .namespace = rt->namespace,
+        .dry_run = rt->dry_run,
     };
     int rc = run_in_state(rt, L, &r, bundled, path, argc, argv);
     lua_sethook(L, NULL, 0, 0); /* an interrupt must not fire in finalizers */
