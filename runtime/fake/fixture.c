@@ -12,8 +12,10 @@
 
 /* One object of the fixture and the line it starts on. */
 struct item {
-    cJSON *obj; /* borrowed from its document */
+    cJSON *obj; /* in its document until loaded, then owned by the store */
     int line;
+    cJSON *parent; /* the List's items array, or NULL for a document */
+    size_t doc;    /* for a document: its index in docs */
 };
 
 struct loader {
@@ -42,7 +44,8 @@ static int failf(struct loader *ld, int line, const char *fmt, ...)
     return -1;
 }
 
-static int push(struct item **arr, size_t *n, size_t *cap, cJSON *obj, int line)
+static int push(struct item **arr, size_t *n, size_t *cap, cJSON *obj, int line, cJSON *parent,
+                size_t doc)
 {
     if (*n == *cap) {
         size_t c = *cap ? 2 * *cap : 64;
@@ -52,7 +55,7 @@ static int push(struct item **arr, size_t *n, size_t *cap, cJSON *obj, int line)
         *arr = p;
         *cap = c;
     }
-    (*arr)[(*n)++] = (struct item){obj, line};
+    (*arr)[(*n)++] = (struct item){obj, line, parent, doc};
     return 0;
 }
 
@@ -61,7 +64,7 @@ static void on_mapping(void *ud, const cJSON *map, int line)
 {
     struct loader *ld = ud;
     if (cJSON_GetObjectItemCaseSensitive(map, "kind") && !ld->failed &&
-        push(&ld->seen, &ld->nseen, &ld->capseen, (cJSON *)map, line) != 0)
+        push(&ld->seen, &ld->nseen, &ld->capseen, (cJSON *)map, line, NULL, 0) != 0)
         ld->failed = 1;
 }
 
@@ -102,16 +105,17 @@ static int is_list(const cJSON *obj)
     return n >= 4 && strcmp(kind + n - 4, "List") == 0 && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(obj, "items"));
 }
 
-/* Collects the objects of one document (a List's items, or itself). */
-static int collect(struct loader *ld, cJSON *doc, size_t *cursor)
+/* Collects the objects of document i (a List's items, or itself). */
+static int collect(struct loader *ld, size_t i, size_t *cursor)
 {
+    cJSON *doc = ld->docs[i];
     if (!cJSON_IsObject(doc))
         return failf(ld, line_of(ld, doc, cursor), "a fixture document must be an object or a List");
     if (is_list(doc)) {
-        cJSON *it;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items")) {
+        cJSON *it, *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+        cJSON_ArrayForEach(it, items) {
             int line = line_of(ld, it, cursor);
-            if (push(&ld->items, &ld->nitems, &ld->capitems, it, line) != 0)
+            if (push(&ld->items, &ld->nitems, &ld->capitems, it, line, items, 0) != 0)
                 return failf(ld, line, "out of memory");
         }
         return 0;
@@ -122,7 +126,7 @@ static int collect(struct loader *ld, cJSON *doc, size_t *cursor)
         *cursor = before;
         return failf(ld, 1, "an object needs apiVersion and kind");
     }
-    return push(&ld->items, &ld->nitems, &ld->capitems, doc, line) ? failf(ld, line, "out of memory") : 0;
+    return push(&ld->items, &ld->nitems, &ld->capitems, doc, line, NULL, i) ? failf(ld, line, "out of memory") : 0;
 }
 
 static const char *or_empty(const char *s)
@@ -183,7 +187,16 @@ static const char *status_message(const cJSON *st)
     return m ? m : "invalid";
 }
 
-/* Loads one object (copied) into the store. */
+/* Takes an object out of its document (a List's item, or the document itself). */
+static cJSON *take(struct loader *ld, const struct item *it)
+{
+    if (it->parent)
+        return cJSON_DetachItemViaPointer(it->parent, it->obj);
+    ld->docs[it->doc] = NULL;
+    return it->obj;
+}
+
+/* Loads one object into the store (taking it from its document). */
 static int load_one(struct loader *ld, const struct item *it)
 {
     const cJSON *obj = it->obj;
@@ -203,7 +216,9 @@ static int load_one(struct loader *ld, const struct item *it)
     const char *name = cm_meta_str(obj, "name");
     if (!name || !*name)
         return failf(ld, it->line, "%s has no metadata.name", kind);
-    cJSON *copy = cJSON_Duplicate(obj, 1);
+    cJSON *copy = take(ld, it);
+    if (!copy)
+        return failf(ld, it->line, "out of memory");
     const char *ns = cm_meta_str(copy, "namespace");
     if (k->namespaced && !ns)
         cm_set_str(cm_meta(copy), "namespace", ns = "default");
@@ -211,8 +226,9 @@ static int load_one(struct loader *ld, const struct item *it)
         cJSON_DeleteItemFromObjectCaseSensitive(cm_meta(copy), "namespace");
     ns = k->namespaced ? cm_meta_str(copy, "namespace") : "";
     if (cm_store_get(ld->f->store, k, ns, name)) {
-        cJSON_Delete(copy);
-        return failf(ld, it->line, "%s %s%s%s is defined twice", k->plural, ns, *ns ? "/" : "", name);
+        failf(ld, it->line, "%s %s%s%s is defined twice", k->plural, ns, *ns ? "/" : "", name);
+        cJSON_Delete(copy); /* name and ns point into it */
+        return -1;
     }
     cJSON *invalid = (k->flags & CM_KIND_CUSTOM) ? cm_fake_validate(k, copy) : NULL;
     if (invalid) {
@@ -266,7 +282,7 @@ int cm_fake_load(cm_fake *f, const char *name, const char *text, size_t len, cha
         failf(&ld, 0, "out of memory");
     size_t cursor = 0;
     for (size_t i = 0; !ld.failed && i < ld.ndocs; i++)
-        collect(&ld, ld.docs[i], &cursor);
+        collect(&ld, i, &cursor);
     cm_store_set_quiet(f->store, 1);
     if (!ld.failed)
         load_items(&ld);

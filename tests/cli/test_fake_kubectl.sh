@@ -1,7 +1,7 @@
 #!/bin/sh
 # kubectl against `cni-migrate fake serve` on examples/clusters/flannel-small.yaml: get (wide, json,
 # yaml, selectors), label/annotate, cordon/uncordon, the three patch types, create, server-side apply,
-# delete, watch, drain (evicting; blocked by a PDB until --timeout). Run with every kubectl version
+# delete, Calico custom resources (schema errors, 415 for SMP), watch, drain (evicting; blocked by a PDB until --timeout). Run with every kubectl version
 # the machine has among v1.32 (PATH) and v1.33 (gcloud SDK); v1.27 runs the commands it can (its
 # create/apply validation needs OpenAPI v2 in protobuf, which the fake does not serve).
 . "$(dirname "$0")/lib.sh"
@@ -138,6 +138,41 @@ YAML
     expect_out '^Error from server \(UnsupportedMediaType\): the body of the request was in an unknown format'
 }
 
+crds() {
+    K=$1
+    run "$K" get crd ippools.crd.projectcalico.org
+    expect_out '^ippools\.crd\.projectcalico\.org +[0-9-]+T'
+    cat > "$FAKE_DIR/pool.yaml" <<'YAML'
+apiVersion: crd.projectcalico.org/v1
+kind: IPPool
+metadata:
+  name: default-ipv4-ippool
+spec:
+  cidr: 10.244.0.0/16
+  blockSize: 26
+  vxlanMode: Always
+  natOutgoing: true
+  nodeSelector: all()
+YAML
+    run "$K" apply --server-side -f "$FAKE_DIR/pool.yaml"
+    expect_out '^ippool\.crd\.projectcalico\.org/default-ipv4-ippool serverside-applied$'
+    run "$K" get ippools
+    expect_out '^default-ipv4-ippool +[0-9-]+T'
+    sed 's/vxlanMode: Always/vxlanMode: Sometimes/; s/blockSize: 26/blockSize: "x"/; s/name: default-ipv4-ippool/name: bad/' \
+        "$FAKE_DIR/pool.yaml" > "$FAKE_DIR/bad-pool.yaml"
+    run "$K" create -f "$FAKE_DIR/bad-pool.yaml"
+    expect_rc 1
+    expect_out '^\* spec\.blockSize: Invalid value: "string": spec\.blockSize in body must be of type integer: "string"$'
+    expect_out '^\* spec\.vxlanMode: Unsupported value: "Sometimes": supported values: "Never", "Always", "CrossSubnet"$'
+    run "$K" patch ippool default-ipv4-ippool -p '{"spec":{"blockSize":24}}'
+    expect_rc 1
+    expect_out 'application/strategic-merge-patch\+json is not supported by crd\.projectcalico\.org/v1, Kind=IPPool'
+    run "$K" patch ippool default-ipv4-ippool --type=merge -p '{"spec":{"blockSize":24}}'
+    expect_rc 0
+    run "$K" get ippool default-ipv4-ippool -o 'jsonpath={.spec.blockSize} {.metadata.generation}'
+    expect_out '^24 2$'
+}
+
 watch() {
     K=$1
     "$K" get pods -w > "$FAKE_DIR/watch.out" 2>&1 &
@@ -181,6 +216,7 @@ for K in $VERSIONS; do
     labels "$K"
     patches "$K"
     writes "$K"
+    crds "$K"
     watch "$K"
     drains "$K"
 done
