@@ -1,7 +1,9 @@
 /* main.c - the cni-migrate command line, a client of include/cnimigrate.h. */
 #include "cnimigrate.h"
+#include "fake/serve.h"
 
 #include <cJSON.h>
+#include <fcntl.h>
 #include <curl/curl.h>
 #include <lua.h>
 #include <microhttpd.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 static const char USAGE[] =
@@ -16,6 +19,12 @@ static const char USAGE[] =
     "\n"
     "Commands:\n"
     "  run SCRIPT [ARGS...]  run a Lua script (a file, or the name of a bundled procedure)\n"
+    "  fake serve FIXTURE    serve a fake cluster (a fixture YAML) to kubectl and other clients:\n"
+    "      --listen HOST:PORT      address to listen on (default 127.0.0.1:0, any free port)\n"
+    "      --kubeconfig-out FILE   write a kubeconfig for the server to FILE\n"
+    "      --tls                   serve HTTPS with a CA and certificate generated at start\n"
+    "      --token TOKEN           require this bearer token\n"
+    "      --allow-remote          permit a --listen address that is not loopback\n"
     "  version               print the version of cni-migrate and its libraries\n"
     "  help                  print this help\n"
     "\n"
@@ -35,6 +44,8 @@ static const char USAGE[] =
 
 static cm_runtime *g_rt; /* for the signal handler */
 static volatile sig_atomic_t g_signalled;
+static volatile sig_atomic_t g_serve_cancel; /* fake serve: stop */
+static int g_serve_wake[2] = {-1, -1};
 
 /* The first SIGTERM/SIGINT stops the run at its next instruction or wait; a second one,
  * for a script stuck in a call that cannot be interrupted, kills the process. */
@@ -47,6 +58,11 @@ static void on_signal(int sig)
     }
     if (g_rt)
         cm_runtime_cancel(g_rt);
+    g_serve_cancel = 1;
+    if (g_serve_wake[1] >= 0) {
+        ssize_t n = write(g_serve_wake[1], "x", 1);
+        (void)n;
+    }
 }
 
 static void log_to_stderr(void *ud, int level, const char *line)
@@ -130,6 +146,67 @@ static int cmd_run(cm_runtime *rt, int argc, char **argv)
     return rc;
 }
 
+static void print_url(void *ud, const char *url)
+{
+    (void)ud;
+    printf("%s\n", url);
+    fflush(stdout);
+}
+
+/* Parses the flags of fake serve into o; CM_OK or CM_USAGE after printing why. */
+static int serve_flags(int argc, char **argv, struct cm_serve_opts *o)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = strcmp(a, "--listen") == 0 ? &o->listen
+                            : strcmp(a, "--kubeconfig-out") == 0 ? &o->kubeconfig_out
+                            : strcmp(a, "--token") == 0 ? &o->token : NULL;
+        if (slot) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cni-migrate: flag %s needs a value\n", a);
+                return CM_USAGE;
+            }
+            *slot = argv[++i];
+        } else if (strcmp(a, "--tls") == 0) {
+            o->tls = 1;
+        } else if (strcmp(a, "--allow-remote") == 0) {
+            o->allow_remote = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("fake serve: unknown flag", a);
+        } else if (!o->fixture) {
+            o->fixture = a;
+        } else {
+            return usage_error("fake serve: one FIXTURE only, got another", a);
+        }
+    }
+    if (!o->fixture)
+        return usage_error("fake serve: missing FIXTURE", NULL);
+    if (o->token && !*o->token)
+        return usage_error("fake serve: --token must not be empty", NULL);
+    return CM_OK;
+}
+
+/* fake serve FIXTURE [flags]: serves until SIGTERM/SIGINT. */
+static int cmd_fake(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "serve") != 0)
+        return usage_error("fake: expected 'serve', got", argc ? argv[0] : "nothing");
+    struct cm_serve_opts o = {0};
+    if (serve_flags(argc - 1, argv + 1, &o) != CM_OK)
+        return CM_USAGE;
+    if (pipe(g_serve_wake) != 0) {
+        perror("cni-migrate: pipe");
+        return CM_FAILED;
+    }
+    for (int i = 0; i < 2; i++)
+        fcntl(g_serve_wake[i], F_SETFL, O_NONBLOCK);
+    char err[1024] = "";
+    int rc = cm_fake_serve(&o, &g_serve_cancel, g_serve_wake[0], print_url, NULL, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "cni-migrate: %s\n", err);
+    return rc == 2 ? CM_USAGE : rc ? CM_FAILED : CM_OK;
+}
+
 static int dispatch(cm_runtime *rt, int argc, char **argv)
 {
     const char *command = NULL;
@@ -154,6 +231,8 @@ static int dispatch(cm_runtime *rt, int argc, char **argv)
         return i < argc ? usage_error("version takes no arguments, got", argv[i]) : cmd_version();
     if (strcmp(command, "run") == 0)
         return i < argc ? cmd_run(rt, argc - i, argv + i) : usage_error("run: missing SCRIPT", NULL);
+    if (strcmp(command, "fake") == 0)
+        return cmd_fake(argc - i, argv + i);
     return usage_error("unknown command", command);
 }
 

@@ -3,7 +3,7 @@
 # As root: installs whatever is missing. Otherwise: prints the apt-get line and exits 2.
 set -eu
 PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev
-libcjson-dev libyaml-dev libmnl-dev libmicrohttpd-dev lua-check python3-kubernetes
+libcjson-dev libyaml-dev libmnl-dev libmicrohttpd-dev libgnutls28-dev lua-check python3-kubernetes
 iproute2 iptables openssl valgrind strace"
 missing=""
 for p in $PACKAGES; do

@@ -1,0 +1,101 @@
+/*
+ * fake.h - the fake cluster: an in-memory Kubernetes API server.
+ *
+ * The REST core is a plain function, cm_fake_handle(): a request (method,
+ * path, query, a few headers, body) in, a response (status, content type,
+ * body, Retry-After) out. The HTTP front (http.h) and, later, the client's
+ * in-process transport both call it, so they see the same answers.
+ *
+ * A watch request answers with resp->watch set instead of a body: the caller
+ * starts the stream with cm_fake_watch_start(), receives each event as one
+ * line of JSON (with its '\n') through its callback, and gets a final call
+ * with len 0 when the server ends the watch (timeoutSeconds); it must call
+ * cm_fake_watch_close() once it is done with the stream, whoever ended it.
+ *
+ * Time comes from the loop given at creation: creationTimestamp and
+ * deletionTimestamp use cm_loop_wall(), and grace periods, watch timeouts and
+ * bookmarks are loop timers, so the same core runs on real or virtual time.
+ */
+#ifndef CM_FAKE_H
+#define CM_FAKE_H
+
+#include "loop.h"
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cm_fake cm_fake;
+typedef struct cm_fake_watch cm_fake_watch;
+struct cm_store;
+
+typedef struct cm_fake_req {
+    const char *method;        /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *path;          /* "/api/v1/namespaces/default/pods", no query */
+    const char *query;         /* raw query without '?', or NULL */
+    const char *content_type;  /* request headers, NULL when absent */
+    const char *accept;
+    const char *authorization;
+    const char *body;
+    size_t body_len;
+} cm_fake_req;
+
+typedef struct cm_fake_resp {
+    int status;                /* HTTP status */
+    const char *content_type;  /* static text */
+    char *body;                /* malloc'd; NULL for a watch */
+    size_t body_len;
+    int retry_after;           /* > 0: send a Retry-After header */
+    cm_fake_watch *watch;      /* a watch stream, see above */
+} cm_fake_resp;
+
+/* Creates an empty cluster (namespace objects included: none) on loop. NULL when out of memory. */
+cm_fake *cm_fake_new(cm_loop *loop);
+
+/* Frees the cluster; every watch must have been closed. */
+void cm_fake_free(cm_fake *f);
+
+/* Requires "Authorization: Bearer token" on every request (NULL: no check). */
+int cm_fake_set_token(cm_fake *f, const char *token);
+
+/* Seeds the generator of uids and generated names (deterministic runs). */
+void cm_fake_seed(cm_fake *f, uint64_t seed);
+
+/* The address clients reach the server at, for /api's serverAddressByClientCIDRs. */
+void cm_fake_set_address(cm_fake *f, const char *host_port);
+
+/*
+ * Loads a fixture: a YAML (or JSON) stream of objects, or of Lists of them,
+ * as `kubectl get -A -o yaml` prints them, plus an optional FakeCluster
+ * document (cni-migrate.dev/v1alpha1, kept for the simulation). Namespaces an
+ * object names but the fixture lacks are created. Returns 0, or -1 with
+ * "NAME:LINE: what is wrong" in err (name is the file name shown).
+ */
+int cm_fake_load(cm_fake *f, const char *name, const char *text, size_t len, char *err,
+                 size_t errsize);
+
+/* The FakeCluster document of the fixture, or NULL. */
+const cJSON *cm_fake_settings(const cm_fake *f);
+
+/* Answers one request. resp is filled (the caller clears it with cm_fake_resp_clear). */
+void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp);
+
+/* Frees the body of resp (not its watch). */
+void cm_fake_resp_clear(cm_fake_resp *resp);
+
+/* Receives one event line (len > 0) or the end of the stream (line NULL, len 0). */
+typedef void (*cm_fake_watch_fn)(void *ud, const char *line, size_t len);
+
+/* Starts a watch: sends its initial events now, then each change as it happens. */
+void cm_fake_watch_start(cm_fake_watch *w, cm_fake_watch_fn fn, void *ud);
+
+/* Stops a watch and frees it; no callback is made after this. */
+void cm_fake_watch_close(cm_fake_watch *w);
+
+/* The store, for in-process callers and tests. */
+struct cm_store *cm_fake_store(cm_fake *f);
+
+/* Number of watches open (for tests). */
+size_t cm_fake_watch_count(const cm_fake *f);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * fakeint.h - what the files of the fake cluster share: the cluster struct,
+ * the parsed request, and the helpers of the REST layer.
+ */
+#ifndef CM_FAKE_INT_H
+#define CM_FAKE_INT_H
+
+#include "fake.h"
+#include "kinds.h"
+#include "select.h"
+#include "store.h"
+#include "table.h"
+
+#include <cJSON.h>
+
+struct cm_fake {
+    cm_loop *loop;
+    cm_store *store;
+    cm_kinds *kinds;
+    char *token;
+    char address[128];
+    uint64_t rng;
+    cJSON *settings;          /* the FakeCluster document, or NULL */
+    struct cm_fake_watch *watches; /* open watches, a list */
+    size_t nwatches;
+    struct pending *pending;  /* graceful deletions waiting for their grace period */
+};
+
+/* A request once routed: the resource, namespace, name, subresource and query. */
+struct call {
+    cm_fake *f;
+    const cm_fake_req *req;
+    cm_fake_resp *resp;
+    const cm_kind *kind;
+    const char *ns;   /* NULL: all namespaces, or cluster-scoped */
+    const char *name; /* NULL: the collection */
+    const char *sub;  /* "status", "eviction", "log", or NULL */
+    char nsbuf[256], namebuf[256], subbuf[32];
+    char **qkeys, **qvals; /* decoded query */
+    size_t nq;
+};
+
+/* The decoded value of query parameter key, or NULL. */
+const char *cm_call_query(const struct call *c, const char *key);
+
+/* Whether ?dryRun=All was given. */
+int cm_call_dry_run(const struct call *c);
+
+/* Sets the response to a JSON body (consumed) with status code. */
+void cm_reply(struct call *c, int status, cJSON *body);
+
+/* Sets the response to a Status error (consumed); its code is the HTTP status. */
+void cm_reply_status(struct call *c, cJSON *status);
+
+/* Strings of an object's metadata; NULL when absent. */
+const char *cm_meta_str(const cJSON *obj, const char *field);
+cJSON *cm_meta(cJSON *obj);
+
+/* Sets a string member, replacing any. */
+void cm_set_str(cJSON *obj, const char *key, const char *value);
+
+/* RFC 3339 UTC "now" of the cluster's clock. */
+void cm_fake_now(const cm_fake *f, char *buf, size_t size);
+
+/* A fresh uid (a v4 UUID from the cluster's generator). */
+void cm_fake_uid(cm_fake *f, char *buf, size_t size);
+
+/* Answers GET /openapi/v3[/GV] (openapi.c); 0 when the path is not one. */
+int cm_api_openapi(struct call *c);
+
+/* The write verbs (write.c). */
+void cm_api_create(struct call *c);
+void cm_api_update(struct call *c);
+void cm_api_patch(struct call *c);
+void cm_api_delete(struct call *c);
+void cm_api_delete_collection(struct call *c);
+void cm_api_evict(struct call *c);
+
+/*
+ * Puts a new object into the store with the server-set metadata (uid,
+ * creationTimestamp, generation, defaults). Takes obj. Returns the stored
+ * object, or NULL with a Status reply already set.
+ */
+cm_obj *cm_fake_insert(struct call *c, cJSON *obj);
+
+/* Finishes a deletion of o now, or marks it terminating (finalizers, graceful pods). */
+cJSON *cm_fake_remove(cm_fake *f, cm_obj *o, int64_t grace, int dry_run);
+
+/* Cancels the timers of graceful deletions (cm_fake_free). */
+void cm_fake_pending_free(cm_fake *f);
+
+/* Registers or refreshes the kinds a CustomResourceDefinition serves. */
+int cm_fake_crd_serve(cm_fake *f, const cJSON *crd, char *err, size_t errsize);
+
+/* Validates a custom object against its kind's schema; fills a 422 Status or returns NULL. */
+cJSON *cm_fake_validate(const cm_kind *k, const cJSON *obj);
+
+/* Whether the kind bumps metadata.generation on spec changes. */
+int cm_kind_has_generation(const cm_kind *k);
+
+#endif

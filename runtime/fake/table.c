@@ -1,0 +1,472 @@
+/* table.c - server-side printing for `kubectl get` (see table.h). */
+#define _DEFAULT_SOURCE /* timegm */
+#include "table.h"
+
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef void (*cell_fn)(const cJSON *obj, int64_t now, char *buf, size_t size);
+
+struct column {
+    const char *name, *type, *format, *description;
+    int priority;
+    cell_fn cell;
+};
+
+static const char NAME_DESC[] =
+    "Name must be unique within a namespace. Is required when creating resources, although some "
+    "resources may allow a client to request the generation of an appropriate name "
+    "automatically. Name is primarily intended for creation idempotence and configuration "
+    "definition. Cannot be updated. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+static const char AGE_DESC[] =
+    "CreationTimestamp is a timestamp representing the server time when this object was created. "
+    "It is not guaranteed to be set in happens-before order across separate operations. Clients "
+    "may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the "
+    "system. Read-only. Null for lists. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+
+static const cJSON *at(const cJSON *obj, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *cur = obj;
+    for (char *save = NULL, *seg = strtok_r(buf, ".", &save); seg && cur;
+         seg = strtok_r(NULL, ".", &save))
+        cur = cJSON_GetObjectItemCaseSensitive(cur, seg);
+    return cur;
+}
+
+static const char *str_at(const cJSON *obj, const char *path, const char *dflt)
+{
+    const cJSON *v = at(obj, path);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static int64_t int_at(const cJSON *obj, const char *path)
+{
+    int64_t v = 0;
+    return cm_json_int64(at(obj, path), &v) ? v : 0;
+}
+
+int64_t cm_parse_time(const char *s)
+{
+    struct tm tm = {0};
+    int y, mo, d, h, mi, sec;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return (int64_t)timegm(&tm);
+}
+
+void cm_format_time(int64_t secs, char *buf, size_t size)
+{
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void cm_human_duration(int64_t s, char *buf, size_t size)
+{
+    int64_t m = s / 60, h = s / 3600, d = h / 24;
+    if (s < -1)
+        snprintf(buf, size, "<invalid>");
+    else if (s < 0)
+        snprintf(buf, size, "0s");
+    else if (s < 120)
+        snprintf(buf, size, "%llds", (long long)s);
+    else if (m < 10)
+        snprintf(buf, size, s % 60 ? "%lldm%llds" : "%lldm", (long long)m, (long long)(s % 60));
+    else if (m < 180)
+        snprintf(buf, size, "%lldm", (long long)m);
+    else if (h < 8)
+        snprintf(buf, size, m % 60 ? "%lldh%lldm" : "%lldh", (long long)h, (long long)(m % 60));
+    else if (h < 48)
+        snprintf(buf, size, "%lldh", (long long)h);
+    else if (h < 24 * 8)
+        snprintf(buf, size, h % 24 ? "%lldd%lldh" : "%lldd", (long long)d, (long long)(h % 24));
+    else if (h < 24 * 365 * 2)
+        snprintf(buf, size, "%lldd", (long long)d);
+    else if (h < 24 * 365 * 8)
+        snprintf(buf, size, d % 365 ? "%lldy%lldd" : "%lldy", (long long)(d / 365),
+                 (long long)(d % 365));
+    else
+        snprintf(buf, size, "%lldy", (long long)(d / 365));
+}
+
+static void c_name(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    snprintf(b, n, "%s", str_at(o, "metadata.name", ""));
+}
+
+static void c_age(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    int64_t t = cm_parse_time(str_at(o, "metadata.creationTimestamp", NULL));
+    if (t < 0)
+        snprintf(b, n, "<unknown>");
+    else
+        cm_human_duration(now / 1000000000 - t, b, n);
+}
+
+static void c_created(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    snprintf(b, n, "%s", str_at(o, "metadata.creationTimestamp", ""));
+}
+
+/* ---- nodes ---- */
+
+static void c_node_status(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *ready = "Unknown";
+    const cJSON *c;
+    cJSON_ArrayForEach(c, at(o, "status.conditions"))
+        if (strcmp(str_at(c, "type", ""), "Ready") == 0)
+            ready = strcmp(str_at(c, "status", ""), "True") == 0 ? "Ready" : "NotReady";
+    snprintf(b, n, "%s%s", ready, cJSON_IsTrue(at(o, "spec.unschedulable")) ? ",SchedulingDisabled" : "");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void c_node_roles(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *roles[32];
+    size_t nr = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, at(o, "metadata.labels")) {
+        const char *p = "node-role.kubernetes.io/";
+        if (strncmp(l->string, p, strlen(p)) == 0 && l->string[strlen(p)] && nr < 32)
+            roles[nr++] = l->string + strlen(p);
+        else if (strcmp(l->string, "kubernetes.io/role") == 0 && cJSON_IsString(l) && nr < 32)
+            roles[nr++] = l->valuestring;
+    }
+    qsort(roles, nr, sizeof *roles, cmp_str);
+    b[0] = '\0';
+    for (size_t i = 0; i < nr; i++)
+        snprintf(b + strlen(b), n - strlen(b), "%s%s", i ? "," : "", roles[i]);
+    if (!nr)
+        snprintf(b, n, "<none>");
+}
+
+static void node_address(const cJSON *o, const char *type, char *b, size_t n)
+{
+    const cJSON *a;
+    cJSON_ArrayForEach(a, at(o, "status.addresses")) {
+        if (strcmp(str_at(a, "type", ""), type) == 0) {
+            snprintf(b, n, "%s", str_at(a, "address", ""));
+            return;
+        }
+    }
+    snprintf(b, n, "<none>");
+}
+
+static void c_node_iip(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    node_address(o, "InternalIP", b, n);
+}
+
+static void c_node_eip(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    node_address(o, "ExternalIP", b, n);
+}
+
+#define NODE_INFO(fn, field, dflt)                                          \
+    static void fn(const cJSON *o, int64_t now, char *b, size_t n)          \
+    {                                                                       \
+        (void)now;                                                          \
+        const char *v = str_at(o, "status.nodeInfo." field, "");            \
+        snprintf(b, n, "%s", *v ? v : dflt);                                \
+    }
+NODE_INFO(c_node_version, "kubeletVersion", "")
+NODE_INFO(c_node_os, "osImage", "<unknown>")
+NODE_INFO(c_node_kernel, "kernelVersion", "<unknown>")
+NODE_INFO(c_node_runtime, "containerRuntimeVersion", "<unknown>")
+
+static const struct column NODE_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Status", "string", "", "The status of the node", 0, c_node_status},
+    {"Roles", "string", "", "The roles of the node", 0, c_node_roles},
+    {"Age", "string", "", AGE_DESC, 0, c_age},
+    {"Version", "string", "", "Kubelet Version reported by the node.", 0, c_node_version},
+    {"Internal-IP", "string", "", "List of addresses reachable to the node. Queried from cloud provider, if available.", 1, c_node_iip},
+    {"External-IP", "string", "", "List of addresses reachable to the node. Queried from cloud provider, if available.", 1, c_node_eip},
+    {"OS-Image", "string", "", "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).", 1, c_node_os},
+    {"Kernel-Version", "string", "", "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).", 1, c_node_kernel},
+    {"Container-Runtime", "string", "", "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).", 1, c_node_runtime},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
+/* ---- pods ---- */
+
+static void c_pod_ready(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    int ready = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, at(o, "status.containerStatuses"))
+        ready += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "ready"));
+    snprintf(b, n, "%d/%d", ready, cJSON_GetArraySize(at(o, "spec.containers")));
+}
+
+static void c_pod_status(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *reason = str_at(o, "status.reason", str_at(o, "status.phase", "Unknown"));
+    const cJSON *c;
+    cJSON_ArrayForEach(c, at(o, "status.containerStatuses")) {
+        const char *w = str_at(c, "state.waiting.reason", "");
+        const char *t = str_at(c, "state.terminated.reason", "");
+        if (*w)
+            reason = w;
+        else if (*t)
+            reason = t;
+    }
+    if (at(o, "metadata.deletionTimestamp") && strcmp(reason, "NodeLost") != 0)
+        reason = "Terminating";
+    snprintf(b, n, "%s", reason);
+}
+
+static void c_pod_restarts(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    int64_t total = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, at(o, "status.containerStatuses"))
+        total += int_at(c, "restartCount");
+    snprintf(b, n, "%lld", (long long)total);
+}
+
+static void c_pod_ip(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *v = str_at(o, "status.podIP", "");
+    snprintf(b, n, "%s", *v ? v : "<none>");
+}
+
+static void c_pod_node(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *v = str_at(o, "spec.nodeName", "");
+    snprintf(b, n, "%s", *v ? v : "<none>");
+}
+
+static void c_pod_nominated(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *v = str_at(o, "status.nominatedNodeName", "");
+    snprintf(b, n, "%s", *v ? v : "<none>");
+}
+
+static void c_none(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)o;
+    (void)now;
+    snprintf(b, n, "<none>");
+}
+
+static const struct column POD_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic.", 0, c_pod_ready},
+    {"Status", "string", "", "The aggregate status of the containers in this pod.", 0, c_pod_status},
+    {"Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0, c_pod_restarts},
+    {"Age", "string", "", AGE_DESC, 0, c_age},
+    {"IP", "string", "", "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.", 1, c_pod_ip},
+    {"Node", "string", "", "NodeName is a request to schedule this pod onto a specific node. If it is non-empty, the scheduler simply schedules this pod onto that node, assuming that it fits resource requirements.", 1, c_pod_node},
+    {"Nominated Node", "string", "", "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled.", 1, c_pod_nominated},
+    {"Readiness Gates", "string", "", "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates", 1, c_none},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
+/* ---- namespaces, workloads, configmaps, PDBs ---- */
+
+static void c_ns_status(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    snprintf(b, n, "%s", str_at(o, "status.phase", "Active"));
+}
+
+static const struct column NS_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Status", "string", "", "The status of the namespace", 0, c_ns_status},
+    {"Age", "string", "", AGE_DESC, 0, c_age},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
+#define INT_CELL(fn, path)                                          \
+    static void fn(const cJSON *o, int64_t now, char *b, size_t n)  \
+    {                                                               \
+        (void)now;                                                  \
+        snprintf(b, n, "%lld", (long long)int_at(o, path));         \
+    }
+INT_CELL(c_ds_desired, "status.desiredNumberScheduled")
+INT_CELL(c_ds_current, "status.currentNumberScheduled")
+INT_CELL(c_ds_ready, "status.numberReady")
+INT_CELL(c_ds_updated, "status.updatedNumberScheduled")
+INT_CELL(c_ds_available, "status.numberAvailable")
+INT_CELL(c_deploy_updated, "status.updatedReplicas")
+INT_CELL(c_deploy_available, "status.availableReplicas")
+INT_CELL(c_pdb_allowed, "status.disruptionsAllowed")
+
+static void c_ds_selector(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    b[0] = '\0';
+    const cJSON *l;
+    cJSON_ArrayForEach(l, at(o, "spec.template.spec.nodeSelector"))
+        snprintf(b + strlen(b), n - strlen(b), "%s%s=%s", b[0] ? "," : "", l->string,
+                 cJSON_IsString(l) ? l->valuestring : "");
+    if (!b[0])
+        snprintf(b, n, "<none>");
+}
+
+static void c_deploy_ready(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const cJSON *r = at(o, "spec.replicas");
+    snprintf(b, n, "%lld/%lld", (long long)int_at(o, "status.readyReplicas"),
+             (long long)(r ? int_at(o, "spec.replicas") : 1));
+}
+
+static void c_cm_data(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    snprintf(b, n, "%d", cJSON_GetArraySize(at(o, "data")) + cJSON_GetArraySize(at(o, "binaryData")));
+}
+
+static void int_or_string(const cJSON *v, char *b, size_t n)
+{
+    if (cJSON_IsString(v))
+        snprintf(b, n, "%s", v->valuestring);
+    else if (cm_json_is_number(v))
+        snprintf(b, n, "%d", v->valueint);
+    else
+        snprintf(b, n, "N/A");
+}
+
+static void c_pdb_min(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    int_or_string(at(o, "spec.minAvailable"), b, n);
+}
+
+static void c_pdb_max(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    int_or_string(at(o, "spec.maxUnavailable"), b, n);
+}
+
+static const struct column DS_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Desired", "integer", "", "The desired number of nodes that should be running the daemon pod.", 0, c_ds_desired},
+    {"Current", "integer", "", "The number of nodes that are running at least 1 daemon pod.", 0, c_ds_current},
+    {"Ready", "integer", "", "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.", 0, c_ds_ready},
+    {"Up-to-date", "integer", "", "The total number of nodes that are running updated daemon pod", 0, c_ds_updated},
+    {"Available", "integer", "", "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available.", 0, c_ds_available},
+    {"Node Selector", "string", "", "NodeSelector is a selector which must be true for the pod to fit on a node.", 0, c_ds_selector},
+    {"Age", "string", "", AGE_DESC, 0, c_age},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
+static const struct column DEPLOY_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Ready", "string", "", "Number of the pod with ready state", 0, c_deploy_ready},
+    {"Up-to-date", "string", "", "Total number of non-terminated pods targeted by this deployment that have the desired template spec.", 0, c_deploy_updated},
+    {"Available", "string", "", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.", 0, c_deploy_available},
+    {"Age", "string", "", AGE_DESC, 0, c_age},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
+static const struct column CM_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Data", "string", "", "Data contains the configuration data.", 0, c_cm_data},
+    {"Age", "string", "", AGE_DESC, 0, c_age},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
+static const struct column PDB_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Min Available", "string", "", "The minimum number of pods that must be available", 0, c_pdb_min},
+    {"Max Unavailable", "string", "", "The maximum number of pods that may be unavailable", 0, c_pdb_max},
+    {"Allowed Disruptions", "integer", "", "Calculated number of pods that may be disrupted at this time", 0, c_pdb_allowed},
+    {"Age", "string", "", AGE_DESC, 0, c_age},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
+static const struct column DEFAULT_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Created At", "date", "", AGE_DESC, 0, c_created},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
+static const struct column *columns_of(const cm_kind *k)
+{
+    static const struct { const char *group, *kind; const struct column *cols; } P[] = {
+        {"", "Node", NODE_COLS}, {"", "Pod", POD_COLS}, {"", "Namespace", NS_COLS},
+        {"", "ConfigMap", CM_COLS}, {"apps", "DaemonSet", DS_COLS},
+        {"apps", "Deployment", DEPLOY_COLS}, {"policy", "PodDisruptionBudget", PDB_COLS}};
+    for (size_t i = 0; i < sizeof P / sizeof P[0]; i++)
+        if (strcmp(P[i].group, k->group) == 0 && strcmp(P[i].kind, k->kind) == 0)
+            return P[i].cols;
+    return DEFAULT_COLS;
+}
+
+cJSON *cm_table_new(const cm_kind *k)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "kind", "Table");
+    cJSON_AddStringToObject(t, "apiVersion", "meta.k8s.io/v1");
+    cJSON_AddItemToObject(t, "metadata", cJSON_CreateObject());
+    cJSON *defs = cJSON_AddArrayToObject(t, "columnDefinitions");
+    for (const struct column *c = columns_of(k); c->name; c++) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "name", c->name);
+        cJSON_AddStringToObject(d, "type", c->type);
+        cJSON_AddStringToObject(d, "format", c->format);
+        cJSON_AddStringToObject(d, "description", c->description);
+        cJSON_AddNumberToObject(d, "priority", c->priority);
+        cJSON_AddItemToArray(defs, d);
+    }
+    cJSON_AddArrayToObject(t, "rows");
+    return t;
+}
+
+/* The row's object: PartialObjectMetadata, the whole object, or nothing. */
+static cJSON *row_object(const cJSON *obj, enum cm_include include)
+{
+    if (include == CM_INCLUDE_OBJECT)
+        return cJSON_Duplicate(obj, 1);
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "kind", "PartialObjectMetadata");
+    cJSON_AddStringToObject(p, "apiVersion", "meta.k8s.io/v1");
+    cJSON_AddItemToObject(p, "metadata",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), 1));
+    return p;
+}
+
+void cm_table_add_row(cJSON *table, const cm_kind *k, const cJSON *obj, int64_t now_wall_ns,
+                      enum cm_include include)
+{
+    cJSON *row = cJSON_CreateObject();
+    cJSON *cells = cJSON_AddArrayToObject(row, "cells");
+    char buf[1024];
+    for (const struct column *c = columns_of(k); c->name; c++) {
+        c->cell(obj, now_wall_ns, buf, sizeof buf);
+        if (strcmp(c->type, "integer") == 0)
+            cJSON_AddItemToArray(cells, cJSON_CreateNumber(strtod(buf, NULL)));
+        else
+            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+    }
+    if (include != CM_INCLUDE_NONE)
+        cJSON_AddItemToObject(row, "object", row_object(obj, include));
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(table, "rows"), row);
+}

@@ -1,0 +1,32 @@
+# fake_lib.sh - start and stop `cni-migrate fake serve` for a test (sourced after lib.sh).
+# fake_start FIXTURE [FLAGS...]: serves FIXTURE on 127.0.0.1:0, sets $URL and $KUBECONFIG.
+FAKE_PID=""
+FAKE_DIR=$(mktemp -d)
+fake_stop() {
+    if [ -n "$FAKE_PID" ]; then
+        kill "$FAKE_PID" 2>/dev/null
+        wait "$FAKE_PID" 2>/dev/null
+        FAKE_RC=$?
+    fi
+    FAKE_PID=""
+}
+trap 'fake_stop; rm -rf "$FAKE_DIR"' EXIT
+fake_start() {
+    fake_stop
+    : > "$FAKE_DIR/url"
+    "$CNI_MIGRATE" fake serve "$@" --listen 127.0.0.1:0 --kubeconfig-out "$FAKE_DIR/kubeconfig" \
+        > "$FAKE_DIR/url" 2> "$FAKE_DIR/stderr" &
+    FAKE_PID=$!
+    i=0
+    while [ ! -s "$FAKE_DIR/url" ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    URL=$(head -n1 "$FAKE_DIR/url")
+    if [ -z "$URL" ]; then
+        echo "FAIL: fake serve did not start:" >&2
+        cat "$FAKE_DIR/stderr" >&2
+        exit 1
+    fi
+    export KUBECONFIG="$FAKE_DIR/kubeconfig"
+}

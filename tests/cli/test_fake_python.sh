@@ -1,0 +1,24 @@
+#!/bin/sh
+# Python's kubernetes client (Debian python3-kubernetes, /usr/bin/python3) against fake serve,
+# over HTTP, then over HTTPS with a bearer token: selectors, paging, watch, patch, 409, eviction.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fake_lib.sh"
+if ! /usr/bin/python3 -c 'import kubernetes' 2>/dev/null; then
+    echo "SKIP: /usr/bin/python3 has no kubernetes module (Debian python3-kubernetes)"
+    exit 77
+fi
+FIXTURE="$CM_SOURCE_DIR/examples/clusters/flannel-small.yaml"
+CLIENT="$(dirname "$0")/fake_client.py"
+
+fake_start "$FIXTURE"
+run /usr/bin/python3 "$CLIENT" "$KUBECONFIG"
+expect_rc 0
+expect_out '^ok$'
+
+fake_start "$FIXTURE" --tls --token "py-t0ken"
+case "$URL" in https://127.0.0.1:*) ;; *) fail "expected an https URL, got $URL" ;; esac
+run /usr/bin/python3 "$CLIENT" "$KUBECONFIG"
+expect_rc 0
+expect_out '^ok$'
+fake_stop
+done_ok
