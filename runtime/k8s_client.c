@@ -91,6 +91,7 @@ struct cm_k8s_client {
     struct seen *warnings;
     cm_http_call *inflight; /* the one plain request waiting, cancelled on free */
     cm_k8s_watch *watches;  /* open watches, stopped when the client goes */
+    size_t nimpersonate;    /* lines in cfg->impersonate */
 };
 
 struct cm_k8s_watch {
@@ -104,7 +105,7 @@ struct cm_k8s_watch {
     cm_http_call call;
     int active; /* call started and not yet collected */
     char *url, *auth;
-    const char *headers[4];
+    const char **headers;
     int got;       /* the stream in flight delivered a line */
     cm_buf line;   /* a partial line */
     cJSON *queue;  /* events received, not yet delivered */
@@ -491,6 +492,19 @@ static int auth_header(cm_k8s_client *c, int force, char **hdr, cm_k8s_error *er
     return 0;
 }
 
+/* Fills headers with Accept, User-Agent, impersonation and auth (when set); returns how many. */
+static size_t base_headers(const cm_k8s_client *c, const char **headers, const char *auth)
+{
+    size_t n = 0;
+    headers[n++] = "Accept: application/json, */*";
+    headers[n++] = c->user_agent;
+    for (size_t i = 0; i < c->nimpersonate; i++)
+        headers[n++] = c->cfg->impersonate[i];
+    if (auth)
+        headers[n++] = auth;
+    return n;
+}
+
 /* Whether credentials can change on a refresh (worth retrying a 401). */
 static int refreshable(const cm_k8s_client *c)
 {
@@ -533,6 +547,8 @@ cm_k8s_client *cm_k8s_client_new(cm_loop *loop, const cm_logger *log, cm_k8s_con
         c->discovery = cm_k8s_discovery_new();
         c->own_discovery = 1;
     }
+    while (cfg->impersonate && cfg->impersonate[c->nimpersonate])
+        c->nimpersonate++;
     c->tokens = c->opts.burst;
     c->refilled = cm_loop_now(loop);
     snprintf(c->user_agent, sizeof c->user_agent, "User-Agent: %s",
@@ -759,12 +775,10 @@ static int attempt(cm_k8s_client *c, const char *method, const char *url, const 
         return -1;
     if (a->refreshed == 1)
         a->refreshed = 2;
-    const char *headers[4] = {"Accept: application/json, */*", c->user_agent};
-    size_t nh = 2;
+    const char *headers[4 + c->nimpersonate];
+    size_t nh = base_headers(c, headers, auth);
     if (body)
         headers[nh++] = ct;
-    if (auth)
-        headers[nh++] = auth;
     cm_http_call call = {.method = method, .url = url, .headers = headers, .nheaders = nh,
                          .body = body, .body_len = body_len, .tls = &c->tls};
     int64_t started = cm_loop_now(c->loop);
@@ -1154,6 +1168,7 @@ void cm_k8s_watch_free(cm_k8s_watch *w)
     if (!w)
         return;
     watch_stop(w);
+    free(w->headers);
     for (cm_k8s_watch **p = w->c ? &w->c->watches : NULL; p && *p; p = &(*p)->next) {
         if (*p == w) {
             *p = w->next;
@@ -1255,11 +1270,11 @@ static int watch_start(cm_k8s_watch *w, int64_t deadline, cm_k8s_error *err, int
     p[n++] = (cm_k8s_param){"timeoutSeconds", tos};
     w->url = build_url(c, path, "GET", p, n);
     free(path);
-    size_t nh = 0;
-    w->headers[nh++] = "Accept: application/json, */*";
-    w->headers[nh++] = c->user_agent;
-    if (w->auth)
-        w->headers[nh++] = w->auth;
+    free(w->headers);
+    w->headers = malloc((4 + c->nimpersonate) * sizeof *w->headers);
+    if (!w->headers)
+        return cm_k8s_errorf(err, "ENOMEM", "out of memory");
+    size_t nh = base_headers(c, w->headers, w->auth);
     w->call = (cm_http_call){.method = "GET", .url = w->url, .headers = w->headers, .nheaders = nh,
                              .tls = &c->tls, .on_data = watch_data, .on_done = watch_done, .ud = w};
     w->active = 1;

@@ -366,6 +366,55 @@ static int load_pem(const cJSON *obj, const char *file_key, const char *data_key
     return 0;
 }
 
+/* Appends one "Name: value" line to the NULL-terminated list *v. */
+static int add_line(char ***v, size_t *n, const char *name, const char *value)
+{
+    char **p = realloc(*v, (*n + 2) * sizeof *p);
+    size_t len = strlen(name) + strlen(value) + 3;
+    char *line = p ? malloc(len) : NULL;
+    if (p)
+        *v = p;
+    if (!line)
+        return -1;
+    snprintf(line, len, "%s: %s", name, value);
+    (*v)[(*n)++] = line;
+    (*v)[*n] = NULL;
+    return 0;
+}
+
+/* The Impersonate-* headers of a user's as, as-uid, as-groups and as-user-extra. */
+static int impersonation(cm_k8s_config *cfg, const cJSON *user, cm_k8s_error *err)
+{
+    size_t n = 0;
+    int rc = 0;
+    const char *as = str_field(user, "as"), *uid = str_field(user, "as-uid");
+    if (as)
+        rc |= add_line(&cfg->impersonate, &n, "Impersonate-User", as);
+    if (uid)
+        rc |= add_line(&cfg->impersonate, &n, "Impersonate-Uid", uid);
+    const cJSON *g;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(user, "as-groups"))
+        if (cJSON_IsString(g))
+            rc |= add_line(&cfg->impersonate, &n, "Impersonate-Group", g->valuestring);
+    const cJSON *extra;
+    cJSON_ArrayForEach(extra, cJSON_GetObjectItemCaseSensitive(user, "as-user-extra")) {
+        char name[300] = "Impersonate-Extra-";
+        for (const char *k = extra->string; *k && strlen(name) < sizeof name - 4; k++) {
+            size_t at = strlen(name); /* token characters but '%' stay, the rest %XX, as client-go */
+            if ((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') ||
+                (*k && strchr("!#$&'*+-.^_`|~", *k)))
+                name[at] = *k, name[at + 1] = '\0';
+            else
+                snprintf(name + at, sizeof name - at, "%%%02X", (unsigned char)*k);
+        }
+        const cJSON *v;
+        cJSON_ArrayForEach(v, extra)
+            if (cJSON_IsString(v))
+                rc |= add_line(&cfg->impersonate, &n, name, v->valuestring);
+    }
+    return rc ? cm_k8s_errorf(err, "ENOMEM", "out of memory") : 0;
+}
+
 /* Fills cfg from the cluster and user sections. */
 static int fill_from(cm_k8s_config *cfg, const cJSON *cluster, const cJSON *user, cm_k8s_error *err)
 {
@@ -393,6 +442,8 @@ static int fill_from(cm_k8s_config *cfg, const cJSON *cluster, const cJSON *user
     cfg->token_file = dup_or_null(str_field(user, "tokenFile"));
     cfg->username = dup_or_null(str_field(user, "username"));
     cfg->password = dup_or_null(str_field(user, "password"));
+    if (impersonation(cfg, user, err) < 0)
+        return -1;
     const cJSON *exec = cJSON_GetObjectItemCaseSensitive(user, "exec");
     if (cJSON_IsObject(exec)) {
         if (!str_field(exec, "command"))
@@ -563,5 +614,8 @@ void cm_k8s_config_free(cm_k8s_config *cfg)
     free(cfg->password);
     cJSON_Delete(cfg->exec);
     cJSON_Delete(cfg->cluster);
+    for (size_t i = 0; cfg->impersonate && cfg->impersonate[i]; i++)
+        free(cfg->impersonate[i]);
+    free(cfg->impersonate);
     free(cfg);
 }

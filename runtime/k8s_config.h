@@ -62,6 +62,8 @@ typedef struct cm_k8s_config {
     char *token_file; /* re-read at least every minute and on a 401 */
     char *username, *password;
     cJSON *exec;    /* the user's exec section (command resolved), or NULL */
+    char **impersonate; /* "Impersonate-User: ..." header lines (as, as-uid, as-groups,
+                           as-user-extra), NULL-terminated, or NULL */
     cJSON *cluster; /* the cluster section, for exec's provideClusterInfo */
 } cm_k8s_config;
 

@@ -261,4 +261,23 @@ kt.reset()
 assert(proxied:get(node "w1"))
 reqs = kt.requests()
 t.eq(reqs[#reqs].proxied, true, "sent through the proxy")
+
+-- impersonation: as, as-uid, as-groups, as-user-extra become Impersonate-* headers
+local imp = assert(k8s.client { kubeconfig = kt.write("imp.yaml", ([[
+current-context: i
+clusters: [{name: c, cluster: {server: "%s"}}]
+users:
+- name: u
+  user: {token: tok, as: jane, as-uid: "1234", as-groups: [ops, "system:masters"],
+         as-user-extra: {"scopes.example.com/x": [a, b]}}
+contexts: [{name: i, context: {cluster: c, user: u}}]
+]]):format(c:info().server)) })
+kt.reset()
+assert(imp:get(node "w1"))
+local h = kt.requests()[1].headers
+t.eq(h["impersonate-user"], { "jane" })
+t.eq(h["impersonate-uid"], { "1234" })
+t.eq(h["impersonate-group"], { "ops", "system:masters" })
+t.eq(h["impersonate-extra-scopes.example.com%2fx"], { "a", "b" })
+t.eq(h.authorization, { "Bearer tok" })
 t.done()
