@@ -44,6 +44,9 @@ struct cm_run {
     int dry_run;
     /* The transport of cm.k8s clients; NULL: libcurl. The simulation sets its in-process one. */
     struct cm_transport *(*k8s_transport_new)(struct cm_run *run);
+    /* The configuration of cm.k8s clients; NULL: kubeconfig or in cluster. Set in simulation. */
+    struct cm_k8s_config *(*k8s_config_new)(struct cm_run *run, const char *namespace);
+    struct cm_sim_run *sim; /* the simulated cluster of a --fake run, or NULL */
 };
 
 /* Stores run as the context of L (NULL removes it). */

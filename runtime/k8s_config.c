@@ -595,6 +595,21 @@ cm_k8s_config *cm_k8s_config_load(const cm_k8s_config_opts *opts, cm_k8s_error *
     return cfg;
 }
 
+cm_k8s_config *cm_k8s_config_fake(const char *source, const char *namespace)
+{
+    cm_k8s_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    cfg->source = strdup(source);
+    cfg->server = strdup("https://fake-cluster.invalid");
+    cfg->namespace = strdup(namespace ? namespace : "default");
+    if (!cfg->source || !cfg->server || !cfg->namespace) {
+        cm_k8s_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
 void cm_k8s_config_free(cm_k8s_config *cfg)
 {
     if (!cfg)

@@ -71,6 +71,13 @@ typedef struct cm_k8s_config {
  * InvalidConfig, or the errno name of a file that cannot be read). */
 cm_k8s_config *cm_k8s_config_load(const cm_k8s_config_opts *opts, cm_k8s_error *err);
 
+/*
+ * The configuration of a client of the simulated cluster (--fake): no
+ * credentials, the given namespace and a source naming the fixture.
+ * NULL when out of memory.
+ */
+cm_k8s_config *cm_k8s_config_fake(const char *source, const char *namespace);
+
 /* Frees a configuration; NULL is accepted. */
 void cm_k8s_config_free(cm_k8s_config *cfg);
 

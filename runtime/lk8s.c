@@ -296,7 +296,8 @@ static int k8s_client(lua_State *L)
     lc->timeout = (int64_t)(timeout * 1e9);
     o.discovery = disc;
     cm_k8s_error err = {0};
-    cm_k8s_config *cfg = cm_k8s_config_load(&co, &err);
+    cm_k8s_config *cfg = run->k8s_config_new ? run->k8s_config_new(run, co.namespace)
+                                              : cm_k8s_config_load(&co, &err);
     cm_transport *tr = cfg && run->k8s_transport_new ? run->k8s_transport_new(run) : NULL;
     if (cfg)
         lc->c = cm_k8s_client_new(run->loop, &run->log, cfg, tr, &o, &err);

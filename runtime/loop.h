@@ -57,6 +57,9 @@ cm_loop *cm_loop_new(enum cm_clock_kind kind, int64_t epoch_wall_ns);
 /* Frees the loop and every pending timer (their callbacks are not called). */
 void cm_loop_free(cm_loop *loop);
 
+/* Virtual clock only: sets the wall-clock time that virtual time 0 stands for. */
+void cm_loop_set_epoch(cm_loop *loop, int64_t epoch_wall_ns);
+
 /* Which clock the loop owns. */
 enum cm_clock_kind cm_loop_clock(const cm_loop *loop);
 

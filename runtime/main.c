@@ -39,6 +39,11 @@ static const char USAGE[] =
     "  --context NAME        kubeconfig context instead of current-context\n"
     "  --namespace NS        default namespace instead of the context's\n"
     "  --dry-run=server      every API write carries dryRun=All: nothing changes\n"
+    "  --fake FIXTURE        simulate the cluster of FIXTURE in process, on a virtual clock;\n"
+    "                        cm.k8s clients talk to it (no kubeconfig needed)\n"
+    "  --seed N              the simulation's seed (default 0): same fixture, seed, script:\n"
+    "                        same run\n"
+    "  --trace FILE          with --fake: write the run's timeline to FILE as JSON lines\n"
     "\n"
     "Exit codes: 0 done, 1 the script or procedure failed, 2 bad usage or bad input.\n";
 
@@ -104,6 +109,9 @@ static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
     {"--context", "context"},
     {"--namespace", "namespace"},
     {"--dry-run", "dry-run"},
+    {"--fake", "fake"},
+    {"--seed", "seed"},
+    {"--trace", "trace"},
 };
 
 /* Applies flag argv[*i] (and its value); returns CM_OK or CM_USAGE after printing why. */

@@ -4,6 +4,7 @@
 #include "bundled.h"
 #include "cmlua.h"
 #include "duration.h"
+#include "fake/simrun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,8 @@ struct cm_runtime {
     char *timeout;      /* as given, for messages */
     char *kubeconfig, *context, *namespace; /* Kubernetes client defaults */
     int dry_run;        /* --dry-run=server */
+    char *fake, *trace; /* --fake FIXTURE, --trace FILE */
+    uint64_t seed;      /* --seed */
     int64_t timeout_ns; /* 0: none */
     cm_logger log;
     volatile sig_atomic_t cancel;
@@ -80,6 +83,8 @@ void cm_runtime_free(cm_runtime *rt)
     free(rt->lua_dir);
     free(rt->timeout);
     free(rt->kubeconfig);
+    free(rt->fake);
+    free(rt->trace);
     free(rt->context);
     free(rt->namespace);
     free(rt->error);
@@ -135,6 +140,17 @@ static int set_timeout(cm_runtime *rt, const char *value)
     return set_string(rt, &rt->timeout, shown);
 }
 
+static int set_seed(cm_runtime *rt, const char *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (!*value || *end || errno || value[0] == '-')
+        return set_error(rt, CM_USAGE, "seed: expected a non-negative integer, got '%s'", value);
+    rt->seed = v;
+    return CM_OK;
+}
+
 int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
 {
     set_error(rt, CM_OK, "%s", "");
@@ -148,6 +164,12 @@ int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
         return set_string(rt, &rt->context, value);
     if (strcmp(name, "namespace") == 0)
         return set_string(rt, &rt->namespace, value);
+    if (strcmp(name, "fake") == 0)
+        return set_string(rt, &rt->fake, value);
+    if (strcmp(name, "trace") == 0)
+        return set_string(rt, &rt->trace, value);
+    if (strcmp(name, "seed") == 0)
+        return set_seed(rt, value);
     if (strcmp(name, "dry-run") == 0) {
         if (strcmp(value, "server") != 0 && strcmp(value, "none") != 0)
             return set_error(rt, CM_USAGE, "dry-run: expected server or none, got '%s'", value);
@@ -237,10 +259,16 @@ static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
                const char *const *argv)
 {
     set_error(rt, CM_OK, "%s", "");
-    cm_loop *loop = cm_loop_new(CM_CLOCK_REAL, 0);
+    char err[1024];
+    cm_sim_run *sim = rt->fake ? cm_sim_run_new(rt->fake, rt->seed, rt->trace, err, sizeof err) : NULL;
+    if (rt->fake && !sim)
+        return set_error(rt, CM_USAGE, "%s", err);
+    cm_loop *loop = sim ? cm_sim_run_loop(sim) : cm_loop_new(CM_CLOCK_REAL, 0);
     lua_State *L = loop ? luaL_newstate() : NULL;
     if (!L) {
-        cm_loop_free(loop);
+        if (!sim)
+            cm_loop_free(loop);
+        cm_sim_run_free(sim);
         return set_error(rt, CM_FAILED, "out of memory");
     }
     cm_loop_set_cancel(loop, &rt->cancel, rt->wake[0]);
@@ -258,10 +286,17 @@ static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
         .namespace = rt->namespace,
         .dry_run = rt->dry_run,
     };
+    if (sim)
+        cm_sim_run_install(sim, &r);
     int rc = run_in_state(rt, L, &r, bundled, path, argc, argv);
     lua_sethook(L, NULL, 0, 0); /* an interrupt must not fire in finalizers */
     lua_close(L);
-    cm_loop_free(loop);
+    if (sim) {
+        cm_sim_run_summary(sim, &r.log, loop);
+        cm_sim_run_free(sim); /* and its loop */
+    } else {
+        cm_loop_free(loop);
+    }
     return rc;
 }
 
