@@ -218,6 +218,24 @@ static double num_opt(lua_State *L, int idx, const char *key, double def)
     return v;
 }
 
+/* Raises for a key of the options table at idx that is not in known: a misspelt option
+ * (dryRun for dry_run) must not be ignored silently. */
+static void check_keys(lua_State *L, int idx, const char *const *known)
+{
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) { /* [key, value] */
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        const char *const *p = known;
+        while (k && *p && strcmp(*p, k) != 0)
+            p++;
+        if (!k || !*p)
+            luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", k ? k : luaL_typename(L, -2)));
+    }
+}
+
+static const char *const CLIENT_OPTIONS[] = {"kubeconfig", "context", "namespace", "qps", "burst", "timeout",
+                                             "dry_run", "serviceaccount_dir", "max_retries", "user_agent",
+                                             NULL};
+
 /* Reads k8s.client's options (table at 1, or none) over the run's defaults. */
 static void client_opts(lua_State *L, const struct cm_run *run, cm_k8s_config_opts *co, cm_k8s_client_opts *o,
                         double *timeout)
@@ -229,6 +247,7 @@ static void client_opts(lua_State *L, const struct cm_run *run, cm_k8s_config_op
     luaL_argcheck(L, *timeout >= 0 && *timeout < 1e9, 1, "timeout must be seconds from 0 to 1e9");
     if (!lua_istable(L, 1))
         return;
+    check_keys(L, 1, CLIENT_OPTIONS);
     const char *v; /* strings stay on the stack, above the options table */
     if ((v = opt_field(L, 1, "kubeconfig")))
         co->kubeconfig = v;
