@@ -139,6 +139,11 @@ static void test_status_golden(void)
            "\"message\":\"the body of the request was in an unknown format - accepted media types include: "
            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
            "application/strategic-merge-patch+json\",\"reason\":\"UnsupportedMediaType\",\"code\":415}");
+    expect(f, "GET", "/api/v1/namespaces/default/events", "fieldSelector=involvedObject.name%3Dp1%2CinvolvedObject.kind%3DPod",
+           NULL, NULL, 200, NULL);
+    expect(f, "GET", "/api/v1/events", "fieldSelector=spec.x%3D1", NULL, NULL, 400,
+           "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+           "\"message\":\"field label not supported: spec.x\",\"reason\":\"BadRequest\",\"code\":400}");
     cm_fake_set_token(f, "s3cret");
     expect(f, "GET", "/api/v1/nodes", NULL, NULL, NULL, 401,
            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","

@@ -46,6 +46,11 @@ reads() {
     run "$K" get pods -n kube-flannel -o yaml
     expect_out '^kind: List$'
     expect_out '^  kind: Pod$'
+    run "$K" get services -o wide
+    expect_out '^web +ClusterIP +10\.96\.0\.20 +<none> +80/TCP +[0-9]+d +app=web$'
+    run "$K" describe pod db-0
+    expect_rc 0
+    expect_out '^Events: +<none>$'
     run "$K" get pdb
     expect_out '^db +1 +N/A +0 '
     run "$K" get pods nope
