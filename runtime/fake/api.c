@@ -730,11 +730,28 @@ static int after_key(const cm_obj *o, const char *key)
     return strcmp(k, key) > 0;
 }
 
+/* resourceVersionMatch=Exact for a version the store has moved past: the fake keeps no
+ * snapshots, so it answers as a server whose watch cache no longer has it. */
+static int check_exact(struct call *c)
+{
+    const char *match = cm_call_query(c, "resourceVersionMatch");
+    const char *rv = cm_call_query(c, "resourceVersion");
+    int64_t v;
+    if (!match || strcmp(match, "Exact") != 0 || !rv || !cm_parse_int64(rv, strlen(rv), &v) ||
+        v == cm_store_rv(c->f->store))
+        return 1;
+    char msg[200];
+    snprintf(msg, sizeof msg, "too old resource version: %lld (%lld)", (long long)v,
+             (long long)cm_store_rv(c->f->store));
+    cm_reply_status(c, cm_status_gone(msg));
+    return 0;
+}
+
 static void api_list(struct call *c)
 {
     struct filter fl;
     struct page pg;
-    if (!check_rv(c) || !filter_parse(c, &fl))
+    if (!check_rv(c) || !check_exact(c) || !filter_parse(c, &fl))
         return;
     if (!page_parse(c, &pg)) {
         filter_free(&fl);

@@ -36,6 +36,7 @@ typedef struct cm_fake_req {
     const char *content_type;  /* request headers, NULL when absent */
     const char *accept;
     const char *authorization;
+    const char *user_agent;    /* names the field manager when ?fieldManager is absent */
     const char *body;
     size_t body_len;
 } cm_fake_req;

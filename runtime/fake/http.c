@@ -78,12 +78,28 @@ static void on_watch(void *ud, const char *line, size_t len)
     resume(r);
 }
 
-/* Resumes an idle watch now and then so MHD notices a client that went away. */
+/* Whether the client of a suspended watch has closed its end (MHD does not look while suspended). */
+static int peer_gone(const struct request *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 0;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Checks an idle watch now and then; a client that went away ends it, which frees it. */
 static void poke(cm_loop *loop, void *ud)
 {
     struct request *r = ud;
+    r->poke = NULL;
+    if (r->suspended && peer_gone(r)) {
+        r->ended = 1;
+        resume(r);
+        return;
+    }
     r->poke = cm_loop_timer(loop, cm_loop_now(loop) + STREAM_POKE_NS, poke, r);
-    resume(r);
 }
 
 /* MHD asks for more of a watch response. */
@@ -180,6 +196,7 @@ static enum MHD_Result answer(struct request *r, struct MHD_Connection *conn, co
         .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"),
         .accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"),
         .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+        .user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent"),
         .body = r->body, .body_len = r->len};
     cm_fake_resp resp;
     cm_fake_handle(r->h->f, &req, &resp);

@@ -297,6 +297,11 @@ static const char *merge_key(const cm_kind *k, const char *path)
     return NULL;
 }
 
+const char *cm_patch_merge_key(const cm_kind *k, const char *path)
+{
+    return merge_key(k, path);
+}
+
 struct smp {
     const cm_kind *kind;
     char *err;

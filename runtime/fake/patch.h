@@ -32,4 +32,9 @@ cJSON *cm_json_patch(const cJSON *target, const cJSON *patch, char *err, size_t 
 cJSON *cm_strategic_patch(const cm_kind *k, const cJSON *target, const cJSON *patch, char *err,
                           size_t errsize);
 
+/* The merge key of the list at path in kind k's objects ("spec.containers",
+ * "spec.containers[].env"): NULL for a list replaced whole, "" for a list of
+ * primitives merged as a set. */
+const char *cm_patch_merge_key(const cm_kind *k, const char *path);
+
 #endif

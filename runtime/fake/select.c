@@ -469,6 +469,11 @@ static const char *const POD_FIELDS[] = {
     "status.podIP", "status.podIPs", "status.nominatedNodeName", NULL};
 static const char *const NODE_FIELDS[] = {"metadata.name", "spec.unschedulable", NULL};
 static const char *const META_FIELDS[] = {"metadata.name", "metadata.namespace", NULL};
+static const char *const EVENT_FIELDS[] = {
+    "metadata.name", "metadata.namespace", "involvedObject.kind", "involvedObject.namespace",
+    "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion",
+    "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent",
+    "source", "type", NULL};
 
 static int in_list(const char *const *list, const char *s)
 {
@@ -489,6 +494,11 @@ static int field_supported(const cm_kind *k, const char *field, char *err, size_
     }
     if (core && strcmp(k->kind, "Node") == 0) {
         if (in_list(NODE_FIELDS, field))
+            return 1;
+        return errf(err, errsize, "field label not supported: %s", field), 0;
+    }
+    if (core && strcmp(k->kind, "Event") == 0) {
+        if (in_list(EVENT_FIELDS, field))
             return 1;
         return errf(err, errsize, "field label not supported: %s", field), 0;
     }
@@ -575,6 +585,8 @@ void cm_field_value(const cJSON *obj, const char *field, char *buf, size_t size)
     for (char *save = NULL, *seg = strtok_r(path, ".", &save); seg && cur;
          seg = strtok_r(NULL, ".", &save))
         cur = cJSON_GetObjectItemCaseSensitive(cur, seg);
+    if (strcmp(field, "source") == 0) /* events: the reporting component */
+        cur = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "source"), "component");
     if (strcmp(field, "status.podIPs") == 0) { /* the list as "ip,ip" */
         buf[0] = '\0';
         const cJSON *ip;

@@ -403,6 +403,71 @@ static const struct column PDB_COLS[] = {
     {"Age", "string", "", AGE_DESC, 0, c_age},
     {NULL, NULL, NULL, NULL, 0, NULL}};
 
+static void c_svc_type(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    snprintf(b, n, "%s", str_at(o, "spec.type", "ClusterIP"));
+}
+
+static void c_svc_cluster_ip(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *v = str_at(o, "spec.clusterIP", "");
+    snprintf(b, n, "%s", *v ? v : "<none>");
+}
+
+static void c_svc_external_ip(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    b[0] = '\0';
+    const cJSON *ip;
+    cJSON_ArrayForEach(ip, at(o, "spec.externalIPs"))
+        if (cJSON_IsString(ip))
+            snprintf(b + strlen(b), n - strlen(b), "%s%s", b[0] ? "," : "", ip->valuestring);
+    cJSON_ArrayForEach(ip, at(o, "status.loadBalancer.ingress"))
+        snprintf(b + strlen(b), n - strlen(b), "%s%s", b[0] ? "," : "", str_at(ip, "ip", str_at(ip, "hostname", "")));
+    if (!b[0])
+        snprintf(b, n, "%s", strcmp(str_at(o, "spec.type", ""), "LoadBalancer") == 0 ? "<pending>" : "<none>");
+}
+
+static void c_svc_ports(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    b[0] = '\0';
+    const cJSON *p;
+    cJSON_ArrayForEach(p, at(o, "spec.ports")) {
+        int64_t node_port = int_at(p, "nodePort");
+        snprintf(b + strlen(b), n - strlen(b), "%s%lld", b[0] ? "," : "", (long long)int_at(p, "port"));
+        if (node_port)
+            snprintf(b + strlen(b), n - strlen(b), ":%lld", (long long)node_port);
+        snprintf(b + strlen(b), n - strlen(b), "/%s", str_at(p, "protocol", "TCP"));
+    }
+    if (!b[0])
+        snprintf(b, n, "<none>");
+}
+
+static void c_svc_selector(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    b[0] = '\0';
+    const cJSON *l;
+    cJSON_ArrayForEach(l, at(o, "spec.selector"))
+        snprintf(b + strlen(b), n - strlen(b), "%s%s=%s", b[0] ? "," : "", l->string,
+                 cJSON_IsString(l) ? l->valuestring : "");
+    if (!b[0])
+        snprintf(b, n, "<none>");
+}
+
+static const struct column SVC_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Type", "string", "", "type determines how the Service is exposed.", 0, c_svc_type},
+    {"Cluster-IP", "string", "", "clusterIP is the IP address of the service.", 0, c_svc_cluster_ip},
+    {"External-IP", "string", "", "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.", 0, c_svc_external_ip},
+    {"Port(s)", "string", "", "The list of ports that are exposed by this service.", 0, c_svc_ports},
+    {"Age", "string", "", AGE_DESC, 0, c_age},
+    {"Selector", "string", "", "Route service traffic to pods with label keys and values matching this selector.", 1, c_svc_selector},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
 static const struct column DEFAULT_COLS[] = {
     {"Name", "string", "name", NAME_DESC, 0, c_name},
     {"Created At", "date", "", AGE_DESC, 0, c_created},
@@ -412,7 +477,7 @@ static const struct column *columns_of(const cm_kind *k)
 {
     static const struct { const char *group, *kind; const struct column *cols; } P[] = {
         {"", "Node", NODE_COLS}, {"", "Pod", POD_COLS}, {"", "Namespace", NS_COLS},
-        {"", "ConfigMap", CM_COLS}, {"apps", "DaemonSet", DS_COLS},
+        {"", "ConfigMap", CM_COLS}, {"", "Service", SVC_COLS}, {"apps", "DaemonSet", DS_COLS},
         {"apps", "Deployment", DEPLOY_COLS}, {"policy", "PodDisruptionBudget", PDB_COLS}};
     for (size_t i = 0; i < sizeof P / sizeof P[0]; i++)
         if (strcmp(P[i].group, k->group) == 0 && strcmp(P[i].kind, k->kind) == 0)

@@ -3,6 +3,7 @@
 
 #include "json.h"
 #include "patch.h"
+#include "ssa.h"
 #include "status.h"
 #include "yamldoc.h"
 
@@ -140,6 +141,44 @@ static int dns_subdomain(const char *s)
     return 1;
 }
 
+/* Whether s matches ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9] over n bytes (label names and values). */
+static int label_token(const char *s, size_t n)
+{
+    if (n == 0 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return 0;
+    return 1;
+}
+
+/* metadata.labels: qualified-name keys, short label values (ValidateLabels' messages). */
+static void validate_labels(cJSON *st, const cJSON *obj)
+{
+    const cJSON *l;
+    char msg[1024];
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels")) {
+        const char *slash = strrchr(l->string, '/');
+        const char *name = slash ? slash + 1 : l->string;
+        int prefix_ok = !slash || (slash > l->string && (size_t)(slash - l->string) <= 253);
+        if (!prefix_ok || strlen(name) > 63 || !label_token(name, strlen(name))) {
+            snprintf(msg, sizeof msg, "Invalid value: \"%s\": name part must consist of alphanumeric characters, "
+                     "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or "
+                     "'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+                     l->string);
+            cm_status_invalid_cause(st, "FieldValueInvalid", "metadata.labels", msg);
+        }
+        const char *v = cJSON_IsString(l) ? l->valuestring : "";
+        if (strlen(v) > 63 || (*v && !label_token(v, strlen(v)))) {
+            snprintf(msg, sizeof msg, "Invalid value: \"%s\": a valid label must be an empty string or consist of "
+                     "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character "
+                     "(e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+                     "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')", v);
+            cm_status_invalid_cause(st, "FieldValueInvalid", "metadata.labels", msg);
+        }
+    }
+}
+
 /* The checks of the built-in kinds that clients meet most; a 422 Status or NULL. */
 static cJSON *validate(const cm_kind *k, const cJSON *obj)
 {
@@ -157,6 +196,7 @@ static cJSON *validate(const cm_kind *k, const cJSON *obj)
                  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')", name);
         cm_status_invalid_cause(st, "FieldValueInvalid", "metadata.name", msg);
     }
+    validate_labels(st, obj);
     if (is(k->kind, "Pod") && !k->group[0]) {
         const cJSON *containers = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(obj, "spec"), "containers");
@@ -356,6 +396,28 @@ static int is_pdb(const cm_kind *k)
     return is(k->group, "policy") && is(k->kind, "PodDisruptionBudget");
 }
 
+/* The field manager of a write: ?fieldManager, else the client's User-Agent up to its first '/'. */
+static void manager_of(const struct call *c, char *buf, size_t size)
+{
+    const char *fm = cm_call_query(c, "fieldManager");
+    const char *ua = c->req->user_agent;
+    if (fm && *fm)
+        snprintf(buf, size, "%s", fm);
+    else if (ua && *ua)
+        snprintf(buf, size, "%.*s", (int)strcspn(ua, "/"), ua);
+    else
+        snprintf(buf, size, "unknown");
+}
+
+/* Records the writer of obj's fields (old: the object before, NULL for a create). */
+static void record_update(struct call *c, const cJSON *old, cJSON *obj)
+{
+    char manager[256], now[40];
+    manager_of(c, manager, sizeof manager);
+    cm_fake_now(c->f, now, sizeof now);
+    cm_ssa_update(c->kind, old, obj, manager, now);
+}
+
 /* ---- create ---- */
 
 static void review(struct call *c, cJSON *obj)
@@ -416,13 +478,16 @@ static void after_create(struct call *c, cm_obj *o)
     }
 }
 
-/* Creates obj (consumed): 201 with the stored object, or the dry-run answer. */
-static void create_object(struct call *c, cJSON *obj)
+/* Creates obj (consumed): 201 with the stored object, or the dry-run answer.
+ * applied: obj came from an apply and carries its managedFields already. */
+static void create_object(struct call *c, cJSON *obj, int applied)
 {
     if (!prepare_create(c, obj)) {
         cJSON_Delete(obj);
         return;
     }
+    if (!applied)
+        record_update(c, NULL, obj);
     if (cm_call_dry_run(c)) {
         const char *name = cm_meta_str(obj, "name");
         if (cm_store_get(c->f->store, c->kind, c->ns, name)) {
@@ -453,7 +518,7 @@ void cm_api_create(struct call *c)
             cJSON_Delete(obj);
         return;
     }
-    create_object(c, obj);
+    create_object(c, obj, 0);
 }
 
 /* ---- update ---- */
@@ -464,6 +529,8 @@ static int same_object(const cJSON *a, const cJSON *b)
     cJSON *x = cJSON_Duplicate(a, 1), *y = cJSON_Duplicate(b, 1);
     cJSON_DeleteItemFromObjectCaseSensitive(cm_meta(x), "resourceVersion");
     cJSON_DeleteItemFromObjectCaseSensitive(cm_meta(y), "resourceVersion");
+    cJSON_DeleteItemFromObjectCaseSensitive(cm_meta(x), "managedFields");
+    cJSON_DeleteItemFromObjectCaseSensitive(cm_meta(y), "managedFields");
     int same = cJSON_Compare(x, y, 1);
     cJSON_Delete(x);
     cJSON_Delete(y);
@@ -527,8 +594,9 @@ static int finalized(const cJSON *obj)
            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "finalizers")) == 0;
 }
 
-/* Writes next (consumed) over o, after the checks of an update; replies. */
-static void update_object(struct call *c, cm_obj *o, cJSON *next, int code)
+/* Writes next (consumed) over o, after the checks of an update; replies.
+ * applied: next came from an apply and carries its managedFields already. */
+static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int applied)
 {
     const char *rv = cm_meta_str(next, "resourceVersion");
     char have[24];
@@ -550,7 +618,14 @@ static void update_object(struct call *c, cm_obj *o, cJSON *next, int code)
     }
     if (cm_kind_has_generation(c->kind) && spec_changed(o->json, next))
         set_int(cm_meta(next), "generation", get_int(cm_meta(next), "generation", 1) + 1);
-    if (same_object(o->json, next) || cm_call_dry_run(c)) {
+    if (same_object(o->json, next)) { /* nothing changes: nothing is written */
+        cJSON_Delete(next);
+        cm_reply(c, code, cJSON_Duplicate(o->json, 1));
+        return;
+    }
+    if (!applied)
+        record_update(c, o->json, next);
+    if (cm_call_dry_run(c)) {
         cm_reply(c, code, next);
         return;
     }
@@ -593,7 +668,7 @@ void cm_api_update(struct call *c)
         cJSON_Delete(next);
         return;
     }
-    update_object(c, o, next, 200);
+    update_object(c, o, next, 200, 0);
 }
 
 /* ---- patch ---- */
@@ -647,19 +722,25 @@ static void apply(struct call *c, cm_obj *o, cJSON *patch)
         cJSON_Delete(patch);
         return;
     }
-    if (!o) {
-        create_object(c, patch);
+    if (!cJSON_IsObject(patch) || !check_type(c, patch)) {
+        if (!c->resp->body)
+            cm_reply_status(c, cm_status_bad_request("an apply patch must be an object"));
+        cJSON_Delete(patch);
         return;
     }
-    char err[512];
-    cJSON *next = (c->kind->flags & CM_KIND_BUILTIN) ? cm_strategic_patch(c->kind, o->json, patch, err, sizeof err)
-                                                     : cm_merge_patch(o->json, patch);
+    char now[40];
+    cm_fake_now(c->f, now, sizeof now);
+    const char *force = cm_call_query(c, "force");
+    cJSON *conflict = NULL;
+    cJSON *next = cm_ssa_apply(c->kind, o ? o->json : NULL, patch, fm,
+                               force && !strcmp(force, "true"), now, &conflict);
     cJSON_Delete(patch);
-    if (!next) {
-        cm_reply_status(c, cm_status_bad_request(err));
-        return;
-    }
-    update_object(c, o, next, 200);
+    if (!next)
+        cm_reply_status(c, conflict);
+    else if (!o)
+        create_object(c, next, 1);
+    else
+        update_object(c, o, next, 200, 1);
 }
 
 /* Applies the body as a patch of type t to o; NULL after replying. */
@@ -706,7 +787,7 @@ void cm_api_patch(struct call *c)
     cJSON *next = patched(c, o, patch, t);
     cJSON_Delete(patch);
     if (next && cJSON_IsObject(next) && check_type(c, next))
-        update_object(c, o, next, 200);
+        update_object(c, o, next, 200, 0);
     else if (next) {
         if (!c->resp->body)
             cm_reply_status(c, cm_status_bad_request("the patch does not leave an object"));

@@ -139,6 +139,11 @@ static void test_status_golden(void)
            "\"message\":\"the body of the request was in an unknown format - accepted media types include: "
            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
            "application/strategic-merge-patch+json\",\"reason\":\"UnsupportedMediaType\",\"code\":415}");
+    expect(f, "GET", "/api/v1/namespaces/default/events", "fieldSelector=involvedObject.name%3Dp1%2CinvolvedObject.kind%3DPod",
+           NULL, NULL, 200, NULL);
+    expect(f, "GET", "/api/v1/events", "fieldSelector=spec.x%3D1", NULL, NULL, 400,
+           "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+           "\"message\":\"field label not supported: spec.x\",\"reason\":\"BadRequest\",\"code\":400}");
     cm_fake_set_token(f, "s3cret");
     expect(f, "GET", "/api/v1/nodes", NULL, NULL, NULL, 401,
            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
@@ -263,6 +268,81 @@ static void test_watch(void)
     cm_fake_free(f);
 }
 
+static void test_bookmarks_and_lifecycle(void)
+{
+    cm_fake *f = new_fake();
+    cm_fake_resp w = call(f, "GET", "/api/v1/nodes", "watch=1&allowWatchBookmarks=true&resourceVersion=0", NULL, NULL);
+    struct sink s = {"", 0};
+    cm_fake_watch_start(w.watch, on_line, &s);
+    cm_loop_run_until(g_loop, cm_loop_now(g_loop) + 61 * CM_NS_PER_S, NULL);
+    CHECK(strstr(s.buf, "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Node\",\"apiVersion\":\"v1\","
+                        "\"metadata\":{\"resourceVersion\":\"") != NULL);
+    cm_fake_watch_close(w.watch);
+    /* finalizers hold a deleted object until the last one goes */
+    expect(f, "POST", "/api/v1/namespaces/default/configmaps", NULL, "application/json",
+           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"held\","
+           "\"finalizers\":[\"example.com/hold\"]}}", 201, NULL);
+    expect(f, "DELETE", "/api/v1/namespaces/default/configmaps/held", NULL, NULL, NULL, 200, NULL);
+    expect_field(f, "/api/v1/namespaces/default/configmaps/held", "metadata.finalizers", "[\"example.com/hold\"]");
+    cm_fake_resp r = call(f, "GET", "/api/v1/namespaces/default/configmaps/held", NULL, NULL, NULL);
+    char *ts = field(r.body, "metadata.deletionTimestamp");
+    CHECK(strcmp(ts, "(none)") != 0);
+    free(ts);
+    cm_fake_resp_clear(&r);
+    expect(f, "PATCH", "/api/v1/namespaces/default/configmaps/held", NULL, "application/json-patch+json",
+           "[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]", 200, NULL);
+    expect(f, "GET", "/api/v1/namespaces/default/configmaps/held", NULL, NULL, NULL, 404, NULL);
+    /* deleting a namespace: Terminating, its content deleted, then gone */
+    expect(f, "POST", "/api/v1/namespaces", NULL, "application/json",
+           "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"tmp\"}}", 201, NULL);
+    expect_field(f, "/api/v1/namespaces/tmp", "status.phase", "Active");
+    expect(f, "POST", "/api/v1/namespaces/tmp/configmaps", NULL, "application/json",
+           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"}}", 201, NULL);
+    expect(f, "DELETE", "/api/v1/namespaces/tmp", NULL, NULL, NULL, 200, NULL);
+    expect_field(f, "/api/v1/namespaces/tmp", "status.phase", "Terminating");
+    expect(f, "GET", "/api/v1/namespaces/tmp/configmaps/c", NULL, NULL, NULL, 404, NULL);
+    expect(f, "POST", "/api/v1/namespaces/tmp/configmaps", NULL, "application/json",
+           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"late\"}}", 403, NULL);
+    cm_loop_run_until(g_loop, cm_loop_now(g_loop) + 1, NULL);
+    expect(f, "GET", "/api/v1/namespaces/tmp", NULL, NULL, NULL, 404, NULL);
+    /* deletecollection by label, with the deleted objects in the answer */
+    r = call(f, "DELETE", "/api/v1/namespaces/default/pods", "labelSelector=app%3Ddb&gracePeriodSeconds=0", NULL, NULL);
+    CHECK_INT(r.status, 200);
+    char *items = field(r.body, "items");
+    CHECK_INT(count(items, "\"name\":\"lone\""), 1);
+    CHECK_INT(count(items, "\"kind\":\"Pod\""), 1);
+    free(items);
+    cm_fake_resp_clear(&r);
+    expect(f, "GET", "/api/v1/namespaces/default/pods/lone", NULL, NULL, NULL, 404, NULL);
+    /* a review answers and stores nothing; pods/log is the fixture's text */
+    r = call(f, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", NULL, "application/json",
+             "{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SelfSubjectAccessReview\","
+             "\"spec\":{\"resourceAttributes\":{\"verb\":\"evict\",\"resource\":\"pods\"}}}");
+    CHECK_INT(r.status, 201);
+    char *allowed = field(r.body, "status.allowed");
+    CHECK_STR(allowed, "true");
+    free(allowed);
+    cm_fake_resp_clear(&r);
+    expect(f, "GET", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", NULL, NULL, NULL, 405, NULL);
+    expect(f, "PATCH", "/api/v1/namespaces/default/pods/p2", NULL, "application/merge-patch+json",
+           "{\"metadata\":{\"annotations\":{\"fake.cni-migrate.dev/log\":\"line 1\\nline 2\\n\"}}}", 200, NULL);
+    r = call(f, "GET", "/api/v1/namespaces/default/pods/p2/log", "container=c", NULL, NULL);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body, "line 1\nline 2\n");
+    CHECK_STR(r.content_type, "text/plain; charset=utf-8");
+    cm_fake_resp_clear(&r);
+    /* dryRun create: the answer, with server fields, and nothing stored */
+    r = call(f, "POST", "/api/v1/nodes", "dryRun=All", "application/json",
+             "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"n9\"}}");
+    CHECK_INT(r.status, 201);
+    char *uid = field(r.body, "metadata.uid");
+    CHECK(strlen(uid) == 36);
+    free(uid);
+    cm_fake_resp_clear(&r);
+    expect(f, "GET", "/api/v1/nodes/n9", NULL, NULL, NULL, 404, NULL);
+    cm_fake_free(f);
+}
+
 static void test_watch_gone(void)
 {
     cm_fake *f = new_fake();
@@ -304,6 +384,22 @@ static void test_list_paging(void)
     free(items);
     cm_fake_resp_clear(&r);
     expect(f, "GET", "/api/v1/nodes", "resourceVersion=999999", NULL, NULL, 504, NULL);
+    expect(f, "GET", "/api/v1/nodes", "resourceVersion=2&resourceVersionMatch=Exact", NULL, NULL, 410, NULL);
+    expect(f, "GET", "/api/v1/nodes", "resourceVersion=2&resourceVersionMatch=NotOlderThan", NULL, NULL, 200, NULL);
+    expect(f, "PATCH", "/api/v1/nodes/n1", NULL, "application/merge-patch+json",
+           "{\"metadata\":{\"labels\":{\"ok\":\"bad value!\"}}}", 422,
+           "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":"
+           "\"Node \\\"n1\\\" is invalid: metadata.labels: Invalid value: \\\"bad value!\\\": a valid label must be an "
+           "empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+           "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+           "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')\",\"reason\":\"Invalid\",\"details\":{\"name\":\"n1\","
+           "\"kind\":\"Node\",\"causes\":[{\"reason\":\"FieldValueInvalid\",\"message\":\"Invalid value: "
+           "\\\"bad value!\\\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+           "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+           "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')\",\"field\":"
+           "\"metadata.labels\"}]},\"code\":422}");
+    expect(f, "PATCH", "/api/v1/nodes/n1", NULL, "application/merge-patch+json",
+           "{\"metadata\":{\"labels\":{\"example.com/-x\":\"1\"}}}", 422, NULL);
     free(cont);
     free(remaining);
     cm_fake_free(f);
@@ -358,6 +454,49 @@ static void test_generation_and_conflict(void)
            "\"the body of the request was in an unknown format - accepted media types include: "
            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml\","
            "\"reason\":\"UnsupportedMediaType\",\"code\":415}");
+    cm_fake_free(f);
+}
+
+static void test_server_side_apply(void)
+{
+    cm_fake *f = new_fake();
+    const char *path = "/api/v1/namespaces/default/configmaps/cfg";
+    const char *v1 = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"1\"\n  b: \"1\"\n";
+    expect(f, "PATCH", path, NULL, "application/apply-patch+yaml", v1, 422, NULL); /* fieldManager is required */
+    expect(f, "PATCH", path, "fieldManager=ops", "application/apply-patch+yaml", v1, 201, NULL);
+    cm_fake_resp mf = call(f, "GET", path, NULL, NULL, NULL);
+    char *fields = field(mf.body, "metadata.managedFields");
+    CHECK(strstr(fields, "[{\"manager\":\"ops\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"") == fields);
+    CHECK(strstr(fields, "\",\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:data\":{\"f:a\":{},\"f:b\":{}}}}]") != NULL);
+    free(fields);
+    cm_fake_resp_clear(&mf);
+    /* another writer takes data.a; applying another value for it is a conflict */
+    cm_fake_req req = {.method = "PATCH", .path = path, .content_type = "application/merge-patch+json",
+                       .user_agent = "kubectl/v1.32.4 (linux/amd64) kubernetes/59526cd",
+                       .body = "{\"data\":{\"a\":\"2\"}}", .body_len = strlen("{\"data\":{\"a\":\"2\"}}")};
+    cm_fake_resp r;
+    cm_fake_handle(f, &req, &r);
+    CHECK_INT(r.status, 200);
+    cm_fake_resp_clear(&r);
+    expect(f, "PATCH", path, "fieldManager=ops", "application/apply-patch+yaml", v1, 409,
+           "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":"
+           "\"Apply failed with 1 conflict: conflict with \\\"kubectl\\\" using v1: .data.a\",\"reason\":\"Conflict\","
+           "\"details\":{\"causes\":[{\"reason\":\"FieldManagerConflict\",\"message\":\"conflict with \\\"kubectl\\\" "
+           "using v1\",\"field\":\".data.a\"}]},\"code\":409}");
+    /* forced: ops owns data.a again; fields it stops applying go */
+    expect(f, "PATCH", path, "fieldManager=ops&force=true", "application/apply-patch+yaml", v1, 200, NULL);
+    expect_field(f, path, "data", "{\"a\":\"1\",\"b\":\"1\"}");
+    expect(f, "PATCH", path, "fieldManager=ops", "application/apply-patch+yaml",
+           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  b: \"1\"\n", 200, NULL);
+    expect_field(f, path, "data", "{\"b\":\"1\"}");
+    /* list items by merge key: a container another manager added stays when ops re-applies */
+    const char *pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: sa\nspec:\n  containers:\n  - name: a\n    image: x\n";
+    const char *ppath = "/api/v1/namespaces/default/pods/sa";
+    expect(f, "PATCH", ppath, "fieldManager=ops", "application/apply-patch+yaml", pod, 201, NULL);
+    expect(f, "PATCH", ppath, "fieldManager=other", "application/strategic-merge-patch+json",
+           "{\"spec\":{\"containers\":[{\"name\":\"b\",\"image\":\"y\"}]}}", 200, NULL);
+    expect(f, "PATCH", ppath, "fieldManager=ops", "application/apply-patch+yaml", pod, 200, NULL);
+    expect_field(f, ppath, "spec.containers", "[{\"name\":\"a\",\"image\":\"x\"},{\"name\":\"b\",\"image\":\"y\"}]");
     cm_fake_free(f);
 }
 
@@ -492,9 +631,11 @@ int main(void)
     RUN(test_status_golden);
     RUN(test_eviction);
     RUN(test_watch);
+    RUN(test_bookmarks_and_lifecycle);
     RUN(test_watch_gone);
     RUN(test_list_paging);
     RUN(test_generation_and_conflict);
+    RUN(test_server_side_apply);
     RUN(test_patches);
     RUN(test_selectors);
     RUN(test_bad_fixture);

@@ -46,6 +46,11 @@ reads() {
     run "$K" get pods -n kube-flannel -o yaml
     expect_out '^kind: List$'
     expect_out '^  kind: Pod$'
+    run "$K" get services -o wide
+    expect_out '^web +ClusterIP +10\.96\.0\.20 +<none> +80/TCP +[0-9]+d +app=web$'
+    run "$K" describe pod db-0
+    expect_rc 0
+    expect_out '^Events: +<none>$'
     run "$K" get pdb
     expect_out '^db +1 +N/A +0 '
     run "$K" get pods nope
@@ -119,6 +124,18 @@ YAML
     expect_out 'configmaps "demo" already exists$'
     sed -i 's/"1"/"2"/' "$FAKE_DIR/cm.yaml"
     run "$K" apply --server-side -f "$FAKE_DIR/cm.yaml"
+    expect_rc 1
+    expect_out '^error: Apply failed with 1 conflict: conflict with "kubectl-create" using v1: \.data\.a$'
+    run "$K" apply --server-side --force-conflicts -f "$FAKE_DIR/cm.yaml"
+    expect_out '^configmap/demo serverside-applied$'
+    run "$K" get configmap demo -o 'jsonpath={.data.a}'
+    expect_out '^2$'
+    run "$K" patch configmap demo --type=merge -p '{"data":{"a":"9"}}'
+    expect_rc 0
+    run "$K" apply --server-side -f "$FAKE_DIR/cm.yaml"
+    expect_rc 1
+    expect_out '^error: Apply failed with 1 conflict: conflict with "kubectl-patch" using v1: \.data\.a$'
+    run "$K" apply --server-side --force-conflicts -f "$FAKE_DIR/cm.yaml"
     expect_out '^configmap/demo serverside-applied$'
     run "$K" get configmap demo -o 'jsonpath={.data.a}'
     expect_out '^2$'

@@ -50,6 +50,21 @@ run curl -s -H 'Authorization: Bearer t0k3n' "$URL/api/v1/nodes/cp-1"
 expect_out '"name":"cp-1"'
 run curl -s -H 'Authorization: Bearer t0k3n' "$URL/version"
 expect_out '"gitVersion":"v1\.32\.0-cni-migrate-fake"'
+# a watch whose client goes away is closed within a few seconds, not at its timeout
+before=$(ls "/proc/$FAKE_PID/fd" | wc -l)
+watchers=""
+for i in 1 2 3; do
+    curl -sN -H 'Authorization: Bearer t0k3n' "$URL/api/v1/pods?watch=1" > /dev/null &
+    watchers="$watchers $!"
+done
+sleep 1
+during=$(ls "/proc/$FAKE_PID/fd" | wc -l)
+[ "$during" -eq $((before + 3)) ] || fail "expected 3 more descriptors with 3 watches open: $before, then $during"
+kill $watchers
+wait $watchers 2>/dev/null
+sleep 3
+after=$(ls "/proc/$FAKE_PID/fd" | wc -l)
+[ "$after" -eq "$before" ] || fail "watches of gone clients still open: $before descriptors before, $after after"
 fake_stop
 [ "$FAKE_RC" -eq 0 ] || fail "fake serve exited $FAKE_RC after SIGTERM, not 0"
 

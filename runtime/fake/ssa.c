@@ -1,0 +1,441 @@
+/* ssa.c - managedFields and server-side apply (see ssa.h). */
+#include "ssa.h"
+
+#include "patch.h"
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 32
+
+/* A path in a field set: tokens such as "f:spec", "k:{\"name\":\"c\"}". */
+struct path {
+    const char *tok[MAX_DEPTH];
+    int n;
+};
+
+static int skipped_meta(const char *key)
+{
+    static const char *const SERVER[] = {"name", "namespace", "uid", "resourceVersion", "generation",
+                                         "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                                         "managedFields", "selfLink"};
+    for (size_t i = 0; i < sizeof SERVER / sizeof SERVER[0]; i++)
+        if (strcmp(SERVER[i], key) == 0)
+            return 1;
+    return 0;
+}
+
+static cJSON *child(cJSON *set, const char *tok)
+{
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(set, tok);
+    return c ? c : cJSON_AddObjectToObject(set, tok);
+}
+
+/* The token of a list item: its merge key's value. */
+static void item_token(const char *key, const cJSON *el, char *buf, size_t size)
+{
+    cJSON *k = cJSON_CreateObject();
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(el, key);
+    cJSON_AddItemToObject(k, key, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+    char *text = cJSON_PrintUnformatted(k);
+    snprintf(buf, size, "k:%s", text ? text : "{}");
+    free(text);
+    cJSON_Delete(k);
+}
+
+static void build(const cm_kind *k, cJSON *set, const cJSON *v, const char *kpath, int depth);
+
+/* The field set of one member value. */
+static void build_member(const cm_kind *k, cJSON *set, const cJSON *m, const char *kpath, int depth)
+{
+    char tok[600], sub[512];
+    snprintf(tok, sizeof tok, "f:%s", m->string);
+    if (snprintf(sub, sizeof sub, "%s%s%s", kpath, *kpath ? "." : "", m->string) >= (int)sizeof sub)
+        sub[0] = '\0';
+    cJSON *node = child(set, tok);
+    if (cJSON_IsObject(m) && m->child) {
+        build(k, node, m, sub, depth + 1);
+        if (!node->child) /* every member was the server's (metadata.name): nothing to own */
+            cJSON_DeleteItemFromObjectCaseSensitive(set, tok);
+        return;
+    }
+    const char *key = cJSON_IsArray(m) ? cm_patch_merge_key(k, sub) : NULL;
+    const cJSON *el, *list = key ? m : NULL; /* a list without a merge key is one leaf */
+    char itemsub[520];
+    snprintf(itemsub, sizeof itemsub, "%s[]", sub);
+    cJSON_ArrayForEach(el, list) {
+        char *text = *key ? NULL : cJSON_PrintUnformatted(el);
+        if (*key)
+            item_token(key, el, tok, sizeof tok);
+        else
+            snprintf(tok, sizeof tok, "v:%s", text ? text : "null");
+        free(text);
+        cJSON *item = child(node, tok);
+        if (*key) {
+            child(item, ".");
+            build(k, item, el, itemsub, depth + 1);
+        }
+    }
+}
+
+/* The field set of an object: every leaf it sets. */
+static void build(const cm_kind *k, cJSON *set, const cJSON *v, const char *kpath, int depth)
+{
+    const cJSON *m;
+    if (depth > MAX_DEPTH - 2)
+        return;
+    cJSON_ArrayForEach(m, v) {
+        if (depth == 0 && (!strcmp(m->string, "apiVersion") || !strcmp(m->string, "kind") ||
+                           !strcmp(m->string, "status")))
+            continue;
+        if (depth == 1 && !strcmp(kpath, "metadata") && skipped_meta(m->string))
+            continue;
+        build_member(k, set, m, kpath, depth);
+    }
+}
+
+static cJSON *field_set(const cm_kind *k, const cJSON *obj)
+{
+    cJSON *set = cJSON_CreateObject();
+    build(k, set, obj, "", 0);
+    return set;
+}
+
+/* ---- walking sets and objects by path ---- */
+
+typedef void (*leaf_fn)(void *ud, const struct path *p);
+
+/* Calls fn for every leaf of set ("." included). */
+static void leaves(const cJSON *set, struct path *p, leaf_fn fn, void *ud)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, set) {
+        if (p->n >= MAX_DEPTH)
+            return;
+        p->tok[p->n++] = c->string;
+        if (c->child)
+            leaves(c, p, fn, ud);
+        else
+            fn(ud, p);
+        p->n--;
+    }
+}
+
+static const cJSON *set_find(const cJSON *set, const struct path *p)
+{
+    for (int i = 0; set && i < p->n; i++)
+        set = cJSON_GetObjectItemCaseSensitive(set, p->tok[i]);
+    return set;
+}
+
+/* Removes a leaf and the branches it leaves empty. */
+static void set_remove(cJSON *set, const struct path *p, int i)
+{
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(set, p->tok[i]);
+    if (!c)
+        return;
+    if (i + 1 < p->n)
+        set_remove(c, p, i + 1);
+    if (i + 1 == p->n || !c->child)
+        cJSON_DeleteItemFromObjectCaseSensitive(set, p->tok[i]);
+}
+
+static void set_add(cJSON *set, const struct path *p)
+{
+    for (int i = 0; i < p->n; i++)
+        set = child(set, p->tok[i]);
+}
+
+/* The list item of list matching a "k:{...}" token. */
+static cJSON *find_item(const cJSON *list, const char *tok)
+{
+    cJSON *want = cJSON_Parse(tok + 2), *el;
+    cJSON_ArrayForEach(el, list) {
+        int ok = want != NULL;
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, want)
+            ok &= cJSON_Compare(cJSON_GetObjectItemCaseSensitive(el, kv->string), kv, 1);
+        if (ok)
+            break;
+    }
+    cJSON_Delete(want);
+    return el;
+}
+
+/* The value at a field path of obj (NULL when absent); *parent gets its container. */
+static cJSON *value_at(const cJSON *obj, const struct path *p, cJSON **parent)
+{
+    cJSON *cur = (cJSON *)obj;
+    *parent = NULL;
+    for (int i = 0; cur && i < p->n; i++) {
+        const char *t = p->tok[i];
+        *parent = cur;
+        if (t[0] == 'f' && t[1] == ':')
+            cur = cJSON_GetObjectItemCaseSensitive(cur, t + 2);
+        else if (t[0] == 'k' && t[1] == ':')
+            cur = find_item(cur, t);
+        else if (t[0] == 'v' && t[1] == ':')
+            return cur; /* a set value: the list holds it */
+        else /* "." */
+            return cur;
+    }
+    return cur;
+}
+
+/* ".spec.containers[name=\"c\"].image", as the server names a field in conflicts. */
+static void render(const struct path *p, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < p->n && n < size; i++) {
+        const char *t = p->tok[i];
+        if (t[0] == 'f')
+            n += (size_t)snprintf(buf + n, size - n, ".%s", t + 2);
+        else if (t[0] == 'k') {
+            cJSON *k = cJSON_Parse(t + 2);
+            const cJSON *kv = k ? k->child : NULL;
+            char *v = kv ? cJSON_PrintUnformatted(kv) : NULL;
+            n += (size_t)snprintf(buf + n, size - n, "[%s=%s]", kv ? kv->string : "", v ? v : "");
+            free(v);
+            cJSON_Delete(k);
+        } else if (t[0] == 'v')
+            n += (size_t)snprintf(buf + n, size - n, "[%s]", t + 2);
+    }
+}
+
+/* ---- managedFields entries ---- */
+
+static cJSON *entries_of(const cJSON *obj)
+{
+    const cJSON *mf = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "managedFields");
+    return cJSON_IsArray(mf) ? cJSON_Duplicate(mf, 1) : cJSON_CreateArray();
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static int is_entry(const cJSON *e, const char *manager, const char *op)
+{
+    const char *m = str(e, "manager"), *o = str(e, "operation");
+    return m && o && !strcmp(m, manager) && !strcmp(o, op);
+}
+
+static cJSON *fields_of(cJSON *e)
+{
+    cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "fieldsV1");
+    return f ? f : cJSON_AddObjectToObject(e, "fieldsV1");
+}
+
+/* The entry of (manager, op), created at the end when missing; its set replaced when set is given. */
+static cJSON *entry(cJSON *entries, const cm_kind *k, const char *manager, const char *op, const char *now)
+{
+    cJSON *e;
+    cJSON_ArrayForEach(e, entries)
+        if (is_entry(e, manager, op))
+            break;
+    if (!e) {
+        e = cJSON_CreateObject();
+        cJSON_AddItemToArray(entries, e);
+        cJSON_AddStringToObject(e, "manager", manager);
+        cJSON_AddStringToObject(e, "operation", op);
+        char av[160];
+        cm_kind_api_version(k, av, sizeof av);
+        cJSON_AddStringToObject(e, "apiVersion", av);
+        cJSON_AddStringToObject(e, "time", now);
+        cJSON_AddStringToObject(e, "fieldsType", "FieldsV1");
+        cJSON_AddObjectToObject(e, "fieldsV1");
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "time");
+    cJSON *fields = cJSON_DetachItemFromObjectCaseSensitive(e, "fieldsType");
+    cJSON *v1 = cJSON_DetachItemFromObjectCaseSensitive(e, "fieldsV1");
+    cJSON_AddStringToObject(e, "time", now);
+    cJSON_AddItemToObject(e, "fieldsType", fields ? fields : cJSON_CreateString("FieldsV1"));
+    cJSON_AddItemToObject(e, "fieldsV1", v1 ? v1 : cJSON_CreateObject());
+    return e;
+}
+
+/* Drops entries that own nothing, and stores the list in obj. */
+static void store_entries(cJSON *obj, cJSON *entries)
+{
+    for (cJSON *e = entries->child, *next; e; e = next) {
+        next = e->next;
+        if (!fields_of(e)->child)
+            cJSON_Delete(cJSON_DetachItemViaPointer(entries, e));
+    }
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
+    if (meta && entries->child)
+        cJSON_AddItemToObject(meta, "managedFields", entries);
+    else
+        cJSON_Delete(entries);
+}
+
+/* ---- update ---- */
+
+struct upd {
+    const cJSON *old, *next;
+    cJSON *entries, *mine;
+};
+
+/* A leaf of next's set: when its value changed, it becomes the updater's alone. */
+static void take_changed(void *ud, const struct path *p)
+{
+    struct upd *u = ud;
+    cJSON *pa, *pb;
+    const cJSON *a = u->old ? value_at(u->old, p, &pa) : NULL, *b = value_at(u->next, p, &pb);
+    if (u->old && a && b && cJSON_Compare(a, b, 1) && strcmp(p->tok[p->n - 1], ".") != 0)
+        return;
+    if (u->old && a && strcmp(p->tok[p->n - 1], ".") == 0)
+        return; /* the item was there: its existence is not news */
+    cJSON *e;
+    cJSON_ArrayForEach(e, u->entries)
+        if (e != u->mine)
+            set_remove(fields_of(e), p, 0);
+    set_add(fields_of(u->mine), p);
+}
+
+void cm_ssa_update(const cm_kind *k, const cJSON *old, cJSON *next, const char *manager, const char *now)
+{
+    cJSON *entries = entries_of(old ? old : next);
+    struct upd u = {old, next, entries, entry(entries, k, manager, "Update", now)};
+    cJSON *set = field_set(k, next);
+    struct path p = {.n = 0};
+    leaves(set, &p, take_changed, &u);
+    cJSON_Delete(set);
+    store_entries(next, entries);
+}
+
+/* ---- apply ---- */
+
+struct app {
+    const cJSON *live, *applied;
+    cJSON *entries, *mine, *conflicts;
+    int count, force;
+    const cm_kind *k;
+};
+
+/* A leaf of the applied set: a conflict when another manager owns it with another value. */
+static void check_leaf(void *ud, const struct path *p)
+{
+    struct app *a = ud;
+    if (!strcmp(p->tok[p->n - 1], "."))
+        return;
+    cJSON *pa, *pb;
+    const cJSON *have = value_at(a->live, p, &pa), *want = value_at(a->applied, p, &pb);
+    int same = have && want && cJSON_Compare(have, want, 1);
+    cJSON *e;
+    cJSON_ArrayForEach(e, a->entries) {
+        if (e == a->mine || !set_find(fields_of(e), p))
+            continue;
+        if (a->force || same) {
+            if (a->force)
+                set_remove(fields_of(e), p, 0);
+            continue;
+        }
+        char field[512], msg[700];
+        render(p, field, sizeof field);
+        snprintf(msg, sizeof msg, "conflict with \"%s\"%s%s", str(e, "manager"),
+                 str(e, "apiVersion") ? " using " : "", str(e, "apiVersion") ? str(e, "apiVersion") : "");
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "reason", "FieldManagerConflict");
+        cJSON_AddStringToObject(c, "message", msg);
+        cJSON_AddStringToObject(c, "field", field);
+        cJSON_AddItemToArray(a->conflicts, c);
+        a->count++;
+    }
+}
+
+/* A leaf the manager applied before but not now: removed, unless someone else owns it. */
+static void drop_leaf(void *ud, const struct path *p)
+{
+    struct app *a = ud;
+    cJSON *e;
+    cJSON_ArrayForEach(e, a->entries)
+        if (e != a->mine && set_find(fields_of(e), p))
+            return;
+    if (set_find(fields_of(a->mine), p))
+        return;
+    cJSON *parent;
+    cJSON *v = value_at(a->live, p, &parent);
+    const char *t = p->tok[p->n - 1];
+    if (!v || !parent)
+        return;
+    if (t[0] == 'f')
+        cJSON_DeleteItemFromObjectCaseSensitive(parent, t + 2);
+    else if (!strcmp(t, ".")) { /* a list item: take it out of its list */
+        struct path up = *p;
+        up.n--;
+        cJSON *list_parent, *item = value_at(a->live, &up, &list_parent);
+        if (item && list_parent)
+            cJSON_Delete(cJSON_DetachItemViaPointer(list_parent, item));
+    }
+}
+
+/* The conflict Status: "Apply failed with N conflicts: ...". */
+static cJSON *conflict_status(struct app *a)
+{
+    char msg[4096];
+    int n = snprintf(msg, sizeof msg, "Apply failed with %d conflict%s: ", a->count, a->count == 1 ? "" : "s");
+    const cJSON *c;
+    int i = 0;
+    cJSON_ArrayForEach(c, a->conflicts)
+        if (n < (int)sizeof msg)
+            n += snprintf(msg + n, sizeof msg - (size_t)n, "%s%s: %s", i++ ? "\n" : "", str(c, "message"), str(c, "field"));
+    cJSON *st = cm_status_new(409, "Conflict", msg);
+    cJSON_ArrayForEach(c, a->conflicts)
+        cm_status_cause(st, "FieldManagerConflict", str(c, "message"), str(c, "field"));
+    return st;
+}
+
+/* The live object with the applied configuration merged in. */
+static cJSON *merge(const cm_kind *k, const cJSON *live, const cJSON *applied)
+{
+    char err[256];
+    if (k->flags & CM_KIND_BUILTIN) {
+        cJSON *m = cm_strategic_patch(k, live, applied, err, sizeof err);
+        if (m)
+            return m;
+    }
+    return cm_merge_patch(live, applied);
+}
+
+cJSON *cm_ssa_apply(const cm_kind *k, const cJSON *live, const cJSON *applied, const char *manager,
+                    int force, const char *now, cJSON **conflict)
+{
+    *conflict = NULL;
+    cJSON *empty = cJSON_CreateObject();
+    struct app a = {live ? live : empty, applied, entries_of(live), NULL, cJSON_CreateArray(), 0, force, k};
+    cJSON *before = NULL;
+    cJSON *e;
+    cJSON_ArrayForEach(e, a.entries)
+        if (is_entry(e, manager, "Apply"))
+            before = cJSON_Duplicate(fields_of(e), 1);
+    a.mine = entry(a.entries, k, manager, "Apply", now);
+    cJSON *set = field_set(k, applied);
+    struct path p = {.n = 0};
+    leaves(set, &p, check_leaf, &a);
+    cJSON *out = NULL;
+    if (a.count) {
+        *conflict = conflict_status(&a);
+        cJSON_Delete(set);
+    } else {
+        cJSON_Delete(cJSON_DetachItemFromObjectCaseSensitive(a.mine, "fieldsV1"));
+        cJSON_AddItemToObject(a.mine, "fieldsV1", set);
+        out = merge(k, a.live, applied);
+        a.live = out;
+        p.n = 0;
+        if (before)
+            leaves(before, &p, drop_leaf, &a);
+        store_entries(out, a.entries);
+        a.entries = NULL;
+    }
+    cJSON_Delete(before);
+    cJSON_Delete(a.entries);
+    cJSON_Delete(a.conflicts);
+    cJSON_Delete(empty);
+    return out;
+}
