@@ -24,6 +24,7 @@ struct cm_fake {
     struct cm_fake_watch *watches; /* open watches, a list */
     size_t nwatches;
     struct pending *pending;  /* graceful deletions waiting for their grace period */
+    int sim_kubelet;          /* a simulation (sim.c) is attached: its kubelets end terminating pods */
 };
 
 /* A request once routed: the resource, namespace, name, subresource and query. */

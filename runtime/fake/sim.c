@@ -1,0 +1,1939 @@
+/*
+ * sim.c - the simulated scheduler, controllers and kubelets (see sim.h).
+ *
+ * Shape: a store subscriber turns each change into work items (controller,
+ * namespace/name) on one FIFO queue, deduplicated while queued; a loop timer
+ * drains it a reaction delay later. Each reconcile reads the store and writes
+ * through cm_fake_handle(), and writes only what differs, so the cluster
+ * settles. Kubelets keep a small state per pod (what it waits for, its timer).
+ */
+#include "sim.h"
+
+#include "cni.h"
+#include "duration.h"
+#include "fakeint.h"
+#include "json.h"
+#include "map.h"
+#include "select.h"
+#include "store.h"
+#include "table.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum ctl { C_SCHED, C_KUBELET, C_DS, C_RS, C_DEPLOY, C_STS, C_PDB, C_NODE, C_COUNT };
+
+struct item {
+    enum ctl ctl;
+    char *key; /* "ns/name", or "name" for cluster-scoped objects */
+};
+
+/* A pod-delay rule of the settings: by image prefix or label selector. */
+struct rule {
+    char *image_prefix;
+    cm_selector *sel;
+    int64_t start, ready;
+};
+
+enum stage { S_NONE, S_STARTING, S_RETRY, S_READYING, S_RUNNING, S_STOPPING };
+
+/* What a kubelet knows of one of its pods. */
+struct podstate {
+    cm_sim *sim;
+    char key[512];
+    char uid[64];
+    enum stage stage;
+    cm_timer *timer;
+    int agent_started;   /* the agent was told it started */
+    char event[300];     /* the FailedCreatePodSandBox Event's name, once made */
+    int64_t event_count;
+};
+
+/* A simulated node: its host and its host-local allocator. */
+struct simnode {
+    cm_host *host;
+    uint32_t last_ip; /* the last pod address handed out (host-local's round robin) */
+};
+
+struct cm_sim {
+    cm_fake *f;
+    cm_loop *loop;
+    cm_store *st;
+    uint64_t rng;
+    int sub;
+    int64_t react, start, ready, stop, retry;
+    double jitter;
+    struct rule *rules;
+    size_t nrules;
+    struct item *q;       /* the work queue, a ring */
+    size_t qhead, qlen, qcap;
+    cm_map *queued;       /* "ctl|key" of the items queued */
+    cm_timer *drain;
+    cm_map *pods;         /* "ns/name" -> struct podstate */
+    cm_map *nodes;        /* name -> struct simnode */
+    cm_sim_agent_fn agent;
+    void *agent_ud;
+    uint64_t requests, reconciles;
+    const cm_kind *k_pod, *k_node, *k_ds, *k_rs, *k_deploy, *k_sts, *k_pdb, *k_event;
+};
+
+/* ---- small helpers ---- */
+
+static int is(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+static cJSON *get(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static const char *gets(const cJSON *o, const char *k)
+{
+    return cJSON_GetStringValue(get(o, k));
+}
+
+static int64_t geti(const cJSON *o, const char *k, int64_t dflt)
+{
+    int64_t v;
+    return cm_json_int64(get(o, k), &v) ? v : dflt;
+}
+
+/* Sets an integer member, replacing any. */
+static void seti(cJSON *o, const char *k, int64_t v)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(o, k);
+    cJSON_AddItemToObject(o, k, cm_json_new_int64(v));
+}
+
+/* Gets or adds an object member. */
+static cJSON *objmember(cJSON *o, const char *k)
+{
+    cJSON *m = get(o, k);
+    if (!cJSON_IsObject(m)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(o, k);
+        m = cJSON_AddObjectToObject(o, k);
+    }
+    return m;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* A delay stretched by up to the jitter fraction, drawn from the seed. */
+static int64_t jittered(cm_sim *s, int64_t d)
+{
+    double u = (double)(splitmix64(&s->rng) >> 11) / 9007199254740992.0;
+    return d + (int64_t)((double)d * s->jitter * u);
+}
+
+static void now_str(cm_sim *s, char *buf, size_t size)
+{
+    cm_fake_now(s->f, buf, size);
+}
+
+static void objkey(const char *ns, const char *name, char *buf, size_t size)
+{
+    if (ns && *ns)
+        snprintf(buf, size, "%s/%s", ns, name);
+    else
+        snprintf(buf, size, "%s", name);
+}
+
+/* Splits "ns/name" (or "name") into its parts. */
+static void splitkey(const char *key, char *ns, size_t nsz, char *name, size_t namesz)
+{
+    const char *slash = strchr(key, '/');
+    if (slash) {
+        snprintf(ns, nsz, "%.*s", (int)(slash - key), key);
+        snprintf(name, namesz, "%s", slash + 1);
+    } else {
+        ns[0] = '\0';
+        snprintf(name, namesz, "%s", key);
+    }
+}
+
+static const char *uid_of(const cJSON *o)
+{
+    return cm_meta_str(o, "uid");
+}
+
+static int deleting(const cJSON *o)
+{
+    return cm_meta_str(o, "deletionTimestamp") != NULL;
+}
+
+static const char *phase_of(const cJSON *pod)
+{
+    return gets(get(pod, "status"), "phase");
+}
+
+static int terminal(const cJSON *pod)
+{
+    return is(phase_of(pod), "Succeeded") || is(phase_of(pod), "Failed");
+}
+
+static int cond_true(const cJSON *obj, const char *type)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, get(get(obj, "status"), "conditions"))
+        if (is(gets(c, "type"), type))
+            return is(gets(c, "status"), "True");
+    return 0;
+}
+
+static int pod_ready(const cJSON *pod)
+{
+    return is(phase_of(pod), "Running") && cond_true(pod, "Ready") && !deleting(pod);
+}
+
+/* The controller ownerReference of obj, or NULL. */
+static const cJSON *controller_ref(const cJSON *obj)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, get(get(obj, "metadata"), "ownerReferences"))
+        if (cJSON_IsTrue(get(r, "controller")))
+            return r;
+    return NULL;
+}
+
+static int owned_by(const cJSON *obj, const cJSON *owner)
+{
+    const cJSON *r = controller_ref(obj);
+    return r && is(gets(r, "uid"), uid_of(owner));
+}
+
+/* An FNV-1a hash of the object's text, as a short lowercase name part (template hashes). */
+static void hash_name(const cJSON *o, char *buf, size_t size)
+{
+    static const char ALPHA[] = "bcdfghjklmnpqrstvwxz2456789";
+    char *text = cJSON_PrintUnformatted(o);
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (const char *p = text; p && *p; p++)
+        h = (h ^ (unsigned char)*p) * UINT64_C(0x100000001b3);
+    free(text);
+    size_t i = 0;
+    for (; i + 1 < size && i < 10; i++, h /= (sizeof ALPHA - 1))
+        buf[i] = ALPHA[h % (sizeof ALPHA - 1)];
+    buf[i] = '\0';
+}
+
+/* ---- writes through the REST core ---- */
+
+static void path_of(const cm_kind *k, const char *ns, const char *name, const char *sub, char *buf,
+                    size_t size)
+{
+    int n = k->group[0] ? snprintf(buf, size, "/apis/%s/%s", k->group, k->version)
+                        : snprintf(buf, size, "/api/%s", k->version);
+    if (ns && *ns && k->namespaced)
+        n += snprintf(buf + n, size - (size_t)n, "/namespaces/%s", ns);
+    n += snprintf(buf + n, size - (size_t)n, "/%s", k->plural);
+    if (name)
+        n += snprintf(buf + n, size - (size_t)n, "/%s", name);
+    if (sub)
+        snprintf(buf + n, size - (size_t)n, "/%s", sub);
+}
+
+/* Sends one request with body (consumed, may be NULL); returns the HTTP status. */
+static int call(cm_sim *s, const char *method, const cm_kind *k, const char *ns, const char *name,
+                const char *sub, cJSON *body)
+{
+    char path[1024];
+    path_of(k, ns, name, sub, path, sizeof path);
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    cm_fake_req req = {.method = method, .path = path, .content_type = "application/json",
+                       .body = text, .body_len = text ? strlen(text) : 0};
+    cm_fake_resp resp = {0};
+    cm_fake_handle(s->f, &req, &resp);
+    s->requests++;
+    free(text);
+    int status = resp.status;
+    cm_fake_resp_clear(&resp);
+    return status;
+}
+
+/* PUTs obj (consumed) to its resource or its status subresource. */
+static int put(cm_sim *s, const cm_kind *k, cJSON *obj, const char *sub)
+{
+    const char *ns = cm_meta_str(obj, "namespace");
+    char name[256];
+    snprintf(name, sizeof name, "%s", cm_meta_str(obj, "name"));
+    char nsb[256];
+    snprintf(nsb, sizeof nsb, "%s", ns ? ns : "");
+    return call(s, "PUT", k, nsb, name, sub, obj);
+}
+
+/* Replaces o's status by status (consumed) unless it is already that. */
+static void put_status(cm_sim *s, const cm_obj *o, cJSON *status)
+{
+    if (cJSON_Compare(get(o->json, "status"), status, 1)) {
+        cJSON_Delete(status);
+        return;
+    }
+    cJSON *next = cJSON_Duplicate(o->json, 1);
+    cJSON_ReplaceItemInObjectCaseSensitive(next, "status", status);
+    if (!get(next, "status"))
+        cJSON_AddItemToObject(next, "status", status);
+    put(s, o->kind, next, "status");
+}
+
+/* Deletes a pod (grace -1: its own) with its uid as precondition. */
+static void delete_pod(cm_sim *s, const cm_obj *pod, int64_t grace)
+{
+    cJSON *opts = cJSON_CreateObject();
+    cJSON_AddStringToObject(opts, "kind", "DeleteOptions");
+    cJSON_AddStringToObject(opts, "apiVersion", "v1");
+    if (grace >= 0)
+        seti(opts, "gracePeriodSeconds", grace);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(opts, "preconditions"), "uid", uid_of(pod->json));
+    char ns[256], name[256];
+    snprintf(ns, sizeof ns, "%s", pod->ns);
+    snprintf(name, sizeof name, "%s", pod->name);
+    call(s, "DELETE", s->k_pod, ns, name, NULL, opts);
+}
+
+/* ---- the work queue ---- */
+
+static void drain(cm_loop *loop, void *ud);
+
+static void enqueue(cm_sim *s, enum ctl ctl, const char *ns, const char *name)
+{
+    char key[512], dedup[520];
+    objkey(ns, name, key, sizeof key);
+    snprintf(dedup, sizeof dedup, "%d|%s", (int)ctl, key);
+    if (cm_map_get(s->queued, dedup))
+        return;
+    if (s->qlen == s->qcap) {
+        size_t cap = s->qcap ? s->qcap * 2 : 64;
+        struct item *q = malloc(cap * sizeof *q);
+        if (!q)
+            return;
+        for (size_t i = 0; i < s->qlen; i++)
+            q[i] = s->q[(s->qhead + i) % s->qcap];
+        free(s->q);
+        s->q = q;
+        s->qhead = 0;
+        s->qcap = cap;
+    }
+    char *k = strdup(key);
+    if (!k || cm_map_set(s->queued, dedup, s) != 0) {
+        free(k);
+        return;
+    }
+    s->q[(s->qhead + s->qlen++) % s->qcap] = (struct item){ctl, k};
+    if (!s->drain)
+        s->drain = cm_loop_timer(s->loop, cm_loop_now(s->loop) + s->react, drain, s);
+}
+
+static void enqueue_obj(cm_sim *s, enum ctl ctl, const cJSON *obj)
+{
+    const char *ns = cm_meta_str(obj, "namespace");
+    enqueue(s, ctl, ns ? ns : "", cm_meta_str(obj, "name"));
+}
+
+/* Queues every object of kind k (all namespaces, or ns) for ctl. */
+static void enqueue_all(cm_sim *s, enum ctl ctl, const cm_kind *k, const char *ns)
+{
+    cm_obj *const *items;
+    size_t n = cm_store_list(s->st, k, ns, &items);
+    for (size_t i = 0; i < n; i++)
+        enqueue(s, ctl, items[i]->ns, items[i]->name);
+}
+
+/* The owner's controller of a pod's controller reference. */
+static void enqueue_owner(cm_sim *s, const cJSON *obj, const char *ns)
+{
+    const cJSON *r = controller_ref(obj);
+    const char *kind = gets(r, "kind"), *name = gets(r, "name");
+    if (!name)
+        return;
+    if (is(kind, "DaemonSet"))
+        enqueue(s, C_DS, ns, name);
+    else if (is(kind, "ReplicaSet"))
+        enqueue(s, C_RS, ns, name);
+    else if (is(kind, "StatefulSet"))
+        enqueue(s, C_STS, ns, name);
+    else if (is(kind, "Deployment"))
+        enqueue(s, C_DEPLOY, ns, name);
+}
+
+/* Store subscriber: which reconciles a change asks for. It only queues. */
+static void on_change(void *ud, const cm_event *ev)
+{
+    cm_sim *s = ud;
+    const cm_kind *k = ev->kind;
+    const cJSON *o = ev->obj;
+    const char *ns = ev->ns ? ev->ns : "";
+    if (k == s->k_pod) {
+        const char *node = gets(get(o, "spec"), "nodeName");
+        if (node && *node)
+            enqueue_obj(s, C_KUBELET, o);
+        else if (ev->type != CM_EV_DELETED)
+            enqueue_obj(s, C_SCHED, o);
+        enqueue_owner(s, o, ns);
+        if (ev->prev)
+            enqueue_owner(s, ev->prev, ns);
+        enqueue_all(s, C_PDB, s->k_pdb, ns);
+        if (ev->type == CM_EV_DELETED || (node && *node && !ev->prev))
+            enqueue(s, C_SCHED, "", "*"); /* room freed or taken: pending pods may now fit */
+    } else if (k == s->k_node) {
+        enqueue_obj(s, C_NODE, o);
+        enqueue_all(s, C_DS, s->k_ds, NULL);
+        enqueue(s, C_SCHED, "", "*");
+    } else if (k == s->k_ds) {
+        enqueue_obj(s, C_DS, o);
+    } else if (k == s->k_rs) {
+        enqueue_obj(s, C_RS, o);
+        enqueue_owner(s, o, ns);
+        enqueue_all(s, C_PDB, s->k_pdb, ns);
+    } else if (k == s->k_deploy) {
+        enqueue_obj(s, C_DEPLOY, o);
+    } else if (k == s->k_sts) {
+        enqueue_obj(s, C_STS, o);
+        enqueue_all(s, C_PDB, s->k_pdb, ns);
+    } else if (k == s->k_pdb && ev->type != CM_EV_DELETED) {
+        enqueue_obj(s, C_PDB, o);
+    }
+}
+
+/* ---- nodes and their hosts ---- */
+
+static const char *internal_ip(const cJSON *node)
+{
+    const cJSON *a;
+    cJSON_ArrayForEach(a, get(get(node, "status"), "addresses"))
+        if (is(gets(a, "type"), "InternalIP") && strchr(gets(a, "address") ? gets(a, "address") : ":", '.'))
+            return gets(a, "address");
+    return NULL;
+}
+
+static int parse_ip4(const char *s, uint32_t *out)
+{
+    unsigned a, b, c, d;
+    char tail;
+    if (!s || sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
+        return 0;
+    *out = (a << 24) | (b << 16) | (c << 8) | d;
+    return 1;
+}
+
+static void format_ip4(uint32_t ip, char *buf, size_t size)
+{
+    snprintf(buf, size, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+}
+
+static const char *const STANDARD_PLUGINS[] = {
+    "bandwidth", "bridge", "dhcp", "firewall", "host-device", "host-local", "ipvlan", "loopback",
+    "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan", "vrf"};
+
+/* A kubeadm node's host before any CNI, as lua/cm/sim.lua base_host makes it: the underlay
+ * device eth0 with the InternalIP/24 and a default route via .1, ip_forward, the standard
+ * CNI plugin binaries. A node without an IPv4 InternalIP gets only the empty host. */
+static cm_host *base_host(const cJSON *node)
+{
+    cm_host *h = cm_host_new();
+    uint32_t ip;
+    if (!h || !parse_ip4(internal_ip(node), &ip))
+        return h;
+    char mac[32], cidr[40], gw[20];
+    snprintf(mac, sizeof mac, "52:54:%02x:%02x:%02x:%02x", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+    format_ip4(ip, cidr, sizeof cidr);
+    strcat(cidr, "/24");
+    format_ip4((ip & 0xffffff00u) + 1, gw, sizeof gw);
+    cJSON *link = cJSON_CreateObject();
+    cJSON_AddStringToObject(link, "name", "eth0");
+    cJSON_AddStringToObject(link, "kind", "device");
+    cJSON_AddNumberToObject(link, "mtu", 1500);
+    cJSON_AddStringToObject(link, "mac", mac);
+    cJSON_AddTrueToObject(link, "up");
+    cm_host_link_add(h, link);
+    cJSON_Delete(link);
+    cm_host_addr_add(h, "eth0", cidr);
+    cJSON *route = cJSON_CreateObject();
+    cJSON_AddStringToObject(route, "dst", "default");
+    cJSON_AddStringToObject(route, "gateway", gw);
+    cJSON_AddStringToObject(route, "dev", "eth0");
+    cm_host_route_add(h, route, 0);
+    cJSON_Delete(route);
+    cm_host_sysctl_set(h, "net/ipv4/ip_forward", "1");
+    cm_host_sysctl_set(h, "net/bridge/bridge-nf-call-iptables", "1");
+    char path[128];
+    for (size_t i = 0; i < sizeof STANDARD_PLUGINS / sizeof *STANDARD_PLUGINS; i++) {
+        snprintf(path, sizeof path, "%s/%s", CM_CNI_BIN, STANDARD_PLUGINS[i]);
+        cm_host_file_write(h, path, "");
+    }
+    return h;
+}
+
+static struct simnode *simnode(cm_sim *s, const char *name)
+{
+    struct simnode *n = cm_map_get(s->nodes, name);
+    if (n)
+        return n;
+    cm_obj *o = cm_store_get(s->st, s->k_node, "", name);
+    if (!o || !(n = calloc(1, sizeof *n)))
+        return NULL;
+    n->host = base_host(o->json);
+    if (!n->host || cm_map_set(s->nodes, name, n) != 0) {
+        cm_host_free(n->host);
+        free(n);
+        return NULL;
+    }
+    return n;
+}
+
+cm_host *cm_sim_host(cm_sim *s, const char *node)
+{
+    struct simnode *n = simnode(s, node);
+    return n ? n->host : NULL;
+}
+
+/* The node controller's part here: the cordon taint follows spec.unschedulable. */
+static void reconcile_node(cm_sim *s, const char *name)
+{
+    cm_obj *o = cm_store_get(s->st, s->k_node, "", name);
+    if (!o) {
+        struct simnode *n = cm_map_del(s->nodes, name);
+        if (n)
+            cm_host_free(n->host);
+        free(n);
+        return;
+    }
+    simnode(s, name);
+    const cJSON *spec = get(o->json, "spec");
+    int want = cJSON_IsTrue(get(spec, "unschedulable"));
+    int have = -1, i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, get(spec, "taints")) {
+        if (is(gets(t, "key"), "node.kubernetes.io/unschedulable") && is(gets(t, "effect"), "NoSchedule"))
+            have = i;
+        i++;
+    }
+    if (want == (have >= 0))
+        return;
+    cJSON *next = cJSON_Duplicate(o->json, 1);
+    cJSON *nspec = objmember(next, "spec");
+    if (want) {
+        cJSON *taints = get(nspec, "taints");
+        if (!cJSON_IsArray(taints))
+            taints = cJSON_AddArrayToObject(nspec, "taints");
+        cJSON *taint = cJSON_CreateObject();
+        char now[40];
+        now_str(s, now, sizeof now);
+        cJSON_AddStringToObject(taint, "effect", "NoSchedule");
+        cJSON_AddStringToObject(taint, "key", "node.kubernetes.io/unschedulable");
+        cJSON_AddStringToObject(taint, "timeAdded", now);
+        cJSON_AddItemToArray(taints, taint);
+    } else {
+        cJSON *taints = get(nspec, "taints");
+        cJSON_DeleteItemFromArray(taints, have);
+        if (cJSON_GetArraySize(taints) == 0)
+            cJSON_DeleteItemFromObjectCaseSensitive(nspec, "taints");
+    }
+    put(s, s->k_node, next, NULL);
+}
+
+/* ---- placement rules: taints and tolerations, node selectors and affinity ---- */
+
+static int tolerates(const cJSON *tolerations, const cJSON *taint)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tolerations) {
+        const char *eff = gets(t, "effect"), *key = gets(t, "key"), *op = gets(t, "operator");
+        if (eff && *eff && !is(eff, gets(taint, "effect")))
+            continue;
+        if (key && *key && !is(key, gets(taint, "key")))
+            continue;
+        if (is(op, "Exists"))
+            return 1;
+        const char *v = gets(t, "value"), *tv = gets(taint, "value");
+        if (key && *key && is(v ? v : "", tv ? tv : ""))
+            return 1;
+    }
+    return 0;
+}
+
+/* The first taint with effect NoSchedule or NoExecute that the tolerations do not tolerate. */
+static const cJSON *untolerated(const cJSON *node, const cJSON *tolerations)
+{
+    const cJSON *taint;
+    cJSON_ArrayForEach(taint, get(get(node, "spec"), "taints")) {
+        const char *eff = gets(taint, "effect");
+        if ((is(eff, "NoSchedule") || is(eff, "NoExecute")) && !tolerates(tolerations, taint))
+            return taint;
+    }
+    return NULL;
+}
+
+/* One node selector requirement (matchExpressions against labels, matchFields against metadata.name). */
+static int requirement(const cJSON *req, const cJSON *labels, const char *node_name, int field)
+{
+    const char *key = gets(req, "key"), *op = gets(req, "operator");
+    const char *val = field ? (is(key, "metadata.name") ? node_name : NULL) : gets(labels, key);
+    const cJSON *v;
+    int in = 0;
+    cJSON_ArrayForEach(v, get(req, "values"))
+        in |= is(val, cJSON_GetStringValue(v));
+    if (is(op, "In"))
+        return in;
+    if (is(op, "NotIn"))
+        return !in;
+    if (is(op, "Exists"))
+        return val != NULL;
+    if (is(op, "DoesNotExist"))
+        return val == NULL;
+    if ((is(op, "Gt") || is(op, "Lt")) && val && cJSON_GetArraySize(get(req, "values")) == 1) {
+        long long a = strtoll(val, NULL, 10), b = strtoll(cJSON_GetStringValue(cJSON_GetArrayItem(get(req, "values"), 0)), NULL, 10);
+        return is(op, "Gt") ? a > b : a < b;
+    }
+    return 0;
+}
+
+static int term_matches(const cJSON *term, const cJSON *labels, const char *name)
+{
+    const cJSON *r;
+    int any = 0;
+    cJSON_ArrayForEach(r, get(term, "matchExpressions")) {
+        any = 1;
+        if (!requirement(r, labels, name, 0))
+            return 0;
+    }
+    cJSON_ArrayForEach(r, get(term, "matchFields")) {
+        any = 1;
+        if (!requirement(r, labels, name, 1))
+            return 0;
+    }
+    return any; /* an empty term matches nothing */
+}
+
+/* Whether a pod spec's nodeSelector and required node affinity accept the node. */
+static int node_matches(const cJSON *podspec, const cJSON *node)
+{
+    const cJSON *labels = get(get(node, "metadata"), "labels");
+    const cJSON *sel;
+    cJSON_ArrayForEach(sel, get(podspec, "nodeSelector"))
+        if (!is(gets(labels, sel->string), cJSON_GetStringValue(sel)))
+            return 0;
+    const cJSON *terms = get(get(get(get(podspec, "affinity"), "nodeAffinity"),
+                                 "requiredDuringSchedulingIgnoredDuringExecution"), "nodeSelectorTerms");
+    if (!terms)
+        return 1;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, terms)
+        if (term_matches(t, labels, cm_meta_str(node, "name")))
+            return 1;
+    return 0;
+}
+
+/* ---- the scheduler ---- */
+
+struct reason {
+    char text[300];
+    int count;
+};
+
+static void count_reason(struct reason *r, size_t *n, size_t max, const char *text)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(r[i].text, text) == 0) {
+            r[i].count++;
+            return;
+        }
+    if (*n < max) {
+        snprintf(r[*n].text, sizeof r[*n].text, "%s", text);
+        r[(*n)++].count = 1;
+    }
+}
+
+static int cmp_reason(const void *a, const void *b)
+{
+    return strcmp(((const char *const *)a)[0], ((const char *const *)b)[0]);
+}
+
+/* The filter of one node, in the default plugins' order; NULL when it fits, else why not. */
+static const char *filter(const cJSON *spec, const cJSON *node, char *buf, size_t size)
+{
+    const cJSON *tol = get(spec, "tolerations");
+    if (cJSON_IsTrue(get(get(node, "spec"), "unschedulable"))) {
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "key", "node.kubernetes.io/unschedulable");
+        cJSON_AddStringToObject(t, "effect", "NoSchedule");
+        int ok = tolerates(tol, t);
+        cJSON_Delete(t);
+        if (!ok)
+            return "node(s) were unschedulable";
+    }
+    const cJSON *taint = untolerated(node, tol);
+    if (taint) {
+        const char *v = gets(taint, "value");
+        snprintf(buf, size, "node(s) had untolerated taint {%s: %s}", gets(taint, "key"), v ? v : "");
+        return buf;
+    }
+    if (!node_matches(spec, node))
+        return "node(s) didn't match Pod's node affinity/selector";
+    return NULL;
+}
+
+/* Sets PodScheduled=False/Unschedulable with the scheduler's message. */
+static void unschedulable(cm_sim *s, cm_obj *pod, struct reason *r, size_t nr, size_t nodes)
+{
+    char msg[2048];
+    if (nodes == 0) {
+        snprintf(msg, sizeof msg, "no nodes available to schedule pods");
+    } else {
+        char lines[16][320];
+        const char *sorted[16];
+        for (size_t i = 0; i < nr; i++) {
+            snprintf(lines[i], sizeof lines[i], "%d %.290s", r[i].count, r[i].text);
+            sorted[i] = lines[i];
+        }
+        qsort(sorted, nr, sizeof *sorted, cmp_reason);
+        int n = snprintf(msg, sizeof msg, "0/%zu nodes are available: ", nodes);
+        for (size_t i = 0; i < nr && n < (int)sizeof msg; i++)
+            n += snprintf(msg + n, sizeof msg - (size_t)n, "%s%s", i ? ", " : "", sorted[i]);
+        if (n < (int)sizeof msg)
+            snprintf(msg + n, sizeof msg - (size_t)n,
+                     ". preemption: 0/%zu nodes are available: %zu Preemption is not helpful for scheduling.",
+                     nodes, nodes);
+    }
+    cJSON *status = cJSON_Duplicate(get(pod->json, "status"), 1);
+    if (!status)
+        status = cJSON_CreateObject();
+    cJSON *conds = get(status, "conditions");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, conds)
+        if (is(gets(c, "type"), "PodScheduled") && is(gets(c, "message"), msg)) {
+            cJSON_Delete(status);
+            return;
+        }
+    cJSON_DeleteItemFromObjectCaseSensitive(status, "conditions");
+    conds = cJSON_AddArrayToObject(status, "conditions");
+    cJSON *cond = cJSON_CreateObject();
+    char now[40];
+    now_str(s, now, sizeof now);
+    cJSON_AddNullToObject(cond, "lastProbeTime");
+    cJSON_AddStringToObject(cond, "lastTransitionTime", now);
+    cJSON_AddStringToObject(cond, "message", msg);
+    cJSON_AddStringToObject(cond, "reason", "Unschedulable");
+    cJSON_AddStringToObject(cond, "status", "False");
+    cJSON_AddStringToObject(cond, "type", "PodScheduled");
+    cJSON_AddItemToArray(conds, cond);
+    put_status(s, pod, status);
+}
+
+/* Binds the pod to node: spec.nodeName, then PodScheduled=True (a binding's two effects). */
+static void bind(cm_sim *s, cm_obj *pod, const char *node)
+{
+    char ns[256], name[256];
+    snprintf(ns, sizeof ns, "%s", pod->ns);
+    snprintf(name, sizeof name, "%s", pod->name);
+    cJSON *next = cJSON_Duplicate(pod->json, 1);
+    cm_set_str(objmember(next, "spec"), "nodeName", node);
+    if (put(s, s->k_pod, next, NULL) != 200)
+        return;
+    pod = cm_store_get(s->st, s->k_pod, ns, name);
+    if (!pod)
+        return;
+    cJSON *status = cJSON_Duplicate(get(pod->json, "status"), 1);
+    if (!status)
+        status = cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(status, "conditions");
+    cJSON *cond = cJSON_CreateObject();
+    char now[40];
+    now_str(s, now, sizeof now);
+    cJSON_AddNullToObject(cond, "lastProbeTime");
+    cJSON_AddStringToObject(cond, "lastTransitionTime", now);
+    cJSON_AddStringToObject(cond, "status", "True");
+    cJSON_AddStringToObject(cond, "type", "PodScheduled");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(status, "conditions"), cond);
+    put_status(s, pod, status);
+}
+
+static void schedule_pod(cm_sim *s, cm_obj *pod)
+{
+    const cJSON *spec = get(pod->json, "spec");
+    const char *sched = gets(spec, "schedulerName");
+    if (gets(spec, "nodeName") || deleting(pod->json) || terminal(pod->json) ||
+        (sched && !is(sched, "default-scheduler")))
+        return;
+    cm_obj *const *nodes;
+    size_t n = cm_store_list(s->st, s->k_node, NULL, &nodes);
+    struct reason reasons[16];
+    size_t nr = 0, best_count = (size_t)-1, ties = 0;
+    const char *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char buf[300];
+        const char *why = filter(spec, nodes[i]->json, buf, sizeof buf);
+        if (why) {
+            count_reason(reasons, &nr, 16, why);
+            continue;
+        }
+        cm_obj *const *on;
+        size_t count = cm_store_pods_on_node(s->st, nodes[i]->name, &on);
+        if (count < best_count) {
+            best_count = count;
+            best = nodes[i]->name;
+            ties = 1;
+        } else if (count == best_count && splitmix64(&s->rng) % ++ties == 0) {
+            best = nodes[i]->name; /* reservoir sampling among equals, as selectHost does */
+        }
+    }
+    if (best) {
+        char node[256];
+        snprintf(node, sizeof node, "%s", best);
+        bind(s, pod, node);
+    } else {
+        unschedulable(s, pod, reasons, nr, n);
+    }
+}
+
+/* "*": every pod still waiting for a node (sorted, so in a deterministic order). */
+static void reconcile_sched(cm_sim *s, const char *ns, const char *name)
+{
+    if (!is(name, "*")) {
+        cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
+        if (pod)
+            schedule_pod(s, pod);
+        return;
+    }
+    cm_obj *const *items;
+    size_t n = cm_store_list(s->st, s->k_pod, NULL, &items);
+    char (*keys)[512] = NULL;
+    size_t nk = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!gets(get(items[i]->json, "spec"), "nodeName") && !deleting(items[i]->json))
+            nk++;
+    if (!nk || !(keys = malloc(nk * sizeof *keys)))
+        return;
+    nk = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!gets(get(items[i]->json, "spec"), "nodeName") && !deleting(items[i]->json))
+            objkey(items[i]->ns, items[i]->name, keys[nk++], sizeof *keys);
+    for (size_t i = 0; i < nk; i++)
+        enqueue(s, C_SCHED, "", keys[i]); /* each its own item: a key with '/' splits back */
+    free(keys);
+}
+
+/* ---- the kubelet ---- */
+
+static void pod_timer(cm_loop *loop, void *ud);
+
+static void arm(struct podstate *ps, enum stage stage, int64_t delay)
+{
+    cm_sim *s = ps->sim;
+    if (ps->timer)
+        cm_loop_timer_cancel(s->loop, ps->timer);
+    ps->stage = stage;
+    ps->timer = cm_loop_timer(s->loop, cm_loop_now(s->loop) + delay, pod_timer, ps);
+}
+
+static void forget(cm_sim *s, const char *key)
+{
+    struct podstate *ps = cm_map_del(s->pods, key);
+    if (ps && ps->timer)
+        cm_loop_timer_cancel(s->loop, ps->timer);
+    free(ps);
+}
+
+static void tell_agent(cm_sim *s, const cm_obj *pod, enum cm_sim_pod_event ev)
+{
+    const char *node = gets(get(pod->json, "spec"), "nodeName");
+    if (!s->agent || !node)
+        return;
+    char nb[256];
+    snprintf(nb, sizeof nb, "%s", node);
+    cJSON *copy = cJSON_Duplicate(pod->json, 1); /* the agent may write to the store */
+    s->agent(s->agent_ud, s, nb, copy, ev);
+    cJSON_Delete(copy);
+}
+
+/* The start and ready delays of a pod: the first matching rule, else the defaults. */
+static void pod_delays(cm_sim *s, const cJSON *pod, int64_t *start, int64_t *ready)
+{
+    *start = s->start;
+    *ready = s->ready;
+    const cJSON *labels = get(get(pod, "metadata"), "labels");
+    const char *image = gets(cJSON_GetArrayItem(get(get(pod, "spec"), "containers"), 0), "image");
+    for (size_t i = 0; i < s->nrules; i++) {
+        const struct rule *r = &s->rules[i];
+        int hit = r->image_prefix ? image && strncmp(image, r->image_prefix, strlen(r->image_prefix)) == 0
+                                  : cm_selector_match_labels(r->sel, labels);
+        if (hit) {
+            if (r->start >= 0)
+                *start = r->start;
+            if (r->ready >= 0)
+                *ready = r->ready;
+            return;
+        }
+    }
+}
+
+static void kubelet_reconcile(cm_sim *s, const char *key)
+{
+    char ns[256], name[256];
+    splitkey(key, ns, sizeof ns, name, sizeof name);
+    cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
+    const char *node = pod ? gets(get(pod->json, "spec"), "nodeName") : NULL;
+    if (!pod || !node || !*node) {
+        forget(s, key);
+        return;
+    }
+    struct podstate *ps = cm_map_get(s->pods, key);
+    if (ps && !is(ps->uid, uid_of(pod->json))) {
+        forget(s, key);
+        ps = NULL;
+    }
+    if (!ps) {
+        if (!(ps = calloc(1, sizeof *ps)))
+            return;
+        ps->sim = s;
+        snprintf(ps->key, sizeof ps->key, "%s", key);
+        snprintf(ps->uid, sizeof ps->uid, "%s", uid_of(pod->json) ? uid_of(pod->json) : "");
+        if (cm_map_set(s->pods, key, ps) != 0) {
+            free(ps);
+            return;
+        }
+    }
+    if (deleting(pod->json)) {
+        if (ps->stage != S_STOPPING) {
+            int64_t grace = geti(get(pod->json, "metadata"), "deletionGracePeriodSeconds", 30) * CM_NS_PER_S;
+            arm(ps, S_STOPPING, grace < s->stop ? grace : s->stop);
+        }
+        return;
+    }
+    const char *phase = phase_of(pod->json);
+    int64_t start, ready;
+    pod_delays(s, pod->json, &start, &ready);
+    if (is(phase, "Pending") && ps->stage == S_NONE) {
+        arm(ps, S_STARTING, jittered(s, start));
+    } else if (is(phase, "Running") && ps->stage == S_NONE) {
+        if (!cond_true(pod->json, "Ready"))
+            arm(ps, S_READYING, jittered(s, ready));
+        else
+            ps->stage = S_RUNNING;
+        if (!ps->agent_started) {
+            ps->agent_started = 1;
+            tell_agent(s, pod, CM_SIM_POD_STARTED); /* found running: its agent is there */
+        }
+    }
+}
+
+/* Adds a condition (type, status) with reason when given. */
+static void add_cond(cJSON *conds, const char *type, const char *status, const char *reason, const char *now)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNullToObject(c, "lastProbeTime");
+    cJSON_AddStringToObject(c, "lastTransitionTime", now);
+    if (reason)
+        cJSON_AddStringToObject(c, "reason", reason);
+    cJSON_AddStringToObject(c, "status", status);
+    cJSON_AddStringToObject(c, "type", type);
+    cJSON_AddItemToArray(conds, c);
+}
+
+/* The lastTransitionTime of a condition of the pod, when its status is unchanged. */
+static const char *kept_time(const cJSON *pod, const char *type, const char *status, const char *now)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, get(get(pod, "status"), "conditions"))
+        if (is(gets(c, "type"), type) && is(gets(c, "status"), status) && gets(c, "lastTransitionTime"))
+            return gets(c, "lastTransitionTime");
+    return now;
+}
+
+/* A pod's address: the host's for hostNetwork, else the next free one of the node's podCIDR. */
+static int pod_ip(cm_sim *s, const cm_obj *pod, const cJSON *node, char *buf, size_t size)
+{
+    if (cJSON_IsTrue(get(get(pod->json, "spec"), "hostNetwork"))) {
+        const char *ip = internal_ip(node);
+        snprintf(buf, size, "%s", ip ? ip : "");
+        return ip != NULL;
+    }
+    const char *cidr = gets(get(node, "spec"), "podCIDR");
+    char addr[32];
+    unsigned bits;
+    uint32_t net;
+    if (!cidr || sscanf(cidr, "%31[0-9.]/%u", addr, &bits) != 2 || !parse_ip4(addr, &net) || bits > 30 || bits < 8)
+        return 0;
+    uint32_t size_n = UINT32_C(1) << (32 - bits), mask = ~(size_n - 1);
+    net &= mask;
+    struct simnode *sn = simnode(s, node ? cm_meta_str(node, "name") : "");
+    if (!sn)
+        return 0;
+    cm_obj *const *on;
+    size_t n = cm_store_pods_on_node(s->st, cm_meta_str(node, "name"), &on);
+    for (uint32_t tries = 0; tries < size_n; tries++) {
+        uint32_t off = (sn->last_ip - net + 1 + tries) % size_n;
+        if (off < 2 || off == size_n - 1) /* .0, the gateway .1, the broadcast */
+            continue;
+        char cand[20];
+        format_ip4(net + off, cand, sizeof cand);
+        int used = 0;
+        for (size_t i = 0; i < n && !used; i++)
+            used = !cJSON_IsTrue(get(get(on[i]->json, "spec"), "hostNetwork")) &&
+                   is(gets(get(on[i]->json, "status"), "podIP"), cand);
+        if (!used) {
+            sn->last_ip = net + off;
+            snprintf(buf, size, "%s", cand);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* containerStatuses as a kubelet reports them: running (ready or not), or waiting to be created. */
+static cJSON *container_statuses(const cJSON *pod, int running, int ready, const char *now)
+{
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *c;
+    cJSON_ArrayForEach(c, get(get(pod, "spec"), "containers")) {
+        cJSON *cs = cJSON_CreateObject();
+        const char *image = gets(c, "image");
+        if (running) {
+            char id[80];
+            snprintf(id, sizeof id, "containerd://%.64s", uid_of(pod) ? uid_of(pod) : "");
+            cJSON_AddStringToObject(cs, "containerID", id);
+        }
+        cJSON_AddStringToObject(cs, "image", image ? image : "");
+        cJSON_AddStringToObject(cs, "imageID", running && image ? image : "");
+        cJSON_AddObjectToObject(cs, "lastState");
+        cJSON_AddStringToObject(cs, "name", gets(c, "name") ? gets(c, "name") : "");
+        cJSON_AddBoolToObject(cs, "ready", ready);
+        cJSON_AddNumberToObject(cs, "restartCount", 0);
+        cJSON_AddBoolToObject(cs, "started", running);
+        cJSON *state = cJSON_AddObjectToObject(cs, "state");
+        if (running) {
+            cJSON_AddStringToObject(cJSON_AddObjectToObject(state, "running"), "startedAt", now);
+        } else {
+            cJSON_AddStringToObject(cJSON_AddObjectToObject(state, "waiting"), "reason", "ContainerCreating");
+        }
+        cJSON_AddItemToArray(arr, cs);
+    }
+    return arr;
+}
+
+/* The status a kubelet writes: stage 0 sandbox failing, 1 running not ready, 2 ready. */
+static cJSON *kubelet_status(cm_sim *s, const cm_obj *pod, const cJSON *node, int stage, const char *ip)
+{
+    char now[40];
+    now_str(s, now, sizeof now);
+    const cJSON *old = get(pod->json, "status");
+    cJSON *st = cJSON_CreateObject();
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    const char *up = stage ? "True" : "False", *rd = stage == 2 ? "True" : "False";
+    add_cond(conds, "PodReadyToStartContainers", up, NULL, kept_time(pod->json, "PodReadyToStartContainers", up, now));
+    add_cond(conds, "Initialized", "True", NULL, kept_time(pod->json, "Initialized", "True", now));
+    add_cond(conds, "Ready", rd, stage == 2 ? NULL : "ContainersNotReady", kept_time(pod->json, "Ready", rd, now));
+    add_cond(conds, "ContainersReady", rd, stage == 2 ? NULL : "ContainersNotReady",
+             kept_time(pod->json, "ContainersReady", rd, now));
+    add_cond(conds, "PodScheduled", "True", NULL, kept_time(pod->json, "PodScheduled", "True", now));
+    cJSON_AddItemToObject(st, "containerStatuses", container_statuses(pod->json, stage > 0, stage == 2, now));
+    const char *host_ip = internal_ip(node);
+    if (host_ip) {
+        cJSON_AddStringToObject(st, "hostIP", host_ip);
+        cJSON *one = cJSON_CreateObject();
+        cJSON_AddStringToObject(one, "ip", host_ip);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(st, "hostIPs"), one);
+    }
+    cJSON_AddStringToObject(st, "phase", stage ? "Running" : "Pending");
+    if (ip && *ip) {
+        cJSON_AddStringToObject(st, "podIP", ip);
+        cJSON *ips = cJSON_AddArrayToObject(st, "podIPs");
+        cJSON *one = cJSON_CreateObject();
+        cJSON_AddStringToObject(one, "ip", ip);
+        cJSON_AddItemToArray(ips, one);
+    }
+    cJSON_AddStringToObject(st, "qosClass", gets(old, "qosClass") ? gets(old, "qosClass") : "BestEffort");
+    cJSON_AddStringToObject(st, "startTime", gets(old, "startTime") ? gets(old, "startTime") : now);
+    return st;
+}
+
+/* Records (or counts again) the kubelet's FailedCreatePodSandBox Event for the pod. */
+static void sandbox_event(cm_sim *s, struct podstate *ps, const cm_obj *pod, const char *node, const char *msg)
+{
+    char now[40];
+    now_str(s, now, sizeof now);
+    char ns[256];
+    snprintf(ns, sizeof ns, "%s", pod->ns);
+    cm_obj *old = ps->event[0] ? cm_store_get(s->st, s->k_event, ns, ps->event) : NULL;
+    if (old) {
+        cJSON *next = cJSON_Duplicate(old->json, 1);
+        seti(next, "count", ++ps->event_count);
+        cm_set_str(next, "lastTimestamp", now);
+        cm_set_str(next, "message", msg);
+        put(s, s->k_event, next, NULL);
+        return;
+    }
+    snprintf(ps->event, sizeof ps->event, "%.200s.%016llx", pod->name,
+             (unsigned long long)splitmix64(&s->rng));
+    ps->event_count = 1;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "apiVersion", "v1");
+    cJSON_AddStringToObject(ev, "kind", "Event");
+    cJSON *meta = cJSON_AddObjectToObject(ev, "metadata");
+    cJSON_AddStringToObject(meta, "name", ps->event);
+    cJSON_AddStringToObject(meta, "namespace", ns);
+    cJSON_AddNumberToObject(ev, "count", 1);
+    cJSON_AddStringToObject(ev, "firstTimestamp", now);
+    cJSON_AddStringToObject(ev, "lastTimestamp", now);
+    cJSON *inv = cJSON_AddObjectToObject(ev, "involvedObject");
+    cJSON_AddStringToObject(inv, "apiVersion", "v1");
+    cJSON_AddStringToObject(inv, "kind", "Pod");
+    cJSON_AddStringToObject(inv, "name", pod->name);
+    cJSON_AddStringToObject(inv, "namespace", ns);
+    cJSON_AddStringToObject(inv, "resourceVersion", cm_meta_str(pod->json, "resourceVersion") ? cm_meta_str(pod->json, "resourceVersion") : "");
+    cJSON_AddStringToObject(inv, "uid", ps->uid);
+    cJSON_AddStringToObject(ev, "message", msg);
+    cJSON_AddStringToObject(ev, "reason", "FailedCreatePodSandBox");
+    cJSON_AddStringToObject(ev, "reportingComponent", "kubelet");
+    cJSON_AddStringToObject(ev, "reportingInstance", node);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "source"), "component", "kubelet");
+    cJSON_AddStringToObject(get(ev, "source"), "host", node);
+    cJSON_AddStringToObject(ev, "type", "Warning");
+    call(s, "POST", s->k_event, ns, NULL, NULL, ev);
+}
+
+/* The sandbox attempt: Running with an address, or Pending with the kubelet's Event and a retry. */
+static void kubelet_start(cm_sim *s, struct podstate *ps, cm_obj *pod)
+{
+    const char *node = gets(get(pod->json, "spec"), "nodeName");
+    cm_obj *n = cm_store_get(s->st, s->k_node, "", node);
+    struct simnode *sn = node ? simnode(s, node) : NULL;
+    if (!n || !sn) {
+        arm(ps, S_RETRY, s->retry);
+        return;
+    }
+    char msg[2048] = "";
+    int host_net = cJSON_IsTrue(get(get(pod->json, "spec"), "hostNetwork"));
+    if (!host_net) {
+        char id[65];
+        for (int i = 0; i < 4; i++)
+            snprintf(id + i * 16, sizeof id - (size_t)i * 16, "%016llx", (unsigned long long)splitmix64(&s->rng));
+        int ready = 1;
+        if (!cm_cni_sandbox_ok(sn->host, id, &ready, msg, sizeof msg) && !msg[0])
+            snprintf(msg, sizeof msg, "network is not ready");
+    }
+    char ip[40] = "";
+    if (!msg[0] && !pod_ip(s, pod, n->json, ip, sizeof ip))
+        snprintf(msg, sizeof msg, "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox: no IP addresses available in range set");
+    char nodename[256];
+    snprintf(nodename, sizeof nodename, "%s", node);
+    if (msg[0]) {
+        put_status(s, pod, kubelet_status(s, pod, n->json, 0, NULL));
+        pod = cm_store_get(s->st, s->k_pod, pod->ns, pod->name);
+        if (pod)
+            sandbox_event(s, ps, pod, nodename, msg);
+        arm(ps, S_RETRY, jittered(s, s->retry));
+        return;
+    }
+    int64_t start, ready;
+    pod_delays(s, pod->json, &start, &ready);
+    char ns[256], name[256];
+    snprintf(ns, sizeof ns, "%s", pod->ns);
+    snprintf(name, sizeof name, "%s", pod->name);
+    put_status(s, pod, kubelet_status(s, pod, n->json, 1, ip));
+    arm(ps, S_READYING, jittered(s, ready));
+    pod = cm_store_get(s->st, s->k_pod, ns, name);
+    if (pod && !ps->agent_started) {
+        ps->agent_started = 1;
+        tell_agent(s, pod, CM_SIM_POD_STARTED);
+    }
+}
+
+static void pod_timer(cm_loop *loop, void *ud)
+{
+    (void)loop;
+    struct podstate *ps = ud;
+    cm_sim *s = ps->sim;
+    ps->timer = NULL;
+    char ns[256], name[256];
+    splitkey(ps->key, ns, sizeof ns, name, sizeof name);
+    cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
+    if (!pod || !is(uid_of(pod->json), ps->uid)) {
+        char key[512];
+        snprintf(key, sizeof key, "%s", ps->key);
+        forget(s, key);
+        return;
+    }
+    cm_obj *node = cm_store_get(s->st, s->k_node, "", gets(get(pod->json, "spec"), "nodeName"));
+    switch (ps->stage) {
+    case S_STARTING:
+    case S_RETRY:
+        if (is(phase_of(pod->json), "Pending"))
+            kubelet_start(s, ps, pod);
+        break;
+    case S_READYING:
+        ps->stage = S_RUNNING;
+        if (node && is(phase_of(pod->json), "Running"))
+            put_status(s, pod, kubelet_status(s, pod, node->json, 2, gets(get(pod->json, "status"), "podIP")));
+        break;
+    case S_STOPPING:
+        if (ps->agent_started)
+            tell_agent(s, pod, CM_SIM_POD_STOPPED);
+        pod = cm_store_get(s->st, s->k_pod, ns, name);
+        if (pod)
+            delete_pod(s, pod, 0); /* the kubelet's final delete; the store event forgets the state */
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- workload controllers ---- */
+
+/* The pods of namespace ns whose controller is owner, not being deleted and not finished. */
+static size_t owned_pods(cm_sim *s, const cm_obj *owner, cm_obj ***out)
+{
+    cm_obj *const *items;
+    size_t n = cm_store_list(s->st, s->k_pod, owner->ns, &items), k = 0;
+    cm_obj **res = malloc((n ? n : 1) * sizeof *res);
+    if (!res) {
+        *out = NULL;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (owned_by(items[i]->json, owner->json))
+            res[k++] = items[i];
+    *out = res;
+    return k;
+}
+
+static void owner_ref(cJSON *meta, const cm_obj *owner)
+{
+    cJSON *refs = cJSON_AddArrayToObject(meta, "ownerReferences");
+    cJSON *r = cJSON_CreateObject();
+    char av[64];
+    cm_kind_api_version(owner->kind, av, sizeof av);
+    cJSON_AddStringToObject(r, "apiVersion", av);
+    cJSON_AddTrueToObject(r, "blockOwnerDeletion");
+    cJSON_AddTrueToObject(r, "controller");
+    cJSON_AddStringToObject(r, "kind", owner->kind->kind);
+    cJSON_AddStringToObject(r, "name", owner->name);
+    cJSON_AddStringToObject(r, "uid", uid_of(owner->json));
+    cJSON_AddItemToArray(refs, r);
+}
+
+/* A new pod from owner's spec.template: name or generateName, labels, owner reference. */
+static cJSON *pod_from_template(const cm_obj *owner, const char *name, const char *generate)
+{
+    const cJSON *tmpl = get(get(owner->json, "spec"), "template");
+    cJSON *pod = cJSON_CreateObject();
+    cJSON_AddStringToObject(pod, "apiVersion", "v1");
+    cJSON_AddStringToObject(pod, "kind", "Pod");
+    cJSON *meta = cJSON_Duplicate(get(tmpl, "metadata"), 1);
+    if (!meta)
+        meta = cJSON_CreateObject();
+    cJSON_AddItemToObject(pod, "metadata", meta);
+    if (name)
+        cm_set_str(meta, "name", name);
+    else
+        cm_set_str(meta, "generateName", generate);
+    cm_set_str(meta, "namespace", owner->ns);
+    objmember(meta, "labels");
+    owner_ref(meta, owner);
+    cJSON *spec = cJSON_Duplicate(get(tmpl, "spec"), 1);
+    cJSON_AddItemToObject(pod, "spec", spec ? spec : cJSON_CreateObject());
+    return pod;
+}
+
+static void add_toleration(cJSON *spec, const char *key, const char *effect)
+{
+    cJSON *tols = get(spec, "tolerations");
+    if (!cJSON_IsArray(tols))
+        tols = cJSON_AddArrayToObject(spec, "tolerations");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tols)
+        if (is(gets(t, "key"), key) && is(gets(t, "operator"), "Exists") && is(gets(t, "effect"), effect))
+            return;
+    cJSON *n = cJSON_CreateObject();
+    cJSON_AddStringToObject(n, "effect", effect);
+    cJSON_AddStringToObject(n, "key", key);
+    cJSON_AddStringToObject(n, "operator", "Exists");
+    cJSON_AddItemToArray(tols, n);
+}
+
+/* The tolerations the DaemonSet controller adds to its pods (AddOrUpdateDaemonPodTolerations). */
+static void daemon_tolerations(cJSON *spec)
+{
+    add_toleration(spec, "node.kubernetes.io/not-ready", "NoExecute");
+    add_toleration(spec, "node.kubernetes.io/unreachable", "NoExecute");
+    add_toleration(spec, "node.kubernetes.io/disk-pressure", "NoSchedule");
+    add_toleration(spec, "node.kubernetes.io/memory-pressure", "NoSchedule");
+    add_toleration(spec, "node.kubernetes.io/pid-pressure", "NoSchedule");
+    add_toleration(spec, "node.kubernetes.io/unschedulable", "NoSchedule");
+    if (cJSON_IsTrue(get(spec, "hostNetwork")))
+        add_toleration(spec, "node.kubernetes.io/network-unavailable", "NoSchedule");
+}
+
+/* The node a DaemonSet pod is for: its nodeName, or its matchFields metadata.name term. */
+static const char *ds_pod_node(const cJSON *pod)
+{
+    const cJSON *spec = get(pod, "spec");
+    if (gets(spec, "nodeName"))
+        return gets(spec, "nodeName");
+    const cJSON *term = cJSON_GetArrayItem(get(get(get(get(spec, "affinity"), "nodeAffinity"),
+                                                   "requiredDuringSchedulingIgnoredDuringExecution"), "nodeSelectorTerms"), 0);
+    const cJSON *f;
+    cJSON_ArrayForEach(f, get(term, "matchFields"))
+        if (is(gets(f, "key"), "metadata.name"))
+            return cJSON_GetStringValue(cJSON_GetArrayItem(get(f, "values"), 0));
+    return NULL;
+}
+
+static cJSON *ds_pod(const cm_obj *ds, const char *node, const char *hash)
+{
+    char gen[300];
+    snprintf(gen, sizeof gen, "%.250s-", ds->name);
+    cJSON *pod = pod_from_template(ds, NULL, gen);
+    cJSON *labels = get(get(pod, "metadata"), "labels");
+    cm_set_str(labels, "controller-revision-hash", hash);
+    char g[32];
+    snprintf(g, sizeof g, "%lld", (long long)geti(get(ds->json, "metadata"), "generation", 1));
+    cm_set_str(labels, "pod-template-generation", g);
+    cJSON *spec = get(pod, "spec");
+    cJSON *na = objmember(objmember(spec, "affinity"), "nodeAffinity");
+    cJSON *req = cJSON_CreateObject(), *terms = cJSON_AddArrayToObject(req, "nodeSelectorTerms");
+    cJSON *term = cJSON_CreateObject(), *fields = cJSON_AddArrayToObject(term, "matchFields");
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "key", "metadata.name");
+    cJSON_AddStringToObject(f, "operator", "In");
+    cJSON_AddItemToObject(f, "values", cJSON_CreateStringArray(&node, 1));
+    cJSON_AddItemToArray(fields, f);
+    cJSON_AddItemToArray(terms, term);
+    cJSON_DeleteItemFromObjectCaseSensitive(na, "requiredDuringSchedulingIgnoredDuringExecution");
+    cJSON_AddItemToObject(na, "requiredDuringSchedulingIgnoredDuringExecution", req);
+    daemon_tolerations(spec);
+    return pod;
+}
+
+static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
+{
+    cm_obj *ds = cm_store_get(s->st, s->k_ds, ns, name);
+    if (!ds || deleting(ds->json))
+        return;
+    char hash[16];
+    hash_name(get(get(ds->json, "spec"), "template"), hash, sizeof hash);
+    cJSON *tmpl_spec = cJSON_Duplicate(get(get(get(ds->json, "spec"), "template"), "spec"), 1);
+    if (!tmpl_spec)
+        tmpl_spec = cJSON_CreateObject();
+    daemon_tolerations(tmpl_spec);
+    cm_obj **pods;
+    size_t np = owned_pods(s, ds, &pods);
+    cm_obj *const *nodes;
+    size_t nn = cm_store_list(s->st, s->k_node, NULL, &nodes);
+    /* Decide per node first; the writes below change the store's lists. */
+    char (*create)[256] = malloc((nn ? nn : 1) * sizeof *create);
+    char (*remove)[256] = malloc((np ? np : 1) * sizeof *remove);
+    size_t ncreate = 0, nremove = 0;
+    int64_t desired = 0, current = 0, mis = 0, ready = 0;
+    for (size_t i = 0; create && remove && i < nn; i++) {
+        const cJSON *node = nodes[i]->json;
+        int should = node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations"));
+        int have = 0, live = 0, rdy = 0;
+        for (size_t j = 0; j < np; j++) {
+            if (!is(ds_pod_node(pods[j]->json), nodes[i]->name))
+                continue;
+            have = 1;
+            if (is(phase_of(pods[j]->json), "Failed") && !deleting(pods[j]->json)) {
+                snprintf(remove[nremove++], sizeof *remove, "%s", pods[j]->name);
+                continue;
+            }
+            if (deleting(pods[j]->json))
+                continue;
+            live++;
+            rdy |= pod_ready(pods[j]->json);
+            if (!should)
+                snprintf(remove[nremove++], sizeof *remove, "%s", pods[j]->name);
+        }
+        desired += should;
+        current += should && have;
+        mis += !should && live;
+        ready += should && rdy;
+        if (should && !live)
+            snprintf(create[ncreate++], sizeof *create, "%s", nodes[i]->name);
+    }
+    free(pods);
+    for (size_t i = 0; create && i < ncreate; i++) {
+        ds = cm_store_get(s->st, s->k_ds, ns, name);
+        if (ds)
+            call(s, "POST", s->k_pod, ns, NULL, NULL, ds_pod(ds, create[i], hash));
+    }
+    for (size_t i = 0; remove && i < nremove; i++) {
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, remove[i]);
+        if (p)
+            delete_pod(s, p, -1);
+    }
+    free(create);
+    free(remove);
+    cJSON_Delete(tmpl_spec);
+    ds = cm_store_get(s->st, s->k_ds, ns, name);
+    if (!ds)
+        return;
+    cJSON *st = cJSON_CreateObject();
+    seti(st, "currentNumberScheduled", current);
+    seti(st, "desiredNumberScheduled", desired);
+    if (ready)
+        seti(st, "numberAvailable", ready);
+    seti(st, "numberMisscheduled", mis);
+    seti(st, "numberReady", ready);
+    if (desired - ready > 0)
+        seti(st, "numberUnavailable", desired - ready);
+    seti(st, "observedGeneration", geti(get(ds->json, "metadata"), "generation", 1));
+    seti(st, "updatedNumberScheduled", current);
+    put_status(s, ds, st);
+}
+
+static void reconcile_rs(cm_sim *s, const char *ns, const char *name)
+{
+    cm_obj *rs = cm_store_get(s->st, s->k_rs, ns, name);
+    if (!rs || deleting(rs->json))
+        return;
+    int64_t want = geti(get(rs->json, "spec"), "replicas", 1);
+    cm_obj **pods;
+    size_t np = owned_pods(s, rs, &pods);
+    int64_t active = 0, ready = 0;
+    char (*extra)[256] = malloc((np ? np : 1) * sizeof *extra);
+    size_t nextra = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (deleting(pods[i]->json) || terminal(pods[i]->json))
+            continue;
+        active++;
+        ready += pod_ready(pods[i]->json);
+    }
+    /* Too many: the unbound, then the not running, then the not ready go first (as the
+     * controller ranks them), the rest from the end of the sorted list. */
+    for (int pass = 0; pass < 4 && extra && active - (int64_t)nextra > want; pass++)
+        for (size_t i = np; i-- > 0 && active - (int64_t)nextra > want;) {
+            const cJSON *p = pods[i]->json;
+            if (deleting(p) || terminal(p))
+                continue;
+            int pick = pass == 0 ? !gets(get(p, "spec"), "nodeName")
+                     : pass == 1 ? !is(phase_of(p), "Running") && gets(get(p, "spec"), "nodeName")
+                     : pass == 2 ? is(phase_of(p), "Running") && !pod_ready(p)
+                                 : pod_ready(p);
+            if (pick)
+                snprintf(extra[nextra++], sizeof *extra, "%s", pods[i]->name);
+        }
+    free(pods);
+    char gen[300];
+    snprintf(gen, sizeof gen, "%.250s-", name);
+    for (int64_t i = active; i < want; i++) {
+        rs = cm_store_get(s->st, s->k_rs, ns, name);
+        if (rs)
+            call(s, "POST", s->k_pod, ns, NULL, NULL, pod_from_template(rs, NULL, gen));
+    }
+    for (size_t i = 0; extra && i < nextra; i++) {
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, extra[i]);
+        if (p)
+            delete_pod(s, p, -1);
+    }
+    free(extra);
+    rs = cm_store_get(s->st, s->k_rs, ns, name);
+    if (!rs)
+        return;
+    int64_t count = active;
+    cJSON *st = cJSON_CreateObject();
+    if (ready)
+        seti(st, "availableReplicas", ready);
+    if (count)
+        seti(st, "fullyLabeledReplicas", count);
+    seti(st, "observedGeneration", geti(get(rs->json, "metadata"), "generation", 1));
+    if (ready)
+        seti(st, "readyReplicas", ready);
+    seti(st, "replicas", count);
+    put_status(s, rs, st);
+}
+
+static void reconcile_deploy(cm_sim *s, const char *ns, const char *name)
+{
+    cm_obj *d = cm_store_get(s->st, s->k_deploy, ns, name);
+    if (!d || deleting(d->json))
+        return;
+    const cJSON *spec = get(d->json, "spec");
+    int64_t want = geti(spec, "replicas", 1);
+    cm_obj *const *items;
+    size_t n = cm_store_list(s->st, s->k_rs, ns, &items);
+    cm_obj *mine = NULL;
+    int64_t replicas = 0, ready = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!owned_by(items[i]->json, d->json))
+            continue;
+        if (!mine)
+            mine = items[i];
+        const cJSON *st = get(items[i]->json, "status");
+        replicas += geti(st, "replicas", 0);
+        ready += geti(st, "readyReplicas", 0);
+    }
+    if (!mine) {
+        char hash[16], rsname[300];
+        hash_name(get(spec, "template"), hash, sizeof hash);
+        snprintf(rsname, sizeof rsname, "%.240s-%s", name, hash);
+        cJSON *rs = cJSON_CreateObject();
+        cJSON_AddStringToObject(rs, "apiVersion", "apps/v1");
+        cJSON_AddStringToObject(rs, "kind", "ReplicaSet");
+        cJSON *meta = cJSON_AddObjectToObject(rs, "metadata");
+        cJSON_AddStringToObject(meta, "name", rsname);
+        cJSON_AddStringToObject(meta, "namespace", ns);
+        cJSON *labels = cJSON_Duplicate(get(get(get(spec, "template"), "metadata"), "labels"), 1);
+        cJSON_AddItemToObject(meta, "labels", labels ? labels : cJSON_CreateObject());
+        cm_set_str(get(meta, "labels"), "pod-template-hash", hash);
+        owner_ref(meta, d);
+        cJSON *rspec = cJSON_AddObjectToObject(rs, "spec");
+        seti(rspec, "replicas", want);
+        cJSON *sel = cJSON_Duplicate(get(spec, "selector"), 1);
+        cJSON_AddItemToObject(rspec, "selector", sel ? sel : cJSON_CreateObject());
+        cm_set_str(objmember(get(rspec, "selector"), "matchLabels"), "pod-template-hash", hash);
+        cJSON *tmpl = cJSON_Duplicate(get(spec, "template"), 1);
+        cJSON_AddItemToObject(rspec, "template", tmpl ? tmpl : cJSON_CreateObject());
+        cm_set_str(objmember(objmember(get(rspec, "template"), "metadata"), "labels"), "pod-template-hash", hash);
+        call(s, "POST", s->k_rs, ns, NULL, NULL, rs);
+    } else if (geti(get(mine->json, "spec"), "replicas", 1) != want) {
+        cJSON *next = cJSON_Duplicate(mine->json, 1);
+        seti(get(next, "spec"), "replicas", want);
+        put(s, s->k_rs, next, NULL);
+    }
+    d = cm_store_get(s->st, s->k_deploy, ns, name);
+    if (!d)
+        return;
+    cJSON *st = cJSON_Duplicate(get(d->json, "status"), 1);
+    if (!st)
+        st = cJSON_CreateObject();
+    if (ready)
+        seti(st, "availableReplicas", ready);
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "availableReplicas");
+    seti(st, "observedGeneration", geti(get(d->json, "metadata"), "generation", 1));
+    if (ready)
+        seti(st, "readyReplicas", ready);
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "readyReplicas");
+    seti(st, "replicas", replicas);
+    if (want - ready > 0)
+        seti(st, "unavailableReplicas", want - ready);
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "unavailableReplicas");
+    seti(st, "updatedReplicas", replicas);
+    put_status(s, d, st);
+}
+
+static void reconcile_sts(cm_sim *s, const char *ns, const char *name)
+{
+    cm_obj *sts = cm_store_get(s->st, s->k_sts, ns, name);
+    if (!sts || deleting(sts->json))
+        return;
+    const cJSON *spec = get(sts->json, "spec");
+    int64_t want = geti(spec, "replicas", 1);
+    int parallel = is(gets(spec, "podManagementPolicy"), "Parallel");
+    int64_t ready = 0, current = 0, blocked = 0;
+    for (int64_t i = 0; i < want; i++) {
+        char pname[300];
+        snprintf(pname, sizeof pname, "%.250s-%lld", name, (long long)i);
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, pname);
+        if (p) {
+            current += !deleting(p->json);
+            ready += pod_ready(p->json);
+            blocked |= !pod_ready(p->json);
+            continue;
+        }
+        if (blocked && !parallel)
+            continue; /* OrderedReady: the next ordinal waits for the ones before */
+        sts = cm_store_get(s->st, s->k_sts, ns, name);
+        if (!sts)
+            return;
+        cJSON *pod = pod_from_template(sts, pname, NULL);
+        cJSON *labels = get(get(pod, "metadata"), "labels");
+        cm_set_str(labels, "statefulset.kubernetes.io/pod-name", pname);
+        char idx[32];
+        snprintf(idx, sizeof idx, "%lld", (long long)i);
+        cm_set_str(labels, "apps.kubernetes.io/pod-index", idx);
+        const char *rev = gets(get(sts->json, "status"), "updateRevision");
+        if (rev)
+            cm_set_str(labels, "controller-revision-hash", rev);
+        cJSON *pspec = get(pod, "spec");
+        cm_set_str(pspec, "hostname", pname);
+        if (gets(spec, "serviceName"))
+            cm_set_str(pspec, "subdomain", gets(spec, "serviceName"));
+        call(s, "POST", s->k_pod, ns, NULL, NULL, pod);
+        current++;
+        blocked = 1;
+    }
+    /* Scaled down: the highest ordinal goes first, one at a time. */
+    cm_obj **pods;
+    size_t np = owned_pods(s, sts, &pods);
+    char victim[256] = "";
+    long long top = -1;
+    for (size_t i = 0; i < np; i++) {
+        const char *dash = strrchr(pods[i]->name, '-');
+        long long ord = dash ? strtoll(dash + 1, NULL, 10) : -1;
+        if (ord >= want && ord > top && !deleting(pods[i]->json)) {
+            top = ord;
+            snprintf(victim, sizeof victim, "%s", pods[i]->name);
+        }
+    }
+    free(pods);
+    if (victim[0]) {
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, victim);
+        if (p)
+            delete_pod(s, p, -1);
+    }
+    sts = cm_store_get(s->st, s->k_sts, ns, name);
+    if (!sts)
+        return;
+    cJSON *st = cJSON_Duplicate(get(sts->json, "status"), 1);
+    if (!st)
+        st = cJSON_CreateObject();
+    seti(st, "availableReplicas", ready);
+    seti(st, "currentReplicas", current);
+    seti(st, "observedGeneration", geti(get(sts->json, "metadata"), "generation", 1));
+    seti(st, "readyReplicas", ready);
+    seti(st, "replicas", current);
+    seti(st, "updatedReplicas", current);
+    put_status(s, sts, st);
+}
+
+/* The scale of a pod's controller (ReplicaSet, StatefulSet, ...), or -1 when it has none. */
+static int64_t controller_scale(cm_sim *s, const cJSON *pod, const char *ns, char *uid, size_t size)
+{
+    const cJSON *r = controller_ref(pod);
+    const cm_kind *k = is(gets(r, "kind"), "ReplicaSet") ? s->k_rs
+                     : is(gets(r, "kind"), "StatefulSet") ? s->k_sts
+                     : is(gets(r, "kind"), "Deployment") ? s->k_deploy : NULL;
+    cm_obj *o = k ? cm_store_get(s->st, k, ns, gets(r, "name")) : NULL;
+    if (!o)
+        return -1;
+    snprintf(uid, size, "%s", uid_of(o->json) ? uid_of(o->json) : "");
+    return geti(get(o->json, "spec"), "replicas", 1);
+}
+
+/* An intOrString against a total ("50%" rounds up, as the disruption controller does). */
+static int64_t scaled(const cJSON *v, int64_t total)
+{
+    if (cJSON_IsString(v))
+        return (strtoll(v->valuestring, NULL, 10) * total + 99) / 100;
+    int64_t n = 0;
+    cm_json_int64(v, &n);
+    return n;
+}
+
+static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
+{
+    cm_obj *pdb = cm_store_get(s->st, s->k_pdb, ns, name);
+    if (!pdb || deleting(pdb->json))
+        return;
+    const cJSON *spec = get(pdb->json, "spec");
+    char err[256];
+    cm_selector *sel = cm_label_selector_from_json(get(spec, "selector"), err, sizeof err);
+    cm_obj *const *items;
+    size_t n = cm_store_list(s->st, s->k_pod, ns, &items);
+    int64_t pods = 0, healthy = 0, scale = 0;
+    char seen[32][64];
+    size_t nseen = 0;
+    int all_controlled = 1;
+    const cJSON *min = get(spec, "minAvailable"), *max = get(spec, "maxUnavailable");
+    for (size_t i = 0; sel && !cm_selector_empty(sel) && i < n; i++) {
+        const cJSON *p = items[i]->json;
+        if (!cm_selector_match_labels(sel, get(get(p, "metadata"), "labels")) || terminal(p))
+            continue;
+        pods++;
+        healthy += pod_ready(p);
+        char uid[64];
+        int64_t sc = controller_scale(s, p, ns, uid, sizeof uid);
+        if (sc < 0) {
+            all_controlled = 0;
+            continue;
+        }
+        int dup = 0;
+        for (size_t j = 0; j < nseen && !dup; j++)
+            dup = strcmp(seen[j], uid) == 0;
+        if (!dup && nseen < 32) {
+            snprintf(seen[nseen++], sizeof *seen, "%s", uid);
+            scale += sc;
+        }
+    }
+    cm_selector_free(sel);
+    /* getExpectedPodCount: an integer minAvailable counts the pods; otherwise the controllers' scale. */
+    int use_scale = (max || cJSON_IsString(min)) && all_controlled && nseen > 0;
+    int64_t expected = use_scale ? scale : pods;
+    int64_t desired = min ? scaled(min, expected) : max ? expected - scaled(max, expected) : expected;
+    if (desired < 0)
+        desired = 0;
+    int64_t allowed = healthy - desired > 0 ? healthy - desired : 0;
+    const cJSON *old = get(pdb->json, "status");
+    cJSON *st = cJSON_CreateObject();
+    char now[40];
+    now_str(s, now, sizeof now);
+    const char *cstatus = allowed > 0 ? "True" : "False";
+    const char *when = now;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, get(old, "conditions"))
+        if (is(gets(c, "type"), "DisruptionAllowed") && is(gets(c, "status"), cstatus) && gets(c, "lastTransitionTime"))
+            when = gets(c, "lastTransitionTime");
+    cJSON *cond = cJSON_CreateObject();
+    cJSON_AddStringToObject(cond, "lastTransitionTime", when);
+    cJSON_AddStringToObject(cond, "message", "");
+    seti(cond, "observedGeneration", geti(get(pdb->json, "metadata"), "generation", 1));
+    cJSON_AddStringToObject(cond, "reason", allowed > 0 ? "SufficientPods" : "InsufficientPods");
+    cJSON_AddStringToObject(cond, "status", cstatus);
+    cJSON_AddStringToObject(cond, "type", "DisruptionAllowed");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(st, "conditions"), cond);
+    seti(st, "currentHealthy", healthy);
+    seti(st, "desiredHealthy", desired);
+    /* disruptedPods: the evictions not yet seen through (the pod still there, not terminating). */
+    const cJSON *dp;
+    cJSON *keep = NULL;
+    cJSON_ArrayForEach(dp, get(old, "disruptedPods")) {
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, dp->string);
+        if (p && !deleting(p->json)) {
+            if (!keep)
+                keep = cJSON_CreateObject();
+            cJSON_AddItemToObject(keep, dp->string, cJSON_Duplicate(dp, 1));
+            allowed = allowed > 0 ? allowed - 1 : 0;
+        }
+    }
+    if (keep)
+        cJSON_AddItemToObject(st, "disruptedPods", keep);
+    seti(st, "disruptionsAllowed", allowed);
+    seti(st, "expectedPods", expected);
+    seti(st, "observedGeneration", geti(get(pdb->json, "metadata"), "generation", 1));
+    put_status(s, pdb, st);
+}
+
+/* ---- the drain ---- */
+
+static void reconcile(cm_sim *s, enum ctl ctl, const char *key)
+{
+    char ns[256], name[256];
+    splitkey(key, ns, sizeof ns, name, sizeof name);
+    s->reconciles++;
+    switch (ctl) {
+    case C_SCHED:
+        if (is(key, "*"))
+            reconcile_sched(s, "", "*");
+        else
+            reconcile_sched(s, ns, name);
+        break;
+    case C_KUBELET: kubelet_reconcile(s, key); break;
+    case C_DS: reconcile_ds(s, ns, name); break;
+    case C_RS: reconcile_rs(s, ns, name); break;
+    case C_DEPLOY: reconcile_deploy(s, ns, name); break;
+    case C_STS: reconcile_sts(s, ns, name); break;
+    case C_PDB: reconcile_pdb(s, ns, name); break;
+    case C_NODE: reconcile_node(s, name); break;
+    default: break;
+    }
+}
+
+/* Runs the items queued before this drain, in order; what they cause waits for the next one. */
+static void drain(cm_loop *loop, void *ud)
+{
+    (void)loop;
+    cm_sim *s = ud;
+    s->drain = NULL;
+    size_t n = s->qlen;
+    for (size_t i = 0; i < n && s->qlen; i++) {
+        struct item it = s->q[s->qhead];
+        s->qhead = (s->qhead + 1) % s->qcap;
+        s->qlen--;
+        char dedup[520];
+        snprintf(dedup, sizeof dedup, "%d|%s", (int)it.ctl, it.key);
+        cm_map_del(s->queued, dedup);
+        reconcile(s, it.ctl, it.key);
+        free(it.key);
+    }
+    if (s->qlen && !s->drain)
+        s->drain = cm_loop_timer(s->loop, cm_loop_now(s->loop) + s->react, drain, s);
+}
+
+/* ---- settings, life cycle ---- */
+
+/* A duration setting: a number of seconds or a Go-style string; dflt when absent, -2 when bad. */
+static int64_t duration(const cJSON *o, const char *key, int64_t dflt)
+{
+    const cJSON *v = get(o, key);
+    double d;
+    if (!v)
+        return dflt;
+    if (cm_json_double(v, &d))
+        return d >= 0 ? (int64_t)(d * (double)CM_NS_PER_S) : -2;
+    if (cJSON_IsString(v)) {
+        int64_t ns = cm_parse_duration(v->valuestring);
+        return ns >= 0 ? ns : -2;
+    }
+    return -2;
+}
+
+static int read_settings(cm_sim *s, const cJSON *doc, char *err, size_t errsize)
+{
+    const cJSON *sim = get(get(doc, "spec"), "simulation");
+    struct { const char *key; int64_t *out; int64_t dflt; } d[] = {
+        {"reactionDelay", &s->react, CM_NS_PER_S / 10},
+        {"podStartDelay", &s->start, 2 * CM_NS_PER_S},
+        {"podReadyDelay", &s->ready, CM_NS_PER_S},
+        {"podStopDelay", &s->stop, 2 * CM_NS_PER_S},
+        {"sandboxRetryDelay", &s->retry, 10 * CM_NS_PER_S},
+    };
+    for (size_t i = 0; i < sizeof d / sizeof *d; i++) {
+        *d[i].out = duration(sim, d[i].key, d[i].dflt);
+        if (*d[i].out < 0) {
+            snprintf(err, errsize, "FakeCluster spec.simulation.%s: not a duration", d[i].key);
+            return -1;
+        }
+    }
+    s->jitter = 0.2;
+    if (get(sim, "jitter") && (!cm_json_double(get(sim, "jitter"), &s->jitter) || s->jitter < 0)) {
+        snprintf(err, errsize, "FakeCluster spec.simulation.jitter: not a fraction >= 0");
+        return -1;
+    }
+    const cJSON *rules = get(sim, "pods");
+    size_t n = (size_t)cJSON_GetArraySize(rules);
+    s->rules = n ? calloc(n, sizeof *s->rules) : NULL;
+    if (n && !s->rules)
+        return -1;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rules) {
+        struct rule *ru = &s->rules[s->nrules++];
+        const char *prefix = gets(r, "imagePrefix"), *sel = gets(r, "selector");
+        char e[256];
+        if (prefix)
+            ru->image_prefix = strdup(prefix);
+        else if (!sel || !(ru->sel = cm_label_selector_parse(sel, e, sizeof e))) {
+            snprintf(err, errsize, "FakeCluster spec.simulation.pods[%zu]: %s", s->nrules - 1,
+                     sel ? e : "needs imagePrefix or selector");
+            return -1;
+        }
+        ru->start = duration(r, "startDelay", -1);
+        ru->ready = duration(r, "readyDelay", -1);
+        if (ru->start < -1 || ru->ready < -1) {
+            snprintf(err, errsize, "FakeCluster spec.simulation.pods[%zu]: bad delay", s->nrules - 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const cm_kind *kind(cm_fake *f, const char *av, const char *k)
+{
+    return cm_kinds_by_kind(f->kinds, av, k);
+}
+
+cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *settings, char *err,
+                   size_t errsize)
+{
+    cm_sim *s = calloc(1, sizeof *s);
+    if (err && errsize)
+        err[0] = '\0';
+    if (!s)
+        return NULL;
+    s->f = fake;
+    s->loop = loop;
+    s->st = cm_fake_store(fake);
+    s->rng = seed;
+    s->sub = -1;
+    s->k_pod = kind(fake, "v1", "Pod");
+    s->k_node = kind(fake, "v1", "Node");
+    s->k_event = kind(fake, "v1", "Event");
+    s->k_ds = kind(fake, "apps/v1", "DaemonSet");
+    s->k_rs = kind(fake, "apps/v1", "ReplicaSet");
+    s->k_deploy = kind(fake, "apps/v1", "Deployment");
+    s->k_sts = kind(fake, "apps/v1", "StatefulSet");
+    s->k_pdb = kind(fake, "policy/v1", "PodDisruptionBudget");
+    s->queued = cm_map_new();
+    s->pods = cm_map_new();
+    s->nodes = cm_map_new();
+    char e[512];
+    if (!s->queued || !s->pods || !s->nodes ||
+        read_settings(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
+        (s->sub = cm_store_subscribe(s->st, on_change, s)) < 0) {
+        if (err && errsize)
+            snprintf(err, errsize, "%s", s->sub < 0 && !e[0] ? "out of memory" : e);
+        cm_sim_free(s);
+        return NULL;
+    }
+    cm_fake_seed(fake, seed);
+    fake->sim_kubelet = 1;
+    cm_obj *const *items;
+    size_t n = cm_store_list(s->st, s->k_node, NULL, &items);
+    for (size_t i = 0; i < n; i++) {
+        simnode(s, items[i]->name);
+        enqueue(s, C_NODE, "", items[i]->name);
+    }
+    n = cm_store_list(s->st, s->k_pod, NULL, &items);
+    for (size_t i = 0; i < n; i++)
+        enqueue(s, gets(get(items[i]->json, "spec"), "nodeName") ? C_KUBELET : C_SCHED, items[i]->ns, items[i]->name);
+    enqueue_all(s, C_DS, s->k_ds, NULL);
+    enqueue_all(s, C_DEPLOY, s->k_deploy, NULL);
+    enqueue_all(s, C_RS, s->k_rs, NULL);
+    enqueue_all(s, C_STS, s->k_sts, NULL);
+    enqueue_all(s, C_PDB, s->k_pdb, NULL);
+    return s;
+}
+
+static void free_podstate(void *ud, const char *key, void *value)
+{
+    (void)key;
+    cm_sim *s = ud;
+    struct podstate *ps = value;
+    if (ps->timer)
+        cm_loop_timer_cancel(s->loop, ps->timer);
+    free(ps);
+}
+
+static void free_node(void *ud, const char *key, void *value)
+{
+    (void)ud, (void)key;
+    struct simnode *n = value;
+    cm_host_free(n->host);
+    free(n);
+}
+
+void cm_sim_free(cm_sim *s)
+{
+    if (!s)
+        return;
+    if (s->sub >= 0) {
+        cm_store_unsubscribe(s->st, s->sub);
+        s->f->sim_kubelet = 0;
+    }
+    if (s->drain)
+        cm_loop_timer_cancel(s->loop, s->drain);
+    for (size_t i = 0; i < s->qlen; i++)
+        free(s->q[(s->qhead + i) % s->qcap].key);
+    free(s->q);
+    if (s->pods)
+        cm_map_each(s->pods, free_podstate, s);
+    if (s->nodes)
+        cm_map_each(s->nodes, free_node, s);
+    cm_map_free(s->queued);
+    cm_map_free(s->pods);
+    cm_map_free(s->nodes);
+    for (size_t i = 0; i < s->nrules; i++) {
+        free(s->rules[i].image_prefix);
+        cm_selector_free(s->rules[i].sel);
+    }
+    free(s->rules);
+    free(s);
+}
+
+void cm_sim_set_agent(cm_sim *s, cm_sim_agent_fn fn, void *ud)
+{
+    s->agent = fn;
+    s->agent_ud = ud;
+}
+
+uint64_t cm_sim_requests(const cm_sim *s)
+{
+    return s->requests;
+}
+
+uint64_t cm_sim_reconciles(const cm_sim *s)
+{
+    return s->reconciles;
+}

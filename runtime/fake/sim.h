@@ -1,0 +1,86 @@
+/*
+ * sim.h - the fake cluster's simulated control plane and nodes: a scheduler,
+ * the controllers a migration depends on (DaemonSet, ReplicaSet, Deployment,
+ * StatefulSet, PodDisruptionBudget status, the cordon taint) and one kubelet
+ * per node, each node with a simulated host (host.h), all on the loop's clock.
+ *
+ * The simulation subscribes to the store; each change queues reconciles of
+ * the objects it concerns on one FIFO work queue, drained by a loop timer a
+ * small reaction delay later (subscribers must not change the store). Every
+ * write goes through cm_fake_handle(), so resourceVersions, defaults, watch
+ * events and API rules are those any client sees. Nothing depends on the wall
+ * clock or on hash order, and every random choice (delay jitter, tie breaks,
+ * sandbox ids) comes from the seed: the same fixture and seed on a virtual
+ * clock give the same run, event for event.
+ *
+ * While a simulation is attached its kubelets end terminating pods (after
+ * min(grace period, stop delay), then a delete with grace 0); the REST core's
+ * own grace timers stand aside (write.c).
+ *
+ * Settings come from the fixture's FakeCluster document (or the one passed),
+ * spec.simulation; durations are numbers of seconds or Go-style strings:
+ *
+ *   spec:
+ *     simulation:
+ *       reactionDelay: 0.1      # store change -> controllers react (default 100ms)
+ *       podStartDelay: 2        # bound pod -> Running (default 2s)
+ *       podReadyDelay: 1        # Running -> Ready (default 1s)
+ *       podStopDelay: 2         # cap on a terminating pod's stop time (default 2s)
+ *       sandboxRetryDelay: 10   # a failed sandbox is retried after (default 10s)
+ *       jitter: 0.2             # delays stretched by up to this fraction, from the seed
+ *       pods:                   # first match wins: by image prefix or label selector
+ *       - {imagePrefix: "docker.io/flannel/", startDelay: 3, readyDelay: 2}
+ *       - {selector: "app=web", startDelay: 5}
+ */
+#ifndef CM_FAKE_SIM_H
+#define CM_FAKE_SIM_H
+
+#include "fake.h"
+#include "host.h"
+#include "loop.h"
+
+#include <cJSON.h>
+#include <stdint.h>
+
+typedef struct cm_sim cm_sim;
+
+/* What happened to a pod on a node, for the agent hook. */
+enum cm_sim_pod_event {
+    CM_SIM_POD_STARTED, /* its containers started (Running; also pods found running at attach) */
+    CM_SIM_POD_STOPPED  /* its containers stopped; the pod is deleted right after */
+};
+
+/*
+ * The agent hook: called from a loop timer (so it may change the host and
+ * call cm_fake_handle) when a pod starts or stops on node. pod is the pod as
+ * stored, valid for the call only. This is where flanneld's and calico-node's
+ * effects on the node's host are programmed (lua/cm/flannel.lua, calico.lua).
+ */
+typedef void (*cm_sim_agent_fn)(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
+                                enum cm_sim_pod_event ev);
+
+/*
+ * Attaches a simulation to fake, on fake's loop. seed drives every random
+ * choice (and seeds the fake's uid and name generator, so one seed decides
+ * the run). settings is a FakeCluster document, or NULL for the fixture's.
+ * Existing nodes get their hosts now; existing objects are reconciled on the
+ * first drain. Returns NULL when out of memory or when settings are invalid
+ * (then err says why).
+ */
+cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *settings,
+                   char *err, size_t errsize);
+
+/* Detaches and frees the simulation (its timers, its hosts). */
+void cm_sim_free(cm_sim *sim);
+
+/* The simulated host of node, or NULL when there is no such node. Owned by the simulation. */
+cm_host *cm_sim_host(cm_sim *sim, const char *node);
+
+/* Sets (fn NULL: clears) the agent hook. */
+void cm_sim_set_agent(cm_sim *sim, cm_sim_agent_fn fn, void *ud);
+
+/* Requests the simulation has made, and reconciles it has run (for summaries and benchmarks). */
+uint64_t cm_sim_requests(const cm_sim *sim);
+uint64_t cm_sim_reconciles(const cm_sim *sim);
+
+#endif
