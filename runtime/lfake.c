@@ -5,6 +5,11 @@
  *   fake.new_host([doc]) -> Host | nil, message, "InvalidHost"
  *       an empty host (loopback and default sysctls), or one from a document shaped as
  *       host:json() returns it (what cm.flannel.node_state() gives, plus the underlay)
+ *   fake.request(method, path [, body]) -> object | nil, message, reason
+ *       in a --fake run: one request straight to the simulated cluster's REST core, at once
+ *       (no loop, no transport); body (a table) is sent as a merge patch. For the simulation's
+ *       own agents (lua/cm/agents.lua), which run inside the loop and must not wait.
+ *   fake.host(node) -> Host | nil      in a --fake run: that node's simulated host (live)
  *
  * Host methods; each change returns true, or nil, message, errno name ("EEXIST", "ENODEV",
  * "ENETUNREACH", "ENETDOWN", "ESRCH", "EADDRNOTAVAIL", "ERANGE", "EINVAL", "ENOENT") as the
@@ -25,10 +30,14 @@
  */
 #include "cmlua.h"
 #include "fake/cni.h"
+#include "fake/fake.h"
 #include "fake/host.h"
+#include "fake/simrun.h"
+#include "json.h"
 #include "ljson.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HOST_MT "cm.fake.Host"
@@ -43,11 +52,32 @@ static int result(lua_State *L, int rc, const char *what)
     return cm_fail(L, cm_host_errno_name(-rc), "%s: %s", what, strerror(-rc));
 }
 
+/* A Host handle: owned hosts are freed on close; the simulation's are only let go of. */
+typedef struct host_box {
+    cm_host *h;
+    int borrowed;
+} host_box;
+
 static cm_host *check_host(lua_State *L)
 {
-    cm_host **box = luaL_checkudata(L, 1, HOST_MT);
-    luaL_argcheck(L, *box != NULL, 1, "attempt to use a closed host");
-    return *box;
+    host_box *box = luaL_checkudata(L, 1, HOST_MT);
+    luaL_argcheck(L, box->h != NULL, 1, "attempt to use a closed host");
+    return box->h;
+}
+
+/* Pushes a new, closed Host handle. */
+static host_box *push_box(lua_State *L)
+{
+    host_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = (host_box){NULL, 0};
+    luaL_setmetatable(L, HOST_MT);
+    return box;
+}
+
+void cm_fake_push_host(lua_State *L, cm_host *host)
+{
+    host_box *box = push_box(L);
+    *box = (host_box){host, 1};
 }
 
 static int link_add_op(cm_host *h, const cJSON *l, int replace)
@@ -226,16 +256,17 @@ static int host_sandbox(lua_State *L)
 
 static int host_close(lua_State *L)
 {
-    cm_host **box = luaL_checkudata(L, 1, HOST_MT);
-    cm_host_free(*box);
-    *box = NULL;
+    host_box *box = luaL_checkudata(L, 1, HOST_MT);
+    if (!box->borrowed)
+        cm_host_free(box->h);
+    box->h = NULL;
     return 0;
 }
 
 static int host_tostring(lua_State *L)
 {
-    cm_host **box = luaL_checkudata(L, 1, HOST_MT);
-    lua_pushstring(L, *box ? "cm.fake.Host" : "cm.fake.Host (closed)");
+    host_box *box = luaL_checkudata(L, 1, HOST_MT);
+    lua_pushstring(L, box->h ? "cm.fake.Host" : "cm.fake.Host (closed)");
     return 1;
 }
 
@@ -245,20 +276,60 @@ static int fake_new_host(lua_State *L)
     if (from_doc)
         luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    cm_host **box = lua_newuserdatauv(L, sizeof *box, 0); /* [doc, box]: created closed, then filled */
-    *box = NULL;
-    luaL_setmetatable(L, HOST_MT);
+    host_box *box = push_box(L); /* [doc, box]: created closed, then filled */
     if (!from_doc) {
-        *box = cm_host_new();
-        return *box ? 1 : luaL_error(L, "not enough memory");
+        box->h = cm_host_new();
+        return box->h ? 1 : luaL_error(L, "not enough memory");
     }
     cJSON *doc = cm_lua_to_json(L, 1);
     char err[256];
-    *box = cm_host_from_json(doc, err, sizeof err);
+    box->h = cm_host_from_json(doc, err, sizeof err);
     cJSON_Delete(doc);
-    if (!*box)
+    if (!box->h)
         return cm_fail(L, "InvalidHost", "invalid host: %s", err);
     return 1;
+}
+
+/* Pushes an answer's body (or its Status as nil, message, reason); returns the count. */
+static int push_answer(lua_State *L, const cm_fake_resp *resp)
+{
+    cm_json_error jerr;
+    cJSON *body = resp->body ? cm_json_parse(resp->body, resp->body_len, &jerr) : NULL;
+    int n;
+    if (resp->status >= 200 && resp->status < 300 && body) {
+        cm_lua_push_json(L, body);
+        n = 1;
+    } else {
+        const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "message"));
+        const char *reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "reason"));
+        n = cm_fail(L, reason ? reason : "Unknown", "%s", msg ? msg : "no answer");
+    }
+    cJSON_Delete(body);
+    return n;
+}
+
+static int fake_request(lua_State *L)
+{
+    const char *method = luaL_checkstring(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    struct cm_run *run = cm_run_get(L);
+    if (!run->sim)
+        return luaL_error(L, "fake.request: only in a --fake run");
+    char *body = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        cJSON *b = cm_lua_to_json(L, 3);
+        body = cJSON_PrintUnformatted(b);
+        cJSON_Delete(b);
+    }
+    const char *q = strchr(path, '?');
+    lua_pushlstring(L, path, q ? (size_t)(q - path) : strlen(path));
+    cm_fake_resp resp = {0};
+    cm_sim_run_request(run->sim, method, lua_tostring(L, -1), q ? q + 1 : NULL, body, &resp);
+    free(body);
+    int n = push_answer(L, &resp);
+    cm_fake_resp_clear(&resp);
+    return n;
 }
 
 static const luaL_Reg host_methods[] = {
@@ -282,8 +353,23 @@ static const luaL_Reg host_meta[] = {
     {NULL, NULL},
 };
 
+static int fake_host(lua_State *L)
+{
+    const char *node = luaL_checkstring(L, 1);
+    struct cm_run *run = cm_run_get(L);
+    if (!run->sim)
+        return luaL_error(L, "fake.host: only in a --fake run");
+    cm_host *h = cm_sim_run_host(run->sim, node);
+    if (!h)
+        return 0;
+    cm_fake_push_host(L, h);
+    return 1;
+}
+
 static const luaL_Reg fake_funcs[] = {
+    {"host", fake_host},
     {"new_host", fake_new_host},
+    {"request", fake_request},
     {NULL, NULL},
 };
 

@@ -75,6 +75,27 @@ function M.cni_conflist(calico_config, node_name, mtu)
    return text
 end
 
+--- What calico-node's install-cni init container leaves on a node: the CNI config (from
+--- calico-config, when given), the kubeconfig it names, the plugin binaries and the node name
+--- file the plugin needs. A state in cm.sim's host shape (files only).
+---@param node_name string
+---@param mtu integer the workload MTU
+---@param calico_config table|nil the ConfigMap kube-system/calico-config
+---@return table|nil state
+---@return string|nil message
+---@return string|nil code
+function M.install_cni_state(node_name, mtu, calico_config)
+   local st = { links = {}, addresses = {}, routes = {}, neighbours = {}, fdb = {}, sysctls = {},
+      files = { ["/var/lib/calico/nodename"] = node_name, ["/opt/cni/bin/calico"] = "",
+         ["/opt/cni/bin/calico-ipam"] = "", [M.CNI_KUBECONFIG] = "# kubeconfig for the calico CNI plugin\n" } }
+   if calico_config then
+      local text, err, code = M.cni_conflist(calico_config, node_name, mtu)
+      if not text then return nil, err, code end
+      st.files["/etc/cni/net.d/" .. M.CNI_CONF_NAME] = text
+   end
+   return st
+end
+
 --- What calico-node (install-cni, then Felix) programs on a node with VXLAN: vxlan.calico with
 --- the node's tunnel address and MAC, a route, neighbour and FDB entry per remote block, the
 --- CNI config and binaries, and /var/lib/calico/nodename.
@@ -93,19 +114,11 @@ function M.node_state(node, nodes, felix, affinities, opts)
    local vx = M.felix_vxlan(felix)
    local mtu = vx.mtu ~= 0 and vx.mtu or (opts.mtu or 1500) - 50
    local dev = M.VXLAN_DEVICE
-   local st = {
-      links = { { name = dev, kind = "vxlan", mtu = mtu, mac = me.mac, up = true,
-         vxlan = { id = vx.vni, port = vx.port, ["local"] = me.ip, dev = opts.iface or "eth0", learning = false } } },
-      addresses = { { dev = dev, address = me.tunnel_addr .. "/32" } },
-      routes = {}, neighbours = {}, fdb = {}, sysctls = {},
-      files = { ["/var/lib/calico/nodename"] = me.name, ["/opt/cni/bin/calico"] = "",
-         ["/opt/cni/bin/calico-ipam"] = "", [M.CNI_KUBECONFIG] = "# kubeconfig for the calico CNI plugin\n" },
-   }
-   if opts.calico_config then
-      local text, cerr, ccode = M.cni_conflist(opts.calico_config, me.name, mtu)
-      if not text then return nil, cerr, ccode end
-      st.files["/etc/cni/net.d/" .. M.CNI_CONF_NAME] = text
-   end
+   local st, serr, scode = M.install_cni_state(me.name, mtu, opts.calico_config)
+   if not st then return nil, serr, scode end
+   st.links = { { name = dev, kind = "vxlan", mtu = mtu, mac = me.mac, up = true,
+      vxlan = { id = vx.vni, port = vx.port, ["local"] = me.ip, dev = opts.iface or "eth0", learning = false } } }
+   st.addresses = { { dev = dev, address = me.tunnel_addr .. "/32" } }
    local peers = {}
    for _, other in ipairs(nodes) do
       local p = other.metadata.name ~= me.name and M.node_vxlan(other)

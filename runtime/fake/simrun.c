@@ -4,6 +4,8 @@
 #include "fake.h"
 #include "inproc.h"
 #include "k8s_config.h"
+#include "ljson.h"
+#include "sim.h"
 #include "store.h"
 
 #include <errno.h>
@@ -14,6 +16,9 @@
 struct cm_sim_run {
     cm_loop *loop;
     cm_fake *fake;
+    cm_sim *sim;         /* the simulated controllers and kubelets */
+    struct cm_run *run;  /* set by cm_sim_run_install: its Lua state runs the agents */
+    int agent_errors;
     char *fixture;
     cm_inproc_stats stats;
     FILE *trace;
@@ -140,6 +145,11 @@ cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace
     }
     if (s->trace)
         s->sub = cm_store_subscribe(cm_fake_store(s->fake), trace_event, s);
+    s->sim = cm_sim_new(s->fake, s->loop, seed, NULL, err, errsize);
+    if (!s->sim) {
+        cm_sim_run_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -162,11 +172,58 @@ static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespac
     return cm_k8s_config_fake(source, namespace);
 }
 
+/*
+ * The simulation's agent hook: a pod started or stopped on a node. What that
+ * does to the node's host is add-on knowledge, so it is Lua's:
+ * require("cm.agents").on_pod(node, pod, "started"|"stopped", host). Runs on
+ * the main thread's stack, which is inside a wait whenever the loop runs.
+ */
+static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod, enum cm_sim_pod_event ev)
+{
+    cm_sim_run *s = ud;
+    lua_State *L = s->run->L;
+    int top = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cm.agents");
+    if (cm_pcall(L, 1, 1) == LUA_OK) { /* [agents] */
+        lua_getfield(L, -1, "on_pod");
+        lua_pushstring(L, node);
+        cm_lua_push_json(L, pod);
+        lua_pushstring(L, ev == CM_SIM_POD_STARTED ? "started" : "stopped");
+        cm_fake_push_host(L, cm_sim_host(sim, node)); /* [agents, on_pod, node, pod, event, host] */
+        if (cm_pcall(L, 4, 0) == LUA_OK) {
+            lua_settop(L, top);
+            return;
+        }
+    }
+    s->agent_errors++;
+    cm_log_field f = {.key = "node", .value = node};
+    cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), lua_tostring(L, -1), &f, 1);
+    lua_settop(L, top);
+}
+
 void cm_sim_run_install(cm_sim_run *s, struct cm_run *run)
 {
+    s->run = run;
     run->sim = s;
     run->k8s_transport_new = new_transport;
     run->k8s_config_new = new_config;
+    cm_sim_set_agent(s->sim, run_agent, s);
+}
+
+cm_host *cm_sim_run_host(cm_sim_run *s, const char *node)
+{
+    return cm_sim_host(s->sim, node);
+}
+
+int cm_sim_run_request(cm_sim_run *s, const char *method, const char *path, const char *query,
+                       const char *body, cm_fake_resp *resp)
+{
+    cm_fake_req req = {.method = method, .path = path, .query = query, .body = body,
+                       .body_len = body ? strlen(body) : 0,
+                       .content_type = body ? "application/merge-patch+json" : NULL};
+    cm_fake_handle(s->fake, &req, resp);
+    return resp->status;
 }
 
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop)
@@ -182,7 +239,8 @@ void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop
     snprintf(vals[CM_VERB_COUNT], sizeof vals[CM_VERB_COUNT], "%.3f", (double)cm_loop_now(loop) / 1e9);
     f[CM_VERB_COUNT] = (cm_log_field){.key = "virtual_seconds", .value = vals[CM_VERB_COUNT], .is_json = 1};
     char msg[96];
-    snprintf(msg, sizeof msg, "simulation done: %ld requests", total);
+    snprintf(msg, sizeof msg, "simulation done: %ld requests from the script, %llu from the cluster's actors",
+             total, (unsigned long long)cm_sim_requests(s->sim));
     cm_log_write(log, CM_LOG_INFO, cm_loop_wall(loop), msg, f, CM_VERB_COUNT + 1);
 }
 
@@ -190,6 +248,7 @@ void cm_sim_run_free(cm_sim_run *s)
 {
     if (!s)
         return;
+    cm_sim_free(s->sim);
     if (s->sub >= 0)
         cm_store_unsubscribe(cm_fake_store(s->fake), s->sub);
     if (s->trace)

@@ -7,6 +7,8 @@
 #define CM_FAKE_SIMRUN_H
 
 #include "cmlua.h"
+#include "fake.h"
+#include "host.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +34,20 @@ cm_loop *cm_sim_run_loop(const cm_sim_run *s);
 
 /* Points the run's cm.k8s clients at the simulated cluster. */
 void cm_sim_run_install(cm_sim_run *s, struct cm_run *run);
+
+/*
+ * Sends one request to the simulated cluster's REST core, at once (no loop):
+ * what cm.fake.request() uses. A body is sent as a merge patch. Returns the
+ * HTTP status; the caller clears resp with cm_fake_resp_clear().
+ */
+int cm_sim_run_request(cm_sim_run *s, const char *method, const char *path, const char *query,
+                       const char *body, cm_fake_resp *resp);
+
+/* The simulated host of node, or NULL when there is no such node. */
+cm_host *cm_sim_run_host(cm_sim_run *s, const char *node);
+
+/* Pushes a Host handle over a host the simulation owns (lfake.c); closing it frees nothing. */
+void cm_fake_push_host(lua_State *L, cm_host *host);
 
 /* Logs the summary: virtual time elapsed, requests by verb. */
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop);

@@ -19,7 +19,9 @@ end
 assert(c:patch({ apiVersion = "v1", kind = "Node", name = "worker-1" }, { spec = { unschedulable = true } },
    { type = "merge" }))
 time.sleep(3600) -- an hour of virtual time: no wall time
-print("later", time.rfc3339(), assert(c:get { apiVersion = "v1", kind = "Node", name = "worker-1" }).spec.unschedulable)
+local w1 = assert(c:get { apiVersion = "v1", kind = "Node", name = "worker-1" })
+print("later", time.rfc3339(), w1.spec.unschedulable)
+for _, taint in ipairs(w1.spec.taints or {}) do print("taint", taint.key, taint.effect) end
 local pods = assert(c:list { apiVersion = "v1", kind = "Pod", fieldSelector = "spec.nodeName=worker-1" })
 print("pods on worker-1", #pods.items)
 local r, msg, reason = c:get { apiVersion = "v1", kind = "Node", name = "nope" }
@@ -33,7 +35,8 @@ expect_out "^node	worker-2	10\.244\.2\.0/24$"
 expect_out "^later	2026-11-01T10:00:00\.[0-9]{3}Z	true$"
 expect_out "^pods on worker-1	5$"
 expect_out '^missing	nil	nodes "nope" not found	NotFound$'
-expect_out "INFO  simulation done: 6 requests get=3 list=2 watch=0 create=0 update=0 patch=1 delete=0 virtual_seconds=3600\.[0-9]+$"
+expect_out "^taint	node\.kubernetes\.io/unschedulable	NoSchedule$"
+expect_out "INFO  simulation done: 6 requests from the script, 1 from the cluster's actors get=3 list=2 watch=0 create=0 update=0 patch=1 delete=0 virtual_seconds=3600\.[0-9]+$"
 # the timeline: the script's requests and the cluster's changes, in virtual time
 grep -q '"actor":"script","verb":"patch","method":"PATCH","path":"/api/v1/nodes/worker-1","status":200' "$dir/t1.jsonl" ||
     fail "no patch request in the trace"
