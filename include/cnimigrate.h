@@ -43,6 +43,17 @@ void cm_runtime_free(cm_runtime *rt);
  *   "log-level"   "debug", "info" (default), "warn" or "error"
  *   "timeout"     a deadline for each run: seconds or a duration such as
  *                 "90s", "5m", "1h30m"; "0" means none (default)
+ *   "kubeconfig"  the kubeconfig file of cm.k8s clients (used alone; instead
+ *                 of KUBECONFIG, ~/.kube/config or the in-cluster account)
+ *   "context"     the kubeconfig context instead of current-context
+ *   "namespace"   the default namespace instead of the context's
+ *   "dry-run"     "server": every write of cm.k8s clients carries
+ *                 dryRun=All, so the API server changes nothing; "none" (default)
+ *   "fake"        a fixture file: runs simulate that cluster in process, on a
+ *                 virtual clock, and cm.k8s clients talk to it (no kubeconfig)
+ *   "seed"        the simulation's seed (default 0): same fixture, seed and
+ *                 script, same run
+ *   "trace"       with "fake": a file that gets the run's timeline as JSON lines
  * Returns CM_OK, or CM_USAGE for an unknown name or a bad value (see
  * cm_runtime_last_error()).
  */

@@ -70,35 +70,41 @@ int cm_fail(lua_State *L, const char *code, const char *fmt, ...)
 
 /* ---- deadline and cancel ---- */
 
-/* Whether the run must stop now; records why on first sight. */
-static const char *interrupt_reason(struct cm_run *run)
+/* Records why the run must stop, once it must; returns that (CM_GO_ON while it need not). */
+static int must_stop(struct cm_run *run)
 {
-    if (run->cancel && *run->cancel)
-        run->interrupted = 1;
-    else if (run->deadline != CM_TIME_NEVER && cm_loop_now(run->loop) >= run->deadline)
-        run->interrupted = 2;
-    return run->interrupted == 1 ? "run cancelled" : run->interrupted == 2 ? "run exceeded its deadline of " : NULL;
+    if (run->interrupted == CM_GO_ON) {
+        if (run->cancel && *run->cancel)
+            run->interrupted = CM_CANCELLED;
+        else if (run->deadline != CM_TIME_NEVER && cm_loop_now(run->loop) >= run->deadline)
+            run->interrupted = CM_DEADLINE;
+    }
+    return run->interrupted;
 }
 
-/* Raises the interrupt error with where, and re-arms the hook for every instruction. */
-static int raise_interrupt(lua_State *L, struct cm_run *run, const char *where, const char *why)
+static void interrupt_hook(lua_State *L, lua_Debug *ar);
+
+/* Raises the stop error at `where` (which already names the place), and re-arms the hook for
+ * every instruction so that a script's pcall, which catches this error, cannot go on past it. */
+static int raise_stop(lua_State *L, const struct cm_run *run, const char *where)
 {
-    lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
-    if (run->interrupted == 2)
-        return luaL_error(L, "%s%s%s", where, why, run->timeout ? run->timeout : "?");
-    return luaL_error(L, "%s%s", where, why);
+    lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, 1);
+    if (run->interrupted == CM_DEADLINE)
+        lua_pushfstring(L, "%srun exceeded its deadline of %s", where, run->timeout);
+    else
+        lua_pushfstring(L, "%srun cancelled", where);
+    return lua_error(L);
 }
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
     struct cm_run *run = cm_run_get(L);
-    const char *why = interrupt_reason(run);
-    if (!why)
+    if (must_stop(run) == CM_GO_ON)
         return;
     char where[256] = "";
     if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
         snprintf(where, sizeof where, "%s:%d: ", ar->short_src, ar->currentline);
-    raise_interrupt(L, run, where, why);
+    raise_stop(L, run, where);
 }
 
 void cm_interrupt_arm(lua_State *L)
@@ -109,18 +115,20 @@ void cm_interrupt_arm(lua_State *L)
 void cm_check_interrupt(lua_State *L)
 {
     struct cm_run *run = cm_run_get(L);
-    const char *why = interrupt_reason(run);
-    if (!why)
+    if (must_stop(run) == CM_GO_ON)
         return;
     luaL_where(L, 1);
-    raise_interrupt(L, run, lua_tostring(L, -1), why);
+    raise_stop(L, run, lua_tostring(L, -1));
 }
 
 /* ---- modules ---- */
 
 static const luaL_Reg C_MODULES[] = {
+    {"cm.fake", luaopen_cm_fake},
     {"cm.json", luaopen_cm_json},
+    {"cm.k8s", luaopen_cm_k8s},
     {"cm.log", luaopen_cm_log},
+    {"cm.task", luaopen_cm_task},
     {"cm.time", luaopen_cm_time},
     {"cm.yaml", luaopen_cm_yaml},
     {NULL, NULL},
@@ -199,6 +207,17 @@ void cm_preload_all(lua_State *L)
     lua_pop(L, 1);
     assert(lua_gettop(L) == top);
     (void)top;
+}
+
+void cm_new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
+{
+    luaL_newmetatable(L, name);    /* [mt] */
+    luaL_setfuncs(L, meta, 0);
+    lua_newtable(L);               /* [mt, methods] */
+    luaL_setfuncs(L, methods, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__index"); /* mt.__index = methods */
+    lua_remove(L, -2);             /* [methods] */
 }
 
 /* ---- strict globals ---- */

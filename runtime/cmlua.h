@@ -12,15 +12,41 @@
 #include <lua.h>
 #include <signal.h>
 
+/* Why a run stops early (struct cm_run.interrupted). */
+enum { CM_GO_ON = 0, CM_CANCELLED, CM_DEADLINE };
+
+struct cm_task;
+
+/*
+ * Something a Lua-called C function waits for (a timer, a response, a task's
+ * end). Whoever completes it calls cm_waiter_wake(). Its memory must live
+ * until the wait ends: on the waiting thread's stack (a userdata) or in the
+ * object waited on.
+ */
+typedef struct cm_waiter {
+    int done;             /* set by cm_waiter_wake() */
+    struct cm_task *task; /* the task suspended on it, if any (set by cm_await) */
+} cm_waiter;
+
 /* The context of one run, kept in the registry under a static address. */
 struct cm_run {
+    lua_State *L;         /* the main thread, which resumes tasks */
     cm_loop *loop;
     cm_logger log;
     const char *lua_dir;  /* NULL: bundled Lua only */
     int64_t deadline;     /* on cm_loop_now()'s scale; CM_TIME_NEVER for none */
     const char *timeout;  /* the deadline as the user wrote it, for messages */
     volatile sig_atomic_t *cancel;
-    int interrupted;      /* set once the deadline passed or the run was cancelled */
+    int interrupted;      /* CM_GO_ON, then CM_CANCELLED or CM_DEADLINE for good */
+    int tasks_running;    /* tasks started and not yet ended (cm.task) */
+    /* Kubernetes client defaults (--kubeconfig, --context, --namespace, --dry-run=server) */
+    const char *kubeconfig, *context, *namespace;
+    int dry_run;
+    /* The transport of cm.k8s clients; NULL: libcurl. The simulation sets its in-process one. */
+    struct cm_transport *(*k8s_transport_new)(struct cm_run *run);
+    /* The configuration of cm.k8s clients; NULL: kubeconfig or in cluster. Set in simulation. */
+    struct cm_k8s_config *(*k8s_config_new)(struct cm_run *run, const char *namespace);
+    struct cm_sim_run *sim; /* the simulated cluster of a --fake run, or NULL */
 };
 
 /* Stores run as the context of L (NULL removes it). */
@@ -67,13 +93,40 @@ void cm_preload_all(lua_State *L);
  */
 int cm_load_bundled(lua_State *L, const char *path);
 
+/*
+ * The one way a Lua-called C function waits: until w is woken, or until the
+ * time `until` (cm_loop_now() scale; CM_TIME_NEVER for no limit), whichever
+ * comes first, then continues in k(L, LUA_OK, ctx), whose results are the
+ * function's. Use as `return cm_await(L, w, until, ctx, k);`.
+ *
+ * On the main thread it runs the loop meanwhile (other tasks, timers, I/O).
+ * In a task (cm.task) it yields the task's coroutine, so the other tasks run,
+ * and the loop resumes it in k. Either way the run's deadline and cancel
+ * raise the interrupt error, and k sees w->done == 0 when time ran out.
+ */
+int cm_await(lua_State *L, cm_waiter *w, int64_t until, lua_KContext ctx, lua_KFunction k);
+
+/* Completes w: ends a main-thread wait, or has the loop resume the waiting task. */
+void cm_waiter_wake(struct cm_run *run, cm_waiter *w);
+
+/*
+ * Registers a handle type: the metatable `name` with the metamethods of meta
+ * and an __index table holding methods (each list may end early with a NULL
+ * entry; a NULL __index slot in meta is filled). Leaves the methods table on
+ * the stack, so a module can add methods that need upvalues; pop it after.
+ */
+void cm_new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
+
 /* Makes reading or assigning an undeclared global raise, naming it. */
 void cm_strict_globals(lua_State *L);
 
 /* The modules, for cm_preload_all(). */
+int luaopen_cm_fake(lua_State *L);
 int luaopen_cm_json(lua_State *L);
+int luaopen_cm_k8s(lua_State *L);
 int luaopen_cm_yaml(lua_State *L);
 int luaopen_cm_log(lua_State *L);
+int luaopen_cm_task(lua_State *L);
 int luaopen_cm_time(lua_State *L);
 
 #endif

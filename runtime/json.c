@@ -1,6 +1,8 @@
 /* json.c - cJSON parsing and building with exact integers (see json.h). */
 #include "json.h"
 
+#include "strbuf.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -363,79 +365,51 @@ cJSON *cm_json_new_double(double v)
     return cJSON_CreateRaw(buf);
 }
 
-/* Growing text for the pretty printer. */
-struct text {
-    char *s;
-    size_t len, cap;
-    int oom;
-};
-
-static void text_put(struct text *t, const char *s, size_t n)
-{
-    if (t->oom)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = realloc(t->s, cap);
-        if (!p) {
-            t->oom = 1;
-            return;
-        }
-        t->s = p;
-        t->cap = cap;
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
 /* Appends the compact text of a leaf (cJSON prints one item without its siblings). */
-static void text_leaf(struct text *t, const cJSON *item)
+static void text_leaf(cm_strbuf *t, const cJSON *item)
 {
     char *s = cJSON_PrintUnformatted(item);
     if (!s) {
         t->oom = 1;
         return;
     }
-    text_put(t, s, strlen(s));
+    cm_strbuf_put(t, s, strlen(s));
     free(s);
 }
 
-static void text_indent(struct text *t, int depth)
+static void text_indent(cm_strbuf *t, int depth)
 {
-    text_put(t, "\n", 1);
+    cm_strbuf_put(t, "\n", 1);
     for (int i = 0; i < depth; i++)
-        text_put(t, "  ", 2);
+        cm_strbuf_put(t, "  ", 2);
 }
 
-static void pretty(struct text *t, const cJSON *item, int depth)
+static void pretty(cm_strbuf *t, const cJSON *item, int depth)
 {
     int is_obj = cJSON_IsObject(item);
     if ((!is_obj && !cJSON_IsArray(item)) || !item->child) {
         text_leaf(t, item);
         return;
     }
-    text_put(t, is_obj ? "{" : "[", 1);
+    cm_strbuf_put(t, is_obj ? "{" : "[", 1);
     for (const cJSON *c = item->child; c; c = c->next) {
         text_indent(t, depth + 1);
         if (is_obj) {
             cJSON key = {.type = cJSON_String, .valuestring = c->string};
             text_leaf(t, &key);
-            text_put(t, ": ", 2);
+            cm_strbuf_put(t, ": ", 2);
         }
         pretty(t, c, depth + 1);
         if (c->next)
-            text_put(t, ",", 1);
+            cm_strbuf_put(t, ",", 1);
     }
     text_indent(t, depth);
-    text_put(t, is_obj ? "}" : "]", 1);
+    cm_strbuf_put(t, is_obj ? "}" : "]", 1);
 }
 
 char *cm_json_print_pretty(const cJSON *item)
 {
-    struct text t = {0};
+    cm_strbuf t = {0};
     pretty(&t, item, 0);
     if (t.oom) {
         free(t.s);

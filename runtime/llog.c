@@ -132,10 +132,7 @@ static const luaL_Reg log_funcs[] = {
 
 int luaopen_cm_log(lua_State *L)
 {
-    luaL_newmetatable(L, SECRET_MT); /* [mt] */
-    luaL_setfuncs(L, secret_meta, 0);
-    luaL_newlib(L, secret_methods);  /* [mt, methods] */
-    lua_setfield(L, -2, "__index");
+    cm_new_class(L, SECRET_MT, secret_meta, secret_methods);
     lua_pop(L, 1);
     luaL_newlib(L, log_funcs); /* [log] */
     static const char *const names[] = {"debug", "info", "warn", "error"};

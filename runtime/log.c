@@ -1,6 +1,8 @@
 /* log.c - log line formatting (see log.h). */
 #include "log.h"
 
+#include "strbuf.h"
+
 #include <cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -53,39 +55,6 @@ void cm_log_format_time(char *buf, size_t size, int64_t wall_ns)
     snprintf(buf + n, size - n, ".%03dZ", (int)(wall_ns / 1000000 % 1000));
 }
 
-/* Growing string for one line. */
-struct line {
-    char *s;
-    size_t len, cap;
-    int oom;
-};
-
-static void put(struct line *l, const char *s, size_t n)
-{
-    if (l->oom)
-        return;
-    if (l->len + n + 1 > l->cap) {
-        size_t cap = l->cap ? l->cap : 256;
-        while (cap < l->len + n + 1)
-            cap *= 2;
-        char *p = realloc(l->s, cap);
-        if (!p) {
-            l->oom = 1;
-            return;
-        }
-        l->s = p;
-        l->cap = cap;
-    }
-    memcpy(l->s + l->len, s, n);
-    l->len += n;
-    l->s[l->len] = '\0';
-}
-
-static void puts_(struct line *l, const char *s)
-{
-    put(l, s, strlen(s));
-}
-
 /* Whether a text value must be quoted to stay one token. */
 static int needs_quotes(const char *v)
 {
@@ -98,12 +67,12 @@ static int needs_quotes(const char *v)
 }
 
 /* Appends v as a JSON string (quoted, escaped). */
-static void put_json_string(struct line *l, const char *v)
+static void put_json_string(cm_strbuf *l, const char *v)
 {
     cJSON *s = cJSON_CreateString(v);
     char *text = s ? cJSON_PrintUnformatted(s) : NULL;
     if (text)
-        puts_(l, text);
+        cm_strbuf_puts(l, text);
     else
         l->oom = 1;
     free(text);
@@ -115,7 +84,7 @@ static const char *field_value(const cm_log_field *f)
     return f->secret || cm_log_key_is_secret(f->key) ? REDACTED : f->value;
 }
 
-static void format_text(struct line *l, const char *ts, int level, const char *msg,
+static void format_text(cm_strbuf *l, const char *ts, int level, const char *msg,
                         const cm_log_field *fields, size_t n)
 {
     char head[64];
@@ -124,40 +93,40 @@ static void format_text(struct line *l, const char *ts, int level, const char *m
     for (char *p = lv; *p; p++)
         *p = (char)toupper((unsigned char)*p);
     snprintf(head, sizeof head, "%s %-5s ", ts, lv);
-    puts_(l, head);
-    puts_(l, msg);
+    cm_strbuf_puts(l, head);
+    cm_strbuf_puts(l, msg);
     for (size_t i = 0; i < n; i++) {
         const char *v = field_value(&fields[i]);
-        put(l, " ", 1);
-        puts_(l, fields[i].key);
-        put(l, "=", 1);
+        cm_strbuf_put(l, " ", 1);
+        cm_strbuf_puts(l, fields[i].key);
+        cm_strbuf_put(l, "=", 1);
         if (v != REDACTED && !fields[i].is_json && needs_quotes(v))
             put_json_string(l, v);
         else
-            puts_(l, v);
+            cm_strbuf_puts(l, v);
     }
 }
 
-static void format_json(struct line *l, const char *ts, int level, const char *msg,
+static void format_json(cm_strbuf *l, const char *ts, int level, const char *msg,
                         const cm_log_field *fields, size_t n)
 {
-    puts_(l, "{\"time\":\"");
-    puts_(l, ts);
-    puts_(l, "\",\"level\":\"");
-    puts_(l, cm_log_level_name(level));
-    puts_(l, "\",\"msg\":");
+    cm_strbuf_puts(l, "{\"time\":\"");
+    cm_strbuf_puts(l, ts);
+    cm_strbuf_puts(l, "\",\"level\":\"");
+    cm_strbuf_puts(l, cm_log_level_name(level));
+    cm_strbuf_puts(l, "\",\"msg\":");
     put_json_string(l, msg);
     for (size_t i = 0; i < n; i++) {
         const char *v = field_value(&fields[i]);
-        put(l, ",", 1);
+        cm_strbuf_put(l, ",", 1);
         put_json_string(l, fields[i].key);
-        put(l, ":", 1);
+        cm_strbuf_put(l, ":", 1);
         if (fields[i].is_json && v != REDACTED)
-            puts_(l, v);
+            cm_strbuf_puts(l, v);
         else
             put_json_string(l, v);
     }
-    put(l, "}", 1);
+    cm_strbuf_put(l, "}", 1);
 }
 
 int cm_log_write(const cm_logger *lg, int level, int64_t wall_ns, const char *msg,
@@ -167,7 +136,7 @@ int cm_log_write(const cm_logger *lg, int level, int64_t wall_ns, const char *ms
         return 0;
     char ts[40];
     cm_log_format_time(ts, sizeof ts, wall_ns);
-    struct line l = {0};
+    cm_strbuf l = {0};
     if (lg->json)
         format_json(&l, ts, level, msg, fields, nfields);
     else

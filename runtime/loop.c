@@ -64,6 +64,11 @@ void cm_loop_free(cm_loop *loop)
     free(loop);
 }
 
+void cm_loop_set_epoch(cm_loop *loop, int64_t epoch_wall_ns)
+{
+    loop->epoch_wall = epoch_wall_ns;
+}
+
 enum cm_clock_kind cm_loop_clock(const cm_loop *loop)
 {
     return loop->kind;

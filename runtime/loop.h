@@ -13,11 +13,11 @@
  *     run in a deterministic order: by due time, then by creation order.
  *
  * Scripts never see the difference: cm.time, cm.log and the Kubernetes client
- * only call cm_loop_now() and cm_loop_run_until(). Several Lua tasks in flight
- * (cm.task, later) plug in the same way: a task that waits yields its
- * coroutine and arms a timer or a completion that resumes it, and the main
- * script's own wait is a cm_loop_run_until() whose `done` flag is "the task I
- * wait for has finished".
+ * only call cm_loop_now() and, through cm_await() (cmlua.h), cm_loop_run_until().
+ * Several Lua tasks in flight (cm.task) use the same loop: a task that waits
+ * yields its coroutine and a timer or a completion resumes it, while the main
+ * script's wait is a cm_loop_run_until() whose `done` flag is "what I wait for
+ * has happened".
  */
 #ifndef CM_LOOP_H
 #define CM_LOOP_H
@@ -56,6 +56,9 @@ cm_loop *cm_loop_new(enum cm_clock_kind kind, int64_t epoch_wall_ns);
 
 /* Frees the loop and every pending timer (their callbacks are not called). */
 void cm_loop_free(cm_loop *loop);
+
+/* Virtual clock only: sets the wall-clock time that virtual time 0 stands for. */
+void cm_loop_set_epoch(cm_loop *loop, int64_t epoch_wall_ns);
 
 /* Which clock the loop owns. */
 enum cm_clock_kind cm_loop_clock(const cm_loop *loop);

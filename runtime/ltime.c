@@ -4,8 +4,9 @@
  *   time.now()        -> seconds (float) on the run's monotonic clock
  *   time.wall()       -> seconds since the Unix epoch (float), virtual in a simulation
  *   time.rfc3339([t]) -> "2026-11-29T05:33:20.123Z" for wall time t (default: now)
- *   time.sleep(s)     waits s seconds through the run's loop; raises when the
- *                     run's deadline passes or the run is cancelled meanwhile
+ *   time.sleep(s)     waits s seconds through the run's loop (in a task, the other
+ *                     tasks run meanwhile); raises when the run's deadline passes
+ *                     or the run is cancelled meanwhile
  *
  * On a real run these follow the monotonic and real-time clocks; in a
  * simulation the same calls move virtual time, so scripts need no change.
@@ -36,19 +37,21 @@ static int time_rfc3339(lua_State *L)
     return 1;
 }
 
+/* Continues time.sleep once its time has come. */
+static int sleep_done(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)L, (void)status, (void)ctx;
+    return 0;
+}
+
 static int time_sleep(lua_State *L)
 {
     double s = luaL_checknumber(L, 1);
     luaL_argcheck(L, s >= 0 && s < 1e9, 1, "expected a number of seconds from 0 to 1e9");
     struct cm_run *run = cm_run_get(L);
-    cm_check_interrupt(L);
-    int64_t until = cm_loop_now(run->loop) + (int64_t)(s * 1e9);
-    if (until > run->deadline)
-        until = run->deadline;
-    if (cm_loop_run_until(run->loop, until, NULL) == CM_LOOP_ERROR)
-        return luaL_error(L, "the run's event loop failed");
-    cm_check_interrupt(L);
-    return 0;
+    cm_waiter *w = lua_newuserdatauv(L, sizeof *w, 0); /* nobody wakes it: only time ends it */
+    *w = (cm_waiter){0};
+    return cm_await(L, w, cm_loop_now(run->loop) + (int64_t)(s * 1e9), 0, sleep_done);
 }
 
 static const luaL_Reg time_funcs[] = {

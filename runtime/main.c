@@ -34,16 +34,33 @@ static const char USAGE[] =
     "  --log-level LEVEL     debug, info (default), warn or error\n"
     "  -v, --verbose         same as --log-level debug\n"
     "  --timeout DURATION    stop the run after DURATION (90s, 5m, 1h30m)\n"
+    "  --kubeconfig FILE     Kubernetes client configuration (default: KUBECONFIG,\n"
+    "                        ~/.kube/config, then the in-cluster service account)\n"
+    "  --context NAME        kubeconfig context instead of current-context\n"
+    "  --namespace NS        default namespace instead of the context's\n"
+    "  --dry-run=server      every API write carries dryRun=All: nothing changes\n"
+    "  --fake FIXTURE        simulate the cluster of FIXTURE in process, on a virtual clock;\n"
+    "                        cm.k8s clients talk to it (no kubeconfig needed)\n"
+    "  --seed N              the simulation's seed (default 0): same fixture, seed, script:\n"
+    "                        same run\n"
+    "  --trace FILE          with --fake: write the run's timeline to FILE as JSON lines\n"
     "\n"
     "Exit codes: 0 done, 1 the script or procedure failed, 2 bad usage or bad input.\n";
 
 static cm_runtime *g_rt; /* for the signal handler */
+static volatile sig_atomic_t g_signalled;
 static volatile sig_atomic_t g_serve_cancel; /* fake serve: stop */
 static int g_serve_wake[2] = {-1, -1};
 
+/* The first SIGTERM/SIGINT stops the run at its next instruction or wait; a second one,
+ * for a script stuck in a call that cannot be interrupted, kills the process. */
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (g_signalled++) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     if (g_rt)
         cm_runtime_cancel(g_rt);
     g_serve_cancel = 1;
@@ -88,6 +105,13 @@ static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
     {"--log-format", "log-format"},
     {"--log-level", "log-level"},
     {"--timeout", "timeout"},
+    {"--kubeconfig", "kubeconfig"},
+    {"--context", "context"},
+    {"--namespace", "namespace"},
+    {"--dry-run", "dry-run"},
+    {"--fake", "fake"},
+    {"--seed", "seed"},
+    {"--trace", "trace"},
 };
 
 /* Applies flag argv[*i] (and its value); returns CM_OK or CM_USAGE after printing why. */

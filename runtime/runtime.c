@@ -4,6 +4,7 @@
 #include "bundled.h"
 #include "cmlua.h"
 #include "duration.h"
+#include "fake/simrun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,10 @@
 struct cm_runtime {
     char *lua_dir;
     char *timeout;      /* as given, for messages */
+    char *kubeconfig, *context, *namespace; /* Kubernetes client defaults */
+    int dry_run;        /* --dry-run=server */
+    char *fake, *trace; /* --fake FIXTURE, --trace FILE */
+    uint64_t seed;      /* --seed */
     int64_t timeout_ns; /* 0: none */
     cm_logger log;
     volatile sig_atomic_t cancel;
@@ -77,6 +82,11 @@ void cm_runtime_free(cm_runtime *rt)
     close(rt->wake[1]);
     free(rt->lua_dir);
     free(rt->timeout);
+    free(rt->kubeconfig);
+    free(rt->fake);
+    free(rt->trace);
+    free(rt->context);
+    free(rt->namespace);
     free(rt->error);
     free(rt);
 }
@@ -130,6 +140,17 @@ static int set_timeout(cm_runtime *rt, const char *value)
     return set_string(rt, &rt->timeout, shown);
 }
 
+static int set_seed(cm_runtime *rt, const char *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (!*value || *end || errno || value[0] == '-')
+        return set_error(rt, CM_USAGE, "seed: expected a non-negative integer, got '%s'", value);
+    rt->seed = v;
+    return CM_OK;
+}
+
 int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
 {
     set_error(rt, CM_OK, "%s", "");
@@ -137,6 +158,24 @@ int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
         return set_lua_dir(rt, value);
     if (strcmp(name, "timeout") == 0)
         return set_timeout(rt, value);
+    if (strcmp(name, "kubeconfig") == 0)
+        return set_string(rt, &rt->kubeconfig, value);
+    if (strcmp(name, "context") == 0)
+        return set_string(rt, &rt->context, value);
+    if (strcmp(name, "namespace") == 0)
+        return set_string(rt, &rt->namespace, value);
+    if (strcmp(name, "fake") == 0)
+        return set_string(rt, &rt->fake, value);
+    if (strcmp(name, "trace") == 0)
+        return set_string(rt, &rt->trace, value);
+    if (strcmp(name, "seed") == 0)
+        return set_seed(rt, value);
+    if (strcmp(name, "dry-run") == 0) {
+        if (strcmp(value, "server") != 0 && strcmp(value, "none") != 0)
+            return set_error(rt, CM_USAGE, "dry-run: expected server or none, got '%s'", value);
+        rt->dry_run = value[0] == 's';
+        return CM_OK;
+    }
     if (strcmp(name, "log-format") == 0) {
         if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
             return set_error(rt, CM_USAGE, "log-format: expected text or json, got '%s'", value);
@@ -203,8 +242,15 @@ static int run_in_state(cm_runtime *rt, lua_State *L, struct cm_run *run, const 
     push_args(L, path, argc, argv);
     cm_strict_globals(L);
     cm_interrupt_arm(L);
-    if (cm_pcall(L, argc, 0) == LUA_OK)
+    if (cm_pcall(L, argc, 0) == LUA_OK) {
+        if (run->tasks_running > 0) {
+            cm_log_field f = {.key = "tasks", .value = lua_pushfstring(L, "%d", run->tasks_running),
+                              .is_json = 1};
+            cm_log_write(&run->log, CM_LOG_WARN, cm_loop_wall(run->loop),
+                         "the script ended with tasks still running; they were stopped", &f, 1);
+        }
         return CM_OK;
+    }
     const char *msg = lua_tostring(L, -1);
     return set_error(rt, CM_FAILED, "%s", run->interrupted ? first_line(L, msg) : msg);
 }
@@ -213,25 +259,44 @@ static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
                const char *const *argv)
 {
     set_error(rt, CM_OK, "%s", "");
-    cm_loop *loop = cm_loop_new(CM_CLOCK_REAL, 0);
+    char err[1024];
+    cm_sim_run *sim = rt->fake ? cm_sim_run_new(rt->fake, rt->seed, rt->trace, err, sizeof err) : NULL;
+    if (rt->fake && !sim)
+        return set_error(rt, CM_USAGE, "%s", err);
+    cm_loop *loop = sim ? cm_sim_run_loop(sim) : cm_loop_new(CM_CLOCK_REAL, 0);
     lua_State *L = loop ? luaL_newstate() : NULL;
     if (!L) {
-        cm_loop_free(loop);
+        if (!sim)
+            cm_loop_free(loop);
+        cm_sim_run_free(sim);
         return set_error(rt, CM_FAILED, "out of memory");
     }
     cm_loop_set_cancel(loop, &rt->cancel, rt->wake[0]);
+    memset(lua_getextraspace(L), 0, LUA_EXTRASPACE); /* no task: see ltask.c */
     struct cm_run r = {
+        .L = L,
         .loop = loop,
         .log = rt->log,
         .lua_dir = rt->lua_dir,
         .deadline = rt->timeout_ns ? cm_loop_now(loop) + rt->timeout_ns : CM_TIME_NEVER,
         .timeout = rt->timeout,
         .cancel = &rt->cancel,
+        .kubeconfig = rt->kubeconfig,
+        .context = rt->context,
+        .namespace = rt->namespace,
+        .dry_run = rt->dry_run,
     };
+    if (sim)
+        cm_sim_run_install(sim, &r);
     int rc = run_in_state(rt, L, &r, bundled, path, argc, argv);
     lua_sethook(L, NULL, 0, 0); /* an interrupt must not fire in finalizers */
     lua_close(L);
-    cm_loop_free(loop);
+    if (sim) {
+        cm_sim_run_summary(sim, &r.log, loop);
+        cm_sim_run_free(sim); /* and its loop */
+    } else {
+        cm_loop_free(loop);
+    }
     return rc;
 }
 

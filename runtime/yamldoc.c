@@ -2,6 +2,7 @@
 #include "yamldoc.h"
 
 #include "json.h"
+#include "strbuf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -185,7 +186,8 @@ static cJSON *resolve_number(const char *s, enum kind want)
 /* Types a plain scalar (or one with an explicit core tag). */
 static cJSON *resolve(struct parser *ps, const char *s, enum kind want)
 {
-    if (want == K_STR)
+    /* most scalars are names and text: only these first characters can start another type */
+    if (want == K_STR || (want == K_ANY && *s && !strchr("~nNtTfFyYoO0123456789+-.", *s)))
         return cJSON_CreateString(s);
     if ((want == K_ANY || want == K_NULL) && is_one_of(s, NULLS))
         return cJSON_CreateNull();
@@ -479,31 +481,12 @@ int cm_yaml_parse(const char *text, size_t len, const cm_yaml_opts *opts, cm_yam
 
 /* ---- emitter ---- */
 
-struct outbuf {
-    char *data;
-    size_t len, cap;
-    int oom;
-};
-
+/* libyaml's output handler: appends to a cm_strbuf. */
 static int write_out(void *ud, unsigned char *buf, size_t size)
 {
-    struct outbuf *o = ud;
-    if (o->len + size + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        while (cap < o->len + size + 1)
-            cap *= 2;
-        char *d = realloc(o->data, cap);
-        if (!d) {
-            o->oom = 1;
-            return 0;
-        }
-        o->data = d;
-        o->cap = cap;
-    }
-    memcpy(o->data + o->len, buf, size);
-    o->len += size;
-    o->data[o->len] = '\0';
-    return 1;
+    cm_strbuf *o = ud;
+    cm_strbuf_put(o, (const char *)buf, size);
+    return !o->oom;
 }
 
 /* The style a string needs so that reading it back gives the same string. */
@@ -600,7 +583,7 @@ static int emit_stream(yaml_emitter_t *e, const cJSON *const *docs, size_t n)
 char *cm_yaml_emit(const cJSON *const *docs, size_t n, size_t *len, cm_yaml_error *err)
 {
     yaml_emitter_t e;
-    struct outbuf out = {0};
+    cm_strbuf out = {0};
     *err = (cm_yaml_error){0};
     if (!yaml_emitter_initialize(&e)) {
         snprintf(err->message, sizeof err->message, "out of memory");
@@ -616,9 +599,9 @@ char *cm_yaml_emit(const cJSON *const *docs, size_t n, size_t *len, cm_yaml_erro
                  out.oom ? "out of memory" : e.problem ? e.problem : "cannot emit YAML");
     yaml_emitter_delete(&e);
     if (!ok) {
-        free(out.data);
+        free(out.s);
         return NULL;
     }
     *len = out.len;
-    return out.data ? out.data : strdup("");
+    return out.s ? out.s : strdup("");
 }

@@ -1,6 +1,7 @@
 --- cm.flannel: what flannel (VXLAN) leaves in a cluster, read the way flanneld reads it.
 --- Sources: flannel's net-conf.json and subnet.env formats, its manifest, and the defaults
 --- Calico's migration controller assumes (../shared/reference/datamodel.md, section C).
+local ip = require "cm.ip"
 local json = require "cm.json"
 
 local M = {}
@@ -9,22 +10,32 @@ local M = {}
 M.DEFAULT_VNI = 1
 M.DEFAULT_PORT = 8472
 M.DEFAULT_SUBNET_LEN = 24
-
----@param s string
----@return boolean
-local function _is_cidr(s)
-   if type(s) ~= "string" then return false end
-   local a, b, c, d, len = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)/(%d+)$")
-   if a then
-      for _, o in ipairs { a, b, c, d } do
-         if tonumber(o) > 255 then return false end
-      end
-      return tonumber(len) <= 32
-   end
-   local v6, len6 = s:match("^([%x:]+)/(%d+)$")
-   return v6 ~= nil and v6:find(":") ~= nil and tonumber(len6) <= 128
-end
-M.is_cidr = _is_cidr
+--- The annotation prefix (flanneld --kube-annotation-prefix).
+M.PREFIX = "flannel.alpha.coreos.com"
+--- VXLAN over IPv4 costs 50 bytes of MTU (flannel's encapOverhead).
+M.VXLAN_OVERHEAD = 50
+--- The CNI config install-cni copies from the ConfigMap key cni-conf.json (kube-flannel.yml).
+M.DEFAULT_CNI_CONF = [[
+{
+  "name": "cbr0",
+  "cniVersion": "0.3.1",
+  "plugins": [
+    {
+      "type": "flannel",
+      "delegate": {
+        "hairpinMode": true,
+        "isDefaultGateway": true
+      }
+    },
+    {
+      "type": "portmap",
+      "capabilities": {
+        "portMappings": true
+      }
+    }
+  ]
+}
+]]
 
 --- Parses flannel's net-conf.json and fills in flanneld's defaults.
 ---@param text string the net-conf.json text
@@ -40,11 +51,11 @@ function M.parse_net_conf(text)
       return nil, "net-conf.json: expected a JSON object", "InvalidNetConf"
    end
    local network = raw.Network
-   if network ~= nil and not _is_cidr(network) then
+   if network ~= nil and not ip.is_cidr(network) then
       return nil, ("net-conf.json: Network: %q is not a CIDR"):format(tostring(network)), "InvalidNetConf"
    end
    local v6 = raw.IPv6Network
-   if v6 ~= nil and v6 ~= "" and not _is_cidr(v6) then
+   if v6 ~= nil and v6 ~= "" and not ip.is_cidr(v6) then
       return nil, ("net-conf.json: IPv6Network: %q is not a CIDR"):format(tostring(v6)), "InvalidNetConf"
    end
    if network == nil and (v6 == nil or v6 == "") then
@@ -104,6 +115,165 @@ function M.image_version(ds)
       if tag then return tag end
    end
    return nil
+end
+
+--- Compares flannel versions ("v0.27.4", "v0.10.0-amd64"): -1, 0 or 1; unknown text sorts last.
+---@param a string
+---@param b string
+---@return integer
+function M.compare_versions(a, b)
+   local function parts(v)
+      local x, y, z = tostring(v):match("^v?(%d+)%.(%d+)%.?(%d*)")
+      if not x then return { math.maxinteger, 0, 0 } end
+      return { tonumber(x), tonumber(y), tonumber(z) or 0 }
+   end
+   local pa, pb = parts(a), parts(b)
+   for i = 1, 3 do
+      if pa[i] ~= pb[i] then return pa[i] < pb[i] and -1 or 1 end
+   end
+   return 0
+end
+
+--- Whether flanneld of this version recreates flannel.<VNI> when it is deleted (v0.27.4 on),
+--- so a migration must stop flanneld before it deletes the device.
+---@param version string
+---@return boolean
+function M.recreates_device(version)
+   return M.compare_versions(version, "v0.27.4") >= 0
+end
+
+--- Reads what flannel recorded on a Node: its annotations and podCIDR.
+---@param node table a Node
+---@param prefix string|nil the annotation prefix (default flannel.alpha.coreos.com)
+---@return table|nil info {name, pod_cidr, vtep_mac, public_ip, backend_type, vni}
+---@return string|nil message
+---@return string|nil code "NotFlannelNode"
+function M.node_info(node, prefix)
+   prefix = prefix or M.PREFIX
+   local name = node.metadata and node.metadata.name or "?"
+   local ann = node.metadata and node.metadata.annotations or {}
+   local function missing(what)
+      return nil, ("node %s: %s"):format(name, what), "NotFlannelNode"
+   end
+   local pod_cidr = node.spec and node.spec.podCIDR
+   if not ip.is_cidr(pod_cidr) then return missing("no spec.podCIDR") end
+   local data = ann[prefix .. "/backend-data"]
+   local decoded = data and json.decode(data)
+   if type(decoded) ~= "table" then return missing("no valid " .. prefix .. "/backend-data annotation") end
+   local mac
+   for k, v in pairs(decoded) do -- Go matches JSON keys case-insensitively: VtepMAC, VtepMac
+      if type(k) == "string" and k:lower() == "vtepmac" then mac = v end
+   end
+   if type(mac) ~= "string" or not mac:match("^%x%x:%x%x:%x%x:%x%x:%x%x:%x%x$") then
+      return missing("no VtepMAC in " .. prefix .. "/backend-data")
+   end
+   local public_ip = ann[prefix .. "/public-ip-overwrite"] or ann[prefix .. "/public-ip"]
+   if not ip.parse(public_ip or "") then return missing("no valid " .. prefix .. "/public-ip annotation") end
+   return {
+      name = name,
+      pod_cidr = pod_cidr,
+      vtep_mac = mac:lower(),
+      public_ip = public_ip,
+      backend_type = ann[prefix .. "/backend-type"],
+      vni = decoded.VNI,
+      kube_subnet_manager = ann[prefix .. "/kube-subnet-manager"] == "true",
+   }
+end
+
+--- The masquerade and forward rules flanneld keeps (iptables-save lines, by table).
+---@param network string the cluster CIDR
+---@param subnet string the node's podCIDR
+---@param version string the flannel version (chains since v0.20.0)
+---@return table rules {nat = {...}, filter = {...}}
+function M.iptables_rules(network, subnet, version)
+   local masq, fwd = ' -m comment --comment "flanneld masq"', ' -m comment --comment "flanneld forward"'
+   if M.compare_versions(version, "v0.20.0") < 0 then
+      return {
+         nat = {
+            ("-A POSTROUTING -s %s -d %s%s -j RETURN"):format(network, network, masq),
+            ("-A POSTROUTING -s %s ! -d 224.0.0.0/4%s -j MASQUERADE"):format(network, masq),
+            ("-A POSTROUTING ! -s %s -d %s%s -j RETURN"):format(network, subnet, masq),
+            ("-A POSTROUTING ! -s %s -d %s%s -j MASQUERADE"):format(network, network, masq),
+         },
+         filter = {
+            ("-A FORWARD -s %s%s -j ACCEPT"):format(network, fwd),
+            ("-A FORWARD -d %s%s -j ACCEPT"):format(network, fwd),
+         },
+      }
+   end
+   return {
+      nat = {
+         "-A POSTROUTING" .. masq .. " -j FLANNEL-POSTRTG",
+         "-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000" .. masq .. " -j RETURN",
+         ("-A FLANNEL-POSTRTG -s %s -d %s%s -j RETURN"):format(subnet, network, masq),
+         ("-A FLANNEL-POSTRTG -s %s -d %s%s -j RETURN"):format(network, subnet, masq),
+         ("-A FLANNEL-POSTRTG ! -s %s -d %s%s -j RETURN"):format(network, subnet, masq),
+         ("-A FLANNEL-POSTRTG -s %s ! -d 224.0.0.0/4%s -j MASQUERADE --random-fully"):format(network, masq),
+         ("-A FLANNEL-POSTRTG ! -s %s -d %s%s -j MASQUERADE --random-fully"):format(network, network, masq),
+      },
+      filter = {
+         "-A FORWARD" .. fwd .. " -j FLANNEL-FWD",
+         ("-A FLANNEL-FWD -s %s%s -j ACCEPT"):format(network, fwd),
+         ("-A FLANNEL-FWD -d %s%s -j ACCEPT"):format(network, fwd),
+      },
+   }
+end
+
+--- What flanneld (VXLAN, kube subnet manager) programs on a node while it runs there:
+--- links, addresses, routes, neighbours, FDB entries, sysctls, files and iptables rules.
+--- Peers are the other nodes flannel knows (annotated, with a podCIDR).
+---@param node table the Node
+---@param nodes table[] every Node of the cluster (the node itself is skipped)
+---@param conf table parse_net_conf's result
+---@param opts table|nil {iface = "eth0", mtu = 1500, ipmasq = true, has_pods = true,
+---   version = "v0.28.9", canal = false, cni_conf = text, prefix = ...}
+---@return table|nil state
+---@return string|nil message
+---@return string|nil code
+function M.node_state(node, nodes, conf, opts)
+   opts = opts or {}
+   local me, err, code = M.node_info(node, opts.prefix)
+   if not me then return nil, err, code end
+   local dev = ("flannel.%d"):format(conf.vni)
+   local mtu = (conf.raw and conf.raw.Backend and conf.raw.Backend.MTU or opts.mtu or 1500) - M.VXLAN_OVERHEAD
+   local len = ip.cidr(me.pod_cidr).prefix
+   local gw = ip.host(me.pod_cidr, 1)
+   local st = {
+      links = { { name = dev, kind = "vxlan", mtu = mtu, mac = me.vtep_mac, up = true,
+         vxlan = { id = conf.vni, port = conf.port, ["local"] = me.public_ip, dev = opts.iface or "eth0",
+            learning = false } } },
+      addresses = { { dev = dev, address = ip.host(me.pod_cidr, 0) .. "/32" } },
+      routes = {}, neighbours = {}, fdb = {},
+      sysctls = { [("net/ipv6/conf/%s/accept_ra"):format(dev)] = "0" },
+      files = { ["/etc/cni/net.d/10-flannel.conflist"] = opts.cni_conf or M.DEFAULT_CNI_CONF,
+         ["/opt/cni/bin/flannel"] = "" }, -- the binary install-cni-plugin copies
+      iptables = M.iptables_rules(conf.network, me.pod_cidr, opts.version or "v0.28.9"),
+   }
+   if opts.ipmasq == false then st.iptables.nat = {} end -- nat rules come with --ip-masq only
+   if not opts.canal then
+      st.files["/run/flannel/subnet.env"] = ("FLANNEL_NETWORK=%s\nFLANNEL_SUBNET=%s/%d\nFLANNEL_MTU=%d\n"
+         .. "FLANNEL_IPMASQ=%s\n"):format(conf.network, gw, len, mtu, tostring(opts.ipmasq ~= false))
+   end
+   if opts.has_pods ~= false and not opts.canal then -- cni0 appears with the first pod
+      st.links[#st.links + 1] = { name = "cni0", kind = "bridge", mtu = mtu, up = true }
+      st.addresses[#st.addresses + 1] = { dev = "cni0", address = ("%s/%d"):format(gw, len) }
+      st.routes[#st.routes + 1] = { dst = ip.cidr(me.pod_cidr).network .. "/" .. len, dev = "cni0",
+         scope = "link", protocol = "kernel", src = gw }
+   end
+   local peers = {}
+   for _, other in ipairs(nodes) do
+      local p = other.metadata.name ~= me.name and M.node_info(other, opts.prefix)
+      if p and p.kube_subnet_manager and p.backend_type == "vxlan" then peers[#peers + 1] = p end
+   end
+   table.sort(peers, function(a, b) return a.name < b.name end)
+   for _, p in ipairs(peers) do
+      local vtep = ip.host(p.pod_cidr, 0)
+      st.neighbours[#st.neighbours + 1] = { dst = vtep, lladdr = p.vtep_mac, dev = dev, state = "permanent" }
+      st.fdb[#st.fdb + 1] = { lladdr = p.vtep_mac, dev = dev, dst = p.public_ip, self = true,
+         permanent = true }
+      st.routes[#st.routes + 1] = { dst = p.pod_cidr, gateway = vtep, dev = dev, onlink = true }
+   end
+   return st
 end
 
 return M

@@ -39,6 +39,56 @@ t.eq(found.canal, false)
 t.eq(flannel.image_version(found.daemonset), "v0.28.9")
 conf = assert(flannel.parse_net_conf(found.configmap.data["net-conf.json"]))
 t.eq(conf.network, "10.244.0.0/16")
-t.eq(flannel.is_cidr("fd00:10:244::/56"), true)
-t.eq(flannel.is_cidr("300.1.1.1/8"), false)
+
+-- what flanneld programs on a node (datamodel.md C.3-C.7)
+local function node(name, cidr, mac, pub, extra)
+   local ann = {
+      ["flannel.alpha.coreos.com/backend-type"] = "vxlan",
+      ["flannel.alpha.coreos.com/backend-data"] = ('{"VNI":1,"VtepMAC":"%s"}'):format(mac),
+      ["flannel.alpha.coreos.com/public-ip"] = pub,
+      ["flannel.alpha.coreos.com/kube-subnet-manager"] = "true",
+   }
+   for k, v in pairs(extra or {}) do ann[k] = v end
+   return { metadata = { name = name, annotations = ann }, spec = { podCIDR = cidr } }
+end
+local nodes = {
+   node("worker-1", "10.244.1.0/24", "9e:3a:7c:12:5d:01", "192.168.1.11"),
+   node("worker-2", "10.244.2.0/24", "9E:3A:7C:12:5D:02", "192.168.1.12"),
+   node("control", "10.244.0.0/24", "9e:3a:7c:12:5d:00", "192.168.1.10"),
+   { metadata = { name = "bare" }, spec = { podCIDR = "10.244.9.0/24" } },
+}
+-- the fixture style of Calico's tests: VtepMac, matched case-insensitively as Go does
+nodes[#nodes + 1] = node("old", "10.244.3.0/24", "x", "192.168.1.13",
+   { ["flannel.alpha.coreos.com/backend-data"] = '{"VtepMac":"9e:3a:7c:12:5d:03"}' })
+conf = assert(flannel.parse_net_conf('{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}'))
+local st = assert(flannel.node_state(nodes[1], nodes, conf, { iface = "ens3" }))
+t.eq(st.links[1], { name = "flannel.1", kind = "vxlan", mtu = 1450, mac = "9e:3a:7c:12:5d:01", up = true,
+   vxlan = { id = 1, port = 8472, ["local"] = "192.168.1.11", dev = "ens3", learning = false } })
+t.eq(st.links[2], { name = "cni0", kind = "bridge", mtu = 1450, up = true })
+t.eq(st.addresses, { { dev = "flannel.1", address = "10.244.1.0/32" }, { dev = "cni0", address = "10.244.1.1/24" } })
+t.eq(st.routes, {
+   { dst = "10.244.1.0/24", dev = "cni0", scope = "link", protocol = "kernel", src = "10.244.1.1" },
+   { dst = "10.244.0.0/24", gateway = "10.244.0.0", dev = "flannel.1", onlink = true },
+   { dst = "10.244.3.0/24", gateway = "10.244.3.0", dev = "flannel.1", onlink = true },
+   { dst = "10.244.2.0/24", gateway = "10.244.2.0", dev = "flannel.1", onlink = true },
+}, "a route per peer, none for itself or unannotated nodes")
+t.eq(st.neighbours[3], { dst = "10.244.2.0", lladdr = "9e:3a:7c:12:5d:02", dev = "flannel.1", state = "permanent" })
+t.eq(st.fdb[1], { lladdr = "9e:3a:7c:12:5d:00", dev = "flannel.1", dst = "192.168.1.10", self = true, permanent = true })
+t.eq(st.files["/run/flannel/subnet.env"],
+   "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n")
+t.eq(st.sysctls["net/ipv6/conf/flannel.1/accept_ra"], "0")
+t.eq(st.iptables.nat[7], '-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq"'
+   .. " -j MASQUERADE --random-fully")
+t.eq(#flannel.node_state(nodes[1], nodes, conf, { version = "v0.15.1" }).iptables.nat, 4, "before v0.20: no chains")
+t.eq(#flannel.node_state(nodes[1], nodes, conf, { ipmasq = false }).iptables.nat, 0)
+local canal = flannel.node_state(nodes[1], nodes, conf, { canal = true })
+t.eq({ #canal.links, canal.files["/run/flannel/subnet.env"] }, { 1, nil }, "Canal: no cni0, no host subnet.env")
+local jumbo = assert(flannel.parse_net_conf('{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan", "VNI": 4}}'))
+st = flannel.node_state(nodes[1], nodes, jumbo, { mtu = 9001, has_pods = false })
+t.eq({ st.links[1].name, st.links[1].mtu, #st.links }, { "flannel.4", 8951, 1 }, "MTU - 50, no cni0 without pods")
+r, msg, code = flannel.node_state(nodes[4], nodes, conf)
+t.eq({ r, msg, code }, { nil, "node bare: no valid flannel.alpha.coreos.com/backend-data annotation", "NotFlannelNode" })
+t.eq(flannel.recreates_device("v0.27.4"), true)
+t.eq(flannel.recreates_device("v0.26.7"), false)
+t.eq(flannel.compare_versions("v0.10.0-amd64", "v0.9.1"), 1)
 t.done()

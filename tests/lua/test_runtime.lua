@@ -25,7 +25,7 @@ t.match(debug.getinfo(flannel.parse_net_conf, "S").source, "^@lua/cm/flannel%.lu
 local t0 = time.now()
 time.sleep(0.05)
 local slept = time.now() - t0
-t.eq(slept >= 0.05 and slept < 2, true, "slept " .. slept)
+t.eq(slept >= 0.05, true, "slept at least what was asked: " .. slept)
 t.eq(math.abs(time.wall() - os.time()) < 5, true, "wall clock")
 t.match(time.rfc3339(), "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$")
 t.eq(time.rfc3339(1796448800.5), "2026-12-05T05:33:20.500Z")

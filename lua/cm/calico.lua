@@ -1,0 +1,130 @@
+--- cm.calico: what Calico (KDD, VXLAN) records and programs, as its components do it.
+--- Sources: ../shared/reference/datamodel.md, section A (A.7 FelixConfiguration, A.9 Node
+--- annotations, A.12 the worked example) and Calico's flannel-migration manifest.
+local ip = require "cm.ip"
+local json = require "cm.json"
+
+local M = {}
+
+--- The node labels of Calico's migration (its IPAM garbage collector reads them too).
+M.LABEL_NETWORK = "projectcalico.org/node-network-during-migration" -- flannel | none | calico
+M.LABEL_IN_PROGRESS = "projectcalico.org/node-flannel-migration-in-progress" -- "true"
+--- The k8s Node annotations that hold a Calico node's fields in KDD mode.
+M.ANN_IPV4 = "projectcalico.org/IPv4Address"
+M.ANN_VXLAN_ADDR = "projectcalico.org/IPv4VXLANTunnelAddr"
+M.ANN_VXLAN_MAC = "projectcalico.org/VXLANTunnelMACAddr"
+--- Felix's VXLAN defaults when FelixConfiguration does not set them.
+M.DEFAULT_VXLAN_VNI = 4096
+M.DEFAULT_VXLAN_PORT = 4789
+M.VXLAN_DEVICE = "vxlan.calico"
+M.CNI_CONF_NAME = "10-calico.conflist"
+M.CNI_KUBECONFIG = "/etc/cni/net.d/calico-kubeconfig"
+
+--- Felix's VXLAN settings from the FelixConfiguration "default" (nil: all defaults).
+---@param fc table|nil a FelixConfiguration
+---@return table {vni, port, mtu} (mtu 0: auto, the host's MTU - 50)
+function M.felix_vxlan(fc)
+   local spec = fc and fc.spec or {}
+   return { vni = spec.vxlanVNI or M.DEFAULT_VXLAN_VNI, port = spec.vxlanPort or M.DEFAULT_VXLAN_PORT,
+      mtu = spec.vxlanMTU or 0 }
+end
+
+--- What Calico recorded on a Node for VXLAN: its tunnel address, MAC and node IP.
+---@param node table a Node
+---@return table|nil info {name, tunnel_addr, mac, ip}
+---@return string|nil message
+---@return string|nil code "NotCalicoNode"
+function M.node_vxlan(node)
+   local name = node.metadata and node.metadata.name or "?"
+   local ann = node.metadata and node.metadata.annotations or {}
+   local tunnel, mac = ann[M.ANN_VXLAN_ADDR], ann[M.ANN_VXLAN_MAC]
+   if ip.parse(tunnel or "") ~= 4 then
+      return nil, ("node %s: no %s annotation"):format(name, M.ANN_VXLAN_ADDR), "NotCalicoNode"
+   end
+   if type(mac) ~= "string" or not mac:match("^%x%x:%x%x:%x%x:%x%x:%x%x:%x%x$") then
+      return nil, ("node %s: no valid %s annotation"):format(name, M.ANN_VXLAN_MAC), "NotCalicoNode"
+   end
+   local node_ip = (ann[M.ANN_IPV4] or ""):match("^([%d.]+)")
+   if not node_ip then
+      for _, a in ipairs(node.status and node.status.addresses or {}) do
+         if a.type == "InternalIP" and ip.parse(a.address) == 4 then node_ip = a.address end
+      end
+   end
+   return { name = name, tunnel_addr = tunnel, mac = mac:lower(), ip = node_ip }
+end
+
+--- The CNI config install-cni writes: calico-config's cni_network_config with its placeholders
+--- filled in for the node.
+---@param calico_config table the ConfigMap kube-system/calico-config
+---@param node_name string
+---@param mtu integer the workload MTU (veth_mtu when non-zero, else detected)
+---@return string|nil text
+---@return string|nil message
+---@return string|nil code "InvalidConfig"
+function M.cni_conflist(calico_config, node_name, mtu)
+   local template = calico_config.data and calico_config.data.cni_network_config
+   if type(template) ~= "string" then
+      return nil, "ConfigMap calico-config: no cni_network_config", "InvalidConfig"
+   end
+   local veth = tonumber(calico_config.data.veth_mtu or "0") or 0
+   local text = template:gsub("__KUBERNETES_NODE_NAME__", node_name)
+      :gsub("__CNI_MTU__", tostring(veth ~= 0 and veth or mtu))
+      :gsub("__KUBECONFIG_FILEPATH__", M.CNI_KUBECONFIG)
+   local _, err = json.decode(text)
+   if err then return nil, "ConfigMap calico-config: cni_network_config: " .. err, "InvalidConfig" end
+   return text
+end
+
+--- What calico-node (install-cni, then Felix) programs on a node with VXLAN: vxlan.calico with
+--- the node's tunnel address and MAC, a route, neighbour and FDB entry per remote block, the
+--- CNI config and binaries, and /var/lib/calico/nodename.
+---@param node table the Node (with Calico's VXLAN annotations)
+---@param nodes table[] every Node
+---@param felix table|nil the FelixConfiguration "default"
+---@param affinities table[] the BlockAffinity objects
+---@param opts table|nil {iface = "eth0", mtu = 1500 (the host's), calico_config = ConfigMap}
+---@return table|nil state in cm.sim's host shape
+---@return string|nil message
+---@return string|nil code
+function M.node_state(node, nodes, felix, affinities, opts)
+   opts = opts or {}
+   local me, err, code = M.node_vxlan(node)
+   if not me then return nil, err, code end
+   local vx = M.felix_vxlan(felix)
+   local mtu = vx.mtu ~= 0 and vx.mtu or (opts.mtu or 1500) - 50
+   local dev = M.VXLAN_DEVICE
+   local st = {
+      links = { { name = dev, kind = "vxlan", mtu = mtu, mac = me.mac, up = true,
+         vxlan = { id = vx.vni, port = vx.port, ["local"] = me.ip, dev = opts.iface or "eth0", learning = false } } },
+      addresses = { { dev = dev, address = me.tunnel_addr .. "/32" } },
+      routes = {}, neighbours = {}, fdb = {}, sysctls = {},
+      files = { ["/var/lib/calico/nodename"] = me.name, ["/opt/cni/bin/calico"] = "",
+         ["/opt/cni/bin/calico-ipam"] = "", [M.CNI_KUBECONFIG] = "# kubeconfig for the calico CNI plugin\n" },
+   }
+   if opts.calico_config then
+      local text, cerr, ccode = M.cni_conflist(opts.calico_config, me.name, mtu)
+      if not text then return nil, cerr, ccode end
+      st.files["/etc/cni/net.d/" .. M.CNI_CONF_NAME] = text
+   end
+   local peers = {}
+   for _, other in ipairs(nodes) do
+      local p = other.metadata.name ~= me.name and M.node_vxlan(other)
+      if p then peers[p.name] = p end
+   end
+   table.sort(affinities, function(a, b) return a.metadata.name < b.metadata.name end)
+   local seen = {}
+   for _, a in ipairs(affinities) do
+      local p = peers[a.spec.node]
+      if p and a.spec.state == "confirmed" and a.spec.deleted ~= "true" then
+         st.routes[#st.routes + 1] = { dst = a.spec.cidr, gateway = p.tunnel_addr, dev = dev, onlink = true }
+         if not seen[p.name] then
+            seen[p.name] = true
+            st.neighbours[#st.neighbours + 1] = { dst = p.tunnel_addr, lladdr = p.mac, dev = dev, state = "permanent" }
+            st.fdb[#st.fdb + 1] = { lladdr = p.mac, dev = dev, dst = p.ip, self = true, permanent = true }
+         end
+      end
+   end
+   return st
+end
+
+return M

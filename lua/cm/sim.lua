@@ -1,0 +1,92 @@
+--- cm.sim: simulated node hosts for the fake cluster: how one looks before any network add-on
+--- runs (base_host), and programming an add-on's state on it (apply). What each add-on programs
+--- comes from its own library (cm.flannel.node_state, cm.calico.node_state).
+local fake = require "cm.fake"
+local ip = require "cm.ip"
+
+local M = {}
+
+--- The CNI plugins the kubernetes-cni package installs in /opt/cni/bin (kubeadm's nodes).
+M.STANDARD_PLUGINS = { "bandwidth", "bridge", "dhcp", "firewall", "host-device", "host-local", "ipvlan",
+   "loopback", "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan", "vrf" }
+
+--- The node's InternalIP.
+---@param node table a Node
+---@return string|nil
+function M.internal_ip(node)
+   for _, a in ipairs(node.status and node.status.addresses or {}) do
+      if a.type == "InternalIP" and ip.parse(a.address) == 4 then return a.address end
+   end
+   return nil
+end
+
+--- A kubeadm node's host before any CNI: lo, the underlay device with the InternalIP and a
+--- default route, the sysctls kubeadm's preflight wants, the standard CNI plugin binaries.
+---@param node table a Node
+---@param opts table|nil {iface = "eth0", prefix = 24, mtu = 1500}
+---@return userdata|nil host a cm.fake Host
+---@return string|nil message
+---@return string|nil code
+function M.base_host(node, opts)
+   opts = opts or {}
+   local addr = M.internal_ip(node)
+   if not addr then
+      return nil, ("node %s: no IPv4 InternalIP in status.addresses"):format(node.metadata.name), "InvalidNode"
+   end
+   local iface, prefix = opts.iface or "eth0", opts.prefix or 24
+   local cidr = ("%s/%d"):format(addr, prefix)
+   local a, b, c, d = addr:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+   local h = fake.new_host()
+   local steps = {
+      function() return h:link_add { name = iface, kind = "device", mtu = opts.mtu or 1500, up = true,
+         mac = ("52:54:%02x:%02x:%02x:%02x"):format(tonumber(a), tonumber(b), tonumber(c), tonumber(d)) } end,
+      function() return h:addr_add(iface, cidr) end,
+      function() return h:route_add { dst = "default", gateway = ip.host(cidr, 1), dev = iface } end,
+      function() return h:sysctl_set("net/ipv4/ip_forward", "1") end,
+      function() return h:sysctl_set("net/bridge/bridge-nf-call-iptables", "1") end,
+   }
+   for _, p in ipairs(M.STANDARD_PLUGINS) do
+      steps[#steps + 1] = function() return h:write("/opt/cni/bin/" .. p, "") end
+   end
+   for _, step in ipairs(steps) do
+      local ok, err, code = step()
+      if not ok then
+         h:close()
+         return nil, ("node %s: %s"):format(node.metadata.name, err), code
+      end
+   end
+   return h
+end
+
+--- Programs a host state (the shape cm.flannel.node_state() and cm.calico.node_state() return)
+--- on a host, as the add-on's agents would: devices, addresses, routes, neighbours, FDB entries,
+--- sysctls and files. Idempotent: what is already there is kept or replaced.
+---@param host userdata a cm.fake Host with the state's underlay device
+---@param state table
+---@return boolean|nil ok
+---@return string|nil message
+---@return string|nil code the errno name of the first step that failed
+function M.apply(host, state)
+   local function step(ok, err, code)
+      if not ok and code ~= "EEXIST" then error({ err, code }, 0) end
+   end
+   local ok, failure = pcall(function()
+      for _, l in ipairs(state.links) do
+         if not host:link(l.name) then step(host:link_add(l)) end
+         step(host:link_set(l.name, { mtu = l.mtu, up = l.up }))
+      end
+      for _, a in ipairs(state.addresses) do step(host:addr_add(a.dev, a.address)) end
+      for _, r in ipairs(state.routes) do
+         if r.protocol ~= "kernel" then step(host:route_replace(r)) end -- kernel routes come with addresses
+      end
+      for _, n in ipairs(state.neighbours) do step(host:neigh_replace(n)) end
+      for _, f in ipairs(state.fdb) do step(host:fdb_replace(f)) end
+      for k, v in pairs(state.sysctls) do step(host:sysctl_set(k, v)) end
+      for path, text in pairs(state.files) do step(host:write(path, text)) end
+   end)
+   if ok then return true end
+   if type(failure) ~= "table" then error(failure, 0) end
+   return nil, failure[1], failure[2]
+end
+
+return M

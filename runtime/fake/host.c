@@ -1,0 +1,703 @@
+/* host.c - a simulated Linux host (see host.h). */
+#include "host.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cm_host {
+    cJSON *doc;
+    cJSON *links, *addresses, *routes, *neighbours, *fdb, *sysctls, *files;
+};
+
+/* ---- small helpers ---- */
+
+static const char *str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int streq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* The first element of arr whose members k1 (and k2, k3 when given) equal the values. */
+static cJSON *find(const cJSON *arr, const char *k1, const char *v1, const char *k2, const char *v2,
+                   const char *k3, const char *v3)
+{
+    cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (streq(str(e, k1), v1) && (!k2 || streq(str(e, k2), v2)) && (!k3 || streq(str(e, k3), v3)))
+            return e;
+    }
+    return NULL;
+}
+
+/* Removes every element of arr whose member key equals value. */
+static void remove_where(cJSON *arr, const char *key, const char *value)
+{
+    cJSON *e = arr->child;
+    while (e) {
+        cJSON *next = e->next;
+        if (streq(str(e, key), value))
+            cJSON_Delete(cJSON_DetachItemViaPointer(arr, e));
+        e = next;
+    }
+}
+
+/* Parses "a.b.c.d" (len bytes, or to the end when len is 0) into *out. */
+static int parse_v4(const char *s, size_t len, uint32_t *out)
+{
+    char buf[16];
+    if (!len)
+        len = strlen(s);
+    if (len >= sizeof buf)
+        return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    unsigned a, b, c, d;
+    char tail;
+    if (sscanf(buf, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 || c > 255 ||
+        d > 255)
+        return 0;
+    *out = a << 24 | b << 16 | c << 8 | d;
+    return 1;
+}
+
+/* Parses "a.b.c.d/n" into address and prefix length. */
+static int parse_cidr(const char *s, uint32_t *addr, int *prefix)
+{
+    const char *slash = s ? strchr(s, '/') : NULL;
+    if (!slash || !parse_v4(s, (size_t)(slash - s), addr))
+        return 0;
+    char *end;
+    long n = strtol(slash + 1, &end, 10);
+    if (end == slash + 1 || *end || n < 0 || n > 32)
+        return 0;
+    *prefix = (int)n;
+    return 1;
+}
+
+static uint32_t mask_of(int prefix)
+{
+    return prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
+}
+
+static void v4_text(uint32_t a, char *buf, size_t size)
+{
+    snprintf(buf, size, "%u.%u.%u.%u", a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255);
+}
+
+/* A route's dst in canonical form ("default", or the network address and prefix). */
+static int canonical_dst(const char *dst, char *buf, size_t size)
+{
+    uint32_t a;
+    int p;
+    if (streq(dst, "default") || streq(dst, "0.0.0.0/0")) {
+        snprintf(buf, size, "default");
+        return 1;
+    }
+    if (!parse_cidr(dst, &a, &p))
+        return 0;
+    char net[16];
+    v4_text(a & mask_of(p), net, sizeof net);
+    snprintf(buf, size, "%s/%d", net, p);
+    return 1;
+}
+
+/* Sets a string member in place (keeping member order), or adds it. */
+static void set_str(cJSON *obj, const char *key, const char *value)
+{
+    if (cJSON_GetObjectItemCaseSensitive(obj, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, cJSON_CreateString(value));
+    else
+        cJSON_AddStringToObject(obj, key, value);
+}
+
+static int is_up(const cJSON *link)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(link, "up"));
+}
+
+const char *cm_host_errno_name(int err)
+{
+    static const struct { int e; const char *name; } NAMES[] = {
+        {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"}, {ERANGE, "ERANGE"},
+        {ENETUNREACH, "ENETUNREACH"}, {ENETDOWN, "ENETDOWN"}, {ESRCH, "ESRCH"},
+        {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"},
+    };
+    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
+        if (NAMES[i].e == err)
+            return NAMES[i].name;
+    return "EIO";
+}
+
+/* ---- construction ---- */
+
+static const char *const DEFAULT_SYSCTLS[][2] = {
+    {"net/ipv4/ip_forward", "0"},
+    {"net/ipv4/conf/all/rp_filter", "0"},
+    {"net/ipv4/conf/default/rp_filter", "0"},
+    {"net/ipv4/conf/all/forwarding", "0"},
+    {"net/ipv4/conf/default/forwarding", "0"},
+    {"net/ipv6/conf/all/forwarding", "0"},
+    {"net/ipv6/conf/default/accept_ra", "1"},
+    {"net/bridge/bridge-nf-call-iptables", "1"},
+};
+
+/* Wraps doc (owned) and finds its sections, adding empty ones. */
+static cm_host *wrap(cJSON *doc)
+{
+    cm_host *h = calloc(1, sizeof *h);
+    if (!h) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    h->doc = doc;
+    static const char *const ARRAYS[] = {"links", "addresses", "routes", "neighbours", "fdb"};
+    cJSON **slots[] = {&h->links, &h->addresses, &h->routes, &h->neighbours, &h->fdb};
+    for (size_t i = 0; i < 5; i++) {
+        *slots[i] = cJSON_GetObjectItemCaseSensitive(doc, ARRAYS[i]);
+        if (!*slots[i])
+            *slots[i] = cJSON_AddArrayToObject(doc, ARRAYS[i]);
+    }
+    h->sysctls = cJSON_GetObjectItemCaseSensitive(doc, "sysctls");
+    if (!h->sysctls)
+        h->sysctls = cJSON_AddObjectToObject(doc, "sysctls");
+    h->files = cJSON_GetObjectItemCaseSensitive(doc, "files");
+    if (!h->files)
+        h->files = cJSON_AddObjectToObject(doc, "files");
+    return h;
+}
+
+/* The per-device sysctls a new link brings, as the kernel creates them. */
+static void add_device_sysctls(cm_host *h, const char *dev)
+{
+    char key[128];
+    const char *rp = cm_host_sysctl_get(h, "net/ipv4/conf/default/rp_filter");
+    const char *fw = cm_host_sysctl_get(h, "net/ipv4/conf/default/forwarding");
+    const char *ra = cm_host_sysctl_get(h, "net/ipv6/conf/default/accept_ra");
+    snprintf(key, sizeof key, "net/ipv4/conf/%s/rp_filter", dev);
+    set_str(h->sysctls, key, rp ? rp : "0");
+    snprintf(key, sizeof key, "net/ipv4/conf/%s/forwarding", dev);
+    set_str(h->sysctls, key, fw ? fw : "0");
+    snprintf(key, sizeof key, "net/ipv6/conf/%s/accept_ra", dev);
+    set_str(h->sysctls, key, ra ? ra : "1");
+}
+
+cm_host *cm_host_new(void)
+{
+    cm_host *h = wrap(cJSON_CreateObject());
+    if (!h)
+        return NULL;
+    for (size_t i = 0; i < sizeof DEFAULT_SYSCTLS / sizeof DEFAULT_SYSCTLS[0]; i++)
+        cJSON_AddStringToObject(h->sysctls, DEFAULT_SYSCTLS[i][0], DEFAULT_SYSCTLS[i][1]);
+    cJSON *lo = cJSON_CreateObject();
+    cJSON_AddStringToObject(lo, "name", "lo");
+    cJSON_AddStringToObject(lo, "kind", "loopback");
+    cJSON_AddNumberToObject(lo, "mtu", 65536);
+    cJSON_AddStringToObject(lo, "mac", "00:00:00:00:00:00");
+    cJSON_AddTrueToObject(lo, "up");
+    cm_host_link_add(h, lo);
+    cJSON_Delete(lo);
+    cm_host_addr_add(h, "lo", "127.0.0.1/8");
+    return h;
+}
+
+void cm_host_free(cm_host *h)
+{
+    if (!h)
+        return;
+    cJSON_Delete(h->doc);
+    free(h);
+}
+
+const cJSON *cm_host_json(const cm_host *h)
+{
+    return h->doc;
+}
+
+const cJSON *cm_host_link(const cm_host *h, const char *name)
+{
+    return find(h->links, "name", name, NULL, NULL, NULL, NULL);
+}
+
+/* Checks that every element of a section names an existing link as its dev. */
+static int check_devs(const cm_host *h, const cJSON *arr, const char *section, char *err, size_t n)
+{
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        const char *dev = str(e, "dev");
+        if (!cJSON_IsObject(e) || !dev) {
+            snprintf(err, n, "%s[%d]: expected an object with a dev", section, i);
+            return 0;
+        }
+        if (!cm_host_link(h, dev)) {
+            snprintf(err, n, "%s[%d]: dev: no link %s", section, i, dev);
+            return 0;
+        }
+        i++;
+    }
+    return 1;
+}
+
+/* Checks names and VXLAN lower devices of the links. */
+static int check_links(const cm_host *h, char *err, size_t n)
+{
+    int i = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, h->links)
+    {
+        const char *name = str(l, "name");
+        const cJSON *vx = cJSON_GetObjectItemCaseSensitive(l, "vxlan");
+        const char *lower = vx ? str(vx, "dev") : NULL;
+        if (!name || !*name || strlen(name) > 15) {
+            snprintf(err, n, "links[%d]: name: expected 1 to 15 characters", i);
+            return 0;
+        }
+        if (find(h->links, "name", name, NULL, NULL, NULL, NULL) != l) {
+            snprintf(err, n, "links[%d]: name: %s is taken", i, name);
+            return 0;
+        }
+        if (lower && !cm_host_link(h, lower)) {
+            snprintf(err, n, "links[%d]: vxlan.dev: no link %s", i, lower);
+            return 0;
+        }
+        i++;
+    }
+    return 1;
+}
+
+/* Checks that a section is an object of strings. */
+static int check_strings(const cJSON *obj, const char *section, char *err, size_t n)
+{
+    const cJSON *e;
+    if (!cJSON_IsObject(obj)) {
+        snprintf(err, n, "%s: expected an object", section);
+        return 0;
+    }
+    cJSON_ArrayForEach(e, obj)
+    {
+        if (!cJSON_IsString(e)) {
+            snprintf(err, n, "%s: %s: expected a string", section, e->string);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+cm_host *cm_host_from_json(const cJSON *doc, char *err, size_t errsize)
+{
+    if (!cJSON_IsObject(doc)) {
+        snprintf(err, errsize, "a host must be an object");
+        return NULL;
+    }
+    cm_host *h = wrap(cJSON_Duplicate(doc, 1));
+    if (!h) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    const cJSON *arrays[] = {h->links, h->addresses, h->routes, h->neighbours, h->fdb};
+    static const char *const NAMES[] = {"links", "addresses", "routes", "neighbours", "fdb"};
+    for (size_t i = 0; i < 5; i++) {
+        if (!cJSON_IsArray(arrays[i])) {
+            snprintf(err, errsize, "%s: expected an array", NAMES[i]);
+            cm_host_free(h);
+            return NULL;
+        }
+    }
+    int ok = check_links(h, err, errsize) && check_devs(h, h->addresses, "addresses", err, errsize) &&
+             check_devs(h, h->routes, "routes", err, errsize) &&
+             check_devs(h, h->neighbours, "neighbours", err, errsize) &&
+             check_devs(h, h->fdb, "fdb", err, errsize) && check_strings(h->sysctls, "sysctls", err, errsize) &&
+             check_strings(h->files, "files", err, errsize);
+    if (!ok) {
+        cm_host_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* ---- links ---- */
+
+/* Whether another VXLAN device uses the same VNI and port: the kernel allows one. */
+static int vxlan_clash(const cm_host *h, const cJSON *vx)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(vx, "id");
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(vx, "port");
+    int p = cJSON_IsNumber(port) ? port->valueint : 8472;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, h->links)
+    {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(l, "vxlan");
+        const cJSON *oid = cJSON_GetObjectItemCaseSensitive(o, "id");
+        const cJSON *oport = cJSON_GetObjectItemCaseSensitive(o, "port");
+        if (o && cJSON_IsNumber(oid) && oid->valueint == id->valueint &&
+            (cJSON_IsNumber(oport) ? oport->valueint : 8472) == p)
+            return 1;
+    }
+    return 0;
+}
+
+int cm_host_link_add(cm_host *h, const cJSON *link)
+{
+    const char *name = str(link, "name");
+    if (!name || !*name || strchr(name, '/') || strchr(name, ' '))
+        return -EINVAL;
+    if (strlen(name) > 15) /* IFNAMSIZ: the kernel's attribute policy says ERANGE */
+        return -ERANGE;
+    if (cm_host_link(h, name))
+        return -EEXIST;
+    const cJSON *vx = cJSON_GetObjectItemCaseSensitive(link, "vxlan");
+    if (vx) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(vx, "id");
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 16777215)
+            return -EINVAL;
+        const char *lower = str(vx, "dev");
+        if (lower && !cm_host_link(h, lower))
+            return -ENODEV;
+        if (vxlan_clash(h, vx))
+            return -EEXIST;
+    }
+    cJSON *copy = cJSON_Duplicate(link, 1);
+    if (!copy)
+        return -ENOMEM;
+    if (!cJSON_GetObjectItemCaseSensitive(copy, "up"))
+        cJSON_AddFalseToObject(copy, "up");
+    if (!cJSON_GetObjectItemCaseSensitive(copy, "mtu"))
+        cJSON_AddNumberToObject(copy, "mtu", 1500);
+    cJSON_AddItemToArray(h->links, copy);
+    add_device_sysctls(h, name);
+    return 0;
+}
+
+/* Removes the per-device sysctls of dev. */
+static void remove_device_sysctls(cm_host *h, const char *dev)
+{
+    char mid[40];
+    snprintf(mid, sizeof mid, "/%s/", dev);
+    cJSON *e = h->sysctls->child;
+    while (e) {
+        cJSON *next = e->next;
+        if ((strncmp(e->string, "net/ipv4/conf/", 14) == 0 || strncmp(e->string, "net/ipv6/conf/", 14) == 0) &&
+            strncmp(e->string + 13, mid, strlen(mid)) == 0)
+            cJSON_Delete(cJSON_DetachItemViaPointer(h->sysctls, e));
+        e = next;
+    }
+}
+
+int cm_host_link_del(cm_host *h, const char *name)
+{
+    cJSON *link = find(h->links, "name", name, NULL, NULL, NULL, NULL);
+    if (!link)
+        return -ENODEV;
+    char *dev = strdup(name);
+    if (!dev)
+        return -ENOMEM;
+    cJSON_Delete(cJSON_DetachItemViaPointer(h->links, link));
+    remove_where(h->addresses, "dev", dev);
+    remove_where(h->routes, "dev", dev);
+    remove_where(h->neighbours, "dev", dev);
+    remove_where(h->fdb, "dev", dev);
+    remove_device_sysctls(h, dev);
+    cJSON *l = h->links->child;
+    while (l) { /* enslaved links lose their master; VXLAN devices on it go with it */
+        cJSON *next = l->next;
+        const cJSON *vx = cJSON_GetObjectItemCaseSensitive(l, "vxlan");
+        if (streq(str(l, "master"), dev))
+            cJSON_DeleteItemFromObjectCaseSensitive(l, "master");
+        if (vx && streq(str(vx, "dev"), dev)) {
+            cm_host_link_del(h, str(l, "name"));
+            next = h->links->child; /* the list changed: start over */
+        }
+        l = next;
+    }
+    free(dev);
+    return 0;
+}
+
+/* Adds the kernel's prefix route for an address (not for /32 or the loopback). */
+static void add_prefix_route(cm_host *h, const char *dev, const char *cidr)
+{
+    uint32_t a;
+    int p;
+    char dst[24], src[16];
+    if (streq(dev, "lo") || !parse_cidr(cidr, &a, &p) || p == 32 || !canonical_dst(cidr, dst, sizeof dst))
+        return;
+    if (find(h->routes, "dst", dst, "dev", dev, NULL, NULL))
+        return;
+    v4_text(a, src, sizeof src);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "dst", dst);
+    cJSON_AddStringToObject(r, "dev", dev);
+    cJSON_AddStringToObject(r, "scope", "link");
+    cJSON_AddStringToObject(r, "protocol", "kernel");
+    cJSON_AddStringToObject(r, "src", src);
+    cJSON_AddItemToArray(h->routes, r);
+}
+
+int cm_host_link_set_up(cm_host *h, const char *name, int up)
+{
+    cJSON *link = find(h->links, "name", name, NULL, NULL, NULL, NULL);
+    if (!link)
+        return -ENODEV;
+    cJSON_ReplaceItemInObjectCaseSensitive(link, "up", cJSON_CreateBool(up));
+    if (!up) {
+        remove_where(h->routes, "dev", name);
+        return 0;
+    }
+    const cJSON *a;
+    cJSON_ArrayForEach(a, h->addresses)
+    {
+        if (streq(str(a, "dev"), name))
+            add_prefix_route(h, name, str(a, "address"));
+    }
+    return 0;
+}
+
+int cm_host_link_set_mtu(cm_host *h, const char *name, int mtu)
+{
+    cJSON *link = find(h->links, "name", name, NULL, NULL, NULL, NULL);
+    if (!link)
+        return -ENODEV;
+    if (mtu < 68 || mtu > 65536)
+        return -EINVAL;
+    cJSON_ReplaceItemInObjectCaseSensitive(link, "mtu", cJSON_CreateNumber(mtu));
+    return 0;
+}
+
+/* ---- addresses ---- */
+
+int cm_host_addr_add(cm_host *h, const char *dev, const char *cidr)
+{
+    uint32_t a;
+    int p;
+    const cJSON *link = cm_host_link(h, dev);
+    if (!link)
+        return -ENODEV;
+    if (!parse_cidr(cidr, &a, &p))
+        return -EINVAL;
+    if (find(h->addresses, "dev", dev, "address", cidr, NULL, NULL))
+        return -EEXIST;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "dev", dev);
+    cJSON_AddStringToObject(e, "address", cidr);
+    cJSON_AddItemToArray(h->addresses, e);
+    if (is_up(link))
+        add_prefix_route(h, dev, cidr);
+    return 0;
+}
+
+int cm_host_addr_del(cm_host *h, const char *dev, const char *cidr)
+{
+    cJSON *e = find(h->addresses, "dev", dev, "address", cidr, NULL, NULL);
+    if (!e)
+        return cm_host_link(h, dev) ? -EADDRNOTAVAIL : -ENODEV;
+    cJSON_Delete(cJSON_DetachItemViaPointer(h->addresses, e));
+    char dst[24];
+    if (canonical_dst(cidr, dst, sizeof dst)) {
+        cJSON *r = find(h->routes, "dst", dst, "dev", dev, "protocol", "kernel");
+        if (r)
+            cJSON_Delete(cJSON_DetachItemViaPointer(h->routes, r));
+    }
+    return 0;
+}
+
+/* ---- routes ---- */
+
+/* Whether gw is on a network directly connected to dev (a link-scope route or an address). */
+static int reachable_on(const cm_host *h, const char *dev, uint32_t gw)
+{
+    const cJSON *e;
+    uint32_t a;
+    int p;
+    cJSON_ArrayForEach(e, h->addresses)
+    {
+        if (streq(str(e, "dev"), dev) && parse_cidr(str(e, "address"), &a, &p) &&
+            ((a ^ gw) & mask_of(p)) == 0)
+            return 1;
+    }
+    cJSON_ArrayForEach(e, h->routes)
+    {
+        if (streq(str(e, "dev"), dev) && !str(e, "gateway") && parse_cidr(str(e, "dst"), &a, &p) &&
+            ((a ^ gw) & mask_of(p)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Checks a route against the kernel's rules; fills dst with its canonical form. */
+static int check_route(const cm_host *h, const cJSON *route, char *dst, size_t size)
+{
+    const char *dev = str(route, "dev"), *gw = str(route, "gateway");
+    if (!canonical_dst(str(route, "dst"), dst, size))
+        return -EINVAL;
+    const cJSON *link = dev ? cm_host_link(h, dev) : NULL;
+    if (!link)
+        return -ENODEV;
+    if (!is_up(link))
+        return -ENETDOWN;
+    uint32_t g;
+    if (gw && !parse_v4(gw, 0, &g))
+        return -EINVAL;
+    if (gw && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(route, "onlink")) && !reachable_on(h, dev, g))
+        return -ENETUNREACH;
+    return 0;
+}
+
+int cm_host_route_add(cm_host *h, const cJSON *route, int replace)
+{
+    char dst[24];
+    int rc = check_route(h, route, dst, sizeof dst);
+    if (rc)
+        return rc;
+    cJSON *old = find(h->routes, "dst", dst, NULL, NULL, NULL, NULL);
+    if (old && !replace)
+        return -EEXIST;
+    cJSON *copy = cJSON_Duplicate(route, 1);
+    if (!copy)
+        return -ENOMEM;
+    set_str(copy, "dst", dst);
+    if (old)
+        cJSON_ReplaceItemViaPointer(h->routes, old, copy);
+    else
+        cJSON_AddItemToArray(h->routes, copy);
+    return 0;
+}
+
+int cm_host_route_del(cm_host *h, const char *dst)
+{
+    char canon[24];
+    if (!canonical_dst(dst, canon, sizeof canon))
+        return -EINVAL;
+    cJSON *r = find(h->routes, "dst", canon, NULL, NULL, NULL, NULL);
+    if (!r)
+        return -ESRCH;
+    cJSON_Delete(cJSON_DetachItemViaPointer(h->routes, r));
+    return 0;
+}
+
+/* ---- neighbours and FDB ---- */
+
+/* Adds or replaces an entry of arr keyed by its dev and the given members. */
+static int add_keyed(cm_host *h, cJSON *arr, const cJSON *entry, const char *k2, const char *k3, int replace)
+{
+    const char *dev = str(entry, "dev");
+    if (!dev || !cm_host_link(h, dev))
+        return -ENODEV;
+    if (!str(entry, k2) || (k3 && !str(entry, k3)))
+        return -EINVAL;
+    cJSON *old = find(arr, "dev", dev, k2, str(entry, k2), k3, k3 ? str(entry, k3) : NULL);
+    if (old && !replace)
+        return -EEXIST;
+    cJSON *copy = cJSON_Duplicate(entry, 1);
+    if (!copy)
+        return -ENOMEM;
+    if (old)
+        cJSON_ReplaceItemViaPointer(arr, old, copy);
+    else
+        cJSON_AddItemToArray(arr, copy);
+    return 0;
+}
+
+int cm_host_neigh_add(cm_host *h, const cJSON *neigh, int replace)
+{
+    return add_keyed(h, h->neighbours, neigh, "dst", NULL, replace);
+}
+
+int cm_host_neigh_del(cm_host *h, const char *dev, const char *dst)
+{
+    cJSON *e = find(h->neighbours, "dev", dev, "dst", dst, NULL, NULL);
+    if (!e)
+        return cm_host_link(h, dev) ? -ENOENT : -ENODEV;
+    cJSON_Delete(cJSON_DetachItemViaPointer(h->neighbours, e));
+    return 0;
+}
+
+int cm_host_fdb_add(cm_host *h, const cJSON *fdb, int replace)
+{
+    return add_keyed(h, h->fdb, fdb, "lladdr", "dst", replace);
+}
+
+int cm_host_fdb_del(cm_host *h, const char *dev, const char *lladdr, const char *dst)
+{
+    cJSON *e = find(h->fdb, "dev", dev, "lladdr", lladdr, "dst", dst);
+    if (!e)
+        return cm_host_link(h, dev) ? -ENOENT : -ENODEV;
+    cJSON_Delete(cJSON_DetachItemViaPointer(h->fdb, e));
+    return 0;
+}
+
+/* ---- sysctls and files ---- */
+
+const char *cm_host_sysctl_get(const cm_host *h, const char *key)
+{
+    return str(h->sysctls, key);
+}
+
+int cm_host_sysctl_set(cm_host *h, const char *key, const char *value)
+{
+    if (!cm_host_sysctl_get(h, key))
+        return -ENOENT;
+    set_str(h->sysctls, key, value);
+    return 0;
+}
+
+const char *cm_host_file_read(const cm_host *h, const char *path)
+{
+    return str(h->files, path);
+}
+
+int cm_host_file_write(cm_host *h, const char *path, const char *content)
+{
+    if (!path || path[0] != '/' || path[strlen(path) - 1] == '/')
+        return -EINVAL;
+    set_str(h->files, path, content);
+    return 0;
+}
+
+int cm_host_file_remove(cm_host *h, const char *path)
+{
+    if (!cm_host_file_read(h, path))
+        return -ENOENT;
+    cJSON_DeleteItemFromObjectCaseSensitive(h->files, path);
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+cJSON *cm_host_file_list(const cm_host *h, const char *dir)
+{
+    size_t n = (size_t)cJSON_GetArraySize(h->files), count = 0, dlen = strlen(dir);
+    while (dlen > 1 && dir[dlen - 1] == '/')
+        dlen--;
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    cJSON *out = cJSON_CreateArray();
+    if (!names || !out) {
+        free(names);
+        cJSON_Delete(out);
+        return NULL;
+    }
+    const cJSON *f;
+    cJSON_ArrayForEach(f, h->files)
+    {
+        const char *p = f->string;
+        if (strncmp(p, dir, dlen) == 0 && p[dlen] == '/' && !strchr(p + dlen + 1, '/'))
+            names[count++] = p + dlen + 1;
+    }
+    qsort(names, count, sizeof *names, cmp_names);
+    for (size_t i = 0; i < count; i++)
+        cJSON_AddItemToArray(out, cJSON_CreateString(names[i]));
+    free(names);
+    return out;
+}

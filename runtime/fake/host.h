@@ -1,0 +1,104 @@
+/*
+ * host.h - a simulated Linux host: the network state and files a node script
+ * touches, with the kernel's rules for them.
+ *
+ * A host is a JSON document (the same shape cm.flannel.node_state() returns
+ * and `cni-migrate fake host` prints):
+ *
+ *   links       [{name, kind, mtu, mac, up, master?, vxlan?: {id, port, local, dev, learning}}]
+ *   addresses   [{dev, address: "10.244.1.1/24"}]
+ *   routes      [{dst: "10.244.2.0/24" | "default", gateway?, dev, onlink?, scope?, protocol?, src?}]
+ *   neighbours  [{dst, lladdr, dev, state}]
+ *   fdb         [{lladdr, dev, dst, self?, permanent?}]
+ *   sysctls     {"net/ipv4/conf/all/rp_filter": "1", ...}
+ *   files       {"/etc/cni/net.d/10-flannel.conflist": "...", ...}
+ *
+ * Operations follow the kernel where a migration can tell the difference, and
+ * fail with the errno it would (returned negated; tests/netns/test_host_kernel.sh
+ * runs the same steps against the real kernel): a name taken or a second
+ * VXLAN device with the same VNI and port (-EEXIST), a device that does not
+ * exist (-ENODEV), a gateway that is not reachable without onlink
+ * (-ENETUNREACH), a route through a device that is down (-ENETDOWN), a route
+ * or an address that is not there (-ESRCH, -EADDRNOTAVAIL), an unknown sysctl
+ * or file (-ENOENT). Side effects follow too: an address on an up link brings
+ * its prefix route; a link going down takes its routes with it; a deleted
+ * link takes its addresses, routes, neighbours, FDB entries, per-device
+ * sysctls and the VXLAN devices built on it.
+ *
+ * Objects passed in are copied; documents returned are owned by the host and
+ * valid until its next change.
+ */
+#ifndef CM_FAKE_HOST_H
+#define CM_FAKE_HOST_H
+
+#include <cJSON.h>
+#include <stddef.h>
+
+typedef struct cm_host cm_host;
+
+/* The name of an errno a host operation returns ("EEXIST"); "EIO" for one it never returns. */
+const char *cm_host_errno_name(int err);
+
+/* An empty host: a loopback link and the default sysctls. NULL when out of memory. */
+cm_host *cm_host_new(void);
+
+/*
+ * A host from a document in the shape above (missing sections are empty).
+ * Returns NULL with a message in err ("links[2]: vxlan.dev: no link eth1")
+ * when it is not a consistent host.
+ */
+cm_host *cm_host_from_json(const cJSON *doc, char *err, size_t errsize);
+
+void cm_host_free(cm_host *h);
+
+/* The whole state. */
+const cJSON *cm_host_json(const cm_host *h);
+
+/* The link called name, or NULL. */
+const cJSON *cm_host_link(const cm_host *h, const char *name);
+
+/* Adds a link (-EEXIST, -ERANGE for a name over 15 bytes, -EINVAL for a bad name or VNI,
+ * -ENODEV for a VXLAN's missing dev). */
+int cm_host_link_add(cm_host *h, const cJSON *link);
+
+/* Deletes a link and everything that hangs on it (-ENODEV). */
+int cm_host_link_del(cm_host *h, const char *name);
+
+/* Sets a link up or down (-ENODEV); down removes the routes through it. */
+int cm_host_link_set_up(cm_host *h, const char *name, int up);
+
+/* Sets a link's MTU (-ENODEV, -EINVAL below 68). */
+int cm_host_link_set_mtu(cm_host *h, const char *name, int mtu);
+
+/* Adds or removes an address "A.B.C.D/N" on dev (-ENODEV, -EEXIST, -EADDRNOTAVAIL, -EINVAL). */
+int cm_host_addr_add(cm_host *h, const char *dev, const char *cidr);
+int cm_host_addr_del(cm_host *h, const char *dev, const char *cidr);
+
+/*
+ * Adds (replace = 0) or adds-or-replaces (replace = 1) a route; routes are
+ * keyed by dst. -EEXIST, -ENODEV, -ENETDOWN, -ENETUNREACH, -EINVAL.
+ */
+int cm_host_route_add(cm_host *h, const cJSON *route, int replace);
+
+/* Deletes the route to dst ("default" or a CIDR) (-ESRCH). */
+int cm_host_route_del(cm_host *h, const char *dst);
+
+/* Neighbours, keyed by (dev, dst); FDB entries, keyed by (dev, lladdr, dst). */
+int cm_host_neigh_add(cm_host *h, const cJSON *neigh, int replace);
+int cm_host_neigh_del(cm_host *h, const char *dev, const char *dst);
+int cm_host_fdb_add(cm_host *h, const cJSON *fdb, int replace);
+int cm_host_fdb_del(cm_host *h, const char *dev, const char *lladdr, const char *dst);
+
+/* Sysctls by slash path ("net/ipv4/ip_forward"); -ENOENT for one the host lacks. */
+const char *cm_host_sysctl_get(const cm_host *h, const char *key);
+int cm_host_sysctl_set(cm_host *h, const char *key, const char *value);
+
+/* Files by absolute path; directories are implicit. */
+const char *cm_host_file_read(const cm_host *h, const char *path);
+int cm_host_file_write(cm_host *h, const char *path, const char *content);
+int cm_host_file_remove(cm_host *h, const char *path);
+
+/* The names of the files directly in dir, sorted, as a JSON array the caller owns. */
+cJSON *cm_host_file_list(const cm_host *h, const char *dir);
+
+#endif

@@ -1,0 +1,201 @@
+/* simrun.c - a run against the simulated cluster (see simrun.h). */
+#include "simrun.h"
+
+#include "fake.h"
+#include "inproc.h"
+#include "k8s_config.h"
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cm_sim_run {
+    cm_loop *loop;
+    cm_fake *fake;
+    char *fixture;
+    cm_inproc_stats stats;
+    FILE *trace;
+    int sub; /* store subscription for the trace, or -1 */
+};
+
+/* An RFC 3339 time as ns since the Unix epoch, or -1. */
+static int64_t rfc3339_ns(const char *text)
+{
+    long long ns;
+    return text && cm_parse_rfc3339(text, &ns) == 0 ? (int64_t)ns : -1;
+}
+
+/* Reads a whole file; NULL with err set. */
+static char *read_file(const char *path, size_t *len, char *err, size_t errsize)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errsize, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    cm_buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (cm_buf_add(&b, chunk, n) != 0) {
+            snprintf(err, errsize, "%s: out of memory", path);
+            fclose(f);
+            cm_buf_free(&b);
+            return NULL;
+        }
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        snprintf(err, errsize, "%s: cannot read", path);
+        cm_buf_free(&b);
+        return NULL;
+    }
+    *len = b.n;
+    return b.p ? b.p : strdup("");
+}
+
+/* Writes a trace line: {"t": ..., then the rest (a JSON members text)}. */
+static void trace_line(cm_sim_run *s, const char *rest)
+{
+    char ts[40];
+    cm_log_format_time(ts, sizeof ts, cm_loop_wall(s->loop));
+    fprintf(s->trace, "{\"t\":\"%s\",%s}\n", ts, rest);
+}
+
+static void trace_request(void *ud, int verb, const char *method, const char *path, int status)
+{
+    cm_sim_run *s = ud;
+    cJSON *p = cJSON_CreateString(path);
+    char *q = cJSON_PrintUnformatted(p);
+    char rest[4200];
+    snprintf(rest, sizeof rest, "\"actor\":\"script\",\"verb\":\"%s\",\"method\":\"%s\",\"path\":%s,\"status\":%d",
+             cm_verb_names[verb], method, q ? q : "\"\"", status);
+    trace_line(s, rest);
+    free(q);
+    cJSON_Delete(p);
+}
+
+static void trace_event(void *ud, const cm_event *ev)
+{
+    static const char *const TYPES[] = {"ADDED", "MODIFIED", "DELETED"};
+    cm_sim_run *s = ud;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(ev->obj, "metadata");
+    cJSON *name = cJSON_CreateString(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name")));
+    char *n = cJSON_PrintUnformatted(name);
+    char rest[1200];
+    snprintf(rest, sizeof rest, "\"actor\":\"cluster\",\"event\":\"%s\",\"kind\":\"%s\",\"namespace\":\"%s\","
+             "\"name\":%s,\"resourceVersion\":%lld", TYPES[ev->type], ev->kind->kind, ev->ns ? ev->ns : "",
+             n ? n : "\"\"", (long long)ev->rv);
+    trace_line(s, rest);
+    free(n);
+    cJSON_Delete(name);
+}
+
+/* The FakeCluster document's spec.startTime, or the default epoch; -1 with err when malformed. */
+static int64_t start_time(const cJSON *settings, const char *fixture, char *err, size_t errsize)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(settings, "spec");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(spec, "startTime");
+    int64_t t = rfc3339_ns(st ? cJSON_GetStringValue(st) : CM_SIM_DEFAULT_EPOCH);
+    if (t < 0)
+        snprintf(err, errsize, "%s: FakeCluster spec.startTime: expected a time like %s", fixture,
+                 CM_SIM_DEFAULT_EPOCH);
+    return t;
+}
+
+cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace, char *err,
+                           size_t errsize)
+{
+    size_t len;
+    char *text = read_file(fixture, &len, err, errsize);
+    if (!text)
+        return NULL;
+    cm_sim_run *s = calloc(1, sizeof *s);
+    if (s) {
+        *s = (cm_sim_run){.sub = -1, .fixture = strdup(fixture)};
+        s->loop = cm_loop_new(CM_CLOCK_VIRTUAL, rfc3339_ns(CM_SIM_DEFAULT_EPOCH));
+        s->fake = s->loop ? cm_fake_new(s->loop) : NULL;
+    }
+    if (!s || !s->fake || !s->fixture) {
+        snprintf(err, errsize, "out of memory");
+        free(text);
+        cm_sim_run_free(s);
+        return NULL;
+    }
+    cm_fake_seed(s->fake, seed);
+    int ok = cm_fake_load(s->fake, fixture, text, len, err, errsize) == 0;
+    free(text);
+    /* time 0 is startTime (objects the fixture gave without a creationTimestamp got the default) */
+    int64_t epoch = ok ? start_time(cm_fake_settings(s->fake), fixture, err, errsize) : -1;
+    if (epoch >= 0)
+        cm_loop_set_epoch(s->loop, epoch);
+    if (epoch >= 0 && trace && !(s->trace = fopen(trace, "w")))
+        snprintf(err, errsize, "--trace %s: %s", trace, strerror(errno));
+    if (epoch < 0 || (trace && !s->trace)) {
+        cm_sim_run_free(s);
+        return NULL;
+    }
+    if (s->trace)
+        s->sub = cm_store_subscribe(cm_fake_store(s->fake), trace_event, s);
+    return s;
+}
+
+cm_loop *cm_sim_run_loop(const cm_sim_run *s)
+{
+    return s->loop;
+}
+
+static cm_transport *new_transport(struct cm_run *run)
+{
+    cm_sim_run *s = run->sim;
+    return cm_inproc_transport_new(s->fake, s->loop, CM_NS_PER_S / 1000, &s->stats,
+                                   s->trace ? trace_request : NULL, s);
+}
+
+static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespace)
+{
+    char source[512];
+    snprintf(source, sizeof source, "fake cluster %s", run->sim->fixture);
+    return cm_k8s_config_fake(source, namespace);
+}
+
+void cm_sim_run_install(cm_sim_run *s, struct cm_run *run)
+{
+    run->sim = s;
+    run->k8s_transport_new = new_transport;
+    run->k8s_config_new = new_config;
+}
+
+void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop)
+{
+    char vals[CM_VERB_COUNT + 1][32];
+    cm_log_field f[CM_VERB_COUNT + 1];
+    long total = 0;
+    for (int i = 0; i < CM_VERB_COUNT; i++) {
+        snprintf(vals[i], sizeof vals[i], "%ld", s->stats.counts[i]);
+        f[i] = (cm_log_field){.key = cm_verb_names[i], .value = vals[i], .is_json = 1};
+        total += s->stats.counts[i];
+    }
+    snprintf(vals[CM_VERB_COUNT], sizeof vals[CM_VERB_COUNT], "%.3f", (double)cm_loop_now(loop) / 1e9);
+    f[CM_VERB_COUNT] = (cm_log_field){.key = "virtual_seconds", .value = vals[CM_VERB_COUNT], .is_json = 1};
+    char msg[96];
+    snprintf(msg, sizeof msg, "simulation done: %ld requests", total);
+    cm_log_write(log, CM_LOG_INFO, cm_loop_wall(loop), msg, f, CM_VERB_COUNT + 1);
+}
+
+void cm_sim_run_free(cm_sim_run *s)
+{
+    if (!s)
+        return;
+    if (s->sub >= 0)
+        cm_store_unsubscribe(cm_fake_store(s->fake), s->sub);
+    if (s->trace)
+        fclose(s->trace);
+    cm_fake_free(s->fake);
+    cm_loop_free(s->loop);
+    free(s->fixture);
+    free(s);
+}

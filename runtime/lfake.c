@@ -1,0 +1,301 @@
+/*
+ * lfake.c - cm.fake: the simulated parts of a fake cluster, from Lua. For now, simulated node
+ * hosts (runtime/fake/host.h) and their CNI view (runtime/fake/cni.h).
+ *
+ *   fake.new_host([doc]) -> Host | nil, message, "InvalidHost"
+ *       an empty host (loopback and default sysctls), or one from a document shaped as
+ *       host:json() returns it (what cm.flannel.node_state() gives, plus the underlay)
+ *
+ * Host methods; each change returns true, or nil, message, errno name ("EEXIST", "ENODEV",
+ * "ENETUNREACH", "ENETDOWN", "ESRCH", "EADDRNOTAVAIL", "ERANGE", "EINVAL", "ENOENT") as the
+ * kernel would answer it:
+ *   host:json() -> table                     the whole state
+ *   host:link(name) -> table | nil
+ *   host:link_add(link), host:link_del(name), host:link_set(name, {up = bool, mtu = n})
+ *   host:addr_add(dev, cidr), host:addr_del(dev, cidr)
+ *   host:route_add(route), host:route_replace(route), host:route_del(dst)
+ *   host:neigh_add(n), host:neigh_replace(n), host:neigh_del(dev, dst)
+ *   host:fdb_add(f), host:fdb_replace(f), host:fdb_del(dev, lladdr, dst)
+ *   host:sysctl(key) -> value | nil, message, "ENOENT";  host:sysctl_set(key, value)
+ *   host:read(path) -> text | nil, message, "ENOENT";  host:write(path, text), host:remove(path)
+ *   host:list(dir) -> names
+ *   host:cni_active() -> path | nil             the CNI config the runtime uses
+ *   host:sandbox(id) -> true | nil, message, "NetworkNotReady" | "FailedCreatePodSandBox"
+ *   host:close()                                 also __gc and __close
+ */
+#include "cmlua.h"
+#include "fake/cni.h"
+#include "fake/host.h"
+#include "ljson.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define HOST_MT "cm.fake.Host"
+
+/* The result of a host operation: true, or nil, "what: strerror", errno name. */
+static int result(lua_State *L, int rc, const char *what)
+{
+    if (rc == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return cm_fail(L, cm_host_errno_name(-rc), "%s: %s", what, strerror(-rc));
+}
+
+static cm_host *check_host(lua_State *L)
+{
+    cm_host **box = luaL_checkudata(L, 1, HOST_MT);
+    luaL_argcheck(L, *box != NULL, 1, "attempt to use a closed host");
+    return *box;
+}
+
+static int link_add_op(cm_host *h, const cJSON *l, int replace)
+{
+    (void)replace;
+    return cm_host_link_add(h, l);
+}
+
+/* The methods that take one object: its operation, and how messages name it. */
+static const struct object_method {
+    const char *name;
+    int (*op)(cm_host *, const cJSON *, int replace);
+    int replace;
+    const char *verb, *field; /* "route add" + the object's "dst" */
+} OBJECT_METHODS[] = {
+    {"link_add", link_add_op, 0, "link add", "name"},
+    {"route_add", cm_host_route_add, 0, "route add", "dst"},
+    {"route_replace", cm_host_route_add, 1, "route replace", "dst"},
+    {"neigh_add", cm_host_neigh_add, 0, "neigh add", "dst"},
+    {"neigh_replace", cm_host_neigh_add, 1, "neigh replace", "dst"},
+    {"fdb_add", cm_host_fdb_add, 0, "fdb add", "lladdr"},
+    {"fdb_replace", cm_host_fdb_add, 1, "fdb replace", "lladdr"},
+};
+
+/* host:<method>(object), for the entry of OBJECT_METHODS that is upvalue 1. */
+static int object_method(lua_State *L)
+{
+    const struct object_method *m = lua_touserdata(L, lua_upvalueindex(1));
+    cm_host *h = check_host(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, m->field);
+    const char *what = lua_pushfstring(L, "%s %s", m->verb, lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
+    cJSON *obj = cm_lua_to_json(L, 2);
+    int rc = m->op(h, obj, m->replace);
+    cJSON_Delete(obj);
+    return result(L, rc, what);
+}
+
+static int host_link_del(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 2);
+    return result(L, cm_host_link_del(check_host(L), name), lua_pushfstring(L, "link del %s", name));
+}
+
+static int host_link_set(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    const char *name = luaL_checkstring(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    int rc = 0;
+    if (lua_getfield(L, 3, "mtu") != LUA_TNIL)
+        rc = cm_host_link_set_mtu(h, name, (int)luaL_checkinteger(L, -1));
+    if (rc == 0 && lua_getfield(L, 3, "up") != LUA_TNIL)
+        rc = cm_host_link_set_up(h, name, lua_toboolean(L, -1));
+    return result(L, rc, lua_pushfstring(L, "link set %s", name));
+}
+
+static int host_addr(lua_State *L, int add)
+{
+    cm_host *h = check_host(L);
+    const char *dev = luaL_checkstring(L, 2), *cidr = luaL_checkstring(L, 3);
+    int rc = add ? cm_host_addr_add(h, dev, cidr) : cm_host_addr_del(h, dev, cidr);
+    return result(L, rc, lua_pushfstring(L, "addr %s %s dev %s", add ? "add" : "del", cidr, dev));
+}
+
+static int host_addr_add(lua_State *L)
+{
+    return host_addr(L, 1);
+}
+
+static int host_addr_del(lua_State *L)
+{
+    return host_addr(L, 0);
+}
+
+static int host_route_del(lua_State *L)
+{
+    const char *dst = luaL_checkstring(L, 2);
+    return result(L, cm_host_route_del(check_host(L), dst), lua_pushfstring(L, "route del %s", dst));
+}
+
+static int host_neigh_del(lua_State *L)
+{
+    const char *dev = luaL_checkstring(L, 2), *dst = luaL_checkstring(L, 3);
+    return result(L, cm_host_neigh_del(check_host(L), dev, dst), lua_pushfstring(L, "neigh del %s", dst));
+}
+
+static int host_fdb_del(lua_State *L)
+{
+    const char *dev = luaL_checkstring(L, 2), *mac = luaL_checkstring(L, 3), *dst = luaL_checkstring(L, 4);
+    return result(L, cm_host_fdb_del(check_host(L), dev, mac, dst), lua_pushfstring(L, "fdb del %s", mac));
+}
+
+static int host_json(lua_State *L)
+{
+    cm_lua_push_json(L, cm_host_json(check_host(L)));
+    return 1;
+}
+
+static int host_link(lua_State *L)
+{
+    const cJSON *l = cm_host_link(check_host(L), luaL_checkstring(L, 2));
+    if (!l)
+        return 0;
+    cm_lua_push_json(L, l);
+    return 1;
+}
+
+static int host_sysctl(lua_State *L)
+{
+    const char *key = luaL_checkstring(L, 2);
+    const char *v = cm_host_sysctl_get(check_host(L), key);
+    if (!v)
+        return result(L, -ENOENT, lua_pushfstring(L, "sysctl %s", key));
+    lua_pushstring(L, v);
+    return 1;
+}
+
+static int host_sysctl_set(lua_State *L)
+{
+    const char *key = luaL_checkstring(L, 2), *value = luaL_checkstring(L, 3);
+    return result(L, cm_host_sysctl_set(check_host(L), key, value), lua_pushfstring(L, "sysctl %s", key));
+}
+
+static int host_read(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 2);
+    const char *text = cm_host_file_read(check_host(L), path);
+    if (!text)
+        return result(L, -ENOENT, path);
+    lua_pushstring(L, text);
+    return 1;
+}
+
+static int host_write(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 2), *text = luaL_checkstring(L, 3);
+    return result(L, cm_host_file_write(check_host(L), path, text), path);
+}
+
+static int host_remove(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 2);
+    return result(L, cm_host_file_remove(check_host(L), path), path);
+}
+
+static int host_list(lua_State *L)
+{
+    cJSON *names = cm_host_file_list(check_host(L), luaL_checkstring(L, 2));
+    if (!names)
+        return luaL_error(L, "not enough memory");
+    cm_lua_push_json(L, names);
+    cJSON_Delete(names);
+    return 1;
+}
+
+static int host_cni_active(lua_State *L)
+{
+    char path[512];
+    if (!cm_cni_active(check_host(L), CM_CNI_DIR, path, sizeof path))
+        return 0;
+    lua_pushstring(L, path);
+    return 1;
+}
+
+static int host_sandbox(lua_State *L)
+{
+    char msg[1024];
+    int ready;
+    if (cm_cni_sandbox_ok(check_host(L), luaL_checkstring(L, 2), &ready, msg, sizeof msg)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return cm_fail(L, ready ? "FailedCreatePodSandBox" : "NetworkNotReady", "%s", msg);
+}
+
+static int host_close(lua_State *L)
+{
+    cm_host **box = luaL_checkudata(L, 1, HOST_MT);
+    cm_host_free(*box);
+    *box = NULL;
+    return 0;
+}
+
+static int host_tostring(lua_State *L)
+{
+    cm_host **box = luaL_checkudata(L, 1, HOST_MT);
+    lua_pushstring(L, *box ? "cm.fake.Host" : "cm.fake.Host (closed)");
+    return 1;
+}
+
+static int fake_new_host(lua_State *L)
+{
+    int from_doc = !lua_isnoneornil(L, 1);
+    if (from_doc)
+        luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    cm_host **box = lua_newuserdatauv(L, sizeof *box, 0); /* [doc, box]: created closed, then filled */
+    *box = NULL;
+    luaL_setmetatable(L, HOST_MT);
+    if (!from_doc) {
+        *box = cm_host_new();
+        return *box ? 1 : luaL_error(L, "not enough memory");
+    }
+    cJSON *doc = cm_lua_to_json(L, 1);
+    char err[256];
+    *box = cm_host_from_json(doc, err, sizeof err);
+    cJSON_Delete(doc);
+    if (!*box)
+        return cm_fail(L, "InvalidHost", "invalid host: %s", err);
+    return 1;
+}
+
+static const luaL_Reg host_methods[] = {
+    {"addr_add", host_addr_add},       {"addr_del", host_addr_del},
+    {"cni_active", host_cni_active},   {"close", host_close},
+    {"fdb_del", host_fdb_del},         {"json", host_json},
+    {"link", host_link},               {"link_del", host_link_del},
+    {"link_set", host_link_set},       {"list", host_list},
+    {"neigh_del", host_neigh_del},     {"read", host_read},
+    {"remove", host_remove},           {"route_del", host_route_del},
+    {"sandbox", host_sandbox},
+    {"sysctl", host_sysctl},           {"sysctl_set", host_sysctl_set},
+    {"write", host_write},             {NULL, NULL},
+};
+
+static const luaL_Reg host_meta[] = {
+    {"__gc", host_close},
+    {"__close", host_close},
+    {"__tostring", host_tostring},
+    {"__index", NULL},
+    {NULL, NULL},
+};
+
+static const luaL_Reg fake_funcs[] = {
+    {"new_host", fake_new_host},
+    {NULL, NULL},
+};
+
+int luaopen_cm_fake(lua_State *L)
+{
+    cm_new_class(L, HOST_MT, host_meta, host_methods); /* [methods] */
+    for (size_t i = 0; i < sizeof OBJECT_METHODS / sizeof OBJECT_METHODS[0]; i++) {
+        lua_pushlightuserdata(L, (void *)&OBJECT_METHODS[i]);
+        lua_pushcclosure(L, object_method, 1);
+        lua_setfield(L, -2, OBJECT_METHODS[i].name);
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, fake_funcs);
+    return 1;
+}

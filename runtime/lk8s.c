@@ -1,0 +1,761 @@
+/*
+ * lk8s.c - cm.k8s: the Kubernetes API client for scripts (over k8s_client.c).
+ *
+ *   local k8s = require "cm.k8s"
+ *   local c = k8s.client([opts])   -- opts: kubeconfig, context, namespace, qps, burst,
+ *                                  -- timeout (s per request, default 60, 0: none), dry_run,
+ *                                  -- serviceaccount_dir, max_retries, user_agent
+ *   c:get(ref) / c:list(ref) / c:pages(ref) / c:create(obj [, opts]) / c:update(obj [, opts])
+ *   c:patch(ref, patch [, opts]) / c:delete(ref [, opts]) / c:evict(ref [, opts])
+ *   c:watch(ref) / c:logs(ref) / c:info() / c:close()
+ *
+ * A ref is a table {apiVersion=, kind=, name=, namespace=, subresource=}.
+ * Misuse raises. A failure of the world returns nil, message, reason, err where
+ * err is a cm.k8s.Error table {message, reason, code (HTTP status, absent for
+ * transport failures), status (the Status table), retryAfter}. Iterators
+ * (pages, watch) raise that err table instead (it prints as "message (reason)").
+ * A cancelled run or a run past its deadline raises, as everywhere.
+ */
+#include "cmlua.h"
+#include "json.h"
+#include "k8s_client.h"
+#include "ljson.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLIENT_MT "cm.k8s.Client"
+#define WATCH_MT "cm.k8s.Watch"
+#define ERROR_MT "cm.k8s.Error"
+
+typedef struct lclient {
+    cm_k8s_client *c;
+    int64_t timeout; /* per request, ns */
+} lclient;
+
+typedef struct lwatch {
+    cm_k8s_watch *w;
+    int64_t deadline;
+} lwatch;
+
+/* ---- errors ---- */
+
+static int error_tostring(lua_State *L)
+{
+    lua_getfield(L, 1, "message");
+    lua_getfield(L, 1, "reason");
+    lua_pushfstring(L, "%s (%s)", luaL_optstring(L, -2, "?"), luaL_optstring(L, -1, "?"));
+    return 1;
+}
+
+/* Pushes the cm.k8s.Error table of a failed result. */
+static void push_error(lua_State *L, const cm_k8s_result *res)
+{
+    int top = lua_gettop(L);
+    (void)top;
+    lua_createtable(L, 0, 5); /* [err] */
+    lua_pushstring(L, res->err.message);
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, res->err.code ? res->err.code : "Unknown");
+    lua_setfield(L, -2, "reason");
+    if (res->status) {
+        lua_pushinteger(L, res->status);
+        lua_setfield(L, -2, "code");
+    }
+    if (res->status_obj) {
+        cm_lua_push_json(L, res->status_obj);
+        lua_setfield(L, -2, "status");
+    }
+    if (res->retry_after > 0) {
+        lua_pushnumber(L, res->retry_after);
+        lua_setfield(L, -2, "retryAfter");
+    }
+    luaL_setmetatable(L, ERROR_MT);
+    assert(lua_gettop(L) == top + 1);
+}
+
+/* Returns nil, message, reason, err for a failed result (and frees it). */
+static int fail(lua_State *L, cm_k8s_result *res)
+{
+    cm_check_interrupt(L); /* a cancelled run, or one past its deadline, raises */
+    luaL_pushfail(L);
+    lua_pushstring(L, res->err.message);
+    lua_pushstring(L, res->err.code ? res->err.code : "Unknown");
+    push_error(L, res);
+    cm_k8s_result_free(res);
+    return 4;
+}
+
+/* Pushes the outcome of a call: the body as a table (true when empty), or the failure. */
+static int finish(lua_State *L, int rc, cm_k8s_result *res)
+{
+    if (rc < 0)
+        return fail(L, res);
+    if (res->json)
+        cm_lua_push_json(L, res->json);
+    else
+        lua_pushboolean(L, 1);
+    cm_k8s_result_free(res);
+    return 1;
+}
+
+/* ---- arguments ---- */
+
+static lclient *check_client(lua_State *L)
+{
+    lclient *lc = luaL_checkudata(L, 1, CLIENT_MT);
+    if (!lc->c)
+        luaL_error(L, "attempt to use a closed Kubernetes client");
+    return lc;
+}
+
+/* The string field key of the table at idx (left on the stack), or NULL. */
+static const char *opt_field(lua_State *L, int idx, const char *key)
+{
+    int t = lua_getfield(L, idx, key);
+    if (t == LUA_TNIL)
+        return NULL;
+    if (t == LUA_TNUMBER)
+        return lua_tostring(L, -1);
+    if (t != LUA_TSTRING)
+        luaL_error(L, "field '%s' must be a string, got %s", key, luaL_typename(L, -1));
+    return lua_tostring(L, -1);
+}
+
+/* Reads a ref table at idx; its strings stay on the stack. */
+static void check_ref(lua_State *L, int idx, cm_k8s_ref *ref, int need_name)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    ref->api_version = opt_field(L, idx, "apiVersion");
+    ref->kind = opt_field(L, idx, "kind");
+    ref->name = opt_field(L, idx, "name");
+    ref->namespace = opt_field(L, idx, "namespace");
+    ref->subresource = opt_field(L, idx, "subresource");
+    if (!ref->api_version || !ref->kind)
+        luaL_argerror(L, idx, "a ref needs apiVersion and kind");
+    if (need_name && !ref->name)
+        luaL_argerror(L, idx, "a ref needs a name");
+}
+
+/* The ref of an object: apiVersion, kind, metadata.name and .namespace. */
+static void object_ref(lua_State *L, int idx, cm_k8s_ref *ref)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    ref->api_version = opt_field(L, idx, "apiVersion");
+    ref->kind = opt_field(L, idx, "kind");
+    if (lua_getfield(L, idx, "metadata") != LUA_TTABLE)
+        luaL_argerror(L, idx, "an object needs metadata");
+    int meta = lua_gettop(L);
+    ref->name = opt_field(L, meta, "name");
+    ref->namespace = opt_field(L, meta, "namespace");
+    ref->subresource = NULL;
+    if (!ref->api_version || !ref->kind)
+        luaL_argerror(L, idx, "an object needs apiVersion and kind");
+}
+
+/* Adds string param key from table idx (field name = key) when present. */
+static void add_param(lua_State *L, int idx, const char *key, cm_k8s_param *p, size_t *n)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return;
+    const char *v = opt_field(L, idx, key);
+    if (v)
+        p[(*n)++] = (cm_k8s_param){key, v};
+}
+
+/* A boolean field as "true", when set. */
+static void add_bool_param(lua_State *L, int idx, const char *key, cm_k8s_param *p, size_t *n)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return;
+    lua_getfield(L, idx, key);
+    if (lua_toboolean(L, -1))
+        p[(*n)++] = (cm_k8s_param){key, "true"};
+    lua_pop(L, 1);
+}
+
+/* The deadline of one request: the client's timeout, bounded by the run's. */
+static int64_t deadline_of(lua_State *L, const lclient *lc)
+{
+    struct cm_run *run = cm_run_get(L);
+    cm_check_interrupt(L);
+    int64_t d = lc->timeout > 0 ? cm_loop_now(run->loop) + lc->timeout : CM_TIME_NEVER;
+    return d < run->deadline ? d : run->deadline;
+}
+
+/* Encodes the Lua value at idx as JSON text, left on the stack. */
+static const char *encode(lua_State *L, int idx, size_t *len)
+{
+    cJSON *v = cm_lua_to_json(L, idx);
+    char *s = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    if (!s)
+        luaL_error(L, "not enough memory");
+    lua_pushstring(L, s);
+    free(s);
+    return lua_tolstring(L, -1, len);
+}
+
+/* ---- client ---- */
+
+static int client_close(lua_State *L)
+{
+    lclient *lc = luaL_checkudata(L, 1, CLIENT_MT);
+    cm_k8s_client_free(lc->c);
+    lc->c = NULL;
+    return 0;
+}
+
+/* Reads a number option. */
+static double num_opt(lua_State *L, int idx, const char *key, double def)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return def;
+    lua_getfield(L, idx, key);
+    double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Raises for a key of the options table at idx that is not in known: a misspelt option
+ * (dryRun for dry_run) must not be ignored silently. */
+static void check_keys(lua_State *L, int idx, const char *const *known)
+{
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) { /* [key, value] */
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        const char *const *p = known;
+        while (k && *p && strcmp(*p, k) != 0)
+            p++;
+        if (!k || !*p)
+            luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", k ? k : luaL_typename(L, -2)));
+    }
+}
+
+static const char *const CLIENT_OPTIONS[] = {"kubeconfig", "context", "namespace", "qps", "burst", "timeout",
+                                             "dry_run", "serviceaccount_dir", "max_retries", "user_agent",
+                                             NULL};
+
+/* Reads k8s.client's options (table at 1, or none) over the run's defaults. */
+static void client_opts(lua_State *L, const struct cm_run *run, cm_k8s_config_opts *co, cm_k8s_client_opts *o,
+                        double *timeout)
+{
+    *co = (cm_k8s_config_opts){.kubeconfig = run->kubeconfig, .context = run->context,
+                               .namespace = run->namespace};
+    *o = (cm_k8s_client_opts){.dry_run = run->dry_run};
+    *timeout = num_opt(L, 1, "timeout", 60);
+    luaL_argcheck(L, *timeout >= 0 && *timeout < 1e9, 1, "timeout must be seconds from 0 to 1e9");
+    if (!lua_istable(L, 1))
+        return;
+    check_keys(L, 1, CLIENT_OPTIONS);
+    const char *v; /* strings stay on the stack, above the options table */
+    if ((v = opt_field(L, 1, "kubeconfig")))
+        co->kubeconfig = v;
+    if ((v = opt_field(L, 1, "context")))
+        co->context = v;
+    if ((v = opt_field(L, 1, "namespace")))
+        co->namespace = v;
+    co->sa_dir = opt_field(L, 1, "serviceaccount_dir");
+    o->user_agent = opt_field(L, 1, "user_agent");
+    o->qps = num_opt(L, 1, "qps", 0);
+    o->burst = (int)num_opt(L, 1, "burst", 0);
+    o->max_retries = (int)num_opt(L, 1, "max_retries", 0);
+    if (lua_getfield(L, 1, "dry_run") != LUA_TNIL)
+        o->dry_run = lua_toboolean(L, -1);
+}
+
+static const char DISCOVERY_KEY = 0; /* its address keys the run's discovery cache in the registry */
+
+static int discovery_gc(lua_State *L)
+{
+    cm_k8s_discovery **d = lua_touserdata(L, 1);
+    cm_k8s_discovery_free(*d);
+    *d = NULL;
+    return 0;
+}
+
+/*
+ * The run's discovery cache, shared by its clients (per server inside). Made
+ * before the first client, so the Lua state finalizes it after them.
+ */
+static cm_k8s_discovery *run_discovery(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &DISCOVERY_KEY) == LUA_TUSERDATA) {
+        cm_k8s_discovery *d = *(cm_k8s_discovery **)lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return d;
+    }
+    lua_pop(L, 1);
+    cm_k8s_discovery **d = lua_newuserdatauv(L, sizeof *d, 0); /* [ud] */
+    *d = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, discovery_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    *d = cm_k8s_discovery_new();
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &DISCOVERY_KEY);
+    return *d;
+}
+
+/* k8s.client([opts]) -> client | nil, message, code */
+static int k8s_client(lua_State *L)
+{
+    struct cm_run *run = cm_run_get(L);
+    if (!lua_isnoneornil(L, 1))
+        luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    cm_k8s_discovery *disc = run_discovery(L);
+    lclient *lc = lua_newuserdatauv(L, sizeof *lc, 0); /* [opts, ud]: created closed */
+    lc->c = NULL;
+    luaL_setmetatable(L, CLIENT_MT);
+    cm_k8s_config_opts co;
+    cm_k8s_client_opts o;
+    double timeout;
+    client_opts(L, run, &co, &o, &timeout); /* [opts, ud, strings...] */
+    lc->timeout = (int64_t)(timeout * 1e9);
+    o.discovery = disc;
+    cm_k8s_error err = {0};
+    cm_k8s_config *cfg = run->k8s_config_new ? run->k8s_config_new(run, co.namespace)
+                                              : cm_k8s_config_load(&co, &err);
+    cm_transport *tr = cfg && run->k8s_transport_new ? run->k8s_transport_new(run) : NULL;
+    if (cfg)
+        lc->c = cm_k8s_client_new(run->loop, &run->log, cfg, tr, &o, &err);
+    if (!lc->c)
+        return cm_fail(L, err.code ? err.code : "NoConfig", "%s", err.message);
+    lua_pushvalue(L, 2);
+    return 1;
+}
+
+/* c:info() -> {server, namespace, context, source, inCluster, dryRun} */
+static int client_info(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    const cm_k8s_config *cfg = cm_k8s_client_config(lc->c);
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, cfg->server);
+    lua_setfield(L, -2, "server");
+    lua_pushstring(L, cfg->namespace);
+    lua_setfield(L, -2, "namespace");
+    lua_pushstring(L, cfg->context);
+    lua_setfield(L, -2, "context");
+    lua_pushstring(L, cfg->source);
+    lua_setfield(L, -2, "source");
+    lua_pushboolean(L, cfg->in_cluster);
+    lua_setfield(L, -2, "inCluster");
+    return 1;
+}
+
+/* c:get(ref) -> object | nil, message, reason, err */
+static int client_get(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
+    cm_k8s_ref ref;
+    check_ref(L, 2, &ref, 1);
+    cm_k8s_param p[2];
+    size_t n = 0;
+    add_param(L, 2, "resourceVersion", p, &n);
+    cm_k8s_result res;
+    int rc = cm_k8s_call(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), &res);
+    return finish(L, rc, &res);
+}
+
+/* The selectors and list options of a ref table. */
+static size_t list_params(lua_State *L, int idx, cm_k8s_param *p)
+{
+    size_t n = 0;
+    add_param(L, idx, "labelSelector", p, &n);
+    add_param(L, idx, "fieldSelector", p, &n);
+    add_param(L, idx, "resourceVersion", p, &n);
+    add_param(L, idx, "resourceVersionMatch", p, &n);
+    return n;
+}
+
+/* The page size of a ref table (limit, default 500). */
+static int page_limit(lua_State *L, int idx)
+{
+    lua_Integer limit = (lua_Integer)num_opt(L, idx, "limit", 500);
+    luaL_argcheck(L, limit > 0 && limit <= 100000, idx, "limit must be from 1 to 100000");
+    return (int)limit;
+}
+
+/* c:list(ref) -> list (every page, items together) | nil, message, reason, err */
+static int client_list(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
+    cm_k8s_ref ref;
+    check_ref(L, 2, &ref, 0);
+    cm_k8s_param p[4];
+    size_t n = list_params(L, 2, p);
+    cm_k8s_result res;
+    int rc = cm_k8s_list_all(lc->c, &ref, p, n, page_limit(L, 2), deadline_of(L, lc), &res);
+    return finish(L, rc, &res);
+}
+
+/* One page of the pages iterator, from continue token cont (NULL: the first). */
+static int fetch_page(lua_State *L, lclient *lc, const char *cont, cm_k8s_result *res)
+{
+    cm_k8s_ref ref;
+    check_ref(L, lua_upvalueindex(2), &ref, 0);
+    ref.name = NULL;
+    cm_k8s_param p[6];
+    size_t n = list_params(L, lua_upvalueindex(2), p);
+    char lim[24];
+    snprintf(lim, sizeof lim, "%d", page_limit(L, lua_upvalueindex(2)));
+    p[n++] = (cm_k8s_param){"limit", lim};
+    p[n++] = (cm_k8s_param){"continue", cont};
+    return cm_k8s_call(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), res);
+}
+
+/* The pages iterator; upvalues: client, ref table, continue token (false: done). */
+static int pages_next(lua_State *L)
+{
+    lua_settop(L, 0);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* [client] */
+    lclient *lc = check_client(L);
+    if (lua_type(L, lua_upvalueindex(3)) == LUA_TBOOLEAN)
+        return 0; /* done */
+    const char *cont = lua_tostring(L, lua_upvalueindex(3));
+    cm_k8s_result res;
+    int restarted = 0;
+    int rc = fetch_page(L, lc, cont, &res);
+    if (rc < 0 && res.status == 410 && cont) { /* an expired continue token: start again */
+        cm_k8s_result_free(&res);
+        restarted = 1;
+        rc = fetch_page(L, lc, NULL, &res);
+    }
+    if (rc < 0) {
+        cm_check_interrupt(L);
+        push_error(L, &res);
+        cm_k8s_result_free(&res);
+        return lua_error(L);
+    }
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(res.json, "metadata");
+    const char *next = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "continue"));
+    if (next && *next)
+        lua_pushstring(L, next);
+    else
+        lua_pushboolean(L, 0);
+    lua_replace(L, lua_upvalueindex(3));
+    cm_lua_push_json(L, res.json); /* [client, ..., page] */
+    cm_k8s_result_free(&res);
+    lua_pushboolean(L, restarted);
+    return 2;
+}
+
+/* c:pages(ref) -> iterator over pages: for page, restarted in c:pages{...} */
+static int client_pages(lua_State *L)
+{
+    check_client(L);
+    cm_k8s_ref ref;
+    check_ref(L, 2, &ref, 0);
+    lua_settop(L, 2);
+    lua_pushnil(L); /* [c, ref, continue] */
+    lua_pushcclosure(L, pages_next, 3);
+    return 1;
+}
+
+/* The params of a write: fieldManager, fieldValidation. */
+static size_t write_params(lua_State *L, int idx, cm_k8s_param *p)
+{
+    size_t n = 0;
+    add_param(L, idx, "fieldManager", p, &n);
+    add_param(L, idx, "fieldValidation", p, &n);
+    return n;
+}
+
+/* c:create(obj [, opts]) -> created | nil, message, reason, err */
+static int client_create(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
+    cm_k8s_ref ref;
+    object_ref(L, 2, &ref);
+    ref.name = NULL;
+    if (!ref.namespace) /* a namespaced object goes to the client's namespace */
+        ref.namespace = cm_k8s_client_config(lc->c)->namespace;
+    cm_k8s_param p[2];
+    size_t n = write_params(L, 3, p);
+    size_t len;
+    const char *body = encode(L, 2, &len);
+    cm_k8s_result res;
+    int rc = cm_k8s_call(lc->c, "POST", &ref, p, n, "application/json", body, len, deadline_of(L, lc), &res);
+    return finish(L, rc, &res);
+}
+
+/* c:update(obj [, opts]) -> updated | nil, ...; opts.subresource = "status" */
+static int client_update(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
+    cm_k8s_ref ref;
+    object_ref(L, 2, &ref);
+    if (!ref.name)
+        luaL_argerror(L, 2, "an object to update needs metadata.name");
+    if (lua_type(L, 3) == LUA_TTABLE)
+        ref.subresource = opt_field(L, 3, "subresource");
+    cm_k8s_param p[2];
+    size_t n = write_params(L, 3, p);
+    size_t len;
+    const char *body = encode(L, 2, &len);
+    cm_k8s_result res;
+    int rc = cm_k8s_call(lc->c, "PUT", &ref, p, n, "application/json", body, len, deadline_of(L, lc), &res);
+    return finish(L, rc, &res);
+}
+
+/* c:patch(ref, patch [, opts]) opts: type (merge|strategic|json|apply), fieldManager, force */
+static int client_patch(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 4); /* optional arguments become nil, above them: strings of the tables */
+    cm_k8s_ref ref;
+    check_ref(L, 2, &ref, 1);
+    luaL_argcheck(L, lua_istable(L, 3) || lua_isstring(L, 3), 3, "expected a table or a string");
+    const char *type = "merge";
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        const char *t = opt_field(L, 4, "type");
+        type = t ? t : type;
+    }
+    const char *ct = cm_k8s_patch_type(type);
+    if (!ct)
+        return luaL_argerror(L, 4, lua_pushfstring(L, "unknown patch type '%s' (merge, strategic, json, apply)", type));
+    cm_k8s_param p[4];
+    size_t n = write_params(L, 4, p);
+    int apply = strcmp(type, "apply") == 0;
+    if (apply && n == 0)
+        p[n++] = (cm_k8s_param){"fieldManager", "cni-migrate"};
+    if (apply)
+        add_bool_param(L, 4, "force", p, &n);
+    size_t len;
+    const char *body = lua_type(L, 3) == LUA_TSTRING ? lua_tolstring(L, 3, &len) : encode(L, 3, &len);
+    cm_k8s_result res;
+    int rc = cm_k8s_call(lc->c, "PATCH", &ref, p, n, ct, body, len, deadline_of(L, lc), &res);
+    return finish(L, rc, &res);
+}
+
+/* The DeleteOptions body from opts at idx (NULL when none). */
+static cJSON *delete_options(lua_State *L, int idx)
+{
+    if (lua_isnoneornil(L, idx))
+        return NULL;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    int has_grace = lua_getfield(L, idx, "gracePeriodSeconds") != LUA_TNIL;
+    lua_Integer grace = has_grace ? luaL_checkinteger(L, -1) : 0;
+    const char *pp = opt_field(L, idx, "propagationPolicy");
+    int pidx = lua_getfield(L, idx, "preconditions") == LUA_TTABLE ? lua_gettop(L) : 0;
+    const char *uid = pidx ? opt_field(L, pidx, "uid") : opt_field(L, idx, "uid");
+    const char *rv = pidx ? opt_field(L, pidx, "resourceVersion") : opt_field(L, idx, "resourceVersion");
+    cJSON *o = cJSON_CreateObject(); /* nothing raises from here on */
+    if (has_grace)
+        cJSON_AddItemToObject(o, "gracePeriodSeconds", cm_json_new_int64(grace));
+    if (pp)
+        cJSON_AddStringToObject(o, "propagationPolicy", pp);
+    cJSON *pre = cJSON_CreateObject();
+    if (uid)
+        cJSON_AddStringToObject(pre, "uid", uid);
+    if (rv)
+        cJSON_AddStringToObject(pre, "resourceVersion", rv);
+    if (uid || rv)
+        cJSON_AddItemToObject(o, "preconditions", pre);
+    else
+        cJSON_Delete(pre);
+    return o;
+}
+
+/* c:delete(ref [, opts]) -> the answer (Status or object) | nil, ... */
+static int client_delete(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
+    cm_k8s_ref ref;
+    check_ref(L, 2, &ref, 1);
+    int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
+    cJSON *o = delete_options(L, 3);
+    char *body = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    cm_k8s_result res;
+    int rc = cm_k8s_call(lc->c, "DELETE", &ref, NULL, 0, body ? "application/json" : NULL, body,
+                         body ? strlen(body) : 0, deadline, &res);
+    free(body);
+    return finish(L, rc, &res);
+}
+
+/* c:evict(ref [, opts]) -> Status | nil, ...; opts as delete's (gracePeriodSeconds, uid, ...) */
+static int client_evict(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *name = opt_field(L, 2, "name");
+    const char *ns = opt_field(L, 2, "namespace");
+    luaL_argcheck(L, name != NULL, 2, "a ref needs a name");
+    int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
+    cJSON *o = delete_options(L, 3);
+    cm_k8s_result res;
+    int rc = cm_k8s_evict(lc->c, ns, name, o, deadline, &res);
+    cJSON_Delete(o);
+    return finish(L, rc, &res);
+}
+
+/* c:logs(ref) -> text | nil, ...; ref: name, namespace, container, tailLines, sinceSeconds, previous */
+static int client_logs(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
+    luaL_checktype(L, 2, LUA_TTABLE);
+    cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .subresource = "log"};
+    ref.name = opt_field(L, 2, "name");
+    ref.namespace = opt_field(L, 2, "namespace");
+    luaL_argcheck(L, ref.name != NULL, 2, "a ref needs a name");
+    cm_k8s_param p[6];
+    size_t n = 0;
+    add_param(L, 2, "container", p, &n);
+    add_param(L, 2, "tailLines", p, &n);
+    add_param(L, 2, "sinceSeconds", p, &n);
+    add_param(L, 2, "limitBytes", p, &n);
+    add_bool_param(L, 2, "previous", p, &n);
+    add_bool_param(L, 2, "timestamps", p, &n);
+    cm_k8s_result res;
+    if (cm_k8s_call(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), &res) < 0)
+        return fail(L, &res);
+    lua_pushlstring(L, res.text ? res.text : "", res.len);
+    cm_k8s_result_free(&res);
+    return 1;
+}
+
+/* ---- watch ---- */
+
+static int watch_close(lua_State *L)
+{
+    lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
+    cm_k8s_watch_free(lw->w);
+    lw->w = NULL;
+    return 0;
+}
+
+/* The iterator: w() -> event | nil at the deadline; raises an Error on failure. */
+static int watch_call(lua_State *L)
+{
+    lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
+    if (!lw->w)
+        return luaL_error(L, "attempt to use a closed watch");
+    lua_getiuservalue(L, 1, 1);
+    lua_replace(L, 1); /* [client, ...]: the client must still be open */
+    check_client(L);
+    struct cm_run *run = cm_run_get(L);
+    cm_check_interrupt(L);
+    int64_t deadline = lw->deadline < run->deadline ? lw->deadline : run->deadline;
+    cJSON *ev = NULL;
+    cm_k8s_error err = {0};
+    int rc = cm_k8s_watch_next(lw->w, deadline, &ev, &err);
+    if (rc < 0) {
+        cm_k8s_result res = {.err = err};
+        cm_check_interrupt(L);
+        push_error(L, &res);
+        return lua_error(L);
+    }
+    cm_check_interrupt(L);
+    if (rc == 0)
+        return 0;
+    cm_lua_push_json(L, ev);
+    cJSON_Delete(ev);
+    return 1;
+}
+
+/* w:resource_version() -> the last resourceVersion seen, to watch on from */
+static int watch_rv(lua_State *L)
+{
+    lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
+    if (!lw->w)
+        return luaL_error(L, "attempt to use a closed watch");
+    lua_pushstring(L, cm_k8s_watch_resource_version(lw->w));
+    return 1;
+}
+
+/*
+ * c:watch(ref) -> w, nil, nil, w: for ev in c:watch{apiVersion=, kind=, namespace=,
+ * labelSelector=, fieldSelector=, resourceVersion=, timeout=, bookmarks=} do ... end
+ * Events are {type = ADDED|MODIFIED|DELETED|BOOKMARK|RELIST, object = ...}; the loop
+ * ends at the timeout (seconds) or the run's deadline. The watch closes with the loop.
+ */
+static int client_watch(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
+    cm_k8s_ref ref;
+    check_ref(L, 2, &ref, 0);
+    ref.name = NULL;
+    cm_k8s_param p[4];
+    size_t n = 0;
+    add_param(L, 2, "labelSelector", p, &n);
+    add_param(L, 2, "fieldSelector", p, &n);
+    const char *rv = opt_field(L, 2, "resourceVersion");
+    lua_getfield(L, 2, "bookmarks");
+    int bookmarks = lua_toboolean(L, -1);
+    double timeout = num_opt(L, 2, "timeout", -1);
+    struct cm_run *run = cm_run_get(L);
+    lwatch *lw = lua_newuserdatauv(L, sizeof *lw, 1);
+    lw->w = NULL;
+    luaL_setmetatable(L, WATCH_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1); /* the watch keeps its client alive */
+    lw->deadline = timeout >= 0 ? cm_loop_now(run->loop) + (int64_t)(timeout * 1e9) : CM_TIME_NEVER;
+    lw->w = cm_k8s_watch_new(lc->c, &ref, p, n, rv, bookmarks);
+    if (!lw->w)
+        return luaL_error(L, "not enough memory");
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushvalue(L, -3); /* [w, nil, nil, w]: closed when the loop ends */
+    return 4;
+}
+
+static const luaL_Reg client_methods[] = {
+    {"close", client_close},   {"create", client_create}, {"delete", client_delete},
+    {"evict", client_evict},   {"get", client_get},       {"info", client_info},
+    {"list", client_list},     {"logs", client_logs},     {"pages", client_pages},
+    {"patch", client_patch},   {"update", client_update}, {"watch", client_watch},
+    {NULL, NULL},
+};
+
+static const luaL_Reg watch_methods[] = {
+    {"close", watch_close},
+    {"resource_version", watch_rv},
+    {NULL, NULL},
+};
+
+/* Creates a metatable with __index methods and one close for __gc and __close. */
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close)
+{
+    luaL_newmetatable(L, name); /* [mt] */
+    lua_newtable(L);            /* [mt, methods] */
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+}
+
+static const luaL_Reg k8s_funcs[] = {
+    {"client", k8s_client},
+    {NULL, NULL},
+};
+
+int luaopen_cm_k8s(lua_State *L)
+{
+    new_class(L, CLIENT_MT, client_methods, client_close);
+    new_class(L, WATCH_MT, watch_methods, watch_close);
+    luaL_getmetatable(L, WATCH_MT);
+    lua_pushcfunction(L, watch_call);
+    lua_setfield(L, -2, "__call");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, ERROR_MT);
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    luaL_newlib(L, k8s_funcs);
+    return 1;
+}

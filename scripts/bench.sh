@@ -1,0 +1,11 @@
+#!/bin/sh
+# Builds (optimized) and runs the benchmark programs: scripts/bench.sh [GETS [PODS]]
+# The Kubernetes client benchmark runs over HTTPS with a certificate made here.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tmp/key.pem" \
+    -out "$tmp/cert.pem" -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+build-bench/tests/k8s-bench "${1:-20000}" "${2:-150000}" "$tmp/cert.pem" "$tmp/key.pem"

@@ -1,0 +1,203 @@
+/* test_host.c - the simulated host follows the kernel's rules a migration can tell apart. */
+#include "check.h"
+#include "fake/host.h"
+#include "json.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* Parses a JSON literal for a test (exits on a typo in the test itself). */
+static cJSON *J(const char *text)
+{
+    cm_json_error err;
+    cJSON *v = cm_json_parse(text, strlen(text), &err);
+    if (!v) {
+        fprintf(stderr, "bad test JSON at %zu: %s\n", err.offset, text);
+        exit(2);
+    }
+    return v;
+}
+
+static int add_link(cm_host *h, const char *json)
+{
+    cJSON *l = J(json);
+    int rc = cm_host_link_add(h, l);
+    cJSON_Delete(l);
+    return rc;
+}
+
+static int add_route(cm_host *h, const char *json, int replace)
+{
+    cJSON *r = J(json);
+    int rc = cm_host_route_add(h, r, replace);
+    cJSON_Delete(r);
+    return rc;
+}
+
+/* The compact JSON of a section of the host. */
+static char *section(const cm_host *h, const char *name)
+{
+    return cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(cm_host_json(h), name));
+}
+
+#define CHECK_SECTION(h, name, expected) \
+    do {                                 \
+        char *s_ = section(h, name);     \
+        CHECK_STR(s_, expected);         \
+        free(s_);                        \
+    } while (0)
+
+/* A node with eth0 up on 192.168.1.11/24 and a default route. */
+static cm_host *node(void)
+{
+    cm_host *h = cm_host_new();
+    CHECK_INT(add_link(h, "{\"name\":\"eth0\",\"kind\":\"device\",\"mtu\":1500,\"mac\":\"52:54:00:00:00:11\",\"up\":true}"), 0);
+    CHECK_INT(cm_host_addr_add(h, "eth0", "192.168.1.11/24"), 0);
+    CHECK_INT(add_route(h, "{\"dst\":\"default\",\"gateway\":\"192.168.1.1\",\"dev\":\"eth0\"}", 0), 0);
+    return h;
+}
+
+static void test_links_and_addresses(void)
+{
+    cm_host *h = node();
+    CHECK_SECTION(h, "routes", "[{\"dst\":\"192.168.1.0/24\",\"dev\":\"eth0\",\"scope\":\"link\",\"protocol\":\"kernel\","
+                               "\"src\":\"192.168.1.11\"},{\"dst\":\"default\",\"gateway\":\"192.168.1.1\",\"dev\":\"eth0\"}]");
+    CHECK_INT(add_link(h, "{\"name\":\"eth0\",\"kind\":\"device\"}"), -EEXIST);
+    CHECK_INT(add_link(h, "{\"name\":\"a-name-longer-than-15\"}"), -ERANGE);
+    CHECK_INT(cm_host_addr_add(h, "eth0", "192.168.1.11/24"), -EEXIST);
+    CHECK_INT(cm_host_addr_add(h, "eth9", "10.0.0.1/24"), -ENODEV);
+    CHECK_INT(cm_host_addr_add(h, "eth0", "10.0.0.1/33"), -EINVAL);
+    CHECK_INT(cm_host_addr_del(h, "eth0", "10.9.9.9/24"), -EADDRNOTAVAIL);
+    CHECK_STR(cm_host_sysctl_get(h, "net/ipv4/conf/eth0/rp_filter"), "0");
+    CHECK_INT(cm_host_link_set_mtu(h, "eth0", 9001), 0);
+    CHECK_INT(cm_host_link_set_mtu(h, "eth0", 20), -EINVAL);
+    CHECK_INT(cm_host_link_set_mtu(h, "nope", 1500), -ENODEV);
+    cm_host_free(h);
+}
+
+static void test_vxlan_rules(void)
+{
+    cm_host *h = node();
+    const char *flannel = "{\"name\":\"flannel.1\",\"kind\":\"vxlan\",\"mtu\":1450,\"mac\":\"9e:3a:7c:00:00:01\",\"up\":true,"
+                          "\"vxlan\":{\"id\":1,\"port\":8472,\"local\":\"192.168.1.11\",\"dev\":\"eth0\"}}";
+    CHECK_INT(add_link(h, flannel), 0);
+    /* Calico's VXLAN device with flannel's VNI and port cannot exist beside flannel.1 */
+    const char *calico = "{\"name\":\"vxlan.calico\",\"kind\":\"vxlan\",\"up\":true,"
+                         "\"vxlan\":{\"id\":1,\"port\":8472,\"dev\":\"eth0\"}}";
+    CHECK_INT(add_link(h, calico), -EEXIST);
+    CHECK_INT(add_link(h, "{\"name\":\"vx2\",\"kind\":\"vxlan\",\"vxlan\":{\"id\":1,\"port\":4789}}"), 0);
+    CHECK_INT(add_link(h, "{\"name\":\"vx3\",\"kind\":\"vxlan\",\"vxlan\":{\"id\":16777216}}"), -EINVAL);
+    CHECK_INT(add_link(h, "{\"name\":\"vx4\",\"kind\":\"vxlan\",\"vxlan\":{\"id\":7,\"dev\":\"eth7\"}}"), -ENODEV);
+    CHECK_INT(cm_host_addr_add(h, "flannel.1", "10.244.1.0/32"), 0);
+    /* a route to a peer's podCIDR via its VTEP address needs onlink: the gateway is on no connected network */
+    const char *peer = "{\"dst\":\"10.244.2.0/24\",\"gateway\":\"10.244.2.0\",\"dev\":\"flannel.1\"}";
+    CHECK_INT(add_route(h, peer, 0), -ENETUNREACH);
+    const char *peer_onlink = "{\"dst\":\"10.244.2.0/24\",\"gateway\":\"10.244.2.0\",\"dev\":\"flannel.1\",\"onlink\":true}";
+    CHECK_INT(add_route(h, peer_onlink, 0), 0);
+    CHECK_INT(add_route(h, peer_onlink, 0), -EEXIST);
+    CHECK_INT(add_route(h, peer_onlink, 1), 0);
+    cJSON *n = J("{\"dst\":\"10.244.2.0\",\"lladdr\":\"9e:3a:7c:00:00:02\",\"dev\":\"flannel.1\",\"state\":\"permanent\"}");
+    CHECK_INT(cm_host_neigh_add(h, n, 0), 0);
+    CHECK_INT(cm_host_neigh_add(h, n, 0), -EEXIST);
+    cJSON_Delete(n);
+    cJSON *f = J("{\"lladdr\":\"9e:3a:7c:00:00:02\",\"dev\":\"flannel.1\",\"dst\":\"192.168.1.12\",\"self\":true}");
+    CHECK_INT(cm_host_fdb_add(h, f, 0), 0);
+    cJSON_Delete(f);
+    /* deleting flannel.1 takes its address, routes, neighbours, FDB entries and sysctls */
+    CHECK_INT(cm_host_link_del(h, "flannel.1"), 0);
+    CHECK_INT(cm_host_link_del(h, "flannel.1"), -ENODEV);
+    CHECK_SECTION(h, "neighbours", "[]");
+    CHECK_SECTION(h, "fdb", "[]");
+    CHECK(cm_host_sysctl_get(h, "net/ipv4/conf/flannel.1/rp_filter") == NULL);
+    CHECK_INT(cm_host_route_del(h, "10.244.2.0/24"), -ESRCH);
+    CHECK_INT(add_link(h, calico), 0); /* VNI 1 on 8472 is free again (vx2 has it on 4789) */
+    cm_host_free(h);
+}
+
+static void test_vxlan_after_flannel_is_gone(void)
+{
+    cm_host *h = node();
+    CHECK_INT(add_link(h, "{\"name\":\"flannel.1\",\"kind\":\"vxlan\",\"up\":true,\"vxlan\":{\"id\":1,\"port\":8472,\"dev\":\"eth0\"}}"), 0);
+    CHECK_INT(cm_host_link_del(h, "flannel.1"), 0);
+    CHECK_INT(add_link(h, "{\"name\":\"vxlan.calico\",\"kind\":\"vxlan\",\"up\":true,\"vxlan\":{\"id\":1,\"port\":8472,\"dev\":\"eth0\"}}"), 0);
+    /* deleting the lower device deletes the VXLAN device built on it */
+    CHECK_INT(cm_host_link_del(h, "eth0"), 0);
+    CHECK(cm_host_link(h, "vxlan.calico") == NULL);
+    CHECK_SECTION(h, "routes", "[]");
+    cm_host_free(h);
+}
+
+static void test_down_and_up(void)
+{
+    cm_host *h = node();
+    CHECK_INT(add_link(h, "{\"name\":\"cni0\",\"kind\":\"bridge\",\"mtu\":1450}"), 0);
+    CHECK_INT(cm_host_addr_add(h, "cni0", "10.244.1.1/24"), 0);
+    CHECK_INT(add_route(h, "{\"dst\":\"10.244.9.0/24\",\"dev\":\"cni0\"}", 0), -ENETDOWN);
+    CHECK_INT(cm_host_link_set_up(h, "cni0", 1), 0);
+    CHECK_INT(add_route(h, "{\"dst\":\"10.244.9.0/24\",\"gateway\":\"10.244.1.7\",\"dev\":\"cni0\"}", 0), 0);
+    CHECK_INT(add_route(h, "{\"dst\":\"10.244.9.5/16\",\"dev\":\"cni0\"}", 0), 0); /* stored as 10.244.0.0/16 */
+    CHECK_INT(cm_host_route_del(h, "10.244.0.0/16"), 0);
+    CHECK_INT(cm_host_link_set_up(h, "cni0", 0), 0);
+    CHECK_SECTION(h, "routes", "[{\"dst\":\"192.168.1.0/24\",\"dev\":\"eth0\",\"scope\":\"link\",\"protocol\":\"kernel\","
+                               "\"src\":\"192.168.1.11\"},{\"dst\":\"default\",\"gateway\":\"192.168.1.1\",\"dev\":\"eth0\"}]");
+    CHECK_INT(cm_host_addr_del(h, "eth0", "192.168.1.11/24"), 0);
+    CHECK_SECTION(h, "routes", "[{\"dst\":\"default\",\"gateway\":\"192.168.1.1\",\"dev\":\"eth0\"}]");
+    cm_host_free(h);
+}
+
+static void test_sysctls_and_files(void)
+{
+    cm_host *h = cm_host_new();
+    CHECK_INT(cm_host_sysctl_set(h, "net/ipv4/ip_forward", "1"), 0);
+    CHECK_STR(cm_host_sysctl_get(h, "net/ipv4/ip_forward"), "1");
+    CHECK_INT(cm_host_sysctl_set(h, "net/ipv4/no_such_knob", "1"), -ENOENT);
+    CHECK_INT(cm_host_file_write(h, "/etc/cni/net.d/10-flannel.conflist", "{}"), 0);
+    CHECK_INT(cm_host_file_write(h, "/etc/cni/net.d/calico-kubeconfig", "x"), 0);
+    CHECK_INT(cm_host_file_write(h, "/etc/cni/net.d/sub/deeper", "y"), 0);
+    CHECK_INT(cm_host_file_write(h, "relative", "z"), -EINVAL);
+    cJSON *names = cm_host_file_list(h, "/etc/cni/net.d/");
+    char *s = cJSON_PrintUnformatted(names);
+    CHECK_STR(s, "[\"10-flannel.conflist\",\"calico-kubeconfig\"]");
+    free(s);
+    cJSON_Delete(names);
+    CHECK_INT(cm_host_file_remove(h, "/etc/cni/net.d/10-flannel.conflist"), 0);
+    CHECK_INT(cm_host_file_remove(h, "/etc/cni/net.d/10-flannel.conflist"), -ENOENT);
+    CHECK(cm_host_file_read(h, "/etc/cni/net.d/10-flannel.conflist") == NULL);
+    cm_host_free(h);
+}
+
+static void test_from_json(void)
+{
+    char err[200];
+    cJSON *doc = J("{\"links\":[{\"name\":\"eth0\",\"up\":true},{\"name\":\"flannel.1\",\"vxlan\":{\"id\":1,\"dev\":\"eth1\"}}]}");
+    CHECK(cm_host_from_json(doc, err, sizeof err) == NULL);
+    CHECK_STR(err, "links[1]: vxlan.dev: no link eth1");
+    cJSON_Delete(doc);
+    doc = J("{\"links\":[{\"name\":\"eth0\"}],\"routes\":[{\"dst\":\"default\",\"dev\":\"eth2\"}]}");
+    CHECK(cm_host_from_json(doc, err, sizeof err) == NULL);
+    CHECK_STR(err, "routes[0]: dev: no link eth2");
+    cJSON_Delete(doc);
+    doc = J("{\"links\":[{\"name\":\"eth0\"}],\"files\":{\"/x\":1}}");
+    CHECK(cm_host_from_json(doc, err, sizeof err) == NULL);
+    CHECK_STR(err, "files: /x: expected a string");
+    cJSON_Delete(doc);
+    doc = J("{\"links\":[{\"name\":\"eth0\",\"up\":true,\"mtu\":1500}],\"addresses\":[{\"dev\":\"eth0\",\"address\":\"10.0.0.2/24\"}],"
+            "\"sysctls\":{\"net/ipv4/ip_forward\":\"1\"}}");
+    cm_host *h = cm_host_from_json(doc, err, sizeof err);
+    CHECK(h != NULL);
+    CHECK_STR(h ? cm_host_sysctl_get(h, "net/ipv4/ip_forward") : NULL, "1");
+    CHECK_INT(h ? add_route(h, "{\"dst\":\"10.1.0.0/16\",\"gateway\":\"10.0.0.1\",\"dev\":\"eth0\"}", 0) : -1, 0);
+    cm_host_free(h);
+    cJSON_Delete(doc);
+}
+
+int main(void)
+{
+    RUN(test_links_and_addresses);
+    RUN(test_vxlan_rules);
+    RUN(test_vxlan_after_flannel_is_gone);
+    RUN(test_down_and_up);
+    RUN(test_sysctls_and_files);
+    RUN(test_from_json);
+    return CHECK_DONE();
+}

@@ -1,0 +1,32 @@
+#!/bin/sh
+# examples/clusters/: each fixture is what generate.lua prints today (so they cannot drift apart),
+# and each is consistent (tests/lua/fixture_check.lua).
+. "$(dirname "$0")/lib.sh"
+B=${CNI_MIGRATE:?}
+S=${CM_SOURCE_DIR:?}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+check() { # check FIXTURE GENERATE-ARGS...
+    fixture=$1
+    shift
+    "$B" run "$S/examples/clusters/generate.lua" "$@" >"$dir/$fixture" 2>"$dir/err"
+    RC=$?
+    OUT=$(cat "$dir/err")
+    expect_rc 0
+    cmp -s "$dir/$fixture" "$S/examples/clusters/$fixture" || fail "$fixture differs from generate.lua $*"
+    run "$B" run "$S/tests/lua/fixture_check.lua" "$S/examples/clusters/$fixture"
+    expect_rc 0
+    expect_out "^ok: "
+}
+check flannel-1node.yaml --nodes 1
+check flannel-3node.yaml
+check flannel-10node.yaml --nodes 10 --statefulset 3 --pdbs
+check canal-3node.yaml --canal
+check flannel-calico-installed-4node.yaml --calico-installed --nodes 4 --statefulset 2 --pdbs
+run "$B" run "$S/examples/clusters/generate.lua" --nodes many
+expect_rc 2
+expect_out '^generate\.lua: --nodes: expected an integer, got "many"$'
+run "$B" run "$S/examples/clusters/generate.lua" --frob
+expect_rc 2
+expect_out '^generate\.lua: unknown or incomplete option "--frob"$'
+done_ok

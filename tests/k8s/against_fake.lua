@@ -1,0 +1,104 @@
+-- cm.k8s against the fake cluster: run twice by tests/cli/test_k8s_fake.sh, in process (--fake)
+-- and over HTTPS (`fake serve --tls --token`, through the kubeconfig it writes). Same answers.
+local json = require "cm.json"
+local k8s = require "cm.k8s"
+local t = require "t"
+local task = require "cm.task"
+local time = require "cm.time"
+
+local c = assert(k8s.client())
+local NODE = { apiVersion = "v1", kind = "Node" }
+local function node(name) return { apiVersion = "v1", kind = "Node", name = name } end
+
+-- list with selectors, and pages that never hold more than one page
+local nodes = assert(c:list(NODE))
+t.eq(#nodes.items, 10)
+local workers = assert(c:list { apiVersion = "v1", kind = "Node", labelSelector = "!node-role.kubernetes.io/control-plane" })
+t.eq(#workers.items, 9)
+local on_w1 = assert(c:list { apiVersion = "v1", kind = "Pod", fieldSelector = "spec.nodeName=worker-1" })
+t.eq(#on_w1.items > 0, true, "pods on worker-1")
+local seen, pages = 0, 0
+for page in c:pages { apiVersion = "v1", kind = "Pod", namespace = "apps", limit = 4 } do
+   pages = pages + 1
+   t.eq(#page.items <= 4, true, "a page holds at most the limit")
+   seen = seen + #page.items
+end
+local all_apps = assert(c:list { apiVersion = "v1", kind = "Pod", namespace = "apps" })
+t.eq(seen, #all_apps.items, "pages cover the list")
+t.eq(pages >= 3, true, "several pages")
+
+-- the three patch types, and errors as values
+assert(c:patch(node("worker-1"), { metadata = { labels = { ["example.com/x"] = "y" } } }, { type = "merge" }))
+assert(c:patch(node("worker-1"), { metadata = { labels = { ["example.com/z"] = "w" } } }, { type = "strategic" }))
+assert(c:patch(node("worker-1"), { { op = "add", path = "/metadata/annotations/example.com~1a", value = "b" } },
+   { type = "json" }))
+local w1 = assert(c:get(node("worker-1")))
+t.eq({ w1.metadata.labels["example.com/x"], w1.metadata.labels["example.com/z"], w1.metadata.annotations["example.com/a"] },
+   { "y", "w", "b" })
+local r, msg, reason, err = c:patch(node("worker-1"), { { op = "test", path = "/metadata/name", value = "other" } },
+   { type = "json" })
+t.eq({ r, reason, err and err.code }, { nil, "Invalid", 422 })
+-- as the API server answers a failed JSON patch (NewGenericServerResponse(422, ...)): a generic
+-- message and no cause
+t.eq(msg, "the server rejected our request due to an error in our request")
+r, msg, reason, err = c:get(node("nope"))
+t.eq({ r, msg, reason, err.code }, { nil, 'nodes "nope" not found', "NotFound", 404 })
+
+-- optimistic concurrency: an update with a stale resourceVersion is a Conflict
+local stale = assert(c:get(node("worker-2")))
+assert(c:patch(node("worker-2"), { metadata = { labels = { bump = "1" } } }, { type = "merge" }))
+stale.metadata.labels.bump = "2"
+r, msg, reason, err = c:update(stale)
+t.eq({ r, reason, err.code }, { nil, "Conflict", 409 })
+t.match(msg, "the object has been modified")
+
+-- create, AlreadyExists, delete with a uid precondition
+local cm = { apiVersion = "v1", kind = "ConfigMap", metadata = { name = "probe", namespace = "default" },
+   data = { a = "1" } }
+local made = assert(c:create(cm))
+r, msg, reason = c:create(cm)
+t.eq({ r, reason }, { nil, "AlreadyExists" })
+r, msg, reason = c:delete({ apiVersion = "v1", kind = "ConfigMap", namespace = "default", name = "probe" },
+   { preconditions = { uid = "not-the-uid" } })
+t.eq({ r, reason }, { nil, "Conflict" })
+assert(c:delete({ apiVersion = "v1", kind = "ConfigMap", namespace = "default", name = "probe" },
+   { preconditions = { uid = made.metadata.uid } }))
+
+-- eviction: a PDB that allows no disruption answers 429 with the DisruptionBudget cause
+assert(c:patch({ apiVersion = "policy/v1", kind = "PodDisruptionBudget", namespace = "apps", name = "db" },
+   { spec = { maxUnavailable = 0 } }, { type = "merge" }))
+local db0 = { apiVersion = "v1", kind = "Pod", namespace = "apps", name = "db-0" }
+local deadline = time.now() + 30
+local code
+repeat -- the PDB's status follows its new spec once the disruption controller has seen it
+   r, msg, reason, err = c:evict(db0)
+   code = err and err.code
+   if code == 429 and err.retryAfter then time.sleep(1) end
+until code ~= 429 or not err.retryAfter or time.now() > deadline
+t.eq({ r, reason, code }, { nil, "TooManyRequests", 429 })
+t.match(msg, "Cannot evict pod as it would violate the pod's disruption budget")
+
+-- dry run: the answer as if written, nothing stored
+t.raises("unknown option 'dryRun'", k8s.client, { dryRun = true })
+local dry = assert(k8s.client { dry_run = true })
+assert(dry:patch(node("worker-3"), { metadata = { labels = { dry = "run" } } }, { type = "merge" }))
+t.eq(assert(c:get(node("worker-3"))).metadata.labels.dry, nil, "dry run changed nothing")
+
+-- watch: a task changes a node while the main thread watches
+local rv = assert(c:get(node("worker-4"))).metadata.resourceVersion
+local writer = task.spawn(function()
+   time.sleep(0.2)
+   return assert(c:patch(node("worker-4"), { metadata = { labels = { watched = "yes" } } }, { type = "merge" }))
+end)
+local got
+for ev in c:watch({ apiVersion = "v1", kind = "Node", fieldSelector = "metadata.name=worker-4" },
+   { resourceVersion = rv, timeout = 10 }) do
+   if ev.type == "MODIFIED" and ev.object.metadata.labels.watched == "yes" then
+      got = ev
+      break
+   end
+end
+assert(writer:wait())
+t.eq(got and got.object.metadata.name, "worker-4", "the watch saw the change")
+t.eq(json.is_array(w1.status.conditions), true)
+t.done()
