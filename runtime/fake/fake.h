@@ -50,7 +50,8 @@ typedef struct cm_fake_resp {
     cm_fake_watch *watch;      /* a watch stream, see above */
 } cm_fake_resp;
 
-/* Creates an empty cluster (namespace objects included: none) on loop. NULL when out of memory. */
+/* Creates an empty cluster (no objects at all; cm_fake_load adds the namespaces every
+ * cluster has) on loop. NULL when out of memory. */
 cm_fake *cm_fake_new(cm_loop *loop);
 
 /* Frees the cluster; every watch must have been closed. */
@@ -69,7 +70,8 @@ void cm_fake_set_address(cm_fake *f, const char *host_port);
  * Loads a fixture: a YAML (or JSON) stream of objects, or of Lists of them,
  * as `kubectl get -A -o yaml` prints them, plus an optional FakeCluster
  * document (cni-migrate.dev/v1alpha1, kept for the simulation). Namespaces an
- * object names but the fixture lacks are created. Returns 0, or -1 with
+ * object names but the fixture lacks are created, and so are default,
+ * kube-system, kube-public and kube-node-lease. Returns 0, or -1 with
  * "NAME:LINE: what is wrong" in err (name is the file name shown).
  */
 int cm_fake_load(cm_fake *f, const char *name, const char *text, size_t len, char *err,

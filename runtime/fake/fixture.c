@@ -286,6 +286,9 @@ int cm_fake_load(cm_fake *f, const char *name, const char *text, size_t len, cha
     cm_store_set_quiet(f->store, 1);
     if (!ld.failed)
         load_items(&ld);
+    static const char *const SYSTEM_NS[] = {"default", "kube-system", "kube-public", "kube-node-lease"};
+    for (size_t i = 0; !ld.failed && i < sizeof SYSTEM_NS / sizeof SYSTEM_NS[0]; i++)
+        ensure_namespace(&ld, SYSTEM_NS[i], 0); /* every cluster has them */
     cm_store_set_quiet(f->store, 0);
     for (size_t i = 0; i < ld.ndocs; i++)
         cJSON_Delete(ld.docs[i]);

@@ -258,6 +258,7 @@ static void test_watch(void)
     cm_loop_run_until(g_loop, cm_loop_now(g_loop) + 31 * CM_NS_PER_S, NULL);
     CHECK(s.ended);
     cm_fake_watch_close(w.watch);
+    expect_field(f, "/api/v1/namespaces/kube-node-lease", "status.phase", "Active"); /* always there */
     /* without a version: the current objects first, as ADDED */
     w = call(f, "GET", "/api/v1/nodes", "watch=true", NULL, NULL);
     struct sink s2 = {"", 0};
@@ -376,6 +377,17 @@ static void test_list_paging(void)
     cm_fake_resp_clear(&r);
     free(first);
     expect(f, "GET", "/api/v1/pods", "continue=bm90LWEtdG9rZW4", NULL, NULL, 400, NULL);
+    /* once the token's version has left the history (10,000 changes), the token has expired */
+    for (int i = 0; i < 10001; i++)
+        expect(f, "PATCH", "/api/v1/nodes/n1", NULL, "application/merge-patch+json",
+               i % 2 ? "{\"metadata\":{\"labels\":{\"t\":\"a\"}}}" : "{\"metadata\":{\"labels\":{\"t\":\"b\"}}}",
+               200, NULL);
+    r = call(f, "GET", "/api/v1/pods", q, NULL, NULL);
+    CHECK_INT(r.status, 410);
+    char *reason = field(r.body, "reason");
+    CHECK_STR(reason, "Expired");
+    free(reason);
+    cm_fake_resp_clear(&r);
     /* spec.nodeName is served from the index */
     r = call(f, "GET", "/api/v1/pods", "fieldSelector=spec.nodeName%3Dn1", NULL, NULL);
     char *items = field(r.body, "items");
