@@ -366,54 +366,54 @@ cJSON *cm_json_new_double(double v)
 }
 
 /* Appends the compact text of a leaf (cJSON prints one item without its siblings). */
-static void text_leaf(cm_strbuf *t, const cJSON *item)
+static void text_leaf(cm_buf *t, const cJSON *item)
 {
     char *s = cJSON_PrintUnformatted(item);
     if (!s) {
         t->oom = 1;
         return;
     }
-    cm_strbuf_put(t, s, strlen(s));
+    cm_buf_add(t, s, strlen(s));
     free(s);
 }
 
-static void text_indent(cm_strbuf *t, int depth)
+static void text_indent(cm_buf *t, int depth)
 {
-    cm_strbuf_put(t, "\n", 1);
+    cm_buf_add(t, "\n", 1);
     for (int i = 0; i < depth; i++)
-        cm_strbuf_put(t, "  ", 2);
+        cm_buf_add(t, "  ", 2);
 }
 
-static void pretty(cm_strbuf *t, const cJSON *item, int depth)
+static void pretty(cm_buf *t, const cJSON *item, int depth)
 {
     int is_obj = cJSON_IsObject(item);
     if ((!is_obj && !cJSON_IsArray(item)) || !item->child) {
         text_leaf(t, item);
         return;
     }
-    cm_strbuf_put(t, is_obj ? "{" : "[", 1);
+    cm_buf_add(t, is_obj ? "{" : "[", 1);
     for (const cJSON *c = item->child; c; c = c->next) {
         text_indent(t, depth + 1);
         if (is_obj) {
             cJSON key = {.type = cJSON_String, .valuestring = c->string};
             text_leaf(t, &key);
-            cm_strbuf_put(t, ": ", 2);
+            cm_buf_add(t, ": ", 2);
         }
         pretty(t, c, depth + 1);
         if (c->next)
-            cm_strbuf_put(t, ",", 1);
+            cm_buf_add(t, ",", 1);
     }
     text_indent(t, depth);
-    cm_strbuf_put(t, is_obj ? "}" : "]", 1);
+    cm_buf_add(t, is_obj ? "}" : "]", 1);
 }
 
 char *cm_json_print_pretty(const cJSON *item)
 {
-    cm_strbuf t = {0};
+    cm_buf t = {0};
     pretty(&t, item, 0);
     if (t.oom) {
-        free(t.s);
+        cm_buf_free(&t);
         return NULL;
     }
-    return t.s;
+    return t.p;
 }

@@ -10,36 +10,6 @@
 
 /* ---- buffers ---- */
 
-int cm_buf_add(cm_buf *b, const void *data, size_t len)
-{
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    if (len)
-        memcpy(b->p + b->n, data, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
-int cm_buf_adds(cm_buf *b, const char *s)
-{
-    return cm_buf_add(b, s, strlen(s));
-}
-
-void cm_buf_free(cm_buf *b)
-{
-    free(b->p);
-    *b = (cm_buf){0};
-}
-
 /* ---- response headers ---- */
 
 void cm_http_headers_each(const cm_http_call *call, const char *name,

@@ -23,21 +23,10 @@
 #define CM_K8S_TRANSPORT_H
 
 #include "loop.h"
+#include "strbuf.h"
 
 #include <stddef.h>
 
-/* A growable byte buffer, always NUL-terminated when p is set. */
-typedef struct cm_buf {
-    char *p;
-    size_t n, cap;
-} cm_buf;
-
-/* Appends len bytes; returns 0, or -1 when out of memory. */
-int cm_buf_add(cm_buf *b, const void *data, size_t len);
-/* Appends a string. */
-int cm_buf_adds(cm_buf *b, const char *s);
-/* Frees the bytes and empties the buffer. */
-void cm_buf_free(cm_buf *b);
 
 /* TLS and proxy settings of a call; all optional. Data is PEM in memory. */
 typedef struct cm_tls {

@@ -67,12 +67,12 @@ static int needs_quotes(const char *v)
 }
 
 /* Appends v as a JSON string (quoted, escaped). */
-static void put_json_string(cm_strbuf *l, const char *v)
+static void put_json_string(cm_buf *l, const char *v)
 {
     cJSON *s = cJSON_CreateString(v);
     char *text = s ? cJSON_PrintUnformatted(s) : NULL;
     if (text)
-        cm_strbuf_puts(l, text);
+        cm_buf_adds(l, text);
     else
         l->oom = 1;
     free(text);
@@ -84,7 +84,7 @@ static const char *field_value(const cm_log_field *f)
     return f->secret || cm_log_key_is_secret(f->key) ? REDACTED : f->value;
 }
 
-static void format_text(cm_strbuf *l, const char *ts, int level, const char *msg,
+static void format_text(cm_buf *l, const char *ts, int level, const char *msg,
                         const cm_log_field *fields, size_t n)
 {
     char head[64];
@@ -93,40 +93,40 @@ static void format_text(cm_strbuf *l, const char *ts, int level, const char *msg
     for (char *p = lv; *p; p++)
         *p = (char)toupper((unsigned char)*p);
     snprintf(head, sizeof head, "%s %-5s ", ts, lv);
-    cm_strbuf_puts(l, head);
-    cm_strbuf_puts(l, msg);
+    cm_buf_adds(l, head);
+    cm_buf_adds(l, msg);
     for (size_t i = 0; i < n; i++) {
         const char *v = field_value(&fields[i]);
-        cm_strbuf_put(l, " ", 1);
-        cm_strbuf_puts(l, fields[i].key);
-        cm_strbuf_put(l, "=", 1);
+        cm_buf_add(l, " ", 1);
+        cm_buf_adds(l, fields[i].key);
+        cm_buf_add(l, "=", 1);
         if (v != REDACTED && !fields[i].is_json && needs_quotes(v))
             put_json_string(l, v);
         else
-            cm_strbuf_puts(l, v);
+            cm_buf_adds(l, v);
     }
 }
 
-static void format_json(cm_strbuf *l, const char *ts, int level, const char *msg,
+static void format_json(cm_buf *l, const char *ts, int level, const char *msg,
                         const cm_log_field *fields, size_t n)
 {
-    cm_strbuf_puts(l, "{\"time\":\"");
-    cm_strbuf_puts(l, ts);
-    cm_strbuf_puts(l, "\",\"level\":\"");
-    cm_strbuf_puts(l, cm_log_level_name(level));
-    cm_strbuf_puts(l, "\",\"msg\":");
+    cm_buf_adds(l, "{\"time\":\"");
+    cm_buf_adds(l, ts);
+    cm_buf_adds(l, "\",\"level\":\"");
+    cm_buf_adds(l, cm_log_level_name(level));
+    cm_buf_adds(l, "\",\"msg\":");
     put_json_string(l, msg);
     for (size_t i = 0; i < n; i++) {
         const char *v = field_value(&fields[i]);
-        cm_strbuf_put(l, ",", 1);
+        cm_buf_add(l, ",", 1);
         put_json_string(l, fields[i].key);
-        cm_strbuf_put(l, ":", 1);
+        cm_buf_add(l, ":", 1);
         if (fields[i].is_json && v != REDACTED)
-            cm_strbuf_puts(l, v);
+            cm_buf_adds(l, v);
         else
             put_json_string(l, v);
     }
-    cm_strbuf_put(l, "}", 1);
+    cm_buf_add(l, "}", 1);
 }
 
 int cm_log_write(const cm_logger *lg, int level, int64_t wall_ns, const char *msg,
@@ -136,13 +136,13 @@ int cm_log_write(const cm_logger *lg, int level, int64_t wall_ns, const char *ms
         return 0;
     char ts[40];
     cm_log_format_time(ts, sizeof ts, wall_ns);
-    cm_strbuf l = {0};
+    cm_buf l = {0};
     if (lg->json)
         format_json(&l, ts, level, msg, fields, nfields);
     else
         format_text(&l, ts, level, msg, fields, nfields);
     if (!l.oom)
-        lg->sink(lg->ud, level, l.s);
-    free(l.s);
+        lg->sink(lg->ud, level, l.p);
+    cm_buf_free(&l);
     return l.oom ? -1 : 0;
 }

@@ -1,31 +1,39 @@
-/* strbuf.c - a growing string (see strbuf.h). */
+/* strbuf.c - a growing byte buffer (see strbuf.h). */
 #include "strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void cm_strbuf_put(cm_strbuf *b, const char *s, size_t n)
+int cm_buf_add(cm_buf *b, const void *data, size_t len)
 {
     if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
+        return -1;
+    if (b->n + len + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
+        while (cap < b->n + len + 1)
             cap *= 2;
-        char *p = realloc(b->s, cap);
+        char *p = realloc(b->p, cap);
         if (!p) {
             b->oom = 1;
-            return;
+            return -1;
         }
-        b->s = p;
+        b->p = p;
         b->cap = cap;
     }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    if (len)
+        memcpy(b->p + b->n, data, len);
+    b->n += len;
+    b->p[b->n] = '\0';
+    return 0;
 }
 
-void cm_strbuf_puts(cm_strbuf *b, const char *s)
+int cm_buf_adds(cm_buf *b, const char *s)
 {
-    cm_strbuf_put(b, s, strlen(s));
+    return cm_buf_add(b, s, strlen(s));
+}
+
+void cm_buf_free(cm_buf *b)
+{
+    free(b->p);
+    *b = (cm_buf){0};
 }

@@ -1,19 +1,27 @@
-/* strbuf.h - a growing string: append, and check once at the end whether memory ran out. */
+/*
+ * strbuf.h - a growing byte buffer, always NUL-terminated once anything was
+ * appended. Appends return 0, or -1 when out of memory; the failure also
+ * sticks in `oom` (later appends do nothing), so a writer of many small
+ * pieces may check once at the end.
+ */
 #ifndef CM_STRBUF_H
 #define CM_STRBUF_H
 
 #include <stddef.h>
 
-typedef struct cm_strbuf {
-    char *s;    /* NUL-terminated once anything was appended; malloc'd, the caller frees it */
-    size_t len, cap;
-    int oom;    /* set when an append failed; later appends do nothing */
-} cm_strbuf;
+typedef struct cm_buf {
+    char *p;       /* malloc'd; the owner frees it (cm_buf_free) */
+    size_t n, cap;
+    int oom;
+} cm_buf;
 
-/* Appends n bytes of s. */
-void cm_strbuf_put(cm_strbuf *b, const char *s, size_t n);
+/* Appends len bytes. */
+int cm_buf_add(cm_buf *b, const void *data, size_t len);
 
 /* Appends a C string. */
-void cm_strbuf_puts(cm_strbuf *b, const char *s);
+int cm_buf_adds(cm_buf *b, const char *s);
+
+/* Frees the bytes and empties the buffer. */
+void cm_buf_free(cm_buf *b);
 
 #endif

@@ -481,11 +481,11 @@ int cm_yaml_parse(const char *text, size_t len, const cm_yaml_opts *opts, cm_yam
 
 /* ---- emitter ---- */
 
-/* libyaml's output handler: appends to a cm_strbuf. */
+/* libyaml's output handler: appends to a cm_buf. */
 static int write_out(void *ud, unsigned char *buf, size_t size)
 {
-    cm_strbuf *o = ud;
-    cm_strbuf_put(o, (const char *)buf, size);
+    cm_buf *o = ud;
+    cm_buf_add(o, (const char *)buf, size);
     return !o->oom;
 }
 
@@ -583,7 +583,7 @@ static int emit_stream(yaml_emitter_t *e, const cJSON *const *docs, size_t n)
 char *cm_yaml_emit(const cJSON *const *docs, size_t n, size_t *len, cm_yaml_error *err)
 {
     yaml_emitter_t e;
-    cm_strbuf out = {0};
+    cm_buf out = {0};
     *err = (cm_yaml_error){0};
     if (!yaml_emitter_initialize(&e)) {
         snprintf(err->message, sizeof err->message, "out of memory");
@@ -599,9 +599,9 @@ char *cm_yaml_emit(const cJSON *const *docs, size_t n, size_t *len, cm_yaml_erro
                  out.oom ? "out of memory" : e.problem ? e.problem : "cannot emit YAML");
     yaml_emitter_delete(&e);
     if (!ok) {
-        free(out.s);
+        cm_buf_free(&out);
         return NULL;
     }
-    *len = out.len;
-    return out.s ? out.s : strdup("");
+    *len = out.n;
+    return out.p ? out.p : strdup("");
 }
