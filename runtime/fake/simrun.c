@@ -32,36 +32,6 @@ static int64_t rfc3339_ns(const char *text)
     return text && cm_parse_rfc3339(text, &ns) == 0 ? (int64_t)ns : -1;
 }
 
-/* Reads a whole file; NULL with err set. */
-static char *read_file(const char *path, size_t *len, char *err, size_t errsize)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errsize, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    cm_buf b = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (cm_buf_add(&b, chunk, n) != 0) {
-            snprintf(err, errsize, "%s: out of memory", path);
-            fclose(f);
-            cm_buf_free(&b);
-            return NULL;
-        }
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        snprintf(err, errsize, "%s: cannot read", path);
-        cm_buf_free(&b);
-        return NULL;
-    }
-    *len = b.n;
-    return b.p ? b.p : strdup("");
-}
-
 /* Writes a trace line: {"t": ..., then the rest (a JSON members text)}. */
 static void trace_line(cm_sim_run *s, const char *rest)
 {
@@ -115,9 +85,11 @@ cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace
                            size_t errsize)
 {
     size_t len;
-    char *text = read_file(fixture, &len, err, errsize);
-    if (!text)
+    char *text = cm_read_file(fixture, &len);
+    if (!text) {
+        snprintf(err, errsize, "%s: %s", fixture, strerror(errno));
         return NULL;
+    }
     cm_sim_run *s = calloc(1, sizeof *s);
     if (s) {
         *s = (cm_sim_run){.sub = -1, .fixture = strdup(fixture)};
