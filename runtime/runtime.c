@@ -293,6 +293,10 @@ static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
     lua_close(L);
     if (sim) {
         cm_sim_run_summary(sim, &r.log, loop);
+        int failed = cm_sim_run_agent_errors(sim);
+        if (failed && rc == CM_OK) /* a simulation whose agents failed cannot be trusted */
+            rc = set_error(rt, CM_FAILED, "the simulation's node agents failed %d time%s (logged above)",
+                           failed, failed == 1 ? "" : "s");
         cm_sim_run_free(sim); /* and its loop */
     } else {
         cm_loop_free(loop);

@@ -183,6 +183,11 @@ void cm_sim_run_install(cm_sim_run *s, struct cm_run *run)
     cm_sim_set_agent(s->sim, run_agent, s);
 }
 
+int cm_sim_run_agent_errors(const cm_sim_run *s)
+{
+    return s->agent_errors;
+}
+
 cm_host *cm_sim_run_host(cm_sim_run *s, const char *node)
 {
     return cm_sim_host(s->sim, node);

@@ -49,6 +49,9 @@ cm_host *cm_sim_run_host(cm_sim_run *s, const char *node);
 /* Pushes a Host handle over a host the simulation owns (lfake.c); closing it frees nothing. */
 void cm_fake_push_host(lua_State *L, cm_host *host);
 
+/* How many times an agent (lua/cm/agents.lua) failed; each was logged as an error. */
+int cm_sim_run_agent_errors(const cm_sim_run *s);
+
 /* Logs the summary: virtual time elapsed, requests by verb. */
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop);
 

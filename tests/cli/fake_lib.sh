@@ -5,6 +5,15 @@ FAKE_DIR=$(mktemp -d)
 fake_stop() {
     if [ -n "$FAKE_PID" ]; then
         kill "$FAKE_PID" 2>/dev/null
+        i=0 # a server that does not stop on SIGTERM within 10 s is killed, and the test says so
+        while kill -0 "$FAKE_PID" 2>/dev/null && [ $i -lt 100 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        if kill -0 "$FAKE_PID" 2>/dev/null; then
+            echo "FAIL: fake serve did not stop on SIGTERM within 10 s" >&2
+            kill -KILL "$FAKE_PID" 2>/dev/null
+        fi
         wait "$FAKE_PID" 2>/dev/null
         FAKE_RC=$?
     fi

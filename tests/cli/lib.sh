@@ -5,9 +5,11 @@ OUT=""
 RC=0
 CNI_MIGRATE=${CNI_MIGRATE:-cni-migrate}
 
-# run CMD...: captures stdout+stderr in $OUT and the exit code in $RC.
+# run CMD...: captures stdout+stderr in $OUT and the exit code in $RC. A command that hangs is
+# stopped after CM_TEST_CMD_TIMEOUT seconds (default 120) with exit code 124, and what it printed
+# so far is kept, so a hang fails with its output instead of stalling the suite.
 run() {
-    OUT=$("$@" 2>&1)
+    OUT=$(timeout --kill-after=5 "${CM_TEST_CMD_TIMEOUT:-120}" "$@" 2>&1)
     RC=$?
 }
 

@@ -22,6 +22,14 @@ grep -q '"actor":"cluster","event":"ADDED","kind":"Pod","namespace":"kube-system
 run env LUA_PATH_5_4="$S/tests/lua/?.lua" "$B" --fake "$F" run "$S/tests/k8s/rollout_hosts.lua" "$S/lua/label-rollout.lua"
 expect_rc 0
 expect_out "^ok: 16 checks$"
+# a site's agents (--lua-dir) drive the simulated hosts; one that fails fails the run
+mkdir -p "$dir/site/cm"
+printf 'return { on_pod = function(node) if node == "worker-1" then error("agent broke") end end }\n' \
+    >"$dir/site/cm/agents.lua"
+run "$B" --lua-dir "$dir/site" --fake "$F" run label-rollout 2
+expect_rc 1
+expect_out "ERROR .*/site/cm/agents\.lua:1: agent broke$"
+expect_out "^cni-migrate: the simulation's node agents failed [0-9]+ times \(logged above\)$"
 run "$B" --fake "$F" run label-rollout many
 expect_rc 2
 expect_out "^usage: cni-migrate run label-rollout \[CONCURRENCY\]$"

@@ -10,6 +10,7 @@ local c = assert(k8s.client())
 local NODE = { apiVersion = "v1", kind = "Node" }
 local function node(name) return { apiVersion = "v1", kind = "Node", name = name } end
 
+io.stderr:write("step: lists\n")
 -- list with selectors, and pages that never hold more than one page
 local nodes = assert(c:list(NODE))
 t.eq(#nodes.items, 10)
@@ -27,6 +28,7 @@ local all_apps = assert(c:list { apiVersion = "v1", kind = "Pod", namespace = "a
 t.eq(seen, #all_apps.items, "pages cover the list")
 t.eq(pages >= 3, true, "several pages")
 
+io.stderr:write("step: patches\n")
 -- the three patch types, and errors as values
 assert(c:patch(node("worker-1"), { metadata = { labels = { ["example.com/x"] = "y" } } }, { type = "merge" }))
 assert(c:patch(node("worker-1"), { metadata = { labels = { ["example.com/z"] = "w" } } }, { type = "strategic" }))
@@ -44,6 +46,7 @@ t.eq(msg, "the server rejected our request due to an error in our request")
 r, msg, reason, err = c:get(node("nope"))
 t.eq({ r, msg, reason, err.code }, { nil, 'nodes "nope" not found', "NotFound", 404 })
 
+io.stderr:write("step: conflict\n")
 -- optimistic concurrency: an update with a stale resourceVersion is a Conflict
 local stale = assert(c:get(node("worker-2")))
 assert(c:patch(node("worker-2"), { metadata = { labels = { bump = "1" } } }, { type = "merge" }))
@@ -52,6 +55,7 @@ r, msg, reason, err = c:update(stale)
 t.eq({ r, reason, err.code }, { nil, "Conflict", 409 })
 t.match(msg, "the object has been modified")
 
+io.stderr:write("step: create\n")
 -- create, AlreadyExists, delete with a uid precondition
 local cm = { apiVersion = "v1", kind = "ConfigMap", metadata = { name = "probe", namespace = "default" },
    data = { a = "1" } }
@@ -64,6 +68,7 @@ t.eq({ r, reason }, { nil, "Conflict" })
 assert(c:delete({ apiVersion = "v1", kind = "ConfigMap", namespace = "default", name = "probe" },
    { preconditions = { uid = made.metadata.uid } }))
 
+io.stderr:write("step: evict\n")
 -- eviction: a PDB that allows no disruption answers 429 with the DisruptionBudget cause
 assert(c:patch({ apiVersion = "policy/v1", kind = "PodDisruptionBudget", namespace = "apps", name = "db" },
    { spec = { maxUnavailable = 0 } }, { type = "merge" }))
@@ -78,12 +83,14 @@ until code ~= 429 or not err.retryAfter or time.now() > deadline
 t.eq({ r, reason, code }, { nil, "TooManyRequests", 429 })
 t.match(msg, "Cannot evict pod as it would violate the pod's disruption budget")
 
+io.stderr:write("step: dry run\n")
 -- dry run: the answer as if written, nothing stored
 t.raises("unknown option 'dryRun'", k8s.client, { dryRun = true })
 local dry = assert(k8s.client { dry_run = true })
 assert(dry:patch(node("worker-3"), { metadata = { labels = { dry = "run" } } }, { type = "merge" }))
 t.eq(assert(c:get(node("worker-3"))).metadata.labels.dry, nil, "dry run changed nothing")
 
+io.stderr:write("step: watch\n")
 -- watch: a task changes a node while the main thread watches
 local rv = assert(c:get(node("worker-4"))).metadata.resourceVersion
 local writer = task.spawn(function()
