@@ -69,6 +69,9 @@ struct cm_sim {
     struct item *q;       /* the work queue, a ring */
     size_t qhead, qlen, qcap;
     cm_map *queued;       /* "ctl|key" of the items queued */
+    char **parked;        /* pods the scheduler could not place, in the order it tried them */
+    size_t nparked, cparked;
+    cm_map *parked_set;
     cm_timer *drain;
     cm_map *pods;         /* "ns/name" -> struct podstate */
     cm_map *nodes;        /* name -> struct simnode */
@@ -682,9 +685,33 @@ static const char *filter(const cJSON *spec, const cJSON *node, char *buf, size_
     return NULL;
 }
 
+/* Remembers a pod the scheduler could not place, to try again when the cluster changes. */
+static void park(cm_sim *s, const cm_obj *pod)
+{
+    char key[512];
+    objkey(pod->ns, pod->name, key, sizeof key);
+    if (cm_map_get(s->parked_set, key))
+        return;
+    if (s->nparked == s->cparked) {
+        size_t cap = s->cparked ? s->cparked * 2 : 16;
+        char **p = realloc(s->parked, cap * sizeof *p);
+        if (!p)
+            return;
+        s->parked = p;
+        s->cparked = cap;
+    }
+    char *k = strdup(key);
+    if (!k || cm_map_set(s->parked_set, key, s) != 0) {
+        free(k);
+        return;
+    }
+    s->parked[s->nparked++] = k;
+}
+
 /* Sets PodScheduled=False/Unschedulable with the scheduler's message. */
 static void unschedulable(cm_sim *s, cm_obj *pod, struct reason *r, size_t nr, size_t nodes)
 {
+    park(s, pod);
     char msg[2048];
     if (nodes == 0) {
         snprintf(msg, sizeof msg, "no nodes available to schedule pods");
@@ -757,6 +784,8 @@ static void bind(cm_sim *s, cm_obj *pod, const char *node)
     put_status(s, pod, status);
 }
 
+static const char *ds_pod_node(const cJSON *pod);
+
 static void schedule_pod(cm_sim *s, cm_obj *pod)
 {
     const cJSON *spec = get(pod->json, "spec");
@@ -764,6 +793,17 @@ static void schedule_pod(cm_sim *s, cm_obj *pod)
     if (gets(spec, "nodeName") || deleting(pod->json) || terminal(pod->json) ||
         (sched && !is(sched, "default-scheduler")))
         return;
+    /* A pod pinned to one node by matchFields metadata.name (a DaemonSet's) is tried there
+     * first, as the NodeAffinity PreFilter narrows the nodes; the full pass explains a failure. */
+    const char *pinned = ds_pod_node(pod->json);
+    cm_obj *only = pinned ? cm_store_get(s->st, s->k_node, "", pinned) : NULL;
+    char buf0[300];
+    if (only && !filter(spec, only->json, buf0, sizeof buf0)) {
+        char node[256];
+        snprintf(node, sizeof node, "%s", pinned);
+        bind(s, pod, node);
+        return;
+    }
     cm_obj *const *nodes;
     size_t n = cm_store_list(s->st, s->k_node, NULL, &nodes);
     struct reason reasons[16];
@@ -795,7 +835,7 @@ static void schedule_pod(cm_sim *s, cm_obj *pod)
     }
 }
 
-/* "*": every pod still waiting for a node (sorted, so in a deterministic order). */
+/* "*": the pods the scheduler could not place try again (the cluster changed), in order. */
 static void reconcile_sched(cm_sim *s, const char *ns, const char *name)
 {
     if (!is(name, "*")) {
@@ -804,22 +844,16 @@ static void reconcile_sched(cm_sim *s, const char *ns, const char *name)
             schedule_pod(s, pod);
         return;
     }
-    cm_obj *const *items;
-    size_t n = cm_store_list(s->st, s->k_pod, NULL, &items);
-    char (*keys)[512] = NULL;
-    size_t nk = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!gets(get(items[i]->json, "spec"), "nodeName") && !deleting(items[i]->json))
-            nk++;
-    if (!nk || !(keys = malloc(nk * sizeof *keys)))
-        return;
-    nk = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!gets(get(items[i]->json, "spec"), "nodeName") && !deleting(items[i]->json))
-            objkey(items[i]->ns, items[i]->name, keys[nk++], sizeof *keys);
-    for (size_t i = 0; i < nk; i++)
-        enqueue(s, C_SCHED, "", keys[i]); /* each its own item: a key with '/' splits back */
-    free(keys);
+    char **parked = s->parked;
+    size_t n = s->nparked;
+    s->parked = NULL;
+    s->nparked = s->cparked = 0;
+    for (size_t i = 0; i < n; i++) {
+        cm_map_del(s->parked_set, parked[i]);
+        enqueue(s, C_SCHED, "", parked[i]); /* "ns/name" splits back */
+        free(parked[i]);
+    }
+    free(parked);
 }
 
 /* ---- the kubelet ---- */
@@ -1232,6 +1266,7 @@ static cJSON *pod_from_template(const cm_obj *owner, const char *name, const cha
     if (!meta)
         meta = cJSON_CreateObject();
     cJSON_AddItemToObject(pod, "metadata", meta);
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "name"); /* a template's own name is not the pod's */
     if (name)
         cm_set_str(meta, "name", name);
     else
@@ -1314,6 +1349,63 @@ static cJSON *ds_pod(const cm_obj *ds, const char *node, const char *hash)
     return pod;
 }
 
+struct nodepod {
+    const char *node; /* "" when the pod names no node */
+    cm_obj *pod;
+};
+
+static int cmp_nodepod(const void *a, const void *b)
+{
+    const struct nodepod *x = a, *y = b;
+    int c = strcmp(x->node, y->node);
+    return c ? c : strcmp(x->pod->name, y->pod->name);
+}
+
+/* What a DaemonSet reconcile decided: pods to create (by node) and to delete (by name). */
+struct dsplan {
+    char (*create)[256];
+    char (*remove)[256];
+    size_t ncreate, nremove;
+    int64_t desired, current, mis, ready;
+};
+
+/* Walks the sorted nodes and the DaemonSet's pods sorted by node together. */
+static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t npods, const cJSON *tmpl_spec,
+                    struct dsplan *p)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < nn; i++) {
+        for (; j < npods && strcmp(np[j].node, nodes[i]->name) < 0; j++) /* pods of nodes that are gone */
+            if (!deleting(np[j].pod->json))
+                snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+        const cJSON *node = nodes[i]->json;
+        int should = node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations"));
+        int have = 0, live = 0, rdy = 0;
+        for (; j < npods && strcmp(np[j].node, nodes[i]->name) == 0; j++) {
+            const cJSON *pod = np[j].pod->json;
+            have = 1;
+            if (deleting(pod))
+                continue;
+            if (is(phase_of(pod), "Failed") || !should) { /* failed pods are replaced */
+                snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+                live += !should;
+                continue;
+            }
+            live++;
+            rdy |= pod_ready(pod);
+        }
+        p->desired += should;
+        p->current += should && have;
+        p->mis += !should && live;
+        p->ready += should && rdy;
+        if (should && !live) /* a terminating pod does not count, as in the real controller */
+            snprintf(p->create[p->ncreate++], sizeof *p->create, "%s", nodes[i]->name);
+    }
+    for (; j < npods; j++)
+        if (!deleting(np[j].pod->json))
+            snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+}
+
 static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
 {
     cm_obj *ds = cm_store_get(s->st, s->k_ds, ns, name);
@@ -1326,68 +1418,51 @@ static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
         tmpl_spec = cJSON_CreateObject();
     daemon_tolerations(tmpl_spec);
     cm_obj **pods;
-    size_t np = owned_pods(s, ds, &pods);
+    size_t npods = owned_pods(s, ds, &pods);
     cm_obj *const *nodes;
     size_t nn = cm_store_list(s->st, s->k_node, NULL, &nodes);
-    /* Decide per node first; the writes below change the store's lists. */
-    char (*create)[256] = malloc((nn ? nn : 1) * sizeof *create);
-    char (*remove)[256] = malloc((np ? np : 1) * sizeof *remove);
-    size_t ncreate = 0, nremove = 0;
-    int64_t desired = 0, current = 0, mis = 0, ready = 0;
-    for (size_t i = 0; create && remove && i < nn; i++) {
-        const cJSON *node = nodes[i]->json;
-        int should = node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations"));
-        int have = 0, live = 0, rdy = 0;
-        for (size_t j = 0; j < np; j++) {
-            if (!is(ds_pod_node(pods[j]->json), nodes[i]->name))
-                continue;
-            have = 1;
-            if (is(phase_of(pods[j]->json), "Failed") && !deleting(pods[j]->json)) {
-                snprintf(remove[nremove++], sizeof *remove, "%s", pods[j]->name);
-                continue;
-            }
-            if (deleting(pods[j]->json))
-                continue;
-            live++;
-            rdy |= pod_ready(pods[j]->json);
-            if (!should)
-                snprintf(remove[nremove++], sizeof *remove, "%s", pods[j]->name);
+    struct nodepod *np = malloc((npods ? npods : 1) * sizeof *np);
+    struct dsplan plan = {0};
+    plan.create = malloc((nn ? nn : 1) * sizeof *plan.create);
+    plan.remove = malloc((npods ? npods : 1) * sizeof *plan.remove);
+    if (pods && np && plan.create && plan.remove) {
+        for (size_t i = 0; i < npods; i++) {
+            const char *node = ds_pod_node(pods[i]->json);
+            np[i] = (struct nodepod){node ? node : "", pods[i]};
         }
-        desired += should;
-        current += should && have;
-        mis += !should && live;
-        ready += should && rdy;
-        if (should && !live)
-            snprintf(create[ncreate++], sizeof *create, "%s", nodes[i]->name);
+        qsort(np, npods, sizeof *np, cmp_nodepod);
+        /* Decide first: the writes below change the store's lists. */
+        ds_plan(nodes, nn, np, npods, tmpl_spec, &plan);
     }
+    free(np);
     free(pods);
-    for (size_t i = 0; create && i < ncreate; i++) {
+    cJSON_Delete(tmpl_spec);
+    for (size_t i = 0; i < plan.ncreate; i++) {
         ds = cm_store_get(s->st, s->k_ds, ns, name);
         if (ds)
-            call(s, "POST", s->k_pod, ns, NULL, NULL, ds_pod(ds, create[i], hash));
+            call(s, "POST", s->k_pod, ns, NULL, NULL, ds_pod(ds, plan.create[i], hash));
     }
-    for (size_t i = 0; remove && i < nremove; i++) {
-        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, remove[i]);
+    for (size_t i = 0; i < plan.nremove; i++) {
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, plan.remove[i]);
         if (p)
             delete_pod(s, p, -1);
     }
-    free(create);
-    free(remove);
-    cJSON_Delete(tmpl_spec);
+    free(plan.create);
+    free(plan.remove);
     ds = cm_store_get(s->st, s->k_ds, ns, name);
     if (!ds)
         return;
     cJSON *st = cJSON_CreateObject();
-    seti(st, "currentNumberScheduled", current);
-    seti(st, "desiredNumberScheduled", desired);
-    if (ready)
-        seti(st, "numberAvailable", ready);
-    seti(st, "numberMisscheduled", mis);
-    seti(st, "numberReady", ready);
-    if (desired - ready > 0)
-        seti(st, "numberUnavailable", desired - ready);
+    seti(st, "currentNumberScheduled", plan.current);
+    seti(st, "desiredNumberScheduled", plan.desired);
+    if (plan.ready)
+        seti(st, "numberAvailable", plan.ready);
+    seti(st, "numberMisscheduled", plan.mis);
+    seti(st, "numberReady", plan.ready);
+    if (plan.desired - plan.ready > 0)
+        seti(st, "numberUnavailable", plan.desired - plan.ready);
     seti(st, "observedGeneration", geti(get(ds->json, "metadata"), "generation", 1));
-    seti(st, "updatedNumberScheduled", current);
+    seti(st, "updatedNumberScheduled", plan.current);
     put_status(s, ds, st);
 }
 
@@ -1846,10 +1921,11 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     s->k_sts = kind(fake, "apps/v1", "StatefulSet");
     s->k_pdb = kind(fake, "policy/v1", "PodDisruptionBudget");
     s->queued = cm_map_new();
+    s->parked_set = cm_map_new();
     s->pods = cm_map_new();
     s->nodes = cm_map_new();
     char e[512];
-    if (!s->queued || !s->pods || !s->nodes ||
+    if (!s->queued || !s->parked_set || !s->pods || !s->nodes ||
         read_settings(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
         (s->sub = cm_store_subscribe(s->st, on_change, s)) < 0) {
         if (err && errsize)
@@ -1911,6 +1987,10 @@ void cm_sim_free(cm_sim *s)
         cm_map_each(s->pods, free_podstate, s);
     if (s->nodes)
         cm_map_each(s->nodes, free_node, s);
+    for (size_t i = 0; i < s->nparked; i++)
+        free(s->parked[i]);
+    free(s->parked);
+    cm_map_free(s->parked_set);
     cm_map_free(s->queued);
     cm_map_free(s->pods);
     cm_map_free(s->nodes);

@@ -494,6 +494,8 @@ static void test_same_seed_same_run(void)
 {
     char *a = scenario(11), *b = scenario(11), *c = scenario(12);
     CHECK(a && b && c);
+    if (a && getenv("SIM_DUMP")) /* SIM_DUMP=1 prints the event log of the run */
+        fputs(a, stdout);
     if (a && b && c) {
         CHECK(strcmp(a, b) == 0);
         CHECK(strcmp(a, c) != 0);
@@ -502,6 +504,23 @@ static void test_same_seed_same_run(void)
     free(a);
     free(b);
     free(c);
+}
+
+/* Once everything has happened, the simulation writes nothing more: no controller fights another. */
+static void test_settles(void)
+{
+    struct world w;
+    world_new(&w, "flannel-calico-installed-4node.yaml", 2);
+    run_for(&w, 300);
+    int64_t rv = cm_store_rv(cm_fake_store(w.f));
+    uint64_t requests = cm_sim_requests(w.sim);
+    CHECK_INT(cm_loop_pending(w.loop), 0); /* nothing scheduled: the virtual clock would stall */
+    run_for(&w, 3600);
+    CHECK_INT(cm_store_rv(cm_fake_store(w.f)), rv);
+    CHECK_INT(cm_sim_requests(w.sim), requests);
+    /* the fixture's pods were found running: their agents were told */
+    CHECK(w.started >= 23);
+    world_free(&w);
 }
 
 static void test_bad_settings(void)
@@ -538,6 +557,7 @@ int main(void)
     RUN(test_cordon_taint_and_unschedulable);
     RUN(test_migration_placeholder_blocks_sandbox);
     RUN(test_same_seed_same_run);
+    RUN(test_settles);
     RUN(test_bad_settings);
     return CHECK_DONE();
 }
