@@ -72,6 +72,7 @@ struct cm_sim {
     char **parked;        /* pods the scheduler could not place, in the order it tried them */
     size_t nparked, cparked;
     cm_map *parked_set;
+    cm_map *dsrevs;       /* DaemonSet uid -> struct dsrev */
     cm_timer *drain;
     cm_map *pods;         /* "ns/name" -> struct podstate */
     cm_map *nodes;        /* name -> struct simnode */
@@ -1366,44 +1367,107 @@ struct dsplan {
     char (*create)[256];
     char (*remove)[256];
     size_t ncreate, nremove;
-    int64_t desired, current, mis, ready;
+    int64_t desired, current, mis, ready, updated;
+    const char *rev;        /* the revision new pods get (controller-revision-hash) */
+    int rolling;            /* updateStrategy RollingUpdate (not OnDelete) */
+    const cJSON *max_unavailable;
+    size_t *old;            /* indexes into remove-candidates: ready pods of an old revision */
+    char (*old_names)[256];
+    size_t nold;
 };
+
+static int old_revision(const cJSON *pod, const char *rev)
+{
+    return !is(gets(get(get(pod, "metadata"), "labels"), "controller-revision-hash"), rev);
+}
 
 /* Walks the sorted nodes and the DaemonSet's pods sorted by node together. */
 static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t npods, const cJSON *tmpl_spec,
                     struct dsplan *p)
 {
     size_t j = 0;
+    int64_t unavailable = 0;
     for (size_t i = 0; i < nn; i++) {
         for (; j < npods && strcmp(np[j].node, nodes[i]->name) < 0; j++) /* pods of nodes that are gone */
             if (!deleting(np[j].pod->json))
                 snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
         const cJSON *node = nodes[i]->json;
         int should = node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations"));
-        int have = 0, live = 0, rdy = 0;
+        int have = 0, live = 0, rdy = 0, upd = 0;
         for (; j < npods && strcmp(np[j].node, nodes[i]->name) == 0; j++) {
             const cJSON *pod = np[j].pod->json;
             have = 1;
             if (deleting(pod))
                 continue;
-            if (is(phase_of(pod), "Failed") || !should) { /* failed pods are replaced */
+            int old = old_revision(pod, p->rev);
+            if (is(phase_of(pod), "Failed") || !should || (p->rolling && old && !pod_ready(pod))) {
+                /* failed pods are replaced; an old pod that is not available goes at once */
                 snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
                 live += !should;
                 continue;
             }
             live++;
             rdy |= pod_ready(pod);
+            upd |= !old;
+            if (p->rolling && old)
+                snprintf(p->old_names[p->nold++], sizeof *p->old_names, "%s", np[j].pod->name);
         }
         p->desired += should;
         p->current += should && have;
         p->mis += !should && live;
         p->ready += should && rdy;
+        p->updated += should && upd;
+        unavailable += should && !rdy;
         if (should && !live) /* a terminating pod does not count, as in the real controller */
             snprintf(p->create[p->ncreate++], sizeof *p->create, "%s", nodes[i]->name);
     }
     for (; j < npods; j++)
         if (!deleting(np[j].pod->json))
             snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+    /* RollingUpdate (maxSurge 0): old available pods go while fewer than maxUnavailable
+     * nodes are without an available pod, in node order. */
+    int64_t max = 1;
+    if (p->max_unavailable) {
+        max = cJSON_IsString(p->max_unavailable)
+                  ? (strtoll(p->max_unavailable->valuestring, NULL, 10) * p->desired + 99) / 100
+                  : (int64_t)p->max_unavailable->valuedouble;
+        if (max < 1)
+            max = 1;
+    }
+    for (size_t k = 0; k < p->nold && unavailable < max; k++, unavailable++)
+        snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", p->old_names[k]);
+}
+
+/* The revision label of a DaemonSet's current template: the one its pods had when the
+ * simulation first saw it (a fixture's pods are current), a new one after each change. */
+struct dsrev {
+    char tmpl[16];
+    char label[64];
+};
+
+static const char *ds_revision(cm_sim *s, const cm_obj *ds, cm_obj **pods, size_t npods, const char *hash)
+{
+    const char *uid = uid_of(ds->json);
+    struct dsrev *r = cm_map_get(s->dsrevs, uid ? uid : "");
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)) || cm_map_set(s->dsrevs, uid ? uid : "", r) != 0) {
+            free(r);
+            return hash;
+        }
+        snprintf(r->tmpl, sizeof r->tmpl, "%s", hash);
+        snprintf(r->label, sizeof r->label, "%s", hash);
+        for (size_t i = 0; i < npods; i++) {
+            const char *l = gets(get(get(pods[i]->json, "metadata"), "labels"), "controller-revision-hash");
+            if (l && !deleting(pods[i]->json)) {
+                snprintf(r->label, sizeof r->label, "%s", l);
+                break;
+            }
+        }
+    } else if (strcmp(r->tmpl, hash) != 0) {
+        snprintf(r->tmpl, sizeof r->tmpl, "%s", hash);
+        snprintf(r->label, sizeof r->label, "%s", hash);
+    }
+    return r->label;
 }
 
 static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
@@ -1423,9 +1487,14 @@ static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
     size_t nn = cm_store_list(s->st, s->k_node, NULL, &nodes);
     struct nodepod *np = malloc((npods ? npods : 1) * sizeof *np);
     struct dsplan plan = {0};
+    const cJSON *strategy = get(get(ds->json, "spec"), "updateStrategy");
+    plan.rev = ds_revision(s, ds, pods, npods, hash);
+    plan.rolling = !is(gets(strategy, "type"), "OnDelete");
+    plan.max_unavailable = get(get(strategy, "rollingUpdate"), "maxUnavailable");
     plan.create = malloc((nn ? nn : 1) * sizeof *plan.create);
-    plan.remove = malloc((npods ? npods : 1) * sizeof *plan.remove);
-    if (pods && np && plan.create && plan.remove) {
+    plan.remove = malloc((2 * npods + 1) * sizeof *plan.remove);
+    plan.old_names = malloc((npods ? npods : 1) * sizeof *plan.old_names);
+    if (pods && np && plan.create && plan.remove && plan.old_names) {
         for (size_t i = 0; i < npods; i++) {
             const char *node = ds_pod_node(pods[i]->json);
             np[i] = (struct nodepod){node ? node : "", pods[i]};
@@ -1434,13 +1503,16 @@ static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
         /* Decide first: the writes below change the store's lists. */
         ds_plan(nodes, nn, np, npods, tmpl_spec, &plan);
     }
+    char rev[64];
+    snprintf(rev, sizeof rev, "%s", plan.rev ? plan.rev : hash);
+    free(plan.old_names);
     free(np);
     free(pods);
     cJSON_Delete(tmpl_spec);
     for (size_t i = 0; i < plan.ncreate; i++) {
         ds = cm_store_get(s->st, s->k_ds, ns, name);
         if (ds)
-            call(s, "POST", s->k_pod, ns, NULL, NULL, ds_pod(ds, plan.create[i], hash));
+            call(s, "POST", s->k_pod, ns, NULL, NULL, ds_pod(ds, plan.create[i], rev));
     }
     for (size_t i = 0; i < plan.nremove; i++) {
         cm_obj *p = cm_store_get(s->st, s->k_pod, ns, plan.remove[i]);
@@ -1462,7 +1534,7 @@ static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
     if (plan.desired - plan.ready > 0)
         seti(st, "numberUnavailable", plan.desired - plan.ready);
     seti(st, "observedGeneration", geti(get(ds->json, "metadata"), "generation", 1));
-    seti(st, "updatedNumberScheduled", plan.current);
+    seti(st, "updatedNumberScheduled", plan.updated);
     put_status(s, ds, st);
 }
 
@@ -1922,10 +1994,11 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     s->k_pdb = kind(fake, "policy/v1", "PodDisruptionBudget");
     s->queued = cm_map_new();
     s->parked_set = cm_map_new();
+    s->dsrevs = cm_map_new();
     s->pods = cm_map_new();
     s->nodes = cm_map_new();
     char e[512];
-    if (!s->queued || !s->parked_set || !s->pods || !s->nodes ||
+    if (!s->queued || !s->parked_set || !s->dsrevs || !s->pods || !s->nodes ||
         read_settings(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
         (s->sub = cm_store_subscribe(s->st, on_change, s)) < 0) {
         if (err && errsize)
@@ -1962,6 +2035,12 @@ static void free_podstate(void *ud, const char *key, void *value)
     free(ps);
 }
 
+static void free_value(void *ud, const char *key, void *value)
+{
+    (void)ud, (void)key;
+    free(value);
+}
+
 static void free_node(void *ud, const char *key, void *value)
 {
     (void)ud, (void)key;
@@ -1990,6 +2069,9 @@ void cm_sim_free(cm_sim *s)
     for (size_t i = 0; i < s->nparked; i++)
         free(s->parked[i]);
     free(s->parked);
+    if (s->dsrevs)
+        cm_map_each(s->dsrevs, free_value, NULL);
+    cm_map_free(s->dsrevs);
     cm_map_free(s->parked_set);
     cm_map_free(s->queued);
     cm_map_free(s->pods);
