@@ -1382,7 +1382,7 @@ static int old_revision(const cJSON *pod, const char *rev)
 }
 
 /* Walks the sorted nodes and the DaemonSet's pods sorted by node together. */
-static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t npods, const cJSON *tmpl_spec,
+static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t npods, const signed char *eligible,
                     struct dsplan *p)
 {
     size_t j = 0;
@@ -1391,8 +1391,7 @@ static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t 
         for (; j < npods && strcmp(np[j].node, nodes[i]->name) < 0; j++) /* pods of nodes that are gone */
             if (!deleting(np[j].pod->json))
                 snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
-        const cJSON *node = nodes[i]->json;
-        int should = node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations"));
+        int should = eligible[i];
         int have = 0, live = 0, rdy = 0, upd = 0;
         for (; j < npods && strcmp(np[j].node, nodes[i]->name) == 0; j++) {
             const cJSON *pod = np[j].pod->json;
@@ -1443,7 +1442,44 @@ static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t 
 struct dsrev {
     char tmpl[16];
     char label[64];
+    int64_t gen;          /* the generation the eligibility cache is for */
+    size_t ncache;
+    int64_t *node_rv;     /* per node (in the store's order): the version it was judged at */
+    signed char *should;  /* and whether the DaemonSet should run there */
 };
+
+/* Whether the DaemonSet should run on each node, judged again only for nodes that changed
+ * (a resourceVersion names one state of one node) or after a new generation. */
+static signed char *ds_eligible(cm_sim *s, const cm_obj *ds, cm_obj *const *nodes, size_t nn, const cJSON *tmpl_spec)
+{
+    const char *uid = uid_of(ds->json);
+    struct dsrev *r = cm_map_get(s->dsrevs, uid ? uid : "");
+    int64_t gen = geti(get(ds->json, "metadata"), "generation", 1);
+    if (!r)
+        return NULL;
+    if (r->gen != gen || r->ncache != nn) {
+        int64_t *rv = realloc(r->node_rv, (nn ? nn : 1) * sizeof *rv);
+        if (rv)
+            r->node_rv = rv;
+        signed char *sh = realloc(r->should, nn ? nn : 1);
+        if (sh)
+            r->should = sh;
+        if (!rv || !sh)
+            return NULL;
+        for (size_t i = 0; i < nn; i++)
+            r->node_rv[i] = -1;
+        r->gen = gen;
+        r->ncache = nn;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        if (r->node_rv[i] == nodes[i]->rv)
+            continue;
+        const cJSON *node = nodes[i]->json;
+        r->should[i] = (signed char)(node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations")));
+        r->node_rv[i] = nodes[i]->rv;
+    }
+    return r->should;
+}
 
 static const char *ds_revision(cm_sim *s, const cm_obj *ds, cm_obj **pods, size_t npods, const char *hash)
 {
@@ -1501,7 +1537,9 @@ static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
         }
         qsort(np, npods, sizeof *np, cmp_nodepod);
         /* Decide first: the writes below change the store's lists. */
-        ds_plan(nodes, nn, np, npods, tmpl_spec, &plan);
+        const signed char *eligible = ds_eligible(s, ds, nodes, nn, tmpl_spec);
+        if (eligible)
+            ds_plan(nodes, nn, np, npods, eligible, &plan);
     }
     char rev[64];
     snprintf(rev, sizeof rev, "%s", plan.rev ? plan.rev : hash);
@@ -2035,10 +2073,13 @@ static void free_podstate(void *ud, const char *key, void *value)
     free(ps);
 }
 
-static void free_value(void *ud, const char *key, void *value)
+static void free_dsrev(void *ud, const char *key, void *value)
 {
     (void)ud, (void)key;
-    free(value);
+    struct dsrev *r = value;
+    free(r->node_rv);
+    free(r->should);
+    free(r);
 }
 
 static void free_node(void *ud, const char *key, void *value)
@@ -2070,7 +2111,7 @@ void cm_sim_free(cm_sim *s)
         free(s->parked[i]);
     free(s->parked);
     if (s->dsrevs)
-        cm_map_each(s->dsrevs, free_value, NULL);
+        cm_map_each(s->dsrevs, free_dsrev, NULL);
     cm_map_free(s->dsrevs);
     cm_map_free(s->parked_set);
     cm_map_free(s->queued);
