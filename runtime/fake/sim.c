@@ -73,6 +73,7 @@ struct cm_sim {
     size_t nparked, cparked;
     cm_map *parked_set;
     cm_map *dsrevs;       /* DaemonSet uid -> struct dsrev */
+    cm_map *owned;        /* controller uid -> struct ownidx: its pods, in creation order */
     cm_timer *drain;
     cm_map *pods;         /* "ns/name" -> struct podstate */
     cm_map *nodes;        /* name -> struct simnode */
@@ -304,6 +305,69 @@ static void delete_pod(cm_sim *s, const cm_obj *pod, int64_t grace)
     call(s, "DELETE", s->k_pod, ns, name, NULL, opts);
 }
 
+/* ---- which pods each controller owns (so a reconcile need not scan its namespace) ---- */
+
+struct ownidx {
+    char **keys; /* "ns/name" */
+    size_t n, cap;
+};
+
+static void own_add(cm_sim *s, const char *owner_uid, const char *key)
+{
+    struct ownidx *ix = cm_map_get(s->owned, owner_uid);
+    if (!ix) {
+        if (!(ix = calloc(1, sizeof *ix)) || cm_map_set(s->owned, owner_uid, ix) != 0) {
+            free(ix);
+            return;
+        }
+    }
+    for (size_t i = 0; i < ix->n; i++)
+        if (strcmp(ix->keys[i], key) == 0)
+            return;
+    if (ix->n == ix->cap) {
+        size_t cap = ix->cap ? ix->cap * 2 : 8;
+        char **k = realloc(ix->keys, cap * sizeof *k);
+        if (!k)
+            return;
+        ix->keys = k;
+        ix->cap = cap;
+    }
+    char *k = strdup(key);
+    if (k)
+        ix->keys[ix->n++] = k;
+}
+
+static void own_del(cm_sim *s, const char *owner_uid, const char *key)
+{
+    struct ownidx *ix = cm_map_get(s->owned, owner_uid);
+    for (size_t i = 0; ix && i < ix->n; i++) {
+        if (strcmp(ix->keys[i], key) == 0) {
+            free(ix->keys[i]);
+            memmove(ix->keys + i, ix->keys + i + 1, (ix->n - i - 1) * sizeof *ix->keys);
+            ix->n--;
+            return;
+        }
+    }
+}
+
+/* Keeps the index in step with a pod change (its controller reference may come or go). */
+static void own_track(cm_sim *s, const cm_event *ev)
+{
+    char key[512];
+    objkey(ev->ns, cm_meta_str(ev->obj, "name"), key, sizeof key);
+    const char *before = ev->prev ? gets(controller_ref(ev->prev), "uid") : NULL;
+    const char *after = gets(controller_ref(ev->obj), "uid");
+    if (ev->type == CM_EV_DELETED) {
+        if (after)
+            own_del(s, after, key);
+        return;
+    }
+    if (before && !is(before, after))
+        own_del(s, before, key);
+    if (after)
+        own_add(s, after, key);
+}
+
 /* ---- the work queue ---- */
 
 static void drain(cm_loop *loop, void *ud);
@@ -377,6 +441,7 @@ static void on_change(void *ud, const cm_event *ev)
     const cJSON *o = ev->obj;
     const char *ns = ev->ns ? ev->ns : "";
     if (k == s->k_pod) {
+        own_track(s, ev);
         const char *node = gets(get(o, "spec"), "nodeName");
         if (node && *node)
             enqueue_obj(s, C_KUBELET, o);
@@ -1224,19 +1289,24 @@ static void pod_timer(cm_loop *loop, void *ud)
 
 /* ---- workload controllers ---- */
 
-/* The pods of namespace ns whose controller is owner, not being deleted and not finished. */
+/* The pods whose controller is owner (from the index, in creation order). */
 static size_t owned_pods(cm_sim *s, const cm_obj *owner, cm_obj ***out)
 {
-    cm_obj *const *items;
-    size_t n = cm_store_list(s->st, s->k_pod, owner->ns, &items), k = 0;
+    const char *uid = uid_of(owner->json);
+    struct ownidx *ix = uid ? cm_map_get(s->owned, uid) : NULL;
+    size_t n = ix ? ix->n : 0, k = 0;
     cm_obj **res = malloc((n ? n : 1) * sizeof *res);
     if (!res) {
         *out = NULL;
         return 0;
     }
-    for (size_t i = 0; i < n; i++)
-        if (owned_by(items[i]->json, owner->json))
-            res[k++] = items[i];
+    for (size_t i = 0; i < n; i++) {
+        char ns[256], name[256];
+        splitkey(ix->keys[i], ns, sizeof ns, name, sizeof name);
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, name);
+        if (p && owned_by(p->json, owner->json))
+            res[k++] = p;
+    }
     *out = res;
     return k;
 }
@@ -2033,10 +2103,11 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     s->queued = cm_map_new();
     s->parked_set = cm_map_new();
     s->dsrevs = cm_map_new();
+    s->owned = cm_map_new();
     s->pods = cm_map_new();
     s->nodes = cm_map_new();
     char e[512];
-    if (!s->queued || !s->parked_set || !s->dsrevs || !s->pods || !s->nodes ||
+    if (!s->queued || !s->parked_set || !s->dsrevs || !s->owned || !s->pods || !s->nodes ||
         read_settings(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
         (s->sub = cm_store_subscribe(s->st, on_change, s)) < 0) {
         if (err && errsize)
@@ -2053,6 +2124,13 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
         enqueue(s, C_NODE, "", items[i]->name);
     }
     n = cm_store_list(s->st, s->k_pod, NULL, &items);
+    for (size_t i = 0; i < n; i++) {
+        const char *owner = gets(controller_ref(items[i]->json), "uid");
+        char key[512];
+        objkey(items[i]->ns, items[i]->name, key, sizeof key);
+        if (owner)
+            own_add(s, owner, key);
+    }
     for (size_t i = 0; i < n; i++)
         enqueue(s, gets(get(items[i]->json, "spec"), "nodeName") ? C_KUBELET : C_SCHED, items[i]->ns, items[i]->name);
     enqueue_all(s, C_DS, s->k_ds, NULL);
@@ -2080,6 +2158,16 @@ static void free_dsrev(void *ud, const char *key, void *value)
     free(r->node_rv);
     free(r->should);
     free(r);
+}
+
+static void free_ownidx(void *ud, const char *key, void *value)
+{
+    (void)ud, (void)key;
+    struct ownidx *ix = value;
+    for (size_t i = 0; i < ix->n; i++)
+        free(ix->keys[i]);
+    free(ix->keys);
+    free(ix);
 }
 
 static void free_node(void *ud, const char *key, void *value)
@@ -2112,6 +2200,9 @@ void cm_sim_free(cm_sim *s)
     free(s->parked);
     if (s->dsrevs)
         cm_map_each(s->dsrevs, free_dsrev, NULL);
+    if (s->owned)
+        cm_map_each(s->owned, free_ownidx, NULL);
+    cm_map_free(s->owned);
     cm_map_free(s->dsrevs);
     cm_map_free(s->parked_set);
     cm_map_free(s->queued);
