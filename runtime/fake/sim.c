@@ -69,6 +69,11 @@ struct cm_sim {
     struct item *q;       /* the work queue, a ring */
     size_t qhead, qlen, qcap;
     cm_map *queued;       /* "ctl|key" of the items queued */
+    char **parked;        /* pods the scheduler could not place, in the order it tried them */
+    size_t nparked, cparked;
+    cm_map *parked_set;
+    cm_map *dsrevs;       /* DaemonSet uid -> struct dsrev */
+    cm_map *owned;        /* controller uid -> struct ownidx: its pods, in creation order */
     cm_timer *drain;
     cm_map *pods;         /* "ns/name" -> struct podstate */
     cm_map *nodes;        /* name -> struct simnode */
@@ -300,6 +305,69 @@ static void delete_pod(cm_sim *s, const cm_obj *pod, int64_t grace)
     call(s, "DELETE", s->k_pod, ns, name, NULL, opts);
 }
 
+/* ---- which pods each controller owns (so a reconcile need not scan its namespace) ---- */
+
+struct ownidx {
+    char **keys; /* "ns/name" */
+    size_t n, cap;
+};
+
+static void own_add(cm_sim *s, const char *owner_uid, const char *key)
+{
+    struct ownidx *ix = cm_map_get(s->owned, owner_uid);
+    if (!ix) {
+        if (!(ix = calloc(1, sizeof *ix)) || cm_map_set(s->owned, owner_uid, ix) != 0) {
+            free(ix);
+            return;
+        }
+    }
+    for (size_t i = 0; i < ix->n; i++)
+        if (strcmp(ix->keys[i], key) == 0)
+            return;
+    if (ix->n == ix->cap) {
+        size_t cap = ix->cap ? ix->cap * 2 : 8;
+        char **k = realloc(ix->keys, cap * sizeof *k);
+        if (!k)
+            return;
+        ix->keys = k;
+        ix->cap = cap;
+    }
+    char *k = strdup(key);
+    if (k)
+        ix->keys[ix->n++] = k;
+}
+
+static void own_del(cm_sim *s, const char *owner_uid, const char *key)
+{
+    struct ownidx *ix = cm_map_get(s->owned, owner_uid);
+    for (size_t i = 0; ix && i < ix->n; i++) {
+        if (strcmp(ix->keys[i], key) == 0) {
+            free(ix->keys[i]);
+            memmove(ix->keys + i, ix->keys + i + 1, (ix->n - i - 1) * sizeof *ix->keys);
+            ix->n--;
+            return;
+        }
+    }
+}
+
+/* Keeps the index in step with a pod change (its controller reference may come or go). */
+static void own_track(cm_sim *s, const cm_event *ev)
+{
+    char key[512];
+    objkey(ev->ns, cm_meta_str(ev->obj, "name"), key, sizeof key);
+    const char *before = ev->prev ? gets(controller_ref(ev->prev), "uid") : NULL;
+    const char *after = gets(controller_ref(ev->obj), "uid");
+    if (ev->type == CM_EV_DELETED) {
+        if (after)
+            own_del(s, after, key);
+        return;
+    }
+    if (before && !is(before, after))
+        own_del(s, before, key);
+    if (after)
+        own_add(s, after, key);
+}
+
 /* ---- the work queue ---- */
 
 static void drain(cm_loop *loop, void *ud);
@@ -373,6 +441,7 @@ static void on_change(void *ud, const cm_event *ev)
     const cJSON *o = ev->obj;
     const char *ns = ev->ns ? ev->ns : "";
     if (k == s->k_pod) {
+        own_track(s, ev);
         const char *node = gets(get(o, "spec"), "nodeName");
         if (node && *node)
             enqueue_obj(s, C_KUBELET, o);
@@ -682,9 +751,33 @@ static const char *filter(const cJSON *spec, const cJSON *node, char *buf, size_
     return NULL;
 }
 
+/* Remembers a pod the scheduler could not place, to try again when the cluster changes. */
+static void park(cm_sim *s, const cm_obj *pod)
+{
+    char key[512];
+    objkey(pod->ns, pod->name, key, sizeof key);
+    if (cm_map_get(s->parked_set, key))
+        return;
+    if (s->nparked == s->cparked) {
+        size_t cap = s->cparked ? s->cparked * 2 : 16;
+        char **p = realloc(s->parked, cap * sizeof *p);
+        if (!p)
+            return;
+        s->parked = p;
+        s->cparked = cap;
+    }
+    char *k = strdup(key);
+    if (!k || cm_map_set(s->parked_set, key, s) != 0) {
+        free(k);
+        return;
+    }
+    s->parked[s->nparked++] = k;
+}
+
 /* Sets PodScheduled=False/Unschedulable with the scheduler's message. */
 static void unschedulable(cm_sim *s, cm_obj *pod, struct reason *r, size_t nr, size_t nodes)
 {
+    park(s, pod);
     char msg[2048];
     if (nodes == 0) {
         snprintf(msg, sizeof msg, "no nodes available to schedule pods");
@@ -757,6 +850,8 @@ static void bind(cm_sim *s, cm_obj *pod, const char *node)
     put_status(s, pod, status);
 }
 
+static const char *ds_pod_node(const cJSON *pod);
+
 static void schedule_pod(cm_sim *s, cm_obj *pod)
 {
     const cJSON *spec = get(pod->json, "spec");
@@ -764,6 +859,17 @@ static void schedule_pod(cm_sim *s, cm_obj *pod)
     if (gets(spec, "nodeName") || deleting(pod->json) || terminal(pod->json) ||
         (sched && !is(sched, "default-scheduler")))
         return;
+    /* A pod pinned to one node by matchFields metadata.name (a DaemonSet's) is tried there
+     * first, as the NodeAffinity PreFilter narrows the nodes; the full pass explains a failure. */
+    const char *pinned = ds_pod_node(pod->json);
+    cm_obj *only = pinned ? cm_store_get(s->st, s->k_node, "", pinned) : NULL;
+    char buf0[300];
+    if (only && !filter(spec, only->json, buf0, sizeof buf0)) {
+        char node[256];
+        snprintf(node, sizeof node, "%s", pinned);
+        bind(s, pod, node);
+        return;
+    }
     cm_obj *const *nodes;
     size_t n = cm_store_list(s->st, s->k_node, NULL, &nodes);
     struct reason reasons[16];
@@ -795,7 +901,7 @@ static void schedule_pod(cm_sim *s, cm_obj *pod)
     }
 }
 
-/* "*": every pod still waiting for a node (sorted, so in a deterministic order). */
+/* "*": the pods the scheduler could not place try again (the cluster changed), in order. */
 static void reconcile_sched(cm_sim *s, const char *ns, const char *name)
 {
     if (!is(name, "*")) {
@@ -804,22 +910,16 @@ static void reconcile_sched(cm_sim *s, const char *ns, const char *name)
             schedule_pod(s, pod);
         return;
     }
-    cm_obj *const *items;
-    size_t n = cm_store_list(s->st, s->k_pod, NULL, &items);
-    char (*keys)[512] = NULL;
-    size_t nk = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!gets(get(items[i]->json, "spec"), "nodeName") && !deleting(items[i]->json))
-            nk++;
-    if (!nk || !(keys = malloc(nk * sizeof *keys)))
-        return;
-    nk = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!gets(get(items[i]->json, "spec"), "nodeName") && !deleting(items[i]->json))
-            objkey(items[i]->ns, items[i]->name, keys[nk++], sizeof *keys);
-    for (size_t i = 0; i < nk; i++)
-        enqueue(s, C_SCHED, "", keys[i]); /* each its own item: a key with '/' splits back */
-    free(keys);
+    char **parked = s->parked;
+    size_t n = s->nparked;
+    s->parked = NULL;
+    s->nparked = s->cparked = 0;
+    for (size_t i = 0; i < n; i++) {
+        cm_map_del(s->parked_set, parked[i]);
+        enqueue(s, C_SCHED, "", parked[i]); /* "ns/name" splits back */
+        free(parked[i]);
+    }
+    free(parked);
 }
 
 /* ---- the kubelet ---- */
@@ -1189,19 +1289,24 @@ static void pod_timer(cm_loop *loop, void *ud)
 
 /* ---- workload controllers ---- */
 
-/* The pods of namespace ns whose controller is owner, not being deleted and not finished. */
+/* The pods whose controller is owner (from the index, in creation order). */
 static size_t owned_pods(cm_sim *s, const cm_obj *owner, cm_obj ***out)
 {
-    cm_obj *const *items;
-    size_t n = cm_store_list(s->st, s->k_pod, owner->ns, &items), k = 0;
+    const char *uid = uid_of(owner->json);
+    struct ownidx *ix = uid ? cm_map_get(s->owned, uid) : NULL;
+    size_t n = ix ? ix->n : 0, k = 0;
     cm_obj **res = malloc((n ? n : 1) * sizeof *res);
     if (!res) {
         *out = NULL;
         return 0;
     }
-    for (size_t i = 0; i < n; i++)
-        if (owned_by(items[i]->json, owner->json))
-            res[k++] = items[i];
+    for (size_t i = 0; i < n; i++) {
+        char ns[256], name[256];
+        splitkey(ix->keys[i], ns, sizeof ns, name, sizeof name);
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, name);
+        if (p && owned_by(p->json, owner->json))
+            res[k++] = p;
+    }
     *out = res;
     return k;
 }
@@ -1232,6 +1337,7 @@ static cJSON *pod_from_template(const cm_obj *owner, const char *name, const cha
     if (!meta)
         meta = cJSON_CreateObject();
     cJSON_AddItemToObject(pod, "metadata", meta);
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "name"); /* a template's own name is not the pod's */
     if (name)
         cm_set_str(meta, "name", name);
     else
@@ -1314,6 +1420,162 @@ static cJSON *ds_pod(const cm_obj *ds, const char *node, const char *hash)
     return pod;
 }
 
+struct nodepod {
+    const char *node; /* "" when the pod names no node */
+    cm_obj *pod;
+};
+
+static int cmp_nodepod(const void *a, const void *b)
+{
+    const struct nodepod *x = a, *y = b;
+    int c = strcmp(x->node, y->node);
+    return c ? c : strcmp(x->pod->name, y->pod->name);
+}
+
+/* What a DaemonSet reconcile decided: pods to create (by node) and to delete (by name). */
+struct dsplan {
+    char (*create)[256];
+    char (*remove)[256];
+    size_t ncreate, nremove;
+    int64_t desired, current, mis, ready, updated;
+    const char *rev;        /* the revision new pods get (controller-revision-hash) */
+    int rolling;            /* updateStrategy RollingUpdate (not OnDelete) */
+    const cJSON *max_unavailable;
+    size_t *old;            /* indexes into remove-candidates: ready pods of an old revision */
+    char (*old_names)[256];
+    size_t nold;
+};
+
+static int old_revision(const cJSON *pod, const char *rev)
+{
+    return !is(gets(get(get(pod, "metadata"), "labels"), "controller-revision-hash"), rev);
+}
+
+/* Walks the sorted nodes and the DaemonSet's pods sorted by node together. */
+static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t npods, const signed char *eligible,
+                    struct dsplan *p)
+{
+    size_t j = 0;
+    int64_t unavailable = 0;
+    for (size_t i = 0; i < nn; i++) {
+        for (; j < npods && strcmp(np[j].node, nodes[i]->name) < 0; j++) /* pods of nodes that are gone */
+            if (!deleting(np[j].pod->json))
+                snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+        int should = eligible[i];
+        int have = 0, live = 0, rdy = 0, upd = 0;
+        for (; j < npods && strcmp(np[j].node, nodes[i]->name) == 0; j++) {
+            const cJSON *pod = np[j].pod->json;
+            have = 1;
+            if (deleting(pod))
+                continue;
+            int old = old_revision(pod, p->rev);
+            if (is(phase_of(pod), "Failed") || !should || (p->rolling && old && !pod_ready(pod))) {
+                /* failed pods are replaced; an old pod that is not available goes at once */
+                snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+                live += !should;
+                continue;
+            }
+            live++;
+            rdy |= pod_ready(pod);
+            upd |= !old;
+            if (p->rolling && old)
+                snprintf(p->old_names[p->nold++], sizeof *p->old_names, "%s", np[j].pod->name);
+        }
+        p->desired += should;
+        p->current += should && have;
+        p->mis += !should && live;
+        p->ready += should && rdy;
+        p->updated += should && upd;
+        unavailable += should && !rdy;
+        if (should && !live) /* a terminating pod does not count, as in the real controller */
+            snprintf(p->create[p->ncreate++], sizeof *p->create, "%s", nodes[i]->name);
+    }
+    for (; j < npods; j++)
+        if (!deleting(np[j].pod->json))
+            snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+    /* RollingUpdate (maxSurge 0): old available pods go while fewer than maxUnavailable
+     * nodes are without an available pod, in node order. */
+    int64_t max = 1;
+    if (p->max_unavailable) {
+        max = cJSON_IsString(p->max_unavailable)
+                  ? (strtoll(p->max_unavailable->valuestring, NULL, 10) * p->desired + 99) / 100
+                  : (int64_t)p->max_unavailable->valuedouble;
+        if (max < 1)
+            max = 1;
+    }
+    for (size_t k = 0; k < p->nold && unavailable < max; k++, unavailable++)
+        snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", p->old_names[k]);
+}
+
+/* The revision label of a DaemonSet's current template: the one its pods had when the
+ * simulation first saw it (a fixture's pods are current), a new one after each change. */
+struct dsrev {
+    char tmpl[16];
+    char label[64];
+    int64_t gen;          /* the generation the eligibility cache is for */
+    size_t ncache;
+    int64_t *node_rv;     /* per node (in the store's order): the version it was judged at */
+    signed char *should;  /* and whether the DaemonSet should run there */
+};
+
+/* Whether the DaemonSet should run on each node, judged again only for nodes that changed
+ * (a resourceVersion names one state of one node) or after a new generation. */
+static signed char *ds_eligible(cm_sim *s, const cm_obj *ds, cm_obj *const *nodes, size_t nn, const cJSON *tmpl_spec)
+{
+    const char *uid = uid_of(ds->json);
+    struct dsrev *r = cm_map_get(s->dsrevs, uid ? uid : "");
+    int64_t gen = geti(get(ds->json, "metadata"), "generation", 1);
+    if (!r)
+        return NULL;
+    if (r->gen != gen || r->ncache != nn) {
+        int64_t *rv = realloc(r->node_rv, (nn ? nn : 1) * sizeof *rv);
+        if (rv)
+            r->node_rv = rv;
+        signed char *sh = realloc(r->should, nn ? nn : 1);
+        if (sh)
+            r->should = sh;
+        if (!rv || !sh)
+            return NULL;
+        for (size_t i = 0; i < nn; i++)
+            r->node_rv[i] = -1;
+        r->gen = gen;
+        r->ncache = nn;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        if (r->node_rv[i] == nodes[i]->rv)
+            continue;
+        const cJSON *node = nodes[i]->json;
+        r->should[i] = (signed char)(node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations")));
+        r->node_rv[i] = nodes[i]->rv;
+    }
+    return r->should;
+}
+
+static const char *ds_revision(cm_sim *s, const cm_obj *ds, cm_obj **pods, size_t npods, const char *hash)
+{
+    const char *uid = uid_of(ds->json);
+    struct dsrev *r = cm_map_get(s->dsrevs, uid ? uid : "");
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)) || cm_map_set(s->dsrevs, uid ? uid : "", r) != 0) {
+            free(r);
+            return hash;
+        }
+        snprintf(r->tmpl, sizeof r->tmpl, "%s", hash);
+        snprintf(r->label, sizeof r->label, "%s", hash);
+        for (size_t i = 0; i < npods; i++) {
+            const char *l = gets(get(get(pods[i]->json, "metadata"), "labels"), "controller-revision-hash");
+            if (l && !deleting(pods[i]->json)) {
+                snprintf(r->label, sizeof r->label, "%s", l);
+                break;
+            }
+        }
+    } else if (strcmp(r->tmpl, hash) != 0) {
+        snprintf(r->tmpl, sizeof r->tmpl, "%s", hash);
+        snprintf(r->label, sizeof r->label, "%s", hash);
+    }
+    return r->label;
+}
+
 static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
 {
     cm_obj *ds = cm_store_get(s->st, s->k_ds, ns, name);
@@ -1326,68 +1588,61 @@ static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
         tmpl_spec = cJSON_CreateObject();
     daemon_tolerations(tmpl_spec);
     cm_obj **pods;
-    size_t np = owned_pods(s, ds, &pods);
+    size_t npods = owned_pods(s, ds, &pods);
     cm_obj *const *nodes;
     size_t nn = cm_store_list(s->st, s->k_node, NULL, &nodes);
-    /* Decide per node first; the writes below change the store's lists. */
-    char (*create)[256] = malloc((nn ? nn : 1) * sizeof *create);
-    char (*remove)[256] = malloc((np ? np : 1) * sizeof *remove);
-    size_t ncreate = 0, nremove = 0;
-    int64_t desired = 0, current = 0, mis = 0, ready = 0;
-    for (size_t i = 0; create && remove && i < nn; i++) {
-        const cJSON *node = nodes[i]->json;
-        int should = node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations"));
-        int have = 0, live = 0, rdy = 0;
-        for (size_t j = 0; j < np; j++) {
-            if (!is(ds_pod_node(pods[j]->json), nodes[i]->name))
-                continue;
-            have = 1;
-            if (is(phase_of(pods[j]->json), "Failed") && !deleting(pods[j]->json)) {
-                snprintf(remove[nremove++], sizeof *remove, "%s", pods[j]->name);
-                continue;
-            }
-            if (deleting(pods[j]->json))
-                continue;
-            live++;
-            rdy |= pod_ready(pods[j]->json);
-            if (!should)
-                snprintf(remove[nremove++], sizeof *remove, "%s", pods[j]->name);
+    struct nodepod *np = malloc((npods ? npods : 1) * sizeof *np);
+    struct dsplan plan = {0};
+    const cJSON *strategy = get(get(ds->json, "spec"), "updateStrategy");
+    plan.rev = ds_revision(s, ds, pods, npods, hash);
+    plan.rolling = !is(gets(strategy, "type"), "OnDelete");
+    plan.max_unavailable = get(get(strategy, "rollingUpdate"), "maxUnavailable");
+    plan.create = malloc((nn ? nn : 1) * sizeof *plan.create);
+    plan.remove = malloc((2 * npods + 1) * sizeof *plan.remove);
+    plan.old_names = malloc((npods ? npods : 1) * sizeof *plan.old_names);
+    if (pods && np && plan.create && plan.remove && plan.old_names) {
+        for (size_t i = 0; i < npods; i++) {
+            const char *node = ds_pod_node(pods[i]->json);
+            np[i] = (struct nodepod){node ? node : "", pods[i]};
         }
-        desired += should;
-        current += should && have;
-        mis += !should && live;
-        ready += should && rdy;
-        if (should && !live)
-            snprintf(create[ncreate++], sizeof *create, "%s", nodes[i]->name);
+        qsort(np, npods, sizeof *np, cmp_nodepod);
+        /* Decide first: the writes below change the store's lists. */
+        const signed char *eligible = ds_eligible(s, ds, nodes, nn, tmpl_spec);
+        if (eligible)
+            ds_plan(nodes, nn, np, npods, eligible, &plan);
     }
+    char rev[64];
+    snprintf(rev, sizeof rev, "%s", plan.rev ? plan.rev : hash);
+    free(plan.old_names);
+    free(np);
     free(pods);
-    for (size_t i = 0; create && i < ncreate; i++) {
+    cJSON_Delete(tmpl_spec);
+    for (size_t i = 0; i < plan.ncreate; i++) {
         ds = cm_store_get(s->st, s->k_ds, ns, name);
         if (ds)
-            call(s, "POST", s->k_pod, ns, NULL, NULL, ds_pod(ds, create[i], hash));
+            call(s, "POST", s->k_pod, ns, NULL, NULL, ds_pod(ds, plan.create[i], rev));
     }
-    for (size_t i = 0; remove && i < nremove; i++) {
-        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, remove[i]);
+    for (size_t i = 0; i < plan.nremove; i++) {
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, plan.remove[i]);
         if (p)
             delete_pod(s, p, -1);
     }
-    free(create);
-    free(remove);
-    cJSON_Delete(tmpl_spec);
+    free(plan.create);
+    free(plan.remove);
     ds = cm_store_get(s->st, s->k_ds, ns, name);
     if (!ds)
         return;
     cJSON *st = cJSON_CreateObject();
-    seti(st, "currentNumberScheduled", current);
-    seti(st, "desiredNumberScheduled", desired);
-    if (ready)
-        seti(st, "numberAvailable", ready);
-    seti(st, "numberMisscheduled", mis);
-    seti(st, "numberReady", ready);
-    if (desired - ready > 0)
-        seti(st, "numberUnavailable", desired - ready);
+    seti(st, "currentNumberScheduled", plan.current);
+    seti(st, "desiredNumberScheduled", plan.desired);
+    if (plan.ready)
+        seti(st, "numberAvailable", plan.ready);
+    seti(st, "numberMisscheduled", plan.mis);
+    seti(st, "numberReady", plan.ready);
+    if (plan.desired - plan.ready > 0)
+        seti(st, "numberUnavailable", plan.desired - plan.ready);
     seti(st, "observedGeneration", geti(get(ds->json, "metadata"), "generation", 1));
-    seti(st, "updatedNumberScheduled", current);
+    seti(st, "updatedNumberScheduled", plan.updated);
     put_status(s, ds, st);
 }
 
@@ -1846,10 +2101,13 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     s->k_sts = kind(fake, "apps/v1", "StatefulSet");
     s->k_pdb = kind(fake, "policy/v1", "PodDisruptionBudget");
     s->queued = cm_map_new();
+    s->parked_set = cm_map_new();
+    s->dsrevs = cm_map_new();
+    s->owned = cm_map_new();
     s->pods = cm_map_new();
     s->nodes = cm_map_new();
     char e[512];
-    if (!s->queued || !s->pods || !s->nodes ||
+    if (!s->queued || !s->parked_set || !s->dsrevs || !s->owned || !s->pods || !s->nodes ||
         read_settings(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
         (s->sub = cm_store_subscribe(s->st, on_change, s)) < 0) {
         if (err && errsize)
@@ -1866,6 +2124,13 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
         enqueue(s, C_NODE, "", items[i]->name);
     }
     n = cm_store_list(s->st, s->k_pod, NULL, &items);
+    for (size_t i = 0; i < n; i++) {
+        const char *owner = gets(controller_ref(items[i]->json), "uid");
+        char key[512];
+        objkey(items[i]->ns, items[i]->name, key, sizeof key);
+        if (owner)
+            own_add(s, owner, key);
+    }
     for (size_t i = 0; i < n; i++)
         enqueue(s, gets(get(items[i]->json, "spec"), "nodeName") ? C_KUBELET : C_SCHED, items[i]->ns, items[i]->name);
     enqueue_all(s, C_DS, s->k_ds, NULL);
@@ -1884,6 +2149,25 @@ static void free_podstate(void *ud, const char *key, void *value)
     if (ps->timer)
         cm_loop_timer_cancel(s->loop, ps->timer);
     free(ps);
+}
+
+static void free_dsrev(void *ud, const char *key, void *value)
+{
+    (void)ud, (void)key;
+    struct dsrev *r = value;
+    free(r->node_rv);
+    free(r->should);
+    free(r);
+}
+
+static void free_ownidx(void *ud, const char *key, void *value)
+{
+    (void)ud, (void)key;
+    struct ownidx *ix = value;
+    for (size_t i = 0; i < ix->n; i++)
+        free(ix->keys[i]);
+    free(ix->keys);
+    free(ix);
 }
 
 static void free_node(void *ud, const char *key, void *value)
@@ -1911,6 +2195,16 @@ void cm_sim_free(cm_sim *s)
         cm_map_each(s->pods, free_podstate, s);
     if (s->nodes)
         cm_map_each(s->nodes, free_node, s);
+    for (size_t i = 0; i < s->nparked; i++)
+        free(s->parked[i]);
+    free(s->parked);
+    if (s->dsrevs)
+        cm_map_each(s->dsrevs, free_dsrev, NULL);
+    if (s->owned)
+        cm_map_each(s->owned, free_ownidx, NULL);
+    cm_map_free(s->owned);
+    cm_map_free(s->dsrevs);
+    cm_map_free(s->parked_set);
     cm_map_free(s->queued);
     cm_map_free(s->pods);
     cm_map_free(s->nodes);

@@ -445,6 +445,46 @@ static void test_migration_placeholder_blocks_sandbox(void)
     world_free(&w);
 }
 
+static const char *label(const cJSON *o, const char *key)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "labels"), key));
+}
+
+/* A template change rolls the DaemonSet's pods node by node, never more than maxUnavailable (1) down. */
+static void test_daemonset_rolling_update(void)
+{
+    struct world w;
+    world_new(&w, "flannel-3node.yaml", 4);
+    run_for(&w, 30);
+    cm_obj *p0 = first_pod_on(&w, "kube-flannel", "kube-flannel-ds-", "worker-1");
+    char old_name[256] = "", old_rev[64] = "";
+    if (p0) {
+        snprintf(old_name, sizeof old_name, "%s", p0->name);
+        snprintf(old_rev, sizeof old_rev, "%s", label(p0->json, "controller-revision-hash"));
+    }
+    CHECK(old_name[0] && old_rev[0]);
+    CHECK_INT(req(&w, "PATCH", "/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds", "application/merge-patch+json",
+                  "{\"spec\":{\"template\":{\"metadata\":{\"annotations\":{\"restartedAt\":\"now\"}}}}}", NULL), 200);
+    int worst = 3;
+    for (int i = 0; i < 120; i++) {
+        run_for(&w, 1);
+        int rr = 0;
+        count_pods(&w, "kube-flannel", "kube-flannel-ds-", NULL, &rr);
+        if (rr < worst)
+            worst = rr;
+    }
+    CHECK_INT(worst, 2); /* one node at a time */
+    int rr = 0;
+    CHECK_INT(count_pods(&w, "kube-flannel", "kube-flannel-ds-", NULL, &rr), 3);
+    CHECK_INT(rr, 3);
+    CHECK(pod(&w, "kube-flannel", old_name) == NULL);
+    cm_obj *p1 = first_pod_on(&w, "kube-flannel", "kube-flannel-ds-", "worker-1");
+    CHECK(p1 && strcmp(label(p1->json, "controller-revision-hash"), old_rev) != 0);
+    CHECK_INT(status_int(&w, "/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds", "updatedNumberScheduled"), 3);
+    CHECK_INT(status_int(&w, "/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds", "numberReady"), 3);
+    world_free(&w);
+}
+
 /* Records every store event as "rv type kind ns/name". */
 static void record(void *ud, const cm_event *ev)
 {
@@ -494,6 +534,8 @@ static void test_same_seed_same_run(void)
 {
     char *a = scenario(11), *b = scenario(11), *c = scenario(12);
     CHECK(a && b && c);
+    if (a && getenv("SIM_DUMP")) /* SIM_DUMP=1 prints the event log of the run */
+        fputs(a, stdout);
     if (a && b && c) {
         CHECK(strcmp(a, b) == 0);
         CHECK(strcmp(a, c) != 0);
@@ -502,6 +544,26 @@ static void test_same_seed_same_run(void)
     free(a);
     free(b);
     free(c);
+}
+
+/* Once everything has happened, the simulation writes nothing more: no controller fights another. */
+static void test_settles(void)
+{
+    struct world w;
+    world_new(&w, "flannel-calico-installed-4node.yaml", 2);
+    run_for(&w, 300);
+    int64_t rv = cm_store_rv(cm_fake_store(w.f));
+    uint64_t requests = cm_sim_requests(w.sim);
+    CHECK_INT(cm_loop_pending(w.loop), 0); /* nothing scheduled: the virtual clock would stall */
+    run_for(&w, 3600);
+    CHECK_INT(cm_store_rv(cm_fake_store(w.f)), rv);
+    CHECK_INT(cm_sim_requests(w.sim), requests);
+    /* the fixture's DaemonSet pods are current: nothing rolled them */
+    CHECK(pod(&w, "kube-flannel", "kube-flannel-ds-vvwk7") != NULL);
+    CHECK(pod(&w, "kube-system", "kube-proxy-46cfq") != NULL);
+    /* the fixture's pods were found running: their agents were told */
+    CHECK(w.started >= 23);
+    world_free(&w);
 }
 
 static void test_bad_settings(void)
@@ -538,6 +600,8 @@ int main(void)
     RUN(test_cordon_taint_and_unschedulable);
     RUN(test_migration_placeholder_blocks_sandbox);
     RUN(test_same_seed_same_run);
+    RUN(test_daemonset_rolling_update);
+    RUN(test_settles);
     RUN(test_bad_settings);
     return CHECK_DONE();
 }

@@ -1,0 +1,149 @@
+/*
+ * sim_bench.c - prints figures for the simulation on a large cluster (a program, not a test).
+ *
+ * usage: sim-bench FIXTURE [VIRTUAL_SECONDS]
+ *
+ * Loads FIXTURE (e.g. from `cni-migrate run examples/clusters/generate.lua --nodes 1000
+ * --pods-per-node 30 --calico-installed`), attaches the simulation on a virtual clock, lets it
+ * settle, then moves the DaemonSets through every node the way Calico's migration does: each
+ * node in turn is labelled projectcalico.org/node-network-during-migration=calico, so its
+ * flannel pod stops and a calico-node pod starts there (the flannel DaemonSet selects
+ * ...=flannel), spread evenly over VIRTUAL_SECONDS (default 3600). Prints wall time, peak RSS,
+ * store events, events per wall second, the virtual/wall ratio and the simulation's requests.
+ */
+#include "fake.h"
+#include "fakeint.h"
+#include "sim.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void count(void *ud, const cm_event *ev)
+{
+    (void)ev;
+    ++*(uint64_t *)ud;
+}
+
+static int patch(cm_fake *f, const char *path, const char *body)
+{
+    cm_fake_req r = {.method = "PATCH", .path = path, .content_type = "application/merge-patch+json",
+                     .body = body, .body_len = strlen(body)};
+    cm_fake_resp resp;
+    cm_fake_handle(f, &r, &resp);
+    int status = resp.status;
+    cm_fake_resp_clear(&resp);
+    return status;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(fp);
+    if (buf)
+        buf[n] = '\0';
+    *len = buf ? (size_t)n : 0;
+    return buf;
+}
+
+/* The names of the nodes, sorted (the store's order). */
+static char **node_names(cm_fake *f, size_t *n)
+{
+    cm_obj *const *items;
+    *n = cm_store_list(cm_fake_store(f), cm_kinds_by_kind(f->kinds, "v1", "Node"), NULL, &items);
+    char **names = calloc(*n ? *n : 1, sizeof *names);
+    for (size_t i = 0; names && i < *n; i++)
+        names[i] = strdup(items[i]->name);
+    return names;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: sim-bench FIXTURE [VIRTUAL_SECONDS]\n");
+        return 2;
+    }
+    int64_t span = argc > 2 ? strtoll(argv[2], NULL, 10) : 3600;
+    size_t len;
+    char *text = slurp(argv[1], &len);
+    if (!text) {
+        perror(argv[1]);
+        return 1;
+    }
+    double t0 = wall();
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, INT64_C(1793520000) * CM_NS_PER_S);
+    cm_fake *f = cm_fake_new(loop);
+    char err[512];
+    if (cm_fake_load(f, argv[1], text, len, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    free(text);
+    cm_sim *sim = cm_sim_new(f, loop, 1, NULL, err, sizeof err);
+    if (!sim) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    uint64_t events = 0;
+    int sub = cm_store_subscribe(cm_fake_store(f), count, &events);
+    size_t nnodes;
+    char **names = node_names(f, &nnodes);
+    size_t npods = cm_store_list(cm_fake_store(f), cm_kinds_by_kind(f->kinds, "v1", "Pod"), NULL, &(cm_obj *const *){0});
+    double t1 = wall();
+    printf("fixture: %zu nodes, %zu pods, loaded in %.2f s\n", nnodes, npods, t1 - t0);
+
+    char path[512];
+    for (size_t i = 0; i < nnodes; i++) { /* the migration's first step: every node runs flannel */
+        snprintf(path, sizeof path, "/api/v1/nodes/%s", names[i]);
+        patch(f, path, "{\"metadata\":{\"labels\":{\"projectcalico.org/node-network-during-migration\":\"flannel\"}}}");
+    }
+    patch(f, "/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds",
+          "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"projectcalico.org/node-network-during-migration\":\"flannel\"}}}}}");
+    int64_t start = cm_loop_now(loop);
+    int64_t step = nnodes ? span * CM_NS_PER_S / (int64_t)nnodes : span * CM_NS_PER_S;
+    for (size_t i = 0; i < nnodes; i++) {
+        cm_loop_run_until(loop, start + (int64_t)i * step, NULL);
+        snprintf(path, sizeof path, "/api/v1/nodes/%s", names[i]);
+        patch(f, path, "{\"metadata\":{\"labels\":{\"projectcalico.org/node-network-during-migration\":\"calico\"}}}");
+    }
+    cm_loop_run_until(loop, start + span * CM_NS_PER_S, NULL);
+    double t2 = wall();
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double secs = t2 - t1;
+    printf("virtual time:      %lld s\n", (long long)(span));
+    printf("wall time:         %.2f s (simulation), %.2f s (with loading)\n", secs, t2 - t0);
+    printf("peak RSS:          %.1f MB\n", (double)ru.ru_maxrss / 1024.0);
+    printf("store events:      %llu (%.0f per wall second)\n", (unsigned long long)events, (double)events / secs);
+    printf("virtual/wall:      %.1f\n", (double)span / secs);
+    printf("sim requests:      %llu, reconciles: %llu\n", (unsigned long long)cm_sim_requests(sim),
+           (unsigned long long)cm_sim_reconciles(sim));
+    cm_store_unsubscribe(cm_fake_store(f), sub);
+    for (size_t i = 0; i < nnodes; i++)
+        free(names[i]);
+    free(names);
+    cm_sim_free(sim);
+    cm_fake_free(f);
+    cm_loop_free(loop);
+    return 0;
+}
