@@ -229,7 +229,9 @@ local function daemonset_pods(ds)
    end
 end
 
--- the network add-on, from its upstream manifest (and Calico's, installed for the migration)
+-- the network add-on, from its upstream manifest (and Calico's, installed for the migration);
+-- its Deployments get their ReplicaSet and pods below, with the others
+local deployments = {}
 local manifest = read_manifest(opts.canal and "canal.yaml" or "kube-flannel.yml")
 if opts["calico-installed"] then
    for _, obj in ipairs(read_manifest("calico-flannel-migration.yaml")) do manifest[#manifest + 1] = obj end
@@ -241,12 +243,7 @@ for _, obj in ipairs(manifest) do
          annotations = obj.metadata.annotations })
       add(obj)
       if obj.kind == "DaemonSet" then daemonset_pods(obj) end
-      if obj.kind == "Deployment" then -- Canal's calico-kube-controllers: one replica, on a control plane
-         obj.metadata.generation = 1
-         obj.status = { replicas = 1, readyReplicas = 1, availableReplicas = 1, updatedReplicas = 1,
-            observedGeneration = 1 }
-         pod(obj.metadata.name .. "-7d8c9b6f5-" .. suffix(obj.metadata.name), ns, obj.spec.template, obj, nodes[1])
-      end
+      if obj.kind == "Deployment" then deployments[#deployments + 1] = obj end -- calico-kube-controllers
    end
 end
 
@@ -278,16 +275,16 @@ for _, n in ipairs(nodes) do
    end
 end
 
---- A Deployment, its ReplicaSet and replicas pods spread round-robin over the workers.
-local function deployment(name, ns, replicas, template, first)
-   local labels = template.metadata.labels
-   local d = add { apiVersion = "apps/v1", kind = "Deployment",
-      metadata = meta(name, ns, { labels = labels, generation = 1,
-         annotations = { ["deployment.kubernetes.io/revision"] = "1" } }),
-      spec = { replicas = replicas, selector = { matchLabels = labels }, template = template,
-         strategy = { type = "RollingUpdate", rollingUpdate = { maxSurge = "25%", maxUnavailable = "25%" } } },
-      status = { replicas = replicas, readyReplicas = replicas, availableReplicas = replicas,
-         updatedReplicas = replicas, observedGeneration = 1 } }
+--- A Deployment's ReplicaSet and pods (spread round-robin over the workers from the first-th),
+--- and the status a settled Deployment has.
+local function rollout(d, first)
+   local name, ns, replicas = d.metadata.name, d.metadata.namespace, d.spec.replicas or 1
+   local template, labels = d.spec.template, d.spec.selector.matchLabels
+   d.metadata.generation = 1
+   d.metadata.annotations = d.metadata.annotations or {}
+   d.metadata.annotations["deployment.kubernetes.io/revision"] = "1"
+   d.status = { replicas = replicas, readyReplicas = replicas, availableReplicas = replicas,
+      updatedReplicas = replicas, observedGeneration = 1 }
    local hash = suffix(name):sub(1, 4) .. "9c8f6"
    local rs_labels = deep_copy(labels)
    rs_labels["pod-template-hash"] = hash
@@ -304,8 +301,20 @@ local function deployment(name, ns, replicas, template, first)
       local n = workers[(first + r - 2) % #workers + 1]
       pod(rs.metadata.name .. "-" .. suffix(rs.metadata.name .. r), ns, rs.spec.template, rs, n)
    end
+end
+
+--- A Deployment of ours, with its ReplicaSet and pods.
+local function deployment(name, ns, replicas, template, first)
+   local labels = template.metadata.labels
+   local d = add { apiVersion = "apps/v1", kind = "Deployment",
+      metadata = meta(name, ns, { labels = labels }),
+      spec = { replicas = replicas, selector = { matchLabels = labels }, template = template,
+         strategy = { type = "RollingUpdate", rollingUpdate = { maxSurge = "25%", maxUnavailable = "25%" } } } }
+   rollout(d, first)
    return d
 end
+
+for _, d in ipairs(deployments) do rollout(d, 1) end
 
 deployment("coredns", "kube-system", math.min(2, #workers), { metadata = { labels = { ["k8s-app"] = "kube-dns" } },
    spec = { priorityClassName = "system-cluster-critical", serviceAccountName = "coredns",
