@@ -117,8 +117,10 @@ cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace
     }
     if (s->trace)
         s->sub = cm_store_subscribe(cm_fake_store(s->fake), trace_event, s);
-    s->sim = cm_sim_new(s->fake, s->loop, seed, NULL, err, errsize);
+    char why[512];
+    s->sim = cm_sim_new(s->fake, s->loop, seed, NULL, why, sizeof why);
     if (!s->sim) {
+        snprintf(err, errsize, "%s: %s", fixture, why);
         cm_sim_run_free(s);
         return NULL;
     }

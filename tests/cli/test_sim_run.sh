@@ -65,6 +65,11 @@ expect_out "^cni-migrate: --seed: expected a non-negative integer, got '-3'$"
 run "$B" --fake "$F" --trace "$dir/no/such/dir/t.jsonl" run "$dir/script.lua"
 expect_rc 2
 expect_out "^cni-migrate: --trace .*/no/such/dir/t\.jsonl: No such file or directory$"
+printf 'apiVersion: cni-migrate.dev/v1alpha1\nkind: FakeCluster\nmetadata: {name: x}\nspec: {simulation: {podStartDelay: soon}}\n' >"$dir/sim.yaml"
+run "$B" --fake "$dir/sim.yaml" run "$dir/script.lua"
+expect_rc 2
+expect_out "^cni-migrate: .*/sim\.yaml: FakeCluster spec\.simulation\.podStartDelay: not a duration$"
+expect_lines 1
 # startTime moves the virtual clock's origin
 printf 'apiVersion: cni-migrate.dev/v1alpha1\nkind: FakeCluster\nmetadata: {name: x}\nspec: {startTime: "2030-01-02T03:04:05Z"}\n' >"$dir/when.yaml"
 printf 'print(require("cm.time").rfc3339())\n' >"$dir/now.lua"
