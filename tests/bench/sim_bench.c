@@ -12,6 +12,7 @@
  * store events, events per wall second, the virtual/wall ratio and the simulation's requests.
  */
 #include "fake.h"
+#include "k8s_config.h"
 #include "fakeint.h"
 #include "sim.h"
 #include "store.h"
@@ -46,26 +47,6 @@ static int patch(cm_fake *f, const char *path, const char *body)
     return status;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    if (buf)
-        buf[n] = '\0';
-    *len = buf ? (size_t)n : 0;
-    return buf;
-}
-
 /* The names of the nodes, sorted (the store's order). */
 static char **node_names(cm_fake *f, size_t *n)
 {
@@ -85,7 +66,7 @@ int main(int argc, char **argv)
     }
     int64_t span = argc > 2 ? strtoll(argv[2], NULL, 10) : 3600;
     size_t len;
-    char *text = slurp(argv[1], &len);
+    char *text = cm_read_file(argv[1], &len);
     if (!text) {
         perror(argv[1]);
         return 1;

@@ -2,6 +2,7 @@
  * fixtures of examples/clusters/: DaemonSets come up, follow node labels (Calico's migration),
  * evicted and deleted pods come back, cordon taints, the kubelet's CNI rule, determinism. */
 #include "check.h"
+#include "k8s_config.h"
 #include "cni.h"
 #include "fake.h"
 #include "fakeint.h"
@@ -22,27 +23,13 @@ struct world {
     int started, stopped; /* agent calls */
 };
 
+/* A fixture of examples/clusters/, read whole. */
 static char *read_fixture(const char *name, size_t *len)
 {
     const char *dir = getenv("CM_SOURCE_DIR");
     char path[1024];
     snprintf(path, sizeof path, "%s/examples/clusters/%s", dir ? dir : ".", name);
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    if (buf)
-        buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
+    return cm_read_file(path, len);
 }
 
 static const char *pod_node(const cJSON *pod)
