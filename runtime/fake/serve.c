@@ -3,6 +3,7 @@
 
 #include "fake.h"
 #include "http.h"
+#include "k8s_config.h"
 #include "loop.h"
 #include "tls.h"
 
@@ -10,37 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Reads a whole file; NULL with errno set. */
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, fp);
-        if (n < cap)
-            break;
-        char *p = realloc(buf, cap *= 2);
-        if (!p) {
-            free(buf);
-            buf = NULL;
-            errno = ENOMEM;
-        }
-        buf = p;
-    }
-    int bad = ferror(fp);
-    fclose(fp);
-    if (bad) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
 
 /* Splits "host:port"; 0, or -1 when it is not one. */
 static int parse_listen(const char *s, char *host, size_t size, int *port)
@@ -113,7 +83,7 @@ static int write_kubeconfig(const char *path, const char *url, const char *ca_pe
 static int load_fixture(cm_fake *f, const char *path, char *err, size_t errsize)
 {
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = cm_read_file(path, &len);
     if (!text) {
         snprintf(err, errsize, "%s: %s", path, strerror(errno));
         return 2;
