@@ -9,3 +9,11 @@ trap 'rm -rf "$tmp"' EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tmp/key.pem" \
     -out "$tmp/cert.pem" -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 build-bench/tests/k8s-bench "${1:-20000}" "${2:-150000}" "$tmp/cert.pem" "$tmp/key.pem"
+# the same GETs against the fake cluster's own HTTPS front
+build-bench/cni-migrate fake serve examples/clusters/flannel-10node.yaml --tls \
+    --kubeconfig-out "$tmp/kubeconfig" >"$tmp/url" 2>"$tmp/serve.err" &
+serve=$!
+trap 'kill "$serve" 2>/dev/null; rm -rf "$tmp"' EXIT
+i=0
+while [ ! -s "$tmp/url" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+BENCH_KUBECONFIG="$tmp/kubeconfig" build-bench/tests/k8s-bench "${1:-20000}"

@@ -1254,7 +1254,7 @@ static void pod_timer(cm_loop *loop, void *ud)
     struct podstate *ps = ud;
     cm_sim *s = ps->sim;
     ps->timer = NULL;
-    char ns[256], name[256];
+    char ns[512], name[512]; /* as long as the key they come from */
     splitkey(ps->key, ns, sizeof ns, name, sizeof name);
     cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
     if (!pod || !is(uid_of(pod->json), ps->uid)) {

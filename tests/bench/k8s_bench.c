@@ -1,14 +1,16 @@
 /*
  * k8s_bench.c - figures for the Kubernetes client (a program that prints, not a test).
  *
- * Until `cni-migrate fake serve` exists, it serves a minimal API itself with
- * libmicrohttpd on loopback (its own thread), then measures, side by side:
+ * It serves a minimal API itself with libmicrohttpd on loopback (its own
+ * thread), or, with BENCH_KUBECONFIG set (scripts/bench.sh points it at
+ * `cni-migrate fake serve --tls`), talks to that server; then it measures:
  *   1. GETs per second and client CPU per request over one reused connection
  *      (the client's full path: rate limit off, URL, JSON parse);
  *   2. the same with a new connection per request (a new curl handle and
  *      connection each time, as kubernetes-client/c does);
  *   3. paging N pods at 500 a page through the client, one page held at a
- *      time: peak RSS growth against the size of one page.
+ *      time: peak RSS growth against the size of one page (its own server
+ *      only: it makes the pages).
  *
  * Usage: k8s-bench [GETS [PODS [CERT KEY]]]   (defaults 20000 and 150000)
  * With CERT and KEY (PEM files; the certificate for 127.0.0.1 is also the CA
@@ -178,9 +180,15 @@ static int get_fresh(cm_loop *loop, const char *url)
     return ok;
 }
 
+/* Sections 1 and 2 against the server of a kubeconfig (fake serve); 0, or 1 on failure. */
+static int bench_external(const char *kubeconfig, long gets);
+static void bench_gets(cm_loop *loop, cm_k8s_client *c, const char *url, long gets);
+
 int main(int argc, char **argv)
 {
     long gets = argc > 1 ? atol(argv[1]) : 20000;
+    if (getenv("BENCH_KUBECONFIG"))
+        return bench_external(getenv("BENCH_KUBECONFIG"), gets);
     if (argc > 2)
         total_pods = atol(argv[2]);
     char *key = NULL;
@@ -220,37 +228,12 @@ int main(int argc, char **argv)
     printf("k8s-bench: loopback %s server (libmicrohttpd, its own thread), client on one thread\n",
            key ? "HTTPS (TLS, HTTP/1.1)" : "plain HTTP/1.1");
 
-    /* 1. one reused connection, the client's whole path */
-    cm_k8s_ref node = {.api_version = "v1", .kind = "Node", .name = "worker-1"};
-    cm_k8s_result res;
-    cm_k8s_call(c, "GET", &node, NULL, 0, NULL, NULL, 0, CM_TIME_NEVER, &res); /* discovery, warm up */
-    cm_k8s_result_free(&res);
-    double t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
-    long fails = 0;
-    for (long i = 0; i < gets; i++) {
-        fails += cm_k8s_call(c, "GET", &node, NULL, 0, NULL, NULL, 0, CM_TIME_NEVER, &res) != 0;
-        cm_k8s_result_free(&res);
-    }
-    double wall = now_s(CLOCK_MONOTONIC) - t0, cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-    double reused = (double)gets / wall;
-    printf("reused connection:      %8.0f GET/s  %6.1f us CPU/request  (%ld GETs, %ld failed)\n", reused,
-           cpu / (double)gets * 1e6, gets, fails);
-
-    /* 2. a new connection per request */
-    long fresh_n = gets / 10 > 0 ? gets / 10 : 1;
-    fails = 0;
-    t0 = now_s(CLOCK_MONOTONIC);
-    c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
-    for (long i = 0; i < fresh_n; i++)
-        fails += !get_fresh(loop, url);
-    wall = now_s(CLOCK_MONOTONIC) - t0;
-    cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-    double fresh = (double)fresh_n / wall;
-    printf("connection per request: %8.0f GET/s  %6.1f us CPU/request  (%ld GETs, %ld failed)\n", fresh,
-           cpu / (double)fresh_n * 1e6, fresh_n, fails);
-    printf("reuse speed-up:         %8.1fx\n", reused / fresh);
+    /* 1. one reused connection, the client's whole path; 2. a new connection per request */
+    bench_gets(loop, c, url, gets);
 
     /* 3. paging: one page held at a time */
+    cm_k8s_result res;
+    double t0, wall;
     size_t page_bytes;
     free(pod_page(0, 500, &page_bytes));
     cm_k8s_ref pods = {.api_version = "v1", .kind = "Pod"};
@@ -298,5 +281,67 @@ int main(int argc, char **argv)
     MHD_stop_daemon(d);
     free(ca_pem);
     free(key);
+    return 0;
+}
+
+/* The GET rate over one reused connection and over a connection each, against c's server. */
+static void bench_gets(cm_loop *loop, cm_k8s_client *c, const char *url, long gets)
+{
+    cm_k8s_ref node = {.api_version = "v1", .kind = "Node", .name = "worker-1"};
+    cm_k8s_result res;
+    cm_k8s_call(c, "GET", &node, NULL, 0, NULL, NULL, 0, CM_TIME_NEVER, &res); /* discovery, warm up */
+    cm_k8s_result_free(&res);
+    double t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+    long fails = 0;
+    for (long i = 0; i < gets; i++) {
+        fails += cm_k8s_call(c, "GET", &node, NULL, 0, NULL, NULL, 0, CM_TIME_NEVER, &res) != 0;
+        cm_k8s_result_free(&res);
+    }
+    double wall = now_s(CLOCK_MONOTONIC) - t0, cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    double reused = (double)gets / wall;
+    printf("reused connection:      %8.0f GET/s  %6.1f us CPU/request  (%ld GETs, %ld failed)\n", reused,
+           cpu / (double)gets * 1e6, gets, fails);
+    long fresh_n = gets / 10 > 0 ? gets / 10 : 1;
+    fails = 0;
+    t0 = now_s(CLOCK_MONOTONIC);
+    c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+    for (long i = 0; i < fresh_n; i++)
+        fails += !get_fresh(loop, url);
+    wall = now_s(CLOCK_MONOTONIC) - t0;
+    cpu = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+    double fresh = (double)fresh_n / wall;
+    printf("connection per request: %8.0f GET/s  %6.1f us CPU/request  (%ld GETs, %ld failed)\n", fresh,
+           cpu / (double)fresh_n * 1e6, fresh_n, fails);
+    printf("reuse speed-up:         %8.1fx\n", reused / fresh);
+}
+
+static int bench_external(const char *kubeconfig, long gets)
+{
+    cm_k8s_config_opts co = {.kubeconfig = kubeconfig};
+    cm_k8s_error err = {0};
+    cm_k8s_config *cfg = cm_k8s_config_load(&co, &err);
+    if (!cfg) {
+        fprintf(stderr, "k8s-bench: %s: %s\n", kubeconfig, err.message);
+        return 1;
+    }
+    ca_pem = cfg->ca ? malloc(cfg->ca_len) : NULL;
+    if (ca_pem) {
+        memcpy(ca_pem, cfg->ca, cfg->ca_len);
+        ca_len = cfg->ca_len;
+    }
+    char url[512];
+    snprintf(url, sizeof url, "%s/api/v1/nodes/worker-1", cfg->server);
+    cm_loop *loop = cm_loop_new(CM_CLOCK_REAL, 0);
+    cm_k8s_client_opts o = {.qps = -1};
+    cm_k8s_client *c = cm_k8s_client_new(loop, NULL, cfg, NULL, &o, &err); /* takes cfg */
+    if (!c) {
+        fprintf(stderr, "k8s-bench: %s\n", err.message);
+        return 1;
+    }
+    printf("k8s-bench: against %s (cni-migrate fake serve), client on one thread\n", url);
+    bench_gets(loop, c, url, gets);
+    cm_k8s_client_free(c);
+    cm_loop_free(loop);
+    free(ca_pem);
     return 0;
 }
