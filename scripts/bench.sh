@@ -9,11 +9,17 @@ trap 'rm -rf "$tmp"' EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tmp/key.pem" \
     -out "$tmp/cert.pem" -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 build-bench/tests/k8s-bench "${1:-20000}" "${2:-150000}" "$tmp/cert.pem" "$tmp/key.pem"
-# the same GETs against the fake cluster's own HTTPS front
-build-bench/cni-migrate fake serve examples/clusters/flannel-10node.yaml --tls \
+# the same against the fake cluster's own HTTPS front, on a generated cluster of PODS pods
+# (5,000 nodes for the default 150,000; generated once into build-bench/, then reused)
+pods=${2:-150000}
+nodes=$(( (pods + 29) / 30 ))
+fixture="build-bench/bench-$nodes-nodes.yaml"
+[ -s "$fixture" ] || build-bench/cni-migrate run examples/clusters/generate.lua --nodes "$nodes" \
+    --pods-per-node 30 >"$fixture"
+build-bench/cni-migrate fake serve "$fixture" --tls \
     --kubeconfig-out "$tmp/kubeconfig" >"$tmp/url" 2>"$tmp/serve.err" &
 serve=$!
 trap 'kill "$serve" 2>/dev/null; rm -rf "$tmp"' EXIT
 i=0
-while [ ! -s "$tmp/url" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -s "$tmp/url" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done # loading takes a while
 BENCH_KUBECONFIG="$tmp/kubeconfig" build-bench/tests/k8s-bench "${1:-20000}"

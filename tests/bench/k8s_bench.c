@@ -9,8 +9,7 @@
  *   2. the same with a new connection per request (a new curl handle and
  *      connection each time, as kubernetes-client/c does);
  *   3. paging N pods at 500 a page through the client, one page held at a
- *      time: peak RSS growth against the size of one page (its own server
- *      only: it makes the pages).
+ *      time: peak RSS growth against the size of one page.
  *
  * Usage: k8s-bench [GETS [PODS [CERT KEY]]]   (defaults 20000 and 150000)
  * With CERT and KEY (PEM files; the certificate for 127.0.0.1 is also the CA
@@ -102,7 +101,7 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char 
     } else if (strcmp(url, "/api/v1/pods") == 0) {
         const char *cont = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "continue");
         const char *limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-        size_t len;
+        size_t len = 0;
         char *page = pod_page(cont ? atol(cont) : 0, limit ? atol(limit) : 500, &len);
         r = MHD_create_response_from_buffer(len, page, MHD_RESPMEM_MUST_FREE);
     } else {
@@ -183,6 +182,7 @@ static int get_fresh(cm_loop *loop, const char *url)
 /* Sections 1 and 2 against the server of a kubeconfig (fake serve); 0, or 1 on failure. */
 static int bench_external(const char *kubeconfig, long gets);
 static void bench_gets(cm_loop *loop, cm_k8s_client *c, const char *url, long gets);
+static void bench_paging(cm_k8s_client *c, int own_server);
 
 int main(int argc, char **argv)
 {
@@ -232,50 +232,7 @@ int main(int argc, char **argv)
     bench_gets(loop, c, url, gets);
 
     /* 3. paging: one page held at a time */
-    cm_k8s_result res;
-    double t0, wall;
-    size_t page_bytes;
-    free(pod_page(0, 500, &page_bytes));
-    cm_k8s_ref pods = {.api_version = "v1", .kind = "Pod"};
-    long before = rss_kib(); /* before the first page: the growth includes the one page held */
-    size_t heap0 = heap_used();
-    cm_k8s_param p1[] = {{"limit", "500"}};
-    cm_k8s_call(c, "GET", &pods, p1, 1, NULL, NULL, 0, CM_TIME_NEVER, &res);
-    size_t parsed = heap_used() - heap0; /* one page as the client holds it */
-    cm_k8s_result_free(&res);
-    long peak = before, items = 0, pages = 0;
-    size_t heap_peak = 0;
-    char cont[32] = "";
-    t0 = now_s(CLOCK_MONOTONIC);
-    for (;;) {
-        cm_k8s_param p[] = {{"limit", "500"}, {"continue", cont[0] ? cont : NULL}};
-        if (cm_k8s_call(c, "GET", &pods, p, 2, NULL, NULL, 0, CM_TIME_NEVER, &res) != 0) {
-            fprintf(stderr, "k8s-bench: page %ld: %s\n", pages, res.err.message);
-            cm_k8s_result_free(&res);
-            break;
-        }
-        items += cJSON_GetArraySize(cJSON_GetObjectItem(res.json, "items"));
-        pages++;
-        long rss = rss_kib();
-        peak = rss > peak ? rss : peak;
-        size_t h = heap_used();
-        heap_peak = h > heap_peak ? h : heap_peak;
-        const char *next = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(res.json, "metadata"), "continue"));
-        snprintf(cont, sizeof cont, "%s", next ? next : "");
-        cm_k8s_result_free(&res);
-        if (!cont[0])
-            break;
-    }
-    wall = now_s(CLOCK_MONOTONIC) - t0;
-    printf("paging:                 %ld pods in %ld pages of 500 in %.2f s; one page is %.0f KiB of JSON\n", items,
-           pages, wall, (double)page_bytes / 1024);
-    printf("one page held by the client (parsed tree): %.0f KiB\n", (double)parsed / 1024);
-    printf("paging peak RSS growth: %ld KiB = %.1f parsed pages (%.1f pages of JSON); the server's\n"
-           "                        page buffer in the same process is included\n",
-           peak - before, (double)(peak - before) * 1024 / (double)parsed,
-           (double)(peak - before) * 1024 / (double)page_bytes);
-    printf("paging peak heap:       %.0f KiB above the start = %.1f parsed pages\n",
-           (double)(heap_peak - heap0) / 1024, (double)(heap_peak - heap0) / (double)parsed);
+    bench_paging(c, 1);
     cm_k8s_client_free(c);
     cm_loop_free(loop);
     MHD_stop_daemon(d);
@@ -315,6 +272,59 @@ static void bench_gets(cm_loop *loop, cm_k8s_client *c, const char *url, long ge
     printf("reuse speed-up:         %8.1fx\n", reused / fresh);
 }
 
+/* Pages every pod at 500 a page, one page held at a time: peak RSS and heap growth against the
+ * size of one page (parsed, and as JSON). own_server: the server runs in this process. */
+static void bench_paging(cm_k8s_client *c, int own_server)
+{
+    cm_k8s_result res;
+    cm_k8s_ref pods = {.api_version = "v1", .kind = "Pod"};
+    long before = rss_kib(); /* before the first page: the growth includes the one page held */
+    size_t heap0 = heap_used();
+    cm_k8s_param p1[] = {{"limit", "500"}};
+    cm_k8s_call(c, "GET", &pods, p1, 1, NULL, NULL, 0, CM_TIME_NEVER, &res);
+    size_t parsed = heap_used() - heap0; /* one page as the client holds it */
+    size_t page_bytes = res.len;
+    cm_k8s_result_free(&res);
+    long peak = before, items = 0, pages = 0;
+    size_t heap_peak = 0;
+    char cont[1024] = ""; /* the API server's tokens are base64 JSON: long */
+    double t0 = now_s(CLOCK_MONOTONIC);
+    for (;;) {
+        cm_k8s_param p[] = {{"limit", "500"}, {"continue", cont[0] ? cont : NULL}};
+        if (cm_k8s_call(c, "GET", &pods, p, 2, NULL, NULL, 0, CM_TIME_NEVER, &res) != 0) {
+            fprintf(stderr, "k8s-bench: page %ld: %s\n", pages, res.err.message);
+            cm_k8s_result_free(&res);
+            break;
+        }
+        items += cJSON_GetArraySize(cJSON_GetObjectItem(res.json, "items"));
+        pages++;
+        long rss = rss_kib();
+        peak = rss > peak ? rss : peak;
+        size_t h = heap_used();
+        heap_peak = h > heap_peak ? h : heap_peak;
+        const char *next = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(res.json, "metadata"), "continue"));
+        if (next && strlen(next) >= sizeof cont) {
+            fprintf(stderr, "k8s-bench: a continue token of %zu bytes\n", strlen(next));
+            cm_k8s_result_free(&res);
+            break;
+        }
+        snprintf(cont, sizeof cont, "%s", next ? next : "");
+        cm_k8s_result_free(&res);
+        if (!cont[0])
+            break;
+    }
+    double wall = now_s(CLOCK_MONOTONIC) - t0;
+    printf("paging:                 %ld pods in %ld pages of 500 in %.2f s; one page is %.0f KiB of JSON\n", items,
+           pages, wall, (double)page_bytes / 1024);
+    printf("one page held by the client (parsed tree): %.0f KiB\n", (double)parsed / 1024);
+    printf("paging peak RSS growth: %ld KiB = %.1f parsed pages (%.1f pages of JSON)%s\n",
+           peak - before, (double)(peak - before) * 1024 / (double)parsed,
+           (double)(peak - before) * 1024 / (double)page_bytes,
+           own_server ? "; the server's\n                        page buffer in the same process is included" : "");
+    printf("paging peak heap:       %.0f KiB above the start = %.1f parsed pages\n",
+           (double)(heap_peak - heap0) / 1024, (double)(heap_peak - heap0) / (double)parsed);
+}
+
 static int bench_external(const char *kubeconfig, long gets)
 {
     cm_k8s_config_opts co = {.kubeconfig = kubeconfig};
@@ -340,6 +350,7 @@ static int bench_external(const char *kubeconfig, long gets)
     }
     printf("k8s-bench: against %s (cni-migrate fake serve), client on one thread\n", url);
     bench_gets(loop, c, url, gets);
+    bench_paging(c, 0);
     cm_k8s_client_free(c);
     cm_loop_free(loop);
     free(ca_pem);
