@@ -15,6 +15,8 @@
 #ifndef CM_K8S_CONFIG_H
 #define CM_K8S_CONFIG_H
 
+#include "strbuf.h" /* cm_read_file, for the files a configuration names */
+
 #include <cJSON.h>
 #include <stddef.h>
 
@@ -90,9 +92,6 @@ void cm_k8s_config_free(cm_k8s_config *cfg);
  */
 cJSON *cm_kubeconfig_merge(const char *const *paths, size_t n, int must_exist, int *nfound,
                            cm_k8s_error *err);
-
-/* Reads a whole file into malloc'd memory (NUL-terminated). NULL with errno set on failure. */
-char *cm_read_file(const char *path, size_t *len);
 
 /* Decodes base64 (standard alphabet, padding and white space allowed). NULL when invalid. */
 char *cm_base64_decode(const char *s, size_t *len);

@@ -1,6 +1,8 @@
 /* strbuf.c - a growing byte buffer (see strbuf.h). */
 #include "strbuf.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,4 +38,26 @@ void cm_buf_free(cm_buf *b)
 {
     free(b->p);
     *b = (cm_buf){0};
+}
+
+char *cm_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    cm_buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && cm_buf_add(&b, chunk, n) == 0) {
+    }
+    int failed = b.oom ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : 0;
+    fclose(f);
+    if (failed) {
+        cm_buf_free(&b);
+        errno = failed;
+        return NULL;
+    }
+    if (len)
+        *len = b.n;
+    return b.p ? b.p : calloc(1, 1);
 }

@@ -24,4 +24,8 @@ int cm_buf_adds(cm_buf *b, const char *s);
 /* Frees the bytes and empties the buffer. */
 void cm_buf_free(cm_buf *b);
 
+/* Reads a whole file into malloc'd memory (NUL-terminated); *len (when len is not NULL) gets its
+ * length. NULL with errno set on failure. */
+char *cm_read_file(const char *path, size_t *len);
+
 #endif

@@ -3,8 +3,8 @@
 
 #include "fake.h"
 #include "http.h"
-#include "k8s_config.h"
 #include "loop.h"
+#include "strbuf.h"
 #include "tls.h"
 
 #include <errno.h>

@@ -19,25 +19,25 @@ void cm_tls_free(struct cm_tls *t)
     memset(t, 0, sizeof *t);
 }
 
+/* Takes an exported datum (rc: the export's result) as a malloc'd string. */
+static char *datum_string(int rc, gnutls_datum_t *d)
+{
+    char *s = rc < 0 ? NULL : strndup((const char *)d->data, d->size);
+    gnutls_free(d->data);
+    return s;
+}
+
 /* Exports a certificate or key as PEM into a malloc'd string. */
 static char *pem_cert(gnutls_x509_crt_t crt)
 {
     gnutls_datum_t d = {NULL, 0};
-    if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d) < 0)
-        return NULL;
-    char *s = strndup((const char *)d.data, d.size);
-    gnutls_free(d.data);
-    return s;
+    return datum_string(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d), &d);
 }
 
 static char *pem_key(gnutls_x509_privkey_t key)
 {
     gnutls_datum_t d = {NULL, 0};
-    if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &d) < 0)
-        return NULL;
-    char *s = strndup((const char *)d.data, d.size);
-    gnutls_free(d.data);
-    return s;
+    return datum_string(gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &d), &d);
 }
 
 /* Fills the fields both certificates share: serial, validity, subject, key. */

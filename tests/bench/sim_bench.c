@@ -12,7 +12,7 @@
  * store events, events per wall second, the virtual/wall ratio and the simulation's requests.
  */
 #include "fake.h"
-#include "k8s_config.h"
+#include "strbuf.h"
 #include "fakeint.h"
 #include "sim.h"
 #include "store.h"

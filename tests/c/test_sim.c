@@ -2,7 +2,7 @@
  * fixtures of examples/clusters/: DaemonSets come up, follow node labels (Calico's migration),
  * evicted and deleted pods come back, cordon taints, the kubelet's CNI rule, determinism. */
 #include "check.h"
-#include "k8s_config.h"
+#include "strbuf.h"
 #include "cni.h"
 #include "fake.h"
 #include "fakeint.h"
