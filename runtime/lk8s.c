@@ -448,6 +448,7 @@ static int pages_next(lua_State *L)
 static int client_pages(lua_State *L)
 {
     check_client(L);
+    luaL_argcheck(L, lua_isnone(L, 3), 3, "options are fields of the ref table"); /* not silently lost */
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 0);
     lua_settop(L, 2);
@@ -683,6 +684,7 @@ static int watch_rv(lua_State *L)
 static int client_watch(lua_State *L)
 {
     lclient *lc = check_client(L);
+    luaL_argcheck(L, lua_isnone(L, 3), 3, "options are fields of the ref table"); /* not silently lost */
     lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 0);
