@@ -48,6 +48,7 @@ typedef struct cm_fake_resp {
     size_t body_len;
     int retry_after;           /* > 0: send a Retry-After header */
     cm_fake_watch *watch;      /* a watch stream, see above */
+    char *warnings;            /* malloc'd texts of Warning headers, one a line, or NULL */
 } cm_fake_resp;
 
 /* Creates an empty cluster (no objects at all; cm_fake_load adds the namespaces every
@@ -83,7 +84,7 @@ const cJSON *cm_fake_settings(const cm_fake *f);
 /* Answers one request. resp is filled (the caller clears it with cm_fake_resp_clear). */
 void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp);
 
-/* Frees the body of resp (not its watch). */
+/* Frees the body and warnings of resp (not its watch). */
 void cm_fake_resp_clear(cm_fake_resp *resp);
 
 /* Receives one event line (len > 0) or the end of the stream (line NULL, len 0). */
