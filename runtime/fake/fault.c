@@ -626,6 +626,36 @@ static int arm_nodes(cm_faults *fl)
     return 0;
 }
 
+static int send(cm_faults *fl, const char *method, const char *path, cJSON *body);
+static cm_obj *get_obj(cm_faults *fl, const char *av, const char *kind, const char *ns, const char *name);
+
+/* The disruption controller's status for a PDB that never allows a disruption: every pod it
+ * expects must stay (as with maxUnavailable 0). The simulation, when attached, keeps it so. */
+static void block_pdbs(cm_faults *fl)
+{
+    for (size_t i = 0; i < fl->nrules; i++) {
+        const struct rule *r = &fl->rules[i];
+        cm_obj *pdb = r->section == S_PDBS ? get_obj(fl, "policy/v1", "PodDisruptionBudget", r->ns, r->name) : NULL;
+        if (!pdb)
+            continue;
+        cJSON *next = cJSON_Duplicate(pdb->json, 1), *st = get(next, "status");
+        int64_t expected = 0, healthy = 0, desired = 0;
+        cm_json_int64(get(st, "currentHealthy"), &healthy);
+        cm_json_int64(get(st, "desiredHealthy"), &desired);
+        if (!cm_json_int64(get(st, "expectedPods"), &expected))
+            expected = healthy;
+        if (!cJSON_IsObject(st))
+            st = cJSON_AddObjectToObject(next, "status");
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "desiredHealthy");
+        cJSON_AddItemToObject(st, "desiredHealthy", cm_json_new_int64(desired > expected ? desired : expected));
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "disruptionsAllowed");
+        cJSON_AddItemToObject(st, "disruptionsAllowed", cm_json_new_int64(0));
+        char path[700];
+        snprintf(path, sizeof path, "/apis/policy/v1/namespaces/%s/poddisruptionbudgets/%s/status", r->ns, r->name);
+        send(fl, "PUT", path, next);
+    }
+}
+
 cm_faults *cm_faults_new(cm_fake *fake, const char *fixture, const char *const *flags, size_t nflags,
                          uint64_t seed, char *err, size_t errsize)
 {
@@ -646,6 +676,7 @@ cm_faults *cm_faults_new(cm_fake *fake, const char *fixture, const char *const *
         return NULL;
     }
     fake->faults = fl;
+    block_pdbs(fl);
     return fl;
 }
 
