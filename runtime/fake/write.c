@@ -4,6 +4,7 @@
 #include "fault.h"
 #include "json.h"
 #include "patch.h"
+#include "proto.h"
 #include "ssa.h"
 #include "status.h"
 #include "yamldoc.h"
@@ -46,16 +47,28 @@ static int first_doc(void *ud, cJSON *doc, int line)
     return 1;
 }
 
-/* Parses the body as JSON, or YAML for YAML media types; NULL after a 400 reply. */
+/* Decodes a protobuf body (proto.c); NULL after a 415 (a kind it cannot decode) or 400 reply. */
+static cJSON *proto_body(struct call *c)
+{
+    char err[300];
+    int unsupported;
+    cJSON *doc = cm_proto_decode(c->req->body ? c->req->body : "", c->req->body_len, &unsupported, err, sizeof err);
+    if (!doc)
+        cm_reply_status(c, unsupported ? cm_status_new(415, "UnsupportedMediaType", err) : cm_status_bad_request(err));
+    return doc;
+}
+
+/* Parses the body as JSON, or YAML for YAML media types, or Kubernetes protobuf; NULL after a 4xx reply. */
 static cJSON *read_body(struct call *c)
 {
     const char *ct = c->req->content_type ? c->req->content_type : "application/json";
     cJSON *doc = NULL;
-    if (strstr(ct, "protobuf") || strstr(ct, "cbor")) { /* the fake speaks JSON and YAML only */
-        char msg[300];
-        snprintf(msg, sizeof msg, "the body of the request was in an unknown format - accepted media "
-                 "types include: application/json, application/yaml");
-        cm_reply_status(c, cm_status_new(415, "UnsupportedMediaType", msg));
+    if (cm_proto_media(ct))
+        return proto_body(c);
+    if (strstr(ct, "protobuf") || strstr(ct, "cbor")) { /* JSON, YAML and Kubernetes protobuf only */
+        cm_reply_status(c, cm_status_new(415, "UnsupportedMediaType", "the body of the request was in an "
+                        "unknown format - accepted media types include: application/json, application/yaml, "
+                        "application/vnd.kubernetes.protobuf"));
         return NULL;
     }
     if (strstr(ct, "yaml")) {
@@ -296,10 +309,10 @@ static void defaults(const cm_kind *k, cJSON *obj)
             cJSON_AddStringToObject(status, "phase", "Pending");
     } else if (is(k->kind, "Namespace")) {
         cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-        if (!spec) {
+        if (!spec)
             spec = cJSON_AddObjectToObject(obj, "spec");
+        if (!cJSON_GetObjectItemCaseSensitive(spec, "finalizers")) /* the registry adds "kubernetes" */
             cJSON_AddItemToObject(spec, "finalizers", cJSON_CreateStringArray((const char *const[]){"kubernetes"}, 1));
-        }
         cJSON *status = cJSON_GetObjectItemCaseSensitive(obj, "status");
         if (!status)
             status = cJSON_AddObjectToObject(obj, "status");
