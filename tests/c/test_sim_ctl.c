@@ -444,6 +444,22 @@ static void test_job_deadline(void)
     world_free(&w);
 }
 
+/* kubectl delete job (background): the running pods go too, their tracking finalizer released */
+static void test_job_deleted_in_background(void)
+{
+    struct world w;
+    world_new(&w, "flannel-3node.yaml", 13, NULL);
+    run_for(&w, 5);
+    create_job(&w, "forever", "\"parallelism\":2,\"completions\":2", "Never");
+    run_for(&w, 20);
+    CHECK_INT(count(&w, "/api/v1/namespaces/default/pods", "job-name=forever"), 2);
+    CHECK_INT(req(&w, "DELETE", "/apis/batch/v1/namespaces/default/jobs/forever", "propagationPolicy=Background", NULL, NULL), 200);
+    run_for(&w, 30);
+    CHECK(!exists(&w, "/apis/batch/v1/namespaces/default/jobs/forever"));
+    CHECK_INT(count(&w, "/api/v1/namespaces/default/pods", "job-name=forever"), 0);
+    world_free(&w);
+}
+
 /* ---- Deployments ---- */
 
 struct rsinfo {
@@ -718,6 +734,31 @@ static void test_ipam_uses_existing_blocks(void)
     world_free(&w);
 }
 
+static void test_bad_run_settings(void)
+{
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, EPOCH_NS);
+    cm_fake *f = cm_fake_new(loop);
+    static const struct { const char *doc, *err; } CASES[] = {
+        {"{\"spec\":{\"simulation\":{\"pods\":[{\"selector\":\"a=b\",\"runFor\":\"later\"}]}}}",
+         "FakeCluster spec.simulation.pods[0].runFor: not a duration"},
+        {"{\"spec\":{\"simulation\":{\"pods\":[{\"selector\":\"a=b\"},{\"imagePrefix\":\"x\",\"exitCode\":300}]}}}",
+         "FakeCluster spec.simulation.pods[1]: exitCode: not an exit code (0-255)"},
+        {"{\"spec\":{\"simulation\":{\"pods\":[{\"selector\":\"a=b\",\"failures\":-1}]}}}",
+         "FakeCluster spec.simulation.pods[0]: failures: not a count >= 0"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        cJSON *doc = cJSON_Parse(CASES[i].doc);
+        char err[256] = "";
+        cm_sim *s = cm_sim_new(f, loop, 1, doc, err, sizeof err);
+        CHECK(s == NULL);
+        CHECK_STR(err, CASES[i].err);
+        cm_sim_free(s);
+        cJSON_Delete(doc);
+    }
+    cm_fake_free(f);
+    cm_loop_free(loop);
+}
+
 int main(void)
 {
     size_t len;
@@ -735,9 +776,11 @@ int main(void)
     RUN(test_job_backoff_never);
     RUN(test_job_on_failure);
     RUN(test_job_deadline);
+    RUN(test_job_deleted_in_background);
     RUN(test_deployment_rolling_update);
     RUN(test_deployment_recreate_and_history);
     RUN(test_ipam_claims_block_from_pool);
     RUN(test_ipam_uses_existing_blocks);
+    RUN(test_bad_run_settings);
     return CHECK_DONE();
 }
