@@ -12,6 +12,7 @@
 #include "cni.h"
 #include "duration.h"
 #include "fakeint.h"
+#include "fault.h"
 #include "json.h"
 #include "map.h"
 #include "select.h"
@@ -989,6 +990,8 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
         forget(s, key);
         return;
     }
+    if (cm_fault_node_down(s->f, node))
+        return; /* an injected fault: this node's kubelet has stopped */
     struct podstate *ps = cm_map_get(s->pods, key);
     if (ps && !is(ps->uid, uid_of(pod->json))) {
         forget(s, key);
@@ -1009,6 +1012,10 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
         if (ps->stage != S_STOPPING) {
             int64_t grace = geti(get(pod->json, "metadata"), "deletionGracePeriodSeconds", 30) * CM_NS_PER_S;
             arm(ps, S_STOPPING, grace < s->stop ? grace : s->stop);
+            if (cm_fault_pod_stuck(s->f, pod->json)) { /* an injected fault: it never finishes */
+                cm_loop_timer_cancel(s->loop, ps->timer);
+                ps->timer = NULL;
+            }
         }
         return;
     }
@@ -1016,7 +1023,7 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
     int64_t start, ready;
     pod_delays(s, pod->json, &start, &ready);
     if (is(phase, "Pending") && ps->stage == S_NONE) {
-        arm(ps, S_STARTING, jittered(s, start));
+        arm(ps, S_STARTING, jittered(s, start) + cm_fault_pod_start_delay(s->f, pod->json));
     } else if (is(phase, "Running") && ps->stage == S_NONE) {
         if (!cond_true(pod->json, "Ready"))
             arm(ps, S_READYING, jittered(s, ready));
@@ -1246,6 +1253,10 @@ static void kubelet_start(cm_sim *s, struct podstate *ps, cm_obj *pod)
     char ns[256], name[256];
     snprintf(ns, sizeof ns, "%s", pod->ns);
     snprintf(name, sizeof name, "%s", pod->name);
+    if (cm_fault_pod_start(s->f, pod->json, n->json, ip)) {
+        ps->stage = S_RUNNING; /* an injected fault: its containers fail, fault.c plays them */
+        return;
+    }
     put_status(s, pod, kubelet_status(s, pod, n->json, 1, ip));
     arm(ps, S_READYING, jittered(s, ready));
     pod = cm_store_get(s->st, s->k_pod, ns, name);
@@ -1271,6 +1282,8 @@ static void pod_timer(cm_loop *loop, void *ud)
         return;
     }
     cm_obj *node = cm_store_get(s->st, s->k_node, "", gets(get(pod->json, "spec"), "nodeName"));
+    if (node && cm_fault_node_down(s->f, node->name))
+        return; /* an injected fault: this node's kubelet has stopped */
     switch (ps->stage) {
     case S_STARTING:
     case S_RETRY:
@@ -1859,6 +1872,8 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
     int64_t desired = min ? scaled(min, expected) : max ? expected - scaled(max, expected) : expected;
     if (desired < 0)
         desired = 0;
+    if (cm_fault_pdb_blocked(s->f, ns, name))
+        desired = expected; /* an injected fault: as if maxUnavailable were 0 */
     int64_t allowed = healthy - desired > 0 ? healthy - desired : 0;
     const cJSON *old = get(pdb->json, "status");
     cJSON *st = cJSON_CreateObject();

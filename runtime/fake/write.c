@@ -1,8 +1,10 @@
 /* write.c - create, update, patch, delete and eviction in the fake cluster. */
 #include "fakeint.h"
 
+#include "fault.h"
 #include "json.h"
 #include "patch.h"
+#include "proto.h"
 #include "ssa.h"
 #include "status.h"
 #include "yamldoc.h"
@@ -45,21 +47,33 @@ static int first_doc(void *ud, cJSON *doc, int line)
     return 1;
 }
 
-/* Parses the body as JSON, or YAML for YAML media types; NULL after a 400 reply. */
+/* Decodes a protobuf body (proto.c); NULL after a 415 (a kind it cannot decode) or 400 reply. */
+static cJSON *proto_body(struct call *c)
+{
+    char err[300];
+    int unsupported;
+    cJSON *doc = cm_proto_decode(c->req->body ? c->req->body : "", c->req->body_len, &unsupported, err, sizeof err);
+    if (!doc)
+        cm_reply_status(c, unsupported ? cm_status_new(415, "UnsupportedMediaType", err) : cm_status_bad_request(err));
+    return doc;
+}
+
+/* Parses the body as JSON, or YAML for YAML media types, or Kubernetes protobuf; NULL after a 4xx reply. */
 static cJSON *read_body(struct call *c)
 {
     const char *ct = c->req->content_type ? c->req->content_type : "application/json";
     cJSON *doc = NULL;
-    if (strstr(ct, "protobuf") || strstr(ct, "cbor")) { /* the fake speaks JSON and YAML only */
-        char msg[300];
-        snprintf(msg, sizeof msg, "the body of the request was in an unknown format - accepted media "
-                 "types include: application/json, application/yaml");
-        cm_reply_status(c, cm_status_new(415, "UnsupportedMediaType", msg));
+    if (cm_proto_media(ct))
+        return proto_body(c);
+    if (strstr(ct, "protobuf") || strstr(ct, "cbor")) { /* JSON, YAML and Kubernetes protobuf only */
+        cm_reply_status(c, cm_status_new(415, "UnsupportedMediaType", "the body of the request was in an "
+                        "unknown format - accepted media types include: application/json, application/yaml, "
+                        "application/vnd.kubernetes.protobuf"));
         return NULL;
     }
     if (strstr(ct, "yaml")) {
         cm_yaml_error yerr;
-        cm_yaml_opts opts = {first_doc, NULL, &doc};
+        cm_yaml_opts opts = {.document = first_doc, .ud = &doc};
         if (cm_yaml_parse(c->req->body ? c->req->body : "", c->req->body_len, &opts, &yerr) < 0) {
             char msg[400];
             snprintf(msg, sizeof msg, "error converting YAML to JSON: yaml: line %d: %s", yerr.line, yerr.message);
@@ -295,10 +309,10 @@ static void defaults(const cm_kind *k, cJSON *obj)
             cJSON_AddStringToObject(status, "phase", "Pending");
     } else if (is(k->kind, "Namespace")) {
         cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-        if (!spec) {
+        if (!spec)
             spec = cJSON_AddObjectToObject(obj, "spec");
+        if (!cJSON_GetObjectItemCaseSensitive(spec, "finalizers")) /* the registry adds "kubernetes" */
             cJSON_AddItemToObject(spec, "finalizers", cJSON_CreateStringArray((const char *const[]){"kubernetes"}, 1));
-        }
         cJSON *status = cJSON_GetObjectItemCaseSensitive(obj, "status");
         if (!status)
             status = cJSON_AddObjectToObject(obj, "status");
@@ -425,6 +439,8 @@ static void pdb_refresh(cm_fake *f, cJSON *pdb)
     int64_t desired = min ? scaled(min, expected) : max ? expected - scaled(max, expected) : expected;
     if (desired < 0)
         desired = 0;
+    if (cm_fault_pdb_blocked(f, cm_meta_str(pdb, "namespace"), cm_meta_str(pdb, "name")))
+        desired = expected; /* an injected fault: as if maxUnavailable were 0 */
     cJSON_DeleteItemFromObjectCaseSensitive(pdb, "status");
     cJSON *st = cJSON_AddObjectToObject(pdb, "status");
     set_int(st, "observedGeneration", get_int(cJSON_GetObjectItemCaseSensitive(pdb, "metadata"), "generation", 1));
@@ -995,7 +1011,7 @@ cJSON *cm_fake_remove(cm_fake *f, cm_obj *o, int64_t grace, int dry_run)
     }
     if (g > 0) { /* graceful: terminating until the grace period ends */
         mark_deleting(f, o, g);
-        if (!f->sim_kubelet) /* with a simulation attached, the pod's kubelet ends it (sim.c) */
+        if (!f->sim_kubelet && !cm_fault_pod_stuck(f, o->json)) /* with a simulation, its kubelet ends it */
             pending_add(f, o, g);
         return cJSON_Duplicate(o->json, 1);
     }
@@ -1267,15 +1283,19 @@ static cJSON *check_budget(cm_fake *f, cm_obj *pdb, const cm_obj *pod, int dry_r
         snprintf(why, sizeof why, "The disruption budget %s is still being processed by the server.", pdb->name);
         return too_many("Cannot evict pod as it would violate the pod's disruption budget.", why, 10);
     }
-    int64_t allowed = get_int(st, "disruptionsAllowed", 0);
+    int blocked = cm_fault_pdb_blocked(f, pdb->ns, pdb->name);
+    int64_t allowed = blocked ? 0 : get_int(st, "disruptionsAllowed", 0);
     const cm_kind *pk = pdb->kind;
     if (allowed < 0)
         return cm_status_forbidden(pk, pdb->name, "pdb disruptions allowed is negative");
     if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st, "disruptedPods")) > 2000)
         return cm_status_forbidden(pk, pdb->name, "DisruptedPods map too big - too many evictions not confirmed by PDB controller");
     if (allowed == 0) {
+        if (blocked)
+            cm_fault_pdb_refused(f, pdb->ns, pdb->name, pod->name);
+        int64_t healthy = get_int(st, "currentHealthy", 0), desired = get_int(st, "desiredHealthy", 0);
         snprintf(why, sizeof why, "The disruption budget %s needs %lld healthy pods and has %lld currently",
-                 pdb->name, (long long)get_int(st, "desiredHealthy", 0), (long long)get_int(st, "currentHealthy", 0));
+                 pdb->name, (long long)(blocked && desired < healthy ? healthy : desired), (long long)healthy);
         return too_many("Cannot evict pod as it would violate the pod's disruption budget.", why, 0);
     }
     if (dry_run)
