@@ -28,7 +28,8 @@ static const char USAGE[] =
     "      --speed N               run the cluster's clock N times as fast as real time\n"
     "                              (default 1; 0.001 to 100000); every delay is scaled\n"
     "      --no-sim                serve the fixture frozen: no controllers, kubelets or hosts\n"
-    "      --seed N, --trace FILE  as for --fake\n"
+    "      --fault SECTION:K=V,... inject a fault (repeatable; see --fault below)\n"
+    "      --seed N, --trace FILE  as for --fake (faults are drawn from the seed too)\n"
     "  fake host FIXTURE NODE  simulate the cluster and print NODE's simulated host as JSON\n"
     "      --at DURATION           after this much virtual time (default 5m, or sooner once\n"
     "                              nothing is left to happen)\n"
@@ -52,6 +53,8 @@ static const char USAGE[] =
     "  --seed N              the simulation's seed (default 0): same fixture, seed, script:\n"
     "                        same run\n"
     "  --trace FILE          with --fake: write the run's timeline to FILE as JSON lines\n"
+    "  --fault SECTION:K=V,...  with --fake: inject a fault (repeatable), e.g.\n"
+    "                        requests:error=429,retryAfter=1,verbs=get+list,rate=0.2\n"
     "\n"
     "Exit codes: 0 done, 1 the script or procedure failed, 2 bad usage or bad input.\n";
 
@@ -113,6 +116,7 @@ static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
     {"--fake", "fake"},
     {"--seed", "seed"},
     {"--trace", "trace"},
+    {"--fault", "fault"},
 };
 
 /* Applies flag argv[*i] (and its value); returns CM_OK or CM_USAGE after printing why. */

@@ -4,6 +4,7 @@
 #include "bundled.h"
 #include "cmlua.h"
 #include "duration.h"
+#include "fake/fault.h"
 #include "fake/simrun.h"
 #include "runtime_int.h"
 
@@ -24,6 +25,8 @@ struct cm_runtime {
     int dry_run;        /* --dry-run=server */
     char *fake, *trace; /* --fake FIXTURE, --trace FILE */
     uint64_t seed;      /* --seed */
+    char **faults;      /* --fault, each one rule */
+    size_t nfaults;
     int64_t timeout_ns; /* 0: none */
     cm_logger log;
     volatile sig_atomic_t cancel;
@@ -86,6 +89,9 @@ void cm_runtime_free(cm_runtime *rt)
     free(rt->kubeconfig);
     free(rt->fake);
     free(rt->trace);
+    for (size_t i = 0; i < rt->nfaults; i++)
+        free(rt->faults[i]);
+    free(rt->faults);
     free(rt->context);
     free(rt->namespace);
     free(rt->error);
@@ -152,6 +158,23 @@ static int set_seed(cm_runtime *rt, const char *value)
     return CM_OK;
 }
 
+/* Adds one --fault rule, checked now so a bad one stops the run before it starts. */
+static int add_fault(cm_runtime *rt, const char *value)
+{
+    char err[512];
+    if (cm_fault_flag_check(value, err, sizeof err) != 0)
+        return set_error(rt, CM_USAGE, "%s", err + 2); /* "--fault ..." reads "fault ...": the CLI adds "--" */
+    char **p = realloc(rt->faults, (rt->nfaults + 1) * sizeof *p);
+    if (!p || !(p[rt->nfaults] = strdup(value))) {
+        if (p)
+            rt->faults = p;
+        return set_error(rt, CM_FAILED, "out of memory");
+    }
+    rt->faults = p;
+    rt->nfaults++;
+    return CM_OK;
+}
+
 int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
 {
     set_error(rt, CM_OK, "%s", "");
@@ -171,6 +194,8 @@ int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
         return set_string(rt, &rt->trace, value);
     if (strcmp(name, "seed") == 0)
         return set_seed(rt, value);
+    if (strcmp(name, "fault") == 0)
+        return add_fault(rt, value);
     if (strcmp(name, "dry-run") == 0) {
         if (strcmp(value, "server") != 0 && strcmp(value, "none") != 0)
             return set_error(rt, CM_USAGE, "dry-run: expected server or none, got '%s'", value);
@@ -337,7 +362,10 @@ static int run(cm_runtime *rt, const char *fixture, const struct cm_sim_opts *so
 static int run_script(cm_runtime *rt, const char *bundled, const char *path, int argc,
                       const char *const *argv)
 {
-    struct cm_sim_opts so = {.seed = rt->seed, .trace = rt->trace, .clock = CM_CLOCK_VIRTUAL};
+    if (rt->nfaults && !rt->fake)
+        return set_error(rt, CM_USAGE, "--fault needs --fake (faults are injected into a simulated cluster)");
+    struct cm_sim_opts so = {.seed = rt->seed, .trace = rt->trace, .clock = CM_CLOCK_VIRTUAL,
+                             .faults = (const char *const *)rt->faults, .nfaults = rt->nfaults};
     struct body b = {.bundled = bundled, .path = path, .argc = argc, .argv = argv};
     return run(rt, rt->fake, &so, &b);
 }
@@ -348,6 +376,8 @@ int cm_runtime_run_sim(cm_runtime *rt, const char *fixture, const struct cm_sim_
     struct cm_sim_opts so = *o;
     so.seed = rt->seed;
     so.trace = rt->trace;
+    so.faults = (const char *const *)rt->faults;
+    so.nfaults = rt->nfaults;
     struct body b = {.fn = fn, .ud = ud};
     return run(rt, fixture, &so, &b);
 }

@@ -22,7 +22,7 @@ typedef int (*cm_run_body_fn)(struct cm_run *run, cm_sim_run *sim, void *ud, cha
 
 /*
  * Runs fn in a run of rt on the cluster of fixture, simulated as o says; the
- * seed and trace are rt's (--seed, --trace), and so are the Lua directory,
+ * seed, trace and faults are rt's (--seed, --trace, --fault), and so are the Lua directory,
  * the log, the deadline and the cancel. Returns fn's code, or CM_USAGE for a
  * bad fixture; the message is in cm_runtime_last_error(rt).
  */

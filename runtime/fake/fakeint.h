@@ -27,6 +27,16 @@ struct cm_fake {
     int sim_kubelet;          /* a simulation (sim.c) is attached: its kubelets end terminating pods */
     cm_fake_ext_fn ext;       /* answers paths under /cni-migrate/, or NULL */
     void *ext_ud;
+    struct cm_node_line *settings_lines; /* where the FakeCluster document's nodes are (fixture.c) */
+    size_t nsettings_lines;
+    int settings_line;        /* the line the FakeCluster document starts on */
+    struct cm_faults *faults; /* injected faults (fault.c), or NULL */
+};
+
+/* A node of a parsed document and the line it starts on. */
+struct cm_node_line {
+    const cJSON *node;
+    int line;
 };
 
 /* A request once routed: the resource, namespace, name, subresource and query. */

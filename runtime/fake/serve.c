@@ -2,6 +2,7 @@
 #include "serve.h"
 
 #include "fake.h"
+#include "fault.h"
 #include "http.h"
 #include "json.h"
 #include "loop.h"
@@ -80,6 +81,15 @@ static int write_kubeconfig(const char *path, const char *url, const char *ca_pe
     return 0;
 }
 
+/* Each injected fault, on stderr as it happens: "fault reset {"verb":"get",...}". */
+static void print_fault(void *ud, enum cm_fault_kind kind, const cJSON *what)
+{
+    (void)ud;
+    char *w = cJSON_PrintUnformatted(what);
+    fprintf(stderr, "fault %s %s\n", cm_fault_names[kind], w ? w : "{}");
+    free(w);
+}
+
 struct server {
     const struct cm_serve_opts *o;
     char host[256];
@@ -118,6 +128,7 @@ static int serve_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, 
 {
     struct server *s = ud;
     char url[300];
+    cm_sim_run_on_fault(sim, print_fault, NULL);
     int rc = start(s, cm_sim_run_fake(sim), run->loop, url, sizeof url, err, errsize);
     if (rc == CM_OK) {
         if (s->ready)

@@ -2,6 +2,7 @@
 #include "simrun.h"
 
 #include "fake.h"
+#include "fault.h"
 #include "inproc.h"
 #include "k8s_config.h"
 #include "ljson.h"
@@ -18,6 +19,9 @@ struct cm_sim_run {
     cm_loop *loop;
     cm_fake *fake;
     cm_sim *sim;         /* the simulated controllers and kubelets; NULL when frozen */
+    cm_faults *faults;   /* the injected faults */
+    cm_fault_note_fn on_fault; /* also told of each fault (fake serve prints them) */
+    void *on_fault_ud;
     struct cm_run *run;  /* set by cm_sim_run_install: its Lua state runs the agents */
     int agent_errors;
     char *fixture;
@@ -52,6 +56,28 @@ static void trace_request(void *ud, int verb, const char *method, const char *pa
     trace_line(s, rest);
     free(q);
     cJSON_Delete(p);
+}
+
+/* A fault, as it happens: {"t":..., "actor":"fault", "fault": kind, ...what it hit}. */
+static void trace_fault(cm_sim_run *s, enum cm_fault_kind kind, const cJSON *what)
+{
+    char *w = cJSON_PrintUnformatted(what);
+    char rest[4400];
+    size_t n = w ? strlen(w) : 0;
+    snprintf(rest, sizeof rest, "\"actor\":\"fault\",\"fault\":\"%s\"%s%.*s", cm_fault_names[kind],
+             n > 2 ? "," : "", n > 2 ? (int)(n - 2) : 0, n > 2 ? w + 1 : "");
+    trace_line(s, rest);
+    free(w);
+}
+
+/* Each injected fault: into the trace, then to whoever asked (cm_sim_run_on_fault). */
+static void note_fault(void *ud, enum cm_fault_kind kind, const cJSON *what)
+{
+    cm_sim_run *s = ud;
+    if (s->trace)
+        trace_fault(s, kind, what);
+    if (s->on_fault)
+        s->on_fault(s->on_fault_ud, kind, what);
 }
 
 static void trace_event(void *ud, const cm_event *ev)
@@ -140,6 +166,10 @@ static int attach(cm_sim_run *s, const struct cm_sim_opts *o, char *err, size_t 
     }
     if (s->trace)
         s->sub = cm_store_subscribe(cm_fake_store(s->fake), trace_event, s);
+    s->faults = cm_faults_new(s->fake, s->fixture, o->faults, o->nfaults, o->seed, err, errsize);
+    if (!s->faults)
+        return -1;
+    cm_faults_set_note(s->faults, note_fault, s);
     cm_fake_set_extension(s->fake, serve_ext, s);
     if (o->frozen)
         return 0;
@@ -192,6 +222,12 @@ cm_loop *cm_sim_run_loop(const cm_sim_run *s)
 cm_fake *cm_sim_run_fake(const cm_sim_run *s)
 {
     return s->fake;
+}
+
+void cm_sim_run_on_fault(cm_sim_run *s, cm_fault_note_fn fn, void *ud)
+{
+    s->on_fault = fn;
+    s->on_fault_ud = ud;
 }
 
 static cm_transport *new_transport(struct cm_run *run)
@@ -268,6 +304,23 @@ int cm_sim_run_request(cm_sim_run *s, const char *method, const char *path, cons
     return resp->status;
 }
 
+/* "faults injected: 12" with the count of each kind. */
+static void fault_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop)
+{
+    char vals[CM_FAULT_KINDS][32];
+    cm_log_field f[CM_FAULT_KINDS];
+    long total = 0;
+    for (int i = 0; i < CM_FAULT_KINDS; i++) {
+        long n = cm_faults_count(s->faults, (enum cm_fault_kind)i);
+        snprintf(vals[i], sizeof vals[i], "%ld", n);
+        f[i] = (cm_log_field){.key = cm_fault_names[i], .value = vals[i], .is_json = 1};
+        total += n;
+    }
+    char msg[64];
+    snprintf(msg, sizeof msg, "faults injected: %ld", total);
+    cm_log_write(log, CM_LOG_INFO, cm_loop_wall(loop), msg, f, CM_FAULT_KINDS);
+}
+
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop)
 {
     char vals[CM_VERB_COUNT + 1][32];
@@ -284,6 +337,8 @@ void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop
     snprintf(msg, sizeof msg, "simulation done: %ld requests from the script, %llu from the cluster's actors",
              total, (unsigned long long)(s->sim ? cm_sim_requests(s->sim) : 0));
     cm_log_write(log, CM_LOG_INFO, cm_loop_wall(loop), msg, f, CM_VERB_COUNT + 1);
+    if (cm_faults_any(s->faults))
+        fault_summary(s, log, loop);
 }
 
 void cm_sim_run_free(cm_sim_run *s)
@@ -291,6 +346,7 @@ void cm_sim_run_free(cm_sim_run *s)
     if (!s)
         return;
     cm_sim_free(s->sim);
+    cm_faults_free(s->faults);
     if (s->sub >= 0)
         cm_store_unsubscribe(cm_fake_store(s->fake), s->sub);
     if (s->trace)

@@ -9,6 +9,7 @@
 
 #include "cmlua.h"
 #include "fake.h"
+#include "fault.h"
 #include "host.h"
 
 #include <stddef.h>
@@ -26,13 +27,16 @@ struct cm_sim_opts {
     enum cm_clock_kind clock; /* CM_CLOCK_VIRTUAL, or CM_CLOCK_SCALED (real time x speed) */
     double speed;             /* scaled clock: loop seconds per real second (0: 1) */
     int frozen;               /* no simulation: the REST core alone, nothing reacts */
+    const char *const *faults; /* --fault rules (fault.h), nfaults of them */
+    size_t nfaults;
 };
 
 /*
  * Reads the fixture and builds the fake cluster on a new loop of the clock
  * asked for, whose time 0 (now, for the scaled clock) stands for the
  * fixture's FakeCluster spec.startTime (RFC 3339), else CM_SIM_DEFAULT_EPOCH;
- * attaches the simulation unless frozen, opens the trace file, and serves
+ * attaches the faults of its spec.faults and of the --fault rules (fault.h)
+ * and the simulation unless frozen, opens the trace file, and serves
  * each node's simulated host at GET /cni-migrate/v1alpha1/hosts/NODE.
  * Returns NULL with a one-line message in err ("FILE:LINE: what is wrong", or
  * the file's error).
@@ -44,6 +48,9 @@ cm_loop *cm_sim_run_loop(const cm_sim_run *s);
 
 /* The fake cluster, owned by s (for the HTTP front of fake serve). */
 cm_fake *cm_sim_run_fake(const cm_sim_run *s);
+
+/* Also tells fn of each injected fault as it happens (after the trace has it). */
+void cm_sim_run_on_fault(cm_sim_run *s, cm_fault_note_fn fn, void *ud);
 
 
 /* Points the run's cm.k8s clients at the simulated cluster. */
@@ -66,7 +73,7 @@ void cm_fake_push_host(lua_State *L, cm_host *host);
 /* How many times an agent (lua/cm/agents.lua) failed; each was logged as an error. */
 int cm_sim_run_agent_errors(const cm_sim_run *s);
 
-/* Logs the summary: virtual time elapsed, requests by verb. */
+/* Logs the summary: virtual time elapsed, requests by verb; then the faults injected, by kind. */
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop);
 
 void cm_sim_run_free(cm_sim_run *s);

@@ -16,10 +16,13 @@ request, so a Lua test changes it by rewriting that file:
   expire_continue a continue token of a list is answered 410 once
   watch_429       the first watch is answered 429 with Retry-After: 1
 
-Faults by object name (nodes): "slow" answers after 2 s; "gzipped" comes gzip-encoded; "limited" 429 + Retry-After: 1 once; "limited-bare"
+Each recorded request also says how many requests the server was handling when it
+arrived, itself included ("inflight"), and when ("at", seconds since the epoch).
+
+Faults by object name (nodes): a name starting with "slow" answers after 2 s; "gzipped" comes gzip-encoded; "limited" 429 + Retry-After: 1 once; "limited-bare"
 429 without Retry-After always; "flaky" 500 + Retry-After: 1 once; "broken" 500
 always. A list with labelSelector "fault=reset" has its second page's
-connection reset once.
+connection reset once; with labelSelector "fault=slow" each page comes after 1 s.
 
 Usage: apiserver.py DIR [--tls CERT KEY [CLIENT_CA]]; prints the port on stdout.
 """
@@ -36,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DIR = sys.argv[1]
 LOCK = threading.Lock()
-STATE = {"rv": 100, "objects": {}, "events": [], "once": set(), "uid": 0}
+STATE = {"rv": 100, "objects": {}, "events": [], "once": set(), "uid": 0, "inflight": 0}
 
 RESOURCES = {
     # (prefix, plural): (kind, namespaced)
@@ -160,7 +163,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def record(self, body):
         u = urllib.parse.urlsplit(self.path)
-        rec = {"method": self.command, "peer": self.client_address[1], "proxied": self.path.startswith("http://"), "path": u.path, "query": urllib.parse.parse_qs(u.query),
+        rec = {"method": self.command, "peer": self.client_address[1], "inflight": STATE["inflight"],
+               "at": time.time(), "proxied": self.path.startswith("http://"), "path": u.path, "query": urllib.parse.parse_qs(u.query),
                "headers": {k.lower(): self.headers.get_all(k) for k in set(self.headers.keys())},
                "body": body.decode("utf-8", "replace")}
         with LOCK:
@@ -207,6 +211,15 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_any()
 
     def handle_any(self):
+        with LOCK:
+            STATE["inflight"] += 1
+        try:
+            self.handle_counted()
+        finally:
+            with LOCK:
+                STATE["inflight"] -= 1
+
+    def handle_counted(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         self.record(body)
@@ -257,7 +270,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(429, status(429, "TooManyRequests", "slow down, no hint"))
             if name == "flaky" and self.once("flaky"):
                 return self.send_json(500, status(500, "InternalError", "hiccup"), {"Retry-After": "1"})
-            if name == "slow":
+            if name.startswith("slow"):
                 time.sleep(2)
             if name == "broken":
                 return self.send_json(500, status(500, "InternalError", "always broken"))
@@ -378,6 +391,8 @@ class Handler(BaseHTTPRequestHandler):
         return objs, rv
 
     def list(self, ctl, q, prefix, plural, ns, namespaced):
+        if q.get("labelSelector") == "fault=slow":
+            time.sleep(1)
         objs, rv = self.items(q, prefix, plural, ns, namespaced)
         start = 0
         cont = q.get("continue")
