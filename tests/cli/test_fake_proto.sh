@@ -51,7 +51,7 @@ gens() {
 }
 
 # norm NS KUBECTL ARGS...: the object as JSON without what differs between two creations, its
-# namespace NS written NS.
+# namespace NS written NS and its own uid (a Job's selector holds it) written UID.
 norm() {
     ns=$1
     shift
@@ -59,11 +59,13 @@ norm() {
 import json, sys
 o = json.load(sys.stdin)
 m = o["metadata"]
+uid = m.get("uid")
 for k in ("uid", "resourceVersion", "creationTimestamp", "namespace", "name"):
     m.pop(k, None)
 for mf in m.get("managedFields", []):
     mf.pop("time", None)
-print(json.dumps(o, sort_keys=True).replace(sys.argv[1], "NS"))' "$ns"
+s = json.dumps(o, sort_keys=True).replace(sys.argv[1], "NS")
+print(s.replace(uid, "UID") if uid else s)' "$ns"
 }
 
 fake_start "$CM_SOURCE_DIR/examples/clusters/flannel-3node.yaml" --no-sim # objects compared whole: nothing may act on them
