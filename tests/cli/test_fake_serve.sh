@@ -56,6 +56,11 @@ run "$B" fake serve "$FIXTURE" --trace "$FAKE_DIR/no/such/dir/t.jsonl"
 expect_rc 2
 expect_out '^cni-migrate: --trace .*/no/such/dir/t\.jsonl: No such file or directory$'
 
+# --timeout ends serving after that much of the cluster's time (20 s at --speed 100: 0.2 s), exit 0
+run "$B" fake serve "$FIXTURE" --timeout 20s --speed 100
+expect_rc 0
+expect_out '^http://127\.0\.0\.1:[0-9]+$'
+
 # fake host: bad input is one line and exit 2, nothing printed on stdout
 HF="$CM_SOURCE_DIR/examples/clusters/flannel-3node.yaml"
 CF="$CM_SOURCE_DIR/examples/clusters/flannel-calico-installed-4node.yaml"

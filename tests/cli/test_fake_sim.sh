@@ -46,7 +46,7 @@ ds_settled() { # ds_settled NS NAME N: N pods scheduled, updated and ready
     [ "$("$K" get ds -n "$1" "$2" -o "jsonpath=$st")" = "$3/$3/$3" ]
 }
 
-fake_start "$F" --speed $SPEED --seed 1
+fake_start "$F" --speed $SPEED --seed 1 --trace "$FAKE_DIR/trace.jsonl"
 "$K" get pods -A -w > "$FAKE_DIR/watch.out" 2>&1 &
 WATCH=$!
 
@@ -144,4 +144,7 @@ fake_stop
 [ "$FAKE_RC" -eq 0 ] || fail "fake serve exited $FAKE_RC after SIGTERM, not 0"
 OUT=$(cat "$FAKE_DIR/stderr")
 expect_no_out 'ERROR'
+# the trace has the cluster's changes on its clock
+OUT=$(cat "$FAKE_DIR/trace.jsonl")
+expect_out '^\{"t":"2026-11-01T09:0[0-9]:[0-9.]+Z","actor":"cluster","event":"ADDED","kind":"Pod","namespace":"kube-system","name":"calico-node-'
 done_ok
