@@ -1,5 +1,6 @@
 /* main.c - the cni-migrate command line, a client of include/cnimigrate.h. */
 #include "cnimigrate.h"
+#include "fake/fault.h"
 #include "fake/serve.h"
 
 #include <cJSON.h>
@@ -25,6 +26,8 @@ static const char USAGE[] =
     "      --tls                   serve HTTPS with a CA and certificate generated at start\n"
     "      --token TOKEN           require this bearer token\n"
     "      --allow-remote          permit a --listen address that is not loopback\n"
+    "      --fault SECTION:K=V,... inject a fault (repeatable; see --fault below)\n"
+    "      --seed N                the seed faults are drawn from (default 0)\n"
     "  version               print the version of cni-migrate and its libraries\n"
     "  help                  print this help\n"
     "\n"
@@ -44,6 +47,8 @@ static const char USAGE[] =
     "  --seed N              the simulation's seed (default 0): same fixture, seed, script:\n"
     "                        same run\n"
     "  --trace FILE          with --fake: write the run's timeline to FILE as JSON lines\n"
+    "  --fault SECTION:K=V,...  with --fake: inject a fault (repeatable), e.g.\n"
+    "                        requests:error=429,retryAfter=1,verbs=get+list,rate=0.2\n"
     "\n"
     "Exit codes: 0 done, 1 the script or procedure failed, 2 bad usage or bad input.\n";
 
@@ -112,6 +117,7 @@ static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
     {"--fake", "fake"},
     {"--seed", "seed"},
     {"--trace", "trace"},
+    {"--fault", "fault"},
 };
 
 /* Applies flag argv[*i] (and its value); returns CM_OK or CM_USAGE after printing why. */
@@ -161,11 +167,41 @@ static void print_url(void *ud, const char *url)
     fflush(stdout);
 }
 
+/* Adds a --fault of fake serve to o (argv outlives the server); CM_OK or CM_USAGE. */
+static int serve_fault(struct cm_serve_opts *o, const char **list, const char *value)
+{
+    char err[512];
+    if (cm_fault_flag_check(value, err, sizeof err) != 0) {
+        fprintf(stderr, "cni-migrate: fake serve: %s\n", err);
+        return CM_USAGE;
+    }
+    list[o->nfaults++] = value;
+    o->faults = list;
+    return CM_OK;
+}
+
 /* Parses the flags of fake serve into o; CM_OK or CM_USAGE after printing why. */
-static int serve_flags(int argc, char **argv, struct cm_serve_opts *o)
+static int serve_flags(int argc, char **argv, struct cm_serve_opts *o, const char **faults)
 {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
+        if ((strcmp(a, "--fault") == 0 || strcmp(a, "--seed") == 0) && i + 1 >= argc) {
+            fprintf(stderr, "cni-migrate: flag %s needs a value\n", a);
+            return CM_USAGE;
+        }
+        if (strcmp(a, "--fault") == 0) {
+            if (serve_fault(o, faults, argv[++i]) != CM_OK)
+                return CM_USAGE;
+            continue;
+        }
+        if (strcmp(a, "--seed") == 0) {
+            char *end;
+            const char *v = argv[++i];
+            o->seed = strtoull(v, &end, 10);
+            if (!*v || *end || v[0] == '-')
+                return usage_error("fake serve: --seed expects a non-negative integer, got", v);
+            continue;
+        }
         const char **slot = strcmp(a, "--listen") == 0 ? &o->listen
                             : strcmp(a, "--kubeconfig-out") == 0 ? &o->kubeconfig_out
                             : strcmp(a, "--token") == 0 ? &o->token : NULL;
@@ -200,16 +236,21 @@ static int cmd_fake(int argc, char **argv)
     if (argc < 1 || strcmp(argv[0], "serve") != 0)
         return usage_error("fake: expected 'serve', got", argc ? argv[0] : "nothing");
     struct cm_serve_opts o = {0};
-    if (serve_flags(argc - 1, argv + 1, &o) != CM_OK)
+    const char **faults = calloc((size_t)argc + 1, sizeof *faults);
+    if (!faults || serve_flags(argc - 1, argv + 1, &o, faults) != CM_OK) {
+        free(faults);
         return CM_USAGE;
+    }
     if (pipe(g_serve_wake) != 0) {
         perror("cni-migrate: pipe");
+        free(faults);
         return CM_FAILED;
     }
     for (int i = 0; i < 2; i++)
         fcntl(g_serve_wake[i], F_SETFL, O_NONBLOCK);
     char err[1024] = "";
     int rc = cm_fake_serve(&o, &g_serve_cancel, g_serve_wake[0], print_url, NULL, err, sizeof err);
+    free(faults);
     if (rc != 0)
         fprintf(stderr, "cni-migrate: %s\n", err);
     return rc == 2 ? CM_USAGE : rc ? CM_FAILED : CM_OK;

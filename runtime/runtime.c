@@ -4,6 +4,7 @@
 #include "bundled.h"
 #include "cmlua.h"
 #include "duration.h"
+#include "fake/fault.h"
 #include "fake/simrun.h"
 
 #include <errno.h>
@@ -23,6 +24,8 @@ struct cm_runtime {
     int dry_run;        /* --dry-run=server */
     char *fake, *trace; /* --fake FIXTURE, --trace FILE */
     uint64_t seed;      /* --seed */
+    char **faults;      /* --fault, each one rule */
+    size_t nfaults;
     int64_t timeout_ns; /* 0: none */
     cm_logger log;
     volatile sig_atomic_t cancel;
@@ -85,6 +88,9 @@ void cm_runtime_free(cm_runtime *rt)
     free(rt->kubeconfig);
     free(rt->fake);
     free(rt->trace);
+    for (size_t i = 0; i < rt->nfaults; i++)
+        free(rt->faults[i]);
+    free(rt->faults);
     free(rt->context);
     free(rt->namespace);
     free(rt->error);
@@ -151,6 +157,23 @@ static int set_seed(cm_runtime *rt, const char *value)
     return CM_OK;
 }
 
+/* Adds one --fault rule, checked now so a bad one stops the run before it starts. */
+static int add_fault(cm_runtime *rt, const char *value)
+{
+    char err[512];
+    if (cm_fault_flag_check(value, err, sizeof err) != 0)
+        return set_error(rt, CM_USAGE, "%s", err + 2); /* "--fault ..." reads "fault ...": the CLI adds "--" */
+    char **p = realloc(rt->faults, (rt->nfaults + 1) * sizeof *p);
+    if (!p || !(p[rt->nfaults] = strdup(value))) {
+        if (p)
+            rt->faults = p;
+        return set_error(rt, CM_FAILED, "out of memory");
+    }
+    rt->faults = p;
+    rt->nfaults++;
+    return CM_OK;
+}
+
 int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
 {
     set_error(rt, CM_OK, "%s", "");
@@ -170,6 +193,8 @@ int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
         return set_string(rt, &rt->trace, value);
     if (strcmp(name, "seed") == 0)
         return set_seed(rt, value);
+    if (strcmp(name, "fault") == 0)
+        return add_fault(rt, value);
     if (strcmp(name, "dry-run") == 0) {
         if (strcmp(value, "server") != 0 && strcmp(value, "none") != 0)
             return set_error(rt, CM_USAGE, "dry-run: expected server or none, got '%s'", value);
@@ -260,7 +285,10 @@ static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
 {
     set_error(rt, CM_OK, "%s", "");
     char err[1024];
-    cm_sim_run *sim = rt->fake ? cm_sim_run_new(rt->fake, rt->seed, rt->trace, err, sizeof err) : NULL;
+    if (rt->nfaults && !rt->fake)
+        return set_error(rt, CM_USAGE, "--fault needs --fake (faults are injected into a simulated cluster)");
+    cm_sim_run *sim = rt->fake ? cm_sim_run_new(rt->fake, rt->seed, rt->trace, (const char *const *)rt->faults,
+                                                rt->nfaults, err, sizeof err) : NULL;
     if (rt->fake && !sim)
         return set_error(rt, CM_USAGE, "%s", err);
     cm_loop *loop = sim ? cm_sim_run_loop(sim) : cm_loop_new(CM_CLOCK_REAL, 0);

@@ -1,6 +1,7 @@
 /* api.c - the REST core of the fake cluster: routing, discovery, get, list, watch. */
 #include "fakeint.h"
 
+#include "fault.h"
 #include "json.h"
 #include "status.h"
 
@@ -39,6 +40,7 @@ void cm_fake_free(cm_fake *f)
     cm_store_free(f->store);
     cm_kinds_free(f->kinds);
     cJSON_Delete(f->settings);
+    free(f->settings_lines);
     free(f->token);
     free(f);
 }
@@ -817,6 +819,7 @@ struct cm_fake_watch {
     cm_fake_watch_fn fn;
     void *ud;
     int ended;
+    int dropped;     /* an injected fault ends it before its timeout */
 };
 
 /* Formats one watch event and hands it to the consumer. */
@@ -886,6 +889,8 @@ static void watch_end(cm_loop *loop, void *ud)
     if (w->t_bookmark)
         cm_loop_timer_cancel(w->f->loop, w->t_bookmark);
     w->t_bookmark = NULL;
+    if (w->dropped && !w->ended)
+        cm_fault_watch_dropped(w->f, w->kind->plural, w->ns);
     if (!w->ended) {
         w->ended = 1;
         w->fn(w->ud, NULL, 0);
@@ -949,7 +954,9 @@ void cm_fake_watch_start(cm_fake_watch *w, cm_fake_watch_fn fn, void *ud)
         w->from = start; /* live events all come after this */
     }
     w->sub = cm_store_subscribe(w->f->store, on_store_event, w);
-    w->t_end = cm_loop_timer(w->f->loop, cm_loop_now(w->f->loop) + w->timeout_ns, watch_end, w);
+    int64_t drop = cm_fault_watch_drop(w->f, w->kind->plural);
+    w->dropped = drop >= 0 && drop < w->timeout_ns;
+    w->t_end = cm_loop_timer(w->f->loop, cm_loop_now(w->f->loop) + (w->dropped ? drop : w->timeout_ns), watch_end, w);
     if (w->bookmarks)
         w->t_bookmark = cm_loop_timer(w->f->loop, cm_loop_now(w->f->loop) + BOOKMARK_EVERY_S * CM_NS_PER_S,
                                       watch_bookmark, w);

@@ -47,6 +47,7 @@ typedef struct cm_fake_resp {
     char *body;                /* malloc'd; NULL for a watch */
     size_t body_len;
     int retry_after;           /* > 0: send a Retry-After header */
+    int reset;                 /* an injected fault: close the connection without an answer */
     cm_fake_watch *watch;      /* a watch stream, see above */
 } cm_fake_resp;
 
@@ -79,6 +80,10 @@ int cm_fake_load(cm_fake *f, const char *name, const char *text, size_t len, cha
 
 /* The FakeCluster document of the fixture, or NULL. */
 const cJSON *cm_fake_settings(const cm_fake *f);
+
+/* The line of the fixture where node (a part of the FakeCluster document) starts,
+ * or the document's own line when it is not known (0: no fixture line). */
+int cm_fake_settings_line(const cm_fake *f, const cJSON *node);
 
 /* Answers one request. resp is filled (the caller clears it with cm_fake_resp_clear). */
 void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp);

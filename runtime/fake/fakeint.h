@@ -25,6 +25,16 @@ struct cm_fake {
     size_t nwatches;
     struct pending *pending;  /* graceful deletions waiting for their grace period */
     int sim_kubelet;          /* a simulation (sim.c) is attached: its kubelets end terminating pods */
+    struct cm_node_line *settings_lines; /* where the FakeCluster document's nodes are (fixture.c) */
+    size_t nsettings_lines;
+    int settings_line;        /* the line the FakeCluster document starts on */
+    struct cm_faults *faults; /* injected faults (fault.c), or NULL */
+};
+
+/* A node of a parsed document and the line it starts on. */
+struct cm_node_line {
+    const cJSON *node;
+    int line;
 };
 
 /* A request once routed: the resource, namespace, name, subresource and query. */

@@ -1,6 +1,8 @@
 /* http.c - libmicrohttpd in external epoll mode on the runtime's loop (see http.h). */
 #include "http.h"
 
+#include "fault.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -186,6 +188,16 @@ static enum MHD_Result queue(struct MHD_Connection *conn, cm_fake_resp *resp, st
     return rc;
 }
 
+/* An injected reset: the connection closes at once, with an RST rather than a FIN. */
+static enum MHD_Result reset(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (ci)
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    return MHD_NO;
+}
+
 /* Answers a request once its body is complete. */
 static enum MHD_Result answer(struct request *r, struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -199,8 +211,10 @@ static enum MHD_Result answer(struct request *r, struct MHD_Connection *conn, co
         .user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent"),
         .body = r->body, .body_len = r->len};
     cm_fake_resp resp;
-    cm_fake_handle(r->h->f, &req, &resp);
+    cm_fault_handle(r->h->f, &req, &resp);
     free(query);
+    if (resp.reset)
+        return reset(conn);
     enum MHD_Result rc = queue(conn, &resp, r);
     cm_fake_resp_clear(&resp);
     return rc;

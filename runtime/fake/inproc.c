@@ -1,6 +1,8 @@
 /* inproc.c - the in-process transport over the fake cluster (see inproc.h). */
 #include "inproc.h"
 
+#include "fault.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +115,12 @@ static void deliver(cm_loop *loop, void *ud)
     pending *p = ud;
     cm_http_call *call = p->call;
     p->timer = NULL;
+    if (p->resp.reset) { /* an injected fault: the connection went without an answer */
+        call->error_code = "ConnectionReset";
+        snprintf(call->error, sizeof call->error, "Recv failure: Connection reset by peer");
+        finish(p);
+        return;
+    }
     call->status = p->resp.status;
     char line[160];
     snprintf(line, sizeof line, "content-type: %s\r\n", p->resp.content_type ? p->resp.content_type : "application/json");
@@ -169,7 +177,7 @@ static int inproc_start(cm_transport *base, cm_http_call *call)
         .authorization = header(call, "Authorization", auth, sizeof auth),
         .body = call->body, .body_len = call->body_len,
     };
-    cm_fake_handle(t->fake, &req, &p->resp); /* the cluster changes now; the answer comes later */
+    cm_fault_handle(t->fake, &req, &p->resp); /* the cluster changes now; the answer comes later */
     int verb = cm_inproc_verb(call->method, path, query);
     if (t->stats)
         t->stats->counts[verb]++;

@@ -2,6 +2,7 @@
 #include "serve.h"
 
 #include "fake.h"
+#include "fault.h"
 #include "http.h"
 #include "loop.h"
 #include "strbuf.h"
@@ -93,9 +94,19 @@ static int load_fixture(cm_fake *f, const char *path, char *err, size_t errsize)
     return rc;
 }
 
+/* Each injected fault, on stderr as it happens: "fault reset {"verb":"get",...}". */
+static void print_fault(void *ud, enum cm_fault_kind kind, const cJSON *what)
+{
+    (void)ud;
+    char *w = cJSON_PrintUnformatted(what);
+    fprintf(stderr, "fault %s %s\n", cm_fault_names[kind], w ? w : "{}");
+    free(w);
+}
+
 struct server {
     cm_loop *loop;
     cm_fake *fake;
+    cm_faults *faults;
     cm_http *http;
     struct cm_tls tls;
 };
@@ -103,6 +114,7 @@ struct server {
 static void server_free(struct server *s)
 {
     cm_http_stop(s->http);
+    cm_faults_free(s->faults);
     cm_fake_free(s->fake);
     cm_loop_free(s->loop);
     cm_tls_free(&s->tls);
@@ -129,6 +141,9 @@ static int start(struct server *s, const struct cm_serve_opts *o, char *url, siz
     int rc = load_fixture(s->fake, o->fixture, err, errsize);
     if (rc)
         return rc;
+    if (!(s->faults = cm_faults_new(s->fake, o->fixture, o->faults, o->nfaults, o->seed, err, errsize)))
+        return 2;
+    cm_faults_set_note(s->faults, print_fault, NULL);
     if (o->tls && cm_tls_generate(&s->tls, host, err, errsize) != 0)
         return 1;
     s->http = cm_http_start(s->fake, s->loop, host, port, o->tls ? s->tls.cert_pem : NULL,

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cm_serve_opts {
     const char *fixture;        /* path of the fixture (YAML) */
@@ -15,6 +16,9 @@ struct cm_serve_opts {
     const char *token;          /* NULL: no authentication */
     int tls;                    /* generate a CA and a serving certificate */
     int allow_remote;           /* permit a non-loopback --listen */
+    const char *const *faults;  /* --fault rules (fault.h), nfaults of them */
+    size_t nfaults;
+    uint64_t seed;              /* --seed: what the faults are drawn from */
 };
 
 /* Told the URL once the server is listening (and the kubeconfig written). */

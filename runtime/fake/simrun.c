@@ -2,6 +2,7 @@
 #include "simrun.h"
 
 #include "fake.h"
+#include "fault.h"
 #include "inproc.h"
 #include "k8s_config.h"
 #include "ljson.h"
@@ -17,6 +18,7 @@ struct cm_sim_run {
     cm_loop *loop;
     cm_fake *fake;
     cm_sim *sim;         /* the simulated controllers and kubelets */
+    cm_faults *faults;   /* the injected faults */
     struct cm_run *run;  /* set by cm_sim_run_install: its Lua state runs the agents */
     int agent_errors;
     char *fixture;
@@ -53,6 +55,19 @@ static void trace_request(void *ud, int verb, const char *method, const char *pa
     cJSON_Delete(p);
 }
 
+/* A fault, as it happens: {"t":..., "actor":"fault", "fault": kind, ...what it hit}. */
+static void trace_fault(void *ud, enum cm_fault_kind kind, const cJSON *what)
+{
+    cm_sim_run *s = ud;
+    char *w = cJSON_PrintUnformatted(what);
+    char rest[4400];
+    size_t n = w ? strlen(w) : 0;
+    snprintf(rest, sizeof rest, "\"actor\":\"fault\",\"fault\":\"%s\"%s%.*s", cm_fault_names[kind],
+             n > 2 ? "," : "", n > 2 ? (int)(n - 2) : 0, n > 2 ? w + 1 : "");
+    trace_line(s, rest);
+    free(w);
+}
+
 static void trace_event(void *ud, const cm_event *ev)
 {
     static const char *const TYPES[] = {"ADDED", "MODIFIED", "DELETED"};
@@ -81,8 +96,8 @@ static int64_t start_time(const cJSON *settings, const char *fixture, char *err,
     return t;
 }
 
-cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace, char *err,
-                           size_t errsize)
+cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace,
+                           const char *const *faults, size_t nfaults, char *err, size_t errsize)
 {
     size_t len;
     char *text = cm_read_file(fixture, &len);
@@ -115,8 +130,15 @@ cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace
         cm_sim_run_free(s);
         return NULL;
     }
-    if (s->trace)
+    s->faults = cm_faults_new(s->fake, fixture, faults, nfaults, seed, err, errsize);
+    if (!s->faults) {
+        cm_sim_run_free(s);
+        return NULL;
+    }
+    if (s->trace) {
         s->sub = cm_store_subscribe(cm_fake_store(s->fake), trace_event, s);
+        cm_faults_set_note(s->faults, trace_fault, s);
+    }
     char why[512];
     s->sim = cm_sim_new(s->fake, s->loop, seed, NULL, why, sizeof why);
     if (!s->sim) {
@@ -205,6 +227,23 @@ int cm_sim_run_request(cm_sim_run *s, const char *method, const char *path, cons
     return resp->status;
 }
 
+/* "faults injected: 12" with the count of each kind. */
+static void fault_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop)
+{
+    char vals[CM_FAULT_KINDS][32];
+    cm_log_field f[CM_FAULT_KINDS];
+    long total = 0;
+    for (int i = 0; i < CM_FAULT_KINDS; i++) {
+        long n = cm_faults_count(s->faults, (enum cm_fault_kind)i);
+        snprintf(vals[i], sizeof vals[i], "%ld", n);
+        f[i] = (cm_log_field){.key = cm_fault_names[i], .value = vals[i], .is_json = 1};
+        total += n;
+    }
+    char msg[64];
+    snprintf(msg, sizeof msg, "faults injected: %ld", total);
+    cm_log_write(log, CM_LOG_INFO, cm_loop_wall(loop), msg, f, CM_FAULT_KINDS);
+}
+
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop)
 {
     char vals[CM_VERB_COUNT + 1][32];
@@ -221,6 +260,8 @@ void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop
     snprintf(msg, sizeof msg, "simulation done: %ld requests from the script, %llu from the cluster's actors",
              total, (unsigned long long)cm_sim_requests(s->sim));
     cm_log_write(log, CM_LOG_INFO, cm_loop_wall(loop), msg, f, CM_VERB_COUNT + 1);
+    if (cm_faults_any(s->faults))
+        fault_summary(s, log, loop);
 }
 
 void cm_sim_run_free(cm_sim_run *s)
@@ -228,6 +269,7 @@ void cm_sim_run_free(cm_sim_run *s)
     if (!s)
         return;
     cm_sim_free(s->sim);
+    cm_faults_free(s->faults);
     if (s->sub >= 0)
         cm_store_unsubscribe(cm_fake_store(s->fake), s->sub);
     if (s->trace)

@@ -21,12 +21,13 @@ typedef struct cm_sim_run cm_sim_run;
 /*
  * Reads the fixture and builds the fake cluster on a new virtual-clock loop
  * whose time 0 is the fixture's FakeCluster spec.startTime (RFC 3339), else
- * CM_SIM_DEFAULT_EPOCH; opens the trace file (trace may be NULL). Returns NULL
- * with a one-line message in err ("FILE:LINE: what is wrong", or the file's
- * error).
+ * CM_SIM_DEFAULT_EPOCH; attaches the faults of its spec.faults and of the
+ * nfaults --fault flags (fault.h); opens the trace file (trace may be NULL).
+ * Returns NULL with a one-line message in err ("FILE:LINE: what is wrong", or
+ * the file's error).
  */
-cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace, char *err,
-                           size_t errsize);
+cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace,
+                           const char *const *faults, size_t nfaults, char *err, size_t errsize);
 
 /* The run's loop (virtual clock), owned by s. */
 cm_loop *cm_sim_run_loop(const cm_sim_run *s);
@@ -52,7 +53,7 @@ void cm_fake_push_host(lua_State *L, cm_host *host);
 /* How many times an agent (lua/cm/agents.lua) failed; each was logged as an error. */
 int cm_sim_run_agent_errors(const cm_sim_run *s);
 
-/* Logs the summary: virtual time elapsed, requests by verb. */
+/* Logs the summary: virtual time elapsed, requests by verb; then the faults injected, by kind. */
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop);
 
 void cm_sim_run_free(cm_sim_run *s);
