@@ -744,11 +744,22 @@ static int client_logs(lua_State *L)
 
 /* ---- watch ---- */
 
-static int watch_close(lua_State *L)
+/* __gc: frees the watch (no task can be waiting on it: a waiting task's stack holds it). */
+static int watch_gc(lua_State *L)
 {
     lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
     cm_k8s_watch_free(lw->w);
     lw->w = NULL;
+    return 0;
+}
+
+/* w:close() and __close: also wakes a task waiting on it, which finds it closed. */
+static int watch_close(lua_State *L)
+{
+    lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
+    watch_gc(L);
+    if (lw->busy)
+        cm_waiter_wake(lw->run, &lw->waiter);
     return 0;
 }
 
@@ -896,6 +907,8 @@ int luaopen_cm_k8s(lua_State *L)
     luaL_getmetatable(L, WATCH_MT);
     lua_pushcfunction(L, watch_call);
     lua_setfield(L, -2, "__call");
+    lua_pushcfunction(L, watch_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, REQ_MT);
     lua_pushcfunction(L, req_gc);
