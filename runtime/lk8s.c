@@ -15,6 +15,13 @@
  * transport failures), status (the Status table), retryAfter}. Iterators
  * (pages, watch) raise that err table instead (it prints as "message (reason)").
  * A cancelled run or a run past its deadline raises, as everywhere.
+ *
+ * Every request, page and watch event is waited for with cm_await(): in a
+ * cm.task task the task yields while the request is in flight (so the
+ * requests of several tasks overlap on the client's transport), on the main
+ * thread the loop runs until the answer is there. The request's state lives
+ * in a cm.k8s.Request userdata on the waiting thread's stack, whose __gc
+ * abandons a request nobody waits for any more.
  */
 #include "cmlua.h"
 #include "json.h"
