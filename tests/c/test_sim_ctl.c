@@ -599,6 +599,41 @@ static void test_deployment_recreate_and_history(void)
     world_free(&w);
 }
 
+/* kubectl rollout pause/resume; a rollout that cannot finish times out after progressDeadlineSeconds. */
+static void test_deployment_paused_and_deadline(void)
+{
+    struct world w;
+    world_new(&w, "flannel-calico-installed-4node.yaml", 14, NULL);
+    run_for(&w, 30);
+    CHECK_INT(req(&w, "PATCH", WEB, NULL, "{\"spec\":{\"paused\":true,\"progressDeadlineSeconds\":60}}", NULL), 200);
+    CHECK_INT(req(&w, "PATCH", WEB, NULL,
+                  "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"no-such-label\":\"x\"}}}}}", NULL), 200);
+    run_for(&w, 30);
+    CHECK_INT(web_sets(&w).n, 1); /* paused: no new ReplicaSet */
+    cJSON *d = get_obj(&w, WEB);
+    CHECK_STR(cond_field(d, "Progressing", "status"), "Unknown");
+    CHECK_STR(cond_field(d, "Progressing", "reason"), "DeploymentPaused");
+    CHECK_STR(cond_field(d, "Progressing", "message"), "Deployment is paused");
+    cJSON_Delete(d);
+    CHECK_INT(req(&w, "PATCH", WEB, NULL, "{\"spec\":{\"paused\":null}}", NULL), 200);
+    run_for(&w, 30);
+    struct rsinfo r = web_sets(&w);
+    CHECK_INT(r.n, 2);
+    d = get_obj(&w, WEB);
+    CHECK_STR(cond_field(d, "Progressing", "reason"), "ReplicaSetUpdated");
+    cJSON_Delete(d);
+    run_for(&w, 90); /* its pods can never be scheduled */
+    d = get_obj(&w, WEB);
+    char msg[400];
+    snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has timed out progressing.", r.newest);
+    CHECK_STR(cond_field(d, "Progressing", "status"), "False");
+    CHECK_STR(cond_field(d, "Progressing", "reason"), "ProgressDeadlineExceeded");
+    CHECK_STR(cond_field(d, "Progressing", "message"), msg);
+    CHECK_INT(num(at(d, "status", "unavailableReplicas", NULL)), 1); /* 6 - 25%: 5 old pods kept available */
+    cJSON_Delete(d);
+    world_free(&w);
+}
+
 /* ---- pod addresses from Calico IPAM ---- */
 
 /* What calico-node's install-cni leaves on a node: its CNI config (calico-ipam) comes first. */
@@ -779,6 +814,7 @@ int main(void)
     RUN(test_job_deleted_in_background);
     RUN(test_deployment_rolling_update);
     RUN(test_deployment_recreate_and_history);
+    RUN(test_deployment_paused_and_deadline);
     RUN(test_ipam_claims_block_from_pool);
     RUN(test_ipam_uses_existing_blocks);
     RUN(test_bad_run_settings);
