@@ -23,3 +23,5 @@ trap 'kill "$serve" 2>/dev/null; rm -rf "$tmp"' EXIT
 i=0
 while [ ! -s "$tmp/url" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done # loading takes a while
 BENCH_KUBECONFIG="$tmp/kubeconfig" build-bench/tests/k8s-bench "${1:-20000}"
+# the same paging from Lua, through c:pages (tests/bench/k8s_pages.lua)
+KUBECONFIG="$tmp/kubeconfig" build-bench/cni-migrate run tests/bench/k8s_pages.lua

@@ -136,6 +136,8 @@ void cm_fake_resp_clear(cm_fake_resp *resp)
     free(resp->body);
     resp->body = NULL;
     resp->body_len = 0;
+    free(resp->warnings);
+    resp->warnings = NULL;
 }
 
 void cm_reply(struct call *c, int status, cJSON *body)

@@ -51,6 +51,7 @@ typedef struct cm_fake_resp {
     int retry_after;           /* > 0: send a Retry-After header */
     int reset;                 /* an injected fault: close the connection without an answer */
     cm_fake_watch *watch;      /* a watch stream, see above */
+    char *warnings;            /* malloc'd texts of Warning headers, one a line, or NULL */
 } cm_fake_resp;
 
 /* Creates an empty cluster (no objects at all; cm_fake_load adds the namespaces every
@@ -100,7 +101,7 @@ int cm_fake_settings_line(const cm_fake *f, const cJSON *node);
 /* Answers one request. resp is filled (the caller clears it with cm_fake_resp_clear). */
 void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp);
 
-/* Frees the body of resp (not its watch). */
+/* Frees the body and warnings of resp (not its watch). */
 void cm_fake_resp_clear(cm_fake_resp *resp);
 
 /* Receives one event line (len > 0) or the end of the stream (line NULL, len 0). */

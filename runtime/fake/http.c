@@ -160,6 +160,24 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
+/* One "Warning: 299 - \"text\"" header for each line of warnings (RFC 7234, as the API server sends them). */
+static void add_warnings(struct MHD_Response *mr, const char *warnings)
+{
+    while (warnings && *warnings) {
+        size_t n = strcspn(warnings, "\n");
+        char v[1024] = "299 - \"";
+        size_t o = strlen(v);
+        for (size_t i = 0; i < n && o + 4 < sizeof v; i++) {
+            if (warnings[i] == '"' || warnings[i] == '\\')
+                v[o++] = '\\';
+            v[o++] = warnings[i];
+        }
+        snprintf(v + o, sizeof v - o, "\"");
+        MHD_add_response_header(mr, "Warning", v);
+        warnings += n + (warnings[n] == '\n');
+    }
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, cm_fake_resp *resp, struct request *r)
 {
     struct MHD_Response *mr;
@@ -179,6 +197,7 @@ static enum MHD_Result queue(struct MHD_Connection *conn, cm_fake_resp *resp, st
         snprintf(v, sizeof v, "%d", resp->retry_after);
         MHD_add_response_header(mr, "Retry-After", v);
     }
+    add_warnings(mr, resp->warnings);
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);
     if (resp->watch && rc == MHD_YES) {

@@ -68,4 +68,17 @@ c2:close()
 local r, msg, reason = waiting:wait()
 t.eq({ r, reason }, { nil, "Cancelled" }, "a request of a closed client")
 t.match(msg, "client was closed")
+
+-- a watch closed under a task that waits on it: the task wakes up to a closed watch
+local w = c:watch { apiVersion = "v1", kind = "ConfigMap", namespace = "ns1", timeout = 60,
+                    resourceVersion = start.metadata.resourceVersion }
+w() -- the ADDED event of "during"
+local stuck = task.spawn(function() return w() end)
+time.sleep(0.2)
+t0 = time.now()
+w:close()
+r, msg, reason = stuck:wait()
+t.eq({ r, reason }, { nil, "TaskFailed" }, "the waiting task ends")
+t.match(msg, "closed watch")
+t.eq(time.now() - t0 < 1, true, "at once, not at the watch's timeout")
 t.done()
