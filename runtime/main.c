@@ -287,7 +287,7 @@ static int cmd_fake_host(cm_runtime *rt, int argc, char **argv)
     if (npos < 2)
         return usage_error(npos ? "fake host: missing NODE" : "fake host: missing FIXTURE and NODE", NULL);
     char err[1024] = "";
-    int rc = cm_fake_host(rt, pos[0], pos[1], at, err, sizeof err);
+    int rc = cm_fake_host(rt, pos[0], pos[1], at, stdout, err, sizeof err);
     if (rc != CM_OK)
         fprintf(stderr, "cni-migrate: %s\n", err);
     return rc;

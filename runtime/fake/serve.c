@@ -165,6 +165,7 @@ int cm_fake_serve(cm_runtime *rt, const struct cm_serve_opts *o, cm_serve_ready_
 struct host_cmd {
     const char *node;
     int64_t at;
+    FILE *out;
 };
 
 static int host_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, size_t errsize)
@@ -185,14 +186,15 @@ static int host_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, s
     char *text = cm_json_print_pretty(cm_host_json(h));
     if (!text)
         return snprintf(err, errsize, "out of memory"), CM_FAILED;
-    printf("%s\n", text);
+    int ok = fprintf(c->out, "%s\n", text) >= 0 && fflush(c->out) == 0;
     free(text);
-    return fflush(stdout) == 0 ? CM_OK : (snprintf(err, errsize, "stdout: %s", strerror(errno)), CM_FAILED);
+    return ok ? CM_OK : (snprintf(err, errsize, "writing the host: %s", strerror(errno)), CM_FAILED);
 }
 
-int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, char *err, size_t errsize)
+int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, FILE *out, char *err,
+                 size_t errsize)
 {
-    struct host_cmd c = {.node = node, .at = at};
+    struct host_cmd c = {.node = node, .at = at, .out = out};
     struct cm_sim_opts so = {.clock = CM_CLOCK_VIRTUAL};
     int rc = cm_runtime_run_sim(rt, fixture, &so, host_body, &c);
     if (rc != CM_OK)

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct cm_serve_opts {
     const char *fixture;        /* path of the fixture (YAML) */
@@ -41,10 +42,11 @@ int cm_fake_serve(cm_runtime *rt, const struct cm_serve_opts *o, cm_serve_ready_
 
 /*
  * Simulates the cluster of fixture on the virtual clock for `at` ns (less
- * when nothing is left to happen), then prints node's simulated host as
- * JSON on stdout. CM_USAGE for a bad fixture or an unknown node, CM_FAILED
- * when the simulation's agents failed; why in err.
+ * when nothing is left to happen), then writes node's simulated host to out
+ * as JSON (two-space indented). CM_USAGE for a bad fixture or an unknown
+ * node, CM_FAILED when the simulation's agents failed; why in err.
  */
-int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, char *err, size_t errsize);
+int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, FILE *out, char *err,
+                 size_t errsize);
 
 #endif
