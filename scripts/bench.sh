@@ -16,7 +16,7 @@ nodes=$(( (pods + 29) / 30 ))
 fixture="build-bench/bench-$nodes-nodes.yaml"
 [ -s "$fixture" ] || build-bench/cni-migrate run examples/clusters/generate.lua --nodes "$nodes" \
     --pods-per-node 30 >"$fixture"
-build-bench/cni-migrate fake serve "$fixture" --tls \
+build-bench/cni-migrate fake serve "$fixture" --tls --no-sim \
     --kubeconfig-out "$tmp/kubeconfig" >"$tmp/url" 2>"$tmp/serve.err" &
 serve=$!
 trap 'kill "$serve" 2>/dev/null; rm -rf "$tmp"' EXIT

@@ -18,7 +18,7 @@ PACKAGES = {
             'scheduling/v1', 'scheduling/v1alpha3', 'coordination/v1'],
     'apimachinery': ['pkg/apis/meta/v1', 'pkg/util/intstr', 'pkg/api/resource', 'pkg/runtime'],
 }
-ROOTS = ['Namespace', 'ConfigMap', 'Secret', 'ServiceAccount', 'Service', 'Pod', 'Deployment',
+ROOTS = ['Namespace', 'Node', 'Event', 'ConfigMap', 'Secret', 'ServiceAccount', 'Service', 'Pod', 'Deployment',
          'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'PodDisruptionBudget', 'Role',
          'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'SelfSubjectAccessReview',
          'PriorityClass', 'Lease']

@@ -129,6 +129,13 @@ static void deliver(cm_loop *loop, void *ud)
         snprintf(line, sizeof line, "retry-after: %d\r\n", p->resp.retry_after);
         cm_buf_adds(&call->headers_in, line);
     }
+    for (const char *w = p->resp.warnings; w && *w;) { /* unquoted: the client takes the text as it is */
+        size_t n = strcspn(w, "\n");
+        cm_buf_adds(&call->headers_in, "warning: 299 - \"");
+        cm_buf_add(&call->headers_in, w, n);
+        cm_buf_adds(&call->headers_in, "\"\r\n");
+        w += n + (w[n] == '\n');
+    }
     if (p->resp.watch) {
         cm_fake_watch_start(p->resp.watch, on_watch, p);
         return;

@@ -9,18 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { MAX_DEPTH = 40, MAX_NAME = 96 };
-
-/* One token of a message's fields (proto.h). */
-struct field {
-    char flag;        /* '!', '^' or 0 */
-    const char *name; /* the JSON name, nlen bytes */
-    size_t nlen;
-    unsigned long number;
-    char shape;       /* '[' repeated, '{' map, 0 one value */
-    const char *type; /* a one-letter code or a message name, tlen bytes */
-    size_t tlen;
-};
+enum { MAX_DEPTH = 40, MAX_NAME = CM_PROTO_MAX_NAME };
 
 /* Protobuf bytes still to read. */
 struct rd {
@@ -43,8 +32,7 @@ int cm_proto_media(const char *ct)
 
 /* ---- the table ---- */
 
-/* Parses the token at *s into f and moves *s past it: 1, 0 at the end, -1 when malformed. */
-static int next_field(const char **s, struct field *f)
+int cm_proto_next_field(const char **s, cm_proto_field *f)
 {
     const char *p = *s;
     while (*p == ' ')
@@ -70,8 +58,7 @@ static int next_field(const char **s, struct field *f)
     return f->tlen ? 1 : -1;
 }
 
-/* The message named by the len bytes at name, or NULL. */
-static const cm_proto_msg *message(const char *name, size_t len)
+const cm_proto_msg *cm_proto_message(const char *name, size_t len)
 {
     size_t lo = 0, hi = cm_proto_nmsgs;
     while (lo < hi) {
@@ -91,9 +78,9 @@ static const cm_proto_msg *message(const char *name, size_t len)
 }
 
 /* The field numbered n of spec into f: 1, or 0 when the message has none. */
-static int find_field(const char *spec, unsigned long n, struct field *f)
+static int find_field(const char *spec, unsigned long n, cm_proto_field *f)
 {
-    while (next_field(&spec, f) > 0)
+    while (cm_proto_next_field(&spec, f) > 0)
         if (f->number == n)
             return 1;
     return 0;
@@ -103,14 +90,14 @@ int cm_proto_check(char *err, size_t errsize)
 {
     for (size_t i = 0; i < cm_proto_nmsgs; i++) {
         const char *s = cm_proto_msgs[i].fields;
-        struct field f;
+        cm_proto_field f;
         int r;
         if (i > 0 && strcmp(cm_proto_msgs[i - 1].name, cm_proto_msgs[i].name) >= 0) {
             snprintf(err, errsize, "%s: out of order", cm_proto_msgs[i].name);
             return -1;
         }
-        while ((r = next_field(&s, &f)) > 0) {
-            if (f.tlen > 1 && !message(f.type, f.tlen)) {
+        while ((r = cm_proto_next_field(&s, &f)) > 0) {
+            if (f.tlen > 1 && !cm_proto_message(f.type, f.tlen)) {
                 snprintf(err, errsize, "%s.%.*s: no message %.*s", cm_proto_msgs[i].name, (int)f.nlen,
                          f.name, (int)f.tlen, f.type);
                 return -1;
@@ -292,7 +279,7 @@ static cJSON *decode_message(struct dec *d, const cm_proto_msg *m, struct rd r);
  * with 1 returned for a zero value that the field leaves out (zero_ok: kept
  * anyway, as inside lists and maps). 0 after an error.
  */
-static int value(struct dec *d, const struct field *f, unsigned w, struct rd *r, int zero_ok, cJSON **out)
+static int value(struct dec *d, const cm_proto_field *f, unsigned w, struct rd *r, int zero_ok, cJSON **out)
 {
     uint64_t v = 0;
     struct rd sub = {0};
@@ -302,7 +289,7 @@ static int value(struct dec *d, const struct field *f, unsigned w, struct rd *r,
         return fail(d, "proto: illegal wire type or truncated message");
     int keep = zero_ok || f->flag == '!';
     if (f->tlen > 1) {
-        const cm_proto_msg *m = message(f->type, f->tlen);
+        const cm_proto_msg *m = cm_proto_message(f->type, f->tlen);
         *out = m ? decode_message(d, m, sub) : NULL;
         return *out ? 1 : fail(d, "proto: a message the table lacks");
     }
@@ -326,7 +313,7 @@ static int value(struct dec *d, const struct field *f, unsigned w, struct rd *r,
 }
 
 /* The zero value of a map entry without one: its type decoded from an empty varint or length. */
-static cJSON *zero_value(struct dec *d, const struct field *f)
+static cJSON *zero_value(struct dec *d, const cm_proto_field *f)
 {
     static const uint8_t ZERO[1] = {0};
     struct rd r = {ZERO, ZERO + 1};
@@ -337,7 +324,7 @@ static cJSON *zero_value(struct dec *d, const struct field *f)
 }
 
 /* A map entry {key = 1, value = 2} added to the object obj. */
-static int map_entry(struct dec *d, const struct field *f, struct rd r, cJSON *obj)
+static int map_entry(struct dec *d, const cm_proto_field *f, struct rd r, cJSON *obj)
 {
     char *key = NULL;
     cJSON *val = NULL;
@@ -380,7 +367,7 @@ static cJSON *collection(cJSON *temp, const char *name, int map)
 }
 
 /* A packed repeated varint field (int32, bool). */
-static int packed(struct dec *d, const struct field *f, struct rd *r, cJSON *list)
+static int packed(struct dec *d, const cm_proto_field *f, struct rd *r, cJSON *list)
 {
     struct rd sub;
     if (!rd_bytes(r, &sub))
@@ -397,13 +384,13 @@ static int packed(struct dec *d, const struct field *f, struct rd *r, cJSON *lis
 static int decode_fields(struct dec *d, const cm_proto_msg *m, struct rd r, cJSON *temp);
 
 /* One field of message m from the wire into temp (by JSON name, in wire order). */
-static int one_field(struct dec *d, const struct field *f, unsigned w, struct rd *r, cJSON *temp)
+static int one_field(struct dec *d, const cm_proto_field *f, unsigned w, struct rd *r, cJSON *temp)
 {
     char name[MAX_NAME];
     snprintf(name, sizeof name, "%.*s", (int)f->nlen, f->name);
     if (f->flag == '^') { /* an embedded struct: its fields are the parent's */
         struct rd sub;
-        const cm_proto_msg *m = message(f->type, f->tlen);
+        const cm_proto_msg *m = cm_proto_message(f->type, f->tlen);
         if (w != 2 || !rd_bytes(r, &sub) || !m)
             return fail(d, "proto: illegal wire type or truncated message");
         return decode_fields(d, m, sub, temp);
@@ -437,7 +424,7 @@ static int decode_fields(struct dec *d, const cm_proto_msg *m, struct rd r, cJSO
     }
     while (r.p < r.end && !d->err[0]) {
         uint64_t key;
-        struct field f;
+        cm_proto_field f;
         if (!rd_varint(&r, &key))
             fail(d, "proto: truncated field key");
         else if (!find_field(m->fields, (unsigned long)(key >> 3), &f)) {
@@ -454,10 +441,10 @@ static int decode_fields(struct dec *d, const cm_proto_msg *m, struct rd r, cJSO
 static void ordered(const cm_proto_msg *m, cJSON *temp, cJSON *out)
 {
     const char *s = m->fields;
-    struct field f;
-    while (next_field(&s, &f) > 0) {
+    cm_proto_field f;
+    while (cm_proto_next_field(&s, &f) > 0) {
         char name[MAX_NAME];
-        const cm_proto_msg *sub = f.flag == '^' ? message(f.type, f.tlen) : NULL;
+        const cm_proto_msg *sub = f.flag == '^' ? cm_proto_message(f.type, f.tlen) : NULL;
         if (sub) {
             ordered(sub, temp, out);
             continue;
@@ -513,7 +500,7 @@ cJSON *cm_proto_decode(const void *body, size_t len, int *unsupported, char *err
         snprintf(err, errsize, "proto: illegal wire type or truncated runtime.Unknown");
         return NULL;
     }
-    const cm_proto_msg *m = message((const char *)kind.p, (size_t)(kind.end - kind.p));
+    const cm_proto_msg *m = cm_proto_message((const char *)kind.p, (size_t)(kind.end - kind.p));
     if (!m || enc.p != enc.end) {
         *unsupported = 1;
         snprintf(err, errsize, "the fake API server cannot decode %.*s from protobuf; send it as "

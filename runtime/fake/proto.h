@@ -32,6 +32,26 @@ typedef struct cm_proto_msg {
 extern const cm_proto_msg cm_proto_msgs[];
 extern const size_t cm_proto_nmsgs;
 
+enum { CM_PROTO_MAX_NAME = 96 }; /* JSON names are shorter */
+
+/* One field of a message, parsed from its token. */
+typedef struct cm_proto_field {
+    char flag;        /* '!', '^' or 0 */
+    const char *name; /* the JSON name, nlen bytes */
+    size_t nlen;
+    unsigned long number;
+    char shape;       /* '[' repeated, '{' map, 0 one value */
+    const char *type; /* a one-letter code or a message's name, tlen bytes */
+    size_t tlen;
+} cm_proto_field;
+
+/* The message named by the len bytes at name, or NULL. */
+const cm_proto_msg *cm_proto_message(const char *name, size_t len);
+
+/* Parses the field at *cursor (start at a message's fields) into f and moves
+ * past it: 1, 0 at the end, -1 when malformed. */
+int cm_proto_next_field(const char **cursor, cm_proto_field *f);
+
 /* Whether the media type ct (parameters allowed) is application/vnd.kubernetes.protobuf. */
 int cm_proto_media(const char *ct);
 

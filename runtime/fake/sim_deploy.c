@@ -520,10 +520,13 @@ void sim_deploy_reconcile(cm_sim *s, const char *ns, const char *name)
     cm_obj *d = cm_store_get(sim_store(s), kd, ns, name);
     if (!d || cm_meta_str(d->json, "deletionTimestamp"))
         return;
+    /* what the spec says is read now: the writes below replace d's JSON */
     const cJSON *spec = sim_get(d->json, "spec");
     int64_t want = sim_geti(spec, "replicas", 1), surge = 0, unavail = 0;
-    if (rolling(spec))
+    const int rolls = rolling(spec);
+    if (rolls)
         fenceposts(spec, want, &surge, &unavail);
+    spec = NULL;
     struct rsref *r;
     ssize_t newi;
     size_t n = replicasets(s, d, &r, &newi);
@@ -535,14 +538,14 @@ void sim_deploy_reconcile(cm_sim *s, const char *ns, const char *name)
     char created[300] = "", found[300] = "";
     if (newi < 0) {
         int64_t initial = want; /* NewRSNewReplicas: Recreate starts it at the replicas */
-        if (rolling(spec)) {    /* RollingUpdate: within maxSurge of all the pods there are */
+        if (rolls) {    /* RollingUpdate: within maxSurge of all the pods there are */
             int64_t total = 0;
             for (size_t i = 0; i < n; i++)
                 total += r[i].spec;
             initial = want + surge - total;
             initial = initial < 0 ? 0 : initial > want ? want : initial;
         }
-        if (!rolling(spec) && (old_total > 0 || old_pods_running(s, ns, r, n, -1))) {
+        if (!rolls && (old_total > 0 || old_pods_running(s, ns, r, n, -1))) {
             recreate(s, d, r, n, -1); /* old ones first; the new set waits for their pods */
         } else if (create_rs(s, d, maxrev + 1, initial, surge, created, sizeof created) == 201) {
             free(r);
@@ -567,7 +570,7 @@ void sim_deploy_reconcile(cm_sim *s, const char *ns, const char *name)
             free(r);
             return;
         }
-        if (rolling(spec))
+        if (rolls)
             roll(s, d, r, n, newi, surge, unavail);
         else
             recreate(s, d, r, n, newi);

@@ -500,6 +500,30 @@ static const cJSON *job_ref(const cJSON *pod)
     return NULL;
 }
 
+/* Whether a pod with the tracking finalizer has no Job to count it (it was orphaned, or its Job went). */
+static int orphaned(cm_sim *s, const cJSON *pod, const char *ns)
+{
+    const cJSON *r = job_ref(pod);
+    cm_obj *job = r && J(s)->k_job ? cm_store_get(sim_store(s), J(s)->k_job, ns, sim_gets(r, "name")) : NULL;
+    return !job || !sim_is(cm_meta_str(job->json, "uid"), sim_gets(r, "uid"));
+}
+
+static void drop_tracking(cm_sim *s, const cm_obj *pod);
+
+/* syncOrphanPod: the finalizer of a pod no Job counts goes, so the pod can be deleted. */
+static void orphan_pod(cm_sim *s, const char *key)
+{
+    char ns[256], name[256];
+    const char *slash = strchr(key, '/');
+    if (!slash)
+        return;
+    snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
+    snprintf(name, sizeof name, "%s", slash + 1);
+    cm_obj *pod = cm_store_get(sim_store(s), J(s)->k_pod, ns, name);
+    if (pod && sim_has_finalizer(pod->json, TRACKING) && orphaned(s, pod->json, ns))
+        drop_tracking(s, pod);
+}
+
 void sim_job_on_change(cm_sim *s, const cm_event *ev)
 {
     struct sim_job *j = J(s);
@@ -517,6 +541,10 @@ void sim_job_on_change(cm_sim *s, const cm_event *ev)
             r = job_ref(ev->prev);
         if (r) {
             snprintf(key, sizeof key, "%s/%s", ev->ns, sim_gets(r, "name"));
+            sim_enqueue_key(s, SIM_X_JOB, key);
+        }
+        if (ev->type != CM_EV_DELETED && sim_has_finalizer(ev->obj, TRACKING) && orphaned(s, ev->obj, ev->ns)) {
+            snprintf(key, sizeof key, "pod:%s/%s", ev->ns, cm_meta_str(ev->obj, "name"));
             sim_enqueue_key(s, SIM_X_JOB, key);
         }
     }
@@ -762,6 +790,10 @@ void sim_job_reconcile(cm_sim *s, const char *key)
         return;
     snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
     snprintf(name, sizeof name, "%s", slash + 1);
+    if (strncmp(key, "pod:", 4) == 0) {
+        orphan_pod(s, key + 4);
+        return;
+    }
     cm_obj *job = cm_store_get(sim_store(s), j->k_job, ns, name);
     if (!job)
         return;

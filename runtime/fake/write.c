@@ -3,13 +3,14 @@
 
 #include "fault.h"
 #include "json.h"
+#include "k8s_config.h"
 #include "patch.h"
 #include "proto.h"
 #include "ssa.h"
 #include "status.h"
+#include "validate.h"
 #include "yamldoc.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,79 +139,12 @@ static int check_type(struct call *c, cJSON *obj)
 
 /* ---- validation ---- */
 
-/* Whether s is a DNS-1123 subdomain (object names). */
-static int dns_subdomain(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        int alnum = (ch >= 'a' && ch <= 'z') || isdigit((unsigned char)ch);
-        if (!alnum && ch != '-' && ch != '.')
-            return 0;
-        if ((i == 0 || i == n - 1 || s[i - 1] == '.' || s[i + 1] == '.') && !alnum)
-            return 0;
-    }
-    return 1;
-}
-
-/* Whether s matches ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9] over n bytes (label names and values). */
-static int label_token(const char *s, size_t n)
-{
-    if (n == 0 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return 0;
-    return 1;
-}
-
-/* metadata.labels: qualified-name keys, short label values (ValidateLabels' messages). */
-static void validate_labels(cJSON *st, const cJSON *obj)
-{
-    const cJSON *l;
-    char msg[1024];
-    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels")) {
-        const char *slash = strrchr(l->string, '/');
-        const char *name = slash ? slash + 1 : l->string;
-        int prefix_ok = !slash || (slash > l->string && (size_t)(slash - l->string) <= 253);
-        if (!prefix_ok || strlen(name) > 63 || !label_token(name, strlen(name))) {
-            snprintf(msg, sizeof msg, "Invalid value: \"%s\": name part must consist of alphanumeric characters, "
-                     "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or "
-                     "'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
-                     l->string);
-            cm_status_invalid_cause(st, "FieldValueInvalid", "metadata.labels", msg);
-        }
-        const char *v = cJSON_IsString(l) ? l->valuestring : "";
-        if (strlen(v) > 63 || (*v && !label_token(v, strlen(v)))) {
-            snprintf(msg, sizeof msg, "Invalid value: \"%s\": a valid label must be an empty string or consist of "
-                     "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character "
-                     "(e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
-                     "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')", v);
-            cm_status_invalid_cause(st, "FieldValueInvalid", "metadata.labels", msg);
-        }
-    }
-}
-
 /* The checks of the built-in kinds that clients meet most; a 422 Status or NULL. */
 static cJSON *validate(const cm_kind *k, const cJSON *obj)
 {
     const char *name = cm_meta_str(obj, "name");
     cJSON *st = cm_status_invalid(k, name ? name : "");
-    if (!name || !*name) {
-        cm_status_invalid_cause(st, "FieldValueRequired", "metadata.name",
-                                "Required value: name or generateName is required");
-    } else if (!dns_subdomain(name) && !is(k->group, "rbac.authorization.k8s.io")) {
-        char msg[1024];
-        snprintf(msg, sizeof msg,
-                 "Invalid value: \"%s\": a lowercase RFC 1123 subdomain must consist of lower case "
-                 "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
-                 "character (e.g. 'example.com', regex used for validation is "
-                 "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')", name);
-        cm_status_invalid_cause(st, "FieldValueInvalid", "metadata.name", msg);
-    }
-    validate_labels(st, obj);
+    cm_validate_meta(st, k, obj);
     if (is(k->kind, "Pod") && !k->group[0]) {
         const cJSON *containers = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(obj, "spec"), "containers");
@@ -565,11 +499,21 @@ static void create_object(struct call *c, cJSON *obj, int applied)
     cm_reply(c, 201, cJSON_Duplicate(o->json, 1));
 }
 
+/* Whether the body of the request is JSON or YAML, which strict decoding reads (not protobuf). */
+static int textual_body(const struct call *c)
+{
+    return !cm_proto_media(c->req->content_type);
+}
+
 void cm_api_create(struct call *c)
 {
     cJSON *obj = read_body(c);
     if (!obj)
         return;
+    if (textual_body(c) && !cm_call_fields(c, obj, NULL, 0)) {
+        cJSON_Delete(obj);
+        return;
+    }
     if (c->kind->flags & CM_KIND_CREATE_ONLY) {
         if (check_type(c, obj))
             review(c, obj);
@@ -653,6 +597,18 @@ static int finalized(const cJSON *obj)
            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "finalizers")) == 0;
 }
 
+/* Whether a terminating pod's grace period is 0 or over: only then does an update that leaves it
+ * without finalizers end it (ShouldDeleteDuringUpdate; past the grace its kubelet would end it).
+ * A status update during the grace period leaves it terminating. */
+static int grace_over(const cm_fake *f, const cJSON *pod)
+{
+    long long ends;
+    const char *ts = cm_meta_str(pod, "deletionTimestamp");
+    if (get_int(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "deletionGracePeriodSeconds", 0) == 0)
+        return 1;
+    return ts && cm_parse_rfc3339(ts, &ends) == 0 && ends <= cm_loop_wall(f->loop);
+}
+
 /* Writes next (consumed) over o, after the checks of an update; replies.
  * applied: next came from an apply and carries its managedFields already. */
 static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int applied)
@@ -700,7 +656,8 @@ static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int 
         cJSON_Delete(reply);
         reply = finish_delete(c->f, o);
     } else if (finalized(o->json) &&
-               (!c->f->sim_kubelet || get_int(cm_meta(o->json), "deletionGracePeriodSeconds", 0) == 0)) {
+               (c->f->sim_kubelet ? get_int(cm_meta(o->json), "deletionGracePeriodSeconds", 0) == 0
+                                  : grace_over(c->f, o->json))) {
         pending_add(c->f, o, 0); /* a pod whose last finalizer went: gone right after (a simulated
                                   * kubelet still ends a pod in its grace period first) */
     }
@@ -710,7 +667,7 @@ static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int 
 void cm_api_update(struct call *c)
 {
     cJSON *next = read_body(c);
-    if (!next || !check_type(c, next)) {
+    if (!next || !check_type(c, next) || (textual_body(c) && !cm_call_fields(c, next, NULL, 0))) {
         cJSON_Delete(next);
         return;
     }
@@ -783,7 +740,7 @@ static void apply(struct call *c, cm_obj *o, cJSON *patch)
         cJSON_Delete(patch);
         return;
     }
-    if (!cJSON_IsObject(patch) || !check_type(c, patch)) {
+    if (!cJSON_IsObject(patch) || !check_type(c, patch) || !cm_call_apply_fields(c, patch)) {
         if (!c->resp->body)
             cm_reply_status(c, cm_status_bad_request("an apply patch must be an object"));
         cJSON_Delete(patch);
@@ -846,8 +803,9 @@ void cm_api_patch(struct call *c)
         return;
     }
     cJSON *next = patched(c, o, patch, t);
+    int fields_ok = next && cJSON_IsObject(next) && cm_call_fields(c, next, patch, t == P_STRATEGIC);
     cJSON_Delete(patch);
-    if (next && cJSON_IsObject(next) && check_type(c, next))
+    if (fields_ok && check_type(c, next))
         update_object(c, o, next, 200, 0);
     else if (next) {
         if (!c->resp->body)
