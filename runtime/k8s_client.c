@@ -444,6 +444,221 @@ static int refresh_exec(cm_k8s_client *c, int force, cm_k8s_error *err)
     return rc;
 }
 
+/* ---- OIDC (the kubeconfig's auth-provider, as client-go's oidc plugin) ---- */
+
+#define OIDC_LEEWAY (10 * CM_NS_PER_S) /* an id-token this close to its exp counts as expired */
+#define OIDC_TIMEOUT_MS 30000L
+
+/* Appends the base64 (standard alphabet, padded) of n bytes. */
+static void add_base64(cm_buf *b, const unsigned char *p, size_t n)
+{
+    static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        char q[4] = {B64[v >> 18], B64[(v >> 12) & 63], i + 1 < n ? B64[(v >> 6) & 63] : '=',
+                     i + 2 < n ? B64[v & 63] : '='};
+        cm_buf_add(b, q, 4);
+    }
+}
+
+/* A non-empty string of the auth-provider config, or NULL. */
+static const char *oidc_get(const cJSON *conf, const char *key)
+{
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conf, key));
+    return v && *v ? v : NULL;
+}
+
+/* Whether the id-token (a JWT) is good for 10 s more: 1, 0, or -1 with err when it is not a JWT. */
+static int oidc_valid(cm_k8s_client *c, const char *jwt, cm_k8s_error *err)
+{
+    const char *a = strchr(jwt, '.'), *b = a ? strchr(a + 1, '.') : NULL;
+    if (!b || strchr(b + 1, '.'))
+        return cm_k8s_errorf(err, "AuthFailed", "ID Token is not a valid JWT");
+    char *part = strndup(a + 1, (size_t)(b - a - 1));
+    size_t n = 0;
+    char *text = part ? cm_base64_decode(part, &n) : NULL;
+    cJSON *claims = text ? parse_json(text, n) : NULL;
+    free(part);
+    free(text);
+    if (!cJSON_IsObject(claims)) {
+        cJSON_Delete(claims);
+        return cm_k8s_errorf(err, "AuthFailed", "parsing claims: the ID Token's payload is not a JSON object");
+    }
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+    double v = cJSON_IsNumber(exp) ? exp->valuedouble : -1e300;
+    double at = v > -9e18 && v < 9e18 ? (double)(int64_t)v : v; /* whole seconds, as Go */
+    cJSON_Delete(claims);
+    return (double)(cm_loop_wall(c->loop) + OIDC_LEEWAY) / 1e9 < at;
+}
+
+/* One exchange with the issuer (its own CA: idp-certificate-authority(-data)), waiting for it. */
+static int oidc_fetch(cm_k8s_client *c, cm_http_call *call, cm_k8s_error *err)
+{
+    const cJSON *conf = c->cfg->auth_provider;
+    const char *data = oidc_get(conf, "idp-certificate-authority-data");
+    const char *file = oidc_get(conf, "idp-certificate-authority");
+    cm_tls tls = {0};
+    char *ca = data ? cm_base64_decode(data, &tls.ca_len) : file ? cm_read_file(file, &tls.ca_len) : NULL;
+    if ((data || file) && !ca)
+        return cm_k8s_errorf(err, "AuthFailed", "oidc: cannot read the issuer's CA %s", data ? "(data)" : file);
+    tls.ca = ca;
+    call->tls = &tls;
+    int rc = cm_http_fetch(call, OIDC_TIMEOUT_MS);
+    free(ca);
+    call->tls = NULL;
+    if (rc < 0)
+        return cm_k8s_errorf(err, call->error_code, "%s %s: %s", call->method, call->url, call->error);
+    return 0;
+}
+
+/* The HTTP status of a done call as Go's resp.Status says it ("404 Not Found"), into buf. */
+static const char *status_text(const cm_http_call *call, char *buf, size_t size)
+{
+    const char *p = call->headers_in.p ? strchr(call->headers_in.p, ' ') : NULL;
+    size_t n = p ? strcspn(p + 1, "\r\n") : 0;
+    if (n > 4)
+        snprintf(buf, size, "%.*s", (int)n, p + 1);
+    else
+        snprintf(buf, size, "%ld %s", call->status, call->status == 200 ? "OK" : "");
+    return buf;
+}
+
+/* The issuer's token endpoint, by OpenID Connect discovery (malloc'd), or NULL with err. */
+static char *oidc_token_endpoint(cm_k8s_client *c, cm_k8s_error *err)
+{
+    const char *issuer = oidc_get(c->cfg->auth_provider, "idp-issuer-url");
+    size_t n = strlen(issuer);
+    while (n > 0 && issuer[n - 1] == '/')
+        n--;
+    char url[2048];
+    snprintf(url, sizeof url, "%.*s/.well-known/openid-configuration", (int)n, issuer);
+    const char *hdrs[] = {c->user_agent};
+    cm_http_call call = {.method = "GET", .url = url, .headers = hdrs, .nheaders = 1};
+    char *endpoint = NULL;
+    if (oidc_fetch(c, &call, err) == 0) {
+        cJSON *meta = call.status == 200 ? parse_json(call.body_in.p ? call.body_in.p : "", call.body_in.n) : NULL;
+        const char *te = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "token_endpoint"));
+        char st[64];
+        if (call.status != 200)
+            cm_k8s_errorf(err, "AuthFailed", "oidc: failed to query metadata endpoint %s: \"%.80s%s\"",
+                          status_text(&call, st, sizeof st), call.body_in.p ? call.body_in.p : "",
+                          call.body_in.n > 80 ? "..." : "");
+        else if (!meta)
+            cm_k8s_errorf(err, "AuthFailed", "oidc: failed to decode provider discovery object: not JSON");
+        else if (!te || !*te)
+            cm_k8s_errorf(err, "AuthFailed", "oidc: discovery object doesn't contain a token_endpoint");
+        else
+            endpoint = strdup(te);
+        cJSON_Delete(meta);
+    }
+    cm_buf_free(&call.headers_in);
+    cm_buf_free(&call.body_in);
+    return endpoint;
+}
+
+/* POSTs the refresh grant: the client's credentials in a Basic header, or (in_body) in the form,
+ * as golang.org/x/oauth2 tries them. The answer's JSON, or NULL with err. */
+static cJSON *oidc_grant(cm_k8s_client *c, const char *endpoint, int in_body, cm_k8s_error *err)
+{
+    const cJSON *conf = c->cfg->auth_provider;
+    const char *id = oidc_get(conf, "client-id"), *secret = oidc_get(conf, "client-secret");
+    cm_buf form = {0}, basic = {0}, pair = {0};
+    cm_buf_adds(&form, "grant_type=refresh_token&refresh_token=");
+    add_escaped(&form, oidc_get(conf, "refresh-token"));
+    if (in_body) {
+        cm_buf_adds(&form, "&client_id=");
+        add_escaped(&form, id);
+        if (secret) {
+            cm_buf_adds(&form, "&client_secret=");
+            add_escaped(&form, secret);
+        }
+    } else {
+        add_escaped(&pair, id);
+        cm_buf_adds(&pair, ":");
+        add_escaped(&pair, secret ? secret : "");
+        cm_buf_adds(&basic, "Authorization: Basic ");
+        add_base64(&basic, (const unsigned char *)pair.p, pair.n);
+    }
+    const char *hdrs[] = {c->user_agent, "Content-Type: application/x-www-form-urlencoded",
+                          "Accept: application/json", basic.p};
+    cm_http_call call = {.method = "POST", .url = endpoint, .headers = hdrs, .nheaders = in_body ? 3 : 4,
+                         .body = form.p, .body_len = form.n};
+    cJSON *answer = NULL;
+    if (form.oom || basic.oom || pair.oom) {
+        cm_k8s_errorf(err, "ENOMEM", "out of memory");
+    } else if (oidc_fetch(c, &call, err) == 0) {
+        char st[64];
+        if (call.status < 200 || call.status > 299)
+            cm_k8s_errorf(err, "AuthFailed", "failed to refresh token: oauth2: cannot fetch token: %s Response: %.300s",
+                          status_text(&call, st, sizeof st), call.body_in.p ? call.body_in.p : "");
+        else if (!(answer = parse_json(call.body_in.p ? call.body_in.p : "", call.body_in.n)))
+            cm_k8s_errorf(err, "AuthFailed", "failed to refresh token: oauth2: cannot parse json");
+    }
+    cm_buf_free(&call.headers_in);
+    cm_buf_free(&call.body_in);
+    cm_buf_free(&form);
+    cm_buf_free(&basic);
+    cm_buf_free(&pair);
+    return answer;
+}
+
+/* Refreshes the id-token with the refresh-token, then writes both back to the kubeconfig file. */
+static int oidc_refresh(cm_k8s_client *c, cm_k8s_error *err)
+{
+    if (!oidc_get(c->cfg->auth_provider, "refresh-token"))
+        return cm_k8s_errorf(err, "AuthFailed", "No valid id-token, and cannot refresh without refresh-token");
+    char *endpoint = oidc_token_endpoint(c, err);
+    cJSON *answer = endpoint ? oidc_grant(c, endpoint, 0, err) : NULL;
+    if (endpoint && !answer)
+        answer = oidc_grant(c, endpoint, 1, err);
+    free(endpoint);
+    if (!answer)
+        return -1;
+    const char *access = oidc_get(answer, "access_token"), *id = oidc_get(answer, "id_token");
+    const char *refresh = oidc_get(answer, "refresh_token");
+    cJSON *conf = NULL;
+    int rc = -1;
+    if (!access)
+        cm_k8s_errorf(err, "AuthFailed", "failed to refresh token: oauth2: server response missing access_token");
+    else if (!id)
+        cm_k8s_errorf(err, "AuthFailed", "token response did not contain an id_token, either the scope \"openid\" "
+                      "wasn't requested upon login, or the provider doesn't support id_tokens as part of the "
+                      "refresh response");
+    else if (!(conf = cJSON_Duplicate(c->cfg->auth_provider, 1)))
+        cm_k8s_errorf(err, "ENOMEM", "out of memory");
+    if (conf) {
+        cJSON_DeleteItemFromObjectCaseSensitive(conf, "id-token");
+        cJSON_AddStringToObject(conf, "id-token", id);
+        if (refresh) {
+            cJSON_DeleteItemFromObjectCaseSensitive(conf, "refresh-token");
+            cJSON_AddStringToObject(conf, "refresh-token", refresh);
+        }
+        cm_k8s_error perr = {0};
+        if (cm_kubeconfig_persist_auth_provider(c->cfg->user_file, c->cfg->user, conf, &perr) < 0) {
+            cm_k8s_errorf(err, "AuthFailed", "could not persist new tokens: %s", perr.message);
+            cJSON_Delete(conf);
+        } else {
+            cJSON_Delete(c->cfg->auth_provider);
+            c->cfg->auth_provider = conf;
+            cm_log_field f = {.key = "file", .value = c->cfg->user_file};
+            logf_(c, CM_LOG_INFO, "oidc: refreshed the id-token and wrote it back to the kubeconfig", &f, 1);
+            rc = 0;
+        }
+    }
+    cJSON_Delete(answer);
+    return rc;
+}
+
+/* The id-token to send: the kubeconfig's while it is valid, else a refreshed one. */
+static const char *oidc_token(cm_k8s_client *c, cm_k8s_error *err)
+{
+    const char *tok = oidc_get(c->cfg->auth_provider, "id-token");
+    int valid = tok ? oidc_valid(c, tok, err) : 0;
+    if (valid < 0 || (!valid && oidc_refresh(c, err) < 0))
+        return NULL;
+    return oidc_get(c->cfg->auth_provider, "id-token");
+}
+
 /* Writes the Authorization header for this request into buf (empty: none). */
 static int auth_header(cm_k8s_client *c, int force, char **hdr, cm_k8s_error *err)
 {
@@ -470,6 +685,8 @@ static int auth_header(cm_k8s_client *c, int force, char **hdr, cm_k8s_error *er
         token = c->file_token;
     } else if (cfg->token) {
         token = cfg->token;
+    } else if (cfg->auth_provider && !(token = oidc_token(c, err))) {
+        return -1;
     }
     if (token) {
         size_t n = strlen(token) + 32;
@@ -477,20 +694,12 @@ static int auth_header(cm_k8s_client *c, int force, char **hdr, cm_k8s_error *er
         if (*hdr)
             snprintf(*hdr, n, "Authorization: Bearer %s", token);
     } else if (cfg->username && cfg->password) {
-        static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         cm_buf plain = {0}, b = {0};
         cm_buf_adds(&plain, cfg->username);
         cm_buf_adds(&plain, ":");
         cm_buf_adds(&plain, cfg->password);
         cm_buf_adds(&b, "Authorization: Basic ");
-        const unsigned char *p = (const unsigned char *)plain.p;
-        for (size_t i = 0; i < plain.n; i += 3) {
-            unsigned v = (unsigned)p[i] << 16 | (i + 1 < plain.n ? (unsigned)p[i + 1] << 8 : 0) |
-                         (i + 2 < plain.n ? p[i + 2] : 0);
-            char q[4] = {B64[v >> 18], B64[(v >> 12) & 63], i + 1 < plain.n ? B64[(v >> 6) & 63] : '=',
-                         i + 2 < plain.n ? B64[v & 63] : '='};
-            cm_buf_add(&b, q, 4);
-        }
+        add_base64(&b, (const unsigned char *)plain.p, plain.n);
         cm_buf_free(&plain);
         *hdr = b.p;
     }

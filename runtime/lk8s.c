@@ -15,6 +15,13 @@
  * transport failures), status (the Status table), retryAfter}. Iterators
  * (pages, watch) raise that err table instead (it prints as "message (reason)").
  * A cancelled run or a run past its deadline raises, as everywhere.
+ *
+ * Every request, page and watch event is waited for with cm_await(): in a
+ * cm.task task the task yields while the request is in flight (so the
+ * requests of several tasks overlap on the client's transport), on the main
+ * thread the loop runs until the answer is there. The request's state lives
+ * in a cm.k8s.Request userdata on the waiting thread's stack, whose __gc
+ * abandons a request nobody waits for any more.
  */
 #include "cmlua.h"
 #include "json.h"
@@ -99,13 +106,43 @@ static int fail(lua_State *L, cm_k8s_result *res)
     return 4;
 }
 
+/*
+ * Pushes an answer's body as a table and frees it: a list's items one by one as each becomes a
+ * Lua value, so a page is never whole twice, parsed and in Lua, at the same moment.
+ */
+static void push_body(lua_State *L, cm_k8s_result *res)
+{
+    cJSON *json = res->json, *items = cJSON_DetachItemFromObjectCaseSensitive(json, "items");
+    res->json = NULL;
+    cm_lua_push_json(L, json); /* [body] */
+    cJSON_Delete(json);
+    if (!cJSON_IsArray(items)) {
+        if (items) {
+            cm_lua_push_json(L, items);
+            lua_setfield(L, -2, "items");
+        }
+        cJSON_Delete(items);
+        return;
+    }
+    lua_createtable(L, cJSON_GetArraySize(items), 0); /* [body, items] */
+    cm_lua_mark(L, -1, 1);
+    lua_Integer n = 0;
+    for (cJSON *it; (it = cJSON_DetachItemViaPointer(items, items->child)) != NULL;) {
+        cm_lua_push_json(L, it); /* [body, items, item] */
+        cJSON_Delete(it);
+        lua_rawseti(L, -2, ++n);
+    }
+    cJSON_Delete(items);
+    lua_setfield(L, -2, "items"); /* [body] */
+}
+
 /* Pushes the outcome of a call: the body as a table (true when empty), or the failure. */
 static int finish(lua_State *L, int rc, cm_k8s_result *res)
 {
     if (rc < 0)
         return fail(L, res);
     if (res->json)
-        cm_lua_push_json(L, res->json);
+        push_body(L, res);
     else
         lua_pushboolean(L, 1);
     cm_k8s_result_free(res);
@@ -516,7 +553,7 @@ static int page_fetched(lua_State *L, int status, lua_KContext ctx)
     else
         lua_pushboolean(L, 0);
     lua_replace(L, lua_upvalueindex(3));
-    cm_lua_push_json(L, res.json); /* [client, req, ..., page] */
+    push_body(L, &res); /* [client, req, ..., page] */
     cm_k8s_result_free(&res);
     lua_pushboolean(L, q->restarted);
     return 2;
@@ -531,6 +568,8 @@ static int pages_next(lua_State *L)
     if (lua_type(L, lua_upvalueindex(3)) == LUA_TBOOLEAN)
         return 0; /* done */
     lreq *q = new_req(L); /* [client, req] */
+    if (lua_isstring(L, lua_upvalueindex(3)))
+        lua_gc(L, LUA_GCCOLLECT); /* the page before, when the loop let it go, is not held with this one */
     return fetch_page(L, lc, q, lua_tostring(L, lua_upvalueindex(3)));
 }
 
@@ -712,11 +751,22 @@ static int client_logs(lua_State *L)
 
 /* ---- watch ---- */
 
-static int watch_close(lua_State *L)
+/* __gc: frees the watch (no task can be waiting on it: a waiting task's stack holds it). */
+static int watch_gc(lua_State *L)
 {
     lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
     cm_k8s_watch_free(lw->w);
     lw->w = NULL;
+    return 0;
+}
+
+/* w:close() and __close: also wakes a task waiting on it, which finds it closed. */
+static int watch_close(lua_State *L)
+{
+    lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
+    watch_gc(L);
+    if (lw->busy)
+        cm_waiter_wake(lw->run, &lw->waiter);
     return 0;
 }
 
@@ -864,6 +914,8 @@ int luaopen_cm_k8s(lua_State *L)
     luaL_getmetatable(L, WATCH_MT);
     lua_pushcfunction(L, watch_call);
     lua_setfield(L, -2, "__call");
+    lua_pushcfunction(L, watch_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, REQ_MT);
     lua_pushcfunction(L, req_gc);

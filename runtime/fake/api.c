@@ -45,6 +45,12 @@ void cm_fake_free(cm_fake *f)
     free(f);
 }
 
+void cm_fake_set_extension(cm_fake *f, cm_fake_ext_fn fn, void *ud)
+{
+    f->ext = fn;
+    f->ext_ud = ud;
+}
+
 int cm_fake_set_token(cm_fake *f, const char *token)
 {
     free(f->token);
@@ -1111,7 +1117,7 @@ static int dispatch_api(struct call *c, char **seg, size_t n)
 
 static int authorized(const cm_fake *f, const cm_fake_req *req)
 {
-    if (!f->token)
+    if (!f->token || req->internal)
         return 1;
     const char *a = req->authorization;
     return a && strncmp(a, "Bearer ", 7) == 0 && strcmp(a + 7, f->token) == 0;
@@ -1128,6 +1134,8 @@ static void route(struct call *c)
         return reply_text(c, 200, "ok");
     if (is(c->req->method, "GET") && cm_api_openapi(c))
         return;
+    if (c->f->ext && strncmp(path, "/cni-migrate/", 13) == 0)
+        return c->f->ext(c->f->ext_ud, c->req, c->resp);
     char buf[2048];
     char *seg[16];
     if (strlen(path) >= sizeof buf)

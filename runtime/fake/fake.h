@@ -39,6 +39,8 @@ typedef struct cm_fake_req {
     const char *user_agent;    /* names the field manager when ?fieldManager is absent */
     const char *body;
     size_t body_len;
+    int internal;              /* from the cluster's own actors (the simulation and its agents):
+                                  no token is asked of them */
 } cm_fake_req;
 
 typedef struct cm_fake_resp {
@@ -64,6 +66,16 @@ int cm_fake_set_token(cm_fake *f, const char *token);
 
 /* Seeds the generator of uids and generated names (deterministic runs). */
 void cm_fake_seed(cm_fake *f, uint64_t seed);
+
+/*
+ * Answers a request for a path under /cni-migrate/ (the fake's own, not
+ * Kubernetes', such as a node's simulated host), after the token check.
+ * Fills resp as cm_fake_handle() would; its body is malloc'd.
+ */
+typedef void (*cm_fake_ext_fn)(void *ud, const cm_fake_req *req, cm_fake_resp *resp);
+
+/* Routes paths under /cni-migrate/ to fn (NULL: they are 404s, as any unknown path). */
+void cm_fake_set_extension(cm_fake *f, cm_fake_ext_fn fn, void *ud);
 
 /* The address clients reach the server at, for /api's serverAddressByClientCIDRs. */
 void cm_fake_set_address(cm_fake *f, const char *host_port);

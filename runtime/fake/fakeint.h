@@ -25,6 +25,8 @@ struct cm_fake {
     size_t nwatches;
     struct pending *pending;  /* graceful deletions waiting for their grace period */
     int sim_kubelet;          /* a simulation (sim.c) is attached: its kubelets end terminating pods */
+    cm_fake_ext_fn ext;       /* answers paths under /cni-migrate/, or NULL */
+    void *ext_ud;
     struct cm_node_line *settings_lines; /* where the FakeCluster document's nodes are (fixture.c) */
     size_t nsettings_lines;
     int settings_line;        /* the line the FakeCluster document starts on */

@@ -163,6 +163,7 @@ static void noted(cm_faults *fl, enum cm_fault_kind kind, cJSON *what)
     cJSON_Delete(what);
 }
 
+/* A fault's description, starting with one string member. */
 static cJSON *what_new(const char *key, const char *value)
 {
     cJSON *w = cJSON_CreateObject();
@@ -243,6 +244,7 @@ static int read_string(struct origin *o, const cJSON *item, const char *key, cha
     return (*out = strdup(v->valuestring)) ? 0 : bad(o, v, key, "out of memory");
 }
 
+/* rate: a probability, 1 when absent. */
 static int read_rate(struct origin *o, const cJSON *item, struct rule *r)
 {
     const cJSON *v = get(item, "rate");
@@ -291,6 +293,7 @@ static int read_words(struct origin *o, const cJSON *item, const char *key, char
     return 0;
 }
 
+/* verbs: as the API server's audit log names them, into bits. */
 static int read_verbs(struct origin *o, const cJSON *item, struct rule *r)
 {
     char **words;
@@ -343,6 +346,7 @@ static int read_request(struct origin *o, const cJSON *item, struct rule *r)
     return 0;
 }
 
+/* watchDrops: rate, resources, within, times. */
 static int read_watch(struct origin *o, const cJSON *item, struct rule *r)
 {
     if (read_rate(o, item, r) || read_words(o, item, "resources", &r->resources, &r->nresources) ||
@@ -372,6 +376,7 @@ static int read_podsel(struct origin *o, const cJSON *item, struct podsel *p)
     return 0;
 }
 
+/* pods: which pods, rate, startDelay and/or fail. */
 static int read_pods(struct origin *o, const cJSON *item, struct rule *r)
 {
     const cJSON *f = get(item, "fail");
@@ -390,6 +395,7 @@ static int read_pods(struct origin *o, const cJSON *item, struct rule *r)
     return 0;
 }
 
+/* nodes: name, notReadyAt. */
 static int read_node(struct origin *o, const cJSON *item, struct rule *r)
 {
     if (read_string(o, item, "name", &r->name) || read_duration(o, item, "notReadyAt", 0, &r->at))
@@ -399,6 +405,7 @@ static int read_node(struct origin *o, const cJSON *item, struct rule *r)
     return r->name ? 0 : bad(o, item, "name", "missing (the node's name)");
 }
 
+/* pdbs: namespace (default "default"), name. */
 static int read_pdb(struct origin *o, const cJSON *item, struct rule *r)
 {
     if (read_string(o, item, "name", &r->name) || read_string(o, item, "namespace", &r->ns))
@@ -410,12 +417,14 @@ static int read_pdb(struct origin *o, const cJSON *item, struct rule *r)
     return r->name ? 0 : bad(o, item, "name", "missing (the PodDisruptionBudget's name)");
 }
 
+/* terminating: which pods, rate. */
 static int read_terminating(struct origin *o, const cJSON *item, struct rule *r)
 {
     r->times = -1;
     return read_podsel(o, item, &r->pods) || read_rate(o, item, r) ? -1 : 0;
 }
 
+/* One rule of a section, checked field by field. */
 static int read_rule(struct origin *o, const cJSON *item, enum section sec, struct rule *r)
 {
     static int (*const READ[S_COUNT])(struct origin *, const cJSON *, struct rule *) = {
@@ -427,6 +436,7 @@ static int read_rule(struct origin *o, const cJSON *item, enum section sec, stru
     return known_fields(o, item, sec) || READ[sec](o, item, r) ? -1 : 0;
 }
 
+/* Frees what a pod selection owns. */
 static void podsel_free(struct podsel *p)
 {
     free(p->ns);
@@ -435,6 +445,7 @@ static void podsel_free(struct podsel *p)
     cm_selector_free(p->sel);
 }
 
+/* Frees what a rule owns. */
 static void rule_free(struct rule *r)
 {
     for (size_t i = 0; i < r->nresources; i++)
@@ -540,6 +551,7 @@ int cm_fault_flag_check(const char *flag, char *err, size_t errsize)
 
 static void node_timer(cm_loop *loop, void *ud);
 
+/* Appends a rule (taking what it owns) with its own random stream. */
 static int add_rule(cm_faults *fl, struct rule *r)
 {
     struct rule *p = realloc(fl->rules, (fl->nrules + 1) * sizeof *p);
@@ -591,6 +603,7 @@ static int read_fixture(cm_faults *fl, const char *fixture, char *err, size_t er
     return 0;
 }
 
+/* The rules of the --fault flags, after the fixture's. */
 static int read_flags(cm_faults *fl, const char *const *flags, size_t n, char *err, size_t errsize)
 {
     for (size_t i = 0; i < n; i++) {
@@ -680,6 +693,7 @@ cm_faults *cm_faults_new(cm_fake *fake, const char *fixture, const char *const *
     return fl;
 }
 
+/* Frees a failing pod's state and its timer. */
 static void failing_free(cm_faults *fl, struct failing *p)
 {
     if (p->timer)
@@ -735,6 +749,7 @@ struct target {
     char group[128], resource[128], name[256], sub[64];
 };
 
+/* 0 when the path is not a resource's (discovery, /version, /openapi: never faulted). */
 static int parse_target(const char *path, struct target *t)
 {
     char buf[1024], *seg[12];
@@ -890,6 +905,7 @@ static int send(cm_faults *fl, const char *method, const char *path, cJSON *body
     return resp.status;
 }
 
+/* The stored object, or NULL. */
 static cm_obj *get_obj(cm_faults *fl, const char *av, const char *kind, const char *ns, const char *name)
 {
     const cm_kind *k = cm_kinds_by_kind(fl->f->kinds, av, kind);
@@ -975,6 +991,7 @@ static void conditions_unknown(cJSON *status, const char *now)
     }
 }
 
+/* Adds the unreachable taint with effect unless it is there (now: its timeAdded, NULL for none). */
 static void add_taint(cJSON *spec, const char *effect, const char *now)
 {
     cJSON *taints = get(spec, "taints");
@@ -1006,6 +1023,8 @@ static void pods_not_ready(cm_faults *fl, const char *node, const char *now)
     }
     for (size_t i = 0; keys && i < n; i++) { /* the writes change the index: by name from a copy */
         cm_obj *pod = get_obj(fl, "v1", "Pod", keys[i][0], keys[i][1]);
+        if (pod && cm_meta_str(pod->json, "deletionTimestamp"))
+            continue; /* already going; left as it is */
         cJSON *c, *next = pod ? cJSON_Duplicate(pod->json, 1) : NULL;
         int changed = 0;
         cJSON_ArrayForEach(c, get(get(next, "status"), "conditions"))
@@ -1065,6 +1084,7 @@ static void node_timer(cm_loop *loop, void *ud)
 
 /* ---- pods: slow and failing starts ---- */
 
+/* Whether every criterion given holds for the pod (an image prefix: any of its containers). */
 static int podsel_match(const struct podsel *p, const cJSON *pod)
 {
     const cJSON *meta = get(pod, "metadata");
@@ -1081,6 +1101,7 @@ static int podsel_match(const struct podsel *p, const cJSON *pod)
     return 0;
 }
 
+/* A pod fault's description: namespace, pod, node. */
 static cJSON *pod_what(const cJSON *pod)
 {
     cJSON *w = what_new("namespace", cm_meta_str(pod, "namespace"));
@@ -1291,6 +1312,7 @@ static void failing_step(cm_faults *fl, struct failing *p, cm_obj *pod)
     p->timer = cm_loop_timer(fl->loop, cm_loop_now(fl->loop) + wait, failing_timer, p);
 }
 
+/* Forgets a failing pod. */
 static void failing_unlink(cm_faults *fl, struct failing *p)
 {
     for (struct failing **pp = &fl->failing; *pp; pp = &(*pp)->next)
@@ -1301,6 +1323,7 @@ static void failing_unlink(cm_faults *fl, struct failing *p)
     failing_free(fl, p);
 }
 
+/* The back-off is over: the next step, unless the pod went or its node's kubelet stopped. */
 static void failing_timer(cm_loop *loop, void *ud)
 {
     (void)loop;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define STREAM_POKE_NS (2 * CM_NS_PER_S) /* how often an idle watch checks for a gone client */
+#define STREAM_POKE_NS (2 * CM_NS_PER_S) /* how often (real time) an idle watch checks for a gone client */
 
 struct cm_http {
     cm_fake *f;
@@ -101,7 +101,7 @@ static void poke(cm_loop *loop, void *ud)
         resume(r);
         return;
     }
-    r->poke = cm_loop_timer(loop, cm_loop_now(loop) + STREAM_POKE_NS, poke, r);
+    r->poke = cm_loop_timer(loop, cm_loop_after_real(loop, STREAM_POKE_NS), poke, r);
 }
 
 /* MHD asks for more of a watch response. */
@@ -202,7 +202,7 @@ static enum MHD_Result queue(struct MHD_Connection *conn, cm_fake_resp *resp, st
     MHD_destroy_response(mr);
     if (resp->watch && rc == MHD_YES) {
         cm_fake_watch_start(r->watch, on_watch, r);
-        r->poke = cm_loop_timer(r->h->loop, cm_loop_now(r->h->loop) + STREAM_POKE_NS, poke, r);
+        r->poke = cm_loop_timer(r->h->loop, cm_loop_after_real(r->h->loop, STREAM_POKE_NS), poke, r);
     }
     return rc;
 }
@@ -326,7 +326,8 @@ static void schedule(cm_http *h)
         return;
     if (ms > 1000)
         ms = 1000;
-    h->timer = cm_loop_timer(h->loop, cm_loop_now(h->loop) + (int64_t)ms * 1000000, on_timer, h);
+    /* MHD's milliseconds are real ones, whatever the speed of the loop's clock */
+    h->timer = cm_loop_timer(h->loop, cm_loop_after_real(h->loop, (int64_t)ms * 1000000), on_timer, h);
 }
 
 /* Runs MHD at the loop's next turn (after a resume, which MHD notices only when run). */

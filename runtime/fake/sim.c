@@ -257,7 +257,7 @@ static int call(cm_sim *s, const char *method, const cm_kind *k, const char *ns,
     path_of(k, ns, name, sub, path, sizeof path);
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
-    cm_fake_req req = {.method = method, .path = path, .content_type = "application/json",
+    cm_fake_req req = {.method = method, .path = path, .internal = 1, .content_type = "application/json",
                        .body = text, .body_len = text ? strlen(text) : 0};
     cm_fake_resp resp = {0};
     cm_fake_handle(s->f, &req, &resp);

@@ -500,6 +500,30 @@ static const cJSON *job_ref(const cJSON *pod)
     return NULL;
 }
 
+/* Whether a pod with the tracking finalizer has no Job to count it (it was orphaned, or its Job went). */
+static int orphaned(cm_sim *s, const cJSON *pod, const char *ns)
+{
+    const cJSON *r = job_ref(pod);
+    cm_obj *job = r && J(s)->k_job ? cm_store_get(sim_store(s), J(s)->k_job, ns, sim_gets(r, "name")) : NULL;
+    return !job || !sim_is(cm_meta_str(job->json, "uid"), sim_gets(r, "uid"));
+}
+
+static void drop_tracking(cm_sim *s, const cm_obj *pod);
+
+/* syncOrphanPod: the finalizer of a pod no Job counts goes, so the pod can be deleted. */
+static void orphan_pod(cm_sim *s, const char *key)
+{
+    char ns[256], name[256];
+    const char *slash = strchr(key, '/');
+    if (!slash)
+        return;
+    snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
+    snprintf(name, sizeof name, "%s", slash + 1);
+    cm_obj *pod = cm_store_get(sim_store(s), J(s)->k_pod, ns, name);
+    if (pod && sim_has_finalizer(pod->json, TRACKING) && orphaned(s, pod->json, ns))
+        drop_tracking(s, pod);
+}
+
 void sim_job_on_change(cm_sim *s, const cm_event *ev)
 {
     struct sim_job *j = J(s);
@@ -517,6 +541,10 @@ void sim_job_on_change(cm_sim *s, const cm_event *ev)
             r = job_ref(ev->prev);
         if (r) {
             snprintf(key, sizeof key, "%s/%s", ev->ns, sim_gets(r, "name"));
+            sim_enqueue_key(s, SIM_X_JOB, key);
+        }
+        if (ev->type != CM_EV_DELETED && sim_has_finalizer(ev->obj, TRACKING) && orphaned(s, ev->obj, ev->ns)) {
+            snprintf(key, sizeof key, "pod:%s/%s", ev->ns, cm_meta_str(ev->obj, "name"));
             sim_enqueue_key(s, SIM_X_JOB, key);
         }
     }
@@ -738,21 +766,6 @@ static void job_status(cm_sim *s, const char *ns, const char *name, int64_t acti
     sim_put_status(s, job, st);
 }
 
-static int64_t parse_time(const char *t)
-{
-    int y, mo, d, h, mi, sec;
-    if (!t || sscanf(t, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &sec) != 6)
-        return 0;
-    /* days from civil (Howard Hinnant's algorithm) */
-    y -= mo <= 2;
-    int era = (y >= 0 ? y : y - 399) / 400;
-    int yoe = y - era * 400;
-    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t days = (int64_t)era * 146097 + doe - 719468;
-    return days * 86400 + h * 3600 + mi * 60 + sec;
-}
-
 void sim_job_reconcile(cm_sim *s, const char *key)
 {
     struct sim_job *j = J(s);
@@ -762,6 +775,10 @@ void sim_job_reconcile(cm_sim *s, const char *key)
         return;
     snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
     snprintf(name, sizeof name, "%s", slash + 1);
+    if (strncmp(key, "pod:", 4) == 0) {
+        orphan_pod(s, key + 4);
+        return;
+    }
     cm_obj *job = cm_store_get(sim_store(s), j->k_job, ns, name);
     if (!job)
         return;
@@ -788,7 +805,7 @@ void sim_job_reconcile(cm_sim *s, const char *key)
     const cJSON *target = job_cond(job->json, "FailureTarget");
     const cJSON *met = job_cond(job->json, "SuccessCriteriaMet");
     int64_t wait = backoff_left(s, uid, jp.new_succeeded, jp.new_failed);
-    int64_t elapsed = cm_loop_wall(sim_loop(s)) / CM_NS_PER_S - parse_time(start);
+    int64_t elapsed = cm_loop_wall(sim_loop(s)) / CM_NS_PER_S - sim_parse_time(start);
     if (!target && !met) {
         const char *reason = NULL, *msg = NULL;
         if (failed > limit || (on_failure && (limit == 0 ? jp.restarts > 0 : jp.restarts >= limit))) {

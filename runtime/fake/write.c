@@ -3,6 +3,7 @@
 
 #include "fault.h"
 #include "json.h"
+#include "k8s_config.h"
 #include "patch.h"
 #include "proto.h"
 #include "ssa.h"
@@ -596,6 +597,18 @@ static int finalized(const cJSON *obj)
            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "finalizers")) == 0;
 }
 
+/* Whether a terminating pod's grace period is 0 or over: only then does an update that leaves it
+ * without finalizers end it (ShouldDeleteDuringUpdate; past the grace its kubelet would end it).
+ * A status update during the grace period leaves it terminating. */
+static int grace_over(const cm_fake *f, const cJSON *pod)
+{
+    long long ends;
+    const char *ts = cm_meta_str(pod, "deletionTimestamp");
+    if (get_int(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "deletionGracePeriodSeconds", 0) == 0)
+        return 1;
+    return ts && cm_parse_rfc3339(ts, &ends) == 0 && ends <= cm_loop_wall(f->loop);
+}
+
 /* Writes next (consumed) over o, after the checks of an update; replies.
  * applied: next came from an apply and carries its managedFields already. */
 static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int applied)
@@ -643,7 +656,8 @@ static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int 
         cJSON_Delete(reply);
         reply = finish_delete(c->f, o);
     } else if (finalized(o->json) &&
-               (!c->f->sim_kubelet || get_int(cm_meta(o->json), "deletionGracePeriodSeconds", 0) == 0)) {
+               (c->f->sim_kubelet ? get_int(cm_meta(o->json), "deletionGracePeriodSeconds", 0) == 0
+                                  : grace_over(c->f, o->json))) {
         pending_add(c->f, o, 0); /* a pod whose last finalizer went: gone right after (a simulated
                                   * kubelet still ends a pod in its grace period first) */
     }

@@ -8,6 +8,7 @@
 #include "fake.h"
 #include "fakeint.h"
 #include "host.h"
+#include "json.h"
 #include "sim.h"
 #include "store.h"
 
@@ -92,8 +93,9 @@ static int req(struct world *w, const char *method, const char *path, const char
                      .body = body, .body_len = body ? strlen(body) : 0};
     cm_fake_resp resp;
     cm_fake_handle(w->f, &r, &resp);
-    if (out)
-        *out = resp.body ? cJSON_Parse(resp.body) : NULL;
+    cm_json_error jerr;
+    if (out) /* integers exact past 2^53, as the server wrote them */
+        *out = resp.body ? cm_json_parse(resp.body, resp.body_len, &jerr) : NULL;
     int status = resp.status;
     cm_fake_resp_clear(&resp);
     return status;
@@ -284,20 +286,23 @@ static void test_job_completes(void)
     CHECK_STR(cJSON_GetStringValue(at(j, "spec", "completionMode", NULL)), "NonIndexed");
     CHECK_STR(cJSON_GetStringValue(at(at(j, "spec", "selector", "matchLabels"), "batch.kubernetes.io/controller-uid", NULL, NULL)), uid);
     CHECK_STR(cJSON_GetStringValue(at(at(j, "spec", "template", "metadata"), "labels", "job-name", NULL)), "batch");
-    int most = 0;
-    for (int i = 0; i < 60; i++) {
+    int most = 0, succeeded = 0;
+    for (int i = 0; i < 60 && succeeded < 3; i++) {
         run_for(&w, 1);
         cJSON *l = NULL;
         req(&w, "GET", "/api/v1/namespaces/default/pods", "labelSelector=job-name%3Dbatch", NULL, &l);
         int running = 0;
         const cJSON *p;
+        succeeded = 0;
         cJSON_ArrayForEach(p, at(l, "items", NULL, NULL)) {
             const char *ph = cJSON_GetStringValue(at(p, "status", "phase", NULL));
             running += strcmp(ph, "Succeeded") != 0 && strcmp(ph, "Failed") != 0;
+            succeeded += strcmp(ph, "Succeeded") == 0;
         }
         most = running > most ? running : most;
         cJSON_Delete(l);
     }
+    run_for(&w, 2); /* the Job controller counts them */
     CHECK_INT(most, 2); /* parallelism */
     cJSON *l = NULL;
     req(&w, "GET", "/api/v1/namespaces/default/pods", "labelSelector=job-name%3Dbatch", NULL, &l);
@@ -386,11 +391,12 @@ static void test_job_on_failure(void)
     run_for(&w, 5);
     create_job(&w, "retry", "", "OnFailure");
     create_job(&w, "hopeless", "\"backoffLimit\":2", "OnFailure");
-    int saw_crashloop = 0;
-    for (int i = 0; i < 120; i++) {
+    int saw_crashloop = 0, left = 1;
+    for (int i = 0; i < 120 && left; i++) {
         run_for(&w, 1);
         cJSON *l = NULL;
         req(&w, "GET", "/api/v1/namespaces/default/pods", "labelSelector=job-name%3Dhopeless", NULL, &l);
+        left = cJSON_GetArraySize(at(l, "items", NULL, NULL)) > 0 || i < 10;
         const cJSON *p;
         cJSON_ArrayForEach(p, at(l, "items", NULL, NULL)) {
             const char *why = cJSON_GetStringValue(at(cJSON_GetArrayItem(at(p, "status", "containerStatuses", NULL), 0), "state", "waiting", "reason"));
@@ -442,6 +448,22 @@ static void test_job_deadline(void)
     world_free(&w);
 }
 
+/* kubectl delete job (background): the running pods go too, their tracking finalizer released */
+static void test_job_deleted_in_background(void)
+{
+    struct world w;
+    world_new(&w, "flannel-3node.yaml", 13, NULL);
+    run_for(&w, 5);
+    create_job(&w, "forever", "\"parallelism\":2,\"completions\":2", "Never");
+    run_for(&w, 20);
+    CHECK_INT(count(&w, "/api/v1/namespaces/default/pods", "job-name=forever"), 2);
+    CHECK_INT(req(&w, "DELETE", "/apis/batch/v1/namespaces/default/jobs/forever", "propagationPolicy=Background", NULL, NULL), 200);
+    run_for(&w, 30);
+    CHECK(!exists(&w, "/apis/batch/v1/namespaces/default/jobs/forever"));
+    CHECK_INT(count(&w, "/api/v1/namespaces/default/pods", "job-name=forever"), 0);
+    world_free(&w);
+}
+
 /* ---- Deployments ---- */
 
 struct rsinfo {
@@ -468,23 +490,33 @@ static struct rsinfo web_sets(struct world *w)
     return r;
 }
 
-/* Pods of web that exist (not terminating) and that are ready. */
-static void web_pods(struct world *w, int *live, int *ready)
+/* Pods of web that exist (not terminating), that are ready, and that run image (when given). */
+static void web_pods_of(struct world *w, int *live, int *ready, const char *image, int *fresh)
 {
     cJSON *l = NULL;
     req(w, "GET", APP_PODS, "labelSelector=app%3Dweb", NULL, &l);
     *live = *ready = 0;
+    if (fresh)
+        *fresh = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, at(l, "items", NULL, NULL)) {
         if (at(p, "metadata", "deletionTimestamp", NULL))
             continue;
         (*live)++;
+        const char *im = cJSON_GetStringValue(at(cJSON_GetArrayItem(at(p, "spec", "containers", NULL), 0), "image", NULL, NULL));
+        if (fresh && image && im && strcmp(im, image) == 0)
+            (*fresh)++;
         const cJSON *c;
         cJSON_ArrayForEach(c, at(p, "status", "conditions", NULL))
             if (strcmp(cJSON_GetStringValue(at(c, "type", NULL, NULL)), "Ready") == 0)
                 *ready += strcmp(cJSON_GetStringValue(at(c, "status", NULL, NULL)), "True") == 0;
     }
     cJSON_Delete(l);
+}
+
+static void web_pods(struct world *w, int *live, int *ready)
+{
+    web_pods_of(w, live, ready, NULL, NULL);
 }
 
 static void test_deployment_rolling_update(void)
@@ -499,14 +531,17 @@ static void test_deployment_rolling_update(void)
     cJSON_Delete(d);
     CHECK_INT(req(&w, "PATCH", WEB, NULL, "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"nginx\",\"image\":\"nginx:1.28\"}]}}}}", NULL), 200);
     /* 6 replicas, 25% each way: at most 8 pods (surge 2, rounded up), at least 5 ready (1 unavailable, rounded down) */
-    int most = 0, least = 6;
-    for (int i = 0; i < 180; i++) {
+    int most = 0, least = 6, done = 0;
+    for (int i = 0; i < 180 && !done; i++) {
         run_for(&w, 1);
-        int live, ready;
-        web_pods(&w, &live, &ready);
+        int live, ready, fresh;
+        web_pods_of(&w, &live, &ready, "nginx:1.28", &fresh);
         most = live > most ? live : most;
         least = ready < least ? ready : least;
+        done = live == 6 && ready == 6 && fresh == 6;
     }
+    CHECK(done);
+    run_for(&w, 3); /* the last statuses */
     CHECK(most <= 8);
     CHECK(most > 6);
     CHECK_INT(least, 5);
@@ -551,8 +586,8 @@ static void test_deployment_recreate_and_history(void)
         char patch[256];
         snprintf(patch, sizeof patch, "{\"spec\":{\"template\":{\"metadata\":{\"annotations\":{\"round\":\"%d\"}}}}}", round);
         CHECK_INT(req(&w, "PATCH", WEB, NULL, patch, NULL), 200);
-        int mixed = 0;
-        for (int i = 0; i < 120; i++) {
+        int mixed = 0, done = 0;
+        for (int i = 0; i < 120 && !done; i++) {
             run_for(&w, 1);
             cJSON *l = NULL;
             req(&w, "GET", APP_PODS, "labelSelector=app%3Dweb", NULL, &l);
@@ -566,7 +601,12 @@ static void test_deployment_recreate_and_history(void)
             }
             mixed |= olds && news;
             cJSON_Delete(l);
+            int live, ready;
+            web_pods(&w, &live, &ready);
+            done = !olds && news == 6 && ready == 6;
         }
+        CHECK(done);
+        run_for(&w, 3);
         CHECK(!mixed); /* Recreate: the old pods are gone before a new one starts */
         int live, ready;
         web_pods(&w, &live, &ready);
@@ -579,6 +619,201 @@ static void test_deployment_recreate_and_history(void)
     CHECK_STR(cond_field(d, "Available", "status"), "True");
     cJSON_Delete(d);
     world_free(&w);
+}
+
+/* kubectl rollout pause/resume; a rollout that cannot finish times out after progressDeadlineSeconds. */
+static void test_deployment_paused_and_deadline(void)
+{
+    struct world w;
+    world_new(&w, "flannel-calico-installed-4node.yaml", 14, NULL);
+    run_for(&w, 30);
+    CHECK_INT(req(&w, "PATCH", WEB, NULL, "{\"spec\":{\"paused\":true,\"progressDeadlineSeconds\":60}}", NULL), 200);
+    CHECK_INT(req(&w, "PATCH", WEB, NULL,
+                  "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"no-such-label\":\"x\"}}}}}", NULL), 200);
+    run_for(&w, 30);
+    CHECK_INT(web_sets(&w).n, 1); /* paused: no new ReplicaSet */
+    cJSON *d = get_obj(&w, WEB);
+    CHECK_STR(cond_field(d, "Progressing", "status"), "Unknown");
+    CHECK_STR(cond_field(d, "Progressing", "reason"), "DeploymentPaused");
+    CHECK_STR(cond_field(d, "Progressing", "message"), "Deployment is paused");
+    cJSON_Delete(d);
+    CHECK_INT(req(&w, "PATCH", WEB, NULL, "{\"spec\":{\"paused\":null}}", NULL), 200);
+    run_for(&w, 30);
+    struct rsinfo r = web_sets(&w);
+    CHECK_INT(r.n, 2);
+    d = get_obj(&w, WEB);
+    CHECK_STR(cond_field(d, "Progressing", "reason"), "ReplicaSetUpdated");
+    cJSON_Delete(d);
+    run_for(&w, 90); /* its pods can never be scheduled */
+    d = get_obj(&w, WEB);
+    char msg[400];
+    snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has timed out progressing.", r.newest);
+    CHECK_STR(cond_field(d, "Progressing", "status"), "False");
+    CHECK_STR(cond_field(d, "Progressing", "reason"), "ProgressDeadlineExceeded");
+    CHECK_STR(cond_field(d, "Progressing", "message"), msg);
+    CHECK_INT(num(at(d, "status", "unavailableReplicas", NULL)), 1); /* 6 - 25%: 5 old pods kept available */
+    cJSON_Delete(d);
+    world_free(&w);
+}
+
+/* ---- pod addresses from Calico IPAM ---- */
+
+/* What calico-node's install-cni leaves on a node: its CNI config (calico-ipam) comes first. */
+static void calico_cni(struct world *w, const char *node)
+{
+    cm_host *h = cm_sim_host(w->sim, node);
+    CHECK(h != NULL);
+    cm_host_file_write(h, "/opt/cni/bin/calico", "");
+    cm_host_file_write(h, "/opt/cni/bin/calico-ipam", "");
+    cm_host_file_write(h, "/var/lib/calico/nodename", node);
+    cm_host_file_write(h, "/etc/cni/net.d/10-calico.conflist",
+                       "{\"name\":\"k8s-pod-network\",\"cniVersion\":\"0.3.1\",\"plugins\":[{\"type\":\"calico\","
+                       "\"ipam\":{\"type\":\"calico-ipam\"}},{\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true}}]}");
+}
+
+static void create_pod_on(struct world *w, const char *name, const char *node)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\"},\"spec\":{\"nodeSelector\":"
+             "{\"kubernetes.io/hostname\":\"%s\"},\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}", name, node);
+    CHECK_INT(req(w, "POST", "/api/v1/namespaces/default/pods", NULL, body, NULL), 201);
+}
+
+static const char *pod_ip(const cJSON *p)
+{
+    return cJSON_GetStringValue(at(p, "status", "podIP", NULL));
+}
+
+#define CRD "/apis/crd.projectcalico.org/v1/"
+
+static void test_ipam_claims_block_from_pool(void)
+{
+    struct world w;
+    world_new(&w, "flannel-calico-installed-4node.yaml", 11, NULL);
+    run_for(&w, 10);
+    CHECK_INT(req(&w, "POST", CRD "ippools", NULL,
+                  "{\"apiVersion\":\"crd.projectcalico.org/v1\",\"kind\":\"IPPool\",\"metadata\":{\"name\":\"default-ipv4-ippool\"},"
+                  "\"spec\":{\"cidr\":\"10.245.0.0/16\",\"blockSize\":26,\"vxlanMode\":\"Always\",\"ipipMode\":\"Never\"}}", NULL), 201);
+    calico_cni(&w, "worker-1");
+    create_pod_on(&w, "a", "worker-1");
+    run_for(&w, 10);
+    create_pod_on(&w, "b", "worker-1");
+    create_pod_on(&w, "flannel-side", "worker-2"); /* still flannel's: host-local from the podCIDR */
+    run_for(&w, 30);
+    cJSON *a = get_obj(&w, "/api/v1/namespaces/default/pods/a"), *b = get_obj(&w, "/api/v1/namespaces/default/pods/b");
+    cJSON *f = get_obj(&w, "/api/v1/namespaces/default/pods/flannel-side");
+    CHECK_STR(cJSON_GetStringValue(at(a, "status", "phase", NULL)), "Running");
+    CHECK_STR(pod_ip(a), "10.245.0.0"); /* Calico blocks use every ordinal, the network address too */
+    CHECK_STR(pod_ip(b), "10.245.0.1");
+    CHECK(pod_ip(f) && strncmp(pod_ip(f), "10.244.", 7) == 0);
+    cJSON *aff = get_obj(&w, CRD "blockaffinities/worker-1-10-245-0-0-26");
+    CHECK_STR(cJSON_GetStringValue(at(aff, "spec", "state", NULL)), "confirmed");
+    CHECK_STR(cJSON_GetStringValue(at(aff, "spec", "deleted", NULL)), "false");
+    CHECK_STR(cJSON_GetStringValue(at(aff, "spec", "cidr", NULL)), "10.245.0.0/26");
+    CHECK_STR(cJSON_GetStringValue(at(at(aff, "metadata", "labels", NULL), "projectcalico.org/hostname-hash", NULL, NULL)),
+              "CPU5J3TPSNHFA66J45DG4Z5C3PSJAZ36LD46JZLYEGZSTAWBUCUA"); /* datamodel.md A.4.2's test vector */
+    cJSON *blk = get_obj(&w, CRD "ipamblocks/10-245-0-0-26");
+    CHECK_STR(cJSON_GetStringValue(at(blk, "spec", "affinity", NULL)), "host:worker-1");
+    CHECK_INT(cJSON_GetArraySize(at(blk, "spec", "allocations", NULL)), 64);
+    CHECK_INT(cJSON_GetArraySize(at(blk, "spec", "unallocated", NULL)), 62);
+    CHECK_INT(num(cJSON_GetArrayItem(at(blk, "spec", "unallocated", NULL), 0)), 2);
+    CHECK_INT(num(cJSON_GetArrayItem(at(blk, "spec", "allocations", NULL), 1)), 1);
+    const cJSON *attr = cJSON_GetArrayItem(at(blk, "spec", "attributes", NULL), 1);
+    CHECK_STR(cJSON_GetStringValue(at(attr, "secondary", "pod", NULL)), "b");
+    CHECK_STR(cJSON_GetStringValue(at(attr, "secondary", "node", NULL)), "worker-1");
+    const char *handle = cJSON_GetStringValue(at(attr, "handle_id", NULL, NULL));
+    CHECK(handle && strncmp(handle, "k8s-pod-network.", 16) == 0);
+    char path[512];
+    snprintf(path, sizeof path, CRD "ipamhandles/%s", handle ? handle : "x");
+    CHECK(exists(&w, path));
+    /* the pod goes: its address goes back to the end of the free list, its handle goes */
+    CHECK_INT(req(&w, "DELETE", "/api/v1/namespaces/default/pods/a", "gracePeriodSeconds=0", NULL, NULL), 200);
+    run_for(&w, 5);
+    cJSON_Delete(blk);
+    blk = get_obj(&w, CRD "ipamblocks/10-245-0-0-26");
+    const cJSON *un = at(blk, "spec", "unallocated", NULL);
+    CHECK_INT(num(cJSON_GetArrayItem(un, cJSON_GetArraySize(un) - 1)), 0);
+    CHECK(cJSON_IsNull(cJSON_GetArrayItem(at(blk, "spec", "allocations", NULL), 0)));
+    CHECK_INT(num(cJSON_GetArrayItem(at(blk, "spec", "allocations", NULL), 1)), 0); /* b's attribute moved down */
+    CHECK_INT(cJSON_GetArraySize(at(blk, "spec", "attributes", NULL)), 1);
+    cJSON_Delete(blk);
+    cJSON_Delete(aff);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(f);
+    world_free(&w);
+}
+
+static void test_ipam_uses_existing_blocks(void)
+{
+    struct world w;
+    world_new(&w, "flannel-calico-installed-4node.yaml", 12, NULL);
+    run_for(&w, 10);
+    /* what the migration's IPAM pass leaves: the node's podCIDR as its blocks */
+    CHECK_INT(req(&w, "POST", CRD "blockaffinities", NULL,
+                  "{\"apiVersion\":\"crd.projectcalico.org/v1\",\"kind\":\"BlockAffinity\",\"metadata\":{\"name\":\"worker-2-10-244-2-0-26\"},"
+                  "\"spec\":{\"cidr\":\"10.244.2.0/26\",\"deleted\":\"false\",\"node\":\"worker-2\",\"state\":\"confirmed\"}}", NULL), 201);
+    char body[4096];
+    int n = snprintf(body, sizeof body,
+                     "{\"apiVersion\":\"crd.projectcalico.org/v1\",\"kind\":\"IPAMBlock\",\"metadata\":{\"name\":\"10-244-2-0-26\"},"
+                     "\"spec\":{\"cidr\":\"10.244.2.0/26\",\"affinity\":\"host:worker-2\",\"strictAffinity\":false,\"deleted\":false,"
+                     "\"sequenceNumber\":1787392800123456789,\"sequenceNumberForAllocation\":{},"
+                     "\"attributes\":[{\"handle_id\":\"flannel-migration\",\"secondary\":{}}],\"allocations\":[0,0");
+    for (int i = 2; i < 64; i++)
+        n += snprintf(body + n, sizeof body - (size_t)n, ",null");
+    n += snprintf(body + n, sizeof body - (size_t)n, "],\"unallocated\":[");
+    for (int i = 2; i < 64; i++)
+        n += snprintf(body + n, sizeof body - (size_t)n, "%s%d", i > 2 ? "," : "", i);
+    snprintf(body + n, sizeof body - (size_t)n, "]}}");
+    CHECK_INT(req(&w, "POST", CRD "ipamblocks", NULL, body, NULL), 201);
+    calico_cni(&w, "worker-2");
+    calico_cni(&w, "worker-3"); /* no block and no pool there */
+    create_pod_on(&w, "c", "worker-2");
+    create_pod_on(&w, "stuck", "worker-3");
+    run_for(&w, 30);
+    cJSON *c = get_obj(&w, "/api/v1/namespaces/default/pods/c");
+    CHECK_STR(pod_ip(c), "10.244.2.2");
+    cJSON *blk = get_obj(&w, CRD "ipamblocks/10-244-2-0-26");
+    /* the sequence number, past what a double holds, moved on by exactly one */
+    int64_t seq = 0;
+    CHECK(cm_json_int64(at(blk, "spec", "sequenceNumber", NULL), &seq) && seq == INT64_C(1787392800123456790));
+    cJSON *stuck = get_obj(&w, "/api/v1/namespaces/default/pods/stuck");
+    CHECK_STR(cJSON_GetStringValue(at(stuck, "status", "phase", NULL)), "Pending");
+    cJSON *ev = NULL;
+    req(&w, "GET", "/api/v1/namespaces/default/events", "fieldSelector=involvedObject.name%3Dstuck", NULL, &ev);
+    const char *msg = cJSON_GetStringValue(at(cJSON_GetArrayItem(at(ev, "items", NULL, NULL), 0), "message", NULL, NULL));
+    CHECK(msg && strstr(msg, "plugin type=\"calico\" failed (add): no configured Calico pools for node worker-3"));
+    cJSON_Delete(ev);
+    cJSON_Delete(stuck);
+    cJSON_Delete(blk);
+    cJSON_Delete(c);
+    world_free(&w);
+}
+
+static void test_bad_run_settings(void)
+{
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, EPOCH_NS);
+    cm_fake *f = cm_fake_new(loop);
+    static const struct { const char *doc, *err; } CASES[] = {
+        {"{\"spec\":{\"simulation\":{\"pods\":[{\"selector\":\"a=b\",\"runFor\":\"later\"}]}}}",
+         "FakeCluster spec.simulation.pods[0].runFor: not a duration"},
+        {"{\"spec\":{\"simulation\":{\"pods\":[{\"selector\":\"a=b\"},{\"imagePrefix\":\"x\",\"exitCode\":300}]}}}",
+         "FakeCluster spec.simulation.pods[1]: exitCode: not an exit code (0-255)"},
+        {"{\"spec\":{\"simulation\":{\"pods\":[{\"selector\":\"a=b\",\"failures\":-1}]}}}",
+         "FakeCluster spec.simulation.pods[0]: failures: not a count >= 0"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        cJSON *doc = cJSON_Parse(CASES[i].doc);
+        char err[256] = "";
+        cm_sim *s = cm_sim_new(f, loop, 1, doc, err, sizeof err);
+        CHECK(s == NULL);
+        CHECK_STR(err, CASES[i].err);
+        cm_sim_free(s);
+        cJSON_Delete(doc);
+    }
+    cm_fake_free(f);
+    cm_loop_free(loop);
 }
 
 int main(void)
@@ -598,7 +833,12 @@ int main(void)
     RUN(test_job_backoff_never);
     RUN(test_job_on_failure);
     RUN(test_job_deadline);
+    RUN(test_job_deleted_in_background);
     RUN(test_deployment_rolling_update);
     RUN(test_deployment_recreate_and_history);
+    RUN(test_deployment_paused_and_deadline);
+    RUN(test_ipam_claims_block_from_pool);
+    RUN(test_ipam_uses_existing_blocks);
+    RUN(test_bad_run_settings);
     return CHECK_DONE();
 }

@@ -78,6 +78,6 @@ fake_stop
 # bad flags: exit 2, one line
 run "$B" fake serve "$F" --fault nodes:notReadyAt=5s
 expect_rc 2
-expect_out "^cni-migrate: fake serve: --fault 'nodes:notReadyAt=5s': name: missing \(the node's name\)$"
+expect_out "^cni-migrate: --fault 'nodes:notReadyAt=5s': name: missing \(the node's name\)$"
 expect_lines 1
 done_ok

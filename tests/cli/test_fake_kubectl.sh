@@ -1,5 +1,6 @@
 #!/bin/sh
-# kubectl against `cni-migrate fake serve` on examples/clusters/flannel-small.yaml: get (wide, json,
+# kubectl against `cni-migrate fake serve --no-sim` (the API server alone, a frozen cluster whose clock
+# starts at 2026-11-01T09:00Z) on examples/clusters/flannel-small.yaml: get (wide, json,
 # yaml, selectors), label/annotate, cordon/uncordon, the three patch types, create, server-side apply,
 # delete, Calico custom resources (schema errors, 415 for SMP), watch, drain (evicting; blocked by a PDB until --timeout). Run with every kubectl version
 # the machine has among v1.32 (PATH) and v1.33 (gcloud SDK), and v1.27 (all but watch).
@@ -20,14 +21,14 @@ reads() {
     run "$K" get nodes
     expect_rc 0
     expect_lines 5
-    expect_out '^worker-1 +Ready +<none> +[0-9]+d +v1\.32\.0$'
+    expect_out '^worker-1 +Ready +<none> +6[0-9]m +v1\.32\.0$'
     expect_out '^cp-1 +Ready +control-plane '
     run "$K" get nodes -o wide
     expect_out '^worker-2 +Ready .* 10\.0\.0\.12 +<none> +Debian GNU/Linux 12 \(bookworm\) +6\.1\.0-28-amd64 +containerd://1\.7\.24$'
     run "$K" get pods -A -o wide --field-selector spec.nodeName=worker-3
     expect_rc 0
     expect_lines 4
-    expect_out '^default +db-0 +1/1 +Running +0 +[0-9]+d +10\.244\.3\.20 +worker-3 '
+    expect_out '^default +db-0 +1/1 +Running +0 +6[0-9]m +10\.244\.3\.20 +worker-3 '
     run "$K" get pods -l 'app in (web,db),app!=db' -o name
     expect_lines 3
     expect_out '^pod/web-7d9f8b6c5-x2k4p$'
@@ -46,7 +47,7 @@ reads() {
     expect_out '^kind: List$'
     expect_out '^  kind: Pod$'
     run "$K" get services -o wide
-    expect_out '^web +ClusterIP +10\.96\.0\.20 +<none> +80/TCP +[0-9]+d +app=web$'
+    expect_out '^web +ClusterIP +10\.96\.0\.20 +<none> +80/TCP +6[0-9]m +app=web$'
     run "$K" describe pod db-0
     expect_rc 0
     expect_out '^Events: +<none>$'
@@ -226,7 +227,7 @@ drains() {
 
 for K in $VERSIONS; do
     echo "== $K"
-    fake_start "$FIXTURE"
+    fake_start "$FIXTURE" --no-sim
     reads "$K"
     labels "$K"
     patches "$K"
@@ -237,7 +238,7 @@ for K in $VERSIONS; do
 done
 if [ -x "$SDK/kubectl.1.27" ]; then
     echo "== $SDK/kubectl.1.27"
-    fake_start "$FIXTURE"
+    fake_start "$FIXTURE" --no-sim
     reads "$SDK/kubectl.1.27"
     labels "$SDK/kubectl.1.27"
     patches "$SDK/kubectl.1.27"

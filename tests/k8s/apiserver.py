@@ -24,6 +24,11 @@ Faults by object name (nodes): a name starting with "slow" answers after 2 s; "g
 always. A list with labelSelector "fault=reset" has its second page's
 connection reset once; with labelSelector "fault=slow" each page comes after 1 s.
 
+Under /idp it is also an OpenID Connect issuer for the oidc auth-provider: discovery
+(token_endpoint /idp/token; a 404 with oidc.no_discovery) and the refresh grant, which
+accepts control's oidc.refresh_token and answers oidc.id_token and, when set,
+oidc.new_refresh_token as the new refresh token.
+
 Usage: apiserver.py DIR [--tls CERT KEY [CLIENT_CA]]; prints the port on stdout.
 """
 import copy
@@ -224,6 +229,8 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         self.record(body)
         ctl = control()
+        if self.path.startswith("/idp/"):
+            return self.issuer(ctl, body)
         if not self.authorized(ctl):
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
         u = urllib.parse.urlsplit(self.path)
@@ -256,6 +263,25 @@ class Handler(BaseHTTPRequestHandler):
             sub = rest[2] if len(rest) > 2 else None
             return prefix, plural, ns, name, sub
         return None
+
+    # ---- an OpenID Connect issuer under /idp ----
+    def issuer(self, ctl, body):
+        oidc = ctl.get("oidc", {})
+        base = "http://127.0.0.1:%d/idp" % self.server.server_address[1]
+        if self.path == "/idp/.well-known/openid-configuration":
+            if oidc.get("no_discovery"):
+                return self.send_json(404, {"error": "no such thing"})
+            return self.send_json(200, {"issuer": base, "token_endpoint": base + "/token"})
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        if self.path != "/idp/token" or form.get("grant_type") != "refresh_token":
+            return self.send_json(400, {"error": "unsupported_grant_type"})
+        if form.get("refresh_token") != oidc.get("refresh_token"):
+            return self.send_json(400, {"error": "invalid_grant", "error_description": "unknown refresh token"})
+        answer = {"access_token": "access-1", "token_type": "Bearer", "expires_in": 3600}
+        for key in ("id_token", "new_refresh_token"):
+            if oidc.get(key):
+                answer[key.replace("new_", "")] = oidc[key]
+        return self.send_json(200, answer)
 
     # ---- REST ----
     def dispatch(self, ctl, q, body, prefix, plural, ns, name, sub):
