@@ -130,14 +130,19 @@ void cm_fake_resp_clear(cm_fake_resp *resp)
     resp->body_len = 0;
 }
 
-void cm_reply(struct call *c, int status, cJSON *body)
+void cm_reply_copy(struct call *c, int status, const cJSON *obj)
 {
     cm_fake_resp *r = c->resp;
     free(r->body);
     r->status = status;
     r->content_type = "application/json";
-    r->body = body ? cJSON_PrintUnformatted(body) : NULL;
+    r->body = obj && !c->req->status_only ? cJSON_PrintUnformatted(obj) : NULL;
     r->body_len = r->body ? strlen(r->body) : 0;
+}
+
+void cm_reply(struct call *c, int status, cJSON *body)
+{
+    cm_reply_copy(c, status, body);
     cJSON_Delete(body);
 }
 
@@ -156,7 +161,7 @@ static void reply_text(struct call *c, int status, const char *text)
     free(r->body);
     r->status = status;
     r->content_type = "text/plain; charset=utf-8";
-    r->body = strdup(text);
+    r->body = c->req->status_only ? NULL : strdup(text);
     r->body_len = r->body ? strlen(r->body) : 0;
 }
 
@@ -521,7 +526,7 @@ static void api_get(struct call *c)
         cm_reply(c, 200, t);
         return;
     }
-    cm_reply(c, 200, cJSON_Duplicate(o->json, 1));
+    cm_reply_copy(c, 200, o->json);
 }
 
 /* Selectors of a list or watch. */
@@ -1132,7 +1137,7 @@ static void route(struct call *c)
 void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp)
 {
     memset(resp, 0, sizeof *resp);
-    struct call c = {.f = f, .req = req, .resp = resp};
+    struct call c = {.f = f, .req = req, .resp = resp, .json = req->json};
     if (parse_query(&c, req->query) != 0)
         cm_reply_status(&c, cm_status_new(500, "InternalError", "out of memory"));
     else
@@ -1143,6 +1148,7 @@ void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp)
     }
     free(c.qkeys);
     free(c.qvals);
+    cJSON_Delete(c.json); /* a tree body no verb read */
     if (!resp->body && !resp->watch && !resp->status)
         resp->status = 500;
 }

@@ -1,6 +1,7 @@
 /* ssa.c - managedFields and server-side apply (see ssa.h). */
 #include "ssa.h"
 
+#include "json.h"
 #include "patch.h"
 #include "status.h"
 
@@ -156,7 +157,7 @@ static cJSON *find_item(const cJSON *list, const char *tok)
         int ok = want != NULL;
         const cJSON *kv;
         cJSON_ArrayForEach(kv, want)
-            ok &= cJSON_Compare(cJSON_GetObjectItemCaseSensitive(el, kv->string), kv, 1);
+            ok &= cm_json_equal(cJSON_GetObjectItemCaseSensitive(el, kv->string), kv);
         if (ok)
             break;
     }
@@ -287,7 +288,7 @@ static void take_changed(void *ud, const struct path *p)
     struct upd *u = ud;
     cJSON *pa, *pb;
     const cJSON *a = u->old ? value_at(u->old, p, &pa) : NULL, *b = value_at(u->next, p, &pb);
-    if (u->old && a && b && cJSON_Compare(a, b, 1) && strcmp(p->tok[p->n - 1], ".") != 0)
+    if (u->old && a && b && cm_json_equal(a, b) && strcmp(p->tok[p->n - 1], ".") != 0)
         return;
     if (u->old && a && strcmp(p->tok[p->n - 1], ".") == 0)
         return; /* the item was there: its existence is not news */
@@ -326,7 +327,7 @@ static void check_leaf(void *ud, const struct path *p)
         return;
     cJSON *pa, *pb;
     const cJSON *have = value_at(a->live, p, &pa), *want = value_at(a->applied, p, &pb);
-    int same = have && want && cJSON_Compare(have, want, 1);
+    int same = have && want && cm_json_equal(have, want);
     cJSON *e;
     cJSON_ArrayForEach(e, a->entries) {
         if (e == a->mine || !set_find(fields_of(e), p))
