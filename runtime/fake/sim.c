@@ -74,6 +74,7 @@ struct cm_sim {
     cm_map *parked_set;
     cm_map *dsrevs;       /* DaemonSet uid -> struct dsrev */
     cm_map *owned;        /* controller uid -> struct ownidx: its pods, in creation order */
+    cm_map *pdbs;         /* PDB "ns/name" -> struct pdbidx: the pods its selector matches */
     cm_timer *drain;
     cm_map *pods;         /* "ns/name" -> struct podstate */
     cm_map *nodes;        /* name -> struct simnode */
@@ -387,6 +388,123 @@ static void own_track(cm_sim *s, const cm_event *ev)
         own_add(s, after, pod, 1);
 }
 
+/* ---- which pods each PodDisruptionBudget selects (so its reconcile need not scan the namespace) ---- */
+
+/* The pods of a PDB's namespace whose labels its selector matches, sorted by name (the
+ * order of the namespace's list), kept in step by the store's events. */
+struct pdbidx {
+    char uid[64];       /* the PDB it was built for */
+    cJSON *selector;    /* a copy of the spec.selector it was built for */
+    cm_selector *sel;   /* NULL, or empty: it selects nothing */
+    cm_obj **pods;
+    size_t n, cap;
+};
+
+static void pdbidx_free(struct pdbidx *ix)
+{
+    if (!ix)
+        return;
+    cJSON_Delete(ix->selector);
+    cm_selector_free(ix->sel);
+    free(ix->pods);
+    free(ix);
+}
+
+/* Where a pod named name is, or goes, in the index. */
+static size_t pdb_slot(const struct pdbidx *ix, const char *name, int *found)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ix->pods[mid]->name, name);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+/* Puts pod in or out of the index as the selector says (pod NULL: name was deleted). */
+static void pdb_place(struct pdbidx *ix, const char *name, cm_obj *pod)
+{
+    int found;
+    size_t at = pdb_slot(ix, name, &found);
+    int want = pod && ix->sel && !cm_selector_empty(ix->sel) &&
+               cm_selector_match_labels(ix->sel, get(get(pod->json, "metadata"), "labels"));
+    if (found && !want) {
+        memmove(ix->pods + at, ix->pods + at + 1, (ix->n - at - 1) * sizeof *ix->pods);
+        ix->n--;
+    } else if (found) {
+        ix->pods[at] = pod;
+    } else if (want) {
+        if (ix->n == ix->cap) {
+            size_t cap = ix->cap ? ix->cap * 2 : 16;
+            cm_obj **p = realloc(ix->pods, cap * sizeof *p);
+            if (!p)
+                return;
+            ix->pods = p;
+            ix->cap = cap;
+        }
+        memmove(ix->pods + at + 1, ix->pods + at, (ix->n - at) * sizeof *ix->pods);
+        ix->pods[at] = pod;
+        ix->n++;
+    }
+}
+
+/* The index of pdb, built from its namespace's pods when missing or when the PDB is
+ * another one or its selector changed. NULL when out of memory. */
+static struct pdbidx *pdb_index(cm_sim *s, const cm_obj *pdb)
+{
+    char key[512];
+    objkey(pdb->ns, pdb->name, key, sizeof key);
+    struct pdbidx *ix = cm_map_get(s->pdbs, key);
+    const char *uid = uid_of(pdb->json);
+    const cJSON *selector = get(get(pdb->json, "spec"), "selector");
+    if (ix && is(ix->uid, uid ? uid : "") &&
+        (selector ? ix->selector && cm_json_equal(ix->selector, selector) : !ix->selector))
+        return ix;
+    pdbidx_free(cm_map_del(s->pdbs, key));
+    if (!(ix = calloc(1, sizeof *ix)) || cm_map_set(s->pdbs, key, ix) != 0) {
+        free(ix);
+        return NULL;
+    }
+    snprintf(ix->uid, sizeof ix->uid, "%s", uid ? uid : "");
+    ix->selector = selector ? cJSON_Duplicate(selector, 1) : NULL;
+    char err[256];
+    ix->sel = cm_label_selector_from_json(selector, err, sizeof err);
+    cm_obj *const *items;
+    size_t n = cm_store_list(s->st, s->k_pod, pdb->ns, &items);
+    for (size_t i = 0; ix->sel && !cm_selector_empty(ix->sel) && i < n; i++)
+        pdb_place(ix, items[i]->name, items[i]); /* in name order: each goes at the end */
+    return ix;
+}
+
+/* A pod changed in namespace ns: the indexes of its PDBs follow (those not built yet
+ * will be built from the store when first needed). */
+static void pdb_track(cm_sim *s, const cm_event *ev, const char *ns)
+{
+    cm_obj *const *pdbs;
+    size_t n = cm_store_list(s->st, s->k_pdb, ns, &pdbs);
+    const char *name = cm_meta_str(ev->obj, "name");
+    cm_obj *pod = NULL;
+    for (size_t i = 0; name && i < n; i++) {
+        char key[512];
+        objkey(pdbs[i]->ns, pdbs[i]->name, key, sizeof key);
+        struct pdbidx *ix = cm_map_get(s->pdbs, key);
+        if (!ix)
+            continue;
+        if (!pod && ev->type != CM_EV_DELETED)
+            pod = cm_store_get(s->st, s->k_pod, ns, name);
+        pdb_place(ix, name, pod);
+    }
+}
+
 /* ---- the work queue ---- */
 
 static void drain(cm_loop *loop, void *ud);
@@ -461,6 +579,7 @@ static void on_change(void *ud, const cm_event *ev)
     const char *ns = ev->ns ? ev->ns : "";
     if (k == s->k_pod) {
         own_track(s, ev);
+        pdb_track(s, ev, ns);
         const char *node = gets(get(o, "spec"), "nodeName");
         if (node && *node)
             enqueue_obj(s, C_KUBELET, o);
@@ -1999,18 +2118,16 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
     if (!pdb || deleting(pdb->json))
         return;
     const cJSON *spec = get(pdb->json, "spec");
-    char err[256];
-    cm_selector *sel = cm_label_selector_from_json(get(spec, "selector"), err, sizeof err);
-    cm_obj *const *items;
-    size_t n = cm_store_list(s->st, s->k_pod, ns, &items);
+    struct pdbidx *ix = pdb_index(s, pdb); /* the namespace's pods its selector matches, by name */
+    size_t n = ix ? ix->n : 0;
     int64_t pods = 0, healthy = 0, scale = 0;
     char seen[32][64];
     size_t nseen = 0;
     int all_controlled = 1;
     const cJSON *min = get(spec, "minAvailable"), *max = get(spec, "maxUnavailable");
-    for (size_t i = 0; sel && !cm_selector_empty(sel) && i < n; i++) {
-        const cJSON *p = items[i]->json;
-        if (!cm_selector_match_labels(sel, get(get(p, "metadata"), "labels")) || terminal(p))
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *p = ix->pods[i]->json;
+        if (terminal(p))
             continue;
         pods++;
         healthy += pod_ready(p);
@@ -2028,7 +2145,6 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
             scale += sc;
         }
     }
-    cm_selector_free(sel);
     /* getExpectedPodCount: an integer minAvailable counts the pods; otherwise the controllers' scale. */
     int use_scale = (max || cJSON_IsString(min)) && all_controlled && nseen > 0;
     int64_t expected = use_scale ? scale : pods;
@@ -2219,10 +2335,11 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     s->parked_set = cm_map_new();
     s->dsrevs = cm_map_new();
     s->owned = cm_map_new();
+    s->pdbs = cm_map_new();
     s->pods = cm_map_new();
     s->nodes = cm_map_new();
     char e[512];
-    if (!s->queued || !s->parked_set || !s->dsrevs || !s->owned || !s->pods || !s->nodes ||
+    if (!s->queued || !s->parked_set || !s->dsrevs || !s->owned || !s->pdbs || !s->pods || !s->nodes ||
         read_settings(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
         (s->sub = cm_store_subscribe(s->st, on_change, s)) < 0) {
         if (err && errsize)
@@ -2281,6 +2398,12 @@ static void free_ownidx(void *ud, const char *key, void *value)
     free(ix);
 }
 
+static void free_pdbidx(void *ud, const char *key, void *value)
+{
+    (void)ud, (void)key;
+    pdbidx_free(value);
+}
+
 static void free_node(void *ud, const char *key, void *value)
 {
     (void)ud, (void)key;
@@ -2314,6 +2437,9 @@ void cm_sim_free(cm_sim *s)
     if (s->owned)
         cm_map_each(s->owned, free_ownidx, NULL);
     cm_map_free(s->owned);
+    if (s->pdbs)
+        cm_map_each(s->pdbs, free_pdbidx, NULL);
+    cm_map_free(s->pdbs);
     cm_map_free(s->dsrevs);
     cm_map_free(s->parked_set);
     cm_map_free(s->queued);
