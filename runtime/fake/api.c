@@ -727,12 +727,31 @@ static int page_parse(struct call *c, struct page *pg)
     return cont && *cont ? read_continue(c, cont, &pg->rv, pg->after, sizeof pg->after) : 1;
 }
 
-/* Whether o sorts after the key "ns/name". */
+/* Whether o sorts after the continue key "ns/name" in the store's order (namespace, then
+ * name; a namespace has no '/', so the key splits at its first). */
 static int after_key(const cm_obj *o, const char *key)
 {
-    char k[600];
-    snprintf(k, sizeof k, "%s/%s", o->ns, o->name);
-    return strcmp(k, key) > 0;
+    const char *slash = strchr(key, '/');
+    size_t nslen = slash ? (size_t)(slash - key) : strlen(key);
+    int c = strncmp(o->ns, key, nslen);
+    if (c == 0 && o->ns[nslen])
+        c = 1; /* o's namespace is longer: after */
+    return c ? c > 0 : strcmp(o->name, slash ? slash + 1 : "") > 0;
+}
+
+/* The first of the n sorted items after the continue key (none: 0), by binary search, so
+ * that a page costs the same wherever it starts. */
+static size_t first_after(cm_obj *const *items, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (key[0] && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (after_key(items[mid], key))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 /* resourceVersionMatch=Exact for a version the store has moved past: the fake keeps no
@@ -763,21 +782,23 @@ static void api_list(struct call *c)
         return;
     }
     int table = wants_table(c), owned;
-    cm_obj **items;
+    cm_obj **items = NULL;
     size_t n = candidates(c, &fl, &items, &owned);
     cJSON *doc = list_doc(c, table);
     cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, table ? "rows" : "items");
     int64_t count = 0, remaining = 0;
     const cm_obj *last = NULL;
     int64_t now = cm_loop_wall(c->f->loop);
-    for (size_t i = 0; i < n; i++) {
+    /* With selectors the server does not know how many items remain (remainingItemCount is
+     * left out, as the API documents) and stops at the first item past the page. */
+    int selected = !cm_selector_empty(fl.labels) || !cm_selector_empty(fl.fields);
+    for (size_t i = first_after(items, n, pg.after); i < n; i++) {
         const cm_obj *o = items[i];
-        if ((c->ns && strcmp(o->ns, c->ns) != 0) || (pg.after[0] && !after_key(o, pg.after)) ||
-            !filter_match(&fl, o->json))
+        if ((c->ns && strcmp(o->ns, c->ns) != 0) || !filter_match(&fl, o->json))
             continue;
         if (pg.limit && count >= pg.limit) {
-            remaining++;
-            continue;
+            remaining = selected ? 1 : (int64_t)(n - i); /* every item of an unselected list counts */
+            break;
         }
         if (table)
             cm_table_add_row(doc, c->kind, o->json, now, include_object(c));
@@ -793,7 +814,8 @@ static void api_list(struct call *c)
     if (remaining && last) {
         char *token = make_continue(pg.rv, last);
         cJSON_AddStringToObject(meta, "continue", token ? token : "");
-        cJSON_AddItemToObject(meta, "remainingItemCount", cm_json_new_int64(remaining));
+        if (!selected)
+            cJSON_AddItemToObject(meta, "remainingItemCount", cm_json_new_int64(remaining));
         free(token);
     }
     if (owned)

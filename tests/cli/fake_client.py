@@ -16,9 +16,14 @@ assert len(nodes.items) == 3
 pods = v1.list_pod_for_all_namespaces(field_selector="spec.nodeName=worker-3")
 assert sorted(p.metadata.name for p in pods.items) == ["db-0", "kube-flannel-ds-d", "web-7d9f8b6c5-z5n8w"]
 pods = v1.list_namespaced_pod("default", label_selector="app=web", limit=2)
-assert len(pods.items) == 2 and pods.metadata._continue and pods.metadata.remaining_item_count == 1
+# with a selector the count of what remains is unknown and left out, as the API server does
+assert len(pods.items) == 2 and pods.metadata._continue and pods.metadata.remaining_item_count is None
 rest = v1.list_namespaced_pod("default", label_selector="app=web", limit=2, _continue=pods.metadata._continue)
 assert len(rest.items) == 1 and not rest.metadata._continue
+pods = v1.list_namespaced_pod("default", limit=3)
+assert len(pods.items) == 3 and pods.metadata.remaining_item_count == 1, pods.metadata
+rest = v1.list_namespaced_pod("default", limit=3, _continue=pods.metadata._continue)
+assert len(rest.items) == 1 and not rest.metadata._continue and rest.metadata.remaining_item_count is None
 try:
     v1.list_namespaced_pod("default", field_selector="spec.bogus=1")
     raise AssertionError("an unknown field selector was accepted")
