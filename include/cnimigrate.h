@@ -54,6 +54,8 @@ void cm_runtime_free(cm_runtime *rt);
  *   "seed"        the simulation's seed (default 0): same fixture, seed and
  *                 script, same run
  *   "trace"       with "fake": a file that gets the run's timeline as JSON lines
+ *   "fault"       with "fake": one injected fault, "SECTION:KEY=VALUE,..." (see
+ *                 the README); each call adds one
  * Returns CM_OK, or CM_USAGE for an unknown name or a bad value (see
  * cm_runtime_last_error()).
  */

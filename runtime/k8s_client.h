@@ -6,7 +6,8 @@
  * discovery maps them to the resource path and scope, cached per client or in
  * a cache the clients of a run share (opts.discovery).
  * Every request goes through the transport (k8s_transport.h) and waits in the
- * run's loop until its deadline. On the way: a token bucket (QPS/burst, 5/10
+ * run's loop until its deadline, or, started with a _start function, goes on
+ * from the loop while its caller does something else. On the way: a token bucket (QPS/burst, 5/10
  * by default, as client-go), credentials (token, tokenFile re-read every
  * minute, basic auth, exec plugins cached until their expiry; refreshed and
  * retried once on a 401), retries of 429/5xx that carry a Retry-After (at most
@@ -114,6 +115,44 @@ int cm_k8s_call(cm_k8s_client *c, const char *method, const cm_k8s_ref *ref,
                 const cm_k8s_param *params, size_t nparams, const char *content_type,
                 const char *body, size_t body_len, int64_t deadline, cm_k8s_result *res);
 
+/* ---- requests that do not wait ----
+ *
+ * The calls above wait in the loop (cm_loop_run_until) until they are done.
+ * Their _start forms only begin: the request goes on from the loop (its
+ * discovery, rate-limit token, exchange, retries, pages) and fn(req, ud) is
+ * called once it is done, possibly before _start returns. So several requests
+ * are in flight at once on the client's transport (a Lua task yields
+ * meanwhile: runtime/lk8s.c). fn must not free the request; the caller takes
+ * its outcome with cm_k8s_req_finish() or drops it with cm_k8s_req_cancel().
+ * A client freed with requests in flight ends them with Cancelled (fn is called).
+ * _start returns NULL when out of memory.
+ */
+typedef struct cm_k8s_req cm_k8s_req;
+typedef void (*cm_k8s_req_fn)(cm_k8s_req *req, void *ud);
+
+/* cm_k8s_call without waiting. body is copied. */
+cm_k8s_req *cm_k8s_call_start(cm_k8s_client *c, const char *method, const cm_k8s_ref *ref,
+                              const cm_k8s_param *params, size_t nparams, const char *content_type,
+                              const char *body, size_t body_len, int64_t deadline, cm_k8s_req_fn fn, void *ud);
+
+/* cm_k8s_list_all without waiting. */
+cm_k8s_req *cm_k8s_list_start(cm_k8s_client *c, const cm_k8s_ref *ref, const cm_k8s_param *params,
+                              size_t nparams, int limit, int64_t deadline, cm_k8s_req_fn fn, void *ud);
+
+/* cm_k8s_evict without waiting. delete_options is copied. */
+cm_k8s_req *cm_k8s_evict_start(cm_k8s_client *c, const char *namespace, const char *name,
+                               const cJSON *delete_options, int64_t deadline, cm_k8s_req_fn fn, void *ud);
+
+/* Whether the request is done. */
+int cm_k8s_req_done(const cm_k8s_req *req);
+
+/* Takes the outcome of a done request into res and frees the request: 0 for 2xx, -1 otherwise
+ * (a request not done is abandoned: Cancelled). */
+int cm_k8s_req_finish(cm_k8s_req *req, cm_k8s_result *res);
+
+/* Abandons a request (no callback follows) and frees it; NULL is accepted. */
+void cm_k8s_req_cancel(cm_k8s_req *req);
+
 /* The Content-Type of a patch type: "merge", "strategic", "json", "apply";
  * NULL for another name. */
 const char *cm_k8s_patch_type(const char *type);
@@ -158,6 +197,19 @@ cm_k8s_watch *cm_k8s_watch_new(cm_k8s_client *c, const cm_k8s_ref *ref, const cm
  * and the watch goes on from the list's resourceVersion.
  */
 int cm_k8s_watch_next(cm_k8s_watch *w, int64_t deadline, cJSON **event, cm_k8s_error *err);
+
+/* What cm_k8s_watch_poll() returns while nothing can be said yet. */
+#define CM_K8S_PENDING 2
+
+/*
+ * cm_k8s_watch_next without waiting: 1, 0 or -1 as it, or CM_K8S_PENDING
+ * when something is on its way (a stream, a list, a back-off); the watch's
+ * notify function is then called from the loop when it is worth polling again.
+ */
+int cm_k8s_watch_poll(cm_k8s_watch *w, int64_t deadline, cJSON **event, cm_k8s_error *err);
+
+/* Sets the function cm_k8s_watch_poll() relies on to say "poll again" (NULL: none). */
+void cm_k8s_watch_set_notify(cm_k8s_watch *w, void (*fn)(void *ud), void *ud);
 
 /* The last resourceVersion seen, or NULL. */
 const char *cm_k8s_watch_resource_version(const cm_k8s_watch *w);

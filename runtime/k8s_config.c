@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -243,6 +244,9 @@ static int merge_section(cJSON *merged, const cJSON *doc, const char *section, c
             return cm_k8s_errorf(err, "ENOMEM", "out of memory");
         resolve_paths(copy, section, dir);
         cJSON_AddItemToArray(into, copy);
+        if (strcmp(section, "users") == 0) /* where a refreshed OIDC token goes back to */
+            cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(merged, "user-files"), name->valuestring,
+                                    path);
     }
     return 0;
 }
@@ -265,6 +269,8 @@ cJSON *cm_kubeconfig_merge(const char *const *paths, size_t n, int must_exist, i
     cJSON *merged = cJSON_CreateObject();
     for (size_t s = 0; merged && s < 3; s++)
         cJSON_AddItemToObject(merged, SECTIONS[s], cJSON_CreateArray());
+    if (merged)
+        cJSON_AddItemToObject(merged, "user-files", cJSON_CreateObject());
     *nfound = 0;
     for (size_t i = 0; merged && i < n; i++) {
         if (!*paths[i] || (!must_exist && access(paths[i], F_OK) != 0))
@@ -376,6 +382,36 @@ static int impersonation(cm_k8s_config *cfg, const cJSON *user, cm_k8s_error *er
 }
 
 /* Fills cfg from the cluster and user sections. */
+/*
+ * The user's auth-provider: oidc is kept for the client; gcp and azure fail with the words of
+ * client-go since it removed them, and any other name as client-go fails for it.
+ */
+static int auth_provider(cm_k8s_config *cfg, const cJSON *ap, cm_k8s_error *err)
+{
+    if (!cJSON_IsObject(ap))
+        return 0;
+    const char *name = str_field(ap, "name");
+    const cJSON *conf = cJSON_GetObjectItemCaseSensitive(ap, "config");
+    if (name && strcmp(name, "gcp") == 0)
+        return cm_k8s_errorf(err, "InvalidConfig", "The gcp auth plugin has been removed.\n"
+                             "Please use the \"gke-gcloud-auth-plugin\" kubectl/client-go credential plugin "
+                             "instead.\nSee https://cloud.google.com/blog/products/containers-kubernetes/"
+                             "kubectl-auth-changes-in-gke for further details");
+    if (name && strcmp(name, "azure") == 0)
+        return cm_k8s_errorf(err, "InvalidConfig", "The azure auth plugin has been removed.\n"
+                             "Please use the https://github.com/Azure/kubelogin kubectl/client-go credential "
+                             "plugin instead.\nSee https://kubernetes.io/docs/reference/access-authn-authz/"
+                             "authentication/#client-go-credential-plugins for further details");
+    if (!name || strcmp(name, "oidc") != 0)
+        return cm_k8s_errorf(err, "InvalidConfig", "no Auth Provider found for name \"%s\"", name ? name : "");
+    if (!str_field(conf, "idp-issuer-url"))
+        return cm_k8s_errorf(err, "InvalidConfig", "Must provide idp-issuer-url");
+    if (!str_field(conf, "client-id"))
+        return cm_k8s_errorf(err, "InvalidConfig", "Must provide client-id");
+    cfg->auth_provider = cJSON_Duplicate(conf, 1);
+    return cfg->auth_provider ? 0 : cm_k8s_errorf(err, "ENOMEM", "out of memory");
+}
+
 static int fill_from(cm_k8s_config *cfg, const cJSON *cluster, const cJSON *user, cm_k8s_error *err)
 {
     const char *server = str_field(cluster, "server");
@@ -410,7 +446,7 @@ static int fill_from(cm_k8s_config *cfg, const cJSON *cluster, const cJSON *user
             return cm_k8s_errorf(err, "InvalidConfig", "%s: exec has no command", cfg->source);
         cfg->exec = cJSON_Duplicate(exec, 1);
     }
-    return 0;
+    return auth_provider(cfg, cJSON_GetObjectItemCaseSensitive(user, "auth-provider"), err);
 }
 
 /* Picks the context from the merged tree and fills cfg. */
@@ -436,6 +472,10 @@ static int from_kubeconfig(cm_k8s_config *cfg, const cJSON *merged, const cm_k8s
                              cfg->source, uname, ctx);
     const char *ns = o->namespace ? o->namespace : str_field(context, "namespace");
     cfg->namespace = strdup(ns ? ns : "default");
+    if (uname) {
+        cfg->user = strdup(uname);
+        cfg->user_file = dup_or_null(str_field(cJSON_GetObjectItemCaseSensitive(merged, "user-files"), uname));
+    }
     return fill_from(cfg, cJSON_GetObjectItemCaseSensitive(cl, "cluster"),
                      u ? cJSON_GetObjectItemCaseSensitive(u, "user") : NULL, err);
 }
@@ -589,8 +629,78 @@ void cm_k8s_config_free(cm_k8s_config *cfg)
     free(cfg->password);
     cJSON_Delete(cfg->exec);
     cJSON_Delete(cfg->cluster);
+    cJSON_Delete(cfg->auth_provider);
+    free(cfg->user);
+    free(cfg->user_file);
     for (size_t i = 0; cfg->impersonate && cfg->impersonate[i]; i++)
         free(cfg->impersonate[i]);
     free(cfg->impersonate);
     free(cfg);
+}
+
+/* ---- writing a refreshed token back ---- */
+
+/* Replaces path by text atomically (a temporary file beside it, renamed), with path's mode. */
+static int replace_file(const char *path, const char *text, size_t len, cm_k8s_error *err)
+{
+    struct stat st;
+    mode_t mode = stat(path, &st) == 0 ? st.st_mode & 07777 : 0600;
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return cm_k8s_errorf(err, "ENOMEM", "out of memory");
+    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    int ok = fd >= 0 && fchmod(fd, mode) == 0;
+    for (size_t off = 0; ok && off < len;) {
+        ssize_t w = write(fd, text + off, len - off);
+        ok = w > 0;
+        off += ok ? (size_t)w : 0;
+    }
+    ok = ok && fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        e = errno;
+    }
+    if (!ok && fd >= 0)
+        unlink(tmp);
+    free(tmp);
+    return ok ? 0 : cm_k8s_errorf(err, errno_code(e), "%s: %s", path, strerror(e));
+}
+
+int cm_kubeconfig_persist_auth_provider(const char *file, const char *user, const cJSON *config,
+                                        cm_k8s_error *err)
+{
+    if (!file || !user)
+        return cm_k8s_errorf(err, "InvalidConfig", "no kubeconfig file defines the user");
+    cJSON *doc = parse_file(file, err);
+    if (!doc)
+        return -1;
+    cJSON *entry = find_named(cJSON_GetObjectItemCaseSensitive(doc, "users"), user);
+    cJSON *ap = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(entry, "user"), "auth-provider");
+    cJSON *copy = cJSON_IsObject(ap) ? cJSON_Duplicate(config, 1) : NULL;
+    int rc = -1;
+    if (!cJSON_IsObject(ap)) {
+        cm_k8s_errorf(err, "InvalidConfig", "%s: user \"%s\" has no auth-provider any more", file, user);
+    } else if (copy) {
+        if (cJSON_GetObjectItemCaseSensitive(ap, "config"))
+            cJSON_ReplaceItemInObjectCaseSensitive(ap, "config", copy);
+        else
+            cJSON_AddItemToObject(ap, "config", copy);
+        const cJSON *docs[] = {doc};
+        size_t len;
+        cm_yaml_error ye = {0};
+        char *text = cm_yaml_emit(docs, 1, &len, &ye);
+        rc = text ? replace_file(file, text, len, err) : cm_k8s_errorf(err, "EIO", "%s: %s", file, ye.message);
+        free(text);
+    } else {
+        cm_k8s_errorf(err, "ENOMEM", "out of memory");
+    }
+    cJSON_Delete(doc);
+    return rc;
 }

@@ -67,6 +67,10 @@ typedef struct cm_k8s_config {
     char **impersonate; /* "Impersonate-User: ..." header lines (as, as-uid, as-groups,
                            as-user-extra), NULL-terminated, or NULL */
     cJSON *cluster; /* the cluster section, for exec's provideClusterInfo */
+    cJSON *auth_provider; /* the user's auth-provider config (oidc: id-token, refresh-token,
+                             idp-issuer-url, client-id, ...), or NULL */
+    char *user;      /* the user's name, and the kubeconfig file that defined it: where */
+    char *user_file; /* a refreshed OIDC token is written back, as client-go does */
 } cm_k8s_config;
 
 /* Loads the configuration. Returns it, or NULL with err filled (NoConfig,
@@ -87,11 +91,22 @@ void cm_k8s_config_free(cm_k8s_config *cfg);
  * Merges kubeconfig files the way client-go does (first file wins per name
  * and for current-context; missing files skipped unless must_exist), resolving
  * relative paths against each file's directory. Returns a new tree
- * {"current-context", "clusters", "users", "contexts"} (empty when no file
- * existed; *nfound says how many did), or NULL with err filled.
+ * {"current-context", "clusters", "users", "contexts", "user-files"} (empty
+ * when no file existed; *nfound says how many did; "user-files" maps each
+ * user's name to the file that defined it), or NULL with err filled.
  */
 cJSON *cm_kubeconfig_merge(const char *const *paths, size_t n, int must_exist, int *nfound,
                            cm_k8s_error *err);
+
+/*
+ * Writes an auth-provider's config back into the kubeconfig file that defines
+ * user (client-go persists refreshed OIDC tokens so): the file is read, the
+ * user's auth-provider.config replaced by config, and the file replaced
+ * atomically, keeping its mode (comments and formatting are not kept, as with
+ * client-go). Returns 0, or -1 with err filled.
+ */
+int cm_kubeconfig_persist_auth_provider(const char *file, const char *user, const cJSON *config,
+                                        cm_k8s_error *err);
 
 /* Decodes base64 (standard alphabet, padding and white space allowed). NULL when invalid. */
 char *cm_base64_decode(const char *s, size_t *len);

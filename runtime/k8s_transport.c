@@ -354,6 +354,9 @@ static int curl_start(cm_transport *base, cm_http_call *call)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* requests started together wait for the first connection to say whether it multiplexes
+     * (HTTP/2 by ALPN) rather than each opening a connection of its own */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
@@ -440,4 +443,53 @@ cm_transport *cm_curl_transport_new(cm_loop *loop)
     curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
     curl_multi_setopt(t->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     return &t->base;
+}
+
+int cm_http_fetch(cm_http_call *call, long timeout_ms)
+{
+    call->done = 0;
+    call->status = 0;
+    call->error_code = NULL;
+    call->error[0] = '\0';
+    static int initialized;
+    if (!initialized && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+        initialized = 1;
+    struct easy_private ep = {.call = call};
+    struct curl_slist *headers = NULL;
+    CURL *e = curl_easy_init();
+    if (!e)
+        return fail_start(call, "TransportError", "out of memory");
+    for (size_t i = 0; i < call->nheaders; i++) {
+        struct curl_slist *h = curl_slist_append(headers, call->headers[i]);
+        if (h)
+            headers = h;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, call->url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ep.errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &ep);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &ep);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call->method);
+    if (call->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+    }
+    set_tls(e, call->tls);
+    CURLcode rc = curl_easy_perform(e);
+    if (rc != CURLE_OK) {
+        call->error_code = code_of(rc);
+        snprintf(call->error, sizeof call->error, "%s", *ep.errbuf ? ep.errbuf : curl_easy_strerror(rc));
+    } else {
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &call->status);
+    }
+    curl_easy_cleanup(e);
+    curl_slist_free_all(headers);
+    call->done = 1;
+    return rc == CURLE_OK ? 0 : -1;
 }

@@ -86,6 +86,14 @@ struct cm_transport {
  */
 cm_transport *cm_curl_transport_new(cm_loop *loop);
 
+/*
+ * One request outside the loop, waiting for it (at most timeout_ms): for the
+ * rare exchanges of a credential provider with its own server (an OIDC
+ * issuer), not for the API. Fills call's response fields as a transport does
+ * (on_data and on_done are not used). Returns 0, or -1 with error_code set.
+ */
+int cm_http_fetch(cm_http_call *call, long timeout_ms);
+
 /* The value of response header name (case-insensitive) of a done call, copied
  * into buf; returns buf, or NULL when absent. */
 const char *cm_http_header(const cm_http_call *call, const char *name, char *buf, size_t size);

@@ -15,6 +15,13 @@
  * transport failures), status (the Status table), retryAfter}. Iterators
  * (pages, watch) raise that err table instead (it prints as "message (reason)").
  * A cancelled run or a run past its deadline raises, as everywhere.
+ *
+ * Every request, page and watch event is waited for with cm_await(): in a
+ * cm.task task the task yields while the request is in flight (so the
+ * requests of several tasks overlap on the client's transport), on the main
+ * thread the loop runs until the answer is there. The request's state lives
+ * in a cm.k8s.Request userdata on the waiting thread's stack, whose __gc
+ * abandons a request nobody waits for any more.
  */
 #include "cmlua.h"
 #include "json.h"
@@ -28,6 +35,7 @@
 #define CLIENT_MT "cm.k8s.Client"
 #define WATCH_MT "cm.k8s.Watch"
 #define ERROR_MT "cm.k8s.Error"
+#define REQ_MT "cm.k8s.Request"
 
 typedef struct lclient {
     cm_k8s_client *c;
@@ -37,7 +45,18 @@ typedef struct lclient {
 typedef struct lwatch {
     cm_k8s_watch *w;
     int64_t deadline;
+    struct cm_run *run;
+    cm_waiter waiter; /* woken by the watch's notify */
+    int busy;         /* a task waits on it */
 } lwatch;
+
+/* A request in flight, on the stack of the thread that waits for it (closed on __gc). */
+typedef struct lreq {
+    cm_k8s_req *r;
+    struct cm_run *run;
+    cm_waiter w;
+    int restarted; /* pages: after an expired continue token */
+} lreq;
 
 /* ---- errors ---- */
 
@@ -87,17 +106,95 @@ static int fail(lua_State *L, cm_k8s_result *res)
     return 4;
 }
 
+/*
+ * Pushes an answer's body as a table and frees it: a list's items one by one as each becomes a
+ * Lua value, so a page is never whole twice, parsed and in Lua, at the same moment.
+ */
+static void push_body(lua_State *L, cm_k8s_result *res)
+{
+    cJSON *json = res->json, *items = cJSON_DetachItemFromObjectCaseSensitive(json, "items");
+    res->json = NULL;
+    cm_lua_push_json(L, json); /* [body] */
+    cJSON_Delete(json);
+    if (!cJSON_IsArray(items)) {
+        if (items) {
+            cm_lua_push_json(L, items);
+            lua_setfield(L, -2, "items");
+        }
+        cJSON_Delete(items);
+        return;
+    }
+    lua_createtable(L, cJSON_GetArraySize(items), 0); /* [body, items] */
+    cm_lua_mark(L, -1, 1);
+    lua_Integer n = 0;
+    for (cJSON *it; (it = cJSON_DetachItemViaPointer(items, items->child)) != NULL;) {
+        cm_lua_push_json(L, it); /* [body, items, item] */
+        cJSON_Delete(it);
+        lua_rawseti(L, -2, ++n);
+    }
+    cJSON_Delete(items);
+    lua_setfield(L, -2, "items"); /* [body] */
+}
+
 /* Pushes the outcome of a call: the body as a table (true when empty), or the failure. */
 static int finish(lua_State *L, int rc, cm_k8s_result *res)
 {
     if (rc < 0)
         return fail(L, res);
     if (res->json)
-        cm_lua_push_json(L, res->json);
+        push_body(L, res);
     else
         lua_pushboolean(L, 1);
     cm_k8s_result_free(res);
     return 1;
+}
+
+/* ---- requests in flight ---- */
+
+static int req_gc(lua_State *L)
+{
+    lreq *q = luaL_checkudata(L, 1, REQ_MT);
+    cm_k8s_req_cancel(q->r);
+    q->r = NULL;
+    return 0;
+}
+
+/* Pushes a request handle with nothing in flight yet: made before the arguments are read, so a
+ * raise leaks nothing. */
+static lreq *new_req(lua_State *L)
+{
+    lreq *q = lua_newuserdatauv(L, sizeof *q, 0);
+    *q = (lreq){.run = cm_run_get(L)};
+    luaL_setmetatable(L, REQ_MT);
+    return q;
+}
+
+static void req_wake(cm_k8s_req *r, void *ud)
+{
+    (void)r;
+    lreq *q = ud;
+    cm_waiter_wake(q->run, &q->w);
+}
+
+/*
+ * Waits for the request just started into q, then continues in k. On the main thread the loop runs
+ * meanwhile; in a task the task yields, so the requests of several tasks are in flight at once.
+ */
+static int await_req(lua_State *L, lreq *q, cm_k8s_req *r, lua_KFunction k)
+{
+    if (!r)
+        return luaL_error(L, "not enough memory");
+    q->r = r;
+    q->w = (cm_waiter){.done = cm_k8s_req_done(r)};
+    return cm_await(L, &q->w, CM_TIME_NEVER, (lua_KContext)q, k);
+}
+
+/* Takes the outcome of q's request. */
+static int req_take(lreq *q, cm_k8s_result *res)
+{
+    int rc = cm_k8s_req_finish(q->r, res);
+    q->r = NULL;
+    return rc;
 }
 
 /* ---- arguments ---- */
@@ -345,19 +442,39 @@ static int client_info(lua_State *L)
     return 1;
 }
 
+/* Continues a method whose result is the request's answer: the body as a table, or the failure. */
+static int req_finished(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    cm_k8s_result res;
+    int rc = req_take((lreq *)ctx, &res);
+    return finish(L, rc, &res);
+}
+
+/* Continues c:logs(): the body as text. */
+static int logs_finished(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    cm_k8s_result res;
+    if (req_take((lreq *)ctx, &res) < 0)
+        return fail(L, &res);
+    lua_pushlstring(L, res.text ? res.text : "", res.len);
+    cm_k8s_result_free(&res);
+    return 1;
+}
+
 /* c:get(ref) -> object | nil, message, reason, err */
 static int client_get(lua_State *L)
 {
     lclient *lc = check_client(L);
     lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
+    lreq *q = new_req(L);
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 1);
     cm_k8s_param p[2];
     size_t n = 0;
     add_param(L, 2, "resourceVersion", p, &n);
-    cm_k8s_result res;
-    int rc = cm_k8s_call(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), &res);
-    return finish(L, rc, &res);
+    return await_req(L, q, cm_k8s_call_start(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), req_wake, q), req_finished);
 }
 
 /* The selectors and list options of a ref table. */
@@ -384,17 +501,19 @@ static int client_list(lua_State *L)
 {
     lclient *lc = check_client(L);
     lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
+    lreq *q = new_req(L);
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 0);
     cm_k8s_param p[4];
     size_t n = list_params(L, 2, p);
-    cm_k8s_result res;
-    int rc = cm_k8s_list_all(lc->c, &ref, p, n, page_limit(L, 2), deadline_of(L, lc), &res);
-    return finish(L, rc, &res);
+    cm_k8s_req *r = cm_k8s_list_start(lc->c, &ref, p, n, page_limit(L, 2), deadline_of(L, lc), req_wake, q);
+    return await_req(L, q, r, req_finished);
 }
 
-/* One page of the pages iterator, from continue token cont (NULL: the first). */
-static int fetch_page(lua_State *L, lclient *lc, const char *cont, cm_k8s_result *res)
+static int page_fetched(lua_State *L, int status, lua_KContext ctx);
+
+/* Starts one page of the pages iterator from continue token cont (NULL: the first) into q. */
+static int fetch_page(lua_State *L, lclient *lc, lreq *q, const char *cont)
 {
     cm_k8s_ref ref;
     check_ref(L, lua_upvalueindex(2), &ref, 0);
@@ -405,25 +524,21 @@ static int fetch_page(lua_State *L, lclient *lc, const char *cont, cm_k8s_result
     snprintf(lim, sizeof lim, "%d", page_limit(L, lua_upvalueindex(2)));
     p[n++] = (cm_k8s_param){"limit", lim};
     p[n++] = (cm_k8s_param){"continue", cont};
-    return cm_k8s_call(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), res);
+    cm_k8s_req *r = cm_k8s_call_start(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), req_wake, q);
+    return await_req(L, q, r, page_fetched);
 }
 
-/* The pages iterator; upvalues: client, ref table, continue token (false: done). */
-static int pages_next(lua_State *L)
+/* Continues the pages iterator once a page came: it, and where the next one starts. */
+static int page_fetched(lua_State *L, int status, lua_KContext ctx)
 {
-    lua_settop(L, 0);
-    lua_pushvalue(L, lua_upvalueindex(1)); /* [client] */
-    lclient *lc = check_client(L);
-    if (lua_type(L, lua_upvalueindex(3)) == LUA_TBOOLEAN)
-        return 0; /* done */
-    const char *cont = lua_tostring(L, lua_upvalueindex(3));
+    (void)status;
+    lreq *q = (lreq *)ctx;
     cm_k8s_result res;
-    int restarted = 0;
-    int rc = fetch_page(L, lc, cont, &res);
-    if (rc < 0 && res.status == 410 && cont) { /* an expired continue token: start again */
-        cm_k8s_result_free(&res);
-        restarted = 1;
-        rc = fetch_page(L, lc, NULL, &res);
+    int rc = req_take(q, &res);
+    if (rc < 0 && res.status == 410 && !q->restarted && lua_isstring(L, lua_upvalueindex(3))) {
+        cm_k8s_result_free(&res); /* an expired continue token: start again */
+        q->restarted = 1;
+        return fetch_page(L, check_client(L), q, NULL);
     }
     if (rc < 0) {
         cm_check_interrupt(L);
@@ -438,10 +553,24 @@ static int pages_next(lua_State *L)
     else
         lua_pushboolean(L, 0);
     lua_replace(L, lua_upvalueindex(3));
-    cm_lua_push_json(L, res.json); /* [client, ..., page] */
+    push_body(L, &res); /* [client, req, ..., page] */
     cm_k8s_result_free(&res);
-    lua_pushboolean(L, restarted);
+    lua_pushboolean(L, q->restarted);
     return 2;
+}
+
+/* The pages iterator; upvalues: client, ref table, continue token (false: done). */
+static int pages_next(lua_State *L)
+{
+    lua_settop(L, 0);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* [client] */
+    lclient *lc = check_client(L);
+    if (lua_type(L, lua_upvalueindex(3)) == LUA_TBOOLEAN)
+        return 0; /* done */
+    lreq *q = new_req(L); /* [client, req] */
+    if (lua_isstring(L, lua_upvalueindex(3)))
+        lua_gc(L, LUA_GCCOLLECT); /* the page before, when the loop let it go, is not held with this one */
+    return fetch_page(L, lc, q, lua_tostring(L, lua_upvalueindex(3)));
 }
 
 /* c:pages(ref) -> iterator over pages: for page, restarted in c:pages{...} */
@@ -471,6 +600,7 @@ static int client_create(lua_State *L)
 {
     lclient *lc = check_client(L);
     lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
+    lreq *q = new_req(L);
     cm_k8s_ref ref;
     object_ref(L, 2, &ref);
     ref.name = NULL;
@@ -480,9 +610,7 @@ static int client_create(lua_State *L)
     size_t n = write_params(L, 3, p);
     size_t len;
     const char *body = encode(L, 2, &len);
-    cm_k8s_result res;
-    int rc = cm_k8s_call(lc->c, "POST", &ref, p, n, "application/json", body, len, deadline_of(L, lc), &res);
-    return finish(L, rc, &res);
+    return await_req(L, q, cm_k8s_call_start(lc->c, "POST", &ref, p, n, "application/json", body, len, deadline_of(L, lc), req_wake, q), req_finished);
 }
 
 /* c:update(obj [, opts]) -> updated | nil, ...; opts.subresource = "status" */
@@ -490,6 +618,7 @@ static int client_update(lua_State *L)
 {
     lclient *lc = check_client(L);
     lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
+    lreq *q = new_req(L);
     cm_k8s_ref ref;
     object_ref(L, 2, &ref);
     if (!ref.name)
@@ -500,9 +629,7 @@ static int client_update(lua_State *L)
     size_t n = write_params(L, 3, p);
     size_t len;
     const char *body = encode(L, 2, &len);
-    cm_k8s_result res;
-    int rc = cm_k8s_call(lc->c, "PUT", &ref, p, n, "application/json", body, len, deadline_of(L, lc), &res);
-    return finish(L, rc, &res);
+    return await_req(L, q, cm_k8s_call_start(lc->c, "PUT", &ref, p, n, "application/json", body, len, deadline_of(L, lc), req_wake, q), req_finished);
 }
 
 /* c:patch(ref, patch [, opts]) opts: type (merge|strategic|json|apply), fieldManager, force */
@@ -510,6 +637,7 @@ static int client_patch(lua_State *L)
 {
     lclient *lc = check_client(L);
     lua_settop(L, 4); /* optional arguments become nil, above them: strings of the tables */
+    lreq *q = new_req(L);
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 1);
     luaL_argcheck(L, lua_istable(L, 3) || lua_isstring(L, 3), 3, "expected a table or a string");
@@ -531,9 +659,7 @@ static int client_patch(lua_State *L)
         add_bool_param(L, 4, "force", p, &n);
     size_t len;
     const char *body = lua_type(L, 3) == LUA_TSTRING ? lua_tolstring(L, 3, &len) : encode(L, 3, &len);
-    cm_k8s_result res;
-    int rc = cm_k8s_call(lc->c, "PATCH", &ref, p, n, ct, body, len, deadline_of(L, lc), &res);
-    return finish(L, rc, &res);
+    return await_req(L, q, cm_k8s_call_start(lc->c, "PATCH", &ref, p, n, ct, body, len, deadline_of(L, lc), req_wake, q), req_finished);
 }
 
 /* The DeleteOptions body from opts at idx (NULL when none). */
@@ -570,17 +696,17 @@ static int client_delete(lua_State *L)
 {
     lclient *lc = check_client(L);
     lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
+    lreq *q = new_req(L);
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 1);
     int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
     cJSON *o = delete_options(L, 3);
     char *body = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
-    cm_k8s_result res;
-    int rc = cm_k8s_call(lc->c, "DELETE", &ref, NULL, 0, body ? "application/json" : NULL, body,
-                         body ? strlen(body) : 0, deadline, &res);
+    cm_k8s_req *r = cm_k8s_call_start(lc->c, "DELETE", &ref, NULL, 0, body ? "application/json" : NULL, body,
+                                      body ? strlen(body) : 0, deadline, req_wake, q);
     free(body);
-    return finish(L, rc, &res);
+    return await_req(L, q, r, req_finished);
 }
 
 /* c:evict(ref [, opts]) -> Status | nil, ...; opts as delete's (gracePeriodSeconds, uid, ...) */
@@ -588,16 +714,16 @@ static int client_evict(lua_State *L)
 {
     lclient *lc = check_client(L);
     lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
+    lreq *q = new_req(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     const char *name = opt_field(L, 2, "name");
     const char *ns = opt_field(L, 2, "namespace");
     luaL_argcheck(L, name != NULL, 2, "a ref needs a name");
     int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
     cJSON *o = delete_options(L, 3);
-    cm_k8s_result res;
-    int rc = cm_k8s_evict(lc->c, ns, name, o, deadline, &res);
+    cm_k8s_req *r = cm_k8s_evict_start(lc->c, ns, name, o, deadline, req_wake, q);
     cJSON_Delete(o);
-    return finish(L, rc, &res);
+    return await_req(L, q, r, req_finished);
 }
 
 /* c:logs(ref) -> text | nil, ...; ref: name, namespace, container, tailLines, sinceSeconds, previous */
@@ -605,6 +731,7 @@ static int client_logs(lua_State *L)
 {
     lclient *lc = check_client(L);
     lua_settop(L, 2); /* optional arguments become nil, above them: strings of the tables */
+    lreq *q = new_req(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .subresource = "log"};
     ref.name = opt_field(L, 2, "name");
@@ -618,22 +745,68 @@ static int client_logs(lua_State *L)
     add_param(L, 2, "limitBytes", p, &n);
     add_bool_param(L, 2, "previous", p, &n);
     add_bool_param(L, 2, "timestamps", p, &n);
-    cm_k8s_result res;
-    if (cm_k8s_call(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), &res) < 0)
-        return fail(L, &res);
-    lua_pushlstring(L, res.text ? res.text : "", res.len);
-    cm_k8s_result_free(&res);
-    return 1;
+    cm_k8s_req *r = cm_k8s_call_start(lc->c, "GET", &ref, p, n, NULL, NULL, 0, deadline_of(L, lc), req_wake, q);
+    return await_req(L, q, r, logs_finished);
 }
 
 /* ---- watch ---- */
 
-static int watch_close(lua_State *L)
+/* __gc: frees the watch (no task can be waiting on it: a waiting task's stack holds it). */
+static int watch_gc(lua_State *L)
 {
     lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
     cm_k8s_watch_free(lw->w);
     lw->w = NULL;
     return 0;
+}
+
+/* w:close() and __close: also wakes a task waiting on it, which finds it closed. */
+static int watch_close(lua_State *L)
+{
+    lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
+    watch_gc(L);
+    if (lw->busy)
+        cm_waiter_wake(lw->run, &lw->waiter);
+    return 0;
+}
+
+/* Continues the iterator: polls the watch, and waits again while it has nothing to say. */
+static int watch_polled(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    lwatch *lw = (lwatch *)ctx;
+    if (!lw->w) {
+        lw->busy = 0;
+        return luaL_error(L, "attempt to use a closed watch");
+    }
+    struct cm_run *run = lw->run;
+    int64_t deadline = lw->deadline < run->deadline ? lw->deadline : run->deadline;
+    cJSON *ev = NULL;
+    cm_k8s_error err = {0};
+    int rc = cm_k8s_watch_poll(lw->w, deadline, &ev, &err);
+    if (rc == CM_K8S_PENDING) {
+        lw->waiter = (cm_waiter){0};
+        return cm_await(L, &lw->waiter, deadline, ctx, watch_polled);
+    }
+    lw->busy = 0;
+    cm_check_interrupt(L);
+    if (rc < 0) {
+        cm_k8s_result res = {.err = err};
+        push_error(L, &res);
+        return lua_error(L);
+    }
+    if (rc == 0)
+        return 0;
+    cm_lua_push_json(L, ev);
+    cJSON_Delete(ev);
+    return 1;
+}
+
+/* Wakes the task or main thread waiting on the watch. */
+static void watch_notify(void *ud)
+{
+    lwatch *lw = ud;
+    cm_waiter_wake(lw->run, &lw->waiter);
 }
 
 /* The iterator: w() -> event | nil at the deadline; raises an Error on failure. */
@@ -642,27 +815,15 @@ static int watch_call(lua_State *L)
     lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
     if (!lw->w)
         return luaL_error(L, "attempt to use a closed watch");
-    lua_getiuservalue(L, 1, 1);
-    lua_replace(L, 1); /* [client, ...]: the client must still be open */
+    lua_settop(L, 1);
+    lua_getiuservalue(L, 1, 1); /* [w, client]: the client must still be open */
+    lua_insert(L, 1);           /* [client, w]: the watch stays referenced while a task waits */
     check_client(L);
-    struct cm_run *run = cm_run_get(L);
     cm_check_interrupt(L);
-    int64_t deadline = lw->deadline < run->deadline ? lw->deadline : run->deadline;
-    cJSON *ev = NULL;
-    cm_k8s_error err = {0};
-    int rc = cm_k8s_watch_next(lw->w, deadline, &ev, &err);
-    if (rc < 0) {
-        cm_k8s_result res = {.err = err};
-        cm_check_interrupt(L);
-        push_error(L, &res);
-        return lua_error(L);
-    }
-    cm_check_interrupt(L);
-    if (rc == 0)
-        return 0;
-    cm_lua_push_json(L, ev);
-    cJSON_Delete(ev);
-    return 1;
+    luaL_argcheck(L, !lw->busy, 1, "the watch is already being waited on by another task");
+    lw->busy = 1;
+    cm_k8s_watch_set_notify(lw->w, watch_notify, lw);
+    return watch_polled(L, LUA_OK, (lua_KContext)lw);
 }
 
 /* w:resource_version() -> the last resourceVersion seen, to watch on from */
@@ -699,7 +860,7 @@ static int client_watch(lua_State *L)
     double timeout = num_opt(L, 2, "timeout", -1);
     struct cm_run *run = cm_run_get(L);
     lwatch *lw = lua_newuserdatauv(L, sizeof *lw, 1);
-    lw->w = NULL;
+    *lw = (lwatch){.run = run};
     luaL_setmetatable(L, WATCH_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1); /* the watch keeps its client alive */
@@ -753,6 +914,12 @@ int luaopen_cm_k8s(lua_State *L)
     luaL_getmetatable(L, WATCH_MT);
     lua_pushcfunction(L, watch_call);
     lua_setfield(L, -2, "__call");
+    lua_pushcfunction(L, watch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, REQ_MT);
+    lua_pushcfunction(L, req_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, ERROR_MT);
     lua_pushcfunction(L, error_tostring);

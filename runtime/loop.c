@@ -1,4 +1,4 @@
-/* loop.c - the run's event loop: a timer heap, poll() on the real clock, jumps on the virtual one. */
+/* loop.c - the run's event loop: a timer heap, poll() on the real or scaled clock, jumps on the virtual one. */
 #include "loop.h"
 
 #include <errno.h>
@@ -25,7 +25,10 @@ struct cm_watch {
 struct cm_loop {
     enum cm_clock_kind kind;
     int64_t vnow;       /* virtual clock: current time */
-    int64_t epoch_wall; /* virtual clock: wall time at vnow == 0 */
+    int64_t epoch_wall; /* virtual and scaled clocks: wall time at time 0 */
+    double speed;       /* scaled clock: loop ns per real ns */
+    int64_t base;       /* scaled clock: the loop's time at real time base_real */
+    int64_t base_real;  /* scaled clock: CLOCK_MONOTONIC when the speed was last set */
     cm_timer **heap;
     size_t ntimers, captimers;
     uint64_t seq;
@@ -50,6 +53,8 @@ cm_loop *cm_loop_new(enum cm_clock_kind kind, int64_t epoch_wall_ns)
     loop->kind = kind;
     loop->epoch_wall = epoch_wall_ns;
     loop->wake_fd = -1;
+    loop->speed = 1.0;
+    loop->base_real = clock_ns(CLOCK_MONOTONIC);
     return loop;
 }
 
@@ -76,14 +81,40 @@ enum cm_clock_kind cm_loop_clock(const cm_loop *loop)
 
 int64_t cm_loop_now(const cm_loop *loop)
 {
-    return loop->kind == CM_CLOCK_VIRTUAL ? loop->vnow : clock_ns(CLOCK_MONOTONIC);
+    if (loop->kind == CM_CLOCK_VIRTUAL)
+        return loop->vnow;
+    if (loop->kind == CM_CLOCK_REAL)
+        return clock_ns(CLOCK_MONOTONIC);
+    /* rounding is monotonic, so this never goes back */
+    return loop->base + (int64_t)((double)(clock_ns(CLOCK_MONOTONIC) - loop->base_real) * loop->speed);
 }
 
 int64_t cm_loop_wall(const cm_loop *loop)
 {
-    if (loop->kind == CM_CLOCK_VIRTUAL)
-        return loop->epoch_wall + loop->vnow;
-    return clock_ns(CLOCK_REALTIME);
+    if (loop->kind == CM_CLOCK_REAL)
+        return clock_ns(CLOCK_REALTIME);
+    return loop->epoch_wall + cm_loop_now(loop);
+}
+
+int cm_loop_set_speed(cm_loop *loop, double speed)
+{
+    if (loop->kind != CM_CLOCK_SCALED || !(speed >= CM_LOOP_MIN_SPEED && speed <= CM_LOOP_MAX_SPEED))
+        return -1;
+    int64_t now = cm_loop_now(loop);
+    loop->base_real = clock_ns(CLOCK_MONOTONIC);
+    loop->base = now;
+    loop->speed = speed;
+    return 0;
+}
+
+double cm_loop_speed(const cm_loop *loop)
+{
+    return loop->kind == CM_CLOCK_SCALED ? loop->speed : 1.0;
+}
+
+int64_t cm_loop_after_real(const cm_loop *loop, int64_t real_ns)
+{
+    return cm_loop_now(loop) + (int64_t)((double)real_ns * cm_loop_speed(loop));
 }
 
 void cm_loop_set_cancel(cm_loop *loop, volatile sig_atomic_t *flag, int wake_fd)
@@ -192,7 +223,7 @@ static void run_due(cm_loop *loop, int64_t now, const int *done)
 
 int cm_loop_watch_fd(cm_loop *loop, int fd, short events, cm_io_fn fn, void *ud)
 {
-    if (loop->kind != CM_CLOCK_REAL) {
+    if (loop->kind == CM_CLOCK_VIRTUAL) {
         errno = EINVAL;
         return -1;
     }
@@ -235,8 +266,8 @@ static int poll_once(cm_loop *loop, int64_t until)
     for (size_t i = 0; i < n; i++)
         fds[i] = (struct pollfd){.fd = loop->watches[i].fd, .events = loop->watches[i].events};
     fds[n] = (struct pollfd){.fd = loop->wake_fd, .events = POLLIN};
-    int64_t wait = until - cm_loop_now(loop);
-    int ms = wait <= 0 ? 0 : wait >= INT64_C(1000) * 86400000 ? 86400000 : (int)((wait + 999999) / 1000000);
+    double wait = ((double)until - (double)cm_loop_now(loop)) / cm_loop_speed(loop); /* real ns */
+    int ms = wait <= 0 ? 0 : wait >= 1e6 * 86400000 ? 86400000 : (int)((wait + 999999) / 1e6);
     int rc = poll(fds, n + 1, ms);
     if (rc < 0)
         return errno == EINTR ? 0 : -1;

@@ -8,6 +8,9 @@
  *   - CM_CLOCK_REAL: time is CLOCK_MONOTONIC; waiting is poll() on the file
  *     descriptors registered with cm_loop_watch_fd() (libcurl's sockets, the
  *     HTTP front's listener) and on the cancel pipe, bounded by the next timer.
+ *   - CM_CLOCK_SCALED: real time sped up (fake serve --speed N): time is
+ *     elapsed CLOCK_MONOTONIC times N, and waits are as on the real clock,
+ *     each 1/N as long, so every timer of the run is scaled alike.
  *   - CM_CLOCK_VIRTUAL: time is a counter. When nothing is runnable the clock
  *     jumps to the next timer, so simulated actors (which are only timers)
  *     run in a deterministic order: by due time, then by creation order.
@@ -33,7 +36,7 @@ typedef void (*cm_timer_fn)(cm_loop *loop, void *ud);
 /* Called when a watched descriptor is ready; revents as poll() reports. */
 typedef void (*cm_io_fn)(cm_loop *loop, int fd, short revents, void *ud);
 
-enum cm_clock_kind { CM_CLOCK_REAL, CM_CLOCK_VIRTUAL };
+enum cm_clock_kind { CM_CLOCK_REAL, CM_CLOCK_VIRTUAL, CM_CLOCK_SCALED };
 
 /* Why cm_loop_run_until() returned. */
 enum cm_loop_result {
@@ -46,19 +49,39 @@ enum cm_loop_result {
 
 #define CM_NS_PER_S INT64_C(1000000000)
 #define CM_TIME_NEVER INT64_MAX
+#define CM_LOOP_MIN_SPEED 0.001 /* the scaled clock's bounds */
+#define CM_LOOP_MAX_SPEED 100000.0
 
 /*
- * Creates a loop. For CM_CLOCK_VIRTUAL, epoch_wall_ns is the wall-clock time
- * (ns since the Unix epoch) that virtual time 0 stands for; it is ignored for
- * the real clock. Returns NULL when out of memory.
+ * Creates a loop. For CM_CLOCK_VIRTUAL and CM_CLOCK_SCALED, epoch_wall_ns is
+ * the wall-clock time (ns since the Unix epoch) that time 0 stands for; it is
+ * ignored for the real clock. A scaled clock starts at 0 now, at speed 1.
+ * Returns NULL when out of memory.
  */
 cm_loop *cm_loop_new(enum cm_clock_kind kind, int64_t epoch_wall_ns);
 
 /* Frees the loop and every pending timer (their callbacks are not called). */
 void cm_loop_free(cm_loop *loop);
 
-/* Virtual clock only: sets the wall-clock time that virtual time 0 stands for. */
+/* Virtual and scaled clocks: sets the wall-clock time that time 0 stands for. */
 void cm_loop_set_epoch(cm_loop *loop, int64_t epoch_wall_ns);
+
+/*
+ * Scaled clock only: from now on the loop's time runs speed times as fast as
+ * real time (without a jump). Returns 0, or -1 for another clock or a speed
+ * outside [CM_LOOP_MIN_SPEED, CM_LOOP_MAX_SPEED].
+ */
+int cm_loop_set_speed(cm_loop *loop, double speed);
+
+/* Loop ns per real ns: the scaled clock's speed, 1 for the others. */
+double cm_loop_speed(const cm_loop *loop);
+
+/*
+ * The loop time (cm_loop_now() scale) real_ns of real time from now: for
+ * timers that must keep real time however fast the clock runs, such as a
+ * server's checks on its sockets.
+ */
+int64_t cm_loop_after_real(const cm_loop *loop, int64_t real_ns);
 
 /* Which clock the loop owns. */
 enum cm_clock_kind cm_loop_clock(const cm_loop *loop);
@@ -91,7 +114,7 @@ void cm_loop_timer_cancel(cm_loop *loop, cm_timer *timer);
 size_t cm_loop_pending(const cm_loop *loop);
 
 /*
- * Watches fd for events (POLLIN/POLLOUT) on the real clock; events == 0
+ * Watches fd for events (POLLIN/POLLOUT) on the real or scaled clock; events == 0
  * removes the watch. Returns 0, or -1 with errno ENOMEM or EINVAL (virtual clock).
  */
 int cm_loop_watch_fd(cm_loop *loop, int fd, short events, cm_io_fn fn, void *ud);

@@ -1,9 +1,9 @@
 /* main.c - the cni-migrate command line, a client of include/cnimigrate.h. */
 #include "cnimigrate.h"
+#include "duration.h"
 #include "fake/serve.h"
 
 #include <cJSON.h>
-#include <fcntl.h>
 #include <curl/curl.h>
 #include <lua.h>
 #include <microhttpd.h>
@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <yaml.h>
 
 static const char USAGE[] =
@@ -19,12 +18,22 @@ static const char USAGE[] =
     "\n"
     "Commands:\n"
     "  run SCRIPT [ARGS...]  run a Lua script (a file, or the name of a bundled procedure)\n"
-    "  fake serve FIXTURE    serve a fake cluster (a fixture YAML) to kubectl and other clients:\n"
+    "  fake serve FIXTURE    serve the simulated cluster of a fixture (YAML) to kubectl and other\n"
+    "                        clients, on real time, until SIGTERM/SIGINT:\n"
     "      --listen HOST:PORT      address to listen on (default 127.0.0.1:0, any free port)\n"
     "      --kubeconfig-out FILE   write a kubeconfig for the server to FILE\n"
     "      --tls                   serve HTTPS with a CA and certificate generated at start\n"
     "      --token TOKEN           require this bearer token\n"
     "      --allow-remote          permit a --listen address that is not loopback\n"
+    "      --speed N               run the cluster's clock N times as fast as real time\n"
+    "                              (default 1; 0.001 to 100000); every delay is scaled\n"
+    "      --no-sim                serve the fixture frozen: no controllers, kubelets or hosts\n"
+    "      --fault SECTION:K=V,... inject a fault (repeatable; see --fault below)\n"
+    "      --seed N, --trace FILE  as for --fake (faults are drawn from the seed too)\n"
+    "  fake host FIXTURE NODE  simulate the cluster and print NODE's simulated host as JSON\n"
+    "      --at DURATION           after this much virtual time (default 5m, or sooner once\n"
+    "                              nothing is left to happen)\n"
+    "      --seed N, --trace FILE  as for --fake\n"
     "  version               print the version of cni-migrate and its libraries\n"
     "  help                  print this help\n"
     "\n"
@@ -44,13 +53,13 @@ static const char USAGE[] =
     "  --seed N              the simulation's seed (default 0): same fixture, seed, script:\n"
     "                        same run\n"
     "  --trace FILE          with --fake: write the run's timeline to FILE as JSON lines\n"
+    "  --fault SECTION:K=V,...  with --fake: inject a fault (repeatable), e.g.\n"
+    "                        requests:error=429,retryAfter=1,verbs=get+list,rate=0.2\n"
     "\n"
     "Exit codes: 0 done, 1 the script or procedure failed, 2 bad usage or bad input.\n";
 
 static cm_runtime *g_rt; /* for the signal handler */
 static volatile sig_atomic_t g_signalled;
-static volatile sig_atomic_t g_serve_cancel; /* fake serve: stop */
-static int g_serve_wake[2] = {-1, -1};
 
 /* The first SIGTERM/SIGINT stops the run at its next instruction or wait; a second one,
  * for a script stuck in a call that cannot be interrupted, kills the process. */
@@ -63,11 +72,6 @@ static void on_signal(int sig)
     }
     if (g_rt)
         cm_runtime_cancel(g_rt);
-    g_serve_cancel = 1;
-    if (g_serve_wake[1] >= 0) {
-        ssize_t n = write(g_serve_wake[1], "x", 1);
-        (void)n;
-    }
 }
 
 static void log_to_stderr(void *ud, int level, const char *line)
@@ -112,6 +116,7 @@ static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
     {"--fake", "fake"},
     {"--seed", "seed"},
     {"--trace", "trace"},
+    {"--fault", "fault"},
 };
 
 /* Applies flag argv[*i] (and its value); returns CM_OK or CM_USAGE after printing why. */
@@ -161,31 +166,78 @@ static void print_url(void *ud, const char *url)
     fflush(stdout);
 }
 
-/* Parses the flags of fake serve into o; CM_OK or CM_USAGE after printing why. */
-static int serve_flags(int argc, char **argv, struct cm_serve_opts *o)
+/* Whether arg is one of the run's flags (--seed, --trace, --log-level, ...), which the fake commands take too. */
+static int is_run_flag(const char *arg)
+{
+    if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0)
+        return 1;
+    for (size_t f = 0; f < sizeof VALUE_FLAGS / sizeof VALUE_FLAGS[0]; f++) {
+        size_t n = strlen(VALUE_FLAGS[f].flag);
+        if (strncmp(arg, VALUE_FLAGS[f].flag, n) == 0 && (arg[n] == '\0' || arg[n] == '='))
+            return strcmp(VALUE_FLAGS[f].flag, "--fake") != 0; /* the FIXTURE is the cluster */
+    }
+    return 0;
+}
+
+/* The value of flag argv[*i] (moving *i past it), or NULL after printing why. */
+static const char *flag_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "cni-migrate: flag %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+/* --speed N: a number in the scaled clock's range; CM_OK or CM_USAGE after printing why. */
+static int parse_speed(const char *v, double *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (!*v || *end || !(d >= 0.001 && d <= 100000))
+        return usage_error("fake serve: --speed: expected a number from 0.001 to 100000, got", v);
+    *out = d;
+    return CM_OK;
+}
+
+/* A flag of fake serve; CM_OK, CM_USAGE after printing why, or -1 when it is not one. */
+static int serve_flag(int argc, char **argv, int *i, struct cm_serve_opts *o)
+{
+    const char *a = argv[*i];
+    const char **slot = strcmp(a, "--listen") == 0 ? &o->listen
+                        : strcmp(a, "--kubeconfig-out") == 0 ? &o->kubeconfig_out
+                        : strcmp(a, "--token") == 0 ? &o->token : NULL;
+    if (slot)
+        return (*slot = flag_value(argc, argv, i)) ? CM_OK : CM_USAGE;
+    if (strcmp(a, "--speed") == 0) {
+        const char *v = flag_value(argc, argv, i);
+        return v ? parse_speed(v, &o->speed) : CM_USAGE;
+    }
+    int *flag = strcmp(a, "--tls") == 0 ? &o->tls : strcmp(a, "--allow-remote") == 0 ? &o->allow_remote
+                : strcmp(a, "--no-sim") == 0 ? &o->frozen : NULL;
+    if (!flag)
+        return -1;
+    *flag = 1;
+    return CM_OK;
+}
+
+/* Parses the flags of fake serve into o (the run's own flags into rt); CM_OK or CM_USAGE after printing why. */
+static int serve_flags(cm_runtime *rt, int argc, char **argv, struct cm_serve_opts *o)
 {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--listen") == 0 ? &o->listen
-                            : strcmp(a, "--kubeconfig-out") == 0 ? &o->kubeconfig_out
-                            : strcmp(a, "--token") == 0 ? &o->token : NULL;
-        if (slot) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "cni-migrate: flag %s needs a value\n", a);
-                return CM_USAGE;
-            }
-            *slot = argv[++i];
-        } else if (strcmp(a, "--tls") == 0) {
-            o->tls = 1;
-        } else if (strcmp(a, "--allow-remote") == 0) {
-            o->allow_remote = 1;
-        } else if (a[0] == '-' && a[1]) {
+        int rc = serve_flag(argc, argv, &i, o);
+        if (rc == -1 && is_run_flag(a))
+            rc = apply_flag(rt, argc, argv, &i);
+        if (rc == CM_USAGE)
+            return CM_USAGE;
+        if (rc == CM_OK)
+            continue;
+        if (a[0] == '-' && a[1])
             return usage_error("fake serve: unknown flag", a);
-        } else if (!o->fixture) {
-            o->fixture = a;
-        } else {
+        if (o->fixture)
             return usage_error("fake serve: one FIXTURE only, got another", a);
-        }
+        o->fixture = a;
     }
     if (!o->fixture)
         return usage_error("fake serve: missing FIXTURE", NULL);
@@ -195,24 +247,60 @@ static int serve_flags(int argc, char **argv, struct cm_serve_opts *o)
 }
 
 /* fake serve FIXTURE [flags]: serves until SIGTERM/SIGINT. */
-static int cmd_fake(int argc, char **argv)
+static int cmd_fake_serve(cm_runtime *rt, int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "serve") != 0)
-        return usage_error("fake: expected 'serve', got", argc ? argv[0] : "nothing");
     struct cm_serve_opts o = {0};
-    if (serve_flags(argc - 1, argv + 1, &o) != CM_OK)
+    if (serve_flags(rt, argc, argv, &o) != CM_OK)
         return CM_USAGE;
-    if (pipe(g_serve_wake) != 0) {
-        perror("cni-migrate: pipe");
-        return CM_FAILED;
-    }
-    for (int i = 0; i < 2; i++)
-        fcntl(g_serve_wake[i], F_SETFL, O_NONBLOCK);
     char err[1024] = "";
-    int rc = cm_fake_serve(&o, &g_serve_cancel, g_serve_wake[0], print_url, NULL, err, sizeof err);
-    if (rc != 0)
+    int rc = cm_fake_serve(rt, &o, print_url, NULL, err, sizeof err);
+    if (rc != CM_OK)
         fprintf(stderr, "cni-migrate: %s\n", err);
-    return rc == 2 ? CM_USAGE : rc ? CM_FAILED : CM_OK;
+    return rc;
+}
+
+/* fake host FIXTURE NODE [--at DURATION] [flags]: prints NODE's simulated host. */
+static int cmd_fake_host(cm_runtime *rt, int argc, char **argv)
+{
+    const char *pos[2] = {NULL, NULL};
+    int npos = 0;
+    int64_t at = CM_FAKE_HOST_DEFAULT_AT;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--at") == 0) {
+            const char *v = flag_value(argc, argv, &i);
+            if (!v)
+                return CM_USAGE;
+            if ((at = cm_parse_duration(v)) < 0)
+                return usage_error("fake host: --at: expected a duration (90s, 5m, 1h30m), got", v);
+        } else if (is_run_flag(a)) {
+            if (apply_flag(rt, argc, argv, &i) != CM_OK)
+                return CM_USAGE;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("fake host: unknown flag", a);
+        } else if (npos == 2) {
+            return usage_error("fake host: expected FIXTURE NODE, got another argument", a);
+        } else {
+            pos[npos++] = a;
+        }
+    }
+    if (npos < 2)
+        return usage_error(npos ? "fake host: missing NODE" : "fake host: missing FIXTURE and NODE", NULL);
+    char err[1024] = "";
+    int rc = cm_fake_host(rt, pos[0], pos[1], at, stdout, err, sizeof err);
+    if (rc != CM_OK)
+        fprintf(stderr, "cni-migrate: %s\n", err);
+    return rc;
+}
+
+/* fake serve | fake host. */
+static int cmd_fake(cm_runtime *rt, int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "serve") == 0)
+        return cmd_fake_serve(rt, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "host") == 0)
+        return cmd_fake_host(rt, argc - 1, argv + 1);
+    return usage_error("fake: expected 'serve' or 'host', got", argc ? argv[0] : "nothing");
 }
 
 static int dispatch(cm_runtime *rt, int argc, char **argv)
@@ -240,7 +328,7 @@ static int dispatch(cm_runtime *rt, int argc, char **argv)
     if (strcmp(command, "run") == 0)
         return i < argc ? cmd_run(rt, argc - i, argv + i) : usage_error("run: missing SCRIPT", NULL);
     if (strcmp(command, "fake") == 0)
-        return cmd_fake(argc - i, argv + i);
+        return cmd_fake(rt, argc - i, argv + i);
     return usage_error("unknown command", command);
 }
 

@@ -4,7 +4,9 @@
 #include "bundled.h"
 #include "cmlua.h"
 #include "duration.h"
+#include "fake/fault.h"
 #include "fake/simrun.h"
+#include "runtime_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +25,8 @@ struct cm_runtime {
     int dry_run;        /* --dry-run=server */
     char *fake, *trace; /* --fake FIXTURE, --trace FILE */
     uint64_t seed;      /* --seed */
+    char **faults;      /* --fault, each one rule */
+    size_t nfaults;
     int64_t timeout_ns; /* 0: none */
     cm_logger log;
     volatile sig_atomic_t cancel;
@@ -85,6 +89,9 @@ void cm_runtime_free(cm_runtime *rt)
     free(rt->kubeconfig);
     free(rt->fake);
     free(rt->trace);
+    for (size_t i = 0; i < rt->nfaults; i++)
+        free(rt->faults[i]);
+    free(rt->faults);
     free(rt->context);
     free(rt->namespace);
     free(rt->error);
@@ -151,6 +158,23 @@ static int set_seed(cm_runtime *rt, const char *value)
     return CM_OK;
 }
 
+/* Adds one --fault rule, checked now so a bad one stops the run before it starts. */
+static int add_fault(cm_runtime *rt, const char *value)
+{
+    char err[512];
+    if (cm_fault_flag_check(value, err, sizeof err) != 0)
+        return set_error(rt, CM_USAGE, "%s", err + 2); /* "--fault ..." reads "fault ...": the CLI adds "--" */
+    char **p = realloc(rt->faults, (rt->nfaults + 1) * sizeof *p);
+    if (!p || !(p[rt->nfaults] = strdup(value))) {
+        if (p)
+            rt->faults = p;
+        return set_error(rt, CM_FAILED, "out of memory");
+    }
+    rt->faults = p;
+    rt->nfaults++;
+    return CM_OK;
+}
+
 int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
 {
     set_error(rt, CM_OK, "%s", "");
@@ -170,6 +194,8 @@ int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
         return set_string(rt, &rt->trace, value);
     if (strcmp(name, "seed") == 0)
         return set_seed(rt, value);
+    if (strcmp(name, "fault") == 0)
+        return add_fault(rt, value);
     if (strcmp(name, "dry-run") == 0) {
         if (strcmp(value, "server") != 0 && strcmp(value, "none") != 0)
             return set_error(rt, CM_USAGE, "dry-run: expected server or none, got '%s'", value);
@@ -255,13 +281,45 @@ static int run_in_state(cm_runtime *rt, lua_State *L, struct cm_run *run, const 
     return set_error(rt, CM_FAILED, "%s", run->interrupted ? first_line(L, msg) : msg);
 }
 
-static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
-               const char *const *argv)
+/* What a run runs once its Lua state is up: a script (bundled or a file), or a C body. */
+struct body {
+    const char *bundled, *path;
+    int argc;
+    const char *const *argv;
+    cm_run_body_fn fn;
+    void *ud;
+};
+
+/* Runs a C body: it has the run's state, for the simulation's agents, but no script. */
+static int run_c_body(cm_runtime *rt, lua_State *L, struct cm_run *run, const struct body *b)
+{
+    lua_pushcfunction(L, setup_state);
+    lua_pushlightuserdata(L, run);
+    if (cm_pcall(L, 1, 0) != LUA_OK)
+        return set_error(rt, CM_FAILED, "cannot start Lua: %s", lua_tostring(L, -1));
+    char err[1024] = "";
+    int rc = b->fn(run, run->sim, b->ud, err, sizeof err);
+    return rc == CM_OK ? CM_OK : set_error(rt, rc, "%s", err);
+}
+
+/* Ends a script's simulation: the summary, and a failure when the agents failed. */
+static int sim_done(cm_runtime *rt, cm_sim_run *sim, struct cm_run *r, int rc)
+{
+    cm_sim_run_summary(sim, &r->log, r->loop);
+    int failed = cm_sim_run_agent_errors(sim);
+    if (failed && rc == CM_OK) /* a simulation whose agents failed cannot be trusted */
+        rc = set_error(rt, CM_FAILED, "the simulation's node agents failed %d time%s (logged above)",
+                       failed, failed == 1 ? "" : "s");
+    return rc;
+}
+
+/* A run: on the cluster of fixture when given (simulated as so says), else on the real clock. */
+static int run(cm_runtime *rt, const char *fixture, const struct cm_sim_opts *so, const struct body *b)
 {
     set_error(rt, CM_OK, "%s", "");
     char err[1024];
-    cm_sim_run *sim = rt->fake ? cm_sim_run_new(rt->fake, rt->seed, rt->trace, err, sizeof err) : NULL;
-    if (rt->fake && !sim)
+    cm_sim_run *sim = fixture ? cm_sim_run_new(fixture, so, err, sizeof err) : NULL;
+    if (fixture && !sim)
         return set_error(rt, CM_USAGE, "%s", err);
     cm_loop *loop = sim ? cm_sim_run_loop(sim) : cm_loop_new(CM_CLOCK_REAL, 0);
     lua_State *L = loop ? luaL_newstate() : NULL;
@@ -288,25 +346,45 @@ static int run(cm_runtime *rt, const char *bundled, const char *path, int argc,
     };
     if (sim)
         cm_sim_run_install(sim, &r);
-    int rc = run_in_state(rt, L, &r, bundled, path, argc, argv);
+    int rc = b->fn ? run_c_body(rt, L, &r, b) : run_in_state(rt, L, &r, b->bundled, b->path, b->argc, b->argv);
     lua_sethook(L, NULL, 0, 0); /* an interrupt must not fire in finalizers */
     lua_close(L);
-    if (sim) {
-        cm_sim_run_summary(sim, &r.log, loop);
-        int failed = cm_sim_run_agent_errors(sim);
-        if (failed && rc == CM_OK) /* a simulation whose agents failed cannot be trusted */
-            rc = set_error(rt, CM_FAILED, "the simulation's node agents failed %d time%s (logged above)",
-                           failed, failed == 1 ? "" : "s");
+    if (sim && !b->fn)
+        rc = sim_done(rt, sim, &r, rc);
+    if (sim)
         cm_sim_run_free(sim); /* and its loop */
-    } else {
+    else
         cm_loop_free(loop);
-    }
     return rc;
+}
+
+/* A script's run: simulated when --fake was given. */
+static int run_script(cm_runtime *rt, const char *bundled, const char *path, int argc,
+                      const char *const *argv)
+{
+    if (rt->nfaults && !rt->fake)
+        return set_error(rt, CM_USAGE, "--fault needs --fake (faults are injected into a simulated cluster)");
+    struct cm_sim_opts so = {.seed = rt->seed, .trace = rt->trace, .clock = CM_CLOCK_VIRTUAL,
+                             .faults = (const char *const *)rt->faults, .nfaults = rt->nfaults};
+    struct body b = {.bundled = bundled, .path = path, .argc = argc, .argv = argv};
+    return run(rt, rt->fake, &so, &b);
+}
+
+int cm_runtime_run_sim(cm_runtime *rt, const char *fixture, const struct cm_sim_opts *o, cm_run_body_fn fn,
+                       void *ud)
+{
+    struct cm_sim_opts so = *o;
+    so.seed = rt->seed;
+    so.trace = rt->trace;
+    so.faults = (const char *const *)rt->faults;
+    so.nfaults = rt->nfaults;
+    struct body b = {.fn = fn, .ud = ud};
+    return run(rt, fixture, &so, &b);
 }
 
 int cm_runtime_run_file(cm_runtime *rt, const char *path, int argc, const char *const *argv)
 {
-    return run(rt, NULL, path, argc, argv);
+    return run_script(rt, NULL, path, argc, argv);
 }
 
 /* Whether the binary holds this file. */
@@ -327,5 +405,5 @@ int cm_runtime_run_bundled(cm_runtime *rt, const char *name, int argc, const cha
     snprintf(disk, sizeof disk, "%s/%s.lua", rt->lua_dir ? rt->lua_dir : "", name);
     if (!is_bundled(path) && !(rt->lua_dir && access(disk, F_OK) == 0))
         return set_error(rt, CM_USAGE, "no bundled procedure '%s'", name);
-    return run(rt, path, name, argc, argv);
+    return run_script(rt, path, name, argc, argv);
 }

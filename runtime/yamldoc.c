@@ -416,6 +416,7 @@ static cJSON *node(struct parser *ps)
         return fail(ps, &ps->ev.start_mark, "nesting deeper than %d levels", MAX_DEPTH);
     ps->depth++;
     cJSON *v = NULL;
+    int line = (int)ps->ev.start_mark.line + 1;
     switch (ps->ev.type) {
     case YAML_SCALAR_EVENT: v = scalar(ps); break;
     case YAML_SEQUENCE_START_EVENT: v = sequence(ps); break;
@@ -423,6 +424,8 @@ static cJSON *node(struct parser *ps)
     case YAML_ALIAS_EVENT: v = alias(ps); break;
     default: fail(ps, &ps->ev.start_mark, "unexpected YAML event"); break;
     }
+    if (v && ps->opts->node)
+        ps->opts->node(ps->opts->ud, v, line);
     ps->depth--;
     return v;
 }

@@ -31,6 +31,9 @@ typedef struct cm_yaml_opts {
      * caller can point errors at the object at fault. */
     void (*mapping)(void *ud, const cJSON *map, int line);
     void *ud;
+    /* Optional: called for every node (scalar, sequence, mapping) with the line
+     * it starts on, so a caller can point errors at one field. */
+    void (*node)(void *ud, const cJSON *node, int line);
 } cm_yaml_opts;
 
 /*

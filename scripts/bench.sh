@@ -16,10 +16,12 @@ nodes=$(( (pods + 29) / 30 ))
 fixture="build-bench/bench-$nodes-nodes.yaml"
 [ -s "$fixture" ] || build-bench/cni-migrate run examples/clusters/generate.lua --nodes "$nodes" \
     --pods-per-node 30 >"$fixture"
-build-bench/cni-migrate fake serve "$fixture" --tls \
+build-bench/cni-migrate fake serve "$fixture" --tls --no-sim \
     --kubeconfig-out "$tmp/kubeconfig" >"$tmp/url" 2>"$tmp/serve.err" &
 serve=$!
 trap 'kill "$serve" 2>/dev/null; rm -rf "$tmp"' EXIT
 i=0
 while [ ! -s "$tmp/url" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done # loading takes a while
 BENCH_KUBECONFIG="$tmp/kubeconfig" build-bench/tests/k8s-bench "${1:-20000}"
+# the same paging from Lua, through c:pages (tests/bench/k8s_pages.lua)
+KUBECONFIG="$tmp/kubeconfig" build-bench/cni-migrate run tests/bench/k8s_pages.lua

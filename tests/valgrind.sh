@@ -1,5 +1,6 @@
 #!/bin/sh
 # Runs the C unit tests and the Lua tests under valgrind (memcheck, leaks): any error fails.
+# The programs run side by side, one per core.
 # usage: valgrind.sh TESTS-BINARY-DIR
 bindir=${1:?}
 if ! command -v valgrind >/dev/null 2>&1; then
@@ -7,14 +8,12 @@ if ! command -v valgrind >/dev/null 2>&1; then
     exit 77
 fi
 cd "${CM_SOURCE_DIR:?}" || exit 1
-vg="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99"
-failed=0
-for t in "$bindir"/test_*; do
-    [ -x "$t" ] || continue
-    if ! $vg "$t" >/dev/null; then echo "FAIL under valgrind: $t"; failed=1; fi
-done
-for t in tests/lua/test_*.lua; do
-    if ! $vg "${CNI_MIGRATE:?}" run "$t" >/dev/null; then echo "FAIL under valgrind: $t"; failed=1; fi
-done
-[ "$failed" -eq 0 ] && echo "ok: valgrind clean"
-exit "$failed"
+: "${CNI_MIGRATE:?}"
+{
+    for t in "$bindir"/test_*; do [ -x "$t" ] && printf '%s\n' "$t"; done
+    for t in tests/lua/test_*.lua; do printf '%s run %s\n' "$CNI_MIGRATE" "$t"; done
+} | xargs -P "$(nproc)" -I{} sh -c 'valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --error-exitcode=99 {} >/dev/null || { echo "FAIL under valgrind: {}"; exit 1; }'
+rc=$?
+[ "$rc" -eq 0 ] && echo "ok: valgrind clean"
+[ "$rc" -eq 0 ]

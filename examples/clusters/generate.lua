@@ -283,18 +283,30 @@ local function rollout(d, first)
    d.metadata.generation = 1
    d.metadata.annotations = d.metadata.annotations or {}
    d.metadata.annotations["deployment.kubernetes.io/revision"] = "1"
-   d.status = { replicas = replicas, readyReplicas = replicas, availableReplicas = replicas,
-      updatedReplicas = replicas, observedGeneration = 1 }
    local hash = suffix(name):sub(1, 4) .. "9c8f6"
-   local rs_labels = deep_copy(labels)
-   rs_labels["pod-template-hash"] = hash
+   local function condition(type, reason, message)
+      return { type = type, status = "True", reason = reason, message = message,
+         lastTransitionTime = STARTED, lastUpdateTime = STARTED }
+   end
+   d.status = { replicas = replicas, readyReplicas = replicas, availableReplicas = replicas,
+      updatedReplicas = replicas, observedGeneration = 1, conditions = {
+         condition("Available", "MinimumReplicasAvailable", "Deployment has minimum availability."),
+         condition("Progressing", "NewReplicaSetAvailable",
+            ('ReplicaSet "%s-%s" has successfully progressed.'):format(name, hash)) } }
+   -- as the Deployment controller makes it: the template as it is, plus pod-template-hash
+   local rs_selector = deep_copy(labels)
+   rs_selector["pod-template-hash"] = hash
+   local rs_template = deep_copy(template)
+   rs_template.metadata = rs_template.metadata or {}
+   rs_template.metadata.labels = rs_template.metadata.labels or {}
+   rs_template.metadata.labels["pod-template-hash"] = hash
    local rs = add { apiVersion = "apps/v1", kind = "ReplicaSet",
-      metadata = meta(name .. "-" .. hash, ns, { labels = rs_labels, ownerReferences = owner(d), generation = 1,
+      metadata = meta(name .. "-" .. hash, ns, { labels = deep_copy(rs_template.metadata.labels),
+         ownerReferences = owner(d), generation = 1,
          annotations = { ["deployment.kubernetes.io/desired-replicas"] = tostring(replicas),
             ["deployment.kubernetes.io/max-replicas"] = tostring(replicas + (replicas + 3) // 4),
             ["deployment.kubernetes.io/revision"] = "1" } }),
-      spec = { replicas = replicas, selector = { matchLabels = rs_labels },
-         template = { metadata = { labels = rs_labels }, spec = template.spec } },
+      spec = { replicas = replicas, selector = { matchLabels = rs_selector }, template = rs_template },
       status = { replicas = replicas, readyReplicas = replicas, availableReplicas = replicas,
          fullyLabeledReplicas = replicas, observedGeneration = 1 } }
    for r = 1, replicas do

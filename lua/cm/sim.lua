@@ -58,6 +58,17 @@ function M.base_host(node, opts)
    return h
 end
 
+--- The keys of t in order, so a host is programmed the same way on every run (pairs' order
+--- changes from one Lua state to the next).
+---@param t table
+---@return string[]
+local function sorted_keys(t)
+   local keys = {}
+   for k in pairs(t) do keys[#keys + 1] = k end
+   table.sort(keys)
+   return keys
+end
+
 --- Programs a host state (the shape cm.flannel.node_state() and cm.calico.node_state() return)
 --- on a host, as the add-on's agents would: devices, addresses, routes, neighbours, FDB entries,
 --- sysctls and files. Idempotent: what is already there is kept or replaced.
@@ -81,8 +92,8 @@ function M.apply(host, state)
       end
       for _, n in ipairs(state.neighbours) do step(host:neigh_replace(n)) end
       for _, f in ipairs(state.fdb) do step(host:fdb_replace(f)) end
-      for k, v in pairs(state.sysctls) do step(host:sysctl_set(k, v)) end
-      for path, text in pairs(state.files) do step(host:write(path, text)) end
+      for _, k in ipairs(sorted_keys(state.sysctls)) do step(host:sysctl_set(k, state.sysctls[k])) end
+      for _, path in ipairs(sorted_keys(state.files)) do step(host:write(path, state.files[path])) end
    end)
    if ok then return true end
    if type(failure) ~= "table" then error(failure, 0) end

@@ -1,6 +1,7 @@
 /* api.c - the REST core of the fake cluster: routing, discovery, get, list, watch. */
 #include "fakeint.h"
 
+#include "fault.h"
 #include "json.h"
 #include "status.h"
 
@@ -39,8 +40,15 @@ void cm_fake_free(cm_fake *f)
     cm_store_free(f->store);
     cm_kinds_free(f->kinds);
     cJSON_Delete(f->settings);
+    free(f->settings_lines);
     free(f->token);
     free(f);
+}
+
+void cm_fake_set_extension(cm_fake *f, cm_fake_ext_fn fn, void *ud)
+{
+    f->ext = fn;
+    f->ext_ud = ud;
 }
 
 int cm_fake_set_token(cm_fake *f, const char *token)
@@ -128,6 +136,8 @@ void cm_fake_resp_clear(cm_fake_resp *resp)
     free(resp->body);
     resp->body = NULL;
     resp->body_len = 0;
+    free(resp->warnings);
+    resp->warnings = NULL;
 }
 
 void cm_reply_copy(struct call *c, int status, const cJSON *obj)
@@ -844,6 +854,7 @@ struct cm_fake_watch {
     cm_fake_watch_fn fn;
     void *ud;
     int ended;
+    int dropped;     /* an injected fault ends it before its timeout */
 };
 
 /* Formats one watch event and hands it to the consumer. */
@@ -913,6 +924,8 @@ static void watch_end(cm_loop *loop, void *ud)
     if (w->t_bookmark)
         cm_loop_timer_cancel(w->f->loop, w->t_bookmark);
     w->t_bookmark = NULL;
+    if (w->dropped && !w->ended)
+        cm_fault_watch_dropped(w->f, w->kind->plural, w->ns);
     if (!w->ended) {
         w->ended = 1;
         w->fn(w->ud, NULL, 0);
@@ -976,7 +989,9 @@ void cm_fake_watch_start(cm_fake_watch *w, cm_fake_watch_fn fn, void *ud)
         w->from = start; /* live events all come after this */
     }
     w->sub = cm_store_subscribe(w->f->store, on_store_event, w);
-    w->t_end = cm_loop_timer(w->f->loop, cm_loop_now(w->f->loop) + w->timeout_ns, watch_end, w);
+    int64_t drop = cm_fault_watch_drop(w->f, w->kind->plural);
+    w->dropped = drop >= 0 && drop < w->timeout_ns;
+    w->t_end = cm_loop_timer(w->f->loop, cm_loop_now(w->f->loop) + (w->dropped ? drop : w->timeout_ns), watch_end, w);
     if (w->bookmarks)
         w->t_bookmark = cm_loop_timer(w->f->loop, cm_loop_now(w->f->loop) + BOOKMARK_EVERY_S * CM_NS_PER_S,
                                       watch_bookmark, w);
@@ -1129,7 +1144,7 @@ static int dispatch_api(struct call *c, char **seg, size_t n)
 
 static int authorized(const cm_fake *f, const cm_fake_req *req)
 {
-    if (!f->token)
+    if (!f->token || req->internal)
         return 1;
     const char *a = req->authorization;
     return a && strncmp(a, "Bearer ", 7) == 0 && strcmp(a + 7, f->token) == 0;
@@ -1146,6 +1161,8 @@ static void route(struct call *c)
         return reply_text(c, 200, "ok");
     if (is(c->req->method, "GET") && cm_api_openapi(c))
         return;
+    if (c->f->ext && strncmp(path, "/cni-migrate/", 13) == 0)
+        return c->f->ext(c->f->ext_ud, c->req, c->resp);
     char buf[2048];
     char *seg[16];
     if (strlen(path) >= sizeof buf)

@@ -45,6 +45,8 @@ typedef struct cm_fake_req {
      * integers, Raw literals), as trees built with cm_json_new_int64 or copied from the store are. */
     cJSON *json;
     int status_only;           /* the caller reads only resp->status: no response body is made */
+    int internal;              /* from the cluster's own actors (the simulation and its agents):
+                                  no token is asked of them */
 } cm_fake_req;
 
 typedef struct cm_fake_resp {
@@ -53,7 +55,9 @@ typedef struct cm_fake_resp {
     char *body;                /* malloc'd; NULL for a watch */
     size_t body_len;
     int retry_after;           /* > 0: send a Retry-After header */
+    int reset;                 /* an injected fault: close the connection without an answer */
     cm_fake_watch *watch;      /* a watch stream, see above */
+    char *warnings;            /* malloc'd texts of Warning headers, one a line, or NULL */
 } cm_fake_resp;
 
 /* Creates an empty cluster (no objects at all; cm_fake_load adds the namespaces every
@@ -68,6 +72,16 @@ int cm_fake_set_token(cm_fake *f, const char *token);
 
 /* Seeds the generator of uids and generated names (deterministic runs). */
 void cm_fake_seed(cm_fake *f, uint64_t seed);
+
+/*
+ * Answers a request for a path under /cni-migrate/ (the fake's own, not
+ * Kubernetes', such as a node's simulated host), after the token check.
+ * Fills resp as cm_fake_handle() would; its body is malloc'd.
+ */
+typedef void (*cm_fake_ext_fn)(void *ud, const cm_fake_req *req, cm_fake_resp *resp);
+
+/* Routes paths under /cni-migrate/ to fn (NULL: they are 404s, as any unknown path). */
+void cm_fake_set_extension(cm_fake *f, cm_fake_ext_fn fn, void *ud);
 
 /* The address clients reach the server at, for /api's serverAddressByClientCIDRs. */
 void cm_fake_set_address(cm_fake *f, const char *host_port);
@@ -86,10 +100,14 @@ int cm_fake_load(cm_fake *f, const char *name, const char *text, size_t len, cha
 /* The FakeCluster document of the fixture, or NULL. */
 const cJSON *cm_fake_settings(const cm_fake *f);
 
+/* The line of the fixture where node (a part of the FakeCluster document) starts,
+ * or the document's own line when it is not known (0: no fixture line). */
+int cm_fake_settings_line(const cm_fake *f, const cJSON *node);
+
 /* Answers one request. resp is filled (the caller clears it with cm_fake_resp_clear). */
 void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp);
 
-/* Frees the body of resp (not its watch). */
+/* Frees the body and warnings of resp (not its watch). */
 void cm_fake_resp_clear(cm_fake_resp *resp);
 
 /* Receives one event line (len > 0) or the end of the stream (line NULL, len 0). */

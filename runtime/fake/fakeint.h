@@ -25,6 +25,18 @@ struct cm_fake {
     size_t nwatches;
     struct pending *pending;  /* graceful deletions waiting for their grace period */
     int sim_kubelet;          /* a simulation (sim.c) is attached: its kubelets end terminating pods */
+    cm_fake_ext_fn ext;       /* answers paths under /cni-migrate/, or NULL */
+    void *ext_ud;
+    struct cm_node_line *settings_lines; /* where the FakeCluster document's nodes are (fixture.c) */
+    size_t nsettings_lines;
+    int settings_line;        /* the line the FakeCluster document starts on */
+    struct cm_faults *faults; /* injected faults (fault.c), or NULL */
+};
+
+/* A node of a parsed document and the line it starts on. */
+struct cm_node_line {
+    const cJSON *node;
+    int line;
 };
 
 /* A request once routed: the resource, namespace, name, subresource and query. */
@@ -99,6 +111,19 @@ int cm_fake_crd_serve(cm_fake *f, const cJSON *crd, char *err, size_t errsize);
 
 /* Validates a custom object against its kind's schema; fills a 422 Status or returns NULL. */
 cJSON *cm_fake_validate(const cm_kind *k, const cJSON *obj);
+
+/*
+ * ?fieldValidation on the object of a create, update or patch (fields.c): its
+ * unknown fields are dropped and duplicates keep their last value; under
+ * Strict they are an error (a 400 for a create or update; for a patch, given
+ * as the body patch, a 422, strategic: whether it is a strategic merge patch),
+ * under Warn (the default) a Warning header each. 0 after an error reply.
+ */
+int cm_call_fields(struct call *c, cJSON *obj, const cJSON *patch, int strategic);
+
+/* An apply patch's unknown fields, which server-side apply refuses whatever the fieldValidation:
+ * 0 after the 500 "failed to create typed patch object (...): .spec.foo: field not declared in schema". */
+int cm_call_apply_fields(struct call *c, const cJSON *patch);
 
 /* Whether the kind bumps metadata.generation on spec changes. */
 int cm_kind_has_generation(const cm_kind *k);

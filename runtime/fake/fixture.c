@@ -29,8 +29,13 @@ struct loader {
     size_t nseen, capseen;
     struct item *items; /* the objects to load */
     size_t nitems, capitems;
+    struct cm_node_line *lines; /* the current document's nodes and their lines (a few) */
+    size_t nlines, caplines;
     int failed;
 };
+
+/* A FakeCluster document is small: the lines of bigger documents are not kept. */
+#define MAX_DOC_LINES 4096
 
 static int failf(struct loader *ld, int line, const char *fmt, ...)
 {
@@ -68,9 +73,33 @@ static void on_mapping(void *ud, const cJSON *map, int line)
         ld->failed = 1;
 }
 
+/* Remembers where each node of the current document starts (for FakeCluster errors). */
+static void on_node(void *ud, const cJSON *node, int line)
+{
+    struct loader *ld = ud;
+    if (ld->nlines == ld->caplines) {
+        size_t c = ld->caplines ? 2 * ld->caplines : 64;
+        struct cm_node_line *p = c <= MAX_DOC_LINES ? realloc(ld->lines, c * sizeof *p) : NULL;
+        if (!p)
+            return;
+        ld->lines = p;
+        ld->caplines = c;
+    }
+    ld->lines[ld->nlines++] = (struct cm_node_line){node, line};
+}
+
+static int is_settings(const cJSON *obj);
+
 static int on_document(void *ud, cJSON *doc, int line)
 {
     struct loader *ld = ud;
+    if (is_settings(doc) && !ld->f->settings_lines) { /* keep its lines; the document is kept as is */
+        ld->f->settings_lines = ld->lines;
+        ld->f->nsettings_lines = ld->nlines;
+        ld->lines = NULL;
+        ld->caplines = 0;
+    }
+    ld->nlines = 0;
     if (ld->ndocs == ld->capdocs) {
         size_t c = ld->capdocs ? 2 * ld->capdocs : 16;
         cJSON **p = realloc(ld->docs, c * sizeof *p);
@@ -140,6 +169,19 @@ static int is_kind(const cJSON *obj, const char *av, const char *kind)
            strcmp(or_empty(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "kind"))), kind) == 0;
 }
 
+static int is_settings(const cJSON *obj)
+{
+    return is_kind(obj, "cni-migrate.dev/v1alpha1", "FakeCluster");
+}
+
+int cm_fake_settings_line(const cm_fake *f, const cJSON *node)
+{
+    for (size_t i = 0; node && i < f->nsettings_lines; i++)
+        if (f->settings_lines[i].node == node)
+            return f->settings_lines[i].line;
+    return f->settings_line;
+}
+
 /* Adds namespace ns when the fixture did not define it. */
 static int ensure_namespace(struct loader *ld, const char *ns, int line)
 {
@@ -204,11 +246,12 @@ static int load_one(struct loader *ld, const struct item *it)
     const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "kind"));
     if (!av || !kind)
         return failf(ld, it->line, "an object needs apiVersion and kind");
-    if (is_kind(obj, "cni-migrate.dev/v1alpha1", "FakeCluster")) {
+    if (is_settings(obj)) {
         if (ld->f->settings)
             return failf(ld, it->line, "a second FakeCluster document (there can be one)");
-        ld->f->settings = cJSON_Duplicate(obj, 1);
-        return 0;
+        ld->f->settings = take(ld, it); /* the same nodes, so settings_lines finds them */
+        ld->f->settings_line = it->line;
+        return ld->f->settings ? 0 : failf(ld, it->line, "out of memory");
     }
     const cm_kind *k = cm_kinds_by_kind(ld->f->kinds, av, kind);
     if (!k)
@@ -273,7 +316,7 @@ static int load_items(struct loader *ld)
 int cm_fake_load(cm_fake *f, const char *name, const char *text, size_t len, char *err, size_t errsize)
 {
     struct loader ld = {.f = f, .name = name, .err = err, .errsize = errsize};
-    cm_yaml_opts opts = {on_document, on_mapping, &ld};
+    cm_yaml_opts opts = {on_document, on_mapping, &ld, on_node};
     cm_yaml_error yerr;
     int rc = cm_yaml_parse(text, len, &opts, &yerr);
     if (rc < 0)
@@ -295,5 +338,6 @@ int cm_fake_load(cm_fake *f, const char *name, const char *text, size_t len, cha
     free(ld.docs);
     free(ld.seen);
     free(ld.items);
+    free(ld.lines);
     return ld.failed ? -1 : 0;
 }

@@ -1,6 +1,8 @@
 /* http.c - libmicrohttpd in external epoll mode on the runtime's loop (see http.h). */
 #include "http.h"
 
+#include "fault.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -11,7 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define STREAM_POKE_NS (2 * CM_NS_PER_S) /* how often an idle watch checks for a gone client */
+#define STREAM_POKE_NS (2 * CM_NS_PER_S) /* how often (real time) an idle watch checks for a gone client */
 
 struct cm_http {
     cm_fake *f;
@@ -99,7 +101,7 @@ static void poke(cm_loop *loop, void *ud)
         resume(r);
         return;
     }
-    r->poke = cm_loop_timer(loop, cm_loop_now(loop) + STREAM_POKE_NS, poke, r);
+    r->poke = cm_loop_timer(loop, cm_loop_after_real(loop, STREAM_POKE_NS), poke, r);
 }
 
 /* MHD asks for more of a watch response. */
@@ -158,6 +160,24 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
+/* One "Warning: 299 - \"text\"" header for each line of warnings (RFC 7234, as the API server sends them). */
+static void add_warnings(struct MHD_Response *mr, const char *warnings)
+{
+    while (warnings && *warnings) {
+        size_t n = strcspn(warnings, "\n");
+        char v[1024] = "299 - \"";
+        size_t o = strlen(v);
+        for (size_t i = 0; i < n && o + 4 < sizeof v; i++) {
+            if (warnings[i] == '"' || warnings[i] == '\\')
+                v[o++] = '\\';
+            v[o++] = warnings[i];
+        }
+        snprintf(v + o, sizeof v - o, "\"");
+        MHD_add_response_header(mr, "Warning", v);
+        warnings += n + (warnings[n] == '\n');
+    }
+}
+
 static enum MHD_Result queue(struct MHD_Connection *conn, cm_fake_resp *resp, struct request *r)
 {
     struct MHD_Response *mr;
@@ -177,13 +197,24 @@ static enum MHD_Result queue(struct MHD_Connection *conn, cm_fake_resp *resp, st
         snprintf(v, sizeof v, "%d", resp->retry_after);
         MHD_add_response_header(mr, "Retry-After", v);
     }
+    add_warnings(mr, resp->warnings);
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);
     if (resp->watch && rc == MHD_YES) {
         cm_fake_watch_start(r->watch, on_watch, r);
-        r->poke = cm_loop_timer(r->h->loop, cm_loop_now(r->h->loop) + STREAM_POKE_NS, poke, r);
+        r->poke = cm_loop_timer(r->h->loop, cm_loop_after_real(r->h->loop, STREAM_POKE_NS), poke, r);
     }
     return rc;
+}
+
+/* An injected reset: the connection closes at once, with an RST rather than a FIN. */
+static enum MHD_Result reset(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (ci)
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    return MHD_NO;
 }
 
 /* Answers a request once its body is complete. */
@@ -199,8 +230,10 @@ static enum MHD_Result answer(struct request *r, struct MHD_Connection *conn, co
         .user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent"),
         .body = r->body, .body_len = r->len};
     cm_fake_resp resp;
-    cm_fake_handle(r->h->f, &req, &resp);
+    cm_fault_handle(r->h->f, &req, &resp);
     free(query);
+    if (resp.reset)
+        return reset(conn);
     enum MHD_Result rc = queue(conn, &resp, r);
     cm_fake_resp_clear(&resp);
     return rc;
@@ -293,7 +326,8 @@ static void schedule(cm_http *h)
         return;
     if (ms > 1000)
         ms = 1000;
-    h->timer = cm_loop_timer(h->loop, cm_loop_now(h->loop) + (int64_t)ms * 1000000, on_timer, h);
+    /* MHD's milliseconds are real ones, whatever the speed of the loop's clock */
+    h->timer = cm_loop_timer(h->loop, cm_loop_after_real(h->loop, (int64_t)ms * 1000000), on_timer, h);
 }
 
 /* Runs MHD at the loop's next turn (after a resume, which MHD notices only when run). */

@@ -1,6 +1,8 @@
 /* inproc.c - the in-process transport over the fake cluster (see inproc.h). */
 #include "inproc.h"
 
+#include "fault.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +115,12 @@ static void deliver(cm_loop *loop, void *ud)
     pending *p = ud;
     cm_http_call *call = p->call;
     p->timer = NULL;
+    if (p->resp.reset) { /* an injected fault: the connection went without an answer */
+        call->error_code = "ConnectionReset";
+        snprintf(call->error, sizeof call->error, "Recv failure: Connection reset by peer");
+        finish(p);
+        return;
+    }
     call->status = p->resp.status;
     char line[160];
     snprintf(line, sizeof line, "content-type: %s\r\n", p->resp.content_type ? p->resp.content_type : "application/json");
@@ -120,6 +128,13 @@ static void deliver(cm_loop *loop, void *ud)
     if (p->resp.retry_after > 0) {
         snprintf(line, sizeof line, "retry-after: %d\r\n", p->resp.retry_after);
         cm_buf_adds(&call->headers_in, line);
+    }
+    for (const char *w = p->resp.warnings; w && *w;) { /* unquoted: the client takes the text as it is */
+        size_t n = strcspn(w, "\n");
+        cm_buf_adds(&call->headers_in, "warning: 299 - \"");
+        cm_buf_add(&call->headers_in, w, n);
+        cm_buf_adds(&call->headers_in, "\"\r\n");
+        w += n + (w[n] == '\n');
     }
     if (p->resp.watch) {
         cm_fake_watch_start(p->resp.watch, on_watch, p);
@@ -169,7 +184,7 @@ static int inproc_start(cm_transport *base, cm_http_call *call)
         .authorization = header(call, "Authorization", auth, sizeof auth),
         .body = call->body, .body_len = call->body_len,
     };
-    cm_fake_handle(t->fake, &req, &p->resp); /* the cluster changes now; the answer comes later */
+    cm_fault_handle(t->fake, &req, &p->resp); /* the cluster changes now; the answer comes later */
     int verb = cm_inproc_verb(call->method, path, query);
     if (t->stats)
         t->stats->counts[verb]++;

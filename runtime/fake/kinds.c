@@ -27,6 +27,8 @@ static const cm_kind BUILTIN[] = {
     {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", "pdb", 1,
      B | S, NULL, NULL},
     {"coordination.k8s.io", "v1", "Lease", "leases", "lease", "", 1, B, NULL, NULL},
+    {"scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", "pc", 0, B, NULL,
+     NULL},
     {"rbac.authorization.k8s.io", "v1", "Role", "roles", "role", "", 1, B, NULL, NULL},
     {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", "", 1, B,
      NULL, NULL},

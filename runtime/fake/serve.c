@@ -1,10 +1,12 @@
-/* serve.c - the fake serve command's core (see serve.h). */
+/* serve.c - the fake serve and fake host commands (see serve.h). */
 #include "serve.h"
 
 #include "fake.h"
+#include "fault.h"
 #include "http.h"
+#include "json.h"
 #include "loop.h"
-#include "strbuf.h"
+#include "runtime_int.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -79,87 +81,123 @@ static int write_kubeconfig(const char *path, const char *url, const char *ca_pe
     return 0;
 }
 
-/* Loads the fixture into f; 2 with "file:line: why" on bad input. */
-static int load_fixture(cm_fake *f, const char *path, char *err, size_t errsize)
+/* Each injected fault, on stderr as it happens: "fault reset {"verb":"get",...}". */
+static void print_fault(void *ud, enum cm_fault_kind kind, const cJSON *what)
 {
-    size_t len;
-    char *text = cm_read_file(path, &len);
-    if (!text) {
-        snprintf(err, errsize, "%s: %s", path, strerror(errno));
-        return 2;
-    }
-    int rc = cm_fake_load(f, path, text, len, err, errsize) == 0 ? 0 : 2;
-    free(text);
-    return rc;
+    (void)ud;
+    char *w = cJSON_PrintUnformatted(what);
+    fprintf(stderr, "fault %s %s\n", cm_fault_names[kind], w ? w : "{}");
+    free(w);
 }
 
 struct server {
-    cm_loop *loop;
-    cm_fake *fake;
+    const struct cm_serve_opts *o;
+    char host[256];
+    int port;
+    cm_serve_ready_fn ready;
+    void *ud;
     cm_http *http;
     struct cm_tls tls;
 };
 
-static void server_free(struct server *s)
+/* Everything from the loaded cluster to listening: token, TLS, socket, kubeconfig. */
+static int start(struct server *s, cm_fake *f, cm_loop *loop, char *url, size_t urlsize, char *err,
+                 size_t errsize)
 {
-    cm_http_stop(s->http);
-    cm_fake_free(s->fake);
-    cm_loop_free(s->loop);
-    cm_tls_free(&s->tls);
-}
-
-/* Everything up to listening: checks, fixture, TLS, socket, kubeconfig. */
-static int start(struct server *s, const struct cm_serve_opts *o, char *url, size_t urlsize,
-                 char *err, size_t errsize)
-{
-    char host[256];
-    int port;
-    const char *listen = o->listen ? o->listen : "127.0.0.1:0";
-    if (parse_listen(listen, host, sizeof host, &port) != 0)
-        return snprintf(err, errsize, "--listen: '%s' is not HOST:PORT (e.g. 127.0.0.1:0)", listen), 2;
-    if (!is_loopback(host) && !o->allow_remote)
-        return snprintf(err, errsize, "--listen: %s is not a loopback address; the fake cluster "
-                        "has no authorization, so serving it beyond this host needs --allow-remote", host), 2;
-    s->loop = cm_loop_new(CM_CLOCK_REAL, 0);
-    s->fake = s->loop ? cm_fake_new(s->loop) : NULL;
-    if (!s->fake)
-        return snprintf(err, errsize, "out of memory"), 1;
-    if (o->token)
-        cm_fake_set_token(s->fake, o->token);
-    int rc = load_fixture(s->fake, o->fixture, err, errsize);
-    if (rc)
-        return rc;
-    if (o->tls && cm_tls_generate(&s->tls, host, err, errsize) != 0)
-        return 1;
-    s->http = cm_http_start(s->fake, s->loop, host, port, o->tls ? s->tls.cert_pem : NULL,
+    const struct cm_serve_opts *o = s->o;
+    if (o->token && cm_fake_set_token(f, o->token) != 0)
+        return snprintf(err, errsize, "out of memory"), CM_FAILED;
+    if (o->tls && cm_tls_generate(&s->tls, s->host, err, errsize) != 0)
+        return CM_FAILED;
+    s->http = cm_http_start(f, loop, s->host, s->port, o->tls ? s->tls.cert_pem : NULL,
                             o->tls ? s->tls.key_pem : NULL, err, errsize);
     if (!s->http)
-        return 1;
-    snprintf(url, urlsize, "%s://%s:%d", o->tls ? "https" : "http", host, cm_http_port(s->http));
+        return CM_FAILED;
+    snprintf(url, urlsize, "%s://%s:%d", o->tls ? "https" : "http", s->host, cm_http_port(s->http));
     char addr[300];
-    snprintf(addr, sizeof addr, "%s:%d", host, cm_http_port(s->http));
-    cm_fake_set_address(s->fake, addr);
+    snprintf(addr, sizeof addr, "%s:%d", s->host, cm_http_port(s->http));
+    cm_fake_set_address(f, addr);
     if (o->kubeconfig_out &&
         write_kubeconfig(o->kubeconfig_out, url, o->tls ? s->tls.ca_pem : NULL, o->token, err, errsize) != 0)
-        return 1;
-    return 0;
+        return CM_FAILED;
+    return CM_OK;
 }
 
-int cm_fake_serve(const struct cm_serve_opts *o, volatile sig_atomic_t *cancel, int wake_fd,
-                  cm_serve_ready_fn ready, void *ud, char *err, size_t errsize)
+/* The run's body: serves until the run is cancelled (or its --timeout passes). */
+static int serve_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, size_t errsize)
 {
-    struct server s = {0};
+    struct server *s = ud;
     char url[300];
-    int rc = start(&s, o, url, sizeof url, err, errsize);
-    if (rc == 0) {
-        cm_loop_set_cancel(s.loop, cancel, wake_fd);
-        if (ready)
-            ready(ud, url);
-        if (cm_loop_run_until(s.loop, CM_TIME_NEVER, NULL) == CM_LOOP_ERROR) {
+    cm_sim_run_on_fault(sim, print_fault, NULL);
+    int rc = start(s, cm_sim_run_fake(sim), run->loop, url, sizeof url, err, errsize);
+    if (rc == CM_OK) {
+        if (s->ready)
+            s->ready(s->ud, url);
+        if (cm_loop_run_until(run->loop, run->deadline, NULL) == CM_LOOP_ERROR) {
             snprintf(err, errsize, "poll: %s", strerror(errno));
-            rc = 1;
+            rc = CM_FAILED;
         }
     }
-    server_free(&s);
+    cm_http_stop(s->http);
+    cm_tls_free(&s->tls);
+    return rc;
+}
+
+int cm_fake_serve(cm_runtime *rt, const struct cm_serve_opts *o, cm_serve_ready_fn ready, void *ud,
+                  char *err, size_t errsize)
+{
+    struct server s = {.o = o, .ready = ready, .ud = ud};
+    const char *listen = o->listen ? o->listen : "127.0.0.1:0";
+    if (parse_listen(listen, s.host, sizeof s.host, &s.port) != 0)
+        return snprintf(err, errsize, "--listen: '%s' is not HOST:PORT (e.g. 127.0.0.1:0)", listen), CM_USAGE;
+    if (!is_loopback(s.host) && !o->allow_remote)
+        return snprintf(err, errsize, "--listen: %s is not a loopback address; the fake cluster "
+                        "has no authorization, so serving it beyond this host needs --allow-remote", s.host),
+               CM_USAGE;
+    struct cm_sim_opts so = {.clock = CM_CLOCK_SCALED, .speed = o->speed, .frozen = o->frozen};
+    int rc = cm_runtime_run_sim(rt, o->fixture, &so, serve_body, &s);
+    if (rc != CM_OK)
+        snprintf(err, errsize, "%s", cm_runtime_last_error(rt));
+    return rc;
+}
+
+/* fake host: the run's body. */
+struct host_cmd {
+    const char *node;
+    int64_t at;
+    FILE *out;
+};
+
+static int host_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, size_t errsize)
+{
+    struct host_cmd *c = ud;
+    if (!cm_sim_run_host(sim, c->node))
+        return snprintf(err, errsize, "fake host: no node '%s' in the fixture", c->node), CM_USAGE;
+    enum cm_loop_result why = cm_loop_run_until(run->loop, c->at, NULL);
+    if (why == CM_LOOP_CANCELLED)
+        return snprintf(err, errsize, "fake host: stopped by a signal"), CM_FAILED;
+    int failed = cm_sim_run_agent_errors(sim);
+    if (failed)
+        return snprintf(err, errsize, "fake host: the simulation's node agents failed %d time%s (logged above)",
+                        failed, failed == 1 ? "" : "s"), CM_FAILED;
+    cm_host *h = cm_sim_run_host(sim, c->node);
+    if (!h)
+        return snprintf(err, errsize, "fake host: node '%s' was deleted in the simulation", c->node), CM_FAILED;
+    char *text = cm_json_print_pretty(cm_host_json(h));
+    if (!text)
+        return snprintf(err, errsize, "out of memory"), CM_FAILED;
+    int ok = fprintf(c->out, "%s\n", text) >= 0 && fflush(c->out) == 0;
+    free(text);
+    return ok ? CM_OK : (snprintf(err, errsize, "writing the host: %s", strerror(errno)), CM_FAILED);
+}
+
+int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, FILE *out, char *err,
+                 size_t errsize)
+{
+    struct host_cmd c = {.node = node, .at = at, .out = out};
+    struct cm_sim_opts so = {.clock = CM_CLOCK_VIRTUAL};
+    int rc = cm_runtime_run_sim(rt, fixture, &so, host_body, &c);
+    if (rc != CM_OK)
+        snprintf(err, errsize, "%s", cm_runtime_last_error(rt));
     return rc;
 }

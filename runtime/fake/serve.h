@@ -1,12 +1,18 @@
 /*
- * serve.h - `cni-migrate fake serve`: load a fixture, serve it over HTTP(S)
- * on the loop until cancelled, write a kubeconfig for clients.
+ * serve.h - `cni-migrate fake serve`: the simulated cluster of a fixture over
+ * HTTP(S) on real time (optionally sped up) until cancelled, with a
+ * kubeconfig for clients; and `cni-migrate fake host`: a node's simulated
+ * host after some virtual time. Both are runs of the runtime (runtime_int.h),
+ * whose Lua state runs the simulation's node agents.
  */
 #ifndef CM_FAKE_SERVE_H
 #define CM_FAKE_SERVE_H
 
-#include <signal.h>
+#include "cnimigrate.h"
+
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 struct cm_serve_opts {
     const char *fixture;        /* path of the fixture (YAML) */
@@ -15,17 +21,32 @@ struct cm_serve_opts {
     const char *token;          /* NULL: no authentication */
     int tls;                    /* generate a CA and a serving certificate */
     int allow_remote;           /* permit a non-loopback --listen */
+    double speed;               /* --speed: cluster seconds per real second (0: 1) */
+    int frozen;                 /* --no-sim: the REST core alone, nothing reacts */
 };
 
 /* Told the URL once the server is listening (and the kubeconfig written). */
 typedef void (*cm_serve_ready_fn)(void *ud, const char *url);
 
 /*
- * Serves until *cancel is set (wake_fd: the read end of the pipe the
- * canceller writes to). Returns 0 after a clean stop, 2 for bad input
- * (fixture, --listen) and 1 for other failures, with why in err.
+ * Serves until rt's run is cancelled (cm_runtime_cancel) or its --timeout
+ * passes; rt's seed, trace, Lua directory and log apply. Returns CM_OK after
+ * a clean stop, CM_USAGE for bad input (fixture, --listen) and CM_FAILED for
+ * other failures, with why in err.
  */
-int cm_fake_serve(const struct cm_serve_opts *o, volatile sig_atomic_t *cancel, int wake_fd,
-                  cm_serve_ready_fn ready, void *ud, char *err, size_t errsize);
+int cm_fake_serve(cm_runtime *rt, const struct cm_serve_opts *o, cm_serve_ready_fn ready, void *ud,
+                  char *err, size_t errsize);
+
+/* How long fake host simulates when no --at is given; it stops sooner once nothing is scheduled. */
+#define CM_FAKE_HOST_DEFAULT_AT (300 * INT64_C(1000000000))
+
+/*
+ * Simulates the cluster of fixture on the virtual clock for `at` ns (less
+ * when nothing is left to happen), then writes node's simulated host to out
+ * as JSON (two-space indented). CM_USAGE for a bad fixture or an unknown
+ * node, CM_FAILED when the simulation's agents failed; why in err.
+ */
+int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, FILE *out, char *err,
+                 size_t errsize);
 
 #endif

@@ -12,9 +12,11 @@
 #include "cni.h"
 #include "duration.h"
 #include "fakeint.h"
+#include "fault.h"
 #include "json.h"
 #include "map.h"
 #include "select.h"
+#include "simint.h"
 #include "store.h"
 #include "table.h"
 
@@ -82,6 +84,7 @@ struct cm_sim {
     void *agent_ud;
     uint64_t requests, reconciles;
     uint64_t node_epoch;  /* bumped when a node comes or goes (positions in the node list move) */
+    struct sim_x *x;      /* the controllers of sim_*.c (simint.h) */
     const cm_kind *k_pod, *k_node, *k_ds, *k_rs, *k_deploy, *k_sts, *k_pdb, *k_event;
 };
 
@@ -211,12 +214,6 @@ static const cJSON *controller_ref(const cJSON *obj)
     return NULL;
 }
 
-static int owned_by(const cJSON *obj, const cJSON *owner)
-{
-    const cJSON *r = controller_ref(obj);
-    return r && is(gets(r, "uid"), uid_of(owner));
-}
-
 /* An FNV-1a hash of the object's text, as a short lowercase name part (template hashes). */
 static void hash_name(const cJSON *o, char *buf, size_t size)
 {
@@ -256,7 +253,7 @@ static int call(cm_sim *s, const char *method, const cm_kind *k, const char *ns,
     path_of(k, ns, name, sub, path, sizeof path);
     /* the tree itself, as the text it prints would parse (numbers from cm_json_new_int64,
      * the rest copied from stored objects); only the status comes back */
-    cm_fake_req req = {.method = method, .path = path, .content_type = "application/json",
+    cm_fake_req req = {.method = method, .path = path, .internal = 1, .content_type = "application/json",
                        .json = body, .status_only = 1};
     cm_fake_resp resp = {0};
     cm_fake_handle(s->f, &req, &resp);
@@ -577,6 +574,7 @@ static void on_change(void *ud, const cm_event *ev)
     const cm_kind *k = ev->kind;
     const cJSON *o = ev->obj;
     const char *ns = ev->ns ? ev->ns : "";
+    sim_x_on_change(s, ev);
     if (k == s->k_pod) {
         own_track(s, ev);
         pdb_track(s, ev, ns);
@@ -1126,6 +1124,8 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
         forget(s, key);
         return;
     }
+    if (cm_fault_node_down(s->f, node))
+        return; /* an injected fault: this node's kubelet has stopped */
     struct podstate *ps = cm_map_get(s->pods, key);
     if (ps && !is(ps->uid, uid_of(pod->json))) {
         forget(s, key);
@@ -1146,6 +1146,10 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
         if (ps->stage != S_STOPPING) {
             int64_t grace = geti(get(pod->json, "metadata"), "deletionGracePeriodSeconds", 30) * CM_NS_PER_S;
             arm(ps, S_STOPPING, grace < s->stop ? grace : s->stop);
+            if (cm_fault_pod_stuck(s->f, pod->json)) { /* an injected fault: it never finishes */
+                cm_loop_timer_cancel(s->loop, ps->timer);
+                ps->timer = NULL;
+            }
         }
         return;
     }
@@ -1153,12 +1157,14 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
     int64_t start, ready;
     pod_delays(s, pod->json, &start, &ready);
     if (is(phase, "Pending") && ps->stage == S_NONE) {
-        arm(ps, S_STARTING, jittered(s, start));
+        arm(ps, S_STARTING, jittered(s, start) + cm_fault_pod_start_delay(s->f, pod->json));
     } else if (is(phase, "Running") && ps->stage == S_NONE) {
         if (!cond_true(pod->json, "Ready"))
             arm(ps, S_READYING, jittered(s, ready));
         else
             ps->stage = S_RUNNING;
+        if (ps->stage == S_RUNNING)
+            sim_x_pod_ready(s, pod);
         if (!ps->agent_started) {
             ps->agent_started = 1;
             tell_agent(s, pod, CM_SIM_POD_STARTED); /* found running: its agent is there */
@@ -1353,16 +1359,18 @@ static void kubelet_start(cm_sim *s, struct podstate *ps, cm_obj *pod)
     }
     char msg[2048] = "";
     int host_net = cJSON_IsTrue(get(get(pod->json, "spec"), "hostNetwork"));
+    char sandbox[65] = "";
     if (!host_net) {
-        char id[65];
+        char *id = sandbox;
         for (int i = 0; i < 4; i++)
-            snprintf(id + i * 16, sizeof id - (size_t)i * 16, "%016llx", (unsigned long long)splitmix64(&s->rng));
+            snprintf(id + i * 16, sizeof sandbox - (size_t)i * 16, "%016llx", (unsigned long long)splitmix64(&s->rng));
         int ready = 1;
         if (!cm_cni_sandbox_ok(sn->host, id, &ready, msg, sizeof msg) && !msg[0])
             snprintf(msg, sizeof msg, "network is not ready");
     }
     char ip[40] = "";
-    if (!msg[0] && !pod_ip(s, pod, n->json, ip, sizeof ip))
+    int ipam = host_net || msg[0] ? -1 : sim_ipam_assign(s, pod, n->json, sn->host, sandbox, ip, sizeof ip, msg, sizeof msg);
+    if (!msg[0] && ipam < 0 && !pod_ip(s, pod, n->json, ip, sizeof ip))
         snprintf(msg, sizeof msg, "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox: no IP addresses available in range set");
     char nodename[256];
     snprintf(nodename, sizeof nodename, "%s", node);
@@ -1379,6 +1387,10 @@ static void kubelet_start(cm_sim *s, struct podstate *ps, cm_obj *pod)
     char ns[256], name[256];
     snprintf(ns, sizeof ns, "%s", pod->ns);
     snprintf(name, sizeof name, "%s", pod->name);
+    if (cm_fault_pod_start(s->f, pod->json, n->json, ip)) {
+        ps->stage = S_RUNNING; /* an injected fault: its containers fail, fault.c plays them */
+        return;
+    }
     put_status(s, pod, kubelet_status(s, pod, n->json, 1, ip));
     arm(ps, S_READYING, jittered(s, ready));
     pod = cm_store_get(s->st, s->k_pod, ns, name);
@@ -1404,6 +1416,8 @@ static void pod_timer(cm_loop *loop, void *ud)
         return;
     }
     cm_obj *node = cm_store_get(s->st, s->k_node, "", gets(get(pod->json, "spec"), "nodeName"));
+    if (node && cm_fault_node_down(s->f, node->name))
+        return; /* an injected fault: this node's kubelet has stopped */
     switch (ps->stage) {
     case S_STARTING:
     case S_RETRY:
@@ -1412,8 +1426,12 @@ static void pod_timer(cm_loop *loop, void *ud)
         break;
     case S_READYING:
         ps->stage = S_RUNNING;
-        if (node && is(phase_of(pod->json), "Running"))
+        if (node && is(phase_of(pod->json), "Running")) {
             put_status(s, pod, kubelet_status(s, pod, node->json, 2, gets(get(pod->json, "status"), "podIP")));
+            pod = cm_store_get(s->st, s->k_pod, ns, name);
+            if (pod)
+                sim_x_pod_ready(s, pod);
+        }
         break;
     case S_STOPPING:
         if (ps->agent_started)
@@ -1941,78 +1959,6 @@ static void reconcile_rs(cm_sim *s, const char *ns, const char *name)
     put_status(s, rs, st);
 }
 
-static void reconcile_deploy(cm_sim *s, const char *ns, const char *name)
-{
-    cm_obj *d = cm_store_get(s->st, s->k_deploy, ns, name);
-    if (!d || deleting(d->json))
-        return;
-    const cJSON *spec = get(d->json, "spec");
-    int64_t want = geti(spec, "replicas", 1);
-    cm_obj *const *items;
-    size_t n = cm_store_list(s->st, s->k_rs, ns, &items);
-    cm_obj *mine = NULL;
-    int64_t replicas = 0, ready = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!owned_by(items[i]->json, d->json))
-            continue;
-        if (!mine)
-            mine = items[i];
-        const cJSON *st = get(items[i]->json, "status");
-        replicas += geti(st, "replicas", 0);
-        ready += geti(st, "readyReplicas", 0);
-    }
-    if (!mine) {
-        char hash[16], rsname[300];
-        hash_name(get(spec, "template"), hash, sizeof hash);
-        snprintf(rsname, sizeof rsname, "%.240s-%s", name, hash);
-        cJSON *rs = cJSON_CreateObject();
-        cJSON_AddStringToObject(rs, "apiVersion", "apps/v1");
-        cJSON_AddStringToObject(rs, "kind", "ReplicaSet");
-        cJSON *meta = cJSON_AddObjectToObject(rs, "metadata");
-        cJSON_AddStringToObject(meta, "name", rsname);
-        cJSON_AddStringToObject(meta, "namespace", ns);
-        cJSON *labels = cJSON_Duplicate(get(get(get(spec, "template"), "metadata"), "labels"), 1);
-        cJSON_AddItemToObject(meta, "labels", labels ? labels : cJSON_CreateObject());
-        cm_set_str(get(meta, "labels"), "pod-template-hash", hash);
-        owner_ref(meta, d);
-        cJSON *rspec = cJSON_AddObjectToObject(rs, "spec");
-        seti(rspec, "replicas", want);
-        cJSON *sel = cJSON_Duplicate(get(spec, "selector"), 1);
-        cJSON_AddItemToObject(rspec, "selector", sel ? sel : cJSON_CreateObject());
-        cm_set_str(objmember(get(rspec, "selector"), "matchLabels"), "pod-template-hash", hash);
-        cJSON *tmpl = cJSON_Duplicate(get(spec, "template"), 1);
-        cJSON_AddItemToObject(rspec, "template", tmpl ? tmpl : cJSON_CreateObject());
-        cm_set_str(objmember(objmember(get(rspec, "template"), "metadata"), "labels"), "pod-template-hash", hash);
-        call(s, "POST", s->k_rs, ns, NULL, NULL, rs);
-    } else if (geti(get(mine->json, "spec"), "replicas", 1) != want) {
-        cJSON *next = cJSON_Duplicate(mine->json, 1);
-        seti(get(next, "spec"), "replicas", want);
-        put(s, s->k_rs, next, NULL);
-    }
-    d = cm_store_get(s->st, s->k_deploy, ns, name);
-    if (!d)
-        return;
-    cJSON *st = cJSON_Duplicate(get(d->json, "status"), 1);
-    if (!st)
-        st = cJSON_CreateObject();
-    if (ready)
-        seti(st, "availableReplicas", ready);
-    else
-        cJSON_DeleteItemFromObjectCaseSensitive(st, "availableReplicas");
-    seti(st, "observedGeneration", geti(get(d->json, "metadata"), "generation", 1));
-    if (ready)
-        seti(st, "readyReplicas", ready);
-    else
-        cJSON_DeleteItemFromObjectCaseSensitive(st, "readyReplicas");
-    seti(st, "replicas", replicas);
-    if (want - ready > 0)
-        seti(st, "unavailableReplicas", want - ready);
-    else
-        cJSON_DeleteItemFromObjectCaseSensitive(st, "unavailableReplicas");
-    seti(st, "updatedReplicas", replicas);
-    put_status(s, d, st);
-}
-
 static void reconcile_sts(cm_sim *s, const char *ns, const char *name)
 {
     cm_obj *sts = cm_store_get(s->st, s->k_sts, ns, name);
@@ -2151,6 +2097,8 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
     int64_t desired = min ? scaled(min, expected) : max ? expected - scaled(max, expected) : expected;
     if (desired < 0)
         desired = 0;
+    if (cm_fault_pdb_blocked(s->f, ns, name))
+        desired = expected; /* an injected fault: as if maxUnavailable were 0 */
     int64_t allowed = healthy - desired > 0 ? healthy - desired : 0;
     const cJSON *old = get(pdb->json, "status");
     cJSON *st = cJSON_CreateObject();
@@ -2209,11 +2157,11 @@ static void reconcile(cm_sim *s, enum ctl ctl, const char *key)
     case C_KUBELET: kubelet_reconcile(s, key); break;
     case C_DS: reconcile_ds(s, ns, name); break;
     case C_RS: reconcile_rs(s, ns, name); break;
-    case C_DEPLOY: reconcile_deploy(s, ns, name); break;
+    case C_DEPLOY: sim_deploy_reconcile(s, ns, name); break;
     case C_STS: reconcile_sts(s, ns, name); break;
     case C_PDB: reconcile_pdb(s, ns, name); break;
     case C_NODE: reconcile_node(s, name); break;
-    default: break;
+    default: sim_x_reconcile(s, (int)ctl, key); break;
     }
 }
 
@@ -2341,6 +2289,7 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     char e[512];
     if (!s->queued || !s->parked_set || !s->dsrevs || !s->owned || !s->pdbs || !s->pods || !s->nodes ||
         read_settings(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
+        sim_x_new(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
         (s->sub = cm_store_subscribe(s->st, on_change, s)) < 0) {
         if (err && errsize)
             snprintf(err, errsize, "%s", s->sub < 0 && !e[0] ? "out of memory" : e);
@@ -2368,6 +2317,7 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     enqueue_all(s, C_RS, s->k_rs, NULL);
     enqueue_all(s, C_STS, s->k_sts, NULL);
     enqueue_all(s, C_PDB, s->k_pdb, NULL);
+    sim_x_attach(s);
     return s;
 }
 
@@ -2445,6 +2395,7 @@ void cm_sim_free(cm_sim *s)
     cm_map_free(s->queued);
     cm_map_free(s->pods);
     cm_map_free(s->nodes);
+    sim_x_free(s);
     for (size_t i = 0; i < s->nrules; i++) {
         free(s->rules[i].image_prefix);
         cm_selector_free(s->rules[i].sel);
@@ -2467,4 +2418,106 @@ uint64_t cm_sim_requests(const cm_sim *s)
 uint64_t cm_sim_reconciles(const cm_sim *s)
 {
     return s->reconciles;
+}
+
+/* ---- for the controllers of sim_*.c (simint.h) ---- */
+
+cm_fake *sim_fake(const cm_sim *s)
+{
+    return s->f;
+}
+
+cm_store *sim_store(const cm_sim *s)
+{
+    return s->st;
+}
+
+cm_loop *sim_loop(const cm_sim *s)
+{
+    return s->loop;
+}
+
+struct sim_x *sim_ext(const cm_sim *s)
+{
+    return s->x;
+}
+
+void sim_set_ext(cm_sim *s, struct sim_x *x)
+{
+    s->x = x;
+}
+
+uint64_t sim_rand(cm_sim *s)
+{
+    return splitmix64(&s->rng);
+}
+
+int64_t sim_jittered(cm_sim *s, int64_t d)
+{
+    return jittered(s, d);
+}
+
+int sim_call(cm_sim *s, const char *method, const cm_kind *k, const char *ns, const char *name,
+             const char *sub, const char *query, cJSON *body)
+{
+    if (!query)
+        return call(s, method, k, ns, name, sub, body);
+    char path[1024];
+    path_of(k, ns, name, sub, path, sizeof path);
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    cm_fake_req req = {.method = method, .path = path, .query = query, .content_type = "application/json",
+                       .body = text, .body_len = text ? strlen(text) : 0};
+    cm_fake_resp resp = {0};
+    cm_fake_handle(s->f, &req, &resp);
+    s->requests++;
+    free(text);
+    int status = resp.status;
+    cm_fake_resp_clear(&resp);
+    return status;
+}
+
+int sim_put(cm_sim *s, const cm_kind *k, cJSON *obj, const char *sub)
+{
+    return put(s, k, obj, sub);
+}
+
+void sim_put_status(cm_sim *s, const cm_obj *o, cJSON *status)
+{
+    put_status(s, o, status);
+}
+
+void sim_delete_pod(cm_sim *s, const cm_obj *pod, int64_t grace)
+{
+    delete_pod(s, pod, grace);
+}
+
+void sim_enqueue_key(cm_sim *s, int ctl, const char *key)
+{
+    enqueue(s, (enum ctl)ctl, "", key); /* an empty namespace leaves the key as it is */
+}
+
+size_t sim_owned_pods(cm_sim *s, const cm_obj *owner, cm_obj ***out)
+{
+    return owned_pods(s, owner, out);
+}
+
+cJSON *sim_pod_from_template(const cm_obj *owner, const char *name, const char *generate)
+{
+    return pod_from_template(owner, name, generate);
+}
+
+void sim_owner_ref(cJSON *meta, const cm_obj *owner)
+{
+    owner_ref(meta, owner);
+}
+
+int sim_pod_ready(const cJSON *pod)
+{
+    return pod_ready(pod);
+}
+
+void sim_now(cm_sim *s, char *buf, size_t size)
+{
+    now_str(s, buf, size);
 }

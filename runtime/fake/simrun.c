@@ -2,10 +2,12 @@
 #include "simrun.h"
 
 #include "fake.h"
+#include "fault.h"
 #include "inproc.h"
 #include "k8s_config.h"
 #include "ljson.h"
 #include "sim.h"
+#include "status.h"
 #include "store.h"
 
 #include <errno.h>
@@ -16,7 +18,10 @@
 struct cm_sim_run {
     cm_loop *loop;
     cm_fake *fake;
-    cm_sim *sim;         /* the simulated controllers and kubelets */
+    cm_sim *sim;         /* the simulated controllers and kubelets; NULL when frozen */
+    cm_faults *faults;   /* the injected faults */
+    cm_fault_note_fn on_fault; /* also told of each fault (fake serve prints them) */
+    void *on_fault_ud;
     struct cm_run *run;  /* set by cm_sim_run_install: its Lua state runs the agents */
     int agent_errors;
     char *fixture;
@@ -53,6 +58,28 @@ static void trace_request(void *ud, int verb, const char *method, const char *pa
     cJSON_Delete(p);
 }
 
+/* A fault, as it happens: {"t":..., "actor":"fault", "fault": kind, ...what it hit}. */
+static void trace_fault(cm_sim_run *s, enum cm_fault_kind kind, const cJSON *what)
+{
+    char *w = cJSON_PrintUnformatted(what);
+    char rest[4400];
+    size_t n = w ? strlen(w) : 0;
+    snprintf(rest, sizeof rest, "\"actor\":\"fault\",\"fault\":\"%s\"%s%.*s", cm_fault_names[kind],
+             n > 2 ? "," : "", n > 2 ? (int)(n - 2) : 0, n > 2 ? w + 1 : "");
+    trace_line(s, rest);
+    free(w);
+}
+
+/* Each injected fault: into the trace, then to whoever asked (cm_sim_run_on_fault). */
+static void note_fault(void *ud, enum cm_fault_kind kind, const cJSON *what)
+{
+    cm_sim_run *s = ud;
+    if (s->trace)
+        trace_fault(s, kind, what);
+    if (s->on_fault)
+        s->on_fault(s->on_fault_ud, kind, what);
+}
+
 static void trace_event(void *ud, const cm_event *ev)
 {
     static const char *const TYPES[] = {"ADDED", "MODIFIED", "DELETED"};
@@ -81,8 +108,79 @@ static int64_t start_time(const cJSON *settings, const char *fixture, char *err,
     return t;
 }
 
-cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace, char *err,
-                           size_t errsize)
+/* Fills resp with a Status error. */
+static void reply_status(cm_fake_resp *resp, int code, const char *reason, const char *message)
+{
+    cJSON *st = cm_status_new(code, reason, message);
+    *resp = (cm_fake_resp){.status = code, .content_type = "application/json",
+                           .body = st ? cJSON_PrintUnformatted(st) : NULL};
+    resp->body_len = resp->body ? strlen(resp->body) : 0;
+    cJSON_Delete(st);
+}
+
+/* The fake's own paths: GET /cni-migrate/v1alpha1/hosts/NODE is that node's simulated host. */
+static void serve_ext(void *ud, const cm_fake_req *req, cm_fake_resp *resp)
+{
+    static const char PREFIX[] = "/cni-migrate/v1alpha1/hosts/";
+    cm_sim_run *s = ud;
+    const char *node = req->path + sizeof PREFIX - 1;
+    char msg[400];
+    if (strncmp(req->path, PREFIX, sizeof PREFIX - 1) != 0 || !*node || strchr(node, '/'))
+        return reply_status(resp, 404, "NotFound", "the server could not find the requested resource");
+    if (strcmp(req->method, "GET") != 0)
+        return reply_status(resp, 405, "MethodNotAllowed", "a simulated host is read-only here: only GET");
+    if (!s->sim)
+        return reply_status(resp, 404, "NotFound", "no simulated hosts: the simulation is off (--no-sim)");
+    cm_host *h = cm_sim_host(s->sim, node);
+    if (!h) {
+        snprintf(msg, sizeof msg, "node \"%.200s\" has no simulated host (no such node)", node);
+        return reply_status(resp, 404, "NotFound", msg);
+    }
+    *resp = (cm_fake_resp){.status = 200, .content_type = "application/json",
+                           .body = cJSON_PrintUnformatted(cm_host_json(h))};
+    resp->body_len = resp->body ? strlen(resp->body) : 0;
+    if (!resp->body)
+        reply_status(resp, 500, "InternalError", "out of memory");
+}
+
+/* A new loop on the clock o asks for, time 0 standing for the default epoch. */
+static cm_loop *new_loop(const struct cm_sim_opts *o)
+{
+    int64_t epoch = rfc3339_ns(CM_SIM_DEFAULT_EPOCH);
+    if (o->clock != CM_CLOCK_SCALED)
+        return cm_loop_new(CM_CLOCK_VIRTUAL, epoch);
+    cm_loop *loop = cm_loop_new(CM_CLOCK_SCALED, epoch);
+    if (loop && cm_loop_set_speed(loop, o->speed > 0 ? o->speed : 1.0) != 0) {
+        cm_loop_free(loop);
+        return NULL;
+    }
+    return loop;
+}
+
+/* Attaches the simulation (unless frozen), the trace and the hosts' path. */
+static int attach(cm_sim_run *s, const struct cm_sim_opts *o, char *err, size_t errsize)
+{
+    if (o->trace && !(s->trace = fopen(o->trace, "w"))) {
+        snprintf(err, errsize, "--trace %s: %s", o->trace, strerror(errno));
+        return -1;
+    }
+    if (s->trace)
+        s->sub = cm_store_subscribe(cm_fake_store(s->fake), trace_event, s);
+    s->faults = cm_faults_new(s->fake, s->fixture, o->faults, o->nfaults, o->seed, err, errsize);
+    if (!s->faults)
+        return -1;
+    cm_faults_set_note(s->faults, note_fault, s);
+    cm_fake_set_extension(s->fake, serve_ext, s);
+    if (o->frozen)
+        return 0;
+    char why[512];
+    s->sim = cm_sim_new(s->fake, s->loop, o->seed, NULL, why, sizeof why);
+    if (!s->sim)
+        snprintf(err, errsize, "%s: %s", s->fixture, why);
+    return s->sim ? 0 : -1;
+}
+
+cm_sim_run *cm_sim_run_new(const char *fixture, const struct cm_sim_opts *o, char *err, size_t errsize)
 {
     size_t len;
     char *text = cm_read_file(fixture, &len);
@@ -93,7 +191,7 @@ cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace
     cm_sim_run *s = calloc(1, sizeof *s);
     if (s) {
         *s = (cm_sim_run){.sub = -1, .fixture = strdup(fixture)};
-        s->loop = cm_loop_new(CM_CLOCK_VIRTUAL, rfc3339_ns(CM_SIM_DEFAULT_EPOCH));
+        s->loop = new_loop(o);
         s->fake = s->loop ? cm_fake_new(s->loop) : NULL;
     }
     if (!s || !s->fake || !s->fixture) {
@@ -102,25 +200,14 @@ cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace
         cm_sim_run_free(s);
         return NULL;
     }
-    cm_fake_seed(s->fake, seed);
+    cm_fake_seed(s->fake, o->seed);
     int ok = cm_fake_load(s->fake, fixture, text, len, err, errsize) == 0;
     free(text);
     /* time 0 is startTime (objects the fixture gave without a creationTimestamp got the default) */
     int64_t epoch = ok ? start_time(cm_fake_settings(s->fake), fixture, err, errsize) : -1;
     if (epoch >= 0)
         cm_loop_set_epoch(s->loop, epoch);
-    if (epoch >= 0 && trace && !(s->trace = fopen(trace, "w")))
-        snprintf(err, errsize, "--trace %s: %s", trace, strerror(errno));
-    if (epoch < 0 || (trace && !s->trace)) {
-        cm_sim_run_free(s);
-        return NULL;
-    }
-    if (s->trace)
-        s->sub = cm_store_subscribe(cm_fake_store(s->fake), trace_event, s);
-    char why[512];
-    s->sim = cm_sim_new(s->fake, s->loop, seed, NULL, why, sizeof why);
-    if (!s->sim) {
-        snprintf(err, errsize, "%s: %s", fixture, why);
+    if (epoch < 0 || attach(s, o, err, errsize) != 0) {
         cm_sim_run_free(s);
         return NULL;
     }
@@ -130,6 +217,17 @@ cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace
 cm_loop *cm_sim_run_loop(const cm_sim_run *s)
 {
     return s->loop;
+}
+
+cm_fake *cm_sim_run_fake(const cm_sim_run *s)
+{
+    return s->fake;
+}
+
+void cm_sim_run_on_fault(cm_sim_run *s, cm_fault_note_fn fn, void *ud)
+{
+    s->on_fault = fn;
+    s->on_fault_ud = ud;
 }
 
 static cm_transport *new_transport(struct cm_run *run)
@@ -182,7 +280,8 @@ void cm_sim_run_install(cm_sim_run *s, struct cm_run *run)
     run->sim = s;
     run->k8s_transport_new = new_transport;
     run->k8s_config_new = new_config;
-    cm_sim_set_agent(s->sim, run_agent, s);
+    if (s->sim)
+        cm_sim_set_agent(s->sim, run_agent, s);
 }
 
 int cm_sim_run_agent_errors(const cm_sim_run *s)
@@ -192,17 +291,34 @@ int cm_sim_run_agent_errors(const cm_sim_run *s)
 
 cm_host *cm_sim_run_host(cm_sim_run *s, const char *node)
 {
-    return cm_sim_host(s->sim, node);
+    return s->sim ? cm_sim_host(s->sim, node) : NULL;
 }
 
 int cm_sim_run_request(cm_sim_run *s, const char *method, const char *path, const char *query,
                        const char *body, cm_fake_resp *resp)
 {
     cm_fake_req req = {.method = method, .path = path, .query = query, .body = body,
-                       .body_len = body ? strlen(body) : 0,
+                       .body_len = body ? strlen(body) : 0, .internal = 1,
                        .content_type = body ? "application/merge-patch+json" : NULL};
     cm_fake_handle(s->fake, &req, resp);
     return resp->status;
+}
+
+/* "faults injected: 12" with the count of each kind. */
+static void fault_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop)
+{
+    char vals[CM_FAULT_KINDS][32];
+    cm_log_field f[CM_FAULT_KINDS];
+    long total = 0;
+    for (int i = 0; i < CM_FAULT_KINDS; i++) {
+        long n = cm_faults_count(s->faults, (enum cm_fault_kind)i);
+        snprintf(vals[i], sizeof vals[i], "%ld", n);
+        f[i] = (cm_log_field){.key = cm_fault_names[i], .value = vals[i], .is_json = 1};
+        total += n;
+    }
+    char msg[64];
+    snprintf(msg, sizeof msg, "faults injected: %ld", total);
+    cm_log_write(log, CM_LOG_INFO, cm_loop_wall(loop), msg, f, CM_FAULT_KINDS);
 }
 
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop)
@@ -219,8 +335,10 @@ void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop
     f[CM_VERB_COUNT] = (cm_log_field){.key = "virtual_seconds", .value = vals[CM_VERB_COUNT], .is_json = 1};
     char msg[96];
     snprintf(msg, sizeof msg, "simulation done: %ld requests from the script, %llu from the cluster's actors",
-             total, (unsigned long long)cm_sim_requests(s->sim));
+             total, (unsigned long long)(s->sim ? cm_sim_requests(s->sim) : 0));
     cm_log_write(log, CM_LOG_INFO, cm_loop_wall(loop), msg, f, CM_VERB_COUNT + 1);
+    if (cm_faults_any(s->faults))
+        fault_summary(s, log, loop);
 }
 
 void cm_sim_run_free(cm_sim_run *s)
@@ -228,6 +346,7 @@ void cm_sim_run_free(cm_sim_run *s)
     if (!s)
         return;
     cm_sim_free(s->sim);
+    cm_faults_free(s->faults);
     if (s->sub >= 0)
         cm_store_unsubscribe(cm_fake_store(s->fake), s->sub);
     if (s->trace)

@@ -1,13 +1,15 @@
 /*
- * simrun.h - a run against the simulated cluster (--fake FIXTURE): the fake
- * cluster on the run's virtual clock, the in-process transport for cm.k8s,
- * the trace and the summary.
+ * simrun.h - a run against the simulated cluster: the fake cluster and its
+ * simulation on the run's clock (virtual for run --fake and fake host, real
+ * time sped up for fake serve), the in-process transport for cm.k8s, the
+ * node agents in the run's Lua state, the trace and the summary.
  */
 #ifndef CM_FAKE_SIMRUN_H
 #define CM_FAKE_SIMRUN_H
 
 #include "cmlua.h"
 #include "fake.h"
+#include "fault.h"
 #include "host.h"
 
 #include <stddef.h>
@@ -18,18 +20,37 @@
 
 typedef struct cm_sim_run cm_sim_run;
 
-/*
- * Reads the fixture and builds the fake cluster on a new virtual-clock loop
- * whose time 0 is the fixture's FakeCluster spec.startTime (RFC 3339), else
- * CM_SIM_DEFAULT_EPOCH; opens the trace file (trace may be NULL). Returns NULL
- * with a one-line message in err ("FILE:LINE: what is wrong", or the file's
- * error).
- */
-cm_sim_run *cm_sim_run_new(const char *fixture, uint64_t seed, const char *trace, char *err,
-                           size_t errsize);
+/* How to simulate. */
+struct cm_sim_opts {
+    uint64_t seed;
+    const char *trace;        /* write the timeline to this file (JSON lines); NULL: none */
+    enum cm_clock_kind clock; /* CM_CLOCK_VIRTUAL, or CM_CLOCK_SCALED (real time x speed) */
+    double speed;             /* scaled clock: loop seconds per real second (0: 1) */
+    int frozen;               /* no simulation: the REST core alone, nothing reacts */
+    const char *const *faults; /* --fault rules (fault.h), nfaults of them */
+    size_t nfaults;
+};
 
-/* The run's loop (virtual clock), owned by s. */
+/*
+ * Reads the fixture and builds the fake cluster on a new loop of the clock
+ * asked for, whose time 0 (now, for the scaled clock) stands for the
+ * fixture's FakeCluster spec.startTime (RFC 3339), else CM_SIM_DEFAULT_EPOCH;
+ * attaches the faults of its spec.faults and of the --fault rules (fault.h)
+ * and the simulation unless frozen, opens the trace file, and serves
+ * each node's simulated host at GET /cni-migrate/v1alpha1/hosts/NODE.
+ * Returns NULL with a one-line message in err ("FILE:LINE: what is wrong", or
+ * the file's error).
+ */
+cm_sim_run *cm_sim_run_new(const char *fixture, const struct cm_sim_opts *o, char *err, size_t errsize);
+
+/* The run's loop, owned by s. */
 cm_loop *cm_sim_run_loop(const cm_sim_run *s);
+
+/* The fake cluster, owned by s (for the HTTP front of fake serve). */
+cm_fake *cm_sim_run_fake(const cm_sim_run *s);
+
+/* Also tells fn of each injected fault as it happens (after the trace has it). */
+void cm_sim_run_on_fault(cm_sim_run *s, cm_fault_note_fn fn, void *ud);
 
 
 /* Points the run's cm.k8s clients at the simulated cluster. */
@@ -43,7 +64,7 @@ void cm_sim_run_install(cm_sim_run *s, struct cm_run *run);
 int cm_sim_run_request(cm_sim_run *s, const char *method, const char *path, const char *query,
                        const char *body, cm_fake_resp *resp);
 
-/* The simulated host of node, or NULL when there is no such node. */
+/* The simulated host of node, or NULL when there is no such node (or the run is frozen). */
 cm_host *cm_sim_run_host(cm_sim_run *s, const char *node);
 
 /* Pushes a Host handle over a host the simulation owns (lfake.c); closing it frees nothing. */
@@ -52,7 +73,7 @@ void cm_fake_push_host(lua_State *L, cm_host *host);
 /* How many times an agent (lua/cm/agents.lua) failed; each was logged as an error. */
 int cm_sim_run_agent_errors(const cm_sim_run *s);
 
-/* Logs the summary: virtual time elapsed, requests by verb. */
+/* Logs the summary: virtual time elapsed, requests by verb; then the faults injected, by kind. */
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop);
 
 void cm_sim_run_free(cm_sim_run *s);

@@ -1,13 +1,16 @@
 /* write.c - create, update, patch, delete and eviction in the fake cluster. */
 #include "fakeint.h"
 
+#include "fault.h"
 #include "json.h"
+#include "k8s_config.h"
 #include "patch.h"
+#include "proto.h"
 #include "ssa.h"
 #include "status.h"
+#include "validate.h"
 #include "yamldoc.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +48,18 @@ static int first_doc(void *ud, cJSON *doc, int line)
     return 1;
 }
 
-/* Parses the body as JSON, or YAML for YAML media types; NULL after a 400 reply. */
+/* Decodes a protobuf body (proto.c); NULL after a 415 (a kind it cannot decode) or 400 reply. */
+static cJSON *proto_body(struct call *c)
+{
+    char err[300];
+    int unsupported;
+    cJSON *doc = cm_proto_decode(c->req->body ? c->req->body : "", c->req->body_len, &unsupported, err, sizeof err);
+    if (!doc)
+        cm_reply_status(c, unsupported ? cm_status_new(415, "UnsupportedMediaType", err) : cm_status_bad_request(err));
+    return doc;
+}
+
+/* Parses the body as JSON, or YAML for YAML media types, or Kubernetes protobuf; NULL after a 4xx reply. */
 static cJSON *read_body(struct call *c)
 {
     const char *ct = c->req->content_type ? c->req->content_type : "application/json";
@@ -55,16 +69,17 @@ static cJSON *read_body(struct call *c)
         c->json = NULL;
         return doc;
     }
-    if (strstr(ct, "protobuf") || strstr(ct, "cbor")) { /* the fake speaks JSON and YAML only */
-        char msg[300];
-        snprintf(msg, sizeof msg, "the body of the request was in an unknown format - accepted media "
-                 "types include: application/json, application/yaml");
-        cm_reply_status(c, cm_status_new(415, "UnsupportedMediaType", msg));
+    if (cm_proto_media(ct))
+        return proto_body(c);
+    if (strstr(ct, "protobuf") || strstr(ct, "cbor")) { /* JSON, YAML and Kubernetes protobuf only */
+        cm_reply_status(c, cm_status_new(415, "UnsupportedMediaType", "the body of the request was in an "
+                        "unknown format - accepted media types include: application/json, application/yaml, "
+                        "application/vnd.kubernetes.protobuf"));
         return NULL;
     }
     if (strstr(ct, "yaml")) {
         cm_yaml_error yerr;
-        cm_yaml_opts opts = {first_doc, NULL, &doc};
+        cm_yaml_opts opts = {.document = first_doc, .ud = &doc};
         if (cm_yaml_parse(c->req->body ? c->req->body : "", c->req->body_len, &opts, &yerr) < 0) {
             char msg[400];
             snprintf(msg, sizeof msg, "error converting YAML to JSON: yaml: line %d: %s", yerr.line, yerr.message);
@@ -129,79 +144,12 @@ static int check_type(struct call *c, cJSON *obj)
 
 /* ---- validation ---- */
 
-/* Whether s is a DNS-1123 subdomain (object names). */
-static int dns_subdomain(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        int alnum = (ch >= 'a' && ch <= 'z') || isdigit((unsigned char)ch);
-        if (!alnum && ch != '-' && ch != '.')
-            return 0;
-        if ((i == 0 || i == n - 1 || s[i - 1] == '.' || s[i + 1] == '.') && !alnum)
-            return 0;
-    }
-    return 1;
-}
-
-/* Whether s matches ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9] over n bytes (label names and values). */
-static int label_token(const char *s, size_t n)
-{
-    if (n == 0 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return 0;
-    return 1;
-}
-
-/* metadata.labels: qualified-name keys, short label values (ValidateLabels' messages). */
-static void validate_labels(cJSON *st, const cJSON *obj)
-{
-    const cJSON *l;
-    char msg[1024];
-    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels")) {
-        const char *slash = strrchr(l->string, '/');
-        const char *name = slash ? slash + 1 : l->string;
-        int prefix_ok = !slash || (slash > l->string && (size_t)(slash - l->string) <= 253);
-        if (!prefix_ok || strlen(name) > 63 || !label_token(name, strlen(name))) {
-            snprintf(msg, sizeof msg, "Invalid value: \"%s\": name part must consist of alphanumeric characters, "
-                     "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or "
-                     "'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
-                     l->string);
-            cm_status_invalid_cause(st, "FieldValueInvalid", "metadata.labels", msg);
-        }
-        const char *v = cJSON_IsString(l) ? l->valuestring : "";
-        if (strlen(v) > 63 || (*v && !label_token(v, strlen(v)))) {
-            snprintf(msg, sizeof msg, "Invalid value: \"%s\": a valid label must be an empty string or consist of "
-                     "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character "
-                     "(e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
-                     "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')", v);
-            cm_status_invalid_cause(st, "FieldValueInvalid", "metadata.labels", msg);
-        }
-    }
-}
-
 /* The checks of the built-in kinds that clients meet most; a 422 Status or NULL. */
 static cJSON *validate(const cm_kind *k, const cJSON *obj)
 {
     const char *name = cm_meta_str(obj, "name");
     cJSON *st = cm_status_invalid(k, name ? name : "");
-    if (!name || !*name) {
-        cm_status_invalid_cause(st, "FieldValueRequired", "metadata.name",
-                                "Required value: name or generateName is required");
-    } else if (!dns_subdomain(name) && !is(k->group, "rbac.authorization.k8s.io")) {
-        char msg[1024];
-        snprintf(msg, sizeof msg,
-                 "Invalid value: \"%s\": a lowercase RFC 1123 subdomain must consist of lower case "
-                 "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
-                 "character (e.g. 'example.com', regex used for validation is "
-                 "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')", name);
-        cm_status_invalid_cause(st, "FieldValueInvalid", "metadata.name", msg);
-    }
-    validate_labels(st, obj);
+    cm_validate_meta(st, k, obj);
     if (is(k->kind, "Pod") && !k->group[0]) {
         const cJSON *containers = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(obj, "spec"), "containers");
@@ -244,9 +192,52 @@ static void generate_name(cm_fake *f, const char *prefix, char *buf, size_t size
     snprintf(buf, size, "%s%s", prefix, suffix);
 }
 
+/* A Job's defaults and generated selector (SetDefaults_Job, the job strategy's PrepareForCreate):
+ * the template and the selector get the controller-uid and job-name labels. */
+static void job_defaults(cJSON *obj)
+{
+    cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    if (!cJSON_IsObject(spec))
+        return;
+    if (!cJSON_GetObjectItemCaseSensitive(spec, "completions") && !cJSON_GetObjectItemCaseSensitive(spec, "parallelism"))
+        set_int(spec, "completions", 1);
+    if (!cJSON_GetObjectItemCaseSensitive(spec, "parallelism"))
+        set_int(spec, "parallelism", 1);
+    if (!cJSON_GetObjectItemCaseSensitive(spec, "backoffLimit"))
+        set_int(spec, "backoffLimit", 6);
+    if (!cJSON_GetObjectItemCaseSensitive(spec, "completionMode"))
+        cJSON_AddStringToObject(spec, "completionMode", "NonIndexed");
+    if (!cJSON_GetObjectItemCaseSensitive(spec, "suspend"))
+        cJSON_AddFalseToObject(spec, "suspend");
+    if (!cJSON_GetObjectItemCaseSensitive(spec, "podReplacementPolicy"))
+        cJSON_AddStringToObject(spec, "podReplacementPolicy",
+                                cJSON_GetObjectItemCaseSensitive(spec, "podFailurePolicy") ? "Failed" : "TerminatingOrFailed");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "manualSelector")))
+        return;
+    if (!cJSON_GetObjectItemCaseSensitive(spec, "manualSelector"))
+        cJSON_AddFalseToObject(spec, "manualSelector");
+    const char *uid = cm_meta_str(obj, "uid"), *name = cm_meta_str(obj, "name");
+    cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
+    if (!cJSON_IsObject(tmpl))
+        tmpl = cJSON_AddObjectToObject(spec, "template");
+    cJSON *labels = cm_meta(tmpl);
+    cJSON *l = cJSON_GetObjectItemCaseSensitive(labels, "labels");
+    if (!cJSON_IsObject(l))
+        l = cJSON_AddObjectToObject(labels, "labels");
+    cm_set_str(l, "batch.kubernetes.io/controller-uid", uid);
+    cm_set_str(l, "batch.kubernetes.io/job-name", name);
+    cm_set_str(l, "controller-uid", uid);
+    cm_set_str(l, "job-name", name);
+    cJSON_DeleteItemFromObjectCaseSensitive(spec, "selector");
+    cJSON *sel = cJSON_AddObjectToObject(spec, "selector");
+    cm_set_str(cJSON_AddObjectToObject(sel, "matchLabels"), "batch.kubernetes.io/controller-uid", uid);
+}
+
 /* Defaults a real server (or its admission) would add to a new object. */
 static void defaults(const cm_kind *k, cJSON *obj)
 {
+    if (is(k->group, "batch") && is(k->kind, "Job"))
+        job_defaults(obj);
     if (k->group[0])
         return;
     if (is(k->kind, "Pod")) {
@@ -257,10 +248,10 @@ static void defaults(const cm_kind *k, cJSON *obj)
             cJSON_AddStringToObject(status, "phase", "Pending");
     } else if (is(k->kind, "Namespace")) {
         cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-        if (!spec) {
+        if (!spec)
             spec = cJSON_AddObjectToObject(obj, "spec");
+        if (!cJSON_GetObjectItemCaseSensitive(spec, "finalizers")) /* the registry adds "kubernetes" */
             cJSON_AddItemToObject(spec, "finalizers", cJSON_CreateStringArray((const char *const[]){"kubernetes"}, 1));
-        }
         cJSON *status = cJSON_GetObjectItemCaseSensitive(obj, "status");
         if (!status)
             status = cJSON_AddObjectToObject(obj, "status");
@@ -387,6 +378,8 @@ static void pdb_refresh(cm_fake *f, cJSON *pdb)
     int64_t desired = min ? scaled(min, expected) : max ? expected - scaled(max, expected) : expected;
     if (desired < 0)
         desired = 0;
+    if (cm_fault_pdb_blocked(f, cm_meta_str(pdb, "namespace"), cm_meta_str(pdb, "name")))
+        desired = expected; /* an injected fault: as if maxUnavailable were 0 */
     cJSON_DeleteItemFromObjectCaseSensitive(pdb, "status");
     cJSON *st = cJSON_AddObjectToObject(pdb, "status");
     set_int(st, "observedGeneration", get_int(cJSON_GetObjectItemCaseSensitive(pdb, "metadata"), "generation", 1));
@@ -511,11 +504,21 @@ static void create_object(struct call *c, cJSON *obj, int applied)
     cm_reply_copy(c, 201, o->json);
 }
 
+/* Whether the body of the request is JSON or YAML, which strict decoding reads (not protobuf). */
+static int textual_body(const struct call *c)
+{
+    return !cm_proto_media(c->req->content_type);
+}
+
 void cm_api_create(struct call *c)
 {
     cJSON *obj = read_body(c);
     if (!obj)
         return;
+    if (textual_body(c) && !cm_call_fields(c, obj, NULL, 0)) {
+        cJSON_Delete(obj);
+        return;
+    }
     if (c->kind->flags & CM_KIND_CREATE_ONLY) {
         if (check_type(c, obj))
             review(c, obj);
@@ -657,6 +660,18 @@ static int finalized(const cJSON *obj)
            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "finalizers")) == 0;
 }
 
+/* Whether a terminating pod's grace period is 0 or over: only then does an update that leaves it
+ * without finalizers end it (ShouldDeleteDuringUpdate; past the grace its kubelet would end it).
+ * A status update during the grace period leaves it terminating. */
+static int grace_over(const cm_fake *f, const cJSON *pod)
+{
+    long long ends;
+    const char *ts = cm_meta_str(pod, "deletionTimestamp");
+    if (get_int(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "deletionGracePeriodSeconds", 0) == 0)
+        return 1;
+    return ts && cm_parse_rfc3339(ts, &ends) == 0 && ends <= cm_loop_wall(f->loop);
+}
+
 /* Writes next (consumed) over o, after the checks of an update; replies.
  * applied: next came from an apply and carries its managedFields already. */
 static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int applied)
@@ -703,15 +718,19 @@ static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int 
         cm_reply(c, code, finish_delete(c->f, o));
         return;
     }
-    if (finalized(o->json))
-        pending_add(c->f, o, 0); /* a pod whose last finalizer went: gone right after */
+    if (finalized(o->json) &&
+        (c->f->sim_kubelet ? get_int(cm_meta(o->json), "deletionGracePeriodSeconds", 0) == 0
+                           : grace_over(c->f, o->json))) {
+        pending_add(c->f, o, 0); /* a pod whose last finalizer went: gone right after (a simulated
+                                  * kubelet still ends a pod in its grace period first) */
+    }
     cm_reply_copy(c, code, o->json); /* with its new resourceVersion */
 }
 
 void cm_api_update(struct call *c)
 {
     cJSON *next = read_body(c);
-    if (!next || !check_type(c, next)) {
+    if (!next || !check_type(c, next) || (textual_body(c) && !cm_call_fields(c, next, NULL, 0))) {
         cJSON_Delete(next);
         return;
     }
@@ -784,7 +803,7 @@ static void apply(struct call *c, cm_obj *o, cJSON *patch)
         cJSON_Delete(patch);
         return;
     }
-    if (!cJSON_IsObject(patch) || !check_type(c, patch)) {
+    if (!cJSON_IsObject(patch) || !check_type(c, patch) || !cm_call_apply_fields(c, patch)) {
         if (!c->resp->status) /* not answered yet */
             cm_reply_status(c, cm_status_bad_request("an apply patch must be an object"));
         cJSON_Delete(patch);
@@ -847,8 +866,9 @@ void cm_api_patch(struct call *c)
         return;
     }
     cJSON *next = patched(c, o, patch, t);
+    int fields_ok = next && cJSON_IsObject(next) && cm_call_fields(c, next, patch, t == P_STRATEGIC);
     cJSON_Delete(patch);
-    if (next && cJSON_IsObject(next) && check_type(c, next))
+    if (fields_ok && check_type(c, next))
         update_object(c, o, next, 200, 0);
     else if (next) {
         if (!c->resp->status) /* not answered yet */
@@ -1012,7 +1032,7 @@ cJSON *cm_fake_remove(cm_fake *f, cm_obj *o, int64_t grace, int dry_run)
     }
     if (g > 0) { /* graceful: terminating until the grace period ends */
         mark_deleting(f, o, g);
-        if (!f->sim_kubelet) /* with a simulation attached, the pod's kubelet ends it (sim.c) */
+        if (!f->sim_kubelet && !cm_fault_pod_stuck(f, o->json)) /* with a simulation, its kubelet ends it */
             pending_add(f, o, g);
         return cJSON_Duplicate(o->json, 1);
     }
@@ -1024,6 +1044,8 @@ struct delopts {
     int64_t grace;      /* -1: the object's default */
     const char *uid, *rv;
     int dry_run;
+    const char *policy; /* propagationPolicy, or NULL */
+    int orphan;         /* orphanDependents: -1 unset, else its value */
     cJSON *body;
 };
 
@@ -1047,6 +1069,12 @@ static int read_delopts(struct call *c, struct delopts *d)
     d->uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pre, "uid"));
     d->rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pre, "resourceVersion"));
     d->dry_run = cm_call_dry_run(c);
+    /* propagation comes from the body when there is one, else from the query (the handler decodes one) */
+    const cJSON *od = cJSON_GetObjectItemCaseSensitive(opts, "orphanDependents");
+    d->policy = d->body ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(opts, "propagationPolicy"))
+                        : cm_call_query(c, "propagationPolicy");
+    d->orphan = d->body ? (cJSON_IsBool(od) ? cJSON_IsTrue(od) : -1)
+                        : (cm_call_query(c, "orphanDependents") ? is(cm_call_query(c, "orphanDependents"), "true") : -1);
     const cJSON *dr;
     cJSON_ArrayForEach(dr, cJSON_GetObjectItemCaseSensitive(opts, "dryRun"))
         d->dry_run |= cJSON_IsString(dr) && is(dr->valuestring, "All");
@@ -1072,16 +1100,114 @@ static int check_preconditions(struct call *c, const cm_obj *o, const struct del
     return 1;
 }
 
+/* ---- the garbage collector's finalizers (the dependents are the simulation's, sim_gc.c) ---- */
+
+/* ValidateDeleteOptions: 1, or 0 after a 422 reply. */
+static int check_propagation(struct call *c, const struct delopts *d)
+{
+    static const cm_kind DELOPTS = {.group = "meta.k8s.io", .version = "v1", .kind = "DeleteOptions"};
+    cJSON *st = NULL;
+    char detail[300];
+    if (d->policy && d->orphan >= 0) {
+        st = cm_status_invalid(&DELOPTS, "");
+        snprintf(detail, sizeof detail, "Invalid value: \"%s\": orphanDependents and deletionPropagation cannot be both set", d->policy);
+        cm_status_invalid_cause(st, "FieldValueInvalid", "propagationPolicy", detail);
+    }
+    if (d->policy && !is(d->policy, "Foreground") && !is(d->policy, "Background") && !is(d->policy, "Orphan")) {
+        if (!st)
+            st = cm_status_invalid(&DELOPTS, "");
+        snprintf(detail, sizeof detail, "Unsupported value: \"%.200s\": supported values: \"Foreground\", \"Background\", \"Orphan\"", d->policy);
+        cm_status_invalid_cause(st, "FieldValueNotSupported", "propagationPolicy", detail);
+    }
+    if (!st)
+        return 1;
+    cm_status_invalid_done(st, &DELOPTS, "");
+    cm_reply_status(c, st);
+    return 0;
+}
+
+static int has_finalizer(const cJSON *obj, const char *name)
+{
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "finalizers"))
+        if (cJSON_IsString(f) && is(f->valuestring, name))
+            return 1;
+    return 0;
+}
+
+/* Sets or clears one finalizer in meta; returns whether it changed. */
+static int set_finalizer(cJSON *meta, const char *name, int want)
+{
+    cJSON *fins = cJSON_GetObjectItemCaseSensitive(meta, "finalizers");
+    int i = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, fins) {
+        if (cJSON_IsString(f) && is(f->valuestring, name)) {
+            if (!want)
+                cJSON_DeleteItemFromArray(fins, i);
+            if (!want && cJSON_GetArraySize(fins) == 0)
+                cJSON_DeleteItemFromObjectCaseSensitive(meta, "finalizers");
+            return !want;
+        }
+        i++;
+    }
+    if (!want)
+        return 0;
+    if (!cJSON_IsArray(fins)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "finalizers");
+        fins = cJSON_AddArrayToObject(meta, "finalizers");
+    }
+    cJSON_AddItemToArray(fins, cJSON_CreateString(name));
+    return 1;
+}
+
+/*
+ * The finalizers a deletion puts on o for the garbage collector, in the same write as its
+ * deletionTimestamp: orphan (dependents keep running, without the ownerReference) or
+ * foregroundDeletion (dependents go first). With neither asked, the kind's default: batch/v1
+ * Jobs orphan, everything else is deleted in the background.
+ */
+static void gc_finalizers(cm_fake *f, cm_obj *o, const struct delopts *d)
+{
+    if (!o->kind->group[0] && is(o->kind->kind, "Namespace"))
+        return; /* the namespace controller's own deletion */
+    int orphan_now = has_finalizer(o->json, "orphan"), fg_now = has_finalizer(o->json, "foregroundDeletion");
+    int orphan = d->policy ? is(d->policy, "Orphan")
+               : d->orphan >= 0 ? d->orphan
+               : orphan_now ? 1
+               : is(o->kind->group, "batch") && is(o->kind->kind, "Job");
+    int fg = d->orphan >= 0 ? 0 : d->policy ? is(d->policy, "Foreground") : fg_now;
+    if (orphan == orphan_now && fg == fg_now)
+        return;
+    cJSON *next = cJSON_Duplicate(o->json, 1);
+    cJSON *meta = cm_meta(next);
+    set_finalizer(meta, "orphan", orphan);
+    set_finalizer(meta, "foregroundDeletion", fg);
+    if (!cm_meta_str(next, "deletionTimestamp") && (orphan || fg)) {
+        int64_t grace = is_pod(o->kind) ? pod_grace(o, d->grace) : 0;
+        char when[40];
+        cm_format_time(cm_loop_wall(f->loop) / CM_NS_PER_S + grace, when, sizeof when);
+        cm_set_str(meta, "deletionTimestamp", when);
+        set_int(meta, "deletionGracePeriodSeconds", grace);
+    }
+    cm_store_replace(f->store, o, next);
+}
+
 void cm_api_delete(struct call *c)
 {
     struct delopts d;
     if (!read_delopts(c, &d))
         return;
     cm_obj *o = cm_store_get(c->f->store, c->kind, c->ns, c->name);
-    if (!o)
+    if (!check_propagation(c, &d))
+        ;
+    else if (!o)
         cm_reply_status(c, cm_status_not_found(c->kind, c->name));
-    else if (check_preconditions(c, o, &d))
+    else if (check_preconditions(c, o, &d)) {
+        if (!d.dry_run)
+            gc_finalizers(c->f, o, &d);
         cm_reply(c, 200, cm_fake_remove(c->f, o, d.grace, d.dry_run));
+    }
     cJSON_Delete(d.body);
 }
 
@@ -1090,6 +1216,10 @@ void cm_api_delete_collection(struct call *c)
     struct delopts d;
     if (!read_delopts(c, &d))
         return;
+    if (!check_propagation(c, &d)) {
+        cJSON_Delete(d.body);
+        return;
+    }
     char err[1024];
     cm_selector *ls = cm_label_selector_parse(cm_call_query(c, "labelSelector"), err, sizeof err);
     cm_selector *fs = ls ? cm_field_selector_parse(cm_call_query(c, "fieldSelector"), c->kind, err, sizeof err) : NULL;
@@ -1114,6 +1244,8 @@ void cm_api_delete_collection(struct call *c)
             if (!cm_selector_match_labels(ls, labels) || !cm_selector_match_fields(fs, copy[i]->json))
                 continue;
             cJSON *gone = cJSON_Duplicate(copy[i]->json, 1);
+            if (!d.dry_run)
+                gc_finalizers(c->f, copy[i], &d);
             cJSON_Delete(cm_fake_remove(c->f, copy[i], d.grace, d.dry_run));
             cJSON_AddItemToArray(arr, gone);
         }
@@ -1172,15 +1304,19 @@ static cJSON *check_budget(cm_fake *f, cm_obj *pdb, const cm_obj *pod, int dry_r
         snprintf(why, sizeof why, "The disruption budget %s is still being processed by the server.", pdb->name);
         return too_many("Cannot evict pod as it would violate the pod's disruption budget.", why, 10);
     }
-    int64_t allowed = get_int(st, "disruptionsAllowed", 0);
+    int blocked = cm_fault_pdb_blocked(f, pdb->ns, pdb->name);
+    int64_t allowed = blocked ? 0 : get_int(st, "disruptionsAllowed", 0);
     const cm_kind *pk = pdb->kind;
     if (allowed < 0)
         return cm_status_forbidden(pk, pdb->name, "pdb disruptions allowed is negative");
     if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st, "disruptedPods")) > 2000)
         return cm_status_forbidden(pk, pdb->name, "DisruptedPods map too big - too many evictions not confirmed by PDB controller");
     if (allowed == 0) {
+        if (blocked)
+            cm_fault_pdb_refused(f, pdb->ns, pdb->name, pod->name);
+        int64_t healthy = get_int(st, "currentHealthy", 0), desired = get_int(st, "desiredHealthy", 0);
         snprintf(why, sizeof why, "The disruption budget %s needs %lld healthy pods and has %lld currently",
-                 pdb->name, (long long)get_int(st, "desiredHealthy", 0), (long long)get_int(st, "currentHealthy", 0));
+                 pdb->name, (long long)(blocked && desired < healthy ? healthy : desired), (long long)healthy);
         return too_many("Cannot evict pod as it would violate the pod's disruption budget.", why, 0);
     }
     if (dry_run)

@@ -328,8 +328,50 @@ static void test_patch_types(void)
     CHECK(cm_k8s_patch_type("yaml") == NULL);
 }
 
+/* Counts calls of a request's done function. */
+static void count_done(cm_k8s_req *r, void *ud)
+{
+    (void)r;
+    ++*(int *)ud;
+}
+
+/* A request that does not wait: done from the loop, its deadline on the virtual clock, and a
+ * client closed under it ends it with Cancelled. */
+static void test_requests_in_flight(void)
+{
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, 0);
+    cm_k8s_client *c = new_client(loop, -1, 0);
+    int done = 0;
+    cm_k8s_req *r = cm_k8s_call_start(c, "GET", &NODE_N, NULL, 0, NULL, NULL, 0, CM_TIME_NEVER, count_done, &done);
+    CHECK(r != NULL);
+    CHECK(!cm_k8s_req_done(r));
+    CHECK_INT(cm_loop_run_until(loop, CM_TIME_NEVER, &done), CM_LOOP_DONE);
+    CHECK_INT(done, 1);
+    cm_k8s_result res;
+    CHECK_INT(cm_k8s_req_finish(r, &res), 0);
+    CHECK_STR(cJSON_GetObjectItem(res.json, "kind")->valuestring, "Node");
+    cm_k8s_result_free(&res);
+    /* the transport answers after 10 ms: a deadline of 5 ms comes first */
+    done = 0;
+    r = cm_k8s_call_start(c, "GET", &NODE_N, NULL, 0, NULL, NULL, 0, cm_loop_now(loop) + CM_NS_PER_S / 200,
+                          count_done, &done);
+    CHECK_INT(cm_loop_run_until(loop, CM_TIME_NEVER, &done), CM_LOOP_DONE);
+    CHECK_INT(cm_k8s_req_finish(r, &res), -1);
+    CHECK_STR(res.err.code, "Timeout");
+    cm_k8s_result_free(&res);
+    done = 0;
+    r = cm_k8s_call_start(c, "GET", &NODE_N, NULL, 0, NULL, NULL, 0, CM_TIME_NEVER, count_done, &done);
+    cm_k8s_client_free(c);
+    CHECK_INT(done, 1);
+    CHECK_INT(cm_k8s_req_finish(r, &res), -1);
+    CHECK_STR(res.err.code, "Cancelled");
+    cm_k8s_result_free(&res);
+    cm_loop_free(loop);
+}
+
 int main(void)
 {
+    RUN(test_requests_in_flight);
     RUN(test_virtual_time_rate_limit);
     RUN(test_retries);
     RUN(test_watch_resume);

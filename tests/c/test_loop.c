@@ -1,10 +1,18 @@
-/* test_loop.c - the event loop on the virtual and the real clock. */
+/* test_loop.c - the event loop on the virtual, the real and the scaled clock. */
 #include "check.h"
 #include "loop.h"
 
 #include <fcntl.h>
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * CM_NS_PER_S + ts.tv_nsec;
+}
 
 struct trace {
     char order[32];
@@ -126,6 +134,51 @@ static void test_real_clock_io_and_wake(void)
     cm_loop_free(v);
 }
 
+/* The scaled clock: time runs N times as fast as real time, timers and waits alike. */
+static void test_scaled_clock(void)
+{
+    const int64_t epoch = INT64_C(1793520000) * CM_NS_PER_S;
+    cm_loop *loop = cm_loop_new(CM_CLOCK_SCALED, epoch);
+    CHECK(cm_loop_now(loop) >= 0 && cm_loop_now(loop) < CM_NS_PER_S / 10); /* starts at 0 */
+    CHECK_INT(cm_loop_set_speed(loop, 0), -1);
+    CHECK_INT(cm_loop_set_speed(loop, 1e9), -1);
+    CHECK_INT(cm_loop_set_speed(loop, 100), 0);
+    CHECK(cm_loop_speed(loop) == 100.0);
+    tr = (struct trace){0};
+    int64_t t0 = cm_loop_now(loop), r0 = mono_ns();
+    cm_loop_timer(loop, t0 + 3 * CM_NS_PER_S, mark, (void *)"s"); /* 3 s of loop time: 30 ms real */
+    CHECK_INT(cm_loop_run_until(loop, t0 + 5 * CM_NS_PER_S, NULL), CM_LOOP_TIME);
+    int64_t real = mono_ns() - r0, passed = cm_loop_now(loop) - t0;
+    CHECK_STR(tr.order, "s");
+    CHECK(tr.at[0] >= t0 + 3 * CM_NS_PER_S);
+    CHECK(passed >= 5 * CM_NS_PER_S);
+    CHECK(real >= 49 * 1000000 && real < 2 * CM_NS_PER_S); /* 5 s / 100, not 5 s */
+    int64_t wall = cm_loop_wall(loop) - epoch - cm_loop_now(loop);
+    CHECK(wall <= 0 && wall > -CM_NS_PER_S); /* wall = epoch + loop time */
+    /* a new speed changes the rate, not the time */
+    int64_t before = cm_loop_now(loop);
+    CHECK_INT(cm_loop_set_speed(loop, 0.5), 0);
+    CHECK(cm_loop_now(loop) >= before && cm_loop_now(loop) < before + CM_NS_PER_S / 10);
+    CHECK(cm_loop_after_real(loop, 2 * CM_NS_PER_S) - cm_loop_now(loop) <= CM_NS_PER_S);
+    /* it watches descriptors as the real clock does */
+    int p[2];
+    CHECK(pipe(p) == 0);
+    io_seen = 0;
+    CHECK_INT(cm_loop_watch_fd(loop, p[0], POLLIN, on_readable, NULL), 0);
+    CHECK(write(p[1], "q", 1) == 1);
+    CHECK_INT(cm_loop_run_until(loop, cm_loop_now(loop) + CM_NS_PER_S / 100, NULL), CM_LOOP_TIME);
+    CHECK_INT(io_seen, 'q');
+    cm_loop_watch_fd(loop, p[0], 0, NULL, NULL);
+    close(p[0]), close(p[1]);
+    cm_loop_free(loop);
+    cm_loop *v = cm_loop_new(CM_CLOCK_VIRTUAL, 0), *r = cm_loop_new(CM_CLOCK_REAL, 0);
+    CHECK_INT(cm_loop_set_speed(v, 2), -1);
+    CHECK_INT(cm_loop_set_speed(r, 2), -1);
+    CHECK(cm_loop_speed(v) == 1.0 && cm_loop_speed(r) == 1.0);
+    cm_loop_free(v);
+    cm_loop_free(r);
+}
+
 static void test_many_timers_heap(void)
 {
     cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, 0);
@@ -159,6 +212,7 @@ int main(void)
     RUN(test_virtual_done_and_cancel);
     RUN(test_real_clock_sleep);
     RUN(test_real_clock_io_and_wake);
+    RUN(test_scaled_clock);
     RUN(test_many_timers_heap);
     return CHECK_DONE();
 }

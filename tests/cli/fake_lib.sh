@@ -4,6 +4,10 @@ FAKE_PID=""
 FAKE_DIR=$(mktemp -d)
 fake_stop() {
     if [ -n "$FAKE_PID" ]; then
+        if ! kill -0 "$FAKE_PID" 2>/dev/null; then # it ended on its own: say how, once
+            echo "FAIL: fake serve exited while the test ran; its stderr ends:" >&2
+            tail -n 20 "$FAKE_DIR/stderr" >&2
+        fi
         kill "$FAKE_PID" 2>/dev/null
         i=0 # a server that does not stop on SIGTERM within 10 s is killed, and the test says so
         while kill -0 "$FAKE_PID" 2>/dev/null && [ $i -lt 100 ]; do

@@ -16,10 +16,18 @@ request, so a Lua test changes it by rewriting that file:
   expire_continue a continue token of a list is answered 410 once
   watch_429       the first watch is answered 429 with Retry-After: 1
 
-Faults by object name (nodes): "slow" answers after 2 s; "gzipped" comes gzip-encoded; "limited" 429 + Retry-After: 1 once; "limited-bare"
+Each recorded request also says how many requests the server was handling when it
+arrived, itself included ("inflight"), and when ("at", seconds since the epoch).
+
+Faults by object name (nodes): a name starting with "slow" answers after 2 s; "gzipped" comes gzip-encoded; "limited" 429 + Retry-After: 1 once; "limited-bare"
 429 without Retry-After always; "flaky" 500 + Retry-After: 1 once; "broken" 500
 always. A list with labelSelector "fault=reset" has its second page's
-connection reset once.
+connection reset once; with labelSelector "fault=slow" each page comes after 1 s.
+
+Under /idp it is also an OpenID Connect issuer for the oidc auth-provider: discovery
+(token_endpoint /idp/token; a 404 with oidc.no_discovery) and the refresh grant, which
+accepts control's oidc.refresh_token and answers oidc.id_token and, when set,
+oidc.new_refresh_token as the new refresh token.
 
 Usage: apiserver.py DIR [--tls CERT KEY [CLIENT_CA]]; prints the port on stdout.
 """
@@ -36,7 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DIR = sys.argv[1]
 LOCK = threading.Lock()
-STATE = {"rv": 100, "objects": {}, "events": [], "once": set(), "uid": 0}
+STATE = {"rv": 100, "objects": {}, "events": [], "once": set(), "uid": 0, "inflight": 0}
 
 RESOURCES = {
     # (prefix, plural): (kind, namespaced)
@@ -160,7 +168,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def record(self, body):
         u = urllib.parse.urlsplit(self.path)
-        rec = {"method": self.command, "peer": self.client_address[1], "proxied": self.path.startswith("http://"), "path": u.path, "query": urllib.parse.parse_qs(u.query),
+        rec = {"method": self.command, "peer": self.client_address[1], "inflight": STATE["inflight"],
+               "at": time.time(), "proxied": self.path.startswith("http://"), "path": u.path, "query": urllib.parse.parse_qs(u.query),
                "headers": {k.lower(): self.headers.get_all(k) for k in set(self.headers.keys())},
                "body": body.decode("utf-8", "replace")}
         with LOCK:
@@ -207,10 +216,21 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_any()
 
     def handle_any(self):
+        with LOCK:
+            STATE["inflight"] += 1
+        try:
+            self.handle_counted()
+        finally:
+            with LOCK:
+                STATE["inflight"] -= 1
+
+    def handle_counted(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         self.record(body)
         ctl = control()
+        if self.path.startswith("/idp/"):
+            return self.issuer(ctl, body)
         if not self.authorized(ctl):
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
         u = urllib.parse.urlsplit(self.path)
@@ -244,6 +264,25 @@ class Handler(BaseHTTPRequestHandler):
             return prefix, plural, ns, name, sub
         return None
 
+    # ---- an OpenID Connect issuer under /idp ----
+    def issuer(self, ctl, body):
+        oidc = ctl.get("oidc", {})
+        base = "http://127.0.0.1:%d/idp" % self.server.server_address[1]
+        if self.path == "/idp/.well-known/openid-configuration":
+            if oidc.get("no_discovery"):
+                return self.send_json(404, {"error": "no such thing"})
+            return self.send_json(200, {"issuer": base, "token_endpoint": base + "/token"})
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        if self.path != "/idp/token" or form.get("grant_type") != "refresh_token":
+            return self.send_json(400, {"error": "unsupported_grant_type"})
+        if form.get("refresh_token") != oidc.get("refresh_token"):
+            return self.send_json(400, {"error": "invalid_grant", "error_description": "unknown refresh token"})
+        answer = {"access_token": "access-1", "token_type": "Bearer", "expires_in": 3600}
+        for key in ("id_token", "new_refresh_token"):
+            if oidc.get(key):
+                answer[key.replace("new_", "")] = oidc[key]
+        return self.send_json(200, answer)
+
     # ---- REST ----
     def dispatch(self, ctl, q, body, prefix, plural, ns, name, sub):
         kind, namespaced = RESOURCES[(prefix, plural)]
@@ -257,7 +296,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(429, status(429, "TooManyRequests", "slow down, no hint"))
             if name == "flaky" and self.once("flaky"):
                 return self.send_json(500, status(500, "InternalError", "hiccup"), {"Retry-After": "1"})
-            if name == "slow":
+            if name.startswith("slow"):
                 time.sleep(2)
             if name == "broken":
                 return self.send_json(500, status(500, "InternalError", "always broken"))
@@ -378,6 +417,8 @@ class Handler(BaseHTTPRequestHandler):
         return objs, rv
 
     def list(self, ctl, q, prefix, plural, ns, namespaced):
+        if q.get("labelSelector") == "fault=slow":
+            time.sleep(1)
         objs, rv = self.items(q, prefix, plural, ns, namespaced)
         start = 0
         cont = q.get("continue")

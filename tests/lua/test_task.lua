@@ -4,12 +4,14 @@ local task = require "cm.task"
 local time = require "cm.time"
 
 -- two workers interleave at their sleeps: the order of their steps follows their wake-up times
--- (a at 0.1, 0.2, 0.3 s; b at 0.25, 0.5 s), so it proves they overlap; the 50 ms margins leave
--- room for a slow machine, as the real clock is used here
+-- (a at 0.1, 0.2, 0.3 s; b at 0.25, 0.5 s), so it proves they overlap. Each wake-up is aimed at
+-- its time from the start, so a slow step (valgrind, a loaded machine) does not push the later ones:
+-- only one wake-up's lateness has to stay under the 50 ms margins of the real clock used here
 local order = {}
+local start = time.now()
 local function worker(name, delay, n)
    for i = 1, n do
-      time.sleep(delay)
+      time.sleep(math.max(0, start + i * delay - time.now()))
       order[#order + 1] = name .. i
    end
    return name, n
