@@ -4,6 +4,7 @@
 #include "strbuf.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,74 @@ int cm_json_raw_is_integer(const cJSON *item)
 {
     int64_t v;
     return cJSON_IsRaw(item) && cm_parse_int64(item->valuestring, strlen(item->valuestring), &v);
+}
+
+/* The first member named name, as cJSON's lookup finds it (it stops at an unnamed member). */
+static const cJSON *first_named(const cJSON *obj, const char *name)
+{
+    if (!name)
+        return NULL;
+    const cJSON *c = obj->child;
+    while (c && c->string && strcmp(name, c->string) != 0)
+        c = c->next;
+    return c && c->string ? c : NULL;
+}
+
+/* cJSON_Compare's number test: equal within the larger magnitude times DBL_EPSILON. */
+static int same_double(double a, double b)
+{
+    double max = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+    return fabs(a - b) <= max * DBL_EPSILON;
+}
+
+/*
+ * cJSON_Compare compares objects both ways: every member of a against b's first
+ * member of that name, then every member of b against a's. Equality is
+ * symmetric, so the second pass only needs to compare a member of b that is not
+ * the first of its name in b (the first was compared in the first pass), and to
+ * check that a has the name at all.
+ */
+int cm_json_equal(const cJSON *a, const cJSON *b)
+{
+    if (!a || !b || (a->type & 0xFF) != (b->type & 0xFF))
+        return 0;
+    switch (a->type & 0xFF) {
+    case cJSON_False:
+    case cJSON_True:
+    case cJSON_NULL:
+        return 1;
+    case cJSON_Number:
+        return a == b || same_double(a->valuedouble, b->valuedouble);
+    case cJSON_String:
+    case cJSON_Raw:
+        return a == b || (a->valuestring && b->valuestring && strcmp(a->valuestring, b->valuestring) == 0);
+    case cJSON_Array: {
+        if (a == b)
+            return 1;
+        const cJSON *x = a->child, *y = b->child;
+        for (; x && y; x = x->next, y = y->next)
+            if (!cm_json_equal(x, y))
+                return 0;
+        return x == y;
+    }
+    case cJSON_Object: {
+        if (a == b)
+            return 1;
+        for (const cJSON *x = a->child; x; x = x->next) {
+            const cJSON *y = first_named(b, x->string);
+            if (!y || !cm_json_equal(x, y))
+                return 0;
+        }
+        for (const cJSON *y = b->child; y; y = y->next) {
+            const cJSON *x = first_named(a, y->string);
+            if (!x || (first_named(b, y->string) != y && !cm_json_equal(y, x)))
+                return 0;
+        }
+        return 1;
+    }
+    default:
+        return 0;
+    }
 }
 
 int cm_json_is_number(const cJSON *item)

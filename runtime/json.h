@@ -45,6 +45,15 @@ int cm_json_is_number(const cJSON *item);
 /* Whether a Raw number item was written as an integer literal. */
 int cm_json_raw_is_integer(const cJSON *item);
 
+/*
+ * Whether a and b are equal exactly as cJSON_Compare(a, b, 1) decides it (the
+ * same answer in every case: numbers within a relative DBL_EPSILON, members
+ * found by first name match, duplicate names included), in time linear in the
+ * trees: cJSON_Compare compares each object member twice, once from each
+ * side, which doubles at every level of nesting (2^depth on a pod template).
+ */
+int cm_json_equal(const cJSON *a, const cJSON *b);
+
 /* Creates an exact integer item. NULL when out of memory. */
 cJSON *cm_json_new_int64(int64_t v);
 

@@ -140,14 +140,19 @@ void cm_fake_resp_clear(cm_fake_resp *resp)
     resp->warnings = NULL;
 }
 
-void cm_reply(struct call *c, int status, cJSON *body)
+void cm_reply_copy(struct call *c, int status, const cJSON *obj)
 {
     cm_fake_resp *r = c->resp;
     free(r->body);
     r->status = status;
     r->content_type = "application/json";
-    r->body = body ? cJSON_PrintUnformatted(body) : NULL;
+    r->body = obj && !c->req->status_only ? cJSON_PrintUnformatted(obj) : NULL;
     r->body_len = r->body ? strlen(r->body) : 0;
+}
+
+void cm_reply(struct call *c, int status, cJSON *body)
+{
+    cm_reply_copy(c, status, body);
     cJSON_Delete(body);
 }
 
@@ -166,7 +171,7 @@ static void reply_text(struct call *c, int status, const char *text)
     free(r->body);
     r->status = status;
     r->content_type = "text/plain; charset=utf-8";
-    r->body = strdup(text);
+    r->body = c->req->status_only ? NULL : strdup(text);
     r->body_len = r->body ? strlen(r->body) : 0;
 }
 
@@ -531,7 +536,7 @@ static void api_get(struct call *c)
         cm_reply(c, 200, t);
         return;
     }
-    cm_reply(c, 200, cJSON_Duplicate(o->json, 1));
+    cm_reply_copy(c, 200, o->json);
 }
 
 /* Selectors of a list or watch. */
@@ -732,12 +737,31 @@ static int page_parse(struct call *c, struct page *pg)
     return cont && *cont ? read_continue(c, cont, &pg->rv, pg->after, sizeof pg->after) : 1;
 }
 
-/* Whether o sorts after the key "ns/name". */
+/* Whether o sorts after the continue key "ns/name" in the store's order (namespace, then
+ * name; a namespace has no '/', so the key splits at its first). */
 static int after_key(const cm_obj *o, const char *key)
 {
-    char k[600];
-    snprintf(k, sizeof k, "%s/%s", o->ns, o->name);
-    return strcmp(k, key) > 0;
+    const char *slash = strchr(key, '/');
+    size_t nslen = slash ? (size_t)(slash - key) : strlen(key);
+    int c = strncmp(o->ns, key, nslen);
+    if (c == 0 && o->ns[nslen])
+        c = 1; /* o's namespace is longer: after */
+    return c ? c > 0 : strcmp(o->name, slash ? slash + 1 : "") > 0;
+}
+
+/* The first of the n sorted items after the continue key (none: 0), by binary search, so
+ * that a page costs the same wherever it starts. */
+static size_t first_after(cm_obj *const *items, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (key[0] && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (after_key(items[mid], key))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 /* resourceVersionMatch=Exact for a version the store has moved past: the fake keeps no
@@ -768,21 +792,23 @@ static void api_list(struct call *c)
         return;
     }
     int table = wants_table(c), owned;
-    cm_obj **items;
+    cm_obj **items = NULL;
     size_t n = candidates(c, &fl, &items, &owned);
     cJSON *doc = list_doc(c, table);
     cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, table ? "rows" : "items");
     int64_t count = 0, remaining = 0;
     const cm_obj *last = NULL;
     int64_t now = cm_loop_wall(c->f->loop);
-    for (size_t i = 0; i < n; i++) {
+    /* With selectors the server does not know how many items remain (remainingItemCount is
+     * left out, as the API documents) and stops at the first item past the page. */
+    int selected = !cm_selector_empty(fl.labels) || !cm_selector_empty(fl.fields);
+    for (size_t i = first_after(items, n, pg.after); i < n; i++) {
         const cm_obj *o = items[i];
-        if ((c->ns && strcmp(o->ns, c->ns) != 0) || (pg.after[0] && !after_key(o, pg.after)) ||
-            !filter_match(&fl, o->json))
+        if ((c->ns && strcmp(o->ns, c->ns) != 0) || !filter_match(&fl, o->json))
             continue;
         if (pg.limit && count >= pg.limit) {
-            remaining++;
-            continue;
+            remaining = selected ? 1 : (int64_t)(n - i); /* every item of an unselected list counts */
+            break;
         }
         if (table)
             cm_table_add_row(doc, c->kind, o->json, now, include_object(c));
@@ -798,7 +824,8 @@ static void api_list(struct call *c)
     if (remaining && last) {
         char *token = make_continue(pg.rv, last);
         cJSON_AddStringToObject(meta, "continue", token ? token : "");
-        cJSON_AddItemToObject(meta, "remainingItemCount", cm_json_new_int64(remaining));
+        if (!selected)
+            cJSON_AddItemToObject(meta, "remainingItemCount", cm_json_new_int64(remaining));
         free(token);
     }
     if (owned)
@@ -1149,7 +1176,7 @@ static void route(struct call *c)
 void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp)
 {
     memset(resp, 0, sizeof *resp);
-    struct call c = {.f = f, .req = req, .resp = resp};
+    struct call c = {.f = f, .req = req, .resp = resp, .json = req->json};
     if (parse_query(&c, req->query) != 0)
         cm_reply_status(&c, cm_status_new(500, "InternalError", "out of memory"));
     else
@@ -1160,6 +1187,7 @@ void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp)
     }
     free(c.qkeys);
     free(c.qvals);
+    cJSON_Delete(c.json); /* a tree body no verb read */
     if (!resp->body && !resp->watch && !resp->status)
         resp->status = 500;
 }

@@ -124,7 +124,7 @@ static void validate_enum(struct verr *e, const cJSON *schema, const cJSON *v, c
     if (!cJSON_IsArray(en))
         return;
     cJSON_ArrayForEach(x, en)
-        if (cJSON_Compare(x, v, 1))
+        if (cm_json_equal(x, v))
             return;
     char msg[1024], val[256];
     show(v, val, sizeof val);

@@ -39,6 +39,12 @@ typedef struct cm_fake_req {
     const char *user_agent;    /* names the field manager when ?fieldManager is absent */
     const char *body;
     size_t body_len;
+    /* In-process callers (the simulation) may give the body as a tree instead: cm_fake_handle
+     * takes it (and frees it), as if body were its compact text, so nothing is printed and
+     * parsed again. It must be what parsing that text would give (cm_json_parse: exact
+     * integers, Raw literals), as trees built with cm_json_new_int64 or copied from the store are. */
+    cJSON *json;
+    int status_only;           /* the caller reads only resp->status: no response body is made */
     int internal;              /* from the cluster's own actors (the simulation and its agents):
                                   no token is asked of them */
 } cm_fake_req;

@@ -51,6 +51,7 @@ struct call {
     char nsbuf[256], namebuf[256], subbuf[32];
     char **qkeys, **qvals; /* decoded query */
     size_t nq;
+    cJSON *json; /* req->json until read_body takes it */
 };
 
 /* The decoded value of query parameter key, or NULL. */
@@ -61,6 +62,9 @@ int cm_call_dry_run(const struct call *c);
 
 /* Sets the response to a JSON body (consumed) with status code. */
 void cm_reply(struct call *c, int status, cJSON *body);
+
+/* Sets the response to a copy of obj (a stored object, printed as it is). */
+void cm_reply_copy(struct call *c, int status, const cJSON *obj);
 
 /* Sets the response to a Status error (consumed); its code is the HTTP status. */
 void cm_reply_status(struct call *c, cJSON *status);

@@ -1,6 +1,8 @@
 /* patch.c - merge patch, JSON patch and strategic merge patch (see patch.h). */
 #include "patch.h"
 
+#include "json.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,7 +170,7 @@ static int add_at(cJSON **doc, const char *path, cJSON *value, char *err, size_t
 /* RFC 6902 value equality (object member order does not matter). */
 static int json_equal(const cJSON *a, const cJSON *b)
 {
-    return cJSON_Compare(a, b, 1);
+    return cm_json_equal(a, b);
 }
 
 /* One operation of a JSON patch, on *doc. */
@@ -316,7 +318,7 @@ static cJSON *find_keyed(cJSON *list, const char *key, const cJSON *item)
     const cJSON *want = cJSON_GetObjectItemCaseSensitive(item, key);
     cJSON *el;
     cJSON_ArrayForEach(el, list)
-        if (want && cJSON_Compare(cJSON_GetObjectItemCaseSensitive(el, key), want, 1))
+        if (want && cm_json_equal(cJSON_GetObjectItemCaseSensitive(el, key), want))
             return el;
     return NULL;
 }
@@ -392,7 +394,7 @@ static cJSON *smp_set_list(cJSON *orig, const cJSON *patch)
         const cJSON *have;
         int found = 0;
         cJSON_ArrayForEach(have, orig)
-            found |= cJSON_Compare(have, el, 1);
+            found |= cm_json_equal(have, el);
         if (!found)
             cJSON_AddItemToArray(orig, cJSON_Duplicate(el, 1));
     }
@@ -407,7 +409,7 @@ static void delete_from_list(cJSON *orig, const char *field, const cJSON *values
     cJSON_ArrayForEach(v, values) {
         for (cJSON *el = list ? list->child : NULL, *next; el; el = next) {
             next = el->next;
-            if (cJSON_Compare(el, v, 1))
+            if (cm_json_equal(el, v))
                 cJSON_Delete(cJSON_DetachItemViaPointer(list, el));
         }
     }

@@ -76,12 +76,14 @@ struct cm_sim {
     cm_map *parked_set;
     cm_map *dsrevs;       /* DaemonSet uid -> struct dsrev */
     cm_map *owned;        /* controller uid -> struct ownidx: its pods, in creation order */
+    cm_map *pdbs;         /* PDB "ns/name" -> struct pdbidx: the pods its selector matches */
     cm_timer *drain;
     cm_map *pods;         /* "ns/name" -> struct podstate */
     cm_map *nodes;        /* name -> struct simnode */
     cm_sim_agent_fn agent;
     void *agent_ud;
     uint64_t requests, reconciles;
+    uint64_t node_epoch;  /* bumped when a node comes or goes (positions in the node list move) */
     struct sim_x *x;      /* the controllers of sim_*.c (simint.h) */
     const cm_kind *k_pod, *k_node, *k_ds, *k_rs, *k_deploy, *k_sts, *k_pdb, *k_event;
 };
@@ -212,12 +214,6 @@ static const cJSON *controller_ref(const cJSON *obj)
     return NULL;
 }
 
-static int owned_by(const cJSON *obj, const cJSON *owner)
-{
-    const cJSON *r = controller_ref(obj);
-    return r && is(gets(r, "uid"), uid_of(owner));
-}
-
 /* An FNV-1a hash of the object's text, as a short lowercase name part (template hashes). */
 static void hash_name(const cJSON *o, char *buf, size_t size)
 {
@@ -255,14 +251,13 @@ static int call(cm_sim *s, const char *method, const cm_kind *k, const char *ns,
 {
     char path[1024];
     path_of(k, ns, name, sub, path, sizeof path);
-    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
-    cJSON_Delete(body);
+    /* the tree itself, as the text it prints would parse (numbers from cm_json_new_int64,
+     * the rest copied from stored objects); only the status comes back */
     cm_fake_req req = {.method = method, .path = path, .internal = 1, .content_type = "application/json",
-                       .body = text, .body_len = text ? strlen(text) : 0};
+                       .json = body, .status_only = 1};
     cm_fake_resp resp = {0};
     cm_fake_handle(s->f, &req, &resp);
     s->requests++;
-    free(text);
     int status = resp.status;
     cm_fake_resp_clear(&resp);
     return status;
@@ -282,7 +277,7 @@ static int put(cm_sim *s, const cm_kind *k, cJSON *obj, const char *sub)
 /* Replaces o's status by status (consumed) unless it is already that. */
 static void put_status(cm_sim *s, const cm_obj *o, cJSON *status)
 {
-    if (cJSON_Compare(get(o->json, "status"), status, 1)) {
+    if (cm_json_equal(get(o->json, "status"), status)) {
         cJSON_Delete(status);
         return;
     }
@@ -310,12 +305,32 @@ static void delete_pod(cm_sim *s, const cm_obj *pod, int64_t grace)
 
 /* ---- which pods each controller owns (so a reconcile need not scan its namespace) ---- */
 
+/*
+ * One pod of a controller, with what a DaemonSet reconcile reads of it, cached for one
+ * version of the pod (rv) and of the node list (epoch): a reconcile of a DaemonSet of
+ * a thousand pods then looks at none of their JSON unless they changed.
+ */
+struct ownent {
+    cm_obj *pod;
+    int64_t rv;          /* the pod version the facts are for; -1: not read yet */
+    uint64_t epoch;      /* the node list pos is for */
+    const char *node;    /* ds_pod_node(), "" for none; points into pod->json */
+    const char *rev;     /* its controller-revision-hash label, or NULL */
+    size_t pos;          /* the first node (store order) whose name is >= node */
+    unsigned char at;    /* ... and that node is node itself */
+    unsigned char deleting, failed, ready;
+};
+
+/* A controller's pods, in creation order. The store's events keep it exact: a pod is
+ * listed under the uid of its current controller reference, once. */
 struct ownidx {
-    char **keys; /* "ns/name" */
+    struct ownent *e;
     size_t n, cap;
 };
 
-static void own_add(cm_sim *s, const char *owner_uid, const char *key)
+/* Lists pod under owner_uid; check: unless it is listed already (not needed at attach,
+ * where each pod comes once). */
+static void own_add(cm_sim *s, const char *owner_uid, cm_obj *pod, int check)
 {
     struct ownidx *ix = cm_map_get(s->owned, owner_uid);
     if (!ix) {
@@ -324,29 +339,27 @@ static void own_add(cm_sim *s, const char *owner_uid, const char *key)
             return;
         }
     }
-    for (size_t i = 0; i < ix->n; i++)
-        if (strcmp(ix->keys[i], key) == 0)
+    for (size_t i = 0; check && i < ix->n; i++)
+        if (ix->e[i].pod == pod)
             return;
     if (ix->n == ix->cap) {
         size_t cap = ix->cap ? ix->cap * 2 : 8;
-        char **k = realloc(ix->keys, cap * sizeof *k);
-        if (!k)
+        struct ownent *e = realloc(ix->e, cap * sizeof *e);
+        if (!e)
             return;
-        ix->keys = k;
+        ix->e = e;
         ix->cap = cap;
     }
-    char *k = strdup(key);
-    if (k)
-        ix->keys[ix->n++] = k;
+    ix->e[ix->n++] = (struct ownent){.pod = pod, .rv = -1};
 }
 
-static void own_del(cm_sim *s, const char *owner_uid, const char *key)
+/* Drops the pod whose tree is json (the pod object is still alive while its event is told). */
+static void own_del(cm_sim *s, const char *owner_uid, const cJSON *json)
 {
     struct ownidx *ix = cm_map_get(s->owned, owner_uid);
     for (size_t i = 0; ix && i < ix->n; i++) {
-        if (strcmp(ix->keys[i], key) == 0) {
-            free(ix->keys[i]);
-            memmove(ix->keys + i, ix->keys + i + 1, (ix->n - i - 1) * sizeof *ix->keys);
+        if (ix->e[i].pod->json == json) {
+            memmove(ix->e + i, ix->e + i + 1, (ix->n - i - 1) * sizeof *ix->e);
             ix->n--;
             return;
         }
@@ -356,19 +369,137 @@ static void own_del(cm_sim *s, const char *owner_uid, const char *key)
 /* Keeps the index in step with a pod change (its controller reference may come or go). */
 static void own_track(cm_sim *s, const cm_event *ev)
 {
-    char key[512];
-    objkey(ev->ns, cm_meta_str(ev->obj, "name"), key, sizeof key);
     const char *before = ev->prev ? gets(controller_ref(ev->prev), "uid") : NULL;
     const char *after = gets(controller_ref(ev->obj), "uid");
     if (ev->type == CM_EV_DELETED) {
         if (after)
-            own_del(s, after, key);
+            own_del(s, after, ev->obj);
         return;
     }
-    if (before && !is(before, after))
-        own_del(s, before, key);
-    if (after)
-        own_add(s, after, key);
+    if (ev->prev && is(before, after))
+        return; /* listed already, in its place */
+    if (before)
+        own_del(s, before, ev->obj);
+    cm_obj *pod = after ? cm_store_get(s->st, s->k_pod, ev->ns, cm_meta_str(ev->obj, "name")) : NULL;
+    if (pod)
+        own_add(s, after, pod, 1);
+}
+
+/* ---- which pods each PodDisruptionBudget selects (so its reconcile need not scan the namespace) ---- */
+
+/* The pods of a PDB's namespace whose labels its selector matches, sorted by name (the
+ * order of the namespace's list), kept in step by the store's events. */
+struct pdbidx {
+    char uid[64];       /* the PDB it was built for */
+    cJSON *selector;    /* a copy of the spec.selector it was built for */
+    cm_selector *sel;   /* NULL, or empty: it selects nothing */
+    cm_obj **pods;
+    size_t n, cap;
+};
+
+static void pdbidx_free(struct pdbidx *ix)
+{
+    if (!ix)
+        return;
+    cJSON_Delete(ix->selector);
+    cm_selector_free(ix->sel);
+    free(ix->pods);
+    free(ix);
+}
+
+/* Where a pod named name is, or goes, in the index. */
+static size_t pdb_slot(const struct pdbidx *ix, const char *name, int *found)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ix->pods[mid]->name, name);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+/* Puts pod in or out of the index as the selector says (pod NULL: name was deleted). */
+static void pdb_place(struct pdbidx *ix, const char *name, cm_obj *pod)
+{
+    int found;
+    size_t at = pdb_slot(ix, name, &found);
+    int want = pod && ix->sel && !cm_selector_empty(ix->sel) &&
+               cm_selector_match_labels(ix->sel, get(get(pod->json, "metadata"), "labels"));
+    if (found && !want) {
+        memmove(ix->pods + at, ix->pods + at + 1, (ix->n - at - 1) * sizeof *ix->pods);
+        ix->n--;
+    } else if (found) {
+        ix->pods[at] = pod;
+    } else if (want) {
+        if (ix->n == ix->cap) {
+            size_t cap = ix->cap ? ix->cap * 2 : 16;
+            cm_obj **p = realloc(ix->pods, cap * sizeof *p);
+            if (!p)
+                return;
+            ix->pods = p;
+            ix->cap = cap;
+        }
+        memmove(ix->pods + at + 1, ix->pods + at, (ix->n - at) * sizeof *ix->pods);
+        ix->pods[at] = pod;
+        ix->n++;
+    }
+}
+
+/* The index of pdb, built from its namespace's pods when missing or when the PDB is
+ * another one or its selector changed. NULL when out of memory. */
+static struct pdbidx *pdb_index(cm_sim *s, const cm_obj *pdb)
+{
+    char key[512];
+    objkey(pdb->ns, pdb->name, key, sizeof key);
+    struct pdbidx *ix = cm_map_get(s->pdbs, key);
+    const char *uid = uid_of(pdb->json);
+    const cJSON *selector = get(get(pdb->json, "spec"), "selector");
+    if (ix && is(ix->uid, uid ? uid : "") &&
+        (selector ? ix->selector && cm_json_equal(ix->selector, selector) : !ix->selector))
+        return ix;
+    pdbidx_free(cm_map_del(s->pdbs, key));
+    if (!(ix = calloc(1, sizeof *ix)) || cm_map_set(s->pdbs, key, ix) != 0) {
+        free(ix);
+        return NULL;
+    }
+    snprintf(ix->uid, sizeof ix->uid, "%s", uid ? uid : "");
+    ix->selector = selector ? cJSON_Duplicate(selector, 1) : NULL;
+    char err[256];
+    ix->sel = cm_label_selector_from_json(selector, err, sizeof err);
+    cm_obj *const *items;
+    size_t n = cm_store_list(s->st, s->k_pod, pdb->ns, &items);
+    for (size_t i = 0; ix->sel && !cm_selector_empty(ix->sel) && i < n; i++)
+        pdb_place(ix, items[i]->name, items[i]); /* in name order: each goes at the end */
+    return ix;
+}
+
+/* A pod changed in namespace ns: the indexes of its PDBs follow (those not built yet
+ * will be built from the store when first needed). */
+static void pdb_track(cm_sim *s, const cm_event *ev, const char *ns)
+{
+    cm_obj *const *pdbs;
+    size_t n = cm_store_list(s->st, s->k_pdb, ns, &pdbs);
+    const char *name = cm_meta_str(ev->obj, "name");
+    cm_obj *pod = NULL;
+    for (size_t i = 0; name && i < n; i++) {
+        char key[512];
+        objkey(pdbs[i]->ns, pdbs[i]->name, key, sizeof key);
+        struct pdbidx *ix = cm_map_get(s->pdbs, key);
+        if (!ix)
+            continue;
+        if (!pod && ev->type != CM_EV_DELETED)
+            pod = cm_store_get(s->st, s->k_pod, ns, name);
+        pdb_place(ix, name, pod);
+    }
 }
 
 /* ---- the work queue ---- */
@@ -446,6 +577,7 @@ static void on_change(void *ud, const cm_event *ev)
     sim_x_on_change(s, ev);
     if (k == s->k_pod) {
         own_track(s, ev);
+        pdb_track(s, ev, ns);
         const char *node = gets(get(o, "spec"), "nodeName");
         if (node && *node)
             enqueue_obj(s, C_KUBELET, o);
@@ -458,6 +590,8 @@ static void on_change(void *ud, const cm_event *ev)
         if (ev->type == CM_EV_DELETED || (node && *node && !ev->prev))
             enqueue(s, C_SCHED, "", "*"); /* room freed or taken: pending pods may now fit */
     } else if (k == s->k_node) {
+        if (ev->type != CM_EV_MODIFIED)
+            s->node_epoch++;
         enqueue_obj(s, C_NODE, o);
         enqueue_all(s, C_DS, s->k_ds, NULL);
         enqueue(s, C_SCHED, "", "*");
@@ -1318,21 +1452,16 @@ static size_t owned_pods(cm_sim *s, const cm_obj *owner, cm_obj ***out)
 {
     const char *uid = uid_of(owner->json);
     struct ownidx *ix = uid ? cm_map_get(s->owned, uid) : NULL;
-    size_t n = ix ? ix->n : 0, k = 0;
+    size_t n = ix ? ix->n : 0;
     cm_obj **res = malloc((n ? n : 1) * sizeof *res);
     if (!res) {
         *out = NULL;
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        char ns[256], name[256];
-        splitkey(ix->keys[i], ns, sizeof ns, name, sizeof name);
-        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, name);
-        if (p && owned_by(p->json, owner->json))
-            res[k++] = p;
-    }
+    for (size_t i = 0; i < n; i++)
+        res[i] = ix->e[i].pod;
     *out = res;
-    return k;
+    return n;
 }
 
 static void owner_ref(cJSON *meta, const cm_obj *owner)
@@ -1444,66 +1573,145 @@ static cJSON *ds_pod(const cm_obj *ds, const char *node, const char *hash)
     return pod;
 }
 
-struct nodepod {
-    const char *node; /* "" when the pod names no node */
-    cm_obj *pod;
+/* Names copied out of the store for the writes a reconcile makes after deciding. */
+struct names {
+    char **v;
+    size_t n, cap;
 };
 
-static int cmp_nodepod(const void *a, const void *b)
+static void names_add(struct names *l, const char *name)
 {
-    const struct nodepod *x = a, *y = b;
-    int c = strcmp(x->node, y->node);
-    return c ? c : strcmp(x->pod->name, y->pod->name);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return;
+        l->v = v;
+        l->cap = cap;
+    }
+    if ((l->v[l->n] = strdup(name)))
+        l->n++;
+}
+
+static void names_free(struct names *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
 }
 
 /* What a DaemonSet reconcile decided: pods to create (by node) and to delete (by name). */
 struct dsplan {
-    char (*create)[256];
-    char (*remove)[256];
-    size_t ncreate, nremove;
+    struct names create, remove;
     int64_t desired, current, mis, ready, updated;
     const char *rev;        /* the revision new pods get (controller-revision-hash) */
     int rolling;            /* updateStrategy RollingUpdate (not OnDelete) */
     const cJSON *max_unavailable;
-    size_t *old;            /* indexes into remove-candidates: ready pods of an old revision */
-    char (*old_names)[256];
+    const struct ownent **old; /* ready pods of an old revision, in node order */
     size_t nold;
 };
 
-static int old_revision(const cJSON *pod, const char *rev)
+/* Reads again what the DaemonSet reconcile needs of a pod, when the pod or the node list
+ * changed since (the answers of deleting(), phase_of(), pod_ready(), ds_pod_node(), the
+ * revision label, and where its node sorts among the nodes). */
+static void own_refresh(struct ownent *e, cm_obj *const *nodes, size_t nn, uint64_t epoch)
 {
-    return !is(gets(get(get(pod, "metadata"), "labels"), "controller-revision-hash"), rev);
+    const cJSON *pod = e->pod->json;
+    if (e->rv != e->pod->rv) {
+        const char *node = ds_pod_node(pod);
+        e->node = node ? node : "";
+        e->rev = gets(get(get(pod, "metadata"), "labels"), "controller-revision-hash");
+        e->deleting = (unsigned char)deleting(pod);
+        e->failed = (unsigned char)is(phase_of(pod), "Failed");
+        e->ready = (unsigned char)pod_ready(pod);
+        e->rv = e->pod->rv;
+        e->epoch = epoch - 1; /* the node may have moved */
+    }
+    if (e->epoch != epoch) {
+        size_t lo = 0, hi = nn;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(nodes[mid]->name, e->node) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        e->pos = lo;
+        e->at = (unsigned char)(lo < nn && strcmp(nodes[lo]->name, e->node) == 0);
+        e->epoch = epoch;
+    }
+}
+
+/* The order of ds_plan: by node name, then pod name; a and b share pos and at. */
+static int ownent_before(const struct ownent *a, const struct ownent *b)
+{
+    int c = a->at ? 0 : strcmp(a->node, b->node);
+    return c ? c < 0 : strcmp(a->pod->name, b->pod->name) < 0;
+}
+
+/*
+ * The pods sorted by (node name, pod name) without comparing names: a pod's key is
+ * where its node sorts among the nodes (a counting sort over nn + 1 positions, the
+ * pods of a node that is gone just before the node that follows it), names only
+ * between pods of one node. Returns a malloc'd array of n, or NULL.
+ */
+static const struct ownent **ds_sorted(struct ownidx *ix, size_t nn)
+{
+    size_t nb = 2 * (nn + 1), n = ix->n;
+    size_t *first = calloc(nb + 1, sizeof *first), *fill = malloc((nb + 1) * sizeof *fill);
+    const struct ownent **out = malloc((n ? n : 1) * sizeof *out);
+    if (!first || !fill || !out) {
+        free(first);
+        free(fill);
+        free(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        first[2 * ix->e[i].pos + ix->e[i].at + 1]++;
+    for (size_t b = 1; b <= nb; b++)
+        first[b] += first[b - 1];
+    memcpy(fill, first, (nb + 1) * sizeof *fill);
+    for (size_t i = 0; i < n; i++) {
+        const struct ownent *e = &ix->e[i];
+        size_t key = 2 * e->pos + e->at, at = fill[key]++;
+        for (; at > first[key] && ownent_before(e, out[at - 1]); at--)
+            out[at] = out[at - 1]; /* insertion among the few pods of one node */
+        out[at] = e;
+    }
+    free(first);
+    free(fill);
+    return out;
 }
 
 /* Walks the sorted nodes and the DaemonSet's pods sorted by node together. */
-static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t npods, const signed char *eligible,
-                    struct dsplan *p)
+static void ds_plan(cm_obj *const *nodes, size_t nn, const struct ownent **np, size_t npods,
+                    const signed char *eligible, struct dsplan *p)
 {
     size_t j = 0;
     int64_t unavailable = 0;
     for (size_t i = 0; i < nn; i++) {
-        for (; j < npods && strcmp(np[j].node, nodes[i]->name) < 0; j++) /* pods of nodes that are gone */
-            if (!deleting(np[j].pod->json))
-                snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+        for (; j < npods && np[j]->pos == i && !np[j]->at; j++) /* pods of nodes that are gone */
+            if (!np[j]->deleting)
+                names_add(&p->remove, np[j]->pod->name);
         int should = eligible[i];
         int have = 0, live = 0, rdy = 0, upd = 0;
-        for (; j < npods && strcmp(np[j].node, nodes[i]->name) == 0; j++) {
-            const cJSON *pod = np[j].pod->json;
+        for (; j < npods && np[j]->pos == i; j++) {
+            const struct ownent *e = np[j];
             have = 1;
-            if (deleting(pod))
+            if (e->deleting)
                 continue;
-            int old = old_revision(pod, p->rev);
-            if (is(phase_of(pod), "Failed") || !should || (p->rolling && old && !pod_ready(pod))) {
+            int old = !is(e->rev, p->rev);
+            if (e->failed || !should || (p->rolling && old && !e->ready)) {
                 /* failed pods are replaced; an old pod that is not available goes at once */
-                snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+                names_add(&p->remove, e->pod->name);
                 live += !should;
                 continue;
             }
             live++;
-            rdy |= pod_ready(pod);
+            rdy |= e->ready;
             upd |= !old;
             if (p->rolling && old)
-                snprintf(p->old_names[p->nold++], sizeof *p->old_names, "%s", np[j].pod->name);
+                p->old[p->nold++] = e;
         }
         p->desired += should;
         p->current += should && have;
@@ -1512,11 +1720,11 @@ static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t 
         p->updated += should && upd;
         unavailable += should && !rdy;
         if (should && !live) /* a terminating pod does not count, as in the real controller */
-            snprintf(p->create[p->ncreate++], sizeof *p->create, "%s", nodes[i]->name);
+            names_add(&p->create, nodes[i]->name);
     }
     for (; j < npods; j++)
-        if (!deleting(np[j].pod->json))
-            snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", np[j].pod->name);
+        if (!np[j]->deleting)
+            names_add(&p->remove, np[j]->pod->name);
     /* RollingUpdate (maxSurge 0): old available pods go while fewer than maxUnavailable
      * nodes are without an available pod, in node order. */
     int64_t max = 1;
@@ -1528,7 +1736,7 @@ static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t 
             max = 1;
     }
     for (size_t k = 0; k < p->nold && unavailable < max; k++, unavailable++)
-        snprintf(p->remove[p->nremove++], sizeof *p->remove, "%s", p->old_names[k]);
+        names_add(&p->remove, p->old[k]->pod->name);
 }
 
 /* The revision label of a DaemonSet's current template: the one its pods had when the
@@ -1536,15 +1744,27 @@ static void ds_plan(cm_obj *const *nodes, size_t nn, struct nodepod *np, size_t 
 struct dsrev {
     char tmpl[16];
     char label[64];
+    int64_t hashed_rv;    /* the DaemonSet version tmpl was computed for */
     int64_t gen;          /* the generation the eligibility cache is for */
     size_t ncache;
     int64_t *node_rv;     /* per node (in the store's order): the version it was judged at */
     signed char *should;  /* and whether the DaemonSet should run there */
 };
 
+/* The pod spec the DaemonSet's eligibility is judged by: its template's, with the
+ * tolerations the controller adds. */
+static cJSON *ds_tmpl_spec(const cm_obj *ds)
+{
+    cJSON *spec = cJSON_Duplicate(get(get(get(ds->json, "spec"), "template"), "spec"), 1);
+    if (!spec)
+        spec = cJSON_CreateObject();
+    daemon_tolerations(spec);
+    return spec;
+}
+
 /* Whether the DaemonSet should run on each node, judged again only for nodes that changed
  * (a resourceVersion names one state of one node) or after a new generation. */
-static signed char *ds_eligible(cm_sim *s, const cm_obj *ds, cm_obj *const *nodes, size_t nn, const cJSON *tmpl_spec)
+static signed char *ds_eligible(cm_sim *s, const cm_obj *ds, cm_obj *const *nodes, size_t nn)
 {
     const char *uid = uid_of(ds->json);
     struct dsrev *r = cm_map_get(s->dsrevs, uid ? uid : "");
@@ -1565,17 +1785,21 @@ static signed char *ds_eligible(cm_sim *s, const cm_obj *ds, cm_obj *const *node
         r->gen = gen;
         r->ncache = nn;
     }
+    cJSON *tmpl_spec = NULL; /* made when a node needs judging */
     for (size_t i = 0; i < nn; i++) {
         if (r->node_rv[i] == nodes[i]->rv)
             continue;
+        if (!tmpl_spec)
+            tmpl_spec = ds_tmpl_spec(ds);
         const cJSON *node = nodes[i]->json;
         r->should[i] = (signed char)(node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations")));
         r->node_rv[i] = nodes[i]->rv;
     }
+    cJSON_Delete(tmpl_spec);
     return r->should;
 }
 
-static const char *ds_revision(cm_sim *s, const cm_obj *ds, cm_obj **pods, size_t npods, const char *hash)
+static const char *ds_revision(cm_sim *s, const cm_obj *ds, const struct ownidx *ix, const char *hash)
 {
     const char *uid = uid_of(ds->json);
     struct dsrev *r = cm_map_get(s->dsrevs, uid ? uid : "");
@@ -1584,11 +1808,13 @@ static const char *ds_revision(cm_sim *s, const cm_obj *ds, cm_obj **pods, size_
             free(r);
             return hash;
         }
+        r->hashed_rv = -1;
         snprintf(r->tmpl, sizeof r->tmpl, "%s", hash);
         snprintf(r->label, sizeof r->label, "%s", hash);
-        for (size_t i = 0; i < npods; i++) {
-            const char *l = gets(get(get(pods[i]->json, "metadata"), "labels"), "controller-revision-hash");
-            if (l && !deleting(pods[i]->json)) {
+        for (size_t i = 0; ix && i < ix->n; i++) { /* in creation order */
+            const cJSON *pod = ix->e[i].pod->json;
+            const char *l = gets(get(get(pod, "metadata"), "labels"), "controller-revision-hash");
+            if (l && !deleting(pod)) {
                 snprintf(r->label, sizeof r->label, "%s", l);
                 break;
             }
@@ -1597,7 +1823,19 @@ static const char *ds_revision(cm_sim *s, const cm_obj *ds, cm_obj **pods, size_
         snprintf(r->tmpl, sizeof r->tmpl, "%s", hash);
         snprintf(r->label, sizeof r->label, "%s", hash);
     }
+    r->hashed_rv = ds->rv;
     return r->label;
+}
+
+/* The template hash of ds, printed and hashed again only when ds changed. */
+static void ds_hash(cm_sim *s, const cm_obj *ds, char *hash, size_t size)
+{
+    const char *uid = uid_of(ds->json);
+    const struct dsrev *r = cm_map_get(s->dsrevs, uid ? uid : "");
+    if (r && r->hashed_rv == ds->rv)
+        snprintf(hash, size, "%s", r->tmpl);
+    else
+        hash_name(get(get(ds->json, "spec"), "template"), hash, size);
 }
 
 static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
@@ -1606,53 +1844,43 @@ static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
     if (!ds || deleting(ds->json))
         return;
     char hash[16];
-    hash_name(get(get(ds->json, "spec"), "template"), hash, sizeof hash);
-    cJSON *tmpl_spec = cJSON_Duplicate(get(get(get(ds->json, "spec"), "template"), "spec"), 1);
-    if (!tmpl_spec)
-        tmpl_spec = cJSON_CreateObject();
-    daemon_tolerations(tmpl_spec);
-    cm_obj **pods;
-    size_t npods = owned_pods(s, ds, &pods);
+    ds_hash(s, ds, hash, sizeof hash);
+    const char *uid = uid_of(ds->json);
+    struct ownidx *ix = uid ? cm_map_get(s->owned, uid) : NULL;
+    size_t npods = ix ? ix->n : 0;
     cm_obj *const *nodes;
     size_t nn = cm_store_list(s->st, s->k_node, NULL, &nodes);
-    struct nodepod *np = malloc((npods ? npods : 1) * sizeof *np);
     struct dsplan plan = {0};
     const cJSON *strategy = get(get(ds->json, "spec"), "updateStrategy");
-    plan.rev = ds_revision(s, ds, pods, npods, hash);
+    plan.rev = ds_revision(s, ds, ix, hash);
     plan.rolling = !is(gets(strategy, "type"), "OnDelete");
     plan.max_unavailable = get(get(strategy, "rollingUpdate"), "maxUnavailable");
-    plan.create = malloc((nn ? nn : 1) * sizeof *plan.create);
-    plan.remove = malloc((2 * npods + 1) * sizeof *plan.remove);
-    plan.old_names = malloc((npods ? npods : 1) * sizeof *plan.old_names);
-    if (pods && np && plan.create && plan.remove && plan.old_names) {
-        for (size_t i = 0; i < npods; i++) {
-            const char *node = ds_pod_node(pods[i]->json);
-            np[i] = (struct nodepod){node ? node : "", pods[i]};
-        }
-        qsort(np, npods, sizeof *np, cmp_nodepod);
+    for (size_t i = 0; i < npods; i++)
+        own_refresh(&ix->e[i], nodes, nn, s->node_epoch);
+    const struct ownent **np = npods ? ds_sorted(ix, nn) : NULL;
+    plan.old = malloc((npods ? npods : 1) * sizeof *plan.old);
+    if ((np || !npods) && plan.old) {
         /* Decide first: the writes below change the store's lists. */
-        const signed char *eligible = ds_eligible(s, ds, nodes, nn, tmpl_spec);
+        const signed char *eligible = ds_eligible(s, ds, nodes, nn);
         if (eligible)
             ds_plan(nodes, nn, np, npods, eligible, &plan);
     }
     char rev[64];
     snprintf(rev, sizeof rev, "%s", plan.rev ? plan.rev : hash);
-    free(plan.old_names);
+    free(plan.old);
     free(np);
-    free(pods);
-    cJSON_Delete(tmpl_spec);
-    for (size_t i = 0; i < plan.ncreate; i++) {
+    for (size_t i = 0; i < plan.create.n; i++) {
         ds = cm_store_get(s->st, s->k_ds, ns, name);
         if (ds)
-            call(s, "POST", s->k_pod, ns, NULL, NULL, ds_pod(ds, plan.create[i], rev));
+            call(s, "POST", s->k_pod, ns, NULL, NULL, ds_pod(ds, plan.create.v[i], rev));
     }
-    for (size_t i = 0; i < plan.nremove; i++) {
-        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, plan.remove[i]);
+    for (size_t i = 0; i < plan.remove.n; i++) {
+        cm_obj *p = cm_store_get(s->st, s->k_pod, ns, plan.remove.v[i]);
         if (p)
             delete_pod(s, p, -1);
     }
-    free(plan.create);
-    free(plan.remove);
+    names_free(&plan.create);
+    names_free(&plan.remove);
     ds = cm_store_get(s->st, s->k_ds, ns, name);
     if (!ds)
         return;
@@ -1836,18 +2064,16 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
     if (!pdb || deleting(pdb->json))
         return;
     const cJSON *spec = get(pdb->json, "spec");
-    char err[256];
-    cm_selector *sel = cm_label_selector_from_json(get(spec, "selector"), err, sizeof err);
-    cm_obj *const *items;
-    size_t n = cm_store_list(s->st, s->k_pod, ns, &items);
+    struct pdbidx *ix = pdb_index(s, pdb); /* the namespace's pods its selector matches, by name */
+    size_t n = ix ? ix->n : 0;
     int64_t pods = 0, healthy = 0, scale = 0;
     char seen[32][64];
     size_t nseen = 0;
     int all_controlled = 1;
     const cJSON *min = get(spec, "minAvailable"), *max = get(spec, "maxUnavailable");
-    for (size_t i = 0; sel && !cm_selector_empty(sel) && i < n; i++) {
-        const cJSON *p = items[i]->json;
-        if (!cm_selector_match_labels(sel, get(get(p, "metadata"), "labels")) || terminal(p))
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *p = ix->pods[i]->json;
+        if (terminal(p))
             continue;
         pods++;
         healthy += pod_ready(p);
@@ -1865,7 +2091,6 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
             scale += sc;
         }
     }
-    cm_selector_free(sel);
     /* getExpectedPodCount: an integer minAvailable counts the pods; otherwise the controllers' scale. */
     int use_scale = (max || cJSON_IsString(min)) && all_controlled && nseen > 0;
     int64_t expected = use_scale ? scale : pods;
@@ -2058,10 +2283,11 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     s->parked_set = cm_map_new();
     s->dsrevs = cm_map_new();
     s->owned = cm_map_new();
+    s->pdbs = cm_map_new();
     s->pods = cm_map_new();
     s->nodes = cm_map_new();
     char e[512];
-    if (!s->queued || !s->parked_set || !s->dsrevs || !s->owned || !s->pods || !s->nodes ||
+    if (!s->queued || !s->parked_set || !s->dsrevs || !s->owned || !s->pdbs || !s->pods || !s->nodes ||
         read_settings(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
         sim_x_new(s, settings ? settings : cm_fake_settings(fake), e, sizeof e) != 0 ||
         (s->sub = cm_store_subscribe(s->st, on_change, s)) < 0) {
@@ -2081,10 +2307,8 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     n = cm_store_list(s->st, s->k_pod, NULL, &items);
     for (size_t i = 0; i < n; i++) {
         const char *owner = gets(controller_ref(items[i]->json), "uid");
-        char key[512];
-        objkey(items[i]->ns, items[i]->name, key, sizeof key);
         if (owner)
-            own_add(s, owner, key);
+            own_add(s, owner, items[i], 0);
     }
     for (size_t i = 0; i < n; i++)
         enqueue(s, gets(get(items[i]->json, "spec"), "nodeName") ? C_KUBELET : C_SCHED, items[i]->ns, items[i]->name);
@@ -2120,10 +2344,14 @@ static void free_ownidx(void *ud, const char *key, void *value)
 {
     (void)ud, (void)key;
     struct ownidx *ix = value;
-    for (size_t i = 0; i < ix->n; i++)
-        free(ix->keys[i]);
-    free(ix->keys);
+    free(ix->e);
     free(ix);
+}
+
+static void free_pdbidx(void *ud, const char *key, void *value)
+{
+    (void)ud, (void)key;
+    pdbidx_free(value);
 }
 
 static void free_node(void *ud, const char *key, void *value)
@@ -2159,6 +2387,9 @@ void cm_sim_free(cm_sim *s)
     if (s->owned)
         cm_map_each(s->owned, free_ownidx, NULL);
     cm_map_free(s->owned);
+    if (s->pdbs)
+        cm_map_each(s->pdbs, free_pdbidx, NULL);
+    cm_map_free(s->pdbs);
     cm_map_free(s->dsrevs);
     cm_map_free(s->parked_set);
     cm_map_free(s->queued);

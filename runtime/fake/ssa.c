@@ -1,6 +1,7 @@
 /* ssa.c - managedFields and server-side apply (see ssa.h). */
 #include "ssa.h"
 
+#include "json.h"
 #include "patch.h"
 #include "status.h"
 
@@ -33,9 +34,25 @@ static cJSON *child(cJSON *set, const char *tok)
     return c ? c : cJSON_AddObjectToObject(set, tok);
 }
 
-/* The token of a list item: its merge key's value. */
+/* Whether cJSON prints s between quotes as it is (nothing to escape). */
+static int plain(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+            return 0;
+    return 1;
+}
+
+/* The token of a list item: its merge key's value, {"key":value} as cJSON prints it. */
 static void item_token(const char *key, const cJSON *el, char *buf, size_t size)
 {
+    const cJSON *v0 = cJSON_GetObjectItemCaseSensitive(el, key);
+    char *vt = v0 && plain(key) ? cJSON_PrintUnformatted(v0) : NULL;
+    if (vt || (!v0 && plain(key))) { /* the value printed alone, no object built around it */
+        snprintf(buf, size, "k:{\"%s\":%s}", key, vt ? vt : "null");
+        free(vt);
+        return;
+    }
     cJSON *k = cJSON_CreateObject();
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(el, key);
     cJSON_AddItemToObject(k, key, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
@@ -156,7 +173,7 @@ static cJSON *find_item(const cJSON *list, const char *tok)
         int ok = want != NULL;
         const cJSON *kv;
         cJSON_ArrayForEach(kv, want)
-            ok &= cJSON_Compare(cJSON_GetObjectItemCaseSensitive(el, kv->string), kv, 1);
+            ok &= cm_json_equal(cJSON_GetObjectItemCaseSensitive(el, kv->string), kv);
         if (ok)
             break;
     }
@@ -281,13 +298,11 @@ struct upd {
     cJSON *entries, *mine;
 };
 
-/* A leaf of next's set: when its value changed, it becomes the updater's alone. */
-static void take_changed(void *ud, const struct path *p)
+/* A leaf of next's set, valued a in old (NULL: absent, or no old) and b in next: when
+ * it changed, it becomes the updater's alone. */
+static void changed_leaf(struct upd *u, const struct path *p, const cJSON *a, const cJSON *b)
 {
-    struct upd *u = ud;
-    cJSON *pa, *pb;
-    const cJSON *a = u->old ? value_at(u->old, p, &pa) : NULL, *b = value_at(u->next, p, &pb);
-    if (u->old && a && b && cJSON_Compare(a, b, 1) && strcmp(p->tok[p->n - 1], ".") != 0)
+    if (u->old && a && b && cm_json_equal(a, b) && strcmp(p->tok[p->n - 1], ".") != 0)
         return;
     if (u->old && a && strcmp(p->tok[p->n - 1], ".") == 0)
         return; /* the item was there: its existence is not news */
@@ -298,13 +313,74 @@ static void take_changed(void *ud, const struct path *p)
     set_add(fields_of(u->mine), p);
 }
 
+/* A value_at() walked one token at a time: where it is, and whether a "v:" or "."
+ * token stopped it there (the value of every longer path is then that). */
+struct cursor {
+    const cJSON *at;
+    int stopped;
+};
+
+/* The list item whose members equal those of want (a parsed "k:" token), or NULL. */
+static const cJSON *find_parsed(const cJSON *list, const cJSON *want)
+{
+    const cJSON *el;
+    cJSON_ArrayForEach(el, list) {
+        int ok = want != NULL;
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, want)
+            ok &= cm_json_equal(cJSON_GetObjectItemCaseSensitive(el, kv->string), kv);
+        if (ok)
+            break;
+    }
+    return el;
+}
+
+/* The cursor one token further (want: the token parsed, for "k:"). */
+static struct cursor step(struct cursor c, const char *t, const cJSON *want)
+{
+    if (!c.at || c.stopped)
+        return c;
+    if (t[0] == 'f' && t[1] == ':')
+        c.at = cJSON_GetObjectItemCaseSensitive(c.at, t + 2);
+    else if (t[0] == 'k' && t[1] == ':')
+        c.at = find_parsed(c.at, want);
+    else
+        c.stopped = 1;
+    return c;
+}
+
+/*
+ * take_changed() for every leaf of set, walking old and next along with the set
+ * instead of finding each leaf's value from the top (value_at), so each "k:" token is
+ * parsed once and each step taken once: the same values, found in one pass.
+ */
+static void walk_changed(struct upd *u, const cJSON *set, struct path *p, struct cursor a, struct cursor b)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, set) {
+        if (p->n >= MAX_DEPTH)
+            return;
+        p->tok[p->n++] = c->string;
+        const char *t = c->string;
+        cJSON *want = t[0] == 'k' && t[1] == ':' && ((a.at && !a.stopped) || (b.at && !b.stopped))
+                          ? cJSON_Parse(t + 2) : NULL;
+        struct cursor a2 = step(a, t, want), b2 = step(b, t, want);
+        cJSON_Delete(want);
+        if (c->child)
+            walk_changed(u, c, p, a2, b2);
+        else
+            changed_leaf(u, p, u->old ? a2.at : NULL, b2.at);
+        p->n--;
+    }
+}
+
 void cm_ssa_update(const cm_kind *k, const cJSON *old, cJSON *next, const char *manager, const char *now)
 {
     cJSON *entries = entries_of(old ? old : next);
     struct upd u = {old, next, entries, entry(entries, k, manager, "Update", now)};
     cJSON *set = field_set(k, next);
     struct path p = {.n = 0};
-    leaves(set, &p, take_changed, &u);
+    walk_changed(&u, set, &p, (struct cursor){old, 0}, (struct cursor){next, 0});
     cJSON_Delete(set);
     store_entries(next, entries);
 }
@@ -326,7 +402,7 @@ static void check_leaf(void *ud, const struct path *p)
         return;
     cJSON *pa, *pb;
     const cJSON *have = value_at(a->live, p, &pa), *want = value_at(a->applied, p, &pb);
-    int same = have && want && cJSON_Compare(have, want, 1);
+    int same = have && want && cm_json_equal(have, want);
     cJSON *e;
     cJSON_ArrayForEach(e, a->entries) {
         if (e == a->mine || !set_find(fields_of(e), p))

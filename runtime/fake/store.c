@@ -1,6 +1,7 @@
 /* store.c - objects, resourceVersions, history and subscribers (see store.h). */
 #include "store.h"
 
+#include "json.h"
 #include "map.h"
 
 #include <stdio.h>
@@ -20,12 +21,15 @@ struct nodeidx {
     size_t n, cap;
 };
 
+/* A recorded event. The object is kept as its compact JSON text, several times smaller
+ * than the tree (the history holds thousands of pods), and parsed again when replayed. */
 struct hist {
     enum cm_event_type type;
     int64_t rv;
     const cm_kind *kind;
     char *ns;
-    cJSON *obj;
+    char *text;
+    size_t len;
 };
 
 struct sub {
@@ -100,7 +104,7 @@ void cm_store_free(cm_store *s)
     for (size_t i = 0; s->ring && i < s->ring_n; i++) {
         struct hist *h = &s->ring[(s->ring_start + i) % s->ring_cap];
         free(h->ns);
-        cJSON_Delete(h->obj);
+        free(h->text);
     }
     free(s->ring);
     free(s->subs);
@@ -226,6 +230,23 @@ static int obj_cmp(const void *pa, const void *pb)
     return c ? c : strcmp(a->name, b->name);
 }
 
+/* Moves the last object of a sorted bucket to its place (one insert among many: a
+ * binary search and a move, instead of sorting the whole kind at the next list). */
+static void sift_into_place(struct bucket *b)
+{
+    cm_obj *o = b->items[b->n - 1];
+    size_t lo = 0, hi = b->n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (obj_cmp(&b->items[mid], &o) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(b->items + lo + 1, b->items + lo, (b->n - 1 - lo) * sizeof *b->items);
+    b->items[lo] = o;
+}
+
 static void bucket_sort(struct bucket *b)
 {
     if (!b->sorted && b->n > 1)
@@ -238,10 +259,10 @@ static void record(cm_store *s, const cm_event *ev)
 {
     if (s->quiet)
         return;
-    cJSON *copy = cJSON_Duplicate(ev->obj, 1);
+    char *text = cJSON_PrintUnformatted(ev->obj);
     char *ns = strdup(ev->ns);
-    if (!copy || !ns) { /* out of memory: forget history rather than lie */
-        cJSON_Delete(copy);
+    if (!text || !ns) { /* out of memory: forget history rather than lie */
+        free(text);
         free(ns);
         s->floor = ev->rv;
         return;
@@ -250,12 +271,12 @@ static void record(cm_store *s, const cm_event *ev)
         struct hist *old = &s->ring[s->ring_start];
         s->floor = old->rv;
         free(old->ns);
-        cJSON_Delete(old->obj);
+        free(old->text);
         s->ring_start = (s->ring_start + 1) % s->ring_cap;
         s->ring_n--;
     }
     s->ring[(s->ring_start + s->ring_n) % s->ring_cap] =
-        (struct hist){ev->type, ev->rv, ev->kind, ns, copy};
+        (struct hist){ev->type, ev->rv, ev->kind, ns, text, strlen(text)};
     s->ring_n++;
 }
 
@@ -303,8 +324,12 @@ cm_obj *cm_store_insert(cm_store *s, const cm_kind *k, cJSON *json)
     }
     o->kind = k;
     o->json = json;
-    if (b->n > 1 && b->sorted && obj_cmp(&b->items[b->n - 2], &b->items[b->n - 1]) > 0)
-        b->sorted = 0;
+    if (b->n > 1 && b->sorted && obj_cmp(&b->items[b->n - 2], &b->items[b->n - 1]) > 0) {
+        if (s->quiet) /* a fixture loads in any order: sorted once, when first listed */
+            b->sorted = 0;
+        else
+            sift_into_place(b);
+    }
     cm_map_set(s->objects, key, o);
     index_node(s, o);
     stamp(s, o);
@@ -414,12 +439,17 @@ int cm_store_replay(const cm_store *s, int64_t rv, cm_store_fn fn, void *ud, int
         *oldest = s->floor;
         return -1;
     }
-    for (size_t i = 0; i < s->ring_n; i++) {
+    for (size_t i = 0; fn && i < s->ring_n; i++) {
         const struct hist *h = &s->ring[(s->ring_start + i) % s->ring_cap];
         if (h->rv <= rv)
             continue;
-        cm_event ev = {h->type, h->rv, h->kind, h->ns, h->obj, NULL};
+        cm_json_error err;
+        cJSON *obj = cm_json_parse(h->text, h->len, &err); /* text it printed: it parses */
+        if (!obj)
+            continue;
+        cm_event ev = {h->type, h->rv, h->kind, h->ns, obj, NULL};
         fn(ud, &ev);
+        cJSON_Delete(obj);
     }
     return 0;
 }

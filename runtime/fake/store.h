@@ -86,10 +86,10 @@ int cm_store_subscribe(cm_store *s, cm_store_fn fn, void *ud);
 void cm_store_unsubscribe(cm_store *s, int id);
 
 /*
- * Replays, in order, the recorded events with a resourceVersion above rv.
- * Returns 0, or -1 when events after rv have already left the history
- * (the caller answers 410 Gone); *oldest is then the oldest version still
- * known.
+ * Replays, in order, the recorded events with a resourceVersion above rv
+ * (fn NULL: only checks that they are all still known). Returns 0, or -1 when
+ * events after rv have already left the history (the caller answers 410
+ * Gone); *oldest is then the oldest version still known.
  */
 int cm_store_replay(const cm_store *s, int64_t rv, cm_store_fn fn, void *ud, int64_t *oldest);
 

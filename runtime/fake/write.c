@@ -64,6 +64,11 @@ static cJSON *read_body(struct call *c)
 {
     const char *ct = c->req->content_type ? c->req->content_type : "application/json";
     cJSON *doc = NULL;
+    if (c->json) { /* an in-process caller's tree: as if parsed from its text */
+        doc = c->json;
+        c->json = NULL;
+        return doc;
+    }
     if (cm_proto_media(ct))
         return proto_body(c);
     if (strstr(ct, "protobuf") || strstr(ct, "cbor")) { /* JSON, YAML and Kubernetes protobuf only */
@@ -496,7 +501,7 @@ static void create_object(struct call *c, cJSON *obj, int applied)
     if (!o)
         return;
     after_create(c, o);
-    cm_reply(c, 201, cJSON_Duplicate(o->json, 1));
+    cm_reply_copy(c, 201, o->json);
 }
 
 /* Whether the body of the request is JSON or YAML, which strict decoding reads (not protobuf). */
@@ -526,33 +531,91 @@ void cm_api_create(struct call *c)
 
 /* ---- update ---- */
 
-/* obj without metadata.resourceVersion, metadata.managedFields: for no-op detection. */
+/* A member taken out of an object for a comparison, and the member it followed. */
+struct aside {
+    cJSON *parent, *item, *prev;
+};
+
+/* Detaches the first member named key of obj (as cJSON_DeleteItemFromObjectCaseSensitive
+ * would delete it), remembering its place. */
+static void set_aside(struct aside *a, cJSON *obj, const char *key)
+{
+    *a = (struct aside){obj, NULL, NULL};
+    for (cJSON *c = obj ? obj->child : NULL; c; a->prev = c, c = c->next) {
+        if (c->string && strcmp(c->string, key) == 0) {
+            a->item = cJSON_DetachItemViaPointer(obj, c);
+            return;
+        }
+    }
+}
+
+/* Links a->item back after a->prev (at the head when NULL), keeping cJSON's list shape:
+ * the head's prev is the tail, the tail's next is NULL. (cJSON_InsertItemInArray
+ * refuses an item that has a name.) */
+static void relink(const struct aside *a)
+{
+    cJSON *p = a->parent, *it = a->item, *prev = a->prev;
+    if (!prev) {
+        it->next = p->child;
+        it->prev = p->child ? p->child->prev : it;
+        if (p->child)
+            p->child->prev = it;
+        p->child = it;
+        return;
+    }
+    it->prev = prev;
+    it->next = prev->next;
+    if (prev->next)
+        prev->next->prev = it;
+    else
+        p->child->prev = it;
+    prev->next = it;
+}
+
+/* Puts members set aside back where they were, the last set aside first. */
+static void put_back(struct aside *a, int n)
+{
+    while (n-- > 0)
+        if (a[n].item)
+            relink(&a[n]);
+}
+
+/*
+ * Whether a and b are equal once the first member named by each path is left
+ * out (paths are "key" or "metadata.key"). The members are detached for the
+ * comparison and put back in place, so neither tree is copied: these run on
+ * every write, and a pod or DaemonSet is thousands of items.
+ */
+static int equal_without(const cJSON *a, const cJSON *b, const char *const *keys, int n)
+{
+    struct aside aside[8];
+    int k = 0;
+    for (int i = 0; i < n && k + 2 <= 8; i++) {
+        const char *dot = strchr(keys[i], '.');
+        for (int side = 0; side < 2; side++) {
+            cJSON *root = (cJSON *)(side ? b : a); /* put back before returning */
+            cJSON *obj = dot ? cJSON_GetObjectItemCaseSensitive(root, "metadata") : root;
+            set_aside(&aside[k++], obj, dot ? dot + 1 : keys[i]);
+        }
+    }
+    int same = cm_json_equal(a, b);
+    put_back(aside, k);
+    return same;
+}
+
+/* Whether an update changes nothing but the resourceVersion and managedFields (both
+ * objects have a metadata object: the store's always do, and update_object makes next's). */
 static int same_object(const cJSON *a, const cJSON *b)
 {
-    cJSON *x = cJSON_Duplicate(a, 1), *y = cJSON_Duplicate(b, 1);
-    cJSON_DeleteItemFromObjectCaseSensitive(cm_meta(x), "resourceVersion");
-    cJSON_DeleteItemFromObjectCaseSensitive(cm_meta(y), "resourceVersion");
-    cJSON_DeleteItemFromObjectCaseSensitive(cm_meta(x), "managedFields");
-    cJSON_DeleteItemFromObjectCaseSensitive(cm_meta(y), "managedFields");
-    int same = cJSON_Compare(x, y, 1);
-    cJSON_Delete(x);
-    cJSON_Delete(y);
-    return same;
+    static const char *const SKIP[] = {"metadata.resourceVersion", "metadata.managedFields"};
+    return equal_without(a, b, SKIP, 2);
 }
 
 /* Everything but metadata and status: what a generation counts. */
 static int spec_changed(const cJSON *a, const cJSON *b)
 {
-    cJSON *x = cJSON_Duplicate(a, 1), *y = cJSON_Duplicate(b, 1);
-    const char *drop[] = {"metadata", "status"};
-    for (int i = 0; i < 2; i++) {
-        cJSON_DeleteItemFromObjectCaseSensitive(x, drop[i]);
-        cJSON_DeleteItemFromObjectCaseSensitive(y, drop[i]);
-    }
-    int changed = !cJSON_Compare(x, y, 1);
-    cJSON_Delete(x);
-    cJSON_Delete(y);
-    return changed;
+    static const char *const SKIP[] = {"metadata", "status"};
+    return !equal_without(a, b, SKIP, 2);
 }
 
 /* Moves member key of src into dst (replacing dst's, or removing it when src has none). */
@@ -635,7 +698,7 @@ static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int 
         set_int(cm_meta(next), "generation", get_int(cm_meta(next), "generation", 1) + 1);
     if (same_object(o->json, next)) { /* nothing changes: nothing is written */
         cJSON_Delete(next);
-        cm_reply(c, code, cJSON_Duplicate(o->json, 1));
+        cm_reply_copy(c, code, o->json);
         return;
     }
     if (!applied)
@@ -647,21 +710,21 @@ static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int 
     if (is_pdb(c->kind) && !status_only && spec_changed(o->json, next))
         pdb_refresh(c->f, next);
     cm_store_replace(c->f->store, o, next);
-    cJSON *reply = cJSON_Duplicate(o->json, 1); /* with its new resourceVersion */
     if (is(c->kind->kind, "CustomResourceDefinition")) {
         char err[256];
         cm_fake_crd_serve(c->f, o->json, err, sizeof err);
     }
     if (finalized(o->json) && !is_pod(o->kind)) {
-        cJSON_Delete(reply);
-        reply = finish_delete(c->f, o);
-    } else if (finalized(o->json) &&
-               (c->f->sim_kubelet ? get_int(cm_meta(o->json), "deletionGracePeriodSeconds", 0) == 0
-                                  : grace_over(c->f, o->json))) {
+        cm_reply(c, code, finish_delete(c->f, o));
+        return;
+    }
+    if (finalized(o->json) &&
+        (c->f->sim_kubelet ? get_int(cm_meta(o->json), "deletionGracePeriodSeconds", 0) == 0
+                           : grace_over(c->f, o->json))) {
         pending_add(c->f, o, 0); /* a pod whose last finalizer went: gone right after (a simulated
                                   * kubelet still ends a pod in its grace period first) */
     }
-    cm_reply(c, code, reply);
+    cm_reply_copy(c, code, o->json); /* with its new resourceVersion */
 }
 
 void cm_api_update(struct call *c)
@@ -741,7 +804,7 @@ static void apply(struct call *c, cm_obj *o, cJSON *patch)
         return;
     }
     if (!cJSON_IsObject(patch) || !check_type(c, patch) || !cm_call_apply_fields(c, patch)) {
-        if (!c->resp->body)
+        if (!c->resp->status) /* not answered yet */
             cm_reply_status(c, cm_status_bad_request("an apply patch must be an object"));
         cJSON_Delete(patch);
         return;
@@ -808,7 +871,7 @@ void cm_api_patch(struct call *c)
     if (fields_ok && check_type(c, next))
         update_object(c, o, next, 200, 0);
     else if (next) {
-        if (!c->resp->body)
+        if (!c->resp->status) /* not answered yet */
             cm_reply_status(c, cm_status_bad_request("the patch does not leave an object"));
         cJSON_Delete(next);
     }
@@ -990,7 +1053,7 @@ static int read_delopts(struct call *c, struct delopts *d)
 {
     memset(d, 0, sizeof *d);
     d->grace = -1;
-    if (c->req->body_len) {
+    if (c->req->body_len || c->json) {
         d->body = read_body(c);
         if (!d->body)
             return 0;

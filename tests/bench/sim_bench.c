@@ -1,15 +1,18 @@
 /*
  * sim_bench.c - prints figures for the simulation on a large cluster (a program, not a test).
  *
- * usage: sim-bench FIXTURE [VIRTUAL_SECONDS]
+ * usage: sim-bench FIXTURE [VIRTUAL_SECONDS] [--digest]
  *
  * Loads FIXTURE (e.g. from `cni-migrate run examples/clusters/generate.lua --nodes 1000
  * --pods-per-node 30 --calico-installed`), attaches the simulation on a virtual clock, lets it
  * settle, then moves the DaemonSets through every node the way Calico's migration does: each
  * node in turn is labelled projectcalico.org/node-network-during-migration=calico, so its
  * flannel pod stops and a calico-node pod starts there (the flannel DaemonSet selects
- * ...=flannel), spread evenly over VIRTUAL_SECONDS (default 3600). Prints wall time, peak RSS,
+ * ...=flannel), spread evenly over VIRTUAL_SECONDS (default 3600). Prints wall and CPU time
+ * (on a shared machine the CPU time is the steadier figure), peak RSS,
  * store events, events per wall second, the virtual/wall ratio and the simulation's requests.
+ * With --digest it also prints an FNV-1a digest of every store event (type, kind, namespace and
+ * the object as JSON), so two builds can be shown to run the same simulation byte for byte.
  */
 #include "fake.h"
 #include "strbuf.h"
@@ -23,6 +26,14 @@
 #include <sys/resource.h>
 #include <time.h>
 
+/* CPU seconds (user + system) this process has used. */
+static double cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static double wall(void)
 {
     struct timespec ts;
@@ -30,10 +41,32 @@ static double wall(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+struct tally {
+    uint64_t events;
+    int digest;    /* --digest given */
+    uint64_t hash; /* FNV-1a over every event */
+};
+
+static void fnv(uint64_t *h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ (unsigned char)p[i]) * UINT64_C(0x100000001b3);
+}
+
 static void count(void *ud, const cm_event *ev)
 {
-    (void)ev;
-    ++*(uint64_t *)ud;
+    struct tally *t = ud;
+    t->events++;
+    if (!t->digest)
+        return;
+    char head[256];
+    int n = snprintf(head, sizeof head, "%d %s/%s %s\n", (int)ev->type, ev->kind->group, ev->kind->kind,
+                     ev->ns ? ev->ns : "");
+    fnv(&t->hash, head, (size_t)n);
+    char *text = cJSON_PrintUnformatted(ev->obj);
+    if (text)
+        fnv(&t->hash, text, strlen(text));
+    free(text);
 }
 
 static int patch(cm_fake *f, const char *path, const char *body)
@@ -60,8 +93,13 @@ static char **node_names(cm_fake *f, size_t *n)
 
 int main(int argc, char **argv)
 {
+    struct tally tally = {0, 0, UINT64_C(0xcbf29ce484222325)};
+    if (argc > 1 && strcmp(argv[argc - 1], "--digest") == 0) {
+        tally.digest = 1;
+        argc--;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: sim-bench FIXTURE [VIRTUAL_SECONDS]\n");
+        fprintf(stderr, "usage: sim-bench FIXTURE [VIRTUAL_SECONDS] [--digest]\n");
         return 2;
     }
     int64_t span = argc > 2 ? strtoll(argv[2], NULL, 10) : 3600;
@@ -85,12 +123,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    uint64_t events = 0;
-    int sub = cm_store_subscribe(cm_fake_store(f), count, &events);
+    int sub = cm_store_subscribe(cm_fake_store(f), count, &tally);
     size_t nnodes;
     char **names = node_names(f, &nnodes);
     size_t npods = cm_store_list(cm_fake_store(f), cm_kinds_by_kind(f->kinds, "v1", "Pod"), NULL, &(cm_obj *const *){0});
-    double t1 = wall();
+    double t1 = wall(), c1 = cpu();
     printf("fixture: %zu nodes, %zu pods, loaded in %.2f s\n", nnodes, npods, t1 - t0);
 
     char path[512];
@@ -114,11 +151,15 @@ int main(int argc, char **argv)
     double secs = t2 - t1;
     printf("virtual time:      %lld s\n", (long long)(span));
     printf("wall time:         %.2f s (simulation), %.2f s (with loading)\n", secs, t2 - t0);
+    printf("CPU time:          %.2f s (simulation), %.2f s (with loading)\n", cpu() - c1, cpu());
     printf("peak RSS:          %.1f MB\n", (double)ru.ru_maxrss / 1024.0);
-    printf("store events:      %llu (%.0f per wall second)\n", (unsigned long long)events, (double)events / secs);
+    printf("store events:      %llu (%.0f per wall second)\n", (unsigned long long)tally.events,
+           (double)tally.events / secs);
     printf("virtual/wall:      %.1f\n", (double)span / secs);
     printf("sim requests:      %llu, reconciles: %llu\n", (unsigned long long)cm_sim_requests(sim),
            (unsigned long long)cm_sim_reconciles(sim));
+    if (tally.digest)
+        printf("event digest:      %016llx\n", (unsigned long long)tally.hash);
     cm_store_unsubscribe(cm_fake_store(f), sub);
     for (size_t i = 0; i < nnodes; i++)
         free(names[i]);

@@ -130,6 +130,101 @@ static void test_pretty(void)
     cJSON_Delete(t);
 }
 
+/* A small random tree from a few names and values, so that equal parts, duplicate
+ * names, unnamed members and numbers a rounding apart all come up. */
+static uint64_t rnd_state = 42;
+
+static unsigned rnd(unsigned n)
+{
+    rnd_state = rnd_state * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+    return (unsigned)(rnd_state >> 33) % n;
+}
+
+static cJSON *random_tree(int depth)
+{
+    static const char *const NAMES[] = {"a", "b", "c", "name"};
+    static const double NUMS[] = {0, 1, 1.0000000000000002, -1, 1e300, 2.5};
+    switch (rnd(depth > 0 ? 9 : 6)) {
+    case 0: return cJSON_CreateNull();
+    case 1: return cJSON_CreateBool(rnd(2));
+    case 2: return cJSON_CreateNumber(NUMS[rnd(6)]);
+    case 3: return cJSON_CreateString(NAMES[rnd(4)]);
+    case 4: return cJSON_CreateRaw(rnd(2) ? "1764240000123456789" : "1.0");
+    case 5: return cJSON_CreateNumber(rnd(2) ? 0.0 / 0.0 : 3);
+    case 6: {
+        cJSON *arr = cJSON_CreateArray();
+        for (unsigned i = 0, n = rnd(4); i < n; i++)
+            cJSON_AddItemToArray(arr, random_tree(depth - 1));
+        return arr;
+    }
+    default: {
+        cJSON *obj = cJSON_CreateObject();
+        for (unsigned i = 0, n = rnd(5); i < n; i++) {
+            if (rnd(20) == 0)
+                cJSON_AddItemToArray(obj, random_tree(depth - 1)); /* a member without a name */
+            else
+                cJSON_AddItemToObject(obj, NAMES[rnd(4)], random_tree(depth - 1));
+        }
+        return obj;
+    }
+    }
+}
+
+/* A copy of t with one leaf perhaps changed, or members perhaps reordered. */
+static cJSON *perturbed(const cJSON *t)
+{
+    cJSON *c = cJSON_Duplicate(t, 1);
+    if (cJSON_IsObject(c) && c->child && c->child->string && rnd(4) == 0) { /* a second member of a name */
+        cJSON *dup = rnd(2) ? cJSON_Duplicate(c->child, 1) : random_tree(1);
+        cJSON_AddItemToObject(c, c->child->string, dup);
+    } else if (cJSON_IsObject(c) && c->child && c->child->next && rnd(2)) {
+        cJSON *first = cJSON_DetachItemViaPointer(c, c->child);
+        cJSON_AddItemToArray(c, first); /* keeps its name */
+    } else if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && c->child && rnd(2)) {
+        cJSON *old = c->child;
+        cJSON *rep = perturbed(old);
+        cJSON_ReplaceItemViaPointer(c, old, rep);
+    } else if (rnd(3) == 0) {
+        cJSON_Delete(c);
+        c = random_tree(2);
+    }
+    return c;
+}
+
+static void test_equal_as_cjson_compare(void)
+{
+    int agree = 1, equal = 0;
+    for (int i = 0; i < 20000 && agree; i++) {
+        cJSON *a = random_tree(4), *b = rnd(3) ? perturbed(a) : random_tree(4);
+        int want = cJSON_Compare(a, b, 1) != 0, got = cm_json_equal(a, b);
+        if (want != got) {
+            char *x = cJSON_PrintUnformatted(a), *y = cJSON_PrintUnformatted(b);
+            fprintf(stderr, "cJSON_Compare %d, cm_json_equal %d:\n%s\n%s\n", want, got, x, y);
+            free(x);
+            free(y);
+            agree = 0;
+        }
+        equal += want;
+        CHECK(cm_json_equal(a, a) == (cJSON_Compare(a, a, 1) != 0));
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+    CHECK(agree);
+    CHECK(equal > 2000); /* the equal case is exercised, not only the easy unequal one */
+    CHECK(!cm_json_equal(NULL, NULL));
+    /* deep nesting stays linear (cJSON_Compare takes 2^depth steps here) */
+    cJSON *x = cJSON_CreateObject(), *y = cJSON_CreateObject(), *px = x, *py = y;
+    for (int i = 0; i < 60; i++) {
+        px = cJSON_AddObjectToObject(px, "k");
+        py = cJSON_AddObjectToObject(py, "k");
+    }
+    CHECK(cm_json_equal(x, y));
+    cJSON_AddNumberToObject(py, "n", 1);
+    CHECK(!cm_json_equal(x, y));
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+}
+
 int main(void)
 {
     RUN(test_exact_integers);
@@ -138,5 +233,6 @@ int main(void)
     RUN(test_malformed);
     RUN(test_parse_int64);
     RUN(test_pretty);
+    RUN(test_equal_as_cjson_compare);
     return CHECK_DONE();
 }

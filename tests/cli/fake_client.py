@@ -17,9 +17,15 @@ pods = v1.list_pod_for_all_namespaces(field_selector="spec.nodeName=worker-3")
 assert sorted(p.metadata.name for p in pods.items) == [
     "db-2", "kube-flannel-ds-vpvrd", "kube-proxy-jrp6j", "web-25lf9c8f6-47zrh", "web-25lf9c8f6-bll82"]
 pods = v1.list_namespaced_pod("apps", label_selector="app=web", limit=10)
-assert len(pods.items) == 10 and pods.metadata._continue and pods.metadata.remaining_item_count == 8
+# with a selector the count of what remains is unknown and left out, as the API server does
+assert len(pods.items) == 10 and pods.metadata._continue and pods.metadata.remaining_item_count is None
 rest = v1.list_namespaced_pod("apps", label_selector="app=web", limit=10, _continue=pods.metadata._continue)
 assert len(rest.items) == 8 and not rest.metadata._continue
+total = len(v1.list_namespaced_pod("apps").items)
+pods = v1.list_namespaced_pod("apps", limit=10)
+assert len(pods.items) == 10 and pods.metadata.remaining_item_count == total - 10, pods.metadata
+rest = v1.list_namespaced_pod("apps", limit=total, _continue=pods.metadata._continue)
+assert len(rest.items) == total - 10 and not rest.metadata._continue and rest.metadata.remaining_item_count is None
 try:
     v1.list_namespaced_pod("default", field_selector="spec.bogus=1")
     raise AssertionError("an unknown field selector was accepted")
