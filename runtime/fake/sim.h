@@ -1,8 +1,9 @@
 /*
  * sim.h - the fake cluster's simulated control plane and nodes: a scheduler,
  * the controllers a migration depends on (DaemonSet, ReplicaSet, Deployment,
- * StatefulSet, PodDisruptionBudget status, the cordon taint) and one kubelet
- * per node, each node with a simulated host (host.h), all on the loop's clock.
+ * StatefulSet, Job, PodDisruptionBudget status, the cordon taint, garbage
+ * collection) and one kubelet per node, each node with a simulated host
+ * (host.h), all on the loop's clock.
  *
  * The simulation subscribes to the store; each change queues reconciles of
  * the objects it concerns on one FIFO work queue, drained by a loop timer a
@@ -31,6 +32,9 @@
  *       pods:                   # first match wins: by image prefix or label selector
  *       - {imagePrefix: "docker.io/flannel/", startDelay: 3, readyDelay: 2}
  *       - {selector: "app=web", startDelay: 5}
+ *       - {selector: "job-name=x", runFor: 30, exitCode: 0, failures: 2}  # containers that end (sim_job.c)
+ *
+ * The Job, Deployment, garbage-collection and Calico IPAM parts live in sim_*.c (simint.h).
  */
 #ifndef CM_FAKE_SIM_H
 #define CM_FAKE_SIM_H

@@ -11,8 +11,8 @@
  * up. Old ReplicaSets at 0 beyond revisionHistoryLimit (default 10) are deleted, oldest
  * first. Status: replicas, updatedReplicas, readyReplicas, availableReplicas,
  * unavailableReplicas, observedGeneration, and the Available and Progressing conditions
- * with the controller's reasons and messages (progressDeadlineSeconds included).
- * Paused Deployments and proportional scaling in the middle of a rollout are not simulated.
+ * with the controller's reasons and messages (progressDeadlineSeconds included). A paused
+ * Deployment only scales. Proportional scaling in the middle of a rollout is not simulated.
  */
 #include "simint.h"
 
@@ -411,6 +411,32 @@ static void set_revision(cm_sim *s, const cm_obj *d, int64_t rev)
     sim_put(s, d->kind, next, NULL);
 }
 
+/* DeploymentTimedOut: no progress for progressDeadlineSeconds since the Progressing condition's
+ * lastUpdateTime makes it False, ProgressDeadlineExceeded; until then the Deployment is looked
+ * at again when the deadline passes. */
+static void deadline(cm_sim *s, const cJSON *spec, cJSON *conds, const char *ns, const char *name, const char *rsname,
+                     const char *now)
+{
+    const cJSON *p = find_cond(conds, "Progressing");
+    if (!p || sim_is(sim_gets(p, "reason"), "NewReplicaSetAvailable") ||
+        sim_is(sim_gets(p, "reason"), "ProgressDeadlineExceeded") || !sim_is(sim_gets(p, "status"), "True"))
+        return;
+    int64_t left = sim_parse_time(sim_gets(p, "lastUpdateTime")) + sim_geti(spec, "progressDeadlineSeconds", 600) -
+                   cm_loop_wall(sim_loop(s)) / CM_NS_PER_S;
+    if (left > 0) {
+        char key[520];
+        snprintf(key, sizeof key, "%s/%s", ns, name);
+        sim_later(s, SIM_X_DEPLOY, key, left * CM_NS_PER_S);
+        return;
+    }
+    char msg[400];
+    if (rsname)
+        snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has timed out progressing.", rsname);
+    else
+        snprintf(msg, sizeof msg, "Deployment \"%s\" has timed out progressing.", name);
+    set_cond(conds, "Progressing", "False", "ProgressDeadlineExceeded", msg, now, 0);
+}
+
 static void sync_status(cm_sim *s, const char *ns, const char *name, const char *created, const char *found)
 {
     const cm_kind *kd = kind(s, "apps/v1", "Deployment");
@@ -441,7 +467,16 @@ static void sync_status(cm_sim *s, const char *ns, const char *name, const char 
     char msg[400];
     const char *rsname = newi >= 0 ? r[newi].name : NULL;
     int has_deadline = !sim_get(spec, "progressDeadlineSeconds") || sim_geti(spec, "progressDeadlineSeconds", 600) != INT32_MAX;
-    if (created) {
+    int paused = cJSON_IsTrue(sim_get(spec, "paused"));
+    const cJSON *pc = find_cond(conds, "Progressing");
+    if (paused && !sim_is(sim_gets(pc, "reason"), "DeploymentPaused")) {
+        set_cond(conds, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", now, 0);
+    } else if (!paused && sim_is(sim_gets(pc, "reason"), "DeploymentPaused")) {
+        set_cond(conds, "Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed", now, 0);
+    }
+    if (paused) {
+        has_deadline = 0; /* a paused Deployment makes no progress and cannot time out */
+    } else if (created) {
         snprintf(msg, sizeof msg, "Created new replica set \"%s\"", created);
         set_cond(conds, "Progressing", "True", "NewReplicaSetCreated", msg, now, 0);
     } else if (found && has_deadline && !find_cond(conds, "Progressing")) {
@@ -470,34 +505,7 @@ static void sync_status(cm_sim *s, const char *ns, const char *name, const char 
             snprintf(msg, sizeof msg, "Deployment \"%s\" is progressing.", name);
         set_cond(conds, "Progressing", "True", "ReplicaSetUpdated", msg, now, 1);
     } else if (has_deadline) {
-        const cJSON *p = find_cond(conds, "Progressing");
-        int64_t deadline = sim_geti(spec, "progressDeadlineSeconds", 600);
-        char since[40];
-        snprintf(since, sizeof since, "%s", p && sim_gets(p, "lastUpdateTime") ? sim_gets(p, "lastUpdateTime") : now);
-        if (p && !sim_is(sim_gets(p, "reason"), "NewReplicaSetAvailable") && !sim_is(sim_gets(p, "reason"), "ProgressDeadlineExceeded")) {
-            /* timed out when lastUpdateTime + deadline has passed; the work queue comes back then */
-            int64_t secs = 0;
-            struct { int y, mo, d, h, mi, s; } t;
-            if (sscanf(since, "%d-%d-%dT%d:%d:%d", &t.y, &t.mo, &t.d, &t.h, &t.mi, &t.s) == 6) {
-                int64_t now_s = cm_loop_wall(sim_loop(s)) / CM_NS_PER_S;
-                int64_t y = t.y - (t.mo <= 2);
-                int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
-                int64_t doy = (153 * (t.mo + (t.mo > 2 ? -3 : 9)) + 2) / 5 + t.d - 1;
-                int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-                secs = days * 86400 + t.h * 3600 + t.mi * 60 + t.s + deadline - now_s;
-            }
-            if (secs <= 0) {
-                if (rsname)
-                    snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has timed out progressing.", rsname);
-                else
-                    snprintf(msg, sizeof msg, "Deployment \"%s\" has timed out progressing.", name);
-                set_cond(conds, "Progressing", "False", "ProgressDeadlineExceeded", msg, now, 0);
-            } else {
-                char key[520];
-                snprintf(key, sizeof key, "%s/%s", ns, name);
-                sim_later(s, SIM_X_DEPLOY, key, secs * CM_NS_PER_S);
-            }
-        }
+        deadline(s, spec, conds, ns, name, rsname, now);
     }
     if (cJSON_GetArraySize(conds))
         cJSON_AddItemToObject(st, "conditions", conds);
@@ -523,7 +531,7 @@ void sim_deploy_reconcile(cm_sim *s, const char *ns, const char *name)
     /* what the spec says is read now: the writes below replace d's JSON */
     const cJSON *spec = sim_get(d->json, "spec");
     int64_t want = sim_geti(spec, "replicas", 1), surge = 0, unavail = 0;
-    const int rolls = rolling(spec);
+    const int rolls = rolling(spec), paused = cJSON_IsTrue(sim_get(spec, "paused"));
     if (rolls)
         fenceposts(spec, want, &surge, &unavail);
     spec = NULL;
@@ -536,6 +544,18 @@ void sim_deploy_reconcile(cm_sim *s, const char *ns, const char *name)
         old_total += (ssize_t)i != newi ? r[i].spec : 0;
     }
     char created[300] = "", found[300] = "";
+    if (paused) { /* sync(): scaling only, no new ReplicaSet, no rollout */
+        int only = newi >= 0;
+        for (size_t i = 0; i < n && only; i++)
+            only = (ssize_t)i == newi || r[i].spec == 0;
+        if (only && r[newi].spec != want)
+            scale_rs(s, ns, r[newi].name, want, want, want + surge, 0);
+        if (newi >= 0)
+            snprintf(found, sizeof found, "%s", r[newi].name);
+        free(r);
+        sync_status(s, ns, name, NULL, found[0] ? found : NULL);
+        return;
+    }
     if (newi < 0) {
         int64_t initial = want; /* NewRSNewReplicas: Recreate starts it at the replicas */
         if (rolls) {    /* RollingUpdate: within maxSurge of all the pods there are */
@@ -545,13 +565,22 @@ void sim_deploy_reconcile(cm_sim *s, const char *ns, const char *name)
             initial = want + surge - total;
             initial = initial < 0 ? 0 : initial > want ? want : initial;
         }
+        int rc = 0;
         if (!rolls && (old_total > 0 || old_pods_running(s, ns, r, n, -1))) {
             recreate(s, d, r, n, -1); /* old ones first; the new set waits for their pods */
-        } else if (create_rs(s, d, maxrev + 1, initial, surge, created, sizeof created) == 201) {
+        } else if ((rc = create_rs(s, d, maxrev + 1, initial, surge, created, sizeof created)) == 201) {
             free(r);
             set_revision(s, d, maxrev + 1);
             sync_status(s, ns, name, created, NULL);
             return; /* its creation event brings the rollout back */
+        } else if (rc == 409) { /* another template has that name: collisionCount changes the hash */
+            cJSON *st = cJSON_Duplicate(sim_get(d->json, "status"), 1);
+            if (!st)
+                st = cJSON_CreateObject();
+            sim_seti(st, "collisionCount", sim_geti(st, "collisionCount", 0) + 1);
+            free(r);
+            sim_put_status(s, d, st);
+            return;
         }
         free(r);
         sync_status(s, ns, name, NULL, NULL);

@@ -321,18 +321,27 @@ static int from_affine(cm_sim *s, const cm_obj *pod, const char *node, const cha
 static int claim(cm_sim *s, const char *node, char *msg, size_t msgsize)
 {
     const cm_kind *kp = ckind(s, "IPPool"), *ka = ckind(s, "BlockAffinity"), *kb = ckind(s, "IPAMBlock");
-    cm_obj *const *pools;
-    size_t np = kp && ka && kb ? cm_store_list(sim_store(s), kp, NULL, &pools) : 0;
-    int any = 0;
-    for (size_t i = 0; i < np; i++) {
-        const cJSON *spec = sim_get(pools[i]->json, "spec");
+    cm_obj *const *items;
+    size_t np = kp && ka && kb ? cm_store_list(sim_store(s), kp, NULL, &items) : 0;
+    struct pool {
         uint32_t net;
         unsigned bits;
-        int64_t bs = sim_geti(spec, "blockSize", 26);
-        if (cJSON_IsTrue(sim_get(spec, "disabled")) || !parse_cidr(sim_gets(spec, "cidr"), &net, &bits) || bs < (int64_t)bits ||
-            bs > 32)
-            continue;
-        any = 1;
+        int64_t bs;
+    } *pools = malloc((np ? np : 1) * sizeof *pools); /* copied: the writes below change the store */
+    size_t k = 0;
+    for (size_t i = 0; pools && i < np; i++) {
+        const cJSON *spec = sim_get(items[i]->json, "spec");
+        struct pool *p = &pools[k];
+        p->bs = sim_geti(spec, "blockSize", 26);
+        if (!cJSON_IsTrue(sim_get(spec, "disabled")) && parse_cidr(sim_gets(spec, "cidr"), &p->net, &p->bits) &&
+            p->bs >= (int64_t)p->bits && p->bs <= 32)
+            k++;
+    }
+    int any = k > 0;
+    for (size_t i = 0; i < k; i++) {
+        uint32_t net = pools[i].net;
+        unsigned bits = pools[i].bits;
+        int64_t bs = pools[i].bs;
         uint64_t nblocks = UINT64_C(1) << (bs - bits), size = UINT64_C(1) << (32 - bs);
         for (uint64_t b = 0; b < nblocks; b++) {
             char cidr[64], name[128], base[32], aname[400];
@@ -347,6 +356,7 @@ static int claim(cm_sim *s, const char *node, char *msg, size_t msgsize)
                 continue;
             if (sim_call(s, "POST", kb, "", NULL, NULL, NULL, new_block(s, node, cidr, name, (unsigned)size)) != 201)
                 continue;
+            free(pools);
             cm_obj *a = cm_store_get(sim_store(s), ka, "", aname);
             if (!a)
                 return 0;
@@ -355,6 +365,7 @@ static int claim(cm_sim *s, const char *node, char *msg, size_t msgsize)
             return sim_put(s, ka, next, NULL) == 200;
         }
     }
+    free(pools);
     snprintf(msg, msgsize, any ? "failed to request 1 IPv4 addresses. IPAM allocated only 0"
                                : "no configured Calico pools for node %s", node);
     return 0;

@@ -766,21 +766,6 @@ static void job_status(cm_sim *s, const char *ns, const char *name, int64_t acti
     sim_put_status(s, job, st);
 }
 
-static int64_t parse_time(const char *t)
-{
-    int y, mo, d, h, mi, sec;
-    if (!t || sscanf(t, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &sec) != 6)
-        return 0;
-    /* days from civil (Howard Hinnant's algorithm) */
-    y -= mo <= 2;
-    int era = (y >= 0 ? y : y - 399) / 400;
-    int yoe = y - era * 400;
-    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t days = (int64_t)era * 146097 + doe - 719468;
-    return days * 86400 + h * 3600 + mi * 60 + sec;
-}
-
 void sim_job_reconcile(cm_sim *s, const char *key)
 {
     struct sim_job *j = J(s);
@@ -820,7 +805,7 @@ void sim_job_reconcile(cm_sim *s, const char *key)
     const cJSON *target = job_cond(job->json, "FailureTarget");
     const cJSON *met = job_cond(job->json, "SuccessCriteriaMet");
     int64_t wait = backoff_left(s, uid, jp.new_succeeded, jp.new_failed);
-    int64_t elapsed = cm_loop_wall(sim_loop(s)) / CM_NS_PER_S - parse_time(start);
+    int64_t elapsed = cm_loop_wall(sim_loop(s)) / CM_NS_PER_S - sim_parse_time(start);
     if (!target && !met) {
         const char *reason = NULL, *msg = NULL;
         if (failed > limit || (on_failure && (limit == 0 ? jp.restarts > 0 : jp.restarts >= limit))) {

@@ -121,6 +121,9 @@ void sim_seti(cJSON *o, const char *k, int64_t v);
 int sim_is(const char *a, const char *b);
 int sim_has_finalizer(const cJSON *obj, const char *name);
 
+/* Seconds since the epoch of an RFC 3339 UTC time ("2026-11-01T09:00:00Z"), 0 when it is not one. */
+int64_t sim_parse_time(const char *t);
+
 /* The Deployment controller (sim_deploy.c). */
 void sim_deploy_reconcile(cm_sim *s, const char *ns, const char *name);
 

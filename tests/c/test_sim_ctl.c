@@ -286,20 +286,23 @@ static void test_job_completes(void)
     CHECK_STR(cJSON_GetStringValue(at(j, "spec", "completionMode", NULL)), "NonIndexed");
     CHECK_STR(cJSON_GetStringValue(at(at(j, "spec", "selector", "matchLabels"), "batch.kubernetes.io/controller-uid", NULL, NULL)), uid);
     CHECK_STR(cJSON_GetStringValue(at(at(j, "spec", "template", "metadata"), "labels", "job-name", NULL)), "batch");
-    int most = 0;
-    for (int i = 0; i < 60; i++) {
+    int most = 0, succeeded = 0;
+    for (int i = 0; i < 60 && succeeded < 3; i++) {
         run_for(&w, 1);
         cJSON *l = NULL;
         req(&w, "GET", "/api/v1/namespaces/default/pods", "labelSelector=job-name%3Dbatch", NULL, &l);
         int running = 0;
         const cJSON *p;
+        succeeded = 0;
         cJSON_ArrayForEach(p, at(l, "items", NULL, NULL)) {
             const char *ph = cJSON_GetStringValue(at(p, "status", "phase", NULL));
             running += strcmp(ph, "Succeeded") != 0 && strcmp(ph, "Failed") != 0;
+            succeeded += strcmp(ph, "Succeeded") == 0;
         }
         most = running > most ? running : most;
         cJSON_Delete(l);
     }
+    run_for(&w, 2); /* the Job controller counts them */
     CHECK_INT(most, 2); /* parallelism */
     cJSON *l = NULL;
     req(&w, "GET", "/api/v1/namespaces/default/pods", "labelSelector=job-name%3Dbatch", NULL, &l);
@@ -388,11 +391,12 @@ static void test_job_on_failure(void)
     run_for(&w, 5);
     create_job(&w, "retry", "", "OnFailure");
     create_job(&w, "hopeless", "\"backoffLimit\":2", "OnFailure");
-    int saw_crashloop = 0;
-    for (int i = 0; i < 120; i++) {
+    int saw_crashloop = 0, left = 1;
+    for (int i = 0; i < 120 && left; i++) {
         run_for(&w, 1);
         cJSON *l = NULL;
         req(&w, "GET", "/api/v1/namespaces/default/pods", "labelSelector=job-name%3Dhopeless", NULL, &l);
+        left = cJSON_GetArraySize(at(l, "items", NULL, NULL)) > 0 || i < 10;
         const cJSON *p;
         cJSON_ArrayForEach(p, at(l, "items", NULL, NULL)) {
             const char *why = cJSON_GetStringValue(at(cJSON_GetArrayItem(at(p, "status", "containerStatuses", NULL), 0), "state", "waiting", "reason"));
@@ -486,23 +490,33 @@ static struct rsinfo web_sets(struct world *w)
     return r;
 }
 
-/* Pods of web that exist (not terminating) and that are ready. */
-static void web_pods(struct world *w, int *live, int *ready)
+/* Pods of web that exist (not terminating), that are ready, and that run image (when given). */
+static void web_pods_of(struct world *w, int *live, int *ready, const char *image, int *fresh)
 {
     cJSON *l = NULL;
     req(w, "GET", APP_PODS, "labelSelector=app%3Dweb", NULL, &l);
     *live = *ready = 0;
+    if (fresh)
+        *fresh = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, at(l, "items", NULL, NULL)) {
         if (at(p, "metadata", "deletionTimestamp", NULL))
             continue;
         (*live)++;
+        const char *im = cJSON_GetStringValue(at(cJSON_GetArrayItem(at(p, "spec", "containers", NULL), 0), "image", NULL, NULL));
+        if (fresh && image && im && strcmp(im, image) == 0)
+            (*fresh)++;
         const cJSON *c;
         cJSON_ArrayForEach(c, at(p, "status", "conditions", NULL))
             if (strcmp(cJSON_GetStringValue(at(c, "type", NULL, NULL)), "Ready") == 0)
                 *ready += strcmp(cJSON_GetStringValue(at(c, "status", NULL, NULL)), "True") == 0;
     }
     cJSON_Delete(l);
+}
+
+static void web_pods(struct world *w, int *live, int *ready)
+{
+    web_pods_of(w, live, ready, NULL, NULL);
 }
 
 static void test_deployment_rolling_update(void)
@@ -517,14 +531,17 @@ static void test_deployment_rolling_update(void)
     cJSON_Delete(d);
     CHECK_INT(req(&w, "PATCH", WEB, NULL, "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"nginx\",\"image\":\"nginx:1.28\"}]}}}}", NULL), 200);
     /* 6 replicas, 25% each way: at most 8 pods (surge 2, rounded up), at least 5 ready (1 unavailable, rounded down) */
-    int most = 0, least = 6;
-    for (int i = 0; i < 180; i++) {
+    int most = 0, least = 6, done = 0;
+    for (int i = 0; i < 180 && !done; i++) {
         run_for(&w, 1);
-        int live, ready;
-        web_pods(&w, &live, &ready);
+        int live, ready, fresh;
+        web_pods_of(&w, &live, &ready, "nginx:1.28", &fresh);
         most = live > most ? live : most;
         least = ready < least ? ready : least;
+        done = live == 6 && ready == 6 && fresh == 6;
     }
+    CHECK(done);
+    run_for(&w, 3); /* the last statuses */
     CHECK(most <= 8);
     CHECK(most > 6);
     CHECK_INT(least, 5);
@@ -569,8 +586,8 @@ static void test_deployment_recreate_and_history(void)
         char patch[256];
         snprintf(patch, sizeof patch, "{\"spec\":{\"template\":{\"metadata\":{\"annotations\":{\"round\":\"%d\"}}}}}", round);
         CHECK_INT(req(&w, "PATCH", WEB, NULL, patch, NULL), 200);
-        int mixed = 0;
-        for (int i = 0; i < 120; i++) {
+        int mixed = 0, done = 0;
+        for (int i = 0; i < 120 && !done; i++) {
             run_for(&w, 1);
             cJSON *l = NULL;
             req(&w, "GET", APP_PODS, "labelSelector=app%3Dweb", NULL, &l);
@@ -584,7 +601,12 @@ static void test_deployment_recreate_and_history(void)
             }
             mixed |= olds && news;
             cJSON_Delete(l);
+            int live, ready;
+            web_pods(&w, &live, &ready);
+            done = !olds && news == 6 && ready == 6;
         }
+        CHECK(done);
+        run_for(&w, 3);
         CHECK(!mixed); /* Recreate: the old pods are gone before a new one starts */
         int live, ready;
         web_pods(&w, &live, &ready);
@@ -595,6 +617,41 @@ static void test_deployment_recreate_and_history(void)
     CHECK_INT(r.newest_rev, 4);
     cJSON *d = get_obj(&w, WEB);
     CHECK_STR(cond_field(d, "Available", "status"), "True");
+    cJSON_Delete(d);
+    world_free(&w);
+}
+
+/* kubectl rollout pause/resume; a rollout that cannot finish times out after progressDeadlineSeconds. */
+static void test_deployment_paused_and_deadline(void)
+{
+    struct world w;
+    world_new(&w, "flannel-calico-installed-4node.yaml", 14, NULL);
+    run_for(&w, 30);
+    CHECK_INT(req(&w, "PATCH", WEB, NULL, "{\"spec\":{\"paused\":true,\"progressDeadlineSeconds\":60}}", NULL), 200);
+    CHECK_INT(req(&w, "PATCH", WEB, NULL,
+                  "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"no-such-label\":\"x\"}}}}}", NULL), 200);
+    run_for(&w, 30);
+    CHECK_INT(web_sets(&w).n, 1); /* paused: no new ReplicaSet */
+    cJSON *d = get_obj(&w, WEB);
+    CHECK_STR(cond_field(d, "Progressing", "status"), "Unknown");
+    CHECK_STR(cond_field(d, "Progressing", "reason"), "DeploymentPaused");
+    CHECK_STR(cond_field(d, "Progressing", "message"), "Deployment is paused");
+    cJSON_Delete(d);
+    CHECK_INT(req(&w, "PATCH", WEB, NULL, "{\"spec\":{\"paused\":null}}", NULL), 200);
+    run_for(&w, 30);
+    struct rsinfo r = web_sets(&w);
+    CHECK_INT(r.n, 2);
+    d = get_obj(&w, WEB);
+    CHECK_STR(cond_field(d, "Progressing", "reason"), "ReplicaSetUpdated");
+    cJSON_Delete(d);
+    run_for(&w, 90); /* its pods can never be scheduled */
+    d = get_obj(&w, WEB);
+    char msg[400];
+    snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has timed out progressing.", r.newest);
+    CHECK_STR(cond_field(d, "Progressing", "status"), "False");
+    CHECK_STR(cond_field(d, "Progressing", "reason"), "ProgressDeadlineExceeded");
+    CHECK_STR(cond_field(d, "Progressing", "message"), msg);
+    CHECK_INT(num(at(d, "status", "unavailableReplicas", NULL)), 1); /* 6 - 25%: 5 old pods kept available */
     cJSON_Delete(d);
     world_free(&w);
 }
@@ -779,6 +836,7 @@ int main(void)
     RUN(test_job_deleted_in_background);
     RUN(test_deployment_rolling_update);
     RUN(test_deployment_recreate_and_history);
+    RUN(test_deployment_paused_and_deadline);
     RUN(test_ipam_claims_block_from_pool);
     RUN(test_ipam_uses_existing_blocks);
     RUN(test_bad_run_settings);

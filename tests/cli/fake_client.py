@@ -10,15 +10,16 @@ v1 = client.CoreV1Api()
 policy = client.PolicyV1Api()
 
 nodes = v1.list_node(label_selector="node-role.kubernetes.io/control-plane")
-assert [n.metadata.name for n in nodes.items] == ["cp-1"], nodes.items
+assert [n.metadata.name for n in nodes.items] == ["control-plane-1"], nodes.items
 nodes = v1.list_node(label_selector="!node-role.kubernetes.io/control-plane")
-assert len(nodes.items) == 3
+assert len(nodes.items) == 9
 pods = v1.list_pod_for_all_namespaces(field_selector="spec.nodeName=worker-3")
-assert sorted(p.metadata.name for p in pods.items) == ["db-0", "kube-flannel-ds-d", "web-7d9f8b6c5-z5n8w"]
-pods = v1.list_namespaced_pod("default", label_selector="app=web", limit=2)
-assert len(pods.items) == 2 and pods.metadata._continue and pods.metadata.remaining_item_count == 1
-rest = v1.list_namespaced_pod("default", label_selector="app=web", limit=2, _continue=pods.metadata._continue)
-assert len(rest.items) == 1 and not rest.metadata._continue
+assert sorted(p.metadata.name for p in pods.items) == [
+    "db-2", "kube-flannel-ds-vpvrd", "kube-proxy-jrp6j", "web-25lf9c8f6-47zrh", "web-25lf9c8f6-bll82"]
+pods = v1.list_namespaced_pod("apps", label_selector="app=web", limit=10)
+assert len(pods.items) == 10 and pods.metadata._continue and pods.metadata.remaining_item_count == 8
+rest = v1.list_namespaced_pod("apps", label_selector="app=web", limit=10, _continue=pods.metadata._continue)
+assert len(rest.items) == 8 and not rest.metadata._continue
 try:
     v1.list_namespaced_pod("default", field_selector="spec.bogus=1")
     raise AssertionError("an unknown field selector was accepted")
@@ -41,14 +42,14 @@ try:
 except ApiException as e:
     assert e.status == 409 and '"reason":"Conflict"' in e.body.replace(" ", ""), e.body
 
-# eviction: allowed by the web PDB once, then refused with 429
-body = client.V1Eviction(metadata=client.V1ObjectMeta(name="web-7d9f8b6c5-x2k4p", namespace="default"))
-v1.create_namespaced_pod_eviction("web-7d9f8b6c5-x2k4p", "default", body)
-pdb = policy.read_namespaced_pod_disruption_budget("web", "default")
-assert pdb.status.disruptions_allowed == 0 and "web-7d9f8b6c5-x2k4p" in pdb.status.disrupted_pods
-body = client.V1Eviction(metadata=client.V1ObjectMeta(name="web-7d9f8b6c5-b7m9q", namespace="default"))
+# eviction: allowed by the db PDB (maxUnavailable 1 of 3) once, then refused with 429
+body = client.V1Eviction(metadata=client.V1ObjectMeta(name="db-0", namespace="apps"))
+v1.create_namespaced_pod_eviction("db-0", "apps", body)
+pdb = policy.read_namespaced_pod_disruption_budget("db", "apps")
+assert pdb.status.disruptions_allowed == 0 and "db-0" in pdb.status.disrupted_pods, pdb.status
+body = client.V1Eviction(metadata=client.V1ObjectMeta(name="db-1", namespace="apps"))
 try:
-    v1.create_namespaced_pod_eviction("web-7d9f8b6c5-b7m9q", "default", body)
+    v1.create_namespaced_pod_eviction("db-1", "apps", body)
     raise AssertionError("an eviction past the budget was accepted")
 except ApiException as e:
     assert e.status == 429 and "needs 2 healthy pods and has 3 currently" in e.body, e.body

@@ -8,7 +8,7 @@ if ! /usr/bin/python3 -c 'import kubernetes' 2>/dev/null; then
     echo "SKIP: /usr/bin/python3 has no kubernetes module (Debian python3-kubernetes)"
     exit 77
 fi
-FIXTURE="$CM_SOURCE_DIR/examples/clusters/flannel-small.yaml"
+FIXTURE="$CM_SOURCE_DIR/examples/clusters/flannel-10node.yaml" # generate.lua --nodes 10 --statefulset 3 --pdbs
 CLIENT="$(dirname "$0")/fake_client.py"
 
 fake_start "$FIXTURE" --no-sim

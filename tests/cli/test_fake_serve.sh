@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
-FIXTURE="$CM_SOURCE_DIR/examples/clusters/flannel-small.yaml"
+FIXTURE="$CM_SOURCE_DIR/examples/clusters/flannel-3node.yaml"
 if ! command -v curl >/dev/null 2>&1; then
     echo "SKIP: no curl on this machine"
     exit 77
@@ -158,8 +158,8 @@ expect_out '^    token: t0k3n$'
 expect_out '^current-context: fake$'
 run curl -s "$URL/api/v1/nodes"
 expect_out '^\{"kind":"Status","apiVersion":"v1","metadata":\{\},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401\}$'
-run curl -s -H 'Authorization: Bearer t0k3n' "$URL/api/v1/nodes/cp-1"
-expect_out '"name":"cp-1"'
+run curl -s -H 'Authorization: Bearer t0k3n' "$URL/api/v1/nodes/control-plane-1"
+expect_out '"name":"control-plane-1"'
 run curl -s -H 'Authorization: Bearer t0k3n' "$URL/version"
 expect_out '"gitVersion":"v1\.32\.0-cni-migrate-fake"'
 # a node's simulated host, at the fake's own path, behind the same token (flanneld's pod programs

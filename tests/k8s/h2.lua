@@ -22,7 +22,7 @@ for i = 1, 5 do
 end
 for i = 1, 5 do t.eq(tasks[i]:wait(), "slow-" .. i, "task " .. i) end
 local took = time.now() - t0
-t.eq(took >= 1 and took < 2, true, ("five 1 s GETs from tasks took %.2f s"):format(took))
+t.eq(took >= 1 and took < 3.5, true, ("five 1 s GETs from tasks took %.2f s, not 5"):format(took))
 t.eq(#assert(c2:list { apiVersion = "v1", kind = "Node" }).items, 2, "a list")
 local events = {}
 for ev in c2:watch { apiVersion = "v1", kind = "Node", resourceVersion = "7", timeout = 0.5 } do

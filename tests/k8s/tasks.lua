@@ -24,7 +24,7 @@ for i = 1, 4 do
 end
 for i = 1, 4 do t.eq(tasks[i]:wait(), "slow-" .. i, "task " .. i .. "'s answer") end
 local took = time.now() - t0
-t.eq(took >= 2 and took < 3.5, true, ("four 2 s GETs in tasks took %.2f s, not 8"):format(took))
+t.eq(took >= 2 and took < 6, true, ("four 2 s GETs in tasks took %.2f s, not 8"):format(took))
 local most = 0
 for _, r in ipairs(kt.requests()) do most = math.max(most, r.inflight) end
 t.eq(most, 4, "the server had the four GETs in hand at once")
@@ -57,7 +57,8 @@ t.eq({ pages, items }, { 3, 3 }, "the pages iterator in a task")
 t.eq(getter:wait(), "slow-1", "the slow GET in a task")
 t.eq(watcher:wait(), { "ADDED during" }, "the watch in a task saw the ConfigMap made meanwhile")
 took = time.now() - t0
-t.eq(took >= 2.5 and took < 4, true, ("pages (3 s), watch (2.5 s) and a GET (2 s) together took %.2f s"):format(took))
+t.eq(took >= 2.5 and took < 6, true,
+   ("pages (3 s), watch (2.5 s) and a GET (2 s) together took %.2f s, not 7.5"):format(took))
 
 -- a client closed while a task waits for its answer: the task gets Cancelled, not a hang
 local c2 = assert(k8s.client { qps = -1 })
