@@ -1,6 +1,7 @@
 #!/bin/sh
 # Python's kubernetes client (Debian python3-kubernetes, /usr/bin/python3) against fake serve,
 # over HTTP, then over HTTPS with a bearer token: selectors, paging, watch, patch, 409, eviction.
+# The cluster is frozen (--no-sim): the PDB arithmetic it checks must not race the ReplicaSet.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 if ! /usr/bin/python3 -c 'import kubernetes' 2>/dev/null; then
