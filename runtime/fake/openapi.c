@@ -120,7 +120,8 @@ static void v2_protobuf(struct call *c)
     n += pb_field(doc + n, 8, "", 0);
     free(c->resp->body);
     c->resp->status = 200;
-    c->resp->content_type = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"; /* as kube-openapi: "@" is no MIME token */
+    /* kube-openapi's form: the "@" kubectl asks with is no MIME token, and Go's parser refuses it */
+    c->resp->content_type = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
     c->resp->body = (char *)doc;
     c->resp->body_len = n;
 }

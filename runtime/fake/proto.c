@@ -492,7 +492,8 @@ cJSON *cm_proto_decode(const void *body, size_t len, int *unsupported, char *err
     err[0] = '\0';
     *unsupported = 0;
     if (len < 4 || memcmp(body, "k8s\0", 4) != 0) {
-        snprintf(err, errsize, "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]");
+        snprintf(err, errsize, "provided data does not appear to be a protobuf message, expected prefix "
+                 "[107 56 115 0]");
         return NULL;
     }
     r.p += 4;

@@ -129,7 +129,8 @@ static void test_patch_strict(void)
                           "application/merge-patch+json", "{\"foo\":1}");
     CHECK_INT(r.status, 422);
     CHECK(r.body && strstr(r.body, "\"message\":\" \\\"\\\" is invalid: patch: Invalid value: \\\"{\\\\\\\"apiVersion"
-                                   "\\\\\\\":\\\\\\\"v1\\\\\\\",\\\\\\\"data\\\\\\\":{\\\\\\\"b\\\\\\\":\\\\\\\"1\\\\\\\"},"
+                                   "\\\\\\\":\\\\\\\"v1\\\\\\\",\\\\\\\"data\\\\\\\":"
+                                   "{\\\\\\\"b\\\\\\\":\\\\\\\"1\\\\\\\"},"
                                    "\\\\\\\"foo\\\\\\\":1,\\\\\\\"kind\\\\\\\""));
     CHECK(r.body && strstr(r.body, "}\\\": strict decoding error: unknown field \\\"foo\\\"\",\"reason\":\"Invalid\","
                                    "\"details\":{\"causes\":[{\"reason\":\"FieldValueInvalid\",\"message\":"
@@ -138,7 +139,8 @@ static void test_patch_strict(void)
     cm_fake_resp_clear(&r);
     /* strategic: the patch, as Go prints the map it decoded */
     expect(f, "PATCH", "/api/v1/namespaces/default/configmaps/c", "fieldValidation=Strict",
-           "application/strategic-merge-patch+json", "{\"data\":{\"z\":\"3\"},\"foo\":{\"b\":1,\"a\":[1,\"x\",true,null]}}",
+           "application/strategic-merge-patch+json",
+           "{\"data\":{\"z\":\"3\"},\"foo\":{\"b\":1,\"a\":[1,\"x\",true,null]}}",
            422,
            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":"
            "\" \\\"\\\" is invalid: patch: Invalid value: \\\"map[data:map[z:3] foo:map[a:[1 x true <nil>] b:1]]\\\": "

@@ -97,7 +97,8 @@ static void test_lease(void)
 
 static void test_malformed(void)
 {
-    CHECK_DECODES("7b7d", "ERR400: provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]");
+    CHECK_DECODES("7b7d",
+                  "ERR400: provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]");
     /* a kind the table lacks, a compressed body: 415 */
     CHECK_DECODES("6b3873000a150a09706f6c6963792f763112084576696374696f6e1200",
                   "ERR415: the fake API server cannot decode Eviction from protobuf; send it as application/json");
