@@ -768,16 +768,23 @@ static int tolerates(const cJSON *tolerations, const cJSON *taint)
     return 0;
 }
 
-/* The first taint with effect NoSchedule or NoExecute that the tolerations do not tolerate. */
-static const cJSON *untolerated(const cJSON *node, const cJSON *tolerations)
+/* The first taint with effect NoExecute (or, with no_schedule, NoSchedule too) that the
+ * tolerations do not tolerate. */
+static const cJSON *untolerated_of(const cJSON *node, const cJSON *tolerations, int no_schedule)
 {
     const cJSON *taint;
     cJSON_ArrayForEach(taint, get(get(node, "spec"), "taints")) {
         const char *eff = gets(taint, "effect");
-        if ((is(eff, "NoSchedule") || is(eff, "NoExecute")) && !tolerates(tolerations, taint))
+        if (((no_schedule && is(eff, "NoSchedule")) || is(eff, "NoExecute")) && !tolerates(tolerations, taint))
             return taint;
     }
     return NULL;
+}
+
+/* The first taint with effect NoSchedule or NoExecute that the tolerations do not tolerate. */
+static const cJSON *untolerated(const cJSON *node, const cJSON *tolerations)
+{
+    return untolerated_of(node, tolerations, 1);
 }
 
 /* One node selector requirement (matchExpressions against labels, matchFields against metadata.name). */
@@ -1683,6 +1690,8 @@ static const struct ownent **ds_sorted(struct ownidx *ix, size_t nn)
     return out;
 }
 
+enum { DS_NO, DS_RUN, DS_KEEP }; /* what ds_eligible says of a node */
+
 /* Walks the sorted nodes and the DaemonSet's pods sorted by node together. */
 static void ds_plan(cm_obj *const *nodes, size_t nn, const struct ownent **np, size_t npods,
                     const signed char *eligible, struct dsplan *p)
@@ -1693,7 +1702,7 @@ static void ds_plan(cm_obj *const *nodes, size_t nn, const struct ownent **np, s
         for (; j < npods && np[j]->pos == i && !np[j]->at; j++) /* pods of nodes that are gone */
             if (!np[j]->deleting)
                 names_add(&p->remove, np[j]->pod->name);
-        int should = eligible[i];
+        int should = eligible[i] == DS_RUN, keep = eligible[i] != DS_NO;
         int have = 0, live = 0, rdy = 0, upd = 0;
         for (; j < npods && np[j]->pos == i; j++) {
             const struct ownent *e = np[j];
@@ -1701,7 +1710,7 @@ static void ds_plan(cm_obj *const *nodes, size_t nn, const struct ownent **np, s
             if (e->deleting)
                 continue;
             int old = !is(e->rev, p->rev);
-            if (e->failed || !should || (p->rolling && old && !e->ready)) {
+            if (e->failed || !keep || (p->rolling && old && !e->ready)) {
                 /* failed pods are replaced; an old pod that is not available goes at once */
                 names_add(&p->remove, e->pod->name);
                 live += !should;
@@ -1763,7 +1772,9 @@ static cJSON *ds_tmpl_spec(const cm_obj *ds)
 }
 
 /* Whether the DaemonSet should run on each node, judged again only for nodes that changed
- * (a resourceVersion names one state of one node) or after a new generation. */
+ * (a resourceVersion names one state of one node) or after a new generation: DS_RUN where a new
+ * pod may start, DS_KEEP where only a NoSchedule taint is in the way, so a pod already there
+ * keeps running (NodeShouldRunDaemonPod's shouldContinueRunning), DS_NO elsewhere. */
 static signed char *ds_eligible(cm_sim *s, const cm_obj *ds, cm_obj *const *nodes, size_t nn)
 {
     const char *uid = uid_of(ds->json);
@@ -1792,7 +1803,11 @@ static signed char *ds_eligible(cm_sim *s, const cm_obj *ds, cm_obj *const *node
         if (!tmpl_spec)
             tmpl_spec = ds_tmpl_spec(ds);
         const cJSON *node = nodes[i]->json;
-        r->should[i] = (signed char)(node_matches(tmpl_spec, node) && !untolerated(node, get(tmpl_spec, "tolerations")));
+        const cJSON *tol = get(tmpl_spec, "tolerations");
+        r->should[i] = (signed char)(!node_matches(tmpl_spec, node)        ? DS_NO
+                                     : !untolerated(node, tol)             ? DS_RUN
+                                     : !untolerated_of(node, tol, 0)       ? DS_KEEP
+                                                                           : DS_NO);
         r->node_rv[i] = nodes[i]->rv;
     }
     cJSON_Delete(tmpl_spec);

@@ -218,6 +218,38 @@ static void test_daemonsets_come_up(void)
     world_free(&w);
 }
 
+/* A node's taints and a DaemonSet's pods, as NodeShouldRunDaemonPod decides: an untolerated
+ * NoSchedule taint stops new pods but the running one stays (misscheduled); NoExecute removes it. */
+static void test_daemonset_taints(void)
+{
+    struct world w;
+    world_new(&w, "flannel-3node.yaml", 1);
+    const char *ds = "/apis/apps/v1/namespaces/default/daemonsets/plain";
+    CHECK_INT(req(&w, "POST", "/apis/apps/v1/namespaces/default/daemonsets", NULL,
+                  "{\"apiVersion\":\"apps/v1\",\"kind\":\"DaemonSet\",\"metadata\":{\"name\":\"plain\"},"
+                  "\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"plain\"}},\"template\":{\"metadata\":"
+                  "{\"labels\":{\"app\":\"plain\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}}",
+                  NULL), 201);
+    run_for(&w, 120);
+    int rr = 0;
+    CHECK_INT(count_pods(&w, "default", "plain-", NULL, &rr), 2); /* not on the tainted control plane */
+    CHECK_INT(rr, 2);
+    CHECK_INT(req(&w, "PATCH", "/api/v1/nodes/worker-1", "application/merge-patch+json",
+                  "{\"spec\":{\"taints\":[{\"key\":\"example.com/maintenance\",\"effect\":\"NoSchedule\"}]}}", NULL), 200);
+    run_for(&w, 120);
+    CHECK_INT(count_pods(&w, "default", "plain-", "worker-1", &rr), 1);
+    CHECK_INT(rr, 1);
+    CHECK_INT(status_int(&w, ds, "desiredNumberScheduled"), 1);
+    CHECK_INT(status_int(&w, ds, "numberMisscheduled"), 1);
+    CHECK_INT(req(&w, "PATCH", "/api/v1/nodes/worker-2", "application/merge-patch+json",
+                  "{\"spec\":{\"taints\":[{\"key\":\"example.com/gone\",\"effect\":\"NoExecute\"}]}}", NULL), 200);
+    run_for(&w, 120);
+    CHECK_INT(count_pods(&w, "default", "plain-", "worker-2", NULL), 0);
+    CHECK_INT(count_pods(&w, "default", "plain-", "worker-1", NULL), 1);
+    CHECK_INT(status_int(&w, ds, "desiredNumberScheduled"), 0);
+    world_free(&w);
+}
+
 /* Calico's migration: nodes labelled flannel, the flannel DS selecting them; one node moves to calico. */
 static void test_relabel_moves_daemonsets(void)
 {
@@ -585,6 +617,7 @@ int main(void)
     RUN(test_relabel_moves_daemonsets);
     RUN(test_eviction_replaced_elsewhere);
     RUN(test_cordon_taint_and_unschedulable);
+    RUN(test_daemonset_taints);
     RUN(test_migration_placeholder_blocks_sandbox);
     RUN(test_same_seed_same_run);
     RUN(test_daemonset_rolling_update);
