@@ -82,6 +82,10 @@ void cm_fake_now(const cm_fake *f, char *buf, size_t size);
 /* A fresh uid (a v4 UUID from the cluster's generator). */
 void cm_fake_uid(cm_fake *f, char *buf, size_t size);
 
+/* The apps/v1 workloads' spec defaults the API server sets on every write (update strategy,
+ * revisionHistoryLimit, ...), added where obj lacks them; other kinds are left alone. */
+void cm_fake_apps_defaults(const cm_kind *k, cJSON *obj);
+
 /* Answers GET /openapi/v3[/GV] (openapi.c); 0 when the path is not one. */
 int cm_api_openapi(struct call *c);
 

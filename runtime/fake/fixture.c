@@ -285,6 +285,7 @@ static int load_one(struct loader *ld, const struct item *it)
         return -1;
     }
     complete(ld->f, k, copy);
+    cm_fake_apps_defaults(k, copy); /* stored objects were defaulted when they were written */
     if (!cm_store_insert(ld->f->store, k, copy)) {
         cJSON_Delete(copy);
         return failf(ld, it->line, "out of memory");

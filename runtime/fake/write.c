@@ -233,11 +233,51 @@ static void job_defaults(cJSON *obj)
     cm_set_str(cJSON_AddObjectToObject(sel, "matchLabels"), "batch.kubernetes.io/controller-uid", uid);
 }
 
+/* Sets o[key] to the value the JSON text gives when o has no key. */
+static void dflt(cJSON *o, const char *key, const char *json)
+{
+    if (!cJSON_GetObjectItemCaseSensitive(o, key))
+        cJSON_AddItemToObject(o, key, cJSON_Parse(json));
+}
+
+/* The apps/v1 workloads' spec defaults (SetDefaults_DaemonSet, _Deployment, _StatefulSet), which
+ * the API server applies whenever it decodes one, on create, update and patch alike; kubectl
+ * rollout status, for one, reads the update strategy they set. */
+void cm_fake_apps_defaults(const cm_kind *k, cJSON *obj)
+{
+    cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    if (!is(k->group, "apps") || !cJSON_IsObject(spec))
+        return;
+    const char *field = is(k->kind, "Deployment") ? "strategy" : "updateStrategy";
+    if (is(k->kind, "Deployment") || is(k->kind, "StatefulSet"))
+        dflt(spec, "replicas", "1");
+    if (is(k->kind, "DaemonSet") || is(k->kind, "Deployment") || is(k->kind, "StatefulSet")) {
+        dflt(spec, "revisionHistoryLimit", "10");
+        dflt(spec, field, "{\"type\":\"RollingUpdate\"}");
+    }
+    if (is(k->kind, "Deployment"))
+        dflt(spec, "progressDeadlineSeconds", "600");
+    if (is(k->kind, "StatefulSet")) {
+        dflt(spec, "podManagementPolicy", "\"OrderedReady\"");
+        dflt(spec, "persistentVolumeClaimRetentionPolicy", "{\"whenDeleted\":\"Retain\",\"whenScaled\":\"Retain\"}");
+    }
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(spec, field);
+    if (!cJSON_IsObject(st) || !is(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "type")), "RollingUpdate"))
+        return;
+    if (is(k->kind, "DaemonSet"))
+        dflt(st, "rollingUpdate", "{\"maxUnavailable\":1,\"maxSurge\":0}");
+    else if (is(k->kind, "Deployment"))
+        dflt(st, "rollingUpdate", "{\"maxUnavailable\":\"25%\",\"maxSurge\":\"25%\"}");
+    else if (is(k->kind, "StatefulSet"))
+        dflt(st, "rollingUpdate", "{\"partition\":0}");
+}
+
 /* Defaults a real server (or its admission) would add to a new object. */
 static void defaults(const cm_kind *k, cJSON *obj)
 {
     if (is(k->group, "batch") && is(k->kind, "Job"))
         job_defaults(obj);
+    cm_fake_apps_defaults(k, obj);
     if (k->group[0])
         return;
     if (is(k->kind, "Pod")) {
@@ -687,6 +727,8 @@ static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int 
     }
     int status_only = is(c->sub, "status");
     keep_server_fields(o, next, status_only, (c->kind->flags & CM_KIND_STATUS) != 0);
+    if (!status_only)
+        cm_fake_apps_defaults(c->kind, next);
     cm_set_str(cm_meta(next), "resourceVersion", have);
     cJSON *invalid = validate(c->kind, next);
     if (invalid) {

@@ -99,7 +99,9 @@ static void test_builtin_strict(void)
     char *spec = stored(f, "/apis/apps/v1/namespaces/default/deployments/d", "spec");
     CHECK_STR(spec, "{\"replicas\":2,\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":"
                     "{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"},"
-                    "{\"name\":\"d\",\"image\":\"i\",\"resources\":{\"limits\":{\"cpu\":\"2\"}}}]}}}");
+                    "{\"name\":\"d\",\"image\":\"i\",\"resources\":{\"limits\":{\"cpu\":\"2\"}}}]}},"
+                    "\"revisionHistoryLimit\":10,\"strategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":"
+                    "{\"maxUnavailable\":\"25%\",\"maxSurge\":\"25%\"}},\"progressDeadlineSeconds\":600}");
     free(spec);
     /* Ignore: no warning, still dropped; a body without unknown fields: no warning either */
     expect(f, "POST", CM_PATH, "fieldValidation=Ignore", "application/json",

@@ -67,7 +67,14 @@ expect_rc 0
 run "$K" patch ds -n kube-flannel kube-flannel-ds --type=merge \
     -p "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"$LABEL\":\"flannel\"}}}}}"
 expect_rc 0
-wait_for 60 ds_settled kube-flannel kube-flannel-ds 4 # a rolling update of every flannel pod
+# a rolling update of every flannel pod; flannel's manifest leaves updateStrategy out, so this
+# also needs the server's default (RollingUpdate, maxUnavailable 1)
+run "$K" rollout status daemonset/kube-flannel-ds -n kube-flannel --timeout=60s
+expect_rc 0
+expect_out 'daemon set "kube-flannel-ds" successfully rolled out'
+run "$K" get ds -n kube-flannel kube-flannel-ds -o 'jsonpath={.spec.updateStrategy}'
+expect_out '^\{"rollingUpdate":\{"maxSurge":0,"maxUnavailable":1\},"type":"RollingUpdate"\}$'
+wait_for 60 ds_settled kube-flannel kube-flannel-ds 4
 # what calico-node's startup records on its Node (the simulation's calico-node does not allocate it)
 run "$K" annotate node worker-1 projectcalico.org/IPv4VXLANTunnelAddr=10.244.1.0 \
     projectcalico.org/VXLANTunnelMACAddr=66:aa:bb:cc:dd:01
