@@ -76,6 +76,16 @@ cJSON *cm_meta(cJSON *obj);
 /* Sets a string member, replacing any. */
 void cm_set_str(cJSON *obj, const char *key, const char *value);
 
+/* What an Event says, and about what kind of object (Pod, Node, ...); host and field_path may be NULL. */
+struct cm_evspec {
+    const char *kind, *type, *reason, *message, *component, *host, *field_path;
+};
+
+/* A new core/v1 Event named name in namespace ns about the object about (its name, uid and
+ * resourceVersion; the namespace unless it is a Node), count 1, first and last seen at now. */
+cJSON *cm_fake_event_new(const char *ns, const char *name, const cJSON *about, const struct cm_evspec *e,
+                         const char *now);
+
 /* RFC 3339 UTC "now" of the cluster's clock. */
 void cm_fake_now(const cm_fake *f, char *buf, size_t size);
 

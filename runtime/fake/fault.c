@@ -912,13 +912,8 @@ static cm_obj *get_obj(cm_faults *fl, const char *av, const char *kind, const ch
     return k ? cm_store_get(fl->f->store, k, ns, name) : NULL;
 }
 
-/* What an Event says, and about what. */
-struct evspec {
-    const char *kind, *type, *reason, *message, *component, *host, *field_path;
-};
-
 /* Records an Event (or counts one up): slot keeps its name across repeats. */
-static void event(cm_faults *fl, const char *ns, const cJSON *about, const struct evspec *e, char *slot,
+static void event(cm_faults *fl, const char *ns, const cJSON *about, const struct cm_evspec *e, char *slot,
                   int64_t *count)
 {
     char now[40], path[600];
@@ -934,33 +929,7 @@ static void event(cm_faults *fl, const char *ns, const cJSON *about, const struc
     }
     snprintf(slot, 300, "%.200s.%016llx", cm_meta_str(about, "name"), (unsigned long long)splitmix64(&fl->seed));
     *count = 1;
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddStringToObject(ev, "apiVersion", "v1");
-    cJSON_AddStringToObject(ev, "kind", "Event");
-    cJSON *meta = cJSON_AddObjectToObject(ev, "metadata");
-    cJSON_AddStringToObject(meta, "name", slot);
-    cJSON_AddStringToObject(meta, "namespace", ns);
-    cJSON_AddNumberToObject(ev, "count", 1);
-    cJSON_AddStringToObject(ev, "firstTimestamp", now);
-    cJSON_AddStringToObject(ev, "lastTimestamp", now);
-    cJSON *inv = cJSON_AddObjectToObject(ev, "involvedObject");
-    cJSON_AddStringToObject(inv, "apiVersion", "v1");
-    if (e->field_path)
-        cJSON_AddStringToObject(inv, "fieldPath", e->field_path);
-    cJSON_AddStringToObject(inv, "kind", e->kind);
-    cJSON_AddStringToObject(inv, "name", cm_meta_str(about, "name"));
-    if (strcmp(e->kind, "Node") != 0)
-        cJSON_AddStringToObject(inv, "namespace", ns);
-    cJSON_AddStringToObject(inv, "uid", cm_meta_str(about, "uid") ? cm_meta_str(about, "uid") : "");
-    cJSON_AddStringToObject(ev, "message", e->message);
-    cJSON_AddStringToObject(ev, "reason", e->reason);
-    cJSON_AddStringToObject(ev, "reportingComponent", e->component);
-    cJSON_AddStringToObject(ev, "reportingInstance", e->host ? e->host : "");
-    cJSON *src = cJSON_AddObjectToObject(ev, "source");
-    cJSON_AddStringToObject(src, "component", e->component);
-    if (e->host)
-        cJSON_AddStringToObject(src, "host", e->host);
-    cJSON_AddStringToObject(ev, "type", e->type);
+    cJSON *ev = cm_fake_event_new(ns, slot, about, e, now);
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/events", ns);
     send(fl, "POST", path, ev);
 }
@@ -1075,7 +1044,7 @@ static void node_timer(cm_loop *loop, void *ud)
     node = get_obj(fl, "v1", "Node", "", d->name);
     char msg[400];
     snprintf(msg, sizeof msg, "Node %s status is now: NodeNotReady", d->name);
-    struct evspec e = {"Node", "Normal", "NodeNotReady", msg, "node-controller", NULL, NULL};
+    struct cm_evspec e = {"Node", "Normal", "NodeNotReady", msg, "node-controller", NULL, NULL};
     if (node)
         event(fl, "default", node->json, &e, slot, &count);
     pods_not_ready(fl, d->name, now);
@@ -1255,7 +1224,7 @@ static void pod_event(cm_faults *fl, struct failing *p, const cJSON *pod, int sl
     char field[300];
     const char *name = gets(cJSON_GetArrayItem(get(get(pod, "spec"), "containers"), 0), "name");
     snprintf(field, sizeof field, "spec.containers{%s}", name ? name : "");
-    struct evspec e = {"Pod", type, reason, message, "kubelet", p->node, field};
+    struct cm_evspec e = {"Pod", type, reason, message, "kubelet", p->node, field};
     event(fl, p->ns, pod, &e, p->events[slot], &p->counts[slot]);
 }
 

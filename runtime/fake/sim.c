@@ -1328,29 +1328,8 @@ static void sandbox_event(cm_sim *s, struct podstate *ps, const cm_obj *pod, con
     snprintf(ps->event, sizeof ps->event, "%.200s.%016llx", pod->name,
              (unsigned long long)splitmix64(&s->rng));
     ps->event_count = 1;
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddStringToObject(ev, "apiVersion", "v1");
-    cJSON_AddStringToObject(ev, "kind", "Event");
-    cJSON *meta = cJSON_AddObjectToObject(ev, "metadata");
-    cJSON_AddStringToObject(meta, "name", ps->event);
-    cJSON_AddStringToObject(meta, "namespace", ns);
-    cJSON_AddNumberToObject(ev, "count", 1);
-    cJSON_AddStringToObject(ev, "firstTimestamp", now);
-    cJSON_AddStringToObject(ev, "lastTimestamp", now);
-    cJSON *inv = cJSON_AddObjectToObject(ev, "involvedObject");
-    cJSON_AddStringToObject(inv, "apiVersion", "v1");
-    cJSON_AddStringToObject(inv, "kind", "Pod");
-    cJSON_AddStringToObject(inv, "name", pod->name);
-    cJSON_AddStringToObject(inv, "namespace", ns);
-    cJSON_AddStringToObject(inv, "resourceVersion", cm_meta_str(pod->json, "resourceVersion") ? cm_meta_str(pod->json, "resourceVersion") : "");
-    cJSON_AddStringToObject(inv, "uid", ps->uid);
-    cJSON_AddStringToObject(ev, "message", msg);
-    cJSON_AddStringToObject(ev, "reason", "FailedCreatePodSandBox");
-    cJSON_AddStringToObject(ev, "reportingComponent", "kubelet");
-    cJSON_AddStringToObject(ev, "reportingInstance", node);
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(ev, "source"), "component", "kubelet");
-    cJSON_AddStringToObject(get(ev, "source"), "host", node);
-    cJSON_AddStringToObject(ev, "type", "Warning");
+    const struct cm_evspec e = {"Pod", "Warning", "FailedCreatePodSandBox", msg, "kubelet", node, NULL};
+    cJSON *ev = cm_fake_event_new(ns, ps->event, pod->json, &e, now);
     call(s, "POST", s->k_event, ns, NULL, NULL, ev);
 }
 
