@@ -90,38 +90,12 @@ struct cm_sim {
 
 /* ---- small helpers ---- */
 
-static int is(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-
-static cJSON *get(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
-static const char *gets(const cJSON *o, const char *k)
-{
-    return cJSON_GetStringValue(get(o, k));
-}
-
-static int64_t geti(const cJSON *o, const char *k, int64_t dflt)
-{
-    int64_t v;
-    return cm_json_int64(get(o, k), &v) ? v : dflt;
-}
-
-/* Sets an integer member, replacing any. */
-static void seti(cJSON *o, const char *k, int64_t v)
-{
-    cJSON_DeleteItemFromObjectCaseSensitive(o, k);
-    cJSON_AddItemToObject(o, k, cm_json_new_int64(v));
-}
+/* (the readers sim_get, sim_gets, sim_geti, sim_seti and sim_is are simint.h's, shared with sim_*.c) */
 
 /* Gets or adds an object member. */
 static cJSON *objmember(cJSON *o, const char *k)
 {
-    cJSON *m = get(o, k);
+    cJSON *m = sim_get(o, k);
     if (!cJSON_IsObject(m)) {
         cJSON_DeleteItemFromObjectCaseSensitive(o, k);
         m = cJSON_AddObjectToObject(o, k);
@@ -175,41 +149,31 @@ static const char *uid_of(const cJSON *o)
     return cm_meta_str(o, "uid");
 }
 
-static int deleting(const cJSON *o)
-{
-    return cm_meta_str(o, "deletionTimestamp") != NULL;
-}
-
 static const char *phase_of(const cJSON *pod)
 {
-    return gets(get(pod, "status"), "phase");
-}
-
-static int terminal(const cJSON *pod)
-{
-    return is(phase_of(pod), "Succeeded") || is(phase_of(pod), "Failed");
+    return sim_gets(sim_get(pod, "status"), "phase");
 }
 
 static int cond_true(const cJSON *obj, const char *type)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, get(get(obj, "status"), "conditions"))
-        if (is(gets(c, "type"), type))
-            return is(gets(c, "status"), "True");
+    cJSON_ArrayForEach(c, sim_get(sim_get(obj, "status"), "conditions"))
+        if (sim_is(sim_gets(c, "type"), type))
+            return sim_is(sim_gets(c, "status"), "True");
     return 0;
 }
 
 static int pod_ready(const cJSON *pod)
 {
-    return is(phase_of(pod), "Running") && cond_true(pod, "Ready") && !deleting(pod);
+    return sim_is(phase_of(pod), "Running") && cond_true(pod, "Ready") && !sim_deleting(pod);
 }
 
 /* The controller ownerReference of obj, or NULL. */
 static const cJSON *controller_ref(const cJSON *obj)
 {
     const cJSON *r;
-    cJSON_ArrayForEach(r, get(get(obj, "metadata"), "ownerReferences"))
-        if (cJSON_IsTrue(get(r, "controller")))
+    cJSON_ArrayForEach(r, sim_get(sim_get(obj, "metadata"), "ownerReferences"))
+        if (cJSON_IsTrue(sim_get(r, "controller")))
             return r;
     return NULL;
 }
@@ -277,13 +241,13 @@ static int put(cm_sim *s, const cm_kind *k, cJSON *obj, const char *sub)
 /* Replaces o's status by status (consumed) unless it is already that. */
 static void put_status(cm_sim *s, const cm_obj *o, cJSON *status)
 {
-    if (cm_json_equal(get(o->json, "status"), status)) {
+    if (cm_json_equal(sim_get(o->json, "status"), status)) {
         cJSON_Delete(status);
         return;
     }
     cJSON *next = cJSON_Duplicate(o->json, 1);
     cJSON_ReplaceItemInObjectCaseSensitive(next, "status", status);
-    if (!get(next, "status"))
+    if (!sim_get(next, "status"))
         cJSON_AddItemToObject(next, "status", status);
     put(s, o->kind, next, "status");
 }
@@ -295,7 +259,7 @@ static void delete_pod(cm_sim *s, const cm_obj *pod, int64_t grace)
     cJSON_AddStringToObject(opts, "kind", "DeleteOptions");
     cJSON_AddStringToObject(opts, "apiVersion", "v1");
     if (grace >= 0)
-        seti(opts, "gracePeriodSeconds", grace);
+        sim_seti(opts, "gracePeriodSeconds", grace);
     cJSON_AddStringToObject(cJSON_AddObjectToObject(opts, "preconditions"), "uid", uid_of(pod->json));
     char ns[256], name[256];
     snprintf(ns, sizeof ns, "%s", pod->ns);
@@ -369,14 +333,14 @@ static void own_del(cm_sim *s, const char *owner_uid, const cJSON *json)
 /* Keeps the index in step with a pod change (its controller reference may come or go). */
 static void own_track(cm_sim *s, const cm_event *ev)
 {
-    const char *before = ev->prev ? gets(controller_ref(ev->prev), "uid") : NULL;
-    const char *after = gets(controller_ref(ev->obj), "uid");
+    const char *before = ev->prev ? sim_gets(controller_ref(ev->prev), "uid") : NULL;
+    const char *after = sim_gets(controller_ref(ev->obj), "uid");
     if (ev->type == CM_EV_DELETED) {
         if (after)
             own_del(s, after, ev->obj);
         return;
     }
-    if (ev->prev && is(before, after))
+    if (ev->prev && sim_is(before, after))
         return; /* listed already, in its place */
     if (before)
         own_del(s, before, ev->obj);
@@ -433,7 +397,7 @@ static void pdb_place(struct pdbidx *ix, const char *name, cm_obj *pod)
     int found;
     size_t at = pdb_slot(ix, name, &found);
     int want = pod && ix->sel && !cm_selector_empty(ix->sel) &&
-               cm_selector_match_labels(ix->sel, get(get(pod->json, "metadata"), "labels"));
+               cm_selector_match_labels(ix->sel, sim_get(sim_get(pod->json, "metadata"), "labels"));
     if (found && !want) {
         memmove(ix->pods + at, ix->pods + at + 1, (ix->n - at - 1) * sizeof *ix->pods);
         ix->n--;
@@ -462,8 +426,8 @@ static struct pdbidx *pdb_index(cm_sim *s, const cm_obj *pdb)
     objkey(pdb->ns, pdb->name, key, sizeof key);
     struct pdbidx *ix = cm_map_get(s->pdbs, key);
     const char *uid = uid_of(pdb->json);
-    const cJSON *selector = get(get(pdb->json, "spec"), "selector");
-    if (ix && is(ix->uid, uid ? uid : "") &&
+    const cJSON *selector = sim_get(sim_get(pdb->json, "spec"), "selector");
+    if (ix && sim_is(ix->uid, uid ? uid : "") &&
         (selector ? ix->selector && cm_json_equal(ix->selector, selector) : !ix->selector))
         return ix;
     pdbidx_free(cm_map_del(s->pdbs, key));
@@ -554,16 +518,16 @@ static void enqueue_all(cm_sim *s, enum ctl ctl, const cm_kind *k, const char *n
 static void enqueue_owner(cm_sim *s, const cJSON *obj, const char *ns)
 {
     const cJSON *r = controller_ref(obj);
-    const char *kind = gets(r, "kind"), *name = gets(r, "name");
+    const char *kind = sim_gets(r, "kind"), *name = sim_gets(r, "name");
     if (!name)
         return;
-    if (is(kind, "DaemonSet"))
+    if (sim_is(kind, "DaemonSet"))
         enqueue(s, C_DS, ns, name);
-    else if (is(kind, "ReplicaSet"))
+    else if (sim_is(kind, "ReplicaSet"))
         enqueue(s, C_RS, ns, name);
-    else if (is(kind, "StatefulSet"))
+    else if (sim_is(kind, "StatefulSet"))
         enqueue(s, C_STS, ns, name);
-    else if (is(kind, "Deployment"))
+    else if (sim_is(kind, "Deployment"))
         enqueue(s, C_DEPLOY, ns, name);
 }
 
@@ -578,7 +542,7 @@ static void on_change(void *ud, const cm_event *ev)
     if (k == s->k_pod) {
         own_track(s, ev);
         pdb_track(s, ev, ns);
-        const char *node = gets(get(o, "spec"), "nodeName");
+        const char *node = sim_gets(sim_get(o, "spec"), "nodeName");
         if (node && *node)
             enqueue_obj(s, C_KUBELET, o);
         else if (ev->type != CM_EV_DELETED)
@@ -616,9 +580,9 @@ static void on_change(void *ud, const cm_event *ev)
 static const char *internal_ip(const cJSON *node)
 {
     const cJSON *a;
-    cJSON_ArrayForEach(a, get(get(node, "status"), "addresses"))
-        if (is(gets(a, "type"), "InternalIP") && strchr(gets(a, "address") ? gets(a, "address") : ":", '.'))
-            return gets(a, "address");
+    cJSON_ArrayForEach(a, sim_get(sim_get(node, "status"), "addresses"))
+        if (sim_is(sim_gets(a, "type"), "InternalIP") && strchr(sim_gets(a, "address") ? sim_gets(a, "address") : ":", '.'))
+            return sim_gets(a, "address");
     return NULL;
 }
 
@@ -715,12 +679,12 @@ static void reconcile_node(cm_sim *s, const char *name)
         return;
     }
     simnode(s, name);
-    const cJSON *spec = get(o->json, "spec");
-    int want = cJSON_IsTrue(get(spec, "unschedulable"));
+    const cJSON *spec = sim_get(o->json, "spec");
+    int want = cJSON_IsTrue(sim_get(spec, "unschedulable"));
     int have = -1, i = 0;
     const cJSON *t;
-    cJSON_ArrayForEach(t, get(spec, "taints")) {
-        if (is(gets(t, "key"), "node.kubernetes.io/unschedulable") && is(gets(t, "effect"), "NoSchedule"))
+    cJSON_ArrayForEach(t, sim_get(spec, "taints")) {
+        if (sim_is(sim_gets(t, "key"), "node.kubernetes.io/unschedulable") && sim_is(sim_gets(t, "effect"), "NoSchedule"))
             have = i;
         i++;
     }
@@ -729,7 +693,7 @@ static void reconcile_node(cm_sim *s, const char *name)
     cJSON *next = cJSON_Duplicate(o->json, 1);
     cJSON *nspec = objmember(next, "spec");
     if (want) {
-        cJSON *taints = get(nspec, "taints");
+        cJSON *taints = sim_get(nspec, "taints");
         if (!cJSON_IsArray(taints))
             taints = cJSON_AddArrayToObject(nspec, "taints");
         cJSON *taint = cJSON_CreateObject();
@@ -740,7 +704,7 @@ static void reconcile_node(cm_sim *s, const char *name)
         cJSON_AddStringToObject(taint, "timeAdded", now);
         cJSON_AddItemToArray(taints, taint);
     } else {
-        cJSON *taints = get(nspec, "taints");
+        cJSON *taints = sim_get(nspec, "taints");
         cJSON_DeleteItemFromArray(taints, have);
         if (cJSON_GetArraySize(taints) == 0)
             cJSON_DeleteItemFromObjectCaseSensitive(nspec, "taints");
@@ -754,15 +718,15 @@ static int tolerates(const cJSON *tolerations, const cJSON *taint)
 {
     const cJSON *t;
     cJSON_ArrayForEach(t, tolerations) {
-        const char *eff = gets(t, "effect"), *key = gets(t, "key"), *op = gets(t, "operator");
-        if (eff && *eff && !is(eff, gets(taint, "effect")))
+        const char *eff = sim_gets(t, "effect"), *key = sim_gets(t, "key"), *op = sim_gets(t, "operator");
+        if (eff && *eff && !sim_is(eff, sim_gets(taint, "effect")))
             continue;
-        if (key && *key && !is(key, gets(taint, "key")))
+        if (key && *key && !sim_is(key, sim_gets(taint, "key")))
             continue;
-        if (is(op, "Exists"))
+        if (sim_is(op, "Exists"))
             return 1;
-        const char *v = gets(t, "value"), *tv = gets(taint, "value");
-        if (key && *key && is(v ? v : "", tv ? tv : ""))
+        const char *v = sim_gets(t, "value"), *tv = sim_gets(taint, "value");
+        if (key && *key && sim_is(v ? v : "", tv ? tv : ""))
             return 1;
     }
     return 0;
@@ -773,9 +737,9 @@ static int tolerates(const cJSON *tolerations, const cJSON *taint)
 static const cJSON *untolerated_of(const cJSON *node, const cJSON *tolerations, int no_schedule)
 {
     const cJSON *taint;
-    cJSON_ArrayForEach(taint, get(get(node, "spec"), "taints")) {
-        const char *eff = gets(taint, "effect");
-        if (((no_schedule && is(eff, "NoSchedule")) || is(eff, "NoExecute")) && !tolerates(tolerations, taint))
+    cJSON_ArrayForEach(taint, sim_get(sim_get(node, "spec"), "taints")) {
+        const char *eff = sim_gets(taint, "effect");
+        if (((no_schedule && sim_is(eff, "NoSchedule")) || sim_is(eff, "NoExecute")) && !tolerates(tolerations, taint))
             return taint;
     }
     return NULL;
@@ -790,23 +754,23 @@ static const cJSON *untolerated(const cJSON *node, const cJSON *tolerations)
 /* One node selector requirement (matchExpressions against labels, matchFields against metadata.name). */
 static int requirement(const cJSON *req, const cJSON *labels, const char *node_name, int field)
 {
-    const char *key = gets(req, "key"), *op = gets(req, "operator");
-    const char *val = field ? (is(key, "metadata.name") ? node_name : NULL) : gets(labels, key);
+    const char *key = sim_gets(req, "key"), *op = sim_gets(req, "operator");
+    const char *val = field ? (sim_is(key, "metadata.name") ? node_name : NULL) : sim_gets(labels, key);
     const cJSON *v;
     int in = 0;
-    cJSON_ArrayForEach(v, get(req, "values"))
-        in |= is(val, cJSON_GetStringValue(v));
-    if (is(op, "In"))
+    cJSON_ArrayForEach(v, sim_get(req, "values"))
+        in |= sim_is(val, cJSON_GetStringValue(v));
+    if (sim_is(op, "In"))
         return in;
-    if (is(op, "NotIn"))
+    if (sim_is(op, "NotIn"))
         return !in;
-    if (is(op, "Exists"))
+    if (sim_is(op, "Exists"))
         return val != NULL;
-    if (is(op, "DoesNotExist"))
+    if (sim_is(op, "DoesNotExist"))
         return val == NULL;
-    if ((is(op, "Gt") || is(op, "Lt")) && val && cJSON_GetArraySize(get(req, "values")) == 1) {
-        long long a = strtoll(val, NULL, 10), b = strtoll(cJSON_GetStringValue(cJSON_GetArrayItem(get(req, "values"), 0)), NULL, 10);
-        return is(op, "Gt") ? a > b : a < b;
+    if ((sim_is(op, "Gt") || sim_is(op, "Lt")) && val && cJSON_GetArraySize(sim_get(req, "values")) == 1) {
+        long long a = strtoll(val, NULL, 10), b = strtoll(cJSON_GetStringValue(cJSON_GetArrayItem(sim_get(req, "values"), 0)), NULL, 10);
+        return sim_is(op, "Gt") ? a > b : a < b;
     }
     return 0;
 }
@@ -815,12 +779,12 @@ static int term_matches(const cJSON *term, const cJSON *labels, const char *name
 {
     const cJSON *r;
     int any = 0;
-    cJSON_ArrayForEach(r, get(term, "matchExpressions")) {
+    cJSON_ArrayForEach(r, sim_get(term, "matchExpressions")) {
         any = 1;
         if (!requirement(r, labels, name, 0))
             return 0;
     }
-    cJSON_ArrayForEach(r, get(term, "matchFields")) {
+    cJSON_ArrayForEach(r, sim_get(term, "matchFields")) {
         any = 1;
         if (!requirement(r, labels, name, 1))
             return 0;
@@ -831,12 +795,12 @@ static int term_matches(const cJSON *term, const cJSON *labels, const char *name
 /* Whether a pod spec's nodeSelector and required node affinity accept the node. */
 static int node_matches(const cJSON *podspec, const cJSON *node)
 {
-    const cJSON *labels = get(get(node, "metadata"), "labels");
+    const cJSON *labels = sim_get(sim_get(node, "metadata"), "labels");
     const cJSON *sel;
-    cJSON_ArrayForEach(sel, get(podspec, "nodeSelector"))
-        if (!is(gets(labels, sel->string), cJSON_GetStringValue(sel)))
+    cJSON_ArrayForEach(sel, sim_get(podspec, "nodeSelector"))
+        if (!sim_is(sim_gets(labels, sel->string), cJSON_GetStringValue(sel)))
             return 0;
-    const cJSON *terms = get(get(get(get(podspec, "affinity"), "nodeAffinity"),
+    const cJSON *terms = sim_get(sim_get(sim_get(sim_get(podspec, "affinity"), "nodeAffinity"),
                                  "requiredDuringSchedulingIgnoredDuringExecution"), "nodeSelectorTerms");
     if (!terms)
         return 1;
@@ -875,8 +839,8 @@ static int cmp_reason(const void *a, const void *b)
 /* The filter of one node, in the default plugins' order; NULL when it fits, else why not. */
 static const char *filter(const cJSON *spec, const cJSON *node, char *buf, size_t size)
 {
-    const cJSON *tol = get(spec, "tolerations");
-    if (cJSON_IsTrue(get(get(node, "spec"), "unschedulable"))) {
+    const cJSON *tol = sim_get(spec, "tolerations");
+    if (cJSON_IsTrue(sim_get(sim_get(node, "spec"), "unschedulable"))) {
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "key", "node.kubernetes.io/unschedulable");
         cJSON_AddStringToObject(t, "effect", "NoSchedule");
@@ -887,8 +851,8 @@ static const char *filter(const cJSON *spec, const cJSON *node, char *buf, size_
     }
     const cJSON *taint = untolerated(node, tol);
     if (taint) {
-        const char *v = gets(taint, "value");
-        snprintf(buf, size, "node(s) had untolerated taint {%s: %s}", gets(taint, "key"), v ? v : "");
+        const char *v = sim_gets(taint, "value");
+        snprintf(buf, size, "node(s) had untolerated taint {%s: %s}", sim_gets(taint, "key"), v ? v : "");
         return buf;
     }
     if (!node_matches(spec, node))
@@ -942,13 +906,13 @@ static void unschedulable(cm_sim *s, cm_obj *pod, struct reason *r, size_t nr, s
                      ". preemption: 0/%zu nodes are available: %zu Preemption is not helpful for scheduling.",
                      nodes, nodes);
     }
-    cJSON *status = cJSON_Duplicate(get(pod->json, "status"), 1);
+    cJSON *status = cJSON_Duplicate(sim_get(pod->json, "status"), 1);
     if (!status)
         status = cJSON_CreateObject();
-    cJSON *conds = get(status, "conditions");
+    cJSON *conds = sim_get(status, "conditions");
     const cJSON *c;
     cJSON_ArrayForEach(c, conds)
-        if (is(gets(c, "type"), "PodScheduled") && is(gets(c, "message"), msg)) {
+        if (sim_is(sim_gets(c, "type"), "PodScheduled") && sim_is(sim_gets(c, "message"), msg)) {
             cJSON_Delete(status);
             return;
         }
@@ -980,7 +944,7 @@ static void bind(cm_sim *s, cm_obj *pod, const char *node)
     pod = cm_store_get(s->st, s->k_pod, ns, name);
     if (!pod)
         return;
-    cJSON *status = cJSON_Duplicate(get(pod->json, "status"), 1);
+    cJSON *status = cJSON_Duplicate(sim_get(pod->json, "status"), 1);
     if (!status)
         status = cJSON_CreateObject();
     cJSON_DeleteItemFromObjectCaseSensitive(status, "conditions");
@@ -999,10 +963,10 @@ static const char *ds_pod_node(const cJSON *pod);
 
 static void schedule_pod(cm_sim *s, cm_obj *pod)
 {
-    const cJSON *spec = get(pod->json, "spec");
-    const char *sched = gets(spec, "schedulerName");
-    if (gets(spec, "nodeName") || deleting(pod->json) || terminal(pod->json) ||
-        (sched && !is(sched, "default-scheduler")))
+    const cJSON *spec = sim_get(pod->json, "spec");
+    const char *sched = sim_gets(spec, "schedulerName");
+    if (sim_gets(spec, "nodeName") || sim_deleting(pod->json) || sim_terminal(pod->json) ||
+        (sched && !sim_is(sched, "default-scheduler")))
         return;
     /* A pod pinned to one node by matchFields metadata.name (a DaemonSet's) is tried there
      * first, as the NodeAffinity PreFilter narrows the nodes; the full pass explains a failure. */
@@ -1049,7 +1013,7 @@ static void schedule_pod(cm_sim *s, cm_obj *pod)
 /* "*": the pods the scheduler could not place try again (the cluster changed), in order. */
 static void reconcile_sched(cm_sim *s, const char *ns, const char *name)
 {
-    if (!is(name, "*")) {
+    if (!sim_is(name, "*")) {
         cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
         if (pod)
             schedule_pod(s, pod);
@@ -1090,7 +1054,7 @@ static void forget(cm_sim *s, const char *key)
 
 static void tell_agent(cm_sim *s, const cm_obj *pod, enum cm_sim_pod_event ev)
 {
-    const char *node = gets(get(pod->json, "spec"), "nodeName");
+    const char *node = sim_gets(sim_get(pod->json, "spec"), "nodeName");
     if (!s->agent || !node)
         return;
     char nb[256];
@@ -1105,8 +1069,8 @@ static void pod_delays(cm_sim *s, const cJSON *pod, int64_t *start, int64_t *rea
 {
     *start = s->start;
     *ready = s->ready;
-    const cJSON *labels = get(get(pod, "metadata"), "labels");
-    const char *image = gets(cJSON_GetArrayItem(get(get(pod, "spec"), "containers"), 0), "image");
+    const cJSON *labels = sim_get(sim_get(pod, "metadata"), "labels");
+    const char *image = sim_gets(cJSON_GetArrayItem(sim_get(sim_get(pod, "spec"), "containers"), 0), "image");
     for (size_t i = 0; i < s->nrules; i++) {
         const struct rule *r = &s->rules[i];
         int hit = r->image_prefix ? image && strncmp(image, r->image_prefix, strlen(r->image_prefix)) == 0
@@ -1126,7 +1090,7 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
     char ns[256], name[256];
     splitkey(key, ns, sizeof ns, name, sizeof name);
     cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
-    const char *node = pod ? gets(get(pod->json, "spec"), "nodeName") : NULL;
+    const char *node = pod ? sim_gets(sim_get(pod->json, "spec"), "nodeName") : NULL;
     if (!pod || !node || !*node) {
         forget(s, key);
         return;
@@ -1134,7 +1098,7 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
     if (cm_fault_node_down(s->f, node))
         return; /* an injected fault: this node's kubelet has stopped */
     struct podstate *ps = cm_map_get(s->pods, key);
-    if (ps && !is(ps->uid, uid_of(pod->json))) {
+    if (ps && !sim_is(ps->uid, uid_of(pod->json))) {
         forget(s, key);
         ps = NULL;
     }
@@ -1149,9 +1113,9 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
             return;
         }
     }
-    if (deleting(pod->json)) {
+    if (sim_deleting(pod->json)) {
         if (ps->stage != S_STOPPING) {
-            int64_t grace = geti(get(pod->json, "metadata"), "deletionGracePeriodSeconds", 30) * CM_NS_PER_S;
+            int64_t grace = sim_geti(sim_get(pod->json, "metadata"), "deletionGracePeriodSeconds", 30) * CM_NS_PER_S;
             arm(ps, S_STOPPING, grace < s->stop ? grace : s->stop);
             if (cm_fault_pod_stuck(s->f, pod->json)) { /* an injected fault: it never finishes */
                 cm_loop_timer_cancel(s->loop, ps->timer);
@@ -1163,9 +1127,9 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
     const char *phase = phase_of(pod->json);
     int64_t start, ready;
     pod_delays(s, pod->json, &start, &ready);
-    if (is(phase, "Pending") && ps->stage == S_NONE) {
+    if (sim_is(phase, "Pending") && ps->stage == S_NONE) {
         arm(ps, S_STARTING, jittered(s, start) + cm_fault_pod_start_delay(s->f, pod->json));
-    } else if (is(phase, "Running") && ps->stage == S_NONE) {
+    } else if (sim_is(phase, "Running") && ps->stage == S_NONE) {
         if (!cond_true(pod->json, "Ready"))
             arm(ps, S_READYING, jittered(s, ready));
         else
@@ -1196,21 +1160,21 @@ static void add_cond(cJSON *conds, const char *type, const char *status, const c
 static const char *kept_time(const cJSON *pod, const char *type, const char *status, const char *now)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, get(get(pod, "status"), "conditions"))
-        if (is(gets(c, "type"), type) && is(gets(c, "status"), status) && gets(c, "lastTransitionTime"))
-            return gets(c, "lastTransitionTime");
+    cJSON_ArrayForEach(c, sim_get(sim_get(pod, "status"), "conditions"))
+        if (sim_is(sim_gets(c, "type"), type) && sim_is(sim_gets(c, "status"), status) && sim_gets(c, "lastTransitionTime"))
+            return sim_gets(c, "lastTransitionTime");
     return now;
 }
 
 /* A pod's address: the host's for hostNetwork, else the next free one of the node's podCIDR. */
 static int pod_ip(cm_sim *s, const cm_obj *pod, const cJSON *node, char *buf, size_t size)
 {
-    if (cJSON_IsTrue(get(get(pod->json, "spec"), "hostNetwork"))) {
+    if (cJSON_IsTrue(sim_get(sim_get(pod->json, "spec"), "hostNetwork"))) {
         const char *ip = internal_ip(node);
         snprintf(buf, size, "%s", ip ? ip : "");
         return ip != NULL;
     }
-    const char *cidr = gets(get(node, "spec"), "podCIDR");
+    const char *cidr = sim_gets(sim_get(node, "spec"), "podCIDR");
     char addr[32];
     unsigned bits;
     uint32_t net;
@@ -1231,8 +1195,8 @@ static int pod_ip(cm_sim *s, const cm_obj *pod, const cJSON *node, char *buf, si
         format_ip4(net + off, cand, sizeof cand);
         int used = 0;
         for (size_t i = 0; i < n && !used; i++)
-            used = !cJSON_IsTrue(get(get(on[i]->json, "spec"), "hostNetwork")) &&
-                   is(gets(get(on[i]->json, "status"), "podIP"), cand);
+            used = !cJSON_IsTrue(sim_get(sim_get(on[i]->json, "spec"), "hostNetwork")) &&
+                   sim_is(sim_gets(sim_get(on[i]->json, "status"), "podIP"), cand);
         if (!used) {
             sn->last_ip = net + off;
             snprintf(buf, size, "%s", cand);
@@ -1247,9 +1211,9 @@ static cJSON *container_statuses(const cJSON *pod, int running, int ready, const
 {
     cJSON *arr = cJSON_CreateArray();
     const cJSON *c;
-    cJSON_ArrayForEach(c, get(get(pod, "spec"), "containers")) {
+    cJSON_ArrayForEach(c, sim_get(sim_get(pod, "spec"), "containers")) {
         cJSON *cs = cJSON_CreateObject();
-        const char *image = gets(c, "image");
+        const char *image = sim_gets(c, "image");
         if (running) {
             char id[80];
             snprintf(id, sizeof id, "containerd://%.64s", uid_of(pod) ? uid_of(pod) : "");
@@ -1258,7 +1222,7 @@ static cJSON *container_statuses(const cJSON *pod, int running, int ready, const
         cJSON_AddStringToObject(cs, "image", image ? image : "");
         cJSON_AddStringToObject(cs, "imageID", running && image ? image : "");
         cJSON_AddObjectToObject(cs, "lastState");
-        cJSON_AddStringToObject(cs, "name", gets(c, "name") ? gets(c, "name") : "");
+        cJSON_AddStringToObject(cs, "name", sim_gets(c, "name") ? sim_gets(c, "name") : "");
         cJSON_AddBoolToObject(cs, "ready", ready);
         cJSON_AddNumberToObject(cs, "restartCount", 0);
         cJSON_AddBoolToObject(cs, "started", running);
@@ -1278,7 +1242,7 @@ static cJSON *kubelet_status(cm_sim *s, const cm_obj *pod, const cJSON *node, in
 {
     char now[40];
     now_str(s, now, sizeof now);
-    const cJSON *old = get(pod->json, "status");
+    const cJSON *old = sim_get(pod->json, "status");
     cJSON *st = cJSON_CreateObject();
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
     const char *up = stage ? "True" : "False", *rd = stage == 2 ? "True" : "False";
@@ -1304,8 +1268,8 @@ static cJSON *kubelet_status(cm_sim *s, const cm_obj *pod, const cJSON *node, in
         cJSON_AddStringToObject(one, "ip", ip);
         cJSON_AddItemToArray(ips, one);
     }
-    cJSON_AddStringToObject(st, "qosClass", gets(old, "qosClass") ? gets(old, "qosClass") : "BestEffort");
-    cJSON_AddStringToObject(st, "startTime", gets(old, "startTime") ? gets(old, "startTime") : now);
+    cJSON_AddStringToObject(st, "qosClass", sim_gets(old, "qosClass") ? sim_gets(old, "qosClass") : "BestEffort");
+    cJSON_AddStringToObject(st, "startTime", sim_gets(old, "startTime") ? sim_gets(old, "startTime") : now);
     return st;
 }
 
@@ -1319,7 +1283,7 @@ static void sandbox_event(cm_sim *s, struct podstate *ps, const cm_obj *pod, con
     cm_obj *old = ps->event[0] ? cm_store_get(s->st, s->k_event, ns, ps->event) : NULL;
     if (old) {
         cJSON *next = cJSON_Duplicate(old->json, 1);
-        seti(next, "count", ++ps->event_count);
+        sim_seti(next, "count", ++ps->event_count);
         cm_set_str(next, "lastTimestamp", now);
         cm_set_str(next, "message", msg);
         put(s, s->k_event, next, NULL);
@@ -1336,7 +1300,7 @@ static void sandbox_event(cm_sim *s, struct podstate *ps, const cm_obj *pod, con
 /* The sandbox attempt: Running with an address, or Pending with the kubelet's Event and a retry. */
 static void kubelet_start(cm_sim *s, struct podstate *ps, cm_obj *pod)
 {
-    const char *node = gets(get(pod->json, "spec"), "nodeName");
+    const char *node = sim_gets(sim_get(pod->json, "spec"), "nodeName");
     cm_obj *n = cm_store_get(s->st, s->k_node, "", node);
     struct simnode *sn = node ? simnode(s, node) : NULL;
     if (!n || !sn) {
@@ -1344,7 +1308,7 @@ static void kubelet_start(cm_sim *s, struct podstate *ps, cm_obj *pod)
         return;
     }
     char msg[2048] = "";
-    int host_net = cJSON_IsTrue(get(get(pod->json, "spec"), "hostNetwork"));
+    int host_net = cJSON_IsTrue(sim_get(sim_get(pod->json, "spec"), "hostNetwork"));
     char sandbox[65] = "";
     if (!host_net) {
         char *id = sandbox;
@@ -1395,25 +1359,25 @@ static void pod_timer(cm_loop *loop, void *ud)
     char ns[512], name[512]; /* as long as the key they come from */
     splitkey(ps->key, ns, sizeof ns, name, sizeof name);
     cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
-    if (!pod || !is(uid_of(pod->json), ps->uid)) {
+    if (!pod || !sim_is(uid_of(pod->json), ps->uid)) {
         char key[512];
         snprintf(key, sizeof key, "%s", ps->key);
         forget(s, key);
         return;
     }
-    cm_obj *node = cm_store_get(s->st, s->k_node, "", gets(get(pod->json, "spec"), "nodeName"));
+    cm_obj *node = cm_store_get(s->st, s->k_node, "", sim_gets(sim_get(pod->json, "spec"), "nodeName"));
     if (node && cm_fault_node_down(s->f, node->name))
         return; /* an injected fault: this node's kubelet has stopped */
     switch (ps->stage) {
     case S_STARTING:
     case S_RETRY:
-        if (is(phase_of(pod->json), "Pending"))
+        if (sim_is(phase_of(pod->json), "Pending"))
             kubelet_start(s, ps, pod);
         break;
     case S_READYING:
         ps->stage = S_RUNNING;
-        if (node && is(phase_of(pod->json), "Running")) {
-            put_status(s, pod, kubelet_status(s, pod, node->json, 2, gets(get(pod->json, "status"), "podIP")));
+        if (node && sim_is(phase_of(pod->json), "Running")) {
+            put_status(s, pod, kubelet_status(s, pod, node->json, 2, sim_gets(sim_get(pod->json, "status"), "podIP")));
             pod = cm_store_get(s->st, s->k_pod, ns, name);
             if (pod)
                 sim_x_pod_ready(s, pod);
@@ -1468,11 +1432,11 @@ static void owner_ref(cJSON *meta, const cm_obj *owner)
 /* A new pod from owner's spec.template: name or generateName, labels, owner reference. */
 static cJSON *pod_from_template(const cm_obj *owner, const char *name, const char *generate)
 {
-    const cJSON *tmpl = get(get(owner->json, "spec"), "template");
+    const cJSON *tmpl = sim_get(sim_get(owner->json, "spec"), "template");
     cJSON *pod = cJSON_CreateObject();
     cJSON_AddStringToObject(pod, "apiVersion", "v1");
     cJSON_AddStringToObject(pod, "kind", "Pod");
-    cJSON *meta = cJSON_Duplicate(get(tmpl, "metadata"), 1);
+    cJSON *meta = cJSON_Duplicate(sim_get(tmpl, "metadata"), 1);
     if (!meta)
         meta = cJSON_CreateObject();
     cJSON_AddItemToObject(pod, "metadata", meta);
@@ -1484,19 +1448,19 @@ static cJSON *pod_from_template(const cm_obj *owner, const char *name, const cha
     cm_set_str(meta, "namespace", owner->ns);
     objmember(meta, "labels");
     owner_ref(meta, owner);
-    cJSON *spec = cJSON_Duplicate(get(tmpl, "spec"), 1);
+    cJSON *spec = cJSON_Duplicate(sim_get(tmpl, "spec"), 1);
     cJSON_AddItemToObject(pod, "spec", spec ? spec : cJSON_CreateObject());
     return pod;
 }
 
 static void add_toleration(cJSON *spec, const char *key, const char *effect)
 {
-    cJSON *tols = get(spec, "tolerations");
+    cJSON *tols = sim_get(spec, "tolerations");
     if (!cJSON_IsArray(tols))
         tols = cJSON_AddArrayToObject(spec, "tolerations");
     const cJSON *t;
     cJSON_ArrayForEach(t, tols)
-        if (is(gets(t, "key"), key) && is(gets(t, "operator"), "Exists") && is(gets(t, "effect"), effect))
+        if (sim_is(sim_gets(t, "key"), key) && sim_is(sim_gets(t, "operator"), "Exists") && sim_is(sim_gets(t, "effect"), effect))
             return;
     cJSON *n = cJSON_CreateObject();
     cJSON_AddStringToObject(n, "effect", effect);
@@ -1514,22 +1478,22 @@ static void daemon_tolerations(cJSON *spec)
     add_toleration(spec, "node.kubernetes.io/memory-pressure", "NoSchedule");
     add_toleration(spec, "node.kubernetes.io/pid-pressure", "NoSchedule");
     add_toleration(spec, "node.kubernetes.io/unschedulable", "NoSchedule");
-    if (cJSON_IsTrue(get(spec, "hostNetwork")))
+    if (cJSON_IsTrue(sim_get(spec, "hostNetwork")))
         add_toleration(spec, "node.kubernetes.io/network-unavailable", "NoSchedule");
 }
 
 /* The node a DaemonSet pod is for: its nodeName, or its matchFields metadata.name term. */
 static const char *ds_pod_node(const cJSON *pod)
 {
-    const cJSON *spec = get(pod, "spec");
-    if (gets(spec, "nodeName"))
-        return gets(spec, "nodeName");
-    const cJSON *term = cJSON_GetArrayItem(get(get(get(get(spec, "affinity"), "nodeAffinity"),
+    const cJSON *spec = sim_get(pod, "spec");
+    if (sim_gets(spec, "nodeName"))
+        return sim_gets(spec, "nodeName");
+    const cJSON *term = cJSON_GetArrayItem(sim_get(sim_get(sim_get(sim_get(spec, "affinity"), "nodeAffinity"),
                                                    "requiredDuringSchedulingIgnoredDuringExecution"), "nodeSelectorTerms"), 0);
     const cJSON *f;
-    cJSON_ArrayForEach(f, get(term, "matchFields"))
-        if (is(gets(f, "key"), "metadata.name"))
-            return cJSON_GetStringValue(cJSON_GetArrayItem(get(f, "values"), 0));
+    cJSON_ArrayForEach(f, sim_get(term, "matchFields"))
+        if (sim_is(sim_gets(f, "key"), "metadata.name"))
+            return cJSON_GetStringValue(cJSON_GetArrayItem(sim_get(f, "values"), 0));
     return NULL;
 }
 
@@ -1538,12 +1502,12 @@ static cJSON *ds_pod(const cm_obj *ds, const char *node, const char *hash)
     char gen[300];
     snprintf(gen, sizeof gen, "%.250s-", ds->name);
     cJSON *pod = pod_from_template(ds, NULL, gen);
-    cJSON *labels = get(get(pod, "metadata"), "labels");
+    cJSON *labels = sim_get(sim_get(pod, "metadata"), "labels");
     cm_set_str(labels, "controller-revision-hash", hash);
     char g[32];
-    snprintf(g, sizeof g, "%lld", (long long)geti(get(ds->json, "metadata"), "generation", 1));
+    snprintf(g, sizeof g, "%lld", (long long)sim_geti(sim_get(ds->json, "metadata"), "generation", 1));
     cm_set_str(labels, "pod-template-generation", g);
-    cJSON *spec = get(pod, "spec");
+    cJSON *spec = sim_get(pod, "spec");
     cJSON *na = objmember(objmember(spec, "affinity"), "nodeAffinity");
     cJSON *req = cJSON_CreateObject(), *terms = cJSON_AddArrayToObject(req, "nodeSelectorTerms");
     cJSON *term = cJSON_CreateObject(), *fields = cJSON_AddArrayToObject(term, "matchFields");
@@ -1598,7 +1562,7 @@ struct dsplan {
 };
 
 /* Reads again what the DaemonSet reconcile needs of a pod, when the pod or the node list
- * changed since (the answers of deleting(), phase_of(), pod_ready(), ds_pod_node(), the
+ * changed since (the answers of sim_deleting(), phase_of(), pod_ready(), ds_pod_node(), the
  * revision label, and where its node sorts among the nodes). */
 static void own_refresh(struct ownent *e, cm_obj *const *nodes, size_t nn, uint64_t epoch)
 {
@@ -1606,9 +1570,9 @@ static void own_refresh(struct ownent *e, cm_obj *const *nodes, size_t nn, uint6
     if (e->rv != e->pod->rv) {
         const char *node = ds_pod_node(pod);
         e->node = node ? node : "";
-        e->rev = gets(get(get(pod, "metadata"), "labels"), "controller-revision-hash");
-        e->deleting = (unsigned char)deleting(pod);
-        e->failed = (unsigned char)is(phase_of(pod), "Failed");
+        e->rev = sim_gets(sim_get(sim_get(pod, "metadata"), "labels"), "controller-revision-hash");
+        e->deleting = (unsigned char)sim_deleting(pod);
+        e->failed = (unsigned char)sim_is(phase_of(pod), "Failed");
         e->ready = (unsigned char)pod_ready(pod);
         e->rv = e->pod->rv;
         e->epoch = epoch - 1; /* the node may have moved */
@@ -1688,7 +1652,7 @@ static void ds_plan(cm_obj *const *nodes, size_t nn, const struct ownent **np, s
             have = 1;
             if (e->deleting)
                 continue;
-            int old = !is(e->rev, p->rev);
+            int old = !sim_is(e->rev, p->rev);
             if (e->failed || !keep || (p->rolling && old && !e->ready)) {
                 /* failed pods are replaced; an old pod that is not available goes at once */
                 names_add(&p->remove, e->pod->name);
@@ -1743,7 +1707,7 @@ struct dsrev {
  * tolerations the controller adds. */
 static cJSON *ds_tmpl_spec(const cm_obj *ds)
 {
-    cJSON *spec = cJSON_Duplicate(get(get(get(ds->json, "spec"), "template"), "spec"), 1);
+    cJSON *spec = cJSON_Duplicate(sim_get(sim_get(sim_get(ds->json, "spec"), "template"), "spec"), 1);
     if (!spec)
         spec = cJSON_CreateObject();
     daemon_tolerations(spec);
@@ -1758,7 +1722,7 @@ static signed char *ds_eligible(cm_sim *s, const cm_obj *ds, cm_obj *const *node
 {
     const char *uid = uid_of(ds->json);
     struct dsrev *r = cm_map_get(s->dsrevs, uid ? uid : "");
-    int64_t gen = geti(get(ds->json, "metadata"), "generation", 1);
+    int64_t gen = sim_geti(sim_get(ds->json, "metadata"), "generation", 1);
     if (!r)
         return NULL;
     if (r->gen != gen || r->ncache != nn) {
@@ -1782,7 +1746,7 @@ static signed char *ds_eligible(cm_sim *s, const cm_obj *ds, cm_obj *const *node
         if (!tmpl_spec)
             tmpl_spec = ds_tmpl_spec(ds);
         const cJSON *node = nodes[i]->json;
-        const cJSON *tol = get(tmpl_spec, "tolerations");
+        const cJSON *tol = sim_get(tmpl_spec, "tolerations");
         r->should[i] = (signed char)(!node_matches(tmpl_spec, node)        ? DS_NO
                                      : !untolerated(node, tol)             ? DS_RUN
                                      : !untolerated_of(node, tol, 0)       ? DS_KEEP
@@ -1807,8 +1771,8 @@ static const char *ds_revision(cm_sim *s, const cm_obj *ds, const struct ownidx 
         snprintf(r->label, sizeof r->label, "%s", hash);
         for (size_t i = 0; ix && i < ix->n; i++) { /* in creation order */
             const cJSON *pod = ix->e[i].pod->json;
-            const char *l = gets(get(get(pod, "metadata"), "labels"), "controller-revision-hash");
-            if (l && !deleting(pod)) {
+            const char *l = sim_gets(sim_get(sim_get(pod, "metadata"), "labels"), "controller-revision-hash");
+            if (l && !sim_deleting(pod)) {
                 snprintf(r->label, sizeof r->label, "%s", l);
                 break;
             }
@@ -1829,13 +1793,13 @@ static void ds_hash(cm_sim *s, const cm_obj *ds, char *hash, size_t size)
     if (r && r->hashed_rv == ds->rv)
         snprintf(hash, size, "%s", r->tmpl);
     else
-        hash_name(get(get(ds->json, "spec"), "template"), hash, size);
+        hash_name(sim_get(sim_get(ds->json, "spec"), "template"), hash, size);
 }
 
 static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
 {
     cm_obj *ds = cm_store_get(s->st, s->k_ds, ns, name);
-    if (!ds || deleting(ds->json))
+    if (!ds || sim_deleting(ds->json))
         return;
     char hash[16];
     ds_hash(s, ds, hash, sizeof hash);
@@ -1845,10 +1809,10 @@ static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
     cm_obj *const *nodes;
     size_t nn = cm_store_list(s->st, s->k_node, NULL, &nodes);
     struct dsplan plan = {0};
-    const cJSON *strategy = get(get(ds->json, "spec"), "updateStrategy");
+    const cJSON *strategy = sim_get(sim_get(ds->json, "spec"), "updateStrategy");
     plan.rev = ds_revision(s, ds, ix, hash);
-    plan.rolling = !is(gets(strategy, "type"), "OnDelete");
-    plan.max_unavailable = get(get(strategy, "rollingUpdate"), "maxUnavailable");
+    plan.rolling = !sim_is(sim_gets(strategy, "type"), "OnDelete");
+    plan.max_unavailable = sim_get(sim_get(strategy, "rollingUpdate"), "maxUnavailable");
     for (size_t i = 0; i < npods; i++)
         own_refresh(&ix->e[i], nodes, nn, s->node_epoch);
     const struct ownent **np = npods ? ds_sorted(ix, nn) : NULL;
@@ -1879,32 +1843,32 @@ static void reconcile_ds(cm_sim *s, const char *ns, const char *name)
     if (!ds)
         return;
     cJSON *st = cJSON_CreateObject();
-    seti(st, "currentNumberScheduled", plan.current);
-    seti(st, "desiredNumberScheduled", plan.desired);
+    sim_seti(st, "currentNumberScheduled", plan.current);
+    sim_seti(st, "desiredNumberScheduled", plan.desired);
     if (plan.ready)
-        seti(st, "numberAvailable", plan.ready);
-    seti(st, "numberMisscheduled", plan.mis);
-    seti(st, "numberReady", plan.ready);
+        sim_seti(st, "numberAvailable", plan.ready);
+    sim_seti(st, "numberMisscheduled", plan.mis);
+    sim_seti(st, "numberReady", plan.ready);
     if (plan.desired - plan.ready > 0)
-        seti(st, "numberUnavailable", plan.desired - plan.ready);
-    seti(st, "observedGeneration", geti(get(ds->json, "metadata"), "generation", 1));
-    seti(st, "updatedNumberScheduled", plan.updated);
+        sim_seti(st, "numberUnavailable", plan.desired - plan.ready);
+    sim_seti(st, "observedGeneration", sim_geti(sim_get(ds->json, "metadata"), "generation", 1));
+    sim_seti(st, "updatedNumberScheduled", plan.updated);
     put_status(s, ds, st);
 }
 
 static void reconcile_rs(cm_sim *s, const char *ns, const char *name)
 {
     cm_obj *rs = cm_store_get(s->st, s->k_rs, ns, name);
-    if (!rs || deleting(rs->json))
+    if (!rs || sim_deleting(rs->json))
         return;
-    int64_t want = geti(get(rs->json, "spec"), "replicas", 1);
+    int64_t want = sim_geti(sim_get(rs->json, "spec"), "replicas", 1);
     cm_obj **pods;
     size_t np = owned_pods(s, rs, &pods);
     int64_t active = 0, ready = 0;
     char (*extra)[256] = malloc((np ? np : 1) * sizeof *extra);
     size_t nextra = 0;
     for (size_t i = 0; i < np; i++) {
-        if (deleting(pods[i]->json) || terminal(pods[i]->json))
+        if (sim_deleting(pods[i]->json) || sim_terminal(pods[i]->json))
             continue;
         active++;
         ready += pod_ready(pods[i]->json);
@@ -1914,11 +1878,11 @@ static void reconcile_rs(cm_sim *s, const char *ns, const char *name)
     for (int pass = 0; pass < 4 && extra && active - (int64_t)nextra > want; pass++)
         for (size_t i = np; i-- > 0 && active - (int64_t)nextra > want;) {
             const cJSON *p = pods[i]->json;
-            if (deleting(p) || terminal(p))
+            if (sim_deleting(p) || sim_terminal(p))
                 continue;
-            int pick = pass == 0 ? !gets(get(p, "spec"), "nodeName")
-                     : pass == 1 ? !is(phase_of(p), "Running") && gets(get(p, "spec"), "nodeName")
-                     : pass == 2 ? is(phase_of(p), "Running") && !pod_ready(p)
+            int pick = pass == 0 ? !sim_gets(sim_get(p, "spec"), "nodeName")
+                     : pass == 1 ? !sim_is(phase_of(p), "Running") && sim_gets(sim_get(p, "spec"), "nodeName")
+                     : pass == 2 ? sim_is(phase_of(p), "Running") && !pod_ready(p)
                                  : pod_ready(p);
             if (pick)
                 snprintf(extra[nextra++], sizeof *extra, "%s", pods[i]->name);
@@ -1943,31 +1907,31 @@ static void reconcile_rs(cm_sim *s, const char *ns, const char *name)
     int64_t count = active;
     cJSON *st = cJSON_CreateObject();
     if (ready)
-        seti(st, "availableReplicas", ready);
+        sim_seti(st, "availableReplicas", ready);
     if (count)
-        seti(st, "fullyLabeledReplicas", count);
-    seti(st, "observedGeneration", geti(get(rs->json, "metadata"), "generation", 1));
+        sim_seti(st, "fullyLabeledReplicas", count);
+    sim_seti(st, "observedGeneration", sim_geti(sim_get(rs->json, "metadata"), "generation", 1));
     if (ready)
-        seti(st, "readyReplicas", ready);
-    seti(st, "replicas", count);
+        sim_seti(st, "readyReplicas", ready);
+    sim_seti(st, "replicas", count);
     put_status(s, rs, st);
 }
 
 static void reconcile_sts(cm_sim *s, const char *ns, const char *name)
 {
     cm_obj *sts = cm_store_get(s->st, s->k_sts, ns, name);
-    if (!sts || deleting(sts->json))
+    if (!sts || sim_deleting(sts->json))
         return;
-    const cJSON *spec = get(sts->json, "spec");
-    int64_t want = geti(spec, "replicas", 1);
-    int parallel = is(gets(spec, "podManagementPolicy"), "Parallel");
+    const cJSON *spec = sim_get(sts->json, "spec");
+    int64_t want = sim_geti(spec, "replicas", 1);
+    int parallel = sim_is(sim_gets(spec, "podManagementPolicy"), "Parallel");
     int64_t ready = 0, current = 0, blocked = 0;
     for (int64_t i = 0; i < want; i++) {
         char pname[300];
         snprintf(pname, sizeof pname, "%.250s-%lld", name, (long long)i);
         cm_obj *p = cm_store_get(s->st, s->k_pod, ns, pname);
         if (p) {
-            current += !deleting(p->json);
+            current += !sim_deleting(p->json);
             ready += pod_ready(p->json);
             blocked |= !pod_ready(p->json);
             continue;
@@ -1978,18 +1942,18 @@ static void reconcile_sts(cm_sim *s, const char *ns, const char *name)
         if (!sts)
             return;
         cJSON *pod = pod_from_template(sts, pname, NULL);
-        cJSON *labels = get(get(pod, "metadata"), "labels");
+        cJSON *labels = sim_get(sim_get(pod, "metadata"), "labels");
         cm_set_str(labels, "statefulset.kubernetes.io/pod-name", pname);
         char idx[32];
         snprintf(idx, sizeof idx, "%lld", (long long)i);
         cm_set_str(labels, "apps.kubernetes.io/pod-index", idx);
-        const char *rev = gets(get(sts->json, "status"), "updateRevision");
+        const char *rev = sim_gets(sim_get(sts->json, "status"), "updateRevision");
         if (rev)
             cm_set_str(labels, "controller-revision-hash", rev);
-        cJSON *pspec = get(pod, "spec");
+        cJSON *pspec = sim_get(pod, "spec");
         cm_set_str(pspec, "hostname", pname);
-        if (gets(spec, "serviceName"))
-            cm_set_str(pspec, "subdomain", gets(spec, "serviceName"));
+        if (sim_gets(spec, "serviceName"))
+            cm_set_str(pspec, "subdomain", sim_gets(spec, "serviceName"));
         call(s, "POST", s->k_pod, ns, NULL, NULL, pod);
         current++;
         blocked = 1;
@@ -2002,7 +1966,7 @@ static void reconcile_sts(cm_sim *s, const char *ns, const char *name)
     for (size_t i = 0; i < np; i++) {
         const char *dash = strrchr(pods[i]->name, '-');
         long long ord = dash ? strtoll(dash + 1, NULL, 10) : -1;
-        if (ord >= want && ord > top && !deleting(pods[i]->json)) {
+        if (ord >= want && ord > top && !sim_deleting(pods[i]->json)) {
             top = ord;
             snprintf(victim, sizeof victim, "%s", pods[i]->name);
         }
@@ -2016,15 +1980,15 @@ static void reconcile_sts(cm_sim *s, const char *ns, const char *name)
     sts = cm_store_get(s->st, s->k_sts, ns, name);
     if (!sts)
         return;
-    cJSON *st = cJSON_Duplicate(get(sts->json, "status"), 1);
+    cJSON *st = cJSON_Duplicate(sim_get(sts->json, "status"), 1);
     if (!st)
         st = cJSON_CreateObject();
-    seti(st, "availableReplicas", ready);
-    seti(st, "currentReplicas", current);
-    seti(st, "observedGeneration", geti(get(sts->json, "metadata"), "generation", 1));
-    seti(st, "readyReplicas", ready);
-    seti(st, "replicas", current);
-    seti(st, "updatedReplicas", current);
+    sim_seti(st, "availableReplicas", ready);
+    sim_seti(st, "currentReplicas", current);
+    sim_seti(st, "observedGeneration", sim_geti(sim_get(sts->json, "metadata"), "generation", 1));
+    sim_seti(st, "readyReplicas", ready);
+    sim_seti(st, "replicas", current);
+    sim_seti(st, "updatedReplicas", current);
     put_status(s, sts, st);
 }
 
@@ -2032,14 +1996,14 @@ static void reconcile_sts(cm_sim *s, const char *ns, const char *name)
 static int64_t controller_scale(cm_sim *s, const cJSON *pod, const char *ns, char *uid, size_t size)
 {
     const cJSON *r = controller_ref(pod);
-    const cm_kind *k = is(gets(r, "kind"), "ReplicaSet") ? s->k_rs
-                     : is(gets(r, "kind"), "StatefulSet") ? s->k_sts
-                     : is(gets(r, "kind"), "Deployment") ? s->k_deploy : NULL;
-    cm_obj *o = k ? cm_store_get(s->st, k, ns, gets(r, "name")) : NULL;
+    const cm_kind *k = sim_is(sim_gets(r, "kind"), "ReplicaSet") ? s->k_rs
+                     : sim_is(sim_gets(r, "kind"), "StatefulSet") ? s->k_sts
+                     : sim_is(sim_gets(r, "kind"), "Deployment") ? s->k_deploy : NULL;
+    cm_obj *o = k ? cm_store_get(s->st, k, ns, sim_gets(r, "name")) : NULL;
     if (!o)
         return -1;
     snprintf(uid, size, "%s", uid_of(o->json) ? uid_of(o->json) : "");
-    return geti(get(o->json, "spec"), "replicas", 1);
+    return sim_geti(sim_get(o->json, "spec"), "replicas", 1);
 }
 
 /* An intOrString against a total ("50%" rounds up, as the disruption controller does). */
@@ -2055,19 +2019,19 @@ static int64_t scaled(const cJSON *v, int64_t total)
 static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
 {
     cm_obj *pdb = cm_store_get(s->st, s->k_pdb, ns, name);
-    if (!pdb || deleting(pdb->json))
+    if (!pdb || sim_deleting(pdb->json))
         return;
-    const cJSON *spec = get(pdb->json, "spec");
+    const cJSON *spec = sim_get(pdb->json, "spec");
     struct pdbidx *ix = pdb_index(s, pdb); /* the namespace's pods its selector matches, by name */
     size_t n = ix ? ix->n : 0;
     int64_t pods = 0, healthy = 0, scale = 0;
     char seen[32][64];
     size_t nseen = 0;
     int all_controlled = 1;
-    const cJSON *min = get(spec, "minAvailable"), *max = get(spec, "maxUnavailable");
+    const cJSON *min = sim_get(spec, "minAvailable"), *max = sim_get(spec, "maxUnavailable");
     for (size_t i = 0; i < n; i++) {
         const cJSON *p = ix->pods[i]->json;
-        if (terminal(p))
+        if (sim_terminal(p))
             continue;
         pods++;
         healthy += pod_ready(p);
@@ -2094,32 +2058,32 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
     if (cm_fault_pdb_blocked(s->f, ns, name))
         desired = expected; /* an injected fault: as if maxUnavailable were 0 */
     int64_t allowed = healthy - desired > 0 ? healthy - desired : 0;
-    const cJSON *old = get(pdb->json, "status");
+    const cJSON *old = sim_get(pdb->json, "status");
     cJSON *st = cJSON_CreateObject();
     char now[40];
     now_str(s, now, sizeof now);
     const char *cstatus = allowed > 0 ? "True" : "False";
     const char *when = now;
     const cJSON *c;
-    cJSON_ArrayForEach(c, get(old, "conditions"))
-        if (is(gets(c, "type"), "DisruptionAllowed") && is(gets(c, "status"), cstatus) && gets(c, "lastTransitionTime"))
-            when = gets(c, "lastTransitionTime");
+    cJSON_ArrayForEach(c, sim_get(old, "conditions"))
+        if (sim_is(sim_gets(c, "type"), "DisruptionAllowed") && sim_is(sim_gets(c, "status"), cstatus) && sim_gets(c, "lastTransitionTime"))
+            when = sim_gets(c, "lastTransitionTime");
     cJSON *cond = cJSON_CreateObject();
     cJSON_AddStringToObject(cond, "lastTransitionTime", when);
     cJSON_AddStringToObject(cond, "message", "");
-    seti(cond, "observedGeneration", geti(get(pdb->json, "metadata"), "generation", 1));
+    sim_seti(cond, "observedGeneration", sim_geti(sim_get(pdb->json, "metadata"), "generation", 1));
     cJSON_AddStringToObject(cond, "reason", allowed > 0 ? "SufficientPods" : "InsufficientPods");
     cJSON_AddStringToObject(cond, "status", cstatus);
     cJSON_AddStringToObject(cond, "type", "DisruptionAllowed");
     cJSON_AddItemToArray(cJSON_AddArrayToObject(st, "conditions"), cond);
-    seti(st, "currentHealthy", healthy);
-    seti(st, "desiredHealthy", desired);
+    sim_seti(st, "currentHealthy", healthy);
+    sim_seti(st, "desiredHealthy", desired);
     /* disruptedPods: the evictions not yet seen through (the pod still there, not terminating). */
     const cJSON *dp;
     cJSON *keep = NULL;
-    cJSON_ArrayForEach(dp, get(old, "disruptedPods")) {
+    cJSON_ArrayForEach(dp, sim_get(old, "disruptedPods")) {
         cm_obj *p = cm_store_get(s->st, s->k_pod, ns, dp->string);
-        if (p && !deleting(p->json)) {
+        if (p && !sim_deleting(p->json)) {
             if (!keep)
                 keep = cJSON_CreateObject();
             cJSON_AddItemToObject(keep, dp->string, cJSON_Duplicate(dp, 1));
@@ -2128,9 +2092,9 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
     }
     if (keep)
         cJSON_AddItemToObject(st, "disruptedPods", keep);
-    seti(st, "disruptionsAllowed", allowed);
-    seti(st, "expectedPods", expected);
-    seti(st, "observedGeneration", geti(get(pdb->json, "metadata"), "generation", 1));
+    sim_seti(st, "disruptionsAllowed", allowed);
+    sim_seti(st, "expectedPods", expected);
+    sim_seti(st, "observedGeneration", sim_geti(sim_get(pdb->json, "metadata"), "generation", 1));
     put_status(s, pdb, st);
 }
 
@@ -2143,7 +2107,7 @@ static void reconcile(cm_sim *s, enum ctl ctl, const char *key)
     s->reconciles++;
     switch (ctl) {
     case C_SCHED:
-        if (is(key, "*"))
+        if (sim_is(key, "*"))
             reconcile_sched(s, "", "*");
         else
             reconcile_sched(s, ns, name);
@@ -2185,7 +2149,7 @@ static void drain(cm_loop *loop, void *ud)
 /* A duration setting: a number of seconds or a Go-style string; dflt when absent, -2 when bad. */
 static int64_t duration(const cJSON *o, const char *key, int64_t dflt)
 {
-    const cJSON *v = get(o, key);
+    const cJSON *v = sim_get(o, key);
     double d;
     if (!v)
         return dflt;
@@ -2200,7 +2164,7 @@ static int64_t duration(const cJSON *o, const char *key, int64_t dflt)
 
 static int read_settings(cm_sim *s, const cJSON *doc, char *err, size_t errsize)
 {
-    const cJSON *sim = get(get(doc, "spec"), "simulation");
+    const cJSON *sim = sim_get(sim_get(doc, "spec"), "simulation");
     struct { const char *key; int64_t *out; int64_t dflt; } d[] = {
         {"reactionDelay", &s->react, CM_NS_PER_S / 10},
         {"podStartDelay", &s->start, 2 * CM_NS_PER_S},
@@ -2216,11 +2180,11 @@ static int read_settings(cm_sim *s, const cJSON *doc, char *err, size_t errsize)
         }
     }
     s->jitter = 0.2;
-    if (get(sim, "jitter") && (!cm_json_double(get(sim, "jitter"), &s->jitter) || s->jitter < 0)) {
+    if (sim_get(sim, "jitter") && (!cm_json_double(sim_get(sim, "jitter"), &s->jitter) || s->jitter < 0)) {
         snprintf(err, errsize, "FakeCluster spec.simulation.jitter: not a fraction >= 0");
         return -1;
     }
-    const cJSON *rules = get(sim, "pods");
+    const cJSON *rules = sim_get(sim, "pods");
     size_t n = (size_t)cJSON_GetArraySize(rules);
     s->rules = n ? calloc(n, sizeof *s->rules) : NULL;
     if (n && !s->rules)
@@ -2228,7 +2192,7 @@ static int read_settings(cm_sim *s, const cJSON *doc, char *err, size_t errsize)
     const cJSON *r;
     cJSON_ArrayForEach(r, rules) {
         struct rule *ru = &s->rules[s->nrules++];
-        const char *prefix = gets(r, "imagePrefix"), *sel = gets(r, "selector");
+        const char *prefix = sim_gets(r, "imagePrefix"), *sel = sim_gets(r, "selector");
         char e[256];
         if (prefix)
             ru->image_prefix = strdup(prefix);
@@ -2300,12 +2264,12 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     }
     n = cm_store_list(s->st, s->k_pod, NULL, &items);
     for (size_t i = 0; i < n; i++) {
-        const char *owner = gets(controller_ref(items[i]->json), "uid");
+        const char *owner = sim_gets(controller_ref(items[i]->json), "uid");
         if (owner)
             own_add(s, owner, items[i], 0);
     }
     for (size_t i = 0; i < n; i++)
-        enqueue(s, gets(get(items[i]->json, "spec"), "nodeName") ? C_KUBELET : C_SCHED, items[i]->ns, items[i]->name);
+        enqueue(s, sim_gets(sim_get(items[i]->json, "spec"), "nodeName") ? C_KUBELET : C_SCHED, items[i]->ns, items[i]->name);
     enqueue_all(s, C_DS, s->k_ds, NULL);
     enqueue_all(s, C_DEPLOY, s->k_deploy, NULL);
     enqueue_all(s, C_RS, s->k_rs, NULL);

@@ -16,6 +16,8 @@
  */
 #include "simint.h"
 
+#include "table.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,7 +423,7 @@ static void deadline(cm_sim *s, const cJSON *spec, cJSON *conds, const char *ns,
     if (!p || sim_is(sim_gets(p, "reason"), "NewReplicaSetAvailable") ||
         sim_is(sim_gets(p, "reason"), "ProgressDeadlineExceeded") || !sim_is(sim_gets(p, "status"), "True"))
         return;
-    int64_t left = sim_parse_time(sim_gets(p, "lastUpdateTime")) + sim_geti(spec, "progressDeadlineSeconds", 600) -
+    int64_t left = cm_parse_time(sim_gets(p, "lastUpdateTime")) + sim_geti(spec, "progressDeadlineSeconds", 600) -
                    cm_loop_wall(sim_loop(s)) / CM_NS_PER_S;
     if (left > 0) {
         char key[520];

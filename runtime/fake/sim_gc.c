@@ -60,11 +60,6 @@ static const cJSON *refs_of(const cJSON *obj)
     return sim_get(sim_get(obj, "metadata"), "ownerReferences");
 }
 
-static int deleting(const cJSON *obj)
-{
-    return cm_meta_str(obj, "deletionTimestamp") != NULL;
-}
-
 /* The item key of an object. */
 static void item_of(const cm_kind *k, const char *ns, const char *name, char *buf, size_t size)
 {
@@ -141,7 +136,7 @@ static int needs_check(cm_sim *s, const cJSON *obj, const char *ns)
     cJSON_ArrayForEach(r, refs_of(obj)) {
         const cm_kind *k;
         cm_obj *o = owner_of(s, r, ns, &k);
-        if (k && (!o || (deleting(o->json) && sim_has_finalizer(o->json, FG))))
+        if (k && (!o || (sim_deleting(o->json) && sim_has_finalizer(o->json, FG))))
             return 1;
     }
     return 0;
@@ -154,7 +149,7 @@ static void wake_owners(cm_sim *s, const cJSON *obj, const char *ns)
     cJSON_ArrayForEach(r, refs_of(obj)) {
         const cm_kind *k;
         cm_obj *o = owner_of(s, r, ns, &k);
-        if (o && deleting(o->json) && sim_has_finalizer(o->json, FG)) {
+        if (o && sim_deleting(o->json) && sim_has_finalizer(o->json, FG)) {
             char item[1024];
             item_of(k, o->ns, o->name, item, sizeof item);
             sim_enqueue_key(s, SIM_X_GC, item);
@@ -213,7 +208,7 @@ void sim_gc_on_change(cm_sim *s, const cm_event *ev)
     const char *name = cm_meta_str(ev->obj, "name"), *uid = cm_meta_str(ev->obj, "uid");
     const char *ns = ev->ns ? ev->ns : "";
     const cJSON *refs = refs_of(ev->obj), *old = ev->prev ? refs_of(ev->prev) : NULL;
-    if (!refs && !old && ev->type != CM_EV_DELETED && !deleting(ev->obj))
+    if (!refs && !old && ev->type != CM_EV_DELETED && !sim_deleting(ev->obj))
         return; /* the common case: nothing owns it, and it is not going */
     char item[1024];
     item_of(ev->kind, ns, name, item, sizeof item);
@@ -238,9 +233,9 @@ void sim_gc_on_change(cm_sim *s, const cm_event *ev)
         wake_owners(s, ev->obj, ns);
         return;
     }
-    if (deleting(ev->obj) && (sim_has_finalizer(ev->obj, "orphan") || sim_has_finalizer(ev->obj, FG)))
+    if (sim_deleting(ev->obj) && (sim_has_finalizer(ev->obj, "orphan") || sim_has_finalizer(ev->obj, FG)))
         sim_enqueue_key(s, SIM_X_GC, item);
-    if (deleting(ev->obj) || (changed && old))
+    if (sim_deleting(ev->obj) || (changed && old))
         wake_owners(s, ev->prev ? ev->prev : ev->obj, ns);
     if (changed && needs_check(s, ev->obj, ns))
         sim_enqueue_key(s, SIM_X_GC, item);
@@ -356,7 +351,7 @@ static void foreground(cm_sim *s, cm_obj *o, const char *item)
         if (!r)
             continue;
         blocking += cJSON_IsTrue(sim_get(r, "blockOwnerDeletion"));
-        if (!deleting(d->json))
+        if (!sim_deleting(d->json))
             delete_item(s, d, "Foreground");
     }
     free_keys(&c);
@@ -384,7 +379,7 @@ static void check_owners(cm_sim *s, cm_obj *o)
             dangling++;
             if (ngone < 32)
                 gone[ngone++] = sim_gets(r, "uid");
-        } else if (deleting(owner->json) && sim_has_finalizer(owner->json, FG)) {
+        } else if (sim_deleting(owner->json) && sim_has_finalizer(owner->json, FG)) {
             waiting++;
             if (ngone < 32)
                 gone[ngone++] = sim_gets(r, "uid");
@@ -412,7 +407,7 @@ void sim_gc_reconcile(cm_sim *s, const char *key)
     cm_obj *o = k ? cm_store_get(sim_store(s), k, ns, name) : NULL;
     if (!o)
         return;
-    if (deleting(o->json)) {
+    if (sim_deleting(o->json)) {
         if (sim_has_finalizer(o->json, "orphan"))
             orphan(s, o, key);
         else if (sim_has_finalizer(o->json, FG))

@@ -571,22 +571,11 @@ static const cJSON *job_cond(const cJSON *job, const char *type)
     return NULL;
 }
 
-static int terminal(const cJSON *pod)
-{
-    const char *p = sim_gets(sim_get(pod, "status"), "phase");
-    return sim_is(p, "Succeeded") || sim_is(p, "Failed");
-}
-
-static int deleting(const cJSON *o)
-{
-    return cm_meta_str(o, "deletionTimestamp") != NULL;
-}
-
 /* isPodFailed: Failed, or deleted before it succeeded. */
 static int pod_failed(const cJSON *pod)
 {
     return sim_is(sim_gets(sim_get(pod, "status"), "phase"), "Failed") ||
-           (deleting(pod) && !sim_is(sim_gets(sim_get(pod, "status"), "phase"), "Succeeded"));
+           (sim_deleting(pod) && !sim_is(sim_gets(sim_get(pod, "status"), "phase"), "Succeeded"));
 }
 
 static void drop_tracking(cm_sim *s, const cm_obj *pod)
@@ -623,11 +612,11 @@ static void look(cm_sim *s, const cm_obj *job, struct jobpods *jp)
     for (size_t i = 0; i < n; i++) {
         const cJSON *p = pods[i]->json;
         snprintf(jp->names[jp->n++], sizeof *jp->names, "%s", pods[i]->name);
-        if (!terminal(p) && !deleting(p)) {
+        if (!sim_terminal(p) && !sim_deleting(p)) {
             snprintf(jp->active[jp->nactive++], sizeof *jp->active, "%s", pods[i]->name);
             jp->ready += sim_pod_ready(p);
         }
-        jp->terminating += deleting(p) && !terminal(p);
+        jp->terminating += sim_deleting(p) && !sim_terminal(p);
         if (sim_has_finalizer(p, TRACKING)) {
             if (sim_is(sim_gets(sim_get(p, "status"), "phase"), "Succeeded"))
                 jp->new_succeeded++;
@@ -784,7 +773,7 @@ void sim_job_reconcile(cm_sim *s, const char *key)
         return;
     struct jobpods jp = {0};
     look(s, job, &jp);
-    if (job_cond(job->json, "Complete") || job_cond(job->json, "Failed") || deleting(job->json)) {
+    if (job_cond(job->json, "Complete") || job_cond(job->json, "Failed") || sim_deleting(job->json)) {
         count_pods(s, ns, &jp, 1); /* a finished or deleted Job lets go of its pods */
         free_look(&jp);
         return;
@@ -805,7 +794,7 @@ void sim_job_reconcile(cm_sim *s, const char *key)
     const cJSON *target = job_cond(job->json, "FailureTarget");
     const cJSON *met = job_cond(job->json, "SuccessCriteriaMet");
     int64_t wait = backoff_left(s, uid, jp.new_succeeded, jp.new_failed);
-    int64_t elapsed = cm_loop_wall(sim_loop(s)) / CM_NS_PER_S - sim_parse_time(start);
+    int64_t elapsed = cm_loop_wall(sim_loop(s)) / CM_NS_PER_S - cm_parse_time(start);
     if (!target && !met) {
         const char *reason = NULL, *msg = NULL;
         if (failed > limit || (on_failure && (limit == 0 ? jp.restarts > 0 : jp.restarts >= limit))) {

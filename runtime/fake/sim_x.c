@@ -34,16 +34,15 @@ int sim_is(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
-int64_t sim_parse_time(const char *t)
+int sim_deleting(const cJSON *o)
 {
-    int y, mo, d, h, mi, sec;
-    if (!t || sscanf(t, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &sec) != 6)
-        return 0;
-    y -= mo <= 2; /* days from the civil date (Howard Hinnant's algorithm) */
-    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
-    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-    return days * 86400 + h * 3600 + mi * 60 + sec;
+    return cm_meta_str(o, "deletionTimestamp") != NULL;
+}
+
+int sim_terminal(const cJSON *pod)
+{
+    const char *p = sim_gets(sim_get(pod, "status"), "phase");
+    return sim_is(p, "Succeeded") || sim_is(p, "Failed");
 }
 
 int sim_has_finalizer(const cJSON *obj, const char *name)

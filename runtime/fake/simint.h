@@ -120,9 +120,9 @@ int64_t sim_geti(const cJSON *o, const char *k, int64_t dflt);
 void sim_seti(cJSON *o, const char *k, int64_t v);
 int sim_is(const char *a, const char *b);
 int sim_has_finalizer(const cJSON *obj, const char *name);
-
-/* Seconds since the epoch of an RFC 3339 UTC time ("2026-11-01T09:00:00Z"), 0 when it is not one. */
-int64_t sim_parse_time(const char *t);
+/* Whether the object has a deletionTimestamp; whether the pod's phase is Succeeded or Failed. */
+int sim_deleting(const cJSON *o);
+int sim_terminal(const cJSON *pod);
 
 /* The Deployment controller (sim_deploy.c). */
 void sim_deploy_reconcile(cm_sim *s, const char *ns, const char *name);
