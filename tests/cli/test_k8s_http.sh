@@ -6,15 +6,7 @@
 . "$(dirname "$0")/../k8s/env.sh"
 
 start_server http
-cat >"$TMP/http/kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-current-context: t
-clusters: [{name: c, cluster: {server: "http://127.0.0.1:$PORT"}}]
-users: [{name: u, user: {token: tok}}]
-contexts: [{name: t, context: {cluster: c, user: u, namespace: ns1}}]
-YAML
-export KUBECONFIG="$TMP/http/kubeconfig"
+http_kubeconfig http
 run_lua http requests.lua
 warn_out=$OUT
 run_lua http watch.lua

@@ -30,6 +30,20 @@ start_server() {
     [ -n "$PORT" ] || { echo "FAIL: the test API server did not start"; cat "$TMP/$name/stderr"; exit 1; }
 }
 
+# http_kubeconfig NAME: a kubeconfig for server NAME over plain HTTP (user token tok, namespace
+# ns1), exported as KUBECONFIG.
+http_kubeconfig() {
+    cat >"$TMP/$1/kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+current-context: t
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:$PORT"}}]
+users: [{name: u, user: {token: tok}}]
+contexts: [{name: t, context: {cluster: c, user: u, namespace: ns1}}]
+YAML
+    export KUBECONFIG="$TMP/$1/kubeconfig"
+}
+
 # make_certs: a test CA, a server certificate for 127.0.0.1, a client certificate
 # (CN admin) and an unrelated CA, under $TMP/pki.
 make_certs() {
