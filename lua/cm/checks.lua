@@ -273,7 +273,8 @@ end
 local function check_rbac(r, c)
    local denied = {}
    for _, p in ipairs(M.PERMISSIONS) do
-      local review, msg, code = c:create({ apiVersion = "authorization.k8s.io/v1", kind = "SelfSubjectAccessReview", metadata = {},
+      local review, msg, code = c:create({ apiVersion = "authorization.k8s.io/v1",
+         kind = "SelfSubjectAccessReview", metadata = {},
          spec = { resourceAttributes = { group = p[1], resource = p[2], verb = p[3], subresource = p[4] } } })
       if not review then
          if code == "NotFound" then

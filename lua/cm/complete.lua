@@ -35,7 +35,8 @@ end
 function M.delete_flannel(ctx)
    local ds = ctx.snap.flannel_ds
    if not ds then return end
-   local ref = { apiVersion = "apps/v1", kind = "DaemonSet", namespace = ds.metadata.namespace, name = ds.metadata.name }
+   local ref = { apiVersion = "apps/v1", kind = "DaemonSet", namespace = ds.metadata.namespace,
+      name = ds.metadata.name }
    local cur, msg, code = ctx.c:get(ref)
    if not cur and code == "NotFound" then return end
    must("get DaemonSet " .. ds.metadata.name, cur, msg, code)

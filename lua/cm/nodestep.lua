@@ -194,7 +194,8 @@ function M.migrate(ctx, n)
    end)
    timed(ctx, name, "calico-check", function()
       local r = need(node.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT },
-         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }), "node " .. name .. ": calico-check")
+         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
+         "node " .. name .. ": calico-check")
       return "calico-check: " .. json.encode(r)
    end)
    timed(ctx, name, "uncordon", function()

@@ -90,22 +90,24 @@ function M.veth_mtu(ctx)
    ctx.step("veth-mtu", nil, "calico-config veth_mtu=" .. want)
 end
 
---- Whether any node has left flannel already (its label is none or calico).
-local function any_moved(ctx)
+--- Whether VXLAN must be held off: some node lacks its VTEP data and none has left flannel yet
+--- (once one runs Calico, turning VXLAN off would take it down there: Calico's restart hazard).
+local function hold_vxlan(ctx)
+   local missing = false
    for _, n in ipairs(ctx.snap.nodes) do
       local net = (n.metadata.labels or {})[calico.LABEL_NETWORK]
-      if net == "none" or net == "calico" then return true end
+      if net == "none" or net == "calico" then return false end
+      if not (n.metadata.annotations or {})[calico.ANN_VXLAN_MAC] then missing = true end
    end
-   return false
+   return missing
 end
 
 --- FelixConfiguration default: flannel's VNI, port and MTU; vxlanEnabled false until every
---- node's VTEP data is written, but only on a first run: once a node runs Calico, turning VXLAN
---- off would take it down on that node (Calico's restart hazard).
+--- node's VTEP data is written (see hold_vxlan).
 function M.felix(ctx)
    local v = ctx.cfg.values
    local want = { vxlanVNI = v.FLANNEL_VNI, vxlanPort = v.FLANNEL_PORT, vxlanMTU = v.FLANNEL_MTU }
-   local off = not any_moved(ctx)
+   local off = hold_vxlan(ctx)
    if off then want.vxlanEnabled = false end
    local fc = ctx.snap.felix
    if not fc then
@@ -149,7 +151,8 @@ function M.pool(ctx)
          if not (ctx.snap.flannel_info.canal and p.spec.vxlanMode ~= "Always") then
             fail("IPPool %s: %s", p.metadata.name, bad)
          end
-         must("delete IPPool " .. p.metadata.name, ctx.c:delete { apiVersion = G, kind = "IPPool", name = p.metadata.name })
+         must("delete IPPool " .. p.metadata.name,
+            ctx.c:delete { apiVersion = G, kind = "IPPool", name = p.metadata.name })
          ctx.step("ippool", nil, ("IPPool %s deleted (Canal's, %s)"):format(p.metadata.name, bad))
       end
    end

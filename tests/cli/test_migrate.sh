@@ -3,11 +3,13 @@
 # and the environment, malformed values), preflight's table, JSON and exit codes, and migrate
 # refusing to start on a blocker with zero writes (the simulation's trace shows every request).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
 X="${CM_SOURCE_DIR:?}/examples/clusters"
 F="$X/flannel-calico-installed-4node.yaml"
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+trap 'fake_stop; rm -rf "$dir" "$FAKE_DIR"' EXIT
+export LUA_PATH_5_4="$CM_SOURCE_DIR/tests/lua/?.lua"
 
 # writes: the script's API writes in a trace, SelfSubjectAccessReviews (which store nothing) aside
 writes() {
@@ -98,4 +100,14 @@ expect_out '^Dry run: every write was sent with dryRun=All'
 [ "$(writes "$dir/t4.jsonl")" -gt 20 ] || fail "the dry run sent too few writes"
 n=$(grep '"actor":"cluster"' "$dir/t4.jsonl" | grep -Ec '"kind":"(IPPool|FelixConfiguration|IPAMBlock|BlockAffinity|IPAMHandle|Node)"|flannel-migration-config')
 [ "$n" -eq 0 ] || fail "the dry run changed $n object(s)"
+
+# the cluster preparation, object by object (datamodel.md A.12), in process and over HTTP
+run "$B" --fake "$F" run "$CM_SOURCE_DIR/tests/k8s/migrate_prepare.lua"
+expect_rc 0
+expect_out '^ok: [0-9]+ checks$'
+fake_start "$F" --speed 100
+run "$B" run "$CM_SOURCE_DIR/tests/k8s/migrate_prepare.lua"
+expect_rc 0
+expect_out '^ok: [0-9]+ checks$'
+fake_stop
 done_ok
