@@ -1,7 +1,7 @@
 /* main.c - the cni-migrate command line, a client of include/cnimigrate.h. */
 #include "cnimigrate.h"
 #include "duration.h"
-#include "fake/serve.h"
+#include "fake/sim/serve.h"
 
 #include <cJSON.h>
 #include <curl/curl.h>

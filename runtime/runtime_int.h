@@ -9,7 +9,7 @@
 
 #include "cmlua.h"
 #include "cnimigrate.h"
-#include "fake/simrun.h"
+#include "fake/sim/simrun.h"
 
 #include <stddef.h>
 
