@@ -30,7 +30,7 @@ if cfg.opts.help then
    return
 end
 
-local c = assert(k8s.client())
+local c = assert(k8s.client { qps = 20, burst = 40 }) -- as kube-controller-manager, not client-go's 5/10
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
 local T0 = time.now()

@@ -277,6 +277,30 @@ function M.flannel_selector(ctx)
       ds.metadata.name, calico.LABEL_NETWORK))
 end
 
+--- Runs fn(node) for every node, M.PARALLEL at a time (cm.task); the first failure raises
+--- once the others have stopped.
+M.PARALLEL = 8
+function M.each_node(ctx, nodes, fn)
+   local task = require "cm.task"
+   local next_i, failure = 1, nil
+   local function worker()
+      while not failure and next_i <= #nodes do
+         local n = nodes[next_i]
+         next_i = next_i + 1
+         local ok, err = pcall(fn, n)
+         if not ok then failure = failure or err end
+      end
+      return true
+   end
+   local workers = {}
+   for i = 1, math.min(M.PARALLEL, #nodes) do workers[i] = task.spawn(worker) end
+   for _, w in ipairs(workers) do
+      local ok, err = w:wait()
+      if not ok then failure = failure or err end
+   end
+   if failure then error(failure, 0) end
+end
+
 --- The whole preparation, in Calico's order.
 ---@param ctx table
 function M.run(ctx)
@@ -286,10 +310,10 @@ function M.run(ctx)
    M.veth_mtu(ctx)
    M.felix(ctx)
    M.pool(ctx)
-   for _, n in ipairs(ctx.snap.nodes) do
+   M.each_node(ctx, ctx.snap.nodes, function(n)
       M.label_flannel(ctx, n)
       M.node_ipam(ctx, n)
-   end
+   end)
    M.felix_clear(ctx)
    M.flannel_selector(ctx)
 end
