@@ -269,6 +269,63 @@ local function check_settings(r, cfg, contradictions, disagreements)
    end
 end
 
+--- What node-facts found on each node: rp_filter Felix accepts, subnet.env agreeing with the
+--- settings, flannel's CNI config active, flannel.VNI's MAC as the node's annotation says.
+local function check_facts(r, s, cfg)
+   if not s.facts then
+      r:add("node-facts", "warning", "nodes", "not read (this build has no cm.node.run_on, or a dry run): "
+         .. "rp_filter, subnet.env, the active CNI config and flannel's VTEP MAC were not checked", nil)
+      return
+   end
+   local v = cfg.values
+   local failed, rpf, envbad, cni, mac, count = {}, {}, {}, {}, {}, 0
+   local by_name = {}
+   for _, n in ipairs(s.nodes) do by_name[n.metadata.name] = n end
+   local names = {}
+   for name in pairs(s.facts) do names[#names + 1] = name end
+   table.sort(names)
+   for _, name in ipairs(names) do
+      local f = s.facts[name]
+      count = count + 1
+      if f.error then
+         failed[#failed + 1] = ("%s (%s)"):format(name, f.error)
+      else
+         local sys = f.sysctls or {}
+         if sys["net.ipv4.conf.all.rp_filter"] == "2" or sys["net.ipv4.conf.all.rp_filter"] == 2 then
+            rpf[#rpf + 1] = name
+         end
+         local env = f.subnet_env
+         if type(env) ~= "table" then
+            if not s.flannel_info.canal then envbad[#envbad + 1] = name .. " (no subnet.env)" end
+         elseif env.FLANNEL_NETWORK ~= v.FLANNEL_NETWORK or tonumber(env.FLANNEL_MTU) ~= v.FLANNEL_MTU then
+            envbad[#envbad + 1] = ("%s (%s, MTU %s)"):format(name, tostring(env.FLANNEL_NETWORK), tostring(env.FLANNEL_MTU))
+         end
+         local active = f.cni and f.cni.active or ""
+         if not (active:find("flannel", 1, true) or active:find("canal", 1, true)) then
+            cni[#cni + 1] = ("%s (%s)"):format(name, active ~= "" and active or "none")
+         end
+         local info = by_name[name] and flannel.node_info(by_name[name], v.FLANNEL_ANNOTATION_PREFIX)
+         local have = f.flannel and f.flannel.mac
+         if info and (not have or have:lower() ~= info.vtep_mac) then
+            mac[#mac + 1] = ("%s (flannel.%d %s, annotation %s)"):format(name, v.FLANNEL_VNI, tostring(have),
+               info.vtep_mac)
+         end
+      end
+   end
+   local what = ("%d node(s)"):format(count)
+   local function report(check, list, text, fix, severity)
+      if #list > 0 then r:add(check, severity or "blocker", what, text .. ": " .. names(list), fix)
+      else r:ok(check, what, "all") end
+   end
+   report("node-facts", failed, "node-facts failed", "see the node-run pod's log")
+   report("rp-filter", rpf, "net.ipv4.conf.all.rp_filter=2 (loose): Felix refuses to start",
+      "set rp_filter to 0 or 1, or FELIX_IGNORELOOSERPF=true")
+   report("subnet-env", envbad, "subnet.env disagrees with the settings", "check FLANNEL_NETWORK and FLANNEL_MTU")
+   report("active-cni", cni, "flannel's CNI config is not the active one", "check /etc/cni/net.d", "warning")
+   report("vtep-mac", mac, "flannel's device MAC differs from its backend-data annotation: peers would "
+      .. "send to the wrong MAC once Calico takes over", "restart flanneld on those nodes so it re-annotates")
+end
+
 --- The RBAC the run needs, by SelfSubjectAccessReview where it is served.
 local function check_rbac(r, c)
    local denied = {}
@@ -312,6 +369,7 @@ function M.run(c, s, cfg, contradictions, disagreements)
    if s.crds then check_pools(r, s, cfg) end
    check_nodes(r, s, cfg)
    check_pdbs(r, s)
+   check_facts(r, s, cfg)
    check_rbac(r, c)
    return r
 end

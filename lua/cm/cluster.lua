@@ -213,6 +213,25 @@ function M.saved_subnet_env(s, cfg)
    return nil
 end
 
+--- subnet.env as node-facts read it on a node: the controller's own node first (as Calico
+--- reads it), else the first node by name that has one.
+---@return table|nil vars
+---@return string|nil source
+function M.facts_subnet_env(s, prefer)
+   if not s.facts then return nil end
+   local names = {}
+   for name in pairs(s.facts) do names[#names + 1] = name end
+   table.sort(names, function(a, b)
+      if (a == prefer) ~= (b == prefer) then return a == prefer end
+      return a < b
+   end)
+   for _, name in ipairs(names) do
+      local env = s.facts[name].subnet_env
+      if type(env) == "table" and env.FLANNEL_NETWORK then return env, "subnet.env on node " .. name end
+   end
+   return nil
+end
+
 --- Whether a node is a control-plane node (any of the three labels count).
 ---@param n table a Node
 ---@return boolean

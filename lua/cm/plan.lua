@@ -17,7 +17,9 @@ local M = {}
 function M.survey(c, cfg)
    local snap, err, code = cluster.read(c, cfg)
    if not snap then return nil, err, code end
+   snap.facts = M.node_facts(c, snap, cfg)
    local env, env_source = cluster.saved_subnet_env(snap, cfg)
+   if not env then env, env_source = cluster.facts_subnet_env(snap, cfg.values.POD_NODE_NAME) end
    local observed = cluster.observe(snap, env, env_source)
    local disagreements = cluster.disagreements(observed)
    local contradictions = config.resolve(cfg, observed)
@@ -28,6 +30,28 @@ function M.survey(c, cfg)
    end
    local results = checks.run(c, snap, cfg, contradictions, disagreements)
    return { cfg = cfg, snap = snap, results = results, subnet_env = env, subnet_env_source = env_source }
+end
+
+--- What node-facts reports from every node still on flannel, eight at a time: {name = result
+--- | {error = msg, code = code}}; nil when this build has no cm.node (preflight then says the
+--- node checks were not made).
+---@return table|nil
+function M.node_facts(c, snap, cfg)
+   local ok, node = pcall(require, "cm.node")
+   if not ok or not node.run_on or c:info().dryRun then return nil end
+   local prepare = require "cm.prepare"
+   local facts, todo = {}, {}
+   for _, n in ipairs(snap.nodes) do
+      local st = M.state(n)
+      if st == "flannel" and cluster.node_ready(n) == "True" then todo[#todo + 1] = n end
+   end
+   prepare.each_node({}, todo, function(n)
+      local r, msg, code = node.run_on(c, n.metadata.name, "node-facts", { vni = cfg.values.FLANNEL_VNI,
+         cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = cfg.values.CALICO_DAEMONSET_NAMESPACE,
+         timeout = cfg.opts.node_step_timeout })
+      facts[n.metadata.name] = r or { error = msg, code = code }
+   end)
+   return facts
 end
 
 --- Where a node is in Calico's label protocol: "flannel" (not started), "none" or "calico" with

@@ -23,7 +23,7 @@ expect_out '^  FLANNEL_MTU +1450 +flag --flannel-mtu$'
 expect_out '^  FLANNEL_SUBNET_LEN +24 +nodes. spec\.podCIDR \(4\)$'
 expect_out '^calico-manifest +ok +DaemonSet kube-system/calico-node'
 expect_out '^rbac +ok +this account +18 permissions allowed$'
-expect_out '^[0-9]+ ok, 0 warning\(s\), 0 blocker\(s\), 0 skipped$'
+expect_out '^[0-9]+ ok, [0-9]+ warning\(s\), 0 blocker\(s\), 0 skipped$'
 
 # flags before the command, the environment under a flag
 FLANNEL_MTU=1400 run "$B" --flannel-mtu 1450 --fake "$F" preflight
