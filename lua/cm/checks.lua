@@ -281,10 +281,10 @@ local function check_facts(r, s, cfg)
    local failed, rpf, envbad, cni, mac, count = {}, {}, {}, {}, {}, 0
    local by_name = {}
    for _, n in ipairs(s.nodes) do by_name[n.metadata.name] = n end
-   local names = {}
-   for name in pairs(s.facts) do names[#names + 1] = name end
-   table.sort(names)
-   for _, name in ipairs(names) do
+   local order = {}
+   for name in pairs(s.facts) do order[#order + 1] = name end
+   table.sort(order)
+   for _, name in ipairs(order) do
       local f = s.facts[name]
       count = count + 1
       if f.error then
@@ -298,7 +298,8 @@ local function check_facts(r, s, cfg)
          if type(env) ~= "table" then
             if not s.flannel_info.canal then envbad[#envbad + 1] = name .. " (no subnet.env)" end
          elseif env.FLANNEL_NETWORK ~= v.FLANNEL_NETWORK or tonumber(env.FLANNEL_MTU) ~= v.FLANNEL_MTU then
-            envbad[#envbad + 1] = ("%s (%s, MTU %s)"):format(name, tostring(env.FLANNEL_NETWORK), tostring(env.FLANNEL_MTU))
+            envbad[#envbad + 1] = ("%s (%s, MTU %s)"):format(name, tostring(env.FLANNEL_NETWORK),
+               tostring(env.FLANNEL_MTU))
          end
          local active = f.cni and f.cni.active or ""
          if not (active:find("flannel", 1, true) or active:find("canal", 1, true)) then

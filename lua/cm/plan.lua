@@ -45,7 +45,7 @@ function M.node_facts(c, snap, cfg)
       local st = M.state(n)
       if st == "flannel" and cluster.node_ready(n) == "True" then todo[#todo + 1] = n end
    end
-   prepare.each_node({}, todo, function(n)
+   prepare.each_node(todo, function(n)
       local r, msg, code = node.run_on(c, n.metadata.name, "node-facts", { vni = cfg.values.FLANNEL_VNI,
          cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = cfg.values.CALICO_DAEMONSET_NAMESPACE,
          timeout = cfg.opts.node_step_timeout })

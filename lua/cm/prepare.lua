@@ -280,7 +280,7 @@ end
 --- Runs fn(node) for every node, M.PARALLEL at a time (cm.task); the first failure raises
 --- once the others have stopped.
 M.PARALLEL = 8
-function M.each_node(ctx, nodes, fn)
+function M.each_node(nodes, fn)
    local task = require "cm.task"
    local next_i, failure = 1, nil
    local function worker()
@@ -310,7 +310,7 @@ function M.run(ctx)
    M.veth_mtu(ctx)
    M.felix(ctx)
    M.pool(ctx)
-   M.each_node(ctx, ctx.snap.nodes, function(n)
+   M.each_node(ctx.snap.nodes, function(n)
       M.label_flannel(ctx, n)
       M.node_ipam(ctx, n)
    end)
