@@ -105,6 +105,22 @@ n=$(grep '"actor":"cluster"' "$dir/t4.jsonl" | grep -Ec '"kind":"(IPPool|FelixCo
 run "$B" --fake "$F" run "$CM_SOURCE_DIR/tests/k8s/migrate_prepare.lua"
 expect_rc 0
 expect_out '^ok: [0-9]+ checks$'
+
+# resume: the preparation killed after each of its writes in turn, then run again, reaches the
+# same end state as an uninterrupted one (tests/k8s/migrate_resume.lua)
+R="$CM_SOURCE_DIR/tests/k8s/migrate_resume.lua"
+"$B" --fake "$F" --log-level warn run "$R" 0 >"$dir/r0.txt" 2>&1 || fail "uninterrupted preparation failed"
+total=$(sed -n 's/^writes \([0-9]*\) (finished)$/\1/p' "$dir/r0.txt")
+[ "${total:-0}" -ge 40 ] || fail "the preparation made ${total:-no} writes"
+tail -n +2 "$dir/r0.txt" >"$dir/end0.txt"
+n=1
+while [ "$n" -lt "${total:-0}" ]; do
+    "$B" --fake "$F" --log-level warn run "$R" "$n" >"$dir/rn.txt" 2>&1 || fail "resume after write $n failed"
+    head -n1 "$dir/rn.txt" | grep -q "^writes $n\$" || fail "the first run did not stop after write $n"
+    tail -n +2 "$dir/rn.txt" | cmp -s - "$dir/end0.txt" || fail "resumed after write $n: another end state"
+    n=$((n + 1))
+done
+
 fake_start "$F" --speed 100
 run "$B" run "$CM_SOURCE_DIR/tests/k8s/migrate_prepare.lua"
 expect_rc 0
