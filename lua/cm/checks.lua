@@ -263,6 +263,10 @@ local function check_settings(r, cfg, contradictions, disagreements)
       r:add("settings", "blocker", "FLANNEL_MTU", "flannel's MTU is not known (no subnet.env, no Backend.MTU)",
          "set FLANNEL_MTU (subnet.env's FLANNEL_MTU, the interface MTU - 50)")
    end
+   if cfg.values.FLANNEL_IPV6_NETWORK ~= "" then
+      r:add("settings", "blocker", "FLANNEL_IPV6_NETWORK", ("flannel runs IPv6 (%s): this version migrates IPv4 "
+         .. "only (no v6 VTEP, blocks or pool)"):format(cfg.values.FLANNEL_IPV6_NETWORK), "migrate IPv4-only clusters")
+   end
    if #contradictions == 0 and #disagreements == 0 and cfg.values.FLANNEL_NETWORK ~= ""
       and cfg.values.FLANNEL_MTU ~= 0 then
       r:ok("settings", "-", "consistent")
