@@ -142,6 +142,57 @@ function M.recreates_device(version)
    return M.compare_versions(version, "v0.27.4") >= 0
 end
 
+--- flanneld's settings from its container's command line and environment, as flanneld reads
+--- them: a flag given on the command line (`--flag=value`, `--flag value`, `--flag` for a
+--- boolean) wins; otherwise a non-empty FLANNELD_<FLAG> variable (dashes as underscores).
+---@param args string[] the container's command and args, in order
+---@param env table|nil name -> value (already resolved)
+---@return table opts {prefix, iface (list), ipmasq, public_ip, subnet_file}
+function M.flanneld_args(args, env)
+   local BOOL = { ["ip-masq"] = true, ["kube-subnet-mgr"] = true }
+   local given = {}
+   local i = 1
+   while i <= #args do
+      local name, value = args[i]:match("^%-%-?([%w-]+)=(.*)$")
+      if not name then
+         name = args[i]:match("^%-%-?([%w-]+)$")
+         if name and not BOOL[name] and args[i + 1] then
+            value = args[i + 1]
+            i = i + 1
+         elseif name then
+            value = "true"
+         end
+      end
+      if name then
+         if name == "iface" then
+            given.iface = given.iface or {}
+            given.iface[#given.iface + 1] = value -- repeatable: the first that exists is used
+         else
+            given[name] = value
+         end
+      end
+      i = i + 1
+   end
+   local function setting(name)
+      if given[name] ~= nil then return given[name] end
+      local v = env and env["FLANNELD_" .. name:upper():gsub("-", "_")]
+      if v ~= nil and v ~= "" then return v end
+      return nil
+   end
+   local iface = given.iface
+   if not iface and setting("iface") then
+      iface = {}
+      for part in setting("iface"):gmatch("[^,]+") do iface[#iface + 1] = part end
+   end
+   local masq = setting("ip-masq")
+   return {
+      prefix = setting("kube-annotation-prefix") or M.PREFIX,
+      iface = iface,
+      ipmasq = masq ~= nil and masq ~= "false" and masq ~= "0",
+      public_ip = setting("public-ip"),
+   }
+end
+
 --- Reads what flannel recorded on a Node: its annotations and podCIDR.
 ---@param node table a Node
 ---@param prefix string|nil the annotation prefix (default flannel.alpha.coreos.com)
@@ -245,8 +296,9 @@ function M.node_state(node, nodes, conf, opts)
       addresses = { { dev = dev, address = ip.host(me.pod_cidr, 0) .. "/32" } },
       routes = {}, neighbours = {}, fdb = {},
       sysctls = { [("net/ipv6/conf/%s/accept_ra"):format(dev)] = "0" },
-      files = { ["/etc/cni/net.d/10-flannel.conflist"] = opts.cni_conf or M.DEFAULT_CNI_CONF,
-         ["/opt/cni/bin/flannel"] = "" }, -- the binary install-cni-plugin copies
+      files = opts.canal and {} -- Canal's CNI config and binaries are calico-node's install-cni's
+         or { ["/etc/cni/net.d/10-flannel.conflist"] = opts.cni_conf or M.DEFAULT_CNI_CONF,
+            ["/opt/cni/bin/flannel"] = "" }, -- the binary install-cni-plugin copies
       iptables = M.iptables_rules(conf.network, me.pod_cidr, opts.version or "v0.28.9"),
    }
    if opts.ipmasq == false then st.iptables.nat = {} end -- nat rules come with --ip-masq only
@@ -274,6 +326,70 @@ function M.node_state(node, nodes, conf, opts)
       st.routes[#st.routes + 1] = { dst = p.pod_cidr, gateway = vtep, dev = dev, onlink = true }
    end
    return st
+end
+
+--- Where flannel's DaemonSet is looked for, newest layout first (datamodel.md C.1, D).
+M.DAEMONSET_CANDIDATES = {
+   { namespace = "kube-flannel", name = "kube-flannel-ds" },
+   { namespace = "kube-system", name = "kube-flannel-ds" },
+   { namespace = "kube-system", name = "kube-flannel-ds-amd64" },
+   { namespace = "kube-system", name = "canal" },
+   { namespace = "kube-flannel", name = "canal" },
+}
+--- The label kube-addon-manager owns its objects by: it would undo our edits.
+M.ADDON_LABEL = "addonmanager.kubernetes.io/mode"
+
+--- What a flannel (or Canal) DaemonSet says about how flanneld runs: its container, its flags
+--- (as args or FLANNELD_* environment variables), the ConfigMap it mounts, its version.
+---@param ds table a DaemonSet
+---@return table info {canal, container, version, flags = {name = value|true}, configmap,
+---   prefix, iface, ip_masq, kube_subnet_mgr, etcd, addon}
+function M.daemonset_info(ds)
+   local spec = ds.spec and ds.spec.template and ds.spec.template.spec or {}
+   local info = { flags = {}, canal = ds.metadata.name == "canal" }
+   for _, c in ipairs(spec.containers or {}) do
+      local argv = {}
+      for _, a in ipairs(c.command or {}) do argv[#argv + 1] = a end
+      for _, a in ipairs(c.args or {}) do argv[#argv + 1] = a end
+      local is_flanneld = c.name == "kube-flannel"
+      for _, a in ipairs(argv) do if a:find("flanneld", 1, true) then is_flanneld = true end end
+      if c.name == "calico-node" then info.canal = true end
+      if is_flanneld then
+         info.container = c.name
+         info.version = (c.image or ""):match("/flannel:([^@]+)")
+         for i, a in ipairs(argv) do
+            local k, v = a:match("^%-%-?([%w-]+)=(.*)$")
+            if not k then
+               k = a:match("^%-%-?([%w-]+)$")
+               local nxt = argv[i + 1]
+               v = (nxt and not nxt:match("^%-")) and nil or true
+            end
+            if k then info.flags[k] = v end
+         end
+         for _, e in ipairs(c.env or {}) do -- flanneld reads FLANNELD_<FLAG> too
+            local k = e.name:match("^FLANNELD_(.+)$")
+            if k then
+               local v = e.value
+               if v == nil and e.valueFrom then v = { from = e.valueFrom } end
+               info.flags[k:lower():gsub("_", "-")] = v
+            end
+         end
+      end
+   end
+   for _, v in ipairs(spec.volumes or {}) do
+      if v.configMap and (v.configMap.name == "kube-flannel-cfg" or v.configMap.name == "canal-config"
+         or v.name == "flannel-cfg") then
+         info.configmap = v.configMap.name
+      end
+   end
+   local f = info.flags
+   info.prefix = type(f["kube-annotation-prefix"]) == "string" and f["kube-annotation-prefix"] or nil
+   info.iface = type(f.iface) == "string" and f.iface or nil
+   info.ip_masq = f["ip-masq"] == true or f["ip-masq"] == "true"
+   info.kube_subnet_mgr = f["kube-subnet-mgr"] == true or f["kube-subnet-mgr"] == "true"
+   info.etcd = f["etcd-endpoints"] ~= nil
+   info.addon = (ds.metadata.labels or {})[M.ADDON_LABEL]
+   return info
 end
 
 return M
