@@ -212,11 +212,19 @@ void cm_preload_all(lua_State *L)
 void cm_new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
 {
     luaL_newmetatable(L, name);    /* [mt] */
-    luaL_setfuncs(L, meta, 0);
+    if (meta)
+        luaL_setfuncs(L, meta, 0);
     lua_newtable(L);               /* [mt, methods] */
     luaL_setfuncs(L, methods, 0);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "__index"); /* mt.__index = methods */
+    if (lua_getfield(L, -1, "close") == LUA_TFUNCTION) { /* [mt, methods, close] */
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -4, "__close");
+        lua_setfield(L, -3, "__gc"); /* one close for all three */
+    } else {
+        lua_pop(L, 1);
+    }
     lua_remove(L, -2);             /* [methods] */
 }
 
