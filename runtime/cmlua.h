@@ -120,6 +120,13 @@ void cm_waiter_wake(struct cm_run *run, cm_waiter *w);
  */
 void cm_new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
 
+/*
+ * Whether the value at idx is a cm.proc usage or failure value (lua/cm/proc.lua): returns its exit
+ * code (2 usage, 1 failure) and points *message (if not NULL) at its message, which lives as
+ * long as the value; 0 for any other value.
+ */
+int cm_proc_failure(lua_State *L, int idx, const char **message);
+
 /* Makes reading or assigning an undeclared global raise, naming it. */
 void cm_strict_globals(lua_State *L);
 
