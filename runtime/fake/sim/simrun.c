@@ -247,7 +247,7 @@ static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespac
 /*
  * The simulation's agent hook: a pod started or stopped on a node. What that
  * does to the node's host is add-on knowledge, so it is Lua's:
- * require("cm.agents").on_pod(node, pod, "started"|"stopped", host). Runs on
+ * require("cm.agents").on_pod(node, pod, "started"|"stopped"|"resync", host). Runs on
  * the main thread's stack, which is inside a wait whenever the loop runs.
  */
 static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod, enum cm_sim_pod_event ev)
@@ -262,7 +262,7 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
         lua_getfield(L, -1, "on_pod");
         lua_pushstring(L, node);
         cm_lua_push_json(L, pod);
-        lua_pushstring(L, ev == CM_SIM_POD_STARTED ? "started" : "stopped");
+        lua_pushstring(L, ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync");
         cm_fake_push_node_host(L, node); /* [agents, on_pod, node, pod, event, host] */
         if (cm_pcall(L, 4, 0) == LUA_OK) {
             lua_settop(L, top);
