@@ -287,6 +287,7 @@ static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespac
 static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod, enum cm_sim_pod_event ev)
 {
     cm_sim_run *s = ud;
+    (void)sim; /* the handle finds the node's host through the run, at each call */
     lua_State *L = s->run->L;
     int top = lua_gettop(L);
     lua_getglobal(L, "require");
@@ -296,7 +297,7 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
         lua_pushstring(L, node);
         cm_lua_push_json(L, pod);
         lua_pushstring(L, ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync");
-        cm_fake_push_host(L, cm_sim_host(sim, node)); /* [agents, on_pod, node, pod, event, host] */
+        cm_fake_push_node_host(L, node); /* [agents, on_pod, node, pod, event, host] */
         if (cm_pcall(L, 4, 0) == LUA_OK) {
             lua_settop(L, top);
             return;
