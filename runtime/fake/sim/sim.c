@@ -619,8 +619,9 @@ static void resync_timer(cm_loop *loop, void *ud)
         char ns[512], name[512];
         splitkey(k.v[i], ns, sizeof ns, name, sizeof name);
         cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
-        if (pod && agent_pod(pod->json) && s->agent)
-            tell_agent(s, pod, CM_SIM_POD_RESYNC);
+        const char *node = pod ? sim_gets(sim_get(pod->json, "spec"), "nodeName") : NULL;
+        if (pod && agent_pod(pod->json) && s->agent && node && cm_store_get(s->st, s->k_node, "", node))
+            tell_agent(s, pod, CM_SIM_POD_RESYNC); /* not on a deleted node: its host is gone */
         free(k.v[i]);
     }
     free(k.v);
