@@ -11,6 +11,7 @@
  *   cni.write(path, text [, {validate = true}]) -> true   atomic, 0644; never over a symlink
  *   cni.remove(path, backup_dir) -> backup_path   copy into backup_dir, then remove
  *   cni.restore(backup_path, path) -> true        the backup's content back, atomically
+ *   cni.read_text(path) -> text                 a small host file (subnet.env), same limits
  *   cni.MAX_SIZE                                   the largest file read or written (bytes)
  * Codes: "ENOENT", "ELOOP" (a symlink not followed), "EFBIG" (over MAX_SIZE), "EISDIR",
  * "InvalidConfig", "NotFound", or another errno name.
@@ -64,6 +65,20 @@ static int cni_read(lua_State *L)
     cJSON *out = NULL;
     int rc = cm_cnifile_read(ops, &c, path, &out);
     return push(L, &c, rc, out);
+}
+
+static int cni_read_text(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    cm_hostcall c;
+    const cm_hostops *ops = cm_lua_host(L, &c, 0);
+    char *text;
+    size_t len;
+    if (ops->file_read(&c, path, CM_CNI_MAX_SIZE, &text, &len) != 0)
+        return cm_lua_host_fail(L, &c);
+    lua_pushlstring(L, text, len);
+    free(text);
+    return 1;
 }
 
 static int cni_active(lua_State *L)
@@ -122,7 +137,7 @@ static int cni_restore(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"list", cni_list},       {"parse", cni_parse},     {"read", cni_read},     {"active", cni_active},
+    {"list", cni_list},       {"parse", cni_parse},     {"read", cni_read},     {"read_text", cni_read_text},     {"active", cni_active},
     {"write", cni_write},     {"remove", cni_remove},   {"restore", cni_restore}, {NULL, NULL},
 };
 

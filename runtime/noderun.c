@@ -43,9 +43,12 @@ static int body(lua_State *L)
         status = luaL_loadfilex(L, script, "t");
     }
     if (status != LUA_OK) {
+        if (status == LUA_ERRFILE && is_name(script))
+            lua_pushfstring(L, "no node script '%s'", script); /* [.., why, message] */
+        else
+            lua_pushvalue(L, -1);
         lua_pushinteger(L, 2);
-        lua_pushstring(L, status == LUA_ERRFILE && is_name(script) ? lua_pushfstring(L, "no node script '%s'", script)
-                                                                   : lua_tostring(L, -2));
+        lua_insert(L, -2);
         lua_pushstring(L, "Usage");
         return 3;
     }
