@@ -1,6 +1,6 @@
 /* hostops_sim.c - a simulated node's host (runtime/fake/host.h) behind the host seam
  * (hostops.h): the same calls as the real host, answered with the kernel's errnos. */
-#include "fake/host.h"
+#include "fake/host/host.h"
 #include "hostops.h"
 
 #include <errno.h>

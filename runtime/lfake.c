@@ -1,6 +1,6 @@
 /*
  * lfake.c - cm.fake: the simulated parts of a fake cluster, from Lua. For now, simulated node
- * hosts (runtime/fake/host.h) and their CNI view (runtime/fake/cni.h).
+ * hosts (runtime/fake/host/host.h) and their CNI view (runtime/fake/host/cni.h).
  *
  *   fake.new_host([doc]) -> Host | nil, message, "InvalidHost"
  *       an empty host (loopback and default sysctls), or one from a document shaped as
@@ -29,10 +29,10 @@
  *   host:close()                                 also __gc and __close
  */
 #include "cmlua.h"
-#include "fake/cni.h"
+#include "fake/host/cni.h"
 #include "fake/fake.h"
-#include "fake/host.h"
-#include "fake/simrun.h"
+#include "fake/host/host.h"
+#include "fake/sim/simrun.h"
 #include "json.h"
 #include "ljson.h"
 

@@ -40,6 +40,7 @@
 typedef struct lclient {
     cm_k8s_client *c;
     int64_t timeout; /* per request, ns */
+    int dry_run;     /* every write carries dryRun=All (for c:info) */
 } lclient;
 
 typedef struct lwatch {
@@ -410,6 +411,7 @@ static int k8s_client(lua_State *L)
     double timeout;
     client_opts(L, run, &co, &o, &timeout); /* [opts, ud, strings...] */
     lc->timeout = (int64_t)(timeout * 1e9);
+    lc->dry_run = o.dry_run;
     o.discovery = disc;
     cm_k8s_error err = {0};
     cm_k8s_config *cfg = run->k8s_config_new ? run->k8s_config_new(run, co.namespace)
@@ -428,7 +430,9 @@ static int client_info(lua_State *L)
 {
     lclient *lc = check_client(L);
     const cm_k8s_config *cfg = cm_k8s_client_config(lc->c);
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
+    lua_pushboolean(L, lc->dry_run);
+    lua_setfield(L, -2, "dryRun");
     lua_pushstring(L, cfg->server);
     lua_setfield(L, -2, "server");
     lua_pushstring(L, cfg->namespace);

@@ -36,6 +36,7 @@ struct cm_loop {
     size_t nwatches, capwatches;
     volatile sig_atomic_t *cancel;
     int wake_fd;
+    int depth, max_depth; /* cm_loop_run_until() calls in progress, and the most ever at once */
 };
 
 static int64_t clock_ns(clockid_t id)
@@ -288,7 +289,29 @@ static int poll_once(cm_loop *loop, int64_t until)
     return 0;
 }
 
+int cm_loop_depth(const cm_loop *loop)
+{
+    return loop->depth;
+}
+
+int cm_loop_max_depth(const cm_loop *loop)
+{
+    return loop->max_depth;
+}
+
+static enum cm_loop_result run_until(cm_loop *loop, int64_t until, const int *done);
+
 enum cm_loop_result cm_loop_run_until(cm_loop *loop, int64_t until, const int *done)
+{
+    if (++loop->depth > loop->max_depth)
+        loop->max_depth = loop->depth;
+    enum cm_loop_result r = run_until(loop, until, done);
+    loop->depth--;
+    return r;
+}
+
+/* cm_loop_run_until's body. */
+static enum cm_loop_result run_until(cm_loop *loop, int64_t until, const int *done)
 {
     for (;;) {
         if (loop->cancel && *loop->cancel)

@@ -125,4 +125,12 @@ int cm_loop_watch_fd(cm_loop *loop, int fd, short events, cm_io_fn fn, void *ud)
  */
 enum cm_loop_result cm_loop_run_until(cm_loop *loop, int64_t until, const int *done);
 
+/*
+ * How many cm_loop_run_until() calls are in progress now (0 outside the loop,
+ * 1 inside a callback the loop runs), and the most there ever were at once:
+ * the runtime never nests the loop, so the latter stays at most 1.
+ */
+int cm_loop_depth(const cm_loop *loop);
+int cm_loop_max_depth(const cm_loop *loop);
+
 #endif

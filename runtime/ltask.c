@@ -111,6 +111,11 @@ static void resume_task(cm_loop *loop, void *ud)
 static int await_on_loop(lua_State *L, struct cm_run *run, cm_waiter *w, int64_t until,
                          lua_KContext ctx, lua_KFunction k)
 {
+    if (cm_loop_depth(run->loop) > 0) /* never a loop inside the loop: the waits it runs would reorder */
+        return luaL_error(L, "cannot wait here: %s", !task_of(L) ? "code the event loop calls must not wait"
+                                                                          : "a task cannot wait across a C call "
+                                                                            "boundary (a metamethod, an iterator "
+                                                                            "of table.sort or gsub, require)");
     int64_t limit = until < run->deadline ? until : run->deadline;
     enum cm_loop_result r = cm_loop_run_until(run->loop, limit, &w->done);
     cm_check_interrupt(L);
@@ -301,6 +306,15 @@ static int task_yield(lua_State *L)
     return cm_await(L, w, cm_loop_now(cm_run_get(L)->loop), 0, yield_done);
 }
 
+/* task._depth() -> loop calls in progress now, the most ever at once (for tests: never above 1) */
+static int task_depth(lua_State *L)
+{
+    cm_loop *loop = cm_run_get(L)->loop;
+    lua_pushinteger(L, cm_loop_depth(loop));
+    lua_pushinteger(L, cm_loop_max_depth(loop));
+    return 2;
+}
+
 static const luaL_Reg task_methods[] = {
     {"done", task_done},
     {"wait", task_wait},
@@ -317,6 +331,7 @@ static const luaL_Reg task_meta[] = {
 static const luaL_Reg task_funcs[] = {
     {"spawn", task_spawn},
     {"yield", task_yield},
+    {"_depth", task_depth},
     {NULL, NULL},
 };
 

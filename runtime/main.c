@@ -1,8 +1,8 @@
 /* main.c - the cni-migrate command line, a client of include/cnimigrate.h. */
 #include "cnimigrate.h"
 #include "duration.h"
-#include "fake/serve.h"
-#include "runtime_int.h"
+#include "fake/sim/serve.h"
+#include "noderun.h"
 
 #include <cJSON.h>
 #include <curl/curl.h>
@@ -18,6 +18,11 @@ static const char USAGE[] =
     "usage: cni-migrate [FLAGS] COMMAND [ARGS...]\n"
     "\n"
     "Commands:\n"
+    "  migrate [FLAGS]       migrate the cluster from flannel (or Canal) to Calico, node by node\n"
+    "                        (the bundled lua/migrate.lua; 'cni-migrate migrate --help' lists\n"
+    "                        its flags); with --fake FIXTURE, a rehearsal on a virtual clock\n"
+    "  preflight [FLAGS]     check that the cluster can be migrated; changes nothing\n"
+    "                        (--json for machines; exit 0 ready, 1 blockers found)\n"
     "  run SCRIPT [ARGS...]  run a Lua script (a file, or the name of a bundled procedure)\n"
     "  fake serve FIXTURE    serve the simulated cluster of a fixture (YAML) to kubectl and other\n"
     "                        clients, on real time, until SIGTERM/SIGINT:\n"
@@ -124,30 +129,45 @@ static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
     {"--fault", "fault"},
 };
 
+/* The VALUE_FLAGS entry arg names (as --flag or --flag=value), or -1. */
+static int value_flag(const char *arg)
+{
+    for (size_t f = 0; f < sizeof VALUE_FLAGS / sizeof VALUE_FLAGS[0]; f++) {
+        size_t n = strlen(VALUE_FLAGS[f].flag);
+        if (strncmp(arg, VALUE_FLAGS[f].flag, n) == 0 && (arg[n] == '\0' || arg[n] == '='))
+            return (int)f;
+    }
+    return -1;
+}
+
+/* Whether arg is one of the runtime's own flags (apply_flag knows it). */
+static int is_runtime_flag(const char *arg)
+{
+    return strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0 || value_flag(arg) >= 0;
+}
+
 /* Applies flag argv[*i] (and its value); returns CM_OK or CM_USAGE after printing why. */
 static int apply_flag(cm_runtime *rt, int argc, char **argv, int *i)
 {
     const char *arg = argv[*i];
     if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0)
         return cm_runtime_set_option(rt, "log-level", "debug");
-    for (size_t f = 0; f < sizeof VALUE_FLAGS / sizeof VALUE_FLAGS[0]; f++) {
-        size_t n = strlen(VALUE_FLAGS[f].flag);
-        if (strncmp(arg, VALUE_FLAGS[f].flag, n) != 0 || (arg[n] != '\0' && arg[n] != '='))
-            continue;
-        const char *value = arg[n] == '=' ? arg + n + 1 : NULL;
-        if (!value && *i + 1 < argc)
-            value = argv[++*i];
-        if (!value) {
-            fprintf(stderr, "cni-migrate: flag %s needs a value\n", VALUE_FLAGS[f].flag);
-            return CM_USAGE;
-        }
-        if (cm_runtime_set_option(rt, VALUE_FLAGS[f].option, value) != CM_OK) {
-            fprintf(stderr, "cni-migrate: --%s\n", cm_runtime_last_error(rt));
-            return CM_USAGE;
-        }
-        return CM_OK;
+    int f = value_flag(arg);
+    if (f < 0)
+        return usage_error("unknown flag", arg);
+    size_t n = strlen(VALUE_FLAGS[f].flag);
+    const char *value = arg[n] == '=' ? arg + n + 1 : NULL;
+    if (!value && *i + 1 < argc)
+        value = argv[++*i];
+    if (!value) {
+        fprintf(stderr, "cni-migrate: flag %s needs a value\n", VALUE_FLAGS[f].flag);
+        return CM_USAGE;
     }
-    return usage_error("unknown flag", arg);
+    if (cm_runtime_set_option(rt, VALUE_FLAGS[f].option, value) != CM_OK) {
+        fprintf(stderr, "cni-migrate: --%s\n", cm_runtime_last_error(rt));
+        return CM_USAGE;
+    }
+    return CM_OK;
 }
 
 /* Runs SCRIPT: a path (has a '/' or ends in .lua) or a bundled procedure name. */
@@ -213,14 +233,10 @@ static void print_url(void *ud, const char *url)
 /* Whether arg is one of the run's flags (--seed, --trace, --log-level, ...), which the fake commands take too. */
 static int is_run_flag(const char *arg)
 {
-    if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0)
-        return 1;
-    for (size_t f = 0; f < sizeof VALUE_FLAGS / sizeof VALUE_FLAGS[0]; f++) {
-        size_t n = strlen(VALUE_FLAGS[f].flag);
-        if (strncmp(arg, VALUE_FLAGS[f].flag, n) == 0 && (arg[n] == '\0' || arg[n] == '='))
-            return strcmp(VALUE_FLAGS[f].flag, "--fake") != 0; /* the FIXTURE is the cluster */
-    }
-    return 0;
+    int f = value_flag(arg);
+    if (f >= 0)
+        return strcmp(VALUE_FLAGS[f].flag, "--fake") != 0; /* the FIXTURE is the cluster */
+    return is_runtime_flag(arg);
 }
 
 /* The value of flag argv[*i] (moving *i past it), or NULL after printing why. */
@@ -347,16 +363,69 @@ static int cmd_fake(cm_runtime *rt, int argc, char **argv)
     return usage_error("fake: expected 'serve' or 'host', got", argc ? argv[0] : "nothing");
 }
 
-static int dispatch(cm_runtime *rt, int argc, char **argv)
+/* The commands, for telling a flag's value from the command that follows a flag. */
+static int is_command(const char *arg)
+{
+    static const char *const COMMANDS[] = {"migrate", "preflight", "run", "fake", "version", "help", NULL};
+    for (const char *const *c = COMMANDS; *c; c++)
+        if (strcmp(arg, *c) == 0)
+            return 1;
+    return 0;
+}
+
+/* The bundled procedure a command runs (migrate, preflight), or NULL. */
+static const char *procedure_of(const char *command)
+{
+    return strcmp(command, "migrate") == 0 || strcmp(command, "preflight") == 0 ? command : NULL;
+}
+
+/* Runs a procedure with its flags: deferred (given before the command, not the runtime's) and the
+ * arguments after it. The runtime's flags among the latter (--fake, --seed, --dry-run, ...) are
+ * applied; every other one is the procedure's, which parses (and rejects) it. */
+static int cmd_procedure(cm_runtime *rt, const char *name, int ndeferred, char **deferred, int argc, char **argv)
+{
+    char **args = calloc((size_t)(ndeferred + argc + 1), sizeof *args);
+    if (!args)
+        return fputs("cni-migrate: out of memory\n", stderr), CM_FAILED;
+    int n = 0;
+    for (int i = 0; i < ndeferred; i++)
+        args[n++] = deferred[i];
+    int rc = CM_OK;
+    for (int i = 0; i < argc && rc == CM_OK; i++) {
+        if (is_runtime_flag(argv[i]))
+            rc = apply_flag(rt, argc, argv, &i);
+        else
+            args[n++] = argv[i];
+    }
+    if (rc == CM_OK) {
+        rc = cm_runtime_run_bundled(rt, name, n, (const char *const *)args);
+        if (rc != CM_OK && *cm_runtime_last_error(rt))
+            fprintf(stderr, "cni-migrate: %s\n", cm_runtime_last_error(rt));
+    }
+    free(args);
+    return rc;
+}
+
+static int dispatch(cm_runtime *rt, int argc, char **argv, char **deferred)
 {
     const char *command = NULL;
-    int i = 1;
+    int i = 1, ndeferred = 0;
     for (; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-                return fputs(USAGE, stdout), CM_OK;
-            if (apply_flag(rt, argc, argv, &i) != CM_OK)
-                return CM_USAGE;
+            if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+                if (command ? procedure_of(command) != NULL : i + 1 < argc && procedure_of(argv[i + 1]))
+                    deferred[ndeferred++] = argv[i]; /* the procedure's own help */
+                else
+                    return fputs(USAGE, stdout), CM_OK;
+            } else if (is_runtime_flag(argv[i])) {
+                if (apply_flag(rt, argc, argv, &i) != CM_OK)
+                    return CM_USAGE;
+            } else {
+                /* perhaps a procedure's flag: kept, with the next word unless that is the command */
+                deferred[ndeferred++] = argv[i];
+                if (!strchr(argv[i], '=') && i + 1 < argc && argv[i + 1][0] != '-' && !is_command(argv[i + 1]))
+                    deferred[ndeferred++] = argv[++i];
+            }
         } else if (!command) {
             command = argv[i];
         } else {
@@ -364,7 +433,11 @@ static int dispatch(cm_runtime *rt, int argc, char **argv)
         }
     }
     if (!command)
-        return fputs(USAGE, stderr), CM_USAGE;
+        return ndeferred ? usage_error("unknown flag", deferred[0]) : (fputs(USAGE, stderr), CM_USAGE);
+    if (procedure_of(command))
+        return cmd_procedure(rt, command, ndeferred, deferred, argc - i, argv + i);
+    if (ndeferred)
+        return usage_error("unknown flag", deferred[0]);
     if (strcmp(command, "help") == 0)
         return fputs(USAGE, stdout), CM_OK;
     if (strcmp(command, "version") == 0)
@@ -397,7 +470,9 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    int rc = dispatch(rt, argc, argv);
+    char **deferred = calloc((size_t)argc + 1, sizeof *deferred);
+    int rc = deferred ? dispatch(rt, argc, argv, deferred) : (fputs("cni-migrate: out of memory\n", stderr), CM_FAILED);
+    free(deferred);
     g_rt = NULL;
     cm_runtime_free(rt);
     return rc;

@@ -32,4 +32,13 @@ struct cm_node_run_opts {
  */
 int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char *args_json, char **line);
 
+#include "cnimigrate.h"
+
+/*
+ * Runs a node script on the real host (cni-migrate node-run): rt's Lua directory, log,
+ * deadline and cancel apply. Returns the exit code (noderun.h) and the result line in *line
+ * (the caller frees it).
+ */
+int cm_runtime_node_run(cm_runtime *rt, const char *script, const char *args_json, char **line);
+
 #endif

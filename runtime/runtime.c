@@ -4,8 +4,8 @@
 #include "bundled.h"
 #include "cmlua.h"
 #include "duration.h"
-#include "fake/fault.h"
-#include "fake/simrun.h"
+#include "fake/sim/fault.h"
+#include "fake/sim/simrun.h"
 #include "noderun.h"
 #include "runtime_int.h"
 

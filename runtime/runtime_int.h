@@ -9,7 +9,7 @@
 
 #include "cmlua.h"
 #include "cnimigrate.h"
-#include "fake/simrun.h"
+#include "fake/sim/simrun.h"
 
 #include <stddef.h>
 
@@ -28,12 +28,5 @@ typedef int (*cm_run_body_fn)(struct cm_run *run, cm_sim_run *sim, void *ud, cha
  */
 int cm_runtime_run_sim(cm_runtime *rt, const char *fixture, const struct cm_sim_opts *o, cm_run_body_fn fn,
                        void *ud);
-
-/*
- * Runs a node script on the real host (cni-migrate node-run): rt's Lua directory, log,
- * deadline and cancel apply. Returns the exit code (noderun.h) and the result line in *line
- * (the caller frees it).
- */
-int cm_runtime_node_run(cm_runtime *rt, const char *script, const char *args_json, char **line);
 
 #endif

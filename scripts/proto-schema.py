@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes runtime/fake/proto_schema.c, the table fake serve decodes protobuf request bodies with.
+"""Writes runtime/fake/api/proto_schema.c, the table fake serve decodes protobuf request bodies with.
 
-Usage: scripts/proto-schema.py API_DIR APIMACHINERY_DIR > runtime/fake/proto_schema.c
+Usage: scripts/proto-schema.py API_DIR APIMACHINERY_DIR > runtime/fake/api/proto_schema.c
 
 API_DIR and APIMACHINERY_DIR are checkouts of k8s.io/api and k8s.io/apimachinery. A developer
 runs this when the fake should learn new kinds or fields; the build never does. It reads, for

@@ -10,6 +10,11 @@
 ---   --canal               Canal instead of flannel (examples/manifests/canal.yaml)
 ---   --calico-installed    also Calico's flannel-migration manifest, applied as its guide says before
 ---                         migrating (CRDs, RBAC, calico-node DaemonSet that no node selects yet)
+---   --old-manifest        an old flannel install: kube-system, DaemonSet kube-flannel-ds-amd64, flannel
+---                         v0.11.0 (no install-cni-plugin), control planes labelled and tainted
+---                         node-role.kubernetes.io/master
+---   --annotation-prefix P flanneld runs with --kube-annotation-prefix=P, the nodes' annotations under P
+---   --vni N               the VXLAN VNI of net-conf.json and of the nodes' backend-data (default 1)
 ---   --manifests DIR       where the upstream manifests are (default: examples/manifests beside this file)
 ---
 --- The output is deterministic: uids, MACs and names derive from the object's position.
@@ -17,15 +22,16 @@ local json = require "cm.json"
 local yaml = require "cm.yaml"
 
 local opts = { nodes = 3, ["control-planes"] = 1, ["pods-per-node"] = 2, statefulset = 0 }
-local flags = { pdbs = true, canal = true, ["calico-installed"] = true }
+local flags = { pdbs = true, canal = true, ["calico-installed"] = true, ["old-manifest"] = true }
+local strings = { manifests = true, ["annotation-prefix"] = true }
 do
    local args, i = { ... }, 1
    while i <= #args do
       local name = args[i]:match("^%-%-(.+)$")
       if flags[name] then
          opts[name] = true
-      elseif name and (opts[name] ~= nil or name == "manifests") and args[i + 1] then
-         opts[name] = name == "manifests" and args[i + 1] or math.tointeger(tonumber(args[i + 1]))
+      elseif name and (opts[name] ~= nil or strings[name] or name == "vni") and args[i + 1] then
+         opts[name] = strings[name] and args[i + 1] or math.tointeger(tonumber(args[i + 1]))
          if opts[name] == nil then
             io.stderr:write(("generate.lua: --%s: expected an integer, got %q\n"):format(name, args[i + 1]))
             os.exit(2)
@@ -42,6 +48,18 @@ if opts.nodes < 1 or opts.nodes > 65000 or opts["control-planes"] > opts.nodes t
    io.stderr:write("generate.lua: need 1 <= --control-planes <= --nodes <= 65000\n")
    os.exit(2)
 end
+if opts.vni and (opts.vni < 1 or opts.vni > 16777215) then
+   io.stderr:write("generate.lua: --vni: expected 1 to 16777215\n")
+   os.exit(2)
+end
+if opts.canal and (opts["old-manifest"] or opts["annotation-prefix"]) then
+   io.stderr:write("generate.lua: --old-manifest and --annotation-prefix are for flannel, not --canal\n")
+   os.exit(2)
+end
+local PREFIX = opts["annotation-prefix"] or "flannel.alpha.coreos.com"
+local VNI = opts.vni or 1
+local OLD = opts["old-manifest"]
+local CP_ROLE = OLD and "node-role.kubernetes.io/master" or "node-role.kubernetes.io/control-plane"
 
 local dir = opts.manifests or (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/../manifests"
 local CREATED = "2026-11-01T08:00:00Z"
@@ -90,7 +108,7 @@ local function add(obj) items[#items + 1] = obj return obj end
 
 -- namespaces
 local namespaces = { "default", "kube-system", "kube-public", "kube-node-lease", "apps" }
-if not opts.canal then table.insert(namespaces, "kube-flannel") end
+if not opts.canal and not OLD then table.insert(namespaces, "kube-flannel") end
 for _, ns in ipairs(namespaces) do
    add { apiVersion = "v1", kind = "Namespace",
       metadata = meta(ns, nil, { labels = { ["kubernetes.io/metadata.name"] = ns } }),
@@ -108,21 +126,21 @@ for i = 1, opts.nodes do
    local labels = { ["kubernetes.io/hostname"] = name, ["kubernetes.io/os"] = "linux",
       ["kubernetes.io/arch"] = "amd64", ["beta.kubernetes.io/os"] = "linux", ["beta.kubernetes.io/arch"] = "amd64" }
    if cp then
-      labels["node-role.kubernetes.io/control-plane"] = ""
+      labels[CP_ROLE] = ""
       labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
    end
    local node = add { apiVersion = "v1", kind = "Node",
       metadata = meta(name, nil, { labels = labels, annotations = {
-         ["flannel.alpha.coreos.com/backend-data"] = ('{"VNI":1,"VtepMAC":"%s"}'):format(mac),
-         ["flannel.alpha.coreos.com/backend-type"] = "vxlan",
-         ["flannel.alpha.coreos.com/kube-subnet-manager"] = "true",
-         ["flannel.alpha.coreos.com/public-ip"] = ip,
+         [PREFIX .. "/backend-data"] = ('{"VNI":%d,"VtepMAC":"%s"}'):format(VNI, mac),
+         [PREFIX .. "/backend-type"] = "vxlan",
+         [PREFIX .. "/kube-subnet-manager"] = "true",
+         [PREFIX .. "/public-ip"] = ip,
          ["kubeadm.alpha.kubernetes.io/cri-socket"] = "unix:///var/run/containerd/containerd.sock",
          ["node.alpha.kubernetes.io/ttl"] = "0",
          ["volumes.kubernetes.io/controller-managed-attach-detach"] = "true",
       } }),
       spec = { podCIDR = cidr, podCIDRs = { cidr },
-         taints = cp and { { key = "node-role.kubernetes.io/control-plane", effect = "NoSchedule" } } or nil },
+         taints = cp and { { key = CP_ROLE, effect = "NoSchedule" } } or nil },
       status = {
          addresses = { { type = "InternalIP", address = ip }, { type = "Hostname", address = name } },
          capacity = { cpu = "4", memory = "16373792Ki", pods = "110", ["ephemeral-storage"] = "101430960Ki" },
@@ -233,8 +251,82 @@ end
 -- its Deployments get their ReplicaSet and pods below, with the others
 local deployments = {}
 local manifest = read_manifest(opts.canal and "canal.yaml" or "kube-flannel.yml")
+
+--- The flannel manifest as an older release shipped it: kube-system, the per-architecture
+--- DaemonSet name, flannel v0.11.0 (no install-cni-plugin init container, no health port).
+local function old_manifest(obj)
+   if obj.metadata.namespace == "kube-flannel" then obj.metadata.namespace = "kube-system" end
+   for _, subject in ipairs(obj.subjects or {}) do
+      if subject.namespace == "kube-flannel" then subject.namespace = "kube-system" end
+   end
+   if obj.kind ~= "DaemonSet" then return end
+   obj.metadata.name = "kube-flannel-ds-amd64"
+   local spec = obj.spec.template.spec
+   local init = {}
+   for _, c in ipairs(spec.initContainers or {}) do
+      if c.name ~= "install-cni-plugin" then
+         c.image = "quay.io/coreos/flannel:v0.11.0-amd64"
+         c.command = { "cp" }
+         c.args = { "-f", "/etc/kube-flannel/cni-conf.json", "/etc/cni/net.d/10-flannel.conflist" }
+         init[#init + 1] = c
+      end
+   end
+   spec.initContainers = init
+   for _, c in ipairs(spec.containers) do
+      c.image = "quay.io/coreos/flannel:v0.11.0-amd64"
+      c.args = { "--ip-masq", "--kube-subnet-mgr" }
+      c.ports, c.livenessProbe, c.readinessProbe = nil, nil, nil
+   end
+   local volumes = {}
+   for _, v in ipairs(spec.volumes or {}) do
+      if v.name ~= "cni-plugin" then volumes[#volumes + 1] = v end
+   end
+   spec.volumes = volumes
+end
+
+for _, obj in ipairs(manifest) do
+   if OLD then old_manifest(obj) end
+   if obj.kind == "ConfigMap" and obj.data and obj.data["net-conf.json"] and VNI ~= 1 then
+      obj.data["net-conf.json"] = obj.data["net-conf.json"]:gsub('(\n( *)"Type": "vxlan")', '%1,\n%2"VNI": ' .. VNI)
+   end
+   if obj.kind == "DaemonSet" and opts["annotation-prefix"] then
+      for _, c in ipairs(obj.spec.template.spec.containers) do
+         if c.name == "kube-flannel" then
+            c.args[#c.args + 1] = "--kube-annotation-prefix=" .. PREFIX
+         end
+      end
+   end
+end
 if opts["calico-installed"] then
-   for _, obj in ipairs(read_manifest("calico-flannel-migration.yaml")) do manifest[#manifest + 1] = obj end
+   -- applied over what is there (Canal's manifest has the same CRDs, RBAC and kube-controllers):
+   -- an object of both keeps its place and takes Calico's content, as kubectl apply leaves it
+   local at = {}
+   for i, obj in ipairs(manifest) do
+      at[("%s/%s/%s"):format(obj.kind, obj.metadata.namespace or "", obj.metadata.name)] = i
+   end
+   for _, obj in ipairs(read_manifest("calico-flannel-migration.yaml")) do
+      local i = at[("%s/%s/%s"):format(obj.kind, obj.metadata.namespace or "", obj.metadata.name)]
+      if i then manifest[i] = obj else manifest[#manifest + 1] = obj end
+   end
+end
+if opts.canal then
+   -- what Canal's calico-node creates at its first start (datamodel.md D): ClusterInformation,
+   -- FelixConfiguration default and the IPv4 pool, without VXLAN or IPIP; no IPAM blocks (host-local)
+   local function calico_meta(name)
+      return { name = name, annotations = {
+         ["projectcalico.org/metadata"] = ('{"creationTimestamp":"%s"}'):format(STARTED) } }
+   end
+   manifest[#manifest + 1] = { apiVersion = "crd.projectcalico.org/v1", kind = "ClusterInformation",
+      metadata = calico_meta("default"), spec = { clusterGUID = "5eed0c0ffee04c0d8e5f00000000ca1a",
+         clusterType = "k8s,canal,kubeadm,kdd", calicoVersion = "v3.29.1", datastoreReady = true } }
+   manifest[#manifest + 1] = { apiVersion = "crd.projectcalico.org/v1", kind = "FelixConfiguration",
+      metadata = calico_meta("default"), spec = { bpfConnectTimeLoadBalancing = "TCP",
+         bpfHostNetworkedNATWithoutCTLB = "Enabled", floatingIPs = "Disabled", logSeverityScreen = "Info",
+         reportingInterval = "0s" } }
+   manifest[#manifest + 1] = { apiVersion = "crd.projectcalico.org/v1", kind = "IPPool",
+      metadata = calico_meta("default-ipv4-ippool"), spec = { allowedUses = { "Workload", "Tunnel" },
+         assignmentMode = "Automatic", blockSize = 26, cidr = "10.244.0.0/16", ipipMode = "Never",
+         natOutgoing = true, nodeSelector = "all()", vxlanMode = "Never" } }
 end
 for _, obj in ipairs(manifest) do
    if obj.kind ~= "Namespace" then
@@ -331,7 +423,7 @@ for _, d in ipairs(deployments) do rollout(d, 1) end
 deployment("coredns", "kube-system", math.min(2, #workers), { metadata = { labels = { ["k8s-app"] = "kube-dns" } },
    spec = { priorityClassName = "system-cluster-critical", serviceAccountName = "coredns",
       tolerations = { { key = "CriticalAddonsOnly", operator = "Exists" },
-         { key = "node-role.kubernetes.io/control-plane", effect = "NoSchedule" } },
+         { key = CP_ROLE, effect = "NoSchedule" } },
       containers = { { name = "coredns", image = "registry.k8s.io/coredns/coredns:v1.11.3",
          args = { "-conf", "/etc/coredns/Corefile" },
          ports = { { name = "dns", containerPort = 53, protocol = "UDP" } } } } } }, 1)

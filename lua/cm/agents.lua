@@ -1,5 +1,5 @@
 --- cm.agents: what the add-ons' node agents do to a simulated node's host when their pods start
---- or stop. The fake cluster's kubelets call on_pod (runtime/fake/simrun.c) from inside the loop,
+--- or stop. The fake cluster's kubelets call on_pod (runtime/fake/sim/simrun.c) from inside the loop,
 --- so everything here reads the cluster at once with cm.fake.request and never waits.
 local calico = require "cm.calico"
 local fake = require "cm.fake"

@@ -29,6 +29,11 @@ M.FELIX_ROUTE_PROTOCOL = "80"
 --- no network: it sorts first and fails every new sandbox (no such plugin binary).
 M.PLACEHOLDER_CNI_CONF = '{ "name": "dummy", "plugins": [{ "type": "flannel-migration-in-progress" }]}\n'
 M.PLACEHOLDER_PLUGIN = "flannel-migration-in-progress"
+--- Calico's ConfigMap of the migration (key flannel_subnet_env), in calico-node's namespace.
+M.MIGRATION_CONFIGMAP = "flannel-migration-config"
+--- Ours: the flannel DaemonSet and ConfigMap saved for rollback (contracts.md "Migration state").
+M.BACKUP_CONFIGMAP = "cni-migrate-flannel-backup"
+M.GROUP = "crd.projectcalico.org/v1"
 
 --- Felix's VXLAN settings from the FelixConfiguration "default" (nil: all defaults).
 ---@param fc table|nil a FelixConfiguration
@@ -148,6 +153,174 @@ function M.node_state(node, nodes, felix, affinities, opts)
       end
    end
    return st
+end
+
+M.POOL_V4 = "default-ipv4-ippool"
+
+--- The IPPool spec the migration wants, from the settings (datamodel.md A.2, A.12), with the
+--- defaults clientv3 adds on Create.
+---@param cfg table resolved settings
+---@return table spec
+function M.pool_spec(cfg)
+   local v = cfg.values
+   return { cidr = v.FLANNEL_NETWORK, blockSize = math.max(v.FLANNEL_SUBNET_LEN, v.DEFAULT_IPPOOL_SIZE),
+      natOutgoing = v.FLANNEL_IP_MASQ, ipipMode = "Never", vxlanMode = "Always", nodeSelector = "all()",
+      allowedUses = json.array { "Workload", "Tunnel" }, assignmentMode = "Automatic" }
+end
+
+--- Why an existing pool's spec cannot serve as the migration's, naming the field; nil if it can.
+---@param have table the pool's spec
+---@param want table pool_spec's
+---@return string|nil
+function M.pool_mismatch(have, want)
+   local function norm(k, val)
+      if val == nil then
+         if k == "natOutgoing" or k == "disabled" then return false end
+         if k == "ipipMode" or k == "vxlanMode" then return "Never" end
+         if k == "blockSize" then return 26 end
+      end
+      return val
+   end
+   for _, k in ipairs { "cidr", "blockSize", "natOutgoing", "vxlanMode", "ipipMode", "disabled" } do
+      local h, w = norm(k, have[k]), norm(k, want[k])
+      if h ~= w then return ("%s is %s, the migration needs %s"):format(k, tostring(h), tostring(w)) end
+   end
+   return nil
+end
+
+--- The blocks of size len inside an IPv4 CIDR, in address order.
+---@param cidr string
+---@param len integer
+---@return string[]
+function M.blocks(cidr, len)
+   local c = ip.cidr(cidr)
+   local out = {}
+   if not c or c.family ~= 4 or c.prefix > len then return out end
+   for i = 0, (1 << (len - c.prefix)) - 1 do
+      out[#out + 1] = ("%s/%d"):format(ip.v4_string(c.value + (i << (32 - len))), len)
+   end
+   return out
+end
+
+--- CIDRToName: 10.244.1.0/26 -> 10-244-1-0-26 (datamodel.md A.0.7; IPv4).
+---@param cidr string
+---@return string
+function M.cidr_name(cidr)
+   return (cidr:gsub("[./]", "-"))
+end
+
+--- A BlockAffinity's name: <node>-<cidr as a name> (A.4.1). The hashed form of names of 253
+--- characters and more is not done: such a node is refused.
+---@return string|nil name
+---@return string|nil message
+---@return string|nil code
+function M.affinity_name(node, cidr)
+   local name = node .. "-" .. M.cidr_name(cidr)
+   if #name >= 253 then
+      return nil, ("node %s: its BlockAffinity names would need Calico's hashed form (not supported)"):format(node),
+         "Unsupported"
+   end
+   return name
+end
+
+--- projectcalico.org/hostname-hash: base32 of SHA3-256 of the node name (A.4.2).
+function M.hostname_hash(node)
+   local sha3 = require "cm.sha3"
+   return sha3.base32(sha3.sha3_256(node))
+end
+
+local function calico_meta(name, labels)
+   local m = { creationTimestamp = json.null }
+   if labels then m.labels = labels end
+   return { name = name, labels = labels, annotations = { ["projectcalico.org/metadata"] = json.encode(m) } }
+end
+
+--- A BlockAffinity as libcalico-go writes it (A.4, A.12 step 2).
+---@param node string
+---@param cidr string the block
+---@param state string "pending" | "confirmed"
+---@return table|nil obj
+---@return string|nil message
+---@return string|nil code
+function M.affinity(node, cidr, state)
+   local name, err, code = M.affinity_name(node, cidr)
+   if not name then return nil, err, code end
+   local labels = { ["projectcalico.org/affinity-type"] = "host",
+      ["projectcalico.org/hostname-hash"] = M.hostname_hash(node), ["projectcalico.org/ip-version"] = "4" }
+   return { apiVersion = M.GROUP, kind = "BlockAffinity", metadata = calico_meta(name, labels),
+      spec = { cidr = cidr, deleted = "false", node = node, state = state, type = "host" } }
+end
+
+--- A new IPAMBlock affine to node (A.3, A.12 step 3): every ordinal free.
+---@param node string
+---@param cidr string
+---@param now string RFC 3339, seconds
+---@param seq integer the sequence number to start at (UnixNano of creation)
+---@return table
+function M.block(node, cidr, now, seq)
+   local size = 1 << (32 - ip.cidr(cidr).prefix)
+   local alloc, free = {}, {}
+   for i = 1, size do alloc[i], free[i] = json.null, i - 1 end
+   return { apiVersion = M.GROUP, kind = "IPAMBlock", metadata = calico_meta(M.cidr_name(cidr)),
+      spec = { cidr = cidr, affinity = "host:" .. node, affinityClaimTime = now, allocations = json.array(alloc),
+         unallocated = json.array(free), attributes = json.array {}, sequenceNumber = seq,
+         sequenceNumberForAllocation = json.object {}, deleted = false, strictAffinity = false } }
+end
+
+--- The VXLAN tunnel address handle of a node.
+function M.tunnel_handle_id(node) return "vxlan-tunnel-addr-" .. node end
+
+--- The attributes Calico gives a node's VXLAN tunnel address (A.12 step 3).
+function M.tunnel_attributes(node)
+   return { handle_id = M.tunnel_handle_id(node), secondary = { node = node, type = "vxlanTunnelAddress" } }
+end
+
+--- Assigns ordinal to the tunnel address of node in block (in place), as AssignIP stores it:
+--- the attribute reused or appended, the ordinal out of unallocated, the sequence numbers.
+--- Returns false when the ordinal is taken by something else (with what takes it).
+---@param block table an IPAMBlock
+---@param ordinal integer
+---@param node string
+---@return boolean changed
+---@return string|nil taken_by
+function M.assign_tunnel(block, ordinal, node)
+   local spec = block.spec
+   local want = M.tunnel_attributes(node)
+   local cur = spec.allocations[ordinal + 1]
+   if cur ~= nil and cur ~= json.null then
+      local a = spec.attributes[cur + 1] or {}
+      local sec = a.secondary or {}
+      if a.handle_id == want.handle_id and sec.node == node and sec.type == "vxlanTunnelAddress" then
+         return false
+      end
+      return false, a.handle_id or "another allocation"
+   end
+   local idx
+   for i, a in ipairs(spec.attributes) do
+      local sec = a.secondary or {}
+      if a.handle_id == want.handle_id and sec.node == node and sec.type == want.secondary.type then idx = i - 1 end
+   end
+   if not idx then
+      spec.attributes[#spec.attributes + 1] = want
+      idx = #spec.attributes - 1
+   end
+   spec.allocations[ordinal + 1] = idx
+   for i, o in ipairs(spec.unallocated) do
+      if o == ordinal then table.remove(spec.unallocated, i) break end
+   end
+   if getmetatable(spec.sequenceNumberForAllocation) == nil then
+      spec.sequenceNumberForAllocation = json.object(spec.sequenceNumberForAllocation or {})
+   end
+   spec.sequenceNumberForAllocation[tostring(ordinal)] = spec.sequenceNumber
+   spec.sequenceNumber = spec.sequenceNumber + 1
+   return true
+end
+
+--- The IPAMHandle of a node's tunnel address (A.12 step 4).
+function M.tunnel_handle(node, block_cidr)
+   local id = M.tunnel_handle_id(node)
+   return { apiVersion = M.GROUP, kind = "IPAMHandle", metadata = calico_meta(id:lower()),
+      spec = { handleID = id, block = { [block_cidr] = 1 }, deleted = false } }
 end
 
 return M

@@ -304,4 +304,68 @@ function M.node_state(node, nodes, conf, opts)
    return st
 end
 
+--- Where flannel's DaemonSet is looked for, newest layout first (datamodel.md C.1, D).
+M.DAEMONSET_CANDIDATES = {
+   { namespace = "kube-flannel", name = "kube-flannel-ds" },
+   { namespace = "kube-system", name = "kube-flannel-ds" },
+   { namespace = "kube-system", name = "kube-flannel-ds-amd64" },
+   { namespace = "kube-system", name = "canal" },
+   { namespace = "kube-flannel", name = "canal" },
+}
+--- The label kube-addon-manager owns its objects by: it would undo our edits.
+M.ADDON_LABEL = "addonmanager.kubernetes.io/mode"
+
+--- What a flannel (or Canal) DaemonSet says about how flanneld runs: its container, its flags
+--- (as args or FLANNELD_* environment variables), the ConfigMap it mounts, its version.
+---@param ds table a DaemonSet
+---@return table info {canal, container, version, flags = {name = value|true}, configmap,
+---   prefix, iface, ip_masq, kube_subnet_mgr, etcd, addon}
+function M.daemonset_info(ds)
+   local spec = ds.spec and ds.spec.template and ds.spec.template.spec or {}
+   local info = { flags = {}, canal = ds.metadata.name == "canal" }
+   for _, c in ipairs(spec.containers or {}) do
+      local argv = {}
+      for _, a in ipairs(c.command or {}) do argv[#argv + 1] = a end
+      for _, a in ipairs(c.args or {}) do argv[#argv + 1] = a end
+      local is_flanneld = c.name == "kube-flannel"
+      for _, a in ipairs(argv) do if a:find("flanneld", 1, true) then is_flanneld = true end end
+      if c.name == "calico-node" then info.canal = true end
+      if is_flanneld then
+         info.container = c.name
+         info.version = (c.image or ""):match("/flannel:([^@]+)")
+         for i, a in ipairs(argv) do
+            local k, v = a:match("^%-%-?([%w-]+)=(.*)$")
+            if not k then
+               k = a:match("^%-%-?([%w-]+)$")
+               local nxt = argv[i + 1]
+               v = (nxt and not nxt:match("^%-")) and nil or true
+            end
+            if k then info.flags[k] = v end
+         end
+         for _, e in ipairs(c.env or {}) do -- flanneld reads FLANNELD_<FLAG> too
+            local k = e.name:match("^FLANNELD_(.+)$")
+            if k then
+               local v = e.value
+               if v == nil and e.valueFrom then v = { from = e.valueFrom } end
+               info.flags[k:lower():gsub("_", "-")] = v
+            end
+         end
+      end
+   end
+   for _, v in ipairs(spec.volumes or {}) do
+      if v.configMap and (v.configMap.name == "kube-flannel-cfg" or v.configMap.name == "canal-config"
+         or v.name == "flannel-cfg") then
+         info.configmap = v.configMap.name
+      end
+   end
+   local f = info.flags
+   info.prefix = type(f["kube-annotation-prefix"]) == "string" and f["kube-annotation-prefix"] or nil
+   info.iface = type(f.iface) == "string" and f.iface or nil
+   info.ip_masq = f["ip-masq"] == true or f["ip-masq"] == "true"
+   info.kube_subnet_mgr = f["kube-subnet-mgr"] == true or f["kube-subnet-mgr"] == "true"
+   info.etcd = f["etcd-endpoints"] ~= nil
+   info.addon = (ds.metadata.labels or {})[M.ADDON_LABEL]
+   return info
+end
+
 return M

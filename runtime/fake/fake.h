@@ -3,8 +3,8 @@
  *
  * The REST core is a plain function, cm_fake_handle(): a request (method,
  * path, query, a few headers, body) in, a response (status, content type,
- * body, Retry-After) out. The HTTP front (http.h) and, later, the client's
- * in-process transport both call it, so they see the same answers.
+ * body, Retry-After) out. The HTTP front (http.h) and the client's
+ * in-process transport (inproc.h) both call it, so they see the same answers.
  *
  * A watch request answers with resp->watch set instead of a body: the caller
  * starts the stream with cm_fake_watch_start(), receives each event as one

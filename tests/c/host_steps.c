@@ -4,7 +4,7 @@
  * OK), then the host's routes, links and neighbours in the normalized form
  * tests/netns/test_host_kernel.sh also derives from the real kernel, so the two compare.
  */
-#include "fake/host.h"
+#include "fake/host/host.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* test_cni.c - which CNI config a simulated node's runtime uses, and when a sandbox gets its network. */
 #include "check.h"
-#include "fake/cni.h"
+#include "fake/host/cni.h"
 
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 /* test_host.c - the simulated host follows the kernel's rules a migration can tell apart. */
 #include "check.h"
-#include "fake/host.h"
+#include "fake/host/host.h"
 #include "json.h"
 
 #include <errno.h>

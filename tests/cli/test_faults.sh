@@ -1,5 +1,5 @@
 #!/bin/sh
-# Injected faults in `run --fake` (runtime/fake/fault.c): the rate of API errors (the same seed
+# Injected faults in `run --fake` (runtime/fake/sim/fault.c): the rate of API errors (the same seed
 # gives the same count, another seed can differ, the count within binomial bounds), faults drawn
 # apart from the simulation's other randomness, cm.k8s against 429/500/409 and resets and a
 # watch the server keeps ending, the simulation's faults (tests/k8s/sim_faults.lua), the trace and

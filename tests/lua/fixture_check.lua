@@ -21,8 +21,17 @@ end
 local node_list = {}
 for _, n in pairs(nodes) do node_list[#node_list + 1] = n end
 t.eq(#node_list > 0, true, "has nodes")
+-- the annotation prefix flanneld runs with (its --kube-annotation-prefix)
+local prefix
+for _, o in ipairs(list.items) do
+   if o.kind == "DaemonSet" and o.spec.template.metadata.labels.app == "flannel" then
+      for _, c in ipairs(o.spec.template.spec.containers) do
+         for _, a in ipairs(c.args or {}) do prefix = a:match("^%-%-kube%-annotation%-prefix=(.+)$") or prefix end
+      end
+   end
+end
 for _, n in ipairs(node_list) do
-   local info, err = flannel.node_info(n)
+   local info, err = flannel.node_info(n, prefix)
    t.eq(err, nil, "flannel annotations of " .. n.metadata.name)
    t.eq(info and info.backend_type, "vxlan")
 end

@@ -1,0 +1,247 @@
+--- cm.config: the migration's settings. Every environment variable of Calico's migration
+--- controller (calico-flannel-migration.md §1.2), with its name and default, is also a flag
+--- (FLANNEL_VNI is --flannel-vni); both come from the one table below. A flag wins over the
+--- variable, the variable over what the cluster shows (config.resolve), and that over the default.
+local M = {}
+
+--- The settings: name (the environment variable), kind, default, what it is.
+--- kind: string | cidr | cidr6 | int | port | bool | size | size6 | dns
+M.SETTINGS = {
+   { name = "FLANNEL_NETWORK", kind = "cidr", default = "", help = "flannel's IPv4 network (pod CIDR)" },
+   { name = "FLANNEL_IPV6_NETWORK", kind = "cidr6", default = "", help = "flannel's IPv6 network" },
+   { name = "FLANNEL_DAEMONSET_NAME", kind = "dns", default = "kube-flannel-ds", help = "flannel's DaemonSet" },
+   { name = "FLANNEL_DAEMONSET_NAMESPACE", kind = "dns", default = "kube-flannel",
+      help = "its namespace" },
+   { name = "FLANNEL_MTU", kind = "int", default = 0, min = 0, max = 65535,
+      help = "flannel's MTU (subnet.env FLANNEL_MTU)" },
+   { name = "FLANNEL_IP_MASQ", kind = "bool", default = true, help = "flanneld --ip-masq" },
+   { name = "FLANNEL_SUBNET_LEN", kind = "int", default = 24, min = 1, max = 32,
+      help = "each node's podCIDR prefix length" },
+   { name = "FLANNEL_IPV6_SUBNET_LEN", kind = "int", default = 64, min = 1, max = 128,
+      help = "each node's IPv6 podCIDR prefix length" },
+   { name = "FLANNEL_ANNOTATION_PREFIX", kind = "string", default = "flannel.alpha.coreos.com",
+      help = "flanneld --kube-annotation-prefix" },
+   { name = "FLANNEL_VNI", kind = "int", default = 1, min = 0, max = 16777215, help = "VXLAN VNI" },
+   { name = "FLANNEL_PORT", kind = "port", default = 8472, help = "VXLAN UDP port" },
+   { name = "CALICO_DAEMONSET_NAME", kind = "dns", default = "calico-node", help = "Calico's DaemonSet" },
+   { name = "CALICO_DAEMONSET_NAMESPACE", kind = "dns", default = "kube-system",
+      help = "its namespace (also of calico-config and flannel-migration-config)" },
+   { name = "CNI_CONFIG_DIR", kind = "string", default = "/etc/cni/net.d", help = "CNI config directory" },
+   { name = "POD_NODE_NAME", kind = "string", default = "", help = "the node this controller runs on" },
+   { name = "FLANNEL_SUBNET_ENV", kind = "string", default = "",
+      help = "subnet.env text, ';' for newlines (else read from the cluster)" },
+   { name = "DEFAULT_IPPOOL_SIZE", kind = "int", default = 26, min = 20, max = 32,
+      help = "smallest IPv4 block size" },
+   { name = "DEFAULT_IPPOOL_SIZE_V6", kind = "int", default = 122, min = 116, max = 128,
+      help = "smallest IPv6 block size" },
+}
+
+--- The flags that are not environment variables: flag, kind, default, what it is.
+M.OPTIONS = {
+   { flag = "--json", kind = "bool", default = false, help = "preflight: print the checks as JSON" },
+   { flag = "--skip", kind = "list", default = {}, help = "a check to pass over (repeatable, or a,b)" },
+   { flag = "--calico-ready-timeout", kind = "duration", default = 300,
+      help = "longest wait for calico-node Ready on a node" },
+   { flag = "--drain-timeout", kind = "duration", default = 0, help = "longest drain (0: no limit)" },
+   { flag = "--pod-gone-timeout", kind = "duration", default = 300,
+      help = "longest wait for flannel's pod to leave a node" },
+   { flag = "--node-step-timeout", kind = "duration", default = 300,
+      help = "longest node script (flannel-cleanup, calico-check)" },
+   { flag = "--help", kind = "bool", default = false, help = "this list" },
+}
+
+--- The flag of a setting: FLANNEL_VNI -> --flannel-vni.
+---@param name string
+---@return string
+function M.flag_of(name)
+   return "--" .. name:lower():gsub("_", "-")
+end
+
+--- Parses a duration: 90, 90s, 5m, 1h30m; seconds or nil.
+---@param s string
+---@return number|nil
+function M.duration(s)
+   if s:match("^%d+%.?%d*$") then return tonumber(s) end
+   local total, rest = 0, s
+   local unit = { h = 3600, m = 60, s = 1 }
+   if rest == "" then return nil end
+   while rest ~= "" do
+      local n, u, tail = rest:match("^(%d+%.?%d*)([hms])(.*)$")
+      if not n then return nil end
+      total, rest = total + tonumber(n) * unit[u], tail
+   end
+   return total
+end
+
+local function is_cidr(s, v6)
+   local addr, len = s:match("^([%x:.]+)/(%d+)$")
+   if not addr then return false end
+   len = tonumber(len)
+   if v6 then return addr:find(":") ~= nil and len <= 128 end
+   local a, b, c, d = addr:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+   for _, o in ipairs { a, b, c, d } do
+      if tonumber(o) > 255 then return false end
+   end
+   return a ~= nil and len <= 32
+end
+
+--- Converts text to a setting's kind: value, or nil and why.
+---@param s table a SETTINGS or OPTIONS entry
+---@param text string
+---@return any|nil value
+---@return string|nil why
+function M.convert(s, text)
+   local k = s.kind
+   if k == "string" then return text end
+   if k == "dns" then
+      if #text <= 253 and text:match("^[a-z0-9][-a-z0-9.]*$") and text:match("[a-z0-9]$") then return text end
+      return nil, "expected a lower-case DNS name"
+   end
+   if k == "cidr" or k == "cidr6" then
+      if text == "" or is_cidr(text, k == "cidr6") then return text end
+      return nil, k == "cidr" and "expected an IPv4 CIDR such as 10.244.0.0/16" or "expected an IPv6 CIDR"
+   end
+   if k == "bool" then
+      -- Go's strconv.ParseBool, as Calico reads these
+      local t = { ["1"] = true, t = true, T = true, TRUE = true, ["true"] = true, True = true,
+         ["0"] = false, f = false, F = false, FALSE = false, ["false"] = false, False = false }
+      if t[text] ~= nil then return t[text] end
+      return nil, "expected true or false"
+   end
+   if k == "duration" then
+      local d = M.duration(text)
+      if d then return d end
+      return nil, "expected a duration (90, 90s, 5m, 1h30m)"
+   end
+   local n = math.tointeger(tonumber(text:match("^%-?%d+$") and text or ""))
+   if k == "port" then
+      if n and n >= 1 and n <= 65535 then return n end
+      return nil, "expected a UDP port from 1 to 65535"
+   end
+   if not n then return nil, "expected an integer" end
+   if (s.min and n < s.min) or (s.max and n > s.max) then
+      return nil, ("expected an integer from %d to %d"):format(s.min, s.max)
+   end
+   return n
+end
+
+local function by_flag()
+   local t = {}
+   for _, s in ipairs(M.SETTINGS) do t[M.flag_of(s.name)] = s end
+   for _, o in ipairs(M.OPTIONS) do t[o.flag] = o end
+   return t
+end
+
+--- Reads the settings from the command line and the environment.
+---@param args string[] the procedure's arguments
+---@param getenv fun(name: string): string|nil (os.getenv)
+---@return table|nil cfg {values = {NAME = v}, sources = {NAME = "flag --x"|"env X"|"default"},
+---   explicit = {NAME = true}, opts = {json =, skip = {check = true}, ...}}
+---@return string|nil message names the flag or variable
+---@return string|nil code "Usage"
+function M.parse(args, getenv)
+   local cfg = { values = {}, sources = {}, explicit = {}, opts = {} }
+   for _, s in ipairs(M.SETTINGS) do
+      local text = getenv(s.name)
+      if text == "" and s.kind ~= "string" then text = nil end -- set but empty: as if unset
+      if text ~= nil then
+         local v, why = M.convert(s, text)
+         if v == nil then
+            return nil, ("environment variable %s=%q: %s"):format(s.name, text, why), "Usage"
+         end
+         cfg.values[s.name], cfg.sources[s.name], cfg.explicit[s.name] = v, "env " .. s.name, true
+      else
+         cfg.values[s.name], cfg.sources[s.name] = s.default, "default"
+      end
+   end
+   for _, o in ipairs(M.OPTIONS) do
+      local key = o.flag:sub(3):gsub("-", "_")
+      cfg.opts[key] = o.kind == "list" and {} or o.default
+   end
+   local flags, i = by_flag(), 1
+   while i <= #args do
+      local a = args[i]
+      local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+      name = name or a
+      if a == "-h" then name = "--help" end
+      local s = flags[name]
+      if not s then
+         if a:sub(1, 1) == "-" then return nil, ("unknown flag %s"):format(a), "Usage" end
+         return nil, ("unexpected argument %q"):format(a), "Usage"
+      end
+      local text = inline
+      if s.kind == "bool" and not s.name and text == nil then
+         text = "true"
+      elseif text == nil then
+         i = i + 1
+         text = args[i]
+         if text == nil then return nil, ("flag %s needs a value"):format(name), "Usage" end
+      end
+      local v, why = M.convert(s.kind == "list" and { kind = "string" } or s, text)
+      if v == nil then return nil, ("flag %s %q: %s"):format(name, text, why), "Usage" end
+      if s.name then
+         cfg.values[s.name], cfg.sources[s.name], cfg.explicit[s.name] = v, "flag " .. name, true
+      elseif s.kind == "list" then
+         local key = s.flag:sub(3):gsub("-", "_")
+         for item in v:gmatch("[^,]+") do cfg.opts[key][item] = true end
+      else
+         cfg.opts[s.flag:sub(3):gsub("-", "_")] = v
+      end
+      i = i + 1
+   end
+   return cfg
+end
+
+--- Puts what the cluster shows under every setting not given explicitly, and lists where an
+--- explicit value contradicts it.
+---@param cfg table config.parse's result
+---@param observed table {NAME = {value =, source = "..."}}
+---@return table[] contradictions {name, value, source, observed, observed_source}
+function M.resolve(cfg, observed)
+   local contradictions = {}
+   for _, s in ipairs(M.SETTINGS) do
+      local o = observed[s.name]
+      if o and o.value ~= nil then
+         if not cfg.explicit[s.name] then
+            cfg.values[s.name], cfg.sources[s.name] = o.value, o.source
+         elseif o.value ~= cfg.values[s.name] and o.fact then
+            contradictions[#contradictions + 1] = { name = s.name, value = cfg.values[s.name],
+               source = cfg.sources[s.name], observed = o.value, observed_source = o.source }
+         end
+      end
+   end
+   return contradictions
+end
+
+--- The effective settings as lines "NAME = value (source)".
+---@param cfg table
+---@return string[]
+function M.describe(cfg)
+   local lines = {}
+   for _, s in ipairs(M.SETTINGS) do
+      local v = cfg.values[s.name]
+      if s.name == "FLANNEL_SUBNET_ENV" and v ~= "" then v = "(" .. #v .. " bytes)" end
+      lines[#lines + 1] = ("  %-28s %-26s %s"):format(s.name, tostring(v == "" and "-" or v), cfg.sources[s.name])
+   end
+   return lines
+end
+
+--- The usage text of a procedure: its flags and settings, from the same tables.
+---@param command string
+---@return string
+function M.usage(command)
+   local out = { ("usage: cni-migrate %s [FLAGS]"):format(command), "", "Settings (flag, or the environment "
+      .. "variable of the same name; a flag wins over the variable, both over what the cluster shows):" }
+   for _, s in ipairs(M.SETTINGS) do
+      out[#out + 1] = ("  %-32s %s (default %s)"):format(M.flag_of(s.name), s.help,
+         s.default == "" and "none" or tostring(s.default))
+   end
+   out[#out + 1] = ""
+   out[#out + 1] = "Options:"
+   for _, o in ipairs(M.OPTIONS) do
+      out[#out + 1] = ("  %-32s %s"):format(o.flag, o.help)
+   end
+   return table.concat(out, "\n") .. "\n"
+end
+
+return M

@@ -1,0 +1,208 @@
+--- cm.nodestep: one node's migration in Calico's label protocol, step by step (names in
+--- contracts.md "Migration state"). The node's state is read from its labels, so a node is
+--- resumed at the step it stopped in; every step is idempotent. Label changes, our cordon and
+--- the step annotation go in one merge patch each (guarded by the resourceVersion read).
+local calico = require "cm.calico"
+local json = require "cm.json"
+local time = require "cm.time"
+
+local M = {}
+
+M.STEPS = { "in-progress", "cordon", "drain", "label-none", "flannel-gone", "flannel-cleanup", "delete-pods",
+   "label-calico", "calico-ready", "calico-check", "uncordon", "done" }
+M.ANN_STEP = "cni-migrate.dev/step"
+M.ANN_MIGRATED = "cni-migrate.dev/migrated"
+M.ANN_CORDONED = "cni-migrate.dev/cordoned"
+
+local function fail(fmt, ...) error(fmt:format(...), 0) end
+
+local function node_ref(name) return { apiVersion = "v1", kind = "Node", name = name } end
+
+--- A label selector from a DaemonSet's matchLabels ("app=flannel").
+local function selector_of(ds)
+   local parts = {}
+   for k, v in pairs(ds.spec.selector and ds.spec.selector.matchLabels or {}) do parts[#parts + 1] = k .. "=" .. v end
+   table.sort(parts)
+   return table.concat(parts, ",")
+end
+
+--- Patches the node (merge) with the resourceVersion it was read at; on Conflict reads it again
+--- and asks build for the patch anew. build(node) -> patch or nil (nothing to do).
+local function patch_node(ctx, n, build)
+   local name = n.metadata.name
+   for _ = 1, 5 do
+      local p = build(n)
+      if not p then return n end
+      p.metadata = p.metadata or {}
+      p.metadata.resourceVersion = n.metadata.resourceVersion
+      local got, msg, code = ctx.c:patch(node_ref(n.metadata.name), p, { type = "merge" })
+      if got then return got end
+      if code ~= "Conflict" then fail("node %s: patch: %s (%s)", n.metadata.name, tostring(msg), tostring(code)) end
+      n = ctx.c:get(node_ref(name))
+      if not n then fail("node %s: gone", name) end
+   end
+   fail("node %s: patch kept conflicting", name)
+end
+
+--- in-progress label and our cordon, in one patch (cordoned only when it was schedulable).
+local function start(ctx, n)
+   return patch_node(ctx, n, function(cur)
+      local l, a = cur.metadata.labels or {}, cur.metadata.annotations or {}
+      local p = { metadata = { labels = {}, annotations = {} } }
+      local todo = false
+      if l[calico.LABEL_IN_PROGRESS] ~= "true" then p.metadata.labels[calico.LABEL_IN_PROGRESS], todo = "true", true end
+      if not cur.spec.unschedulable then
+         p.spec = { unschedulable = true }
+         p.metadata.annotations[M.ANN_CORDONED] = time.rfc3339()
+         todo = true
+      end
+      if a[M.ANN_STEP] ~= "cordon" then p.metadata.annotations[M.ANN_STEP], todo = "cordon", true end
+      return todo and p or nil
+   end)
+end
+
+--- The network label (and the step annotation).
+local function label(ctx, n, value, step)
+   return patch_node(ctx, n, function(cur)
+      local l = cur.metadata.labels or {}
+      if l[calico.LABEL_NETWORK] == value then return nil end
+      return { metadata = { labels = { [calico.LABEL_NETWORK] = value }, annotations = { [M.ANN_STEP] = step } } }
+   end)
+end
+
+--- uncordon if we cordoned, in-progress removed, the time it finished.
+local function finish(ctx, n)
+   local ours = false
+   local got = patch_node(ctx, n, function(cur)
+      local a = cur.metadata.annotations or {}
+      local l = cur.metadata.labels or {}
+      ours = a[M.ANN_CORDONED] ~= nil
+      if l[calico.LABEL_IN_PROGRESS] == nil and not ours and a[M.ANN_MIGRATED] then return nil end
+      local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null },
+         annotations = { [M.ANN_STEP] = "done", [M.ANN_MIGRATED] = time.rfc3339() } } }
+      if ours then
+         p.spec = { unschedulable = json.null }
+         p.metadata.annotations[M.ANN_CORDONED] = json.null
+      end
+      return p
+   end)
+   return got, ours
+end
+
+--- Deletes the non-hostNetwork pods left on the node (DaemonSet pods the drain ignored, pods
+--- bound by nodeName): they have flannel's addresses and must come back with Calico's.
+local function delete_left(ctx, name)
+   local pods, msg, code = ctx.c:list { apiVersion = "v1", kind = "Pod", fieldSelector = "spec.nodeName=" .. name }
+   if not pods then fail("node %s: list pods: %s (%s)", name, tostring(msg), tostring(code)) end
+   local deleted = {}
+   local own = os.getenv("POD_NAME")
+   for _, p in ipairs(pods.items) do
+      local md = p.metadata
+      if not p.spec.hostNetwork and not md.deletionTimestamp and md.name ~= own then
+         local ok, dmsg, dcode = ctx.c:delete { apiVersion = "v1", kind = "Pod", namespace = md.namespace,
+            name = md.name }
+         if not ok and dcode ~= "NotFound" then
+            fail("node %s: delete pod %s/%s: %s (%s)", name, md.namespace, md.name, tostring(dmsg), tostring(dcode))
+         end
+         deleted[#deleted + 1] = md.namespace .. "/" .. md.name
+      end
+   end
+   return deleted
+end
+
+--- Runs one step, timed: the timeline line and the step's duration.
+local function timed(ctx, name, step, fn)
+   local t0 = time.now()
+   local text = fn()
+   local d = time.now() - t0
+   ctx.durations[step] = ctx.durations[step] or {}
+   table.insert(ctx.durations[step], d)
+   ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+end
+
+local function need(v, what, msg, code)
+   if v == nil then fail("%s: %s (%s)", what, tostring(msg), tostring(code)) end
+   return v
+end
+
+--- Migrates one node, from whatever state it is in.
+---@param ctx table {c, cfg, snap, node (cm.node), step, durations, blocked}
+---@param n table the Node as last read
+---@return string outcome "migrated" | "already"
+function M.migrate(ctx, n)
+   local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
+   local name = n.metadata.name
+   local l = n.metadata.labels or {}
+   local net, busy = l[calico.LABEL_NETWORK], l[calico.LABEL_IN_PROGRESS] == "true"
+   if net == "calico" and not busy then return "already" end
+   local fds = ctx.snap.flannel_ds
+   local canal = ctx.snap.flannel_info.canal
+   if net ~= "calico" then
+      if net ~= "none" then
+         timed(ctx, name, "cordon", function()
+            local was = n.spec.unschedulable
+            n = start(ctx, n)
+            return was and "in progress; already unschedulable (not ours to uncordon unless we cordoned it)"
+               or "in progress; cordoned"
+         end)
+      end
+      timed(ctx, name, "drain", function()
+         local report = {}
+         local res, msg, code = node.drain(ctx.c, name, { force = true, ignore_daemonsets = true,
+            delete_emptydir_data = true, cordon = false, timeout = o.drain_timeout, report = report })
+         for _, b in ipairs(report.blocked or {}) do
+            ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
+               tostring(b.pod))
+         end
+         need(res, "node " .. name .. ": drain", msg, code)
+         return ("%d evicted, %d deleted"):format(#(res.evicted or {}), #(res.deleted or {}))
+      end)
+      if net ~= "none" then
+         timed(ctx, name, "label-none", function()
+            n = label(ctx, n, "none", "label-none")
+            return calico.LABEL_NETWORK .. "=none: flannel's DaemonSet leaves the node"
+         end)
+      end
+      timed(ctx, name, "flannel-gone", function()
+         need(node.wait_pod(ctx.c, { namespace = fds.metadata.namespace, selector = selector_of(fds), node = name,
+            state = "gone", timeout = o.pod_gone_timeout }), "node " .. name .. ": flannel's pod leaving")
+         return "flannel's pod is gone (watched)"
+      end)
+      timed(ctx, name, "flannel-cleanup", function()
+         local r = need(node.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
+            cni_dir = v.CNI_CONFIG_DIR, cni_conf_name = calico.CNI_CONF_NAME },
+            { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
+            "node " .. name .. ": flannel-cleanup")
+         return "flannel-cleanup: " .. json.encode(r)
+      end)
+      timed(ctx, name, "delete-pods", function()
+         local d = delete_left(ctx, name)
+         return ("%d pod(s) left with flannel addresses deleted%s; the runtime sees the CNI directory change "
+            .. "(inotify), so their replacements wait for Calico's config"):format(#d,
+            #d > 0 and (" (" .. table.concat(d, ", ") .. ")") or "")
+      end)
+      timed(ctx, name, "label-calico", function()
+         n = label(ctx, n, "calico", "label-calico")
+         return calico.LABEL_NETWORK .. "=calico: calico-node's DaemonSet comes"
+      end)
+   end
+   local cds = ctx.snap.calico_ds
+   timed(ctx, name, "calico-ready", function()
+      need(node.wait_pod(ctx.c, { namespace = cds.metadata.namespace, selector = selector_of(cds), node = name,
+         state = "ready", timeout = o.calico_ready_timeout }), "node " .. name .. ": calico-node Ready")
+      return "calico-node Ready (watched)"
+   end)
+   timed(ctx, name, "calico-check", function()
+      local r = need(node.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT },
+         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
+         "node " .. name .. ": calico-check")
+      return "calico-check: " .. json.encode(r)
+   end)
+   timed(ctx, name, "uncordon", function()
+      local _, ours = finish(ctx, n)
+      return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
+   end)
+   return "migrated"
+end
+
+return M

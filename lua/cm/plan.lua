@@ -1,0 +1,70 @@
+--- cm.plan: what a run is about to do. survey() reads the settings and the cluster and runs the
+--- preflight checks (shared by `preflight` and `migrate`); order() is the order nodes migrate in;
+--- state() says where a node is in the label protocol.
+local calico = require "cm.calico"
+local checks = require "cm.checks"
+local cluster = require "cm.cluster"
+local config = require "cm.config"
+
+local M = {}
+
+--- Reads settings, cluster and checks.
+---@param c userdata cm.k8s client
+---@param cfg table cm.config.parse's result (resolved in place)
+---@return table|nil survey {cfg, snap, results, contradictions, disagreements}
+---@return string|nil message
+---@return string|nil code
+function M.survey(c, cfg)
+   local snap, err, code = cluster.read(c, cfg)
+   if not snap then return nil, err, code end
+   local env, env_source = cluster.saved_subnet_env(snap, cfg)
+   local observed = cluster.observe(snap, env, env_source)
+   local disagreements = cluster.disagreements(observed)
+   local contradictions = config.resolve(cfg, observed)
+   if snap.flannel_ds then
+      -- the DaemonSet found is where the rest was read from
+      cfg.values.FLANNEL_DAEMONSET_NAME = snap.flannel_ds.metadata.name
+      cfg.values.FLANNEL_DAEMONSET_NAMESPACE = snap.flannel_ds.metadata.namespace
+   end
+   local results = checks.run(c, snap, cfg, contradictions, disagreements)
+   return { cfg = cfg, snap = snap, results = results, subnet_env = env, subnet_env_source = env_source }
+end
+
+--- Where a node is in Calico's label protocol: "flannel" (not started), "none" or "calico" with
+--- in_progress, or "done" (calico without in-progress).
+---@param n table a Node
+---@return string state
+---@return boolean in_progress
+function M.state(n)
+   local l = n.metadata.labels or {}
+   local net, busy = l[calico.LABEL_NETWORK], l[calico.LABEL_IN_PROGRESS] == "true"
+   if net == "calico" and not busy then return "done", false end
+   return net or "flannel", busy
+end
+
+--- The order nodes migrate in: workers by name, then control-plane nodes by name, then the node
+--- the controller runs on (POD_NODE_NAME), so that a restart retries the same node first and the
+--- controller's own node goes last.
+---@param nodes table[] Nodes
+---@param pod_node string|nil
+---@return string[] names
+function M.order(nodes, pod_node)
+   local workers, cps, own = {}, {}, nil
+   for _, n in ipairs(nodes) do
+      local name = n.metadata.name
+      if name == pod_node then
+         own = name
+      elseif cluster.is_control_plane(n) then
+         cps[#cps + 1] = name
+      else
+         workers[#workers + 1] = name
+      end
+   end
+   table.sort(workers)
+   table.sort(cps)
+   for _, name in ipairs(cps) do workers[#workers + 1] = name end
+   if own then workers[#workers + 1] = own end
+   return workers
+end
+
+return M

@@ -1,0 +1,174 @@
+--- migrate: moves a live cluster from flannel (VXLAN) or Canal to Calico, node by node, as
+--- Calico's flannel-migration controller does, without its bugs, resumable from any point.
+---
+---   cni-migrate migrate [--flannel-vni N ...] [--skip CHECK] [--dry-run=server] [--fake FIXTURE]
+---
+--- 1. preflight: the settings (flag > environment > cluster > default) and every check;
+---    a blocker stops the run before its first write, unless --skip names that check.
+--- 2. prepare the cluster: flannel's settings saved, calico-config's MTU, FelixConfiguration,
+---    the IP pool, every node's IPAM (blocks, VTEP address, node data), flannel's nodeSelector.
+--- 3. migrate the nodes: workers by name, control planes, the controller's own node last;
+---    per node: cordon, drain, flannel off, clean up, Calico on, check, uncordon.
+--- 4. complete: back up and delete flannel's DaemonSet, calico-node everywhere, labels gone.
+local calico = require "cm.calico"
+local checks = require "cm.checks"
+local complete = require "cm.complete"
+local config = require "cm.config"
+local k8s = require "cm.k8s"
+local nodestep = require "cm.nodestep"
+local plan = require "cm.plan"
+local prepare = require "cm.prepare"
+local time = require "cm.time"
+
+local cfg, perr = config.parse({ ... }, os.getenv)
+if not cfg then
+   io.stderr:write("cni-migrate: migrate: ", perr, "\n")
+   os.exit(2)
+end
+if cfg.opts.help then
+   io.write(config.usage("migrate"))
+   return
+end
+
+local c = assert(k8s.client())
+local info = c:info()
+local simulated = (info.source or ""):match("^fake") ~= nil
+local T0 = time.now()
+local durations, blocked, notes = {}, {}, {}
+
+--- One timeline line: time (virtual in a rehearsal), node (or "cluster"), step, what happened.
+local function step(name, node, text)
+   if not text then return end
+   print(("%s +%7.1fs  %-16s %-16s %s"):format(time.rfc3339(), time.now() - T0, node or "cluster", name, text))
+end
+
+local function stop(code, fmt, ...)
+   io.stderr:write("cni-migrate: migrate: ", fmt:format(...), "\n")
+   os.exit(code)
+end
+
+-- 1. preflight ------------------------------------------------------------------------------
+local survey, serr = plan.survey(c, cfg)
+if not survey then stop(1, "reading the cluster: %s", serr) end
+local snap = survey.snap
+print("Settings:")
+for _, line in ipairs(config.describe(cfg)) do print(line) end
+
+--- Where the cluster is: flannel to migrate, a completion to finish, finished, or neither.
+local function where()
+   if snap.flannel_ds then return "flannel" end
+   local labelled = false
+   for _, n in ipairs(snap.nodes) do
+      if (n.metadata.labels or {})[calico.LABEL_NETWORK] ~= nil then labelled = true end
+   end
+   local sel = snap.calico_ds and (snap.calico_ds.spec.template.spec.nodeSelector or {})[calico.LABEL_NETWORK]
+   if snap.calico_ds and (labelled or sel or snap.backup and #snap.pools > 0 and labelled) then return "complete" end
+   if snap.calico_ds and #snap.pools > 0 then return "finished" end
+   return "neither"
+end
+local state = where()
+if state == "finished" then
+   print(("The cluster is migrated already: no flannel DaemonSet (looked for %s), calico-node %s/%s without "
+      .. "the migration's nodeSelector, and no node carries %s."):format(table.concat(snap.looked, ", "),
+      snap.calico_ds.metadata.namespace, snap.calico_ds.metadata.name, calico.LABEL_NETWORK))
+   return
+end
+if state == "neither" then
+   stop(1, "neither flannel nor Calico here: no flannel or Canal DaemonSet (looked for %s) and no migrated "
+      .. "Calico (DaemonSet %s/%s, IP pools). Set FLANNEL_DAEMONSET_NAME/NAMESPACE if flannel is elsewhere.",
+      table.concat(snap.looked, ", "), cfg.values.CALICO_DAEMONSET_NAMESPACE, cfg.values.CALICO_DAEMONSET_NAME)
+end
+
+local counts = survey.results:counts()
+if state == "flannel" and counts.blocker > 0 then
+   print("")
+   print(checks.format(survey.results))
+   stop(1, "%d blocker(s): nothing was changed (fix them, or --skip CHECK to pass over one)", counts.blocker)
+end
+for _, r in ipairs(survey.results.list) do
+   if r.result == "warning" or r.result == "skipped" then
+      step("preflight", nil, ("%s %s: %s: %s"):format(r.result, r.check, r.object, r.message))
+   end
+end
+step("preflight", nil, ("%d check(s) ok, %d warning(s), %d skipped"):format(counts.ok, counts.warning, counts.skipped))
+
+local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
+   dry_run = info.dryRun }
+
+-- 2. prepare the cluster ---------------------------------------------------------------------
+if state == "flannel" then prepare.run(ctx) end
+
+-- 3. migrate the nodes -----------------------------------------------------------------------
+local migrated, skipped = {}, {}
+if info.dryRun then
+   for _, name in ipairs(plan.order(snap.nodes, cfg.values.POD_NODE_NAME)) do
+      step("plan", name, "would migrate (node steps are not run with --dry-run=server)")
+   end
+   print(("Dry run: every write was sent with dryRun=All; nothing changed. %d node(s) would migrate."):format(
+      #snap.nodes))
+   return
+end
+if state == "flannel" then
+   local has_node, node = pcall(require, "cm.node")
+   if not has_node then stop(1, "the node steps need cm.node, which this build lacks; the cluster is prepared "
+      .. "and the run can be resumed with a build that has it") end
+   ctx.node = node
+   local seen = {}
+   while true do -- nodes that join during the run are picked up on the next pass
+      local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
+      if not list then stop(1, "listing nodes: %s", lerr) end
+      local by_name, todo = {}, {}
+      for _, n in ipairs(list.items) do by_name[n.metadata.name] = n end
+      for _, name in ipairs(plan.order(list.items, cfg.values.POD_NODE_NAME)) do
+         if not seen[name] then todo[#todo + 1] = name end
+      end
+      if #todo == 0 then break end
+      for _, name in ipairs(todo) do
+         seen[name] = true
+         local n = by_name[name]
+         if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
+            prepare.label_flannel(ctx, n)
+            prepare.node_ipam(ctx, n)
+         end
+         local ok, res = pcall(nodestep.migrate, ctx, n)
+         if not ok then
+            local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
+            if gone ~= "NotFound" then stop(1, "%s\n(the run can be resumed: run it again)", tostring(res)) end
+            skipped[#skipped + 1] = name
+            notes[#notes + 1] = ("node %s was deleted during its migration: skipped"):format(name)
+            step("skipped", name, "the node was deleted: skipped")
+         elseif res == "migrated" then
+            migrated[#migrated + 1] = name
+         end
+      end
+   end
+   prepare.migration_config(ctx, { ["cni-migrate.phase"] = "complete" })
+end
+
+-- 4. complete --------------------------------------------------------------------------------
+complete.backup(ctx)
+complete.delete_flannel(ctx)
+complete.calico_selector(ctx)
+local final = assert(c:list { apiVersion = "v1", kind = "Node" }).items
+complete.labels(ctx, final)
+prepare.migration_config(ctx, { ["cni-migrate.phase"] = "done", ["cni-migrate.finished"] = time.rfc3339() })
+
+-- summary ------------------------------------------------------------------------------------
+local total = time.now() - T0
+print("")
+print(("Migrated %d node(s) to Calico in %.1f s of %s time; %d skipped; %d node(s) in the cluster."):format(
+   #migrated, total, simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, #final))
+local order = {}
+for _, s in ipairs(nodestep.STEPS) do if durations[s] then order[#order + 1] = s end end
+if #order > 0 then
+   print("Per step (mean / longest over nodes):")
+   for _, s in ipairs(order) do
+      local sum, max = 0, 0
+      for _, d in ipairs(durations[s]) do sum, max = sum + d, math.max(max, d) end
+      print(("  %-16s %7.1f s  %7.1f s"):format(s, sum / #durations[s], max))
+   end
+end
+for _, b in ipairs(blocked) do print("blocked: " .. b) end
+for _, n in ipairs(notes) do print("note: " .. n) end
+print(("Flannel's DaemonSet is saved in ConfigMap %s/%s for rollback."):format(cfg.values.CALICO_DAEMONSET_NAMESPACE,
+   calico.BACKUP_CONFIGMAP))

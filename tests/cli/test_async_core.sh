@@ -1,0 +1,99 @@
+#!/bin/sh
+# The async core: 50 cm.task tasks in one simulated run, each waiting on its own thing (a timer, an
+# API request, a watch event, another task's end), each resumed at its own event's virtual time and
+# in that order, the loop never nested (depth 1 inside tasks, max depth 1); a wait that cannot yield
+# raises instead of running a loop inside the loop.
+. "$(dirname "$0")/lib.sh"
+SRC=${CM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+F="$SRC/examples/clusters/flannel-3node.yaml"
+
+cat >"$TMP/fifty.lua" <<'LUA'
+local k8s = require "cm.k8s"
+local task = require "cm.task"
+local time = require "cm.time"
+local c = assert(k8s.client { qps = -1 })
+local t0 = time.now()
+local order = {}          -- {name, expected virtual time} in the order tasks resumed
+local function at() return time.now() - t0 end
+local function resumed(name, want, slack)
+   local d, maxd = task._depth()
+   assert(d == 1 and maxd == 1, ("%s: loop depth %d, max %d"):format(name, d, maxd))
+   local got = at()
+   assert(got >= want - 1e-9 and got <= want + (slack or 1e-9),
+      ("%s resumed at %.4f s, its event was at %.4f s"):format(name, got, want))
+   order[#order + 1] = { name, want }
+end
+local tasks = {}
+-- 15 timers, at 0.5 s steps, spawned in reverse order
+for i = 15, 1, -1 do
+   tasks[#tasks + 1] = task.spawn(function()
+      time.sleep(i * 0.5)
+      resumed("sleep" .. i, i * 0.5)
+   end)
+end
+-- 15 watches, each on its own ConfigMap, created by one writer task at i*0.7+0.05 s
+for i = 1, 15 do
+   tasks[#tasks + 1] = task.spawn(function()
+      for ev in c:watch { apiVersion = "v1", kind = "ConfigMap", namespace = "default",
+                          fieldSelector = "metadata.name=w" .. i, timeout = 60 } do
+         if ev.type == "ADDED" then
+            resumed("watch" .. i, i * 0.7 + 0.05, 0.01)
+            return
+         end
+      end
+      error("watch" .. i .. " ended without its event")
+   end)
+end
+local writer = task.spawn(function()
+   for i = 1, 15 do
+      time.sleep(i * 0.7 + 0.05 - at())
+      assert(c:create { apiVersion = "v1", kind = "ConfigMap", metadata = { name = "w" .. i, namespace = "default" } })
+   end
+end)
+-- 12 requests, each sent at its own time (0.31 s steps); a long watch elsewhere never holds them back
+for i = 1, 12 do
+   tasks[#tasks + 1] = task.spawn(function()
+      time.sleep(i * 0.31)
+      local n = assert(c:get { apiVersion = "v1", kind = "Node", name = "worker-1" })
+      assert(n.metadata.name == "worker-1")
+      resumed("get" .. i, i * 0.31, 0.005)
+   end)
+end
+-- 8 joins, each on one of the sleepers (sleep2j-1 ends at j - 0.5 s)
+for j = 1, 8 do
+   local target = tasks[17 - 2 * j]        -- the task that sleeps (2*j-1)*0.5 s
+   tasks[#tasks + 1] = task.spawn(function()
+      local _, msg, code = target:wait()
+      assert(not code, msg)
+      resumed("join" .. j, j - 0.5, 1e-9)
+   end)
+end
+assert(#tasks == 50)
+local function join(t)
+   local a, msg, code = t:wait()
+   assert(not (a == nil and code), msg)
+end
+for _, t in ipairs(tasks) do join(t) end
+join(writer)
+assert(#order == 50, #order)
+for k = 2, #order do
+   assert(order[k][2] >= order[k - 1][2], ("%s resumed before %s"):format(order[k][1], order[k - 1][1]))
+end
+local d, maxd = task._depth()
+print(("resumed %d tasks in event order; depth now %d, max %d; virtual %.2f s"):format(#order, d, maxd, at()))
+
+-- a wait across a C call boundary cannot yield: it raises, it never runs a loop inside the loop
+local t = task.spawn(function()
+   table.sort({ 3, 2, 1 }, function(a, b) time.sleep(0.1); return a < b end)
+end)
+local ok, msg = t:wait()
+assert(ok == nil and msg:find("cannot wait here: a task cannot wait across a C call boundary", 1, true), msg)
+print("a wait that cannot yield raises")
+LUA
+run "$CNI_MIGRATE" --fake "$F" run "$TMP/fifty.lua"
+expect_rc 0
+expect_out '^resumed 50 tasks in event order; depth now 0, max 1; virtual 10\.55 s$'
+expect_out '^a wait that cannot yield raises$'
+done_ok

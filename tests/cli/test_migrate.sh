@@ -1,0 +1,113 @@
+#!/bin/sh
+# migrate and preflight: the command line (flags before or after the command, settings from flags
+# and the environment, malformed values), preflight's table, JSON and exit codes, and migrate
+# refusing to start on a blocker with zero writes (the simulation's trace shows every request).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fake_lib.sh"
+B=${CNI_MIGRATE:?}
+X="${CM_SOURCE_DIR:?}/examples/clusters"
+F="$X/flannel-calico-installed-4node.yaml"
+dir=$(mktemp -d)
+trap 'fake_stop; rm -rf "$dir" "$FAKE_DIR"' EXIT
+export LUA_PATH_5_4="$CM_SOURCE_DIR/tests/lua/?.lua"
+
+# writes: the script's API writes in a trace, SelfSubjectAccessReviews (which store nothing) aside
+writes() {
+    grep '"actor":"script"' "$1" | grep -E '"verb":"(create|update|patch|delete)"' | grep -v selfsubjectaccessreviews | wc -l
+}
+
+run "$B" --fake "$F" preflight --flannel-mtu 1450
+expect_rc 0
+expect_out '^  FLANNEL_NETWORK +10\.244\.0\.0/16 +net-conf\.json \(ConfigMap kube-flannel/kube-flannel-cfg\)$'
+expect_out '^  FLANNEL_MTU +1450 +flag --flannel-mtu$'
+expect_out '^  FLANNEL_SUBNET_LEN +24 +nodes. spec\.podCIDR \(4\)$'
+expect_out '^calico-manifest +ok +DaemonSet kube-system/calico-node'
+expect_out '^rbac +ok +this account +18 permissions allowed$'
+expect_out '^[0-9]+ ok, 0 warning\(s\), 0 blocker\(s\), 0 skipped$'
+
+# flags before the command, the environment under a flag
+FLANNEL_MTU=1400 run "$B" --flannel-mtu 1450 --fake "$F" preflight
+expect_rc 0
+expect_out '^  FLANNEL_MTU +1450 +flag --flannel-mtu$'
+FLANNEL_MTU=1400 run "$B" --fake "$F" preflight
+expect_rc 0
+expect_out '^  FLANNEL_MTU +1400 +env FLANNEL_MTU$'
+
+# unknown MTU: a blocker with its fix; exit 1
+run "$B" --fake "$F" --trace "$dir/t1.jsonl" preflight
+expect_rc 1
+expect_out "^settings +blocker +FLANNEL_MTU +flannel's MTU is not known"
+expect_out 'fix: set FLANNEL_MTU'
+[ "$(writes "$dir/t1.jsonl")" -eq 0 ] || fail "preflight wrote to the cluster"
+
+# a contradiction: the flag says VNI 4096, flannel runs VNI 1
+run "$B" --fake "$F" preflight --flannel-vni 4096 --flannel-mtu 1450
+expect_rc 1
+expect_out '^settings +blocker +FLANNEL_VNI +flag --flannel-vni says 4096 but net-conf\.json .* says 1$'
+
+# --skip turns a blocker into "skipped"
+run "$B" --fake "$F" preflight --skip settings
+expect_rc 0
+expect_out '^settings +skipped +FLANNEL_MTU'
+
+# --json
+run "$B" --fake "$F" --log-level warn preflight --json --flannel-mtu 1450
+expect_rc 0
+printf '%s\n' "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ready"] is True, d; assert d["settings"]["FLANNEL_MTU"] == {"value": 1450, "source": "flag --flannel-mtu"}, d["settings"]; assert any(c["check"] == "ippool" for c in d["checks"])' || fail "preflight --json"
+
+# malformed values: exit 2 naming the flag or the variable
+run "$B" --fake "$F" preflight --flannel-vni x
+expect_rc 2
+expect_out '^cni-migrate: preflight: flag --flannel-vni "x": expected an integer$'
+FLANNEL_PORT=99999 run "$B" --fake "$F" migrate
+expect_rc 2
+expect_out '^cni-migrate: migrate: environment variable FLANNEL_PORT="99999": expected a UDP port from 1 to 65535$'
+FLANNEL_IP_MASQ=maybe run "$B" --fake "$F" migrate
+expect_rc 2
+expect_out 'FLANNEL_IP_MASQ="maybe": expected true or false$'
+run "$B" --fake "$F" migrate --bogus
+expect_rc 2
+expect_out '^cni-migrate: migrate: unknown flag --bogus$'
+run "$B" --bogus run x.lua
+expect_rc 2
+expect_out "^cni-migrate: unknown flag '--bogus'"
+run "$B" migrate --help
+expect_rc 0
+expect_out '^  --flannel-annotation-prefix +flanneld --kube-annotation-prefix'
+
+# migrate refuses on a blocker: zero writes
+run "$B" --fake "$F" --trace "$dir/t2.jsonl" migrate
+expect_rc 1
+expect_out '^cni-migrate: migrate: 1 blocker\(s\): nothing was changed'
+[ "$(writes "$dir/t2.jsonl")" -eq 0 ] || fail "migrate wrote before refusing"
+# no Calico installed: blockers, zero writes
+run "$B" --fake "$X/flannel-3node.yaml" --trace "$dir/t3.jsonl" migrate --flannel-mtu 1450
+expect_rc 1
+expect_out '^calico-manifest +blocker +DaemonSet kube-system/calico-node +Calico.s DaemonSet is not installed$'
+expect_out '^calico-crds +blocker'
+[ "$(writes "$dir/t3.jsonl")" -eq 0 ] || fail "migrate wrote before refusing"
+# neither flannel nor Calico: an error, never a silent success
+run "$B" --fake "$X/flannel-3node.yaml" migrate --flannel-daemonset-name nothing-here
+expect_rc 1
+expect_out '^cni-migrate: migrate: neither flannel nor Calico here: .*looked for kube-flannel/nothing-here'
+
+# --dry-run=server: every write with dryRun=All, no node step
+run "$B" --fake "$F" --trace "$dir/t4.jsonl" migrate --flannel-mtu 1450 --dry-run=server
+expect_rc 0
+expect_out 'plan +would migrate'
+expect_out '^Dry run: every write was sent with dryRun=All'
+# the writes were sent, and the cluster saw none of them
+[ "$(writes "$dir/t4.jsonl")" -gt 20 ] || fail "the dry run sent too few writes"
+n=$(grep '"actor":"cluster"' "$dir/t4.jsonl" | grep -Ec '"kind":"(IPPool|FelixConfiguration|IPAMBlock|BlockAffinity|IPAMHandle|Node)"|flannel-migration-config')
+[ "$n" -eq 0 ] || fail "the dry run changed $n object(s)"
+
+# the cluster preparation, object by object (datamodel.md A.12), in process and over HTTP
+run "$B" --fake "$F" run "$CM_SOURCE_DIR/tests/k8s/migrate_prepare.lua"
+expect_rc 0
+expect_out '^ok: [0-9]+ checks$'
+fake_start "$F" --speed 100
+run "$B" run "$CM_SOURCE_DIR/tests/k8s/migrate_prepare.lua"
+expect_rc 0
+expect_out '^ok: [0-9]+ checks$'
+fake_stop
+done_ok
