@@ -22,7 +22,9 @@ local function main(args)
    else
       res.link = link
       local vx = link.vxlan or {}
-      if vx.id ~= vni then problems[#problems + 1] = ("%s: VNI %s, expected %d"):format(link.name, tostring(vx.id), vni) end
+      if vx.id ~= vni then
+         problems[#problems + 1] = ("%s: VNI %s, expected %d"):format(link.name, tostring(vx.id), vni)
+      end
       if vx.port ~= port then
          problems[#problems + 1] = ("%s: port %s, expected %d"):format(link.name, tostring(vx.port), port)
       end

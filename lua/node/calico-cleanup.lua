@@ -63,9 +63,7 @@ local function main(args)
    res.changed = res.changed or #removed > 0
    for _, name in ipairs(args.restore or { flannel.CNI_CONF_NAME }) do
       local path, backup = dir .. "/" .. name, backup_dir .. "/" .. name
-      if cni.read(path) then
-         -- already there (restored before, or never removed)
-      else
+      if not cni.read(path) then -- else already there (restored before, or never removed)
          local ok, err, code = cni.restore(backup, path)
          if ok then
             table.insert(res.cni.restored, { path = path, from = backup })

@@ -51,7 +51,8 @@ local function main(args)
       end
    end
    if args.iptables ~= false then
-      local removed, ierr, icode = ipt.remove(function(c) return flannel.IPTABLES_CHAINS[c] end, flannel.is_flannel_rule)
+      local removed, ierr, icode = ipt.remove(function(c) return flannel.IPTABLES_CHAINS[c] end,
+         flannel.is_flannel_rule)
       if not removed then return nil, ierr, icode end
       res.iptables.removed = removed
       res.changed = res.changed or #removed > 0

@@ -33,7 +33,9 @@ local function main(args)
             master = l.master, vxlan = l.vxlan }
       end
       if l.name == v4 then res.flannel = { name = l.name, mac = l.mac, mtu = l.mtu, vxlan = l.vxlan } end
-      if l.name == calico.VXLAN_DEVICE then res.calico = { name = l.name, mac = l.mac, mtu = l.mtu, vxlan = l.vxlan } end
+      if l.name == calico.VXLAN_DEVICE then
+         res.calico = { name = l.name, mac = l.mac, mtu = l.mtu, vxlan = l.vxlan }
+      end
    end
    local keys = { sysctl.name("net", "ipv4", "ip_forward"), sysctl.name("net", "ipv4", "conf", "all", "rp_filter"),
       sysctl.name("net", "ipv4", "conf", "default", "rp_filter") }
