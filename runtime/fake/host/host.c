@@ -129,7 +129,7 @@ const char *cm_host_errno_name(int err)
     static const struct { int e; const char *name; } NAMES[] = {
         {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"}, {ERANGE, "ERANGE"},
         {ENETUNREACH, "ENETUNREACH"}, {ENETDOWN, "ENETDOWN"}, {ESRCH, "ESRCH"},
-        {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"},
+        {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"}, {EOPNOTSUPP, "EOPNOTSUPP"},
     };
     for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
         if (NAMES[i].e == err)

@@ -40,6 +40,8 @@ for _ = 1, 120 do
 end
 local host = assert(fake.host(node))
 assert(host:link("flannel.1"), "flannel.1 on " .. node)
+assert(host:iptables_save("ipv4", "nft"):find("-A POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG",
+   1, true), "flanneld's rules on the simulated host")
 
 local code, facts, phase = run_pod("node-facts", {})
 assert(code == 0 and phase == "Succeeded", json.encode(facts))
@@ -56,6 +58,11 @@ assert(not host:link("flannel.1"), "flannel.1 gone from the simulated host")
 assert(host:read("/etc/cni/net.d/10-calico.conflist"):find("flannel-migration-in-progress", 1, true))
 assert(not host:read("/etc/cni/net.d/10-flannel.conflist"), "flannel's config removed")
 assert(host:read("/var/lib/cni-migrate/backup/10-flannel.conflist"), "and backed up")
+local chains = {}
+for _, r in ipairs(res.iptables.removed) do if r.chain then chains[#chains + 1] = r.chain end end
+table.sort(chains)
+assert(table.concat(chains, " ") == "FLANNEL-FWD FLANNEL-POSTRTG", json.encode(res.iptables))
+assert(not host:iptables_save("ipv4", "nft"):find("FLANNEL", 1, true), "flannel's chains gone")
 
 local code3, again = run_pod("flannel-cleanup", { vni = 1 })
 assert(code3 == 0 and again.ok and not again.changed, json.encode(again))
