@@ -115,11 +115,21 @@ void cm_waiter_wake(struct cm_run *run, cm_waiter *w);
 
 /*
  * Registers a handle type: the metatable `name` with the metamethods of meta
- * and an __index table holding methods (each list may end early with a NULL
- * entry; a NULL __index slot in meta is filled). Leaves the methods table on
- * the stack, so a module can add methods that need upvalues; pop it after.
+ * (may be NULL) and an __index table holding methods (each list may end early
+ * with a NULL entry; a NULL __index slot in meta is filled). A handle that owns
+ * something has a "close" method: it becomes __gc and __close too, so there is
+ * one close, which must be idempotent (a second call does nothing). Leaves the
+ * methods table on the stack, so a module can add methods that need upvalues;
+ * pop it after.
  */
 void cm_new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
+
+/*
+ * Whether the value at idx is a cm.proc usage or failure value (lua/cm/proc.lua): returns its exit
+ * code (2 usage, 1 failure) and points *message (if not NULL) at its message, which lives as
+ * long as the value; 0 for any other value.
+ */
+int cm_proc_failure(lua_State *L, int idx, const char **message);
 
 /* Makes reading or assigning an undeclared global raise, naming it. */
 void cm_strict_globals(lua_State *L);

@@ -230,6 +230,13 @@ static void print_url(void *ud, const char *url)
     fflush(stdout);
 }
 
+/* fake serve: each injected fault on stderr as it happens. */
+static void print_fault(void *ud, const char *line)
+{
+    (void)ud;
+    fprintf(stderr, "%s\n", line);
+}
+
 /* Whether arg is one of the run's flags (--seed, --trace, --log-level, ...), which the fake commands take too. */
 static int is_run_flag(const char *arg)
 {
@@ -309,7 +316,7 @@ static int serve_flags(cm_runtime *rt, int argc, char **argv, struct cm_serve_op
 /* fake serve FIXTURE [flags]: serves until SIGTERM/SIGINT. */
 static int cmd_fake_serve(cm_runtime *rt, int argc, char **argv)
 {
-    struct cm_serve_opts o = {0};
+    struct cm_serve_opts o = {.on_fault = print_fault};
     if (serve_flags(rt, argc, argv, &o) != CM_OK)
         return CM_USAGE;
     char err[1024] = "";

@@ -278,7 +278,11 @@ static int run_in_state(cm_runtime *rt, lua_State *L, struct cm_run *run, const 
         }
         return CM_OK;
     }
-    const char *msg = lua_tostring(L, -1);
+    const char *msg;
+    int exit = cm_proc_failure(L, -1, &msg); /* proc.usage / proc.fail: exit 2 / 1, no traceback */
+    if (exit)
+        return set_error(rt, exit == 2 ? CM_USAGE : CM_FAILED, "%s", msg);
+    msg = lua_tostring(L, -1);
     return set_error(rt, CM_FAILED, "%s", run->interrupted ? first_line(L, msg) : msg);
 }
 

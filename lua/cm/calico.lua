@@ -44,6 +44,25 @@ function M.felix_vxlan(fc)
       mtu = spec.vxlanMTU or 0 }
 end
 
+--- Whether Felix runs VXLAN, as its encapsulation resolver decides: FelixConfiguration's
+--- vxlanEnabled when it is set, else whether an enabled IPv4 pool has vxlanMode Always or
+--- CrossSubnet.
+---@param fc table|nil the FelixConfiguration "default"
+---@param pools table[] the IPPool objects
+---@return boolean
+function M.vxlan_enabled(fc, pools)
+   local explicit = fc and fc.spec and fc.spec.vxlanEnabled
+   if explicit ~= nil then return explicit == true end
+   for _, p in ipairs(pools or {}) do
+      local spec = p.spec or {}
+      if not spec.disabled and (spec.vxlanMode == "Always" or spec.vxlanMode == "CrossSubnet")
+         and ip.parse(spec.cidr and spec.cidr:match("^[^/]+") or "") == 4 then
+         return true
+      end
+   end
+   return false
+end
+
 --- What Calico recorded on a Node for VXLAN: its tunnel address, MAC and node IP.
 ---@param node table a Node
 ---@return table|nil info {name, tunnel_addr, mac, ip}
@@ -96,40 +115,45 @@ end
 ---@param node_name string
 ---@param mtu integer the workload MTU
 ---@param calico_config table|nil the ConfigMap kube-system/calico-config
+---@param conf_name string|nil the file name (install-cni's CNI_CONF_NAME; default 10-calico.conflist)
 ---@return table|nil state
 ---@return string|nil message
 ---@return string|nil code
-function M.install_cni_state(node_name, mtu, calico_config)
+function M.install_cni_state(node_name, mtu, calico_config, conf_name)
    local st = { links = {}, addresses = {}, routes = {}, neighbours = {}, fdb = {}, sysctls = {},
       files = { ["/var/lib/calico/nodename"] = node_name, ["/opt/cni/bin/calico"] = "",
          ["/opt/cni/bin/calico-ipam"] = "", [M.CNI_KUBECONFIG] = "# kubeconfig for the calico CNI plugin\n" } }
    if calico_config then
       local text, err, code = M.cni_conflist(calico_config, node_name, mtu)
       if not text then return nil, err, code end
-      st.files["/etc/cni/net.d/" .. M.CNI_CONF_NAME] = text
+      st.files["/etc/cni/net.d/" .. (conf_name or M.CNI_CONF_NAME)] = text
    end
    return st
 end
 
 --- What calico-node (install-cni, then Felix) programs on a node with VXLAN: vxlan.calico with
 --- the node's tunnel address and MAC, a route, neighbour and FDB entry per remote block, the
---- CNI config and binaries, and /var/lib/calico/nodename.
+--- CNI config and binaries, and /var/lib/calico/nodename. Felix routes what its route resolver
+--- reads: each IPAMBlock affine to another node (`affinity: host:NODE`) goes via that node's
+--- VTEP (its IPv4VXLANTunnelAddr, VXLANTunnelMACAddr and node IP); BlockAffinity objects
+--- (confirmed ones) are accepted in their place.
 ---@param node table the Node (with Calico's VXLAN annotations)
 ---@param nodes table[] every Node
 ---@param felix table|nil the FelixConfiguration "default"
----@param affinities table[] the BlockAffinity objects
----@param opts table|nil {iface = "eth0", mtu = 1500 (the host's), calico_config = ConfigMap}
+---@param blocks table[] the IPAMBlock (or BlockAffinity) objects
+---@param opts table|nil {iface = "eth0", mtu = 1500 (the host's), calico_config = ConfigMap,
+---   conf_name = install-cni's CNI_CONF_NAME}
 ---@return table|nil state in cm.sim's host shape
 ---@return string|nil message
 ---@return string|nil code
-function M.node_state(node, nodes, felix, affinities, opts)
+function M.node_state(node, nodes, felix, blocks, opts)
    opts = opts or {}
    local me, err, code = M.node_vxlan(node)
    if not me then return nil, err, code end
    local vx = M.felix_vxlan(felix)
    local mtu = vx.mtu ~= 0 and vx.mtu or (opts.mtu or 1500) - 50
    local dev = M.VXLAN_DEVICE
-   local st, serr, scode = M.install_cni_state(me.name, mtu, opts.calico_config)
+   local st, serr, scode = M.install_cni_state(me.name, mtu, opts.calico_config, opts.conf_name)
    if not st then return nil, serr, scode end
    st.links = { { name = dev, kind = "vxlan", mtu = mtu, mac = me.mac, up = true,
       vxlan = { id = vx.vni, port = vx.port, ["local"] = me.ip, dev = opts.iface or "eth0", learning = false } } }
@@ -139,12 +163,27 @@ function M.node_state(node, nodes, felix, affinities, opts)
       local p = other.metadata.name ~= me.name and M.node_vxlan(other)
       if p then peers[p.name] = p end
    end
-   table.sort(affinities, function(a, b) return a.metadata.name < b.metadata.name end)
+   local routed = {}
+   for _, b in ipairs(blocks) do
+      local spec = b.spec or {}
+      local host
+      if b.kind == "BlockAffinity" then
+         host = spec.state == "confirmed" and spec.deleted ~= "true" and spec.node or nil
+      else
+         host = spec.deleted ~= true and type(spec.affinity) == "string" and spec.affinity:match("^host:(.+)$") or nil
+      end
+      if host and peers[host] and ip.is_cidr(spec.cidr) then routed[#routed + 1] = { cidr = spec.cidr, node = host } end
+   end
+   table.sort(routed, function(a, b) -- node, then block: the order of the affinities' names
+      if a.node ~= b.node then return a.node < b.node end
+      return a.cidr < b.cidr
+   end)
    local seen = {}
-   for _, a in ipairs(affinities) do
-      local p = peers[a.spec.node]
-      if p and a.spec.state == "confirmed" and a.spec.deleted ~= "true" then
-         st.routes[#st.routes + 1] = { dst = a.spec.cidr, gateway = p.tunnel_addr, dev = dev, onlink = true }
+   for _, a in ipairs(routed) do
+      local p = peers[a.node]
+      if not seen[a.cidr] then
+         seen[a.cidr] = true
+         st.routes[#st.routes + 1] = { dst = a.cidr, gateway = p.tunnel_addr, dev = dev, onlink = true }
          if not seen[p.name] then
             seen[p.name] = true
             st.neighbours[#st.neighbours + 1] = { dst = p.tunnel_addr, lladdr = p.mac, dev = dev, state = "permanent" }

@@ -142,6 +142,57 @@ function M.recreates_device(version)
    return M.compare_versions(version, "v0.27.4") >= 0
 end
 
+--- flanneld's settings from its container's command line and environment, as flanneld reads
+--- them: a flag given on the command line (`--flag=value`, `--flag value`, `--flag` for a
+--- boolean) wins; otherwise a non-empty FLANNELD_<FLAG> variable (dashes as underscores).
+---@param args string[] the container's command and args, in order
+---@param env table|nil name -> value (already resolved)
+---@return table opts {prefix, iface (list), ipmasq, public_ip, subnet_file}
+function M.flanneld_args(args, env)
+   local BOOL = { ["ip-masq"] = true, ["kube-subnet-mgr"] = true }
+   local given = {}
+   local i = 1
+   while i <= #args do
+      local name, value = args[i]:match("^%-%-?([%w-]+)=(.*)$")
+      if not name then
+         name = args[i]:match("^%-%-?([%w-]+)$")
+         if name and not BOOL[name] and args[i + 1] then
+            value = args[i + 1]
+            i = i + 1
+         elseif name then
+            value = "true"
+         end
+      end
+      if name then
+         if name == "iface" then
+            given.iface = given.iface or {}
+            given.iface[#given.iface + 1] = value -- repeatable: the first that exists is used
+         else
+            given[name] = value
+         end
+      end
+      i = i + 1
+   end
+   local function setting(name)
+      if given[name] ~= nil then return given[name] end
+      local v = env and env["FLANNELD_" .. name:upper():gsub("-", "_")]
+      if v ~= nil and v ~= "" then return v end
+      return nil
+   end
+   local iface = given.iface
+   if not iface and setting("iface") then
+      iface = {}
+      for part in setting("iface"):gmatch("[^,]+") do iface[#iface + 1] = part end
+   end
+   local masq = setting("ip-masq")
+   return {
+      prefix = setting("kube-annotation-prefix") or M.PREFIX,
+      iface = iface,
+      ipmasq = masq ~= nil and masq ~= "false" and masq ~= "0",
+      public_ip = setting("public-ip"),
+   }
+end
+
 --- Reads what flannel recorded on a Node: its annotations and podCIDR.
 ---@param node table a Node
 ---@param prefix string|nil the annotation prefix (default flannel.alpha.coreos.com)
@@ -273,8 +324,9 @@ function M.node_state(node, nodes, conf, opts)
       addresses = { { dev = dev, address = ip.host(me.pod_cidr, 0) .. "/32" } },
       routes = {}, neighbours = {}, fdb = {},
       sysctls = { [("net/ipv6/conf/%s/accept_ra"):format(dev)] = "0" },
-      files = { ["/etc/cni/net.d/10-flannel.conflist"] = opts.cni_conf or M.DEFAULT_CNI_CONF,
-         ["/opt/cni/bin/flannel"] = "" }, -- the binary install-cni-plugin copies
+      files = opts.canal and {} -- Canal's CNI config and binaries are calico-node's install-cni's
+         or { ["/etc/cni/net.d/10-flannel.conflist"] = opts.cni_conf or M.DEFAULT_CNI_CONF,
+            ["/opt/cni/bin/flannel"] = "" }, -- the binary install-cni-plugin copies
       iptables = M.iptables_rules(conf.network, me.pod_cidr, opts.version or "v0.28.9"),
    }
    if opts.ipmasq == false then st.iptables.nat = {} end -- nat rules come with --ip-masq only

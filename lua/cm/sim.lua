@@ -136,4 +136,40 @@ function M.apply(host, state)
    return nil, failure[1], failure[2]
 end
 
+--- Removes from a host what an agent programmed on device dev and no longer wants: the routes,
+--- neighbours and FDB entries on dev that state (the agent's whole wish for dev) lacks, as
+--- flanneld does on a lease's removal and Felix on a resync.
+---@param host userdata a cm.fake Host
+---@param state table the agent's state (cm.sim host shape)
+---@param dev string
+---@return boolean|nil ok
+---@return string|nil message
+---@return string|nil code
+function M.prune(host, state, dev)
+   local want_r, want_n, want_f = {}, {}, {}
+   for _, r in ipairs(state.routes) do if r.dev == dev then want_r[r.dst] = true end end
+   for _, n in ipairs(state.neighbours) do if n.dev == dev then want_n[n.dst] = true end end
+   for _, f in ipairs(state.fdb) do if f.dev == dev then want_f[f.lladdr .. " " .. f.dst] = true end end
+   local have = host:json()
+   for _, r in ipairs(have.routes or {}) do
+      if r.dev == dev and r.protocol ~= "kernel" and not want_r[r.dst] then
+         local ok, err, code = host:route_del(r.dst)
+         if not ok then return nil, err, code end
+      end
+   end
+   for _, n in ipairs(have.neighbours or {}) do
+      if n.dev == dev and not want_n[n.dst] then
+         local ok, err, code = host:neigh_del(dev, n.dst)
+         if not ok then return nil, err, code end
+      end
+   end
+   for _, f in ipairs(have.fdb or {}) do
+      if f.dev == dev and not want_f[f.lladdr .. " " .. f.dst] then
+         local ok, err, code = host:fdb_del(dev, f.lladdr, f.dst)
+         if not ok then return nil, err, code end
+      end
+   end
+   return true
+end
+
 return M

@@ -119,7 +119,8 @@ run "$B" fake host "$HF" worker-1 --at 0
 expect_rc 0
 expect_out '"name": "eth0"'
 expect_no_out '"name": "flannel\.1"'
-# a node that runs calico-node (labelled for it, with Calico's tunnel annotations) gets vxlan.calico
+# a node that runs calico-node (labelled for it, with Calico's tunnel annotations, and a VXLAN pool)
+# gets vxlan.calico
 # and Calico's CNI config beside flannel's devices
 if /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
     /usr/bin/python3 -c "import yaml, sys
@@ -129,6 +130,9 @@ for o in d['items']:
         o['metadata']['labels']['projectcalico.org/node-network-during-migration'] = 'calico'
         o['metadata']['annotations']['projectcalico.org/IPv4VXLANTunnelAddr'] = '10.244.1.0'
         o['metadata']['annotations']['projectcalico.org/VXLANTunnelMACAddr'] = '66:aa:bb:cc:dd:01'
+d['items'].append({'apiVersion': 'crd.projectcalico.org/v1', 'kind': 'IPPool',
+                   'metadata': {'name': 'default-ipv4-ippool'},
+                   'spec': {'cidr': '10.244.0.0/16', 'blockSize': 26, 'vxlanMode': 'Always', 'ipipMode': 'Never'}})
 yaml.safe_dump(d, open(sys.argv[2], 'w'))" "$CF" "$FAKE_DIR/calico.yaml"
     run "$B" fake host "$FAKE_DIR/calico.yaml" worker-1 --at 1m
     expect_rc 0

@@ -75,7 +75,13 @@ expect_out 'daemon set "kube-flannel-ds" successfully rolled out'
 run "$K" get ds -n kube-flannel kube-flannel-ds -o 'jsonpath={.spec.updateStrategy}'
 expect_out '^\{"rollingUpdate":\{"maxSurge":0,"maxUnavailable":1\},"type":"RollingUpdate"\}$'
 wait_for 60 ds_settled kube-flannel kube-flannel-ds 4
-# what calico-node's startup records on its Node (the simulation's calico-node does not allocate it)
+# a VXLAN pool (Felix runs VXLAN only when a pool, or FelixConfiguration, asks for it), and what
+# calico-node's startup records on its Node (the simulation's calico-node does not allocate it)
+printf '%s\n' 'apiVersion: crd.projectcalico.org/v1' 'kind: IPPool' 'metadata: {name: default-ipv4-ippool}' \
+    'spec: {cidr: 10.244.0.0/16, blockSize: 26, vxlanMode: Always, ipipMode: Never, natOutgoing: true}' \
+    > "$FAKE_DIR/pool.yaml"
+run "$K" create -f "$FAKE_DIR/pool.yaml"
+expect_rc 0
 run "$K" annotate node worker-1 projectcalico.org/IPv4VXLANTunnelAddr=10.244.1.0 \
     projectcalico.org/VXLANTunnelMACAddr=66:aa:bb:cc:dd:01
 expect_rc 0

@@ -73,7 +73,8 @@ for _, n in ipairs(nodes) do
    local base = info.pod_cidr:match("^(%d+%.%d+%.%d+)%.")
    for _, off in ipairs { 0, 64, 128, 192 } do
       local cidr = ("%s.%d/26"):format(base, off)
-      affinities[#affinities + 1] = { metadata = { name = n.metadata.name .. "-" .. cidr:gsub("[./]", "-") },
+      affinities[#affinities + 1] = { kind = "BlockAffinity",
+         metadata = { name = n.metadata.name .. "-" .. cidr:gsub("[./]", "-") },
          spec = { node = n.metadata.name, cidr = cidr, state = "confirmed", deleted = "false", type = "host" } }
    end
 end

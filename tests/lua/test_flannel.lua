@@ -91,4 +91,14 @@ t.eq({ r, msg, code }, { nil, "node bare: no valid flannel.alpha.coreos.com/back
 t.eq(flannel.recreates_device("v0.27.4"), true)
 t.eq(flannel.recreates_device("v0.26.7"), false)
 t.eq(flannel.compare_versions("v0.10.0-amd64", "v0.9.1"), 1)
+-- flanneld's flags and FLANNELD_ variables, as it reads them
+local a = flannel.flanneld_args({ "/opt/bin/flanneld", "--ip-masq", "--kube-subnet-mgr",
+   "--kube-annotation-prefix=example.com/fl", "--iface", "ens3", "--iface=10.0.0.5" }, { FLANNELD_IFACE = "eth9" })
+t.eq({ a.prefix, a.iface, a.ipmasq }, { "example.com/fl", { "ens3", "10.0.0.5" }, true }, "flags win over the environment")
+a = flannel.flanneld_args({ "/opt/bin/flanneld", "--kube-subnet-mgr" },
+   { FLANNELD_IFACE = "eth1,eth2", FLANNELD_IP_MASQ = "true", FLANNELD_KUBE_ANNOTATION_PREFIX = "" })
+t.eq({ a.prefix, a.iface, a.ipmasq }, { flannel.PREFIX, { "eth1", "eth2" }, true },
+   "FLANNELD_ variables (Canal's), an empty one ignored")
+a = flannel.flanneld_args({ "--ip-masq=false" }, { FLANNELD_IFACE = "" })
+t.eq({ a.iface, a.ipmasq }, { nil, false }, "--ip-masq=false; no --iface: the default route's device")
 t.done()

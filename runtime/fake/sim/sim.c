@@ -78,6 +78,7 @@ struct cm_sim {
     cm_map *owned;        /* controller uid -> struct ownidx: its pods, in creation order */
     cm_map *pdbs;         /* PDB "ns/name" -> struct pdbidx: the pods its selector matches */
     cm_timer *drain;
+    cm_timer *resync;     /* the agents' resync, once the network data changed (network_changed) */
     cm_map *pods;         /* "ns/name" -> struct podstate */
     cm_map *nodes;        /* name -> struct simnode */
     cm_sim_agent_fn agent;
@@ -531,6 +532,100 @@ static void enqueue_owner(cm_sim *s, const cJSON *obj, const char *ns)
         enqueue(s, C_DEPLOY, ns, name);
 }
 
+static void tell_agent(cm_sim *s, const cm_obj *pod, enum cm_sim_pod_event ev);
+
+/* Whether two members of two objects differ (absent on both sides: equal). */
+static int member_differs(const cJSON *a, const cJSON *b)
+{
+    if (!a || !b)
+        return a != b;
+    return !cJSON_Compare(a, b, 1);
+}
+
+/*
+ * Whether a change concerns what the network agents program from the cluster (flanneld: the
+ * Nodes' annotations, podCIDRs and addresses; Felix: those, and Calico's IPAMBlocks, IPPools
+ * and FelixConfiguration), so they must look again. A Node's labels, taints and status
+ * conditions, and an IPAMBlock's allocations, are not.
+ */
+static int network_changed(cm_sim *s, const cm_event *ev)
+{
+    if (ev->kind == s->k_node) {
+        if (ev->type != CM_EV_MODIFIED || !ev->prev)
+            return 1;
+        const cJSON *m0 = sim_get(ev->prev, "metadata"), *m1 = sim_get(ev->obj, "metadata");
+        return member_differs(sim_get(m0, "annotations"), sim_get(m1, "annotations")) ||
+               member_differs(sim_get(sim_get(ev->prev, "spec"), "podCIDR"), sim_get(sim_get(ev->obj, "spec"), "podCIDR")) ||
+               member_differs(sim_get(sim_get(ev->prev, "status"), "addresses"),
+                              sim_get(sim_get(ev->obj, "status"), "addresses"));
+    }
+    if (!sim_is(ev->kind->group, "crd.projectcalico.org"))
+        return 0;
+    const char *k = ev->kind->kind;
+    if (sim_is(k, "FelixConfiguration") || sim_is(k, "IPPool"))
+        return 1;
+    if (!sim_is(k, "IPAMBlock"))
+        return 0;
+    if (ev->type != CM_EV_MODIFIED || !ev->prev)
+        return 1;
+    const cJSON *s0 = sim_get(ev->prev, "spec"), *s1 = sim_get(ev->obj, "spec");
+    return member_differs(sim_get(s0, "affinity"), sim_get(s1, "affinity")) ||
+           member_differs(sim_get(s0, "deleted"), sim_get(s1, "deleted"));
+}
+
+/* Whether a pod runs a network agent (flanneld, Canal, calico-node): the pods a resync tells. */
+static int agent_pod(const cJSON *pod)
+{
+    const cJSON *labels = sim_get(sim_get(pod, "metadata"), "labels");
+    const char *app = sim_gets(labels, "app"), *k8s_app = sim_gets(labels, "k8s-app");
+    return sim_is(app, "flannel") || sim_is(k8s_app, "canal") || sim_is(k8s_app, "calico-node");
+}
+
+struct keys { char **v; size_t n, cap; };
+
+static void collect_agent_pod(void *ud, const char *key, void *value)
+{
+    struct keys *k = ud;
+    struct podstate *ps = value;
+    if (!ps->agent_started || ps->stage == S_STOPPING)
+        return;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 64;
+        char **v = realloc(k->v, cap * sizeof *v);
+        if (!v)
+            return;
+        k->v = v;
+        k->cap = cap;
+    }
+    if ((k->v[k->n] = strdup(key)))
+        k->n++;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The resync: every running network agent looks at the cluster again, in pod key order. */
+static void resync_timer(cm_loop *loop, void *ud)
+{
+    (void)loop;
+    cm_sim *s = ud;
+    s->resync = NULL;
+    struct keys k = {0};
+    cm_map_each(s->pods, collect_agent_pod, &k);
+    qsort(k.v, k.n, sizeof *k.v, cmp_str);
+    for (size_t i = 0; i < k.n; i++) {
+        char ns[512], name[512];
+        splitkey(k.v[i], ns, sizeof ns, name, sizeof name);
+        cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
+        if (pod && agent_pod(pod->json) && s->agent)
+            tell_agent(s, pod, CM_SIM_POD_RESYNC);
+        free(k.v[i]);
+    }
+    free(k.v);
+}
+
 /* Store subscriber: which reconciles a change asks for. It only queues. */
 static void on_change(void *ud, const cm_event *ev)
 {
@@ -539,6 +634,8 @@ static void on_change(void *ud, const cm_event *ev)
     const cJSON *o = ev->obj;
     const char *ns = ev->ns ? ev->ns : "";
     sim_x_on_change(s, ev);
+    if (s->agent && !s->resync && network_changed(s, ev))
+        s->resync = cm_loop_timer(s->loop, cm_loop_now(s->loop) + s->react, resync_timer, s);
     if (k == s->k_pod) {
         own_track(s, ev);
         pdb_track(s, ev, ns);
@@ -2330,6 +2427,8 @@ void cm_sim_free(cm_sim *s)
     }
     if (s->drain)
         cm_loop_timer_cancel(s->loop, s->drain);
+    if (s->resync)
+        cm_loop_timer_cancel(s->loop, s->resync);
     for (size_t i = 0; i < s->qlen; i++)
         free(s->q[(s->qhead + i) % s->qcap].key);
     free(s->q);

@@ -51,7 +51,11 @@ typedef struct cm_sim cm_sim;
 /* What happened to a pod on a node, for the agent hook. */
 enum cm_sim_pod_event {
     CM_SIM_POD_STARTED, /* its containers started (Running; also pods found running at attach) */
-    CM_SIM_POD_STOPPED  /* its containers stopped; the pod is deleted right after */
+    CM_SIM_POD_STOPPED, /* its containers stopped; the pod is deleted right after */
+    CM_SIM_POD_RESYNC   /* a running network agent's pod (flannel, Canal, calico-node): what it
+                         * programs from changed (a Node's annotations, podCIDR or addresses, a
+                         * node added or deleted, Calico's IPAMBlocks, IPPools or
+                         * FelixConfiguration); told once per reaction delay */
 };
 
 /*

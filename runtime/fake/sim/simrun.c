@@ -246,12 +246,6 @@ static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespac
 }
 
 /*
- * The simulation's agent hook: a pod started or stopped on a node. What that
- * does to the node's host is add-on knowledge, so it is Lua's:
- * require("cm.agents").on_pod(node, pod, "started"|"stopped", host). Runs on
- * the main thread's stack, which is inside a wait whenever the loop runs.
- */
-/*
  * A node-run pod: its first container runs `... cni-migrate node-run SCRIPT [--args JSON]`.
  * The simulated kubelet runs the script now, in process, against the node's simulated host
  * (noderun.h: a fresh Lua state, the same runner as the CLI), and the container ends with the
@@ -296,11 +290,17 @@ static int node_run_pod(cm_sim_run *s, cm_sim *sim, const char *node, const cJSO
     return 1;
 }
 
+/*
+ * The simulation's agent hook: a pod started or stopped on a node. What that
+ * does to the node's host is add-on knowledge, so it is Lua's:
+ * require("cm.agents").on_pod(node, pod, "started"|"stopped"|"resync", host). Runs on
+ * the main thread's stack, which is inside a wait whenever the loop runs.
+ */
 static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod, enum cm_sim_pod_event ev)
 {
     cm_sim_run *s = ud;
     if (ev == CM_SIM_POD_STARTED && node_run_pod(s, sim, node, pod))
-        return;
+        return; /* otherwise the handle finds the node's host through the run, at each call */
     lua_State *L = s->run->L;
     int top = lua_gettop(L);
     lua_getglobal(L, "require");
@@ -309,8 +309,8 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
         lua_getfield(L, -1, "on_pod");
         lua_pushstring(L, node);
         cm_lua_push_json(L, pod);
-        lua_pushstring(L, ev == CM_SIM_POD_STARTED ? "started" : "stopped");
-        cm_fake_push_host(L, cm_sim_host(sim, node)); /* [agents, on_pod, node, pod, event, host] */
+        lua_pushstring(L, ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync");
+        cm_fake_push_node_host(L, node); /* [agents, on_pod, node, pod, event, host] */
         if (cm_pcall(L, 4, 0) == LUA_OK) {
             lua_settop(L, top);
             return;
