@@ -63,6 +63,9 @@ static const char USAGE[] =
     "  --seed N              the simulation's seed (default 0): same fixture, seed, script:\n"
     "                        same run\n"
     "  --trace FILE          with --fake: write the run's timeline to FILE as JSON lines\n"
+    "  --fake-save FILE      with --fake: when the run ends or stops (error, timeout, SIGTERM,\n"
+    "                        crash fault), save the simulated cluster, hosts included, as a\n"
+    "                        fixture that --fake, fake serve and fake host load\n"
     "  --fault SECTION:K=V,...  with --fake: inject a fault (repeatable), e.g.\n"
     "                        requests:error=429,retryAfter=1,verbs=get+list,rate=0.2\n"
     "\n"
@@ -126,6 +129,7 @@ static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
     {"--fake", "fake"},
     {"--seed", "seed"},
     {"--trace", "trace"},
+    {"--fake-save", "fake-save"},
     {"--fault", "fault"},
 };
 

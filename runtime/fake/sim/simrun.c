@@ -2,6 +2,7 @@
 #include "simrun.h"
 
 #include "fake.h"
+#include "fakeint.h"
 #include "fault.h"
 #include "inproc.h"
 #include "k8s_config.h"
@@ -10,6 +11,7 @@
 #include "sim.h"
 #include "status.h"
 #include "store.h"
+#include "yamldoc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +31,11 @@ struct cm_sim_run {
     cm_inproc_stats stats;
     FILE *trace;
     int sub; /* store subscription for the trace, or -1 */
+    char *save;          /* --fake-save FILE, or NULL */
+    long writes;         /* the script's API writes the cluster has answered */
+    long crash_after;    /* --fault crash:afterWrites=N, 0 for none */
+    int crashed;         /* the crash happened: the script is dead, its requests go nowhere */
+    int saved;           /* the state was saved (at the crash) */
 };
 
 /* An RFC 3339 time as ns since the Unix epoch, or -1. */
@@ -46,9 +53,13 @@ static void trace_line(cm_sim_run *s, const char *rest)
     fprintf(s->trace, "{\"t\":\"%s\",%s}\n", ts, rest);
 }
 
+static void crash(cm_sim_run *s);
+
 static void trace_request(void *ud, int verb, const char *method, const char *path, int status)
 {
     cm_sim_run *s = ud;
+    int write = verb >= CM_VERB_CREATE && verb <= CM_VERB_DELETE;
+    if (s->trace) {
     cJSON *p = cJSON_CreateString(path);
     char *q = cJSON_PrintUnformatted(p);
     char rest[4200];
@@ -57,6 +68,9 @@ static void trace_request(void *ud, int verb, const char *method, const char *pa
     trace_line(s, rest);
     free(q);
     cJSON_Delete(p);
+    }
+    if (write && ++s->writes == s->crash_after && !s->crashed)
+        crash(s); /* that write has reached the cluster; its answer never reaches the script */
 }
 
 /* A fault, as it happens: {"t":..., "actor":"fault", "fault": kind, ...what it hit}. */
@@ -171,11 +185,28 @@ static int attach(cm_sim_run *s, const struct cm_sim_opts *o, char *err, size_t 
     if (!s->faults)
         return -1;
     cm_faults_set_note(s->faults, note_fault, s);
+    s->crash_after = cm_faults_crash_after(s->faults);
+    if (o->save && !(s->save = strdup(o->save))) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
     cm_fake_set_extension(s->fake, serve_ext, s);
     if (o->frozen)
         return 0;
     char why[512];
     s->sim = cm_sim_new(s->fake, s->loop, o->seed, NULL, why, sizeof why);
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cm_fake_settings(s->fake),
+                                                                                        "spec"), "randomState");
+    if (s->sim && rs) { /* a saved cluster: its uids are not handed out again (after the simulation's own seeding) */
+        unsigned long long st = 0;
+        char tail;
+        if (!cJSON_IsString(rs) || sscanf(rs->valuestring, "%llx%c", &st, &tail) != 1 || !st) {
+            snprintf(err, errsize, "%s: FakeCluster spec.randomState: expected a non-zero hexadecimal number",
+                     s->fixture);
+            return -1;
+        }
+        cm_fake_set_random_state(s->fake, (uint64_t)st);
+    }
     if (!s->sim)
         snprintf(err, errsize, "%s: %s", s->fixture, why);
     return s->sim ? 0 : -1;
@@ -234,8 +265,11 @@ void cm_sim_run_on_fault(cm_sim_run *s, cm_fault_note_fn fn, void *ud)
 static cm_transport *new_transport(struct cm_run *run)
 {
     cm_sim_run *s = run->sim;
-    return cm_inproc_transport_new(s->fake, s->loop, CM_NS_PER_S / 1000, &s->stats,
-                                   s->trace ? trace_request : NULL, s);
+    cm_transport *t = cm_inproc_transport_new(s->fake, s->loop, CM_NS_PER_S / 1000, &s->stats,
+                                              s->trace || s->crash_after ? trace_request : NULL, s);
+    if (t)
+        cm_inproc_transport_set_dead(t, &s->crashed);
+    return t;
 }
 
 static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespace)
@@ -389,6 +423,159 @@ void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop
         fault_summary(s, log, loop);
 }
 
+/* Compares two objects by resourceVersion (the order they were last written in). */
+static int by_rv(const void *a, const void *b)
+{
+    int64_t x = (*(cm_obj *const *)a)->rv, y = (*(cm_obj *const *)b)->rv;
+    return x < y ? -1 : x > y;
+}
+
+cJSON *cm_sim_run_snapshot(cm_sim_run *s)
+{
+    cm_store *st = cm_fake_store(s->fake);
+    const cm_kinds *kinds = s->fake->kinds;
+    size_t n = 0, cap = 0;
+    cm_obj **all = NULL;
+    for (size_t i = 0; i < cm_kinds_count(kinds); i++) {
+        cm_obj *const *objs;
+        size_t m = cm_store_list(st, cm_kinds_at(kinds, i), NULL, &objs);
+        if (n + m > cap) {
+            cap = 2 * (n + m);
+            cm_obj **grown = realloc(all, cap * sizeof *grown);
+            if (!grown) {
+                free(all);
+                return NULL;
+            }
+            all = grown;
+        }
+        memcpy(all + n, objs, m * sizeof *objs);
+        n += m;
+    }
+    if (n)
+        qsort(all, n, sizeof *all, by_rv);
+    cJSON *list = cJSON_CreateObject(), *items = NULL;
+    if (list) {
+        cJSON_AddStringToObject(list, "apiVersion", "v1");
+        cJSON_AddStringToObject(list, "kind", "List");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(list, "metadata"), "resourceVersion", "");
+        items = cJSON_AddArrayToObject(list, "items");
+    }
+    for (size_t i = 0; items && i < n; i++)
+        cJSON_AddItemToArray(items, cJSON_Duplicate(all[i]->json, 1));
+    /* the FakeCluster document: the fixture's settings, the clock now, the uid generator, the hosts */
+    const cJSON *old = cm_fake_settings(s->fake);
+    cJSON *fc = old ? cJSON_Duplicate(old, 1) : cJSON_CreateObject();
+    if (fc && !old) {
+        cJSON_AddStringToObject(fc, "apiVersion", "cni-migrate.dev/v1alpha1");
+        cJSON_AddStringToObject(fc, "kind", "FakeCluster");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(fc, "metadata"), "name", "saved");
+    }
+    cJSON *spec = fc ? cJSON_GetObjectItemCaseSensitive(fc, "spec") : NULL;
+    if (fc && !cJSON_IsObject(spec)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(fc, "spec");
+        spec = cJSON_AddObjectToObject(fc, "spec");
+    }
+    if (spec) {
+        char now[40], rs[32];
+        cm_log_format_time(now, sizeof now, cm_loop_wall(s->loop));
+        snprintf(rs, sizeof rs, "%llx", (unsigned long long)cm_fake_random_state(s->fake));
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "startTime");
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "randomState");
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "hosts");
+        cJSON_AddStringToObject(spec, "startTime", now);
+        cJSON_AddStringToObject(spec, "randomState", rs);
+        cJSON *hosts = cJSON_AddObjectToObject(spec, "hosts");
+        cm_obj *const *nodes;
+        size_t nn = s->sim ? cm_store_list(st, cm_kinds_by_kind(kinds, "v1", "Node"), NULL, &nodes) : 0;
+        for (size_t i = 0; hosts && i < nn; i++) {
+            cm_host *h = cm_sim_host(s->sim, nodes[i]->name);
+            if (h)
+                cJSON_AddItemToObject(hosts, nodes[i]->name, cJSON_Duplicate(cm_host_json(h), 1));
+        }
+    }
+    free(all);
+    cJSON *docs = cJSON_CreateArray();
+    if (!docs || !list || !fc) {
+        cJSON_Delete(docs);
+        cJSON_Delete(list);
+        cJSON_Delete(fc);
+        return NULL;
+    }
+    cJSON_AddItemToArray(docs, list);
+    cJSON_AddItemToArray(docs, fc);
+    return docs;
+}
+
+int cm_sim_run_save(cm_sim_run *s, const char *path, char *err, size_t errsize)
+{
+    cJSON *docs = cm_sim_run_snapshot(s);
+    if (!docs) {
+        snprintf(err, errsize, "--fake-save %s: out of memory", path);
+        return -1;
+    }
+    const cJSON *two[2] = {cJSON_GetArrayItem(docs, 0), cJSON_GetArrayItem(docs, 1)};
+    cm_yaml_error yerr;
+    size_t len;
+    char *text = cm_yaml_emit(two, 2, &len, &yerr);
+    cJSON_Delete(docs);
+    if (!text) {
+        snprintf(err, errsize, "--fake-save %s: %s", path, yerr.message);
+        return -1;
+    }
+    /* written whole or not at all: a temporary file beside it, then renamed */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(text, 1, len, f) == len;
+    ok = (f && fclose(f) == 0) && ok;
+    free(text);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errsize, "--fake-save %s: %s", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* The crash fault: the script is dead from now on. Its later requests never reach the
+ * cluster, its run is stopped as a cancel stops it, and the state is saved as it is now. */
+static void crash(cm_sim_run *s)
+{
+    s->crashed = 1;
+    char msg[160];
+    snprintf(msg, sizeof msg, "killed: --fault crash:afterWrites=%ld (the script's API write %ld reached the cluster)",
+             s->crash_after, s->writes);
+    if (s->run) {
+        cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), msg, NULL, 0);
+        if (s->run->cancel)
+            *s->run->cancel = 1;
+    }
+    if (s->save) {
+        char err[4400];
+        if (cm_sim_run_save(s, s->save, err, sizeof err) == 0)
+            s->saved = 1;
+        else if (s->run)
+            cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), err, NULL, 0);
+    }
+}
+
+int cm_sim_run_crashed(const cm_sim_run *s)
+{
+    return s->crashed;
+}
+
+long cm_sim_run_crash_after(const cm_sim_run *s)
+{
+    return s->crash_after;
+}
+
+int cm_sim_run_finish_save(cm_sim_run *s, char *err, size_t errsize)
+{
+    if (!s->save || s->crashed) /* at a crash the state was saved then (or its failure logged) */
+        return s->crashed && s->save && !s->saved ? (snprintf(err, errsize, "--fake-save %s: not written", s->save), -1) : 0;
+    return cm_sim_run_save(s, s->save, err, errsize);
+}
+
 void cm_sim_run_free(cm_sim_run *s)
 {
     if (!s)
@@ -402,5 +589,6 @@ void cm_sim_run_free(cm_sim_run *s)
     cm_fake_free(s->fake);
     cm_loop_free(s->loop);
     free(s->fixture);
+    free(s->save);
     free(s);
 }
