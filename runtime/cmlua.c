@@ -146,7 +146,11 @@ void cm_check_interrupt(lua_State *L)
 /* ---- modules ---- */
 
 static const luaL_Reg C_MODULES[] = {
+    {"cm.cni", luaopen_cm_cni},
     {"cm.fake", luaopen_cm_fake},
+    {"cm.iptables", luaopen_cm_iptables},
+    {"cm.netlink", luaopen_cm_netlink},
+    {"cm.sysctl", luaopen_cm_sysctl},
     {"cm.json", luaopen_cm_json},
     {"cm.k8s", luaopen_cm_k8s},
     {"cm.log", luaopen_cm_log},
