@@ -4,29 +4,21 @@
 local flannel = require "cm.flannel"
 local json = require "cm.json"
 local log = require "cm.log"
+local proc = require "cm.proc"
 local time = require "cm.time"
 local yaml = require "cm.yaml"
 
 local path, flag = ...
 if not path or (flag and flag ~= "--json") then
-   io.stderr:write("usage: cni-migrate run flannel-config MANIFEST.yaml [--json]\n")
-   os.exit(2)
+   proc.usage("usage: cni-migrate run flannel-config MANIFEST.yaml [--json]")
 end
 
 local started = time.now()
-local f, ferr = io.open(path, "rb")
-if not f then
-   io.stderr:write("cni-migrate: ", ferr, "\n")
-   os.exit(2)
-end
+local f = proc.check_usage(io.open(path, "rb"))
 local text = f:read("a")
 f:close()
 
-local docs, yerr = yaml.decode_all(text, path)
-if not docs then
-   io.stderr:write("cni-migrate: ", yerr, "\n")
-   os.exit(2)
-end
+local docs = proc.check_usage(yaml.decode_all(text, path))
 local objects = {}
 for _, d in ipairs(docs) do
    if d.kind == "List" then
@@ -39,16 +31,11 @@ log.info("read manifest", { file = path, objects = #objects, bytes = #text })
 
 local found = flannel.find(objects)
 if not found.configmap or not found.daemonset then
-   io.stderr:write("cni-migrate: ", path,
-      ": no flannel ConfigMap and DaemonSet (kube-flannel-cfg, kube-flannel-ds)\n")
-   os.exit(2)
+   proc.usage("%s: no flannel ConfigMap and DaemonSet (kube-flannel-cfg, kube-flannel-ds)", path)
 end
 local netconf_text = found.configmap.data and found.configmap.data["net-conf.json"]
 local conf, cerr = flannel.parse_net_conf(netconf_text or "")
-if not conf then
-   io.stderr:write("cni-migrate: ", path, ": ConfigMap ", found.configmap.metadata.name, ": ", cerr, "\n")
-   os.exit(2)
-end
+if not conf then proc.usage("%s: ConfigMap %s: %s", path, found.configmap.metadata.name, cerr) end
 
 local warnings = {}
 if conf.backend_type ~= "vxlan" then

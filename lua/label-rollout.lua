@@ -12,13 +12,13 @@
 local calico = require "cm.calico"
 local k8s = require "cm.k8s"
 local log = require "cm.log"
+local proc = require "cm.proc"
 local task = require "cm.task"
 local time = require "cm.time"
 
 local concurrency = math.tointeger(tonumber((...) or "1"))
 if not concurrency or concurrency < 1 then
-   io.stderr:write("usage: cni-migrate run label-rollout [CONCURRENCY]\n")
-   os.exit(2)
+   proc.usage("usage: cni-migrate run label-rollout [CONCURRENCY]")
 end
 local POLL, STEP_TIMEOUT = 2, 600
 local c = assert(k8s.client())
@@ -80,8 +80,7 @@ end
 
 local ds = flannel_daemonset()
 if not ds then
-   io.stderr:write("cni-migrate: no flannel DaemonSet (kube-flannel-ds) in kube-flannel or kube-system\n")
-   os.exit(2)
+   proc.usage("no flannel DaemonSet (kube-flannel-ds) in kube-flannel or kube-system")
 end
 local nodes = assert(c:list { apiVersion = "v1", kind = "Node" }).items
 table.sort(nodes, function(a, b) return a.metadata.name < b.metadata.name end)
@@ -115,4 +114,4 @@ print(("%d node(s) moved to calico-node, %d failed, in %.1f s of %s time"):forma
 for _, f in ipairs(failures) do print("failed: " .. f) end
 log.info("rollout done", { moved = #results, failed = #failures,
    seconds = math.floor((time.now() - started) * 1000 + 0.5) / 1000 })
-if #failures > 0 then os.exit(1) end
+if #failures > 0 then proc.fail("%d node(s) failed", #failures) end

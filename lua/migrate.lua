@@ -18,13 +18,11 @@ local k8s = require "cm.k8s"
 local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
+local proc = require "cm.proc"
 local time = require "cm.time"
 
 local cfg, perr = config.parse({ ... }, os.getenv)
-if not cfg then
-   io.stderr:write("cni-migrate: migrate: ", perr, "\n")
-   os.exit(2)
-end
+if not cfg then proc.usage("migrate: %s", perr) end
 if cfg.opts.help then
    io.write(config.usage("migrate"))
    return
@@ -43,8 +41,8 @@ local function step(name, node, text)
 end
 
 local function stop(code, fmt, ...)
-   io.stderr:write("cni-migrate: migrate: ", fmt:format(...), "\n")
-   os.exit(code)
+   if code == 2 then proc.usage("migrate: " .. fmt, ...) end
+   proc.fail("migrate: " .. fmt, ...)
 end
 
 -- 1. preflight ------------------------------------------------------------------------------

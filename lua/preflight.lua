@@ -9,12 +9,10 @@ local json = require "cm.json"
 local k8s = require "cm.k8s"
 local plan = require "cm.plan"
 local checks = require "cm.checks"
+local proc = require "cm.proc"
 
 local cfg, err = config.parse({ ... }, os.getenv)
-if not cfg then
-   io.stderr:write("cni-migrate: preflight: ", err, "\n")
-   os.exit(2)
-end
+if not cfg then proc.usage("preflight: %s", err) end
 if cfg.opts.help then
    io.write(config.usage("preflight"))
    return
@@ -36,4 +34,4 @@ else
    print("")
    print(checks.format(survey.results))
 end
-if counts.blocker > 0 then os.exit(1) end
+if counts.blocker > 0 then proc.fail("preflight: %d blocker(s)", counts.blocker) end

@@ -34,9 +34,31 @@ struct cm_run *cm_run_get(lua_State *L)
 
 /* ---- protected calls ---- */
 
-/* Turns any error object into a string with a traceback (lua.c's msghandler). */
+int cm_proc_failure(lua_State *L, int idx, const char **message)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+        return 0;
+    lua_getfield(L, -1, "__name");
+    int is = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "cm.proc.Failure") == 0;
+    lua_pop(L, 2);
+    if (!is)
+        return 0;
+    lua_getfield(L, idx, "exit");
+    int exit = lua_tointeger(L, -1) == 2 ? 2 : 1;
+    lua_getfield(L, idx, "message");
+    if (message) /* the table holds the string (the caller keeps it on the stack) */
+        *message = lua_isstring(L, -1) ? lua_tostring(L, -1) : "failed";
+    lua_pop(L, 2);
+    return exit;
+}
+
+/* Turns any error object into a string with a traceback (lua.c's msghandler); a cm.proc
+ * usage or failure value is kept as it is (the runtime maps it to an exit code). */
 static int msghandler(lua_State *L)
 {
+    if (cm_proc_failure(L, 1, NULL))
+        return 1;
     const char *msg = lua_tostring(L, 1);
     if (msg == NULL) {
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
@@ -124,10 +146,15 @@ void cm_check_interrupt(lua_State *L)
 /* ---- modules ---- */
 
 static const luaL_Reg C_MODULES[] = {
+    {"cm.cni", luaopen_cm_cni},
     {"cm.fake", luaopen_cm_fake},
+    {"cm.iptables", luaopen_cm_iptables},
+    {"cm.netlink", luaopen_cm_netlink},
+    {"cm.sysctl", luaopen_cm_sysctl},
     {"cm.json", luaopen_cm_json},
     {"cm.k8s", luaopen_cm_k8s},
     {"cm.log", luaopen_cm_log},
+    {"cm.node", luaopen_cm_node},
     {"cm.task", luaopen_cm_task},
     {"cm.time", luaopen_cm_time},
     {"cm.yaml", luaopen_cm_yaml},
@@ -212,11 +239,19 @@ void cm_preload_all(lua_State *L)
 void cm_new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
 {
     luaL_newmetatable(L, name);    /* [mt] */
-    luaL_setfuncs(L, meta, 0);
+    if (meta)
+        luaL_setfuncs(L, meta, 0);
     lua_newtable(L);               /* [mt, methods] */
     luaL_setfuncs(L, methods, 0);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "__index"); /* mt.__index = methods */
+    if (lua_getfield(L, -1, "close") == LUA_TFUNCTION) { /* [mt, methods, close] */
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -4, "__close");
+        lua_setfield(L, -3, "__gc"); /* one close for all three */
+    } else {
+        lua_pop(L, 1);
+    }
     lua_remove(L, -2);             /* [methods] */
 }
 

@@ -47,6 +47,10 @@ struct cm_run {
     /* The configuration of cm.k8s clients; NULL: kubeconfig or in cluster. Set in simulation. */
     struct cm_k8s_config *(*k8s_config_new)(struct cm_run *run, const char *namespace);
     struct cm_sim_run *sim; /* the simulated cluster of a --fake run, or NULL */
+    /* The host of cm.netlink, cm.sysctl, cm.cni and cm.iptables (hostops.h); NULL: the real one.
+     * A node script run by the simulated kubelet gets its node's simulated host. */
+    const struct cm_hostops *host_ops;
+    void *host_ud;
 };
 
 /* Stores run as the context of L (NULL removes it). */
@@ -111,21 +115,40 @@ void cm_waiter_wake(struct cm_run *run, cm_waiter *w);
 
 /*
  * Registers a handle type: the metatable `name` with the metamethods of meta
- * and an __index table holding methods (each list may end early with a NULL
- * entry; a NULL __index slot in meta is filled). Leaves the methods table on
- * the stack, so a module can add methods that need upvalues; pop it after.
+ * (may be NULL) and an __index table holding methods (each list may end early
+ * with a NULL entry; a NULL __index slot in meta is filled). A handle that owns
+ * something has a "close" method: it becomes __gc and __close too, so there is
+ * one close, which must be idempotent (a second call does nothing). Leaves the
+ * methods table on the stack, so a module can add methods that need upvalues;
+ * pop it after.
  */
 void cm_new_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
+
+/*
+ * Whether the value at idx is a cm.proc usage or failure value (lua/cm/proc.lua): returns its exit
+ * code (2 usage, 1 failure) and points *message (if not NULL) at its message, which lives as
+ * long as the value; 0 for any other value.
+ */
+int cm_proc_failure(lua_State *L, int idx, const char **message);
 
 /* Makes reading or assigning an undeclared global raise, naming it. */
 void cm_strict_globals(lua_State *L);
 
+/* The client of the cm.k8s Client at idx (raises for another value or a closed client). */
+struct cm_k8s_client;
+struct cm_k8s_client *cm_lua_k8s_client(lua_State *L, int idx);
+
 /* The modules, for cm_preload_all(). */
+int luaopen_cm_cni(lua_State *L);
 int luaopen_cm_fake(lua_State *L);
+int luaopen_cm_iptables(lua_State *L);
+int luaopen_cm_netlink(lua_State *L);
+int luaopen_cm_sysctl(lua_State *L);
 int luaopen_cm_json(lua_State *L);
 int luaopen_cm_k8s(lua_State *L);
 int luaopen_cm_yaml(lua_State *L);
 int luaopen_cm_log(lua_State *L);
+int luaopen_cm_node(lua_State *L);
 int luaopen_cm_task(lua_State *L);
 int luaopen_cm_time(lua_State *L);
 

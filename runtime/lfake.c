@@ -9,13 +9,14 @@
  *       in a --fake run: one request straight to the simulated cluster's REST core, at once
  *       (no loop, no transport); body (a table) is sent as a merge patch. For the simulation's
  *       own agents (lua/cm/agents.lua), which run inside the loop and must not wait.
- *   fake.host(node) -> Host | nil      in a --fake run: that node's simulated host (live)
+ *   fake.host(node) -> Host | nil, message, "NotFound"   in a --fake run: that node's simulated
+ *       host, live: the handle finds the node's host at each call (raises once the Node is gone)
  *
  * Host methods; each change returns true, or nil, message, errno name ("EEXIST", "ENODEV",
  * "ENETUNREACH", "ENETDOWN", "ESRCH", "EADDRNOTAVAIL", "ERANGE", "EINVAL", "ENOENT") as the
  * kernel would answer it:
  *   host:json() -> table                     the whole state
- *   host:link(name) -> table | nil
+ *   host:link(name) -> table | nil, message, "ENODEV"
  *   host:link_add(link), host:link_del(name), host:link_set(name, {up = bool, mtu = n})
  *   host:addr_add(dev, cidr), host:addr_del(dev, cidr)
  *   host:route_add(route), host:route_replace(route), host:route_del(dst)
@@ -24,7 +25,9 @@
  *   host:sysctl(key) -> value | nil, message, "ENOENT";  host:sysctl_set(key, value)
  *   host:read(path) -> text | nil, message, "ENOENT";  host:write(path, text), host:remove(path)
  *   host:list(dir) -> names
- *   host:cni_active() -> path | nil             the CNI config the runtime uses
+ *   host:iptables_save(family, backend) -> text;  host:iptables_restore(family, backend, text)
+ *                                                the simulated rules (host.h), as the tools show them
+ *   host:cni_active() -> path | nil, message, "ENOENT"   the CNI config the runtime uses
  *   host:sandbox(id) -> true | nil, message, "NetworkNotReady" | "FailedCreatePodSandBox"
  *   host:close()                                 also __gc and __close
  */
@@ -52,32 +55,47 @@ static int result(lua_State *L, int rc, const char *what)
     return cm_fail(L, cm_host_errno_name(-rc), "%s: %s", what, strerror(-rc));
 }
 
-/* A Host handle: owned hosts are freed on close; the simulation's are only let go of. */
+/*
+ * A Host handle: one it owns (fake.new_host) holds the host and frees it on close; one of a
+ * node's simulated host holds only the node's name (user value 1) and finds the host again at
+ * each call, since the simulation frees a node's host when the Node is deleted.
+ */
 typedef struct host_box {
-    cm_host *h;
-    int borrowed;
+    enum { BOX_CLOSED, BOX_OWNED, BOX_NODE } kind;
+    cm_host *h; /* BOX_OWNED */
 } host_box;
 
 static cm_host *check_host(lua_State *L)
 {
     host_box *box = luaL_checkudata(L, 1, HOST_MT);
-    luaL_argcheck(L, box->h != NULL, 1, "attempt to use a closed host");
-    return box->h;
+    luaL_argcheck(L, box->kind != BOX_CLOSED, 1, "attempt to use a closed host");
+    if (box->kind == BOX_OWNED)
+        return box->h;
+    lua_getiuservalue(L, 1, 1);
+    const char *node = lua_tostring(L, -1);
+    struct cm_run *run = cm_run_get(L);
+    cm_host *h = run->sim ? cm_sim_run_host(run->sim, node) : NULL;
+    if (!h)
+        luaL_error(L, "the host of node '%s' is gone (its Node was deleted)", node);
+    lua_pop(L, 1);
+    return h;
 }
 
 /* Pushes a new, closed Host handle. */
 static host_box *push_box(lua_State *L)
 {
-    host_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-    *box = (host_box){NULL, 0};
+    host_box *box = lua_newuserdatauv(L, sizeof *box, 1);
+    *box = (host_box){BOX_CLOSED, NULL};
     luaL_setmetatable(L, HOST_MT);
     return box;
 }
 
-void cm_fake_push_host(lua_State *L, cm_host *host)
+void cm_fake_push_node_host(lua_State *L, const char *node)
 {
     host_box *box = push_box(L);
-    *box = (host_box){host, 1};
+    lua_pushstring(L, node);
+    lua_setiuservalue(L, -2, 1);
+    box->kind = BOX_NODE;
 }
 
 static int link_add_op(cm_host *h, const cJSON *l, int replace)
@@ -179,9 +197,10 @@ static int host_json(lua_State *L)
 
 static int host_link(lua_State *L)
 {
-    const cJSON *l = cm_host_link(check_host(L), luaL_checkstring(L, 2));
+    const char *name = luaL_checkstring(L, 2);
+    const cJSON *l = cm_host_link(check_host(L), name);
     if (!l)
-        return 0;
+        return result(L, -ENODEV, lua_pushfstring(L, "link %s", name));
     cm_lua_push_json(L, l);
     return 1;
 }
@@ -234,11 +253,35 @@ static int host_list(lua_State *L)
     return 1;
 }
 
+static int host_iptables_save(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    char *text = cm_host_ipt_save(h, luaL_checkstring(L, 2), luaL_checkstring(L, 3));
+    if (!text)
+        return luaL_error(L, "not enough memory");
+    lua_pushstring(L, text);
+    free(text);
+    return 1;
+}
+
+static int host_iptables_restore(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    char err[512];
+    int rc = cm_host_ipt_restore(h, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_checkstring(L, 4), err,
+                                 sizeof err);
+    if (rc == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return cm_fail(L, cm_host_errno_name(-rc), "iptables-restore: %s", err);
+}
+
 static int host_cni_active(lua_State *L)
 {
     char path[512];
     if (!cm_cni_active(check_host(L), CM_CNI_DIR, path, sizeof path))
-        return 0;
+        return cm_fail(L, "ENOENT", "no CNI configuration in %s", CM_CNI_DIR);
     lua_pushstring(L, path);
     return 1;
 }
@@ -257,16 +300,16 @@ static int host_sandbox(lua_State *L)
 static int host_close(lua_State *L)
 {
     host_box *box = luaL_checkudata(L, 1, HOST_MT);
-    if (!box->borrowed)
+    if (box->kind == BOX_OWNED)
         cm_host_free(box->h);
-    box->h = NULL;
+    *box = (host_box){BOX_CLOSED, NULL};
     return 0;
 }
 
 static int host_tostring(lua_State *L)
 {
     host_box *box = luaL_checkudata(L, 1, HOST_MT);
-    lua_pushstring(L, box->h ? "cm.fake.Host" : "cm.fake.Host (closed)");
+    lua_pushstring(L, box->kind != BOX_CLOSED ? "cm.fake.Host" : "cm.fake.Host (closed)");
     return 1;
 }
 
@@ -279,7 +322,10 @@ static int fake_new_host(lua_State *L)
     host_box *box = push_box(L); /* [doc, box]: created closed, then filled */
     if (!from_doc) {
         box->h = cm_host_new();
-        return box->h ? 1 : luaL_error(L, "not enough memory");
+        if (!box->h)
+            return luaL_error(L, "not enough memory");
+        box->kind = BOX_OWNED;
+        return 1;
     }
     cJSON *doc = cm_lua_to_json(L, 1);
     char err[256];
@@ -287,6 +333,7 @@ static int fake_new_host(lua_State *L)
     cJSON_Delete(doc);
     if (!box->h)
         return cm_fail(L, "InvalidHost", "invalid host: %s", err);
+    box->kind = BOX_OWNED;
     return 1;
 }
 
@@ -335,7 +382,8 @@ static int fake_request(lua_State *L)
 static const luaL_Reg host_methods[] = {
     {"addr_add", host_addr_add},       {"addr_del", host_addr_del},
     {"cni_active", host_cni_active},   {"close", host_close},
-    {"fdb_del", host_fdb_del},         {"json", host_json},
+    {"fdb_del", host_fdb_del},         {"iptables_save", host_iptables_save},
+    {"iptables_restore", host_iptables_restore},         {"json", host_json},
     {"link", host_link},               {"link_del", host_link_del},
     {"link_set", host_link_set},       {"list", host_list},
     {"neigh_del", host_neigh_del},     {"read", host_read},
@@ -346,8 +394,6 @@ static const luaL_Reg host_methods[] = {
 };
 
 static const luaL_Reg host_meta[] = {
-    {"__gc", host_close},
-    {"__close", host_close},
     {"__tostring", host_tostring},
     {"__index", NULL},
     {NULL, NULL},
@@ -359,10 +405,9 @@ static int fake_host(lua_State *L)
     struct cm_run *run = cm_run_get(L);
     if (!run->sim)
         return luaL_error(L, "fake.host: only in a --fake run");
-    cm_host *h = cm_sim_run_host(run->sim, node);
-    if (!h)
-        return 0;
-    cm_fake_push_host(L, h);
+    if (!cm_sim_run_host(run->sim, node))
+        return cm_fail(L, "NotFound", "no simulated host for node '%s' (no such Node)", node);
+    cm_fake_push_node_host(L, node);
     return 1;
 }
 

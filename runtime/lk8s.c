@@ -10,11 +10,11 @@
  *   c:watch(ref) / c:logs(ref) / c:info() / c:close()
  *
  * A ref is a table {apiVersion=, kind=, name=, namespace=, subresource=}.
- * Misuse raises. A failure of the world returns nil, message, reason, err where
- * err is a cm.k8s.Error table {message, reason, code (HTTP status, absent for
- * transport failures), status (the Status table), retryAfter}. Iterators
- * (pages, watch) raise that err table instead (it prints as "message (reason)").
- * A cancelled run or a run past its deadline raises, as everywhere.
+ * Misuse raises. A failure of the world returns nil, message, code (the Status
+ * reason, or the client's own: Timeout, ConnectFailed, TLS, ...). The iterators
+ * do not raise for it: pages yields false, message, code once and ends; a watch
+ * delivers one {type = "ERROR", message =, code =} event and ends. A cancelled
+ * run or a run past its deadline raises, as everywhere.
  *
  * Every request, page and watch event is waited for with cm_await(): in a
  * cm.task task the task yields while the request is in flight (so the
@@ -34,7 +34,6 @@
 
 #define CLIENT_MT "cm.k8s.Client"
 #define WATCH_MT "cm.k8s.Watch"
-#define ERROR_MT "cm.k8s.Error"
 #define REQ_MT "cm.k8s.Request"
 
 typedef struct lclient {
@@ -49,6 +48,7 @@ typedef struct lwatch {
     struct cm_run *run;
     cm_waiter waiter; /* woken by the watch's notify */
     int busy;         /* a task waits on it */
+    int failed;       /* delivered its ERROR event: the iterator ends */
 } lwatch;
 
 /* A request in flight, on the stack of the thread that waits for it (closed on __gc). */
@@ -61,50 +61,19 @@ typedef struct lreq {
 
 /* ---- errors ---- */
 
-static int error_tostring(lua_State *L)
+/* The code of a failure: its Status reason or the client's own. */
+static const char *code_of(const cm_k8s_error *err)
 {
-    lua_getfield(L, 1, "message");
-    lua_getfield(L, 1, "reason");
-    lua_pushfstring(L, "%s (%s)", luaL_optstring(L, -2, "?"), luaL_optstring(L, -1, "?"));
-    return 1;
+    return err->code ? err->code : "Unknown";
 }
 
-/* Pushes the cm.k8s.Error table of a failed result. */
-static void push_error(lua_State *L, const cm_k8s_result *res)
-{
-    int top = lua_gettop(L);
-    (void)top;
-    lua_createtable(L, 0, 5); /* [err] */
-    lua_pushstring(L, res->err.message);
-    lua_setfield(L, -2, "message");
-    lua_pushstring(L, res->err.code ? res->err.code : "Unknown");
-    lua_setfield(L, -2, "reason");
-    if (res->status) {
-        lua_pushinteger(L, res->status);
-        lua_setfield(L, -2, "code");
-    }
-    if (res->status_obj) {
-        cm_lua_push_json(L, res->status_obj);
-        lua_setfield(L, -2, "status");
-    }
-    if (res->retry_after > 0) {
-        lua_pushnumber(L, res->retry_after);
-        lua_setfield(L, -2, "retryAfter");
-    }
-    luaL_setmetatable(L, ERROR_MT);
-    assert(lua_gettop(L) == top + 1);
-}
-
-/* Returns nil, message, reason, err for a failed result (and frees it). */
+/* Returns nil, message, code for a failed result (and frees it). */
 static int fail(lua_State *L, cm_k8s_result *res)
 {
     cm_check_interrupt(L); /* a cancelled run, or one past its deadline, raises */
-    luaL_pushfail(L);
-    lua_pushstring(L, res->err.message);
-    lua_pushstring(L, res->err.code ? res->err.code : "Unknown");
-    push_error(L, res);
+    int n = cm_fail(L, code_of(&res->err), "%s", res->err.message);
     cm_k8s_result_free(res);
-    return 4;
+    return n;
 }
 
 /*
@@ -467,7 +436,7 @@ static int logs_finished(lua_State *L, int status, lua_KContext ctx)
     return 1;
 }
 
-/* c:get(ref) -> object | nil, message, reason, err */
+/* c:get(ref) -> object | nil, message, code */
 static int client_get(lua_State *L)
 {
     lclient *lc = check_client(L);
@@ -500,7 +469,7 @@ static int page_limit(lua_State *L, int idx)
     return (int)limit;
 }
 
-/* c:list(ref) -> list (every page, items together) | nil, message, reason, err */
+/* c:list(ref) -> list (every page, items together) | nil, message, code */
 static int client_list(lua_State *L)
 {
     lclient *lc = check_client(L);
@@ -544,11 +513,13 @@ static int page_fetched(lua_State *L, int status, lua_KContext ctx)
         q->restarted = 1;
         return fetch_page(L, check_client(L), q, NULL);
     }
-    if (rc < 0) {
-        cm_check_interrupt(L);
-        push_error(L, &res);
-        cm_k8s_result_free(&res);
-        return lua_error(L);
+    if (rc < 0) { /* false, message, code: the loop's body sees it; the next call ends the loop */
+        lua_pushboolean(L, 0);
+        lua_replace(L, lua_upvalueindex(3));
+        fail(L, &res);
+        lua_pushboolean(L, 0);
+        lua_replace(L, -4); /* false, not nil, so the generic for runs once more */
+        return 3;
     }
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(res.json, "metadata");
     const char *next = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "continue"));
@@ -577,7 +548,10 @@ static int pages_next(lua_State *L)
     return fetch_page(L, lc, q, lua_tostring(L, lua_upvalueindex(3)));
 }
 
-/* c:pages(ref) -> iterator over pages: for page, restarted in c:pages{...} */
+/*
+ * c:pages(ref) -> iterator over pages: for page, restarted in c:pages{...}; a page that cannot
+ * be had comes as false, message, code, and the loop ends after it.
+ */
 static int client_pages(lua_State *L)
 {
     check_client(L);
@@ -599,7 +573,7 @@ static size_t write_params(lua_State *L, int idx, cm_k8s_param *p)
     return n;
 }
 
-/* c:create(obj [, opts]) -> created | nil, message, reason, err */
+/* c:create(obj [, opts]) -> created | nil, message, code */
 static int client_create(lua_State *L)
 {
     lclient *lc = check_client(L);
@@ -755,20 +729,13 @@ static int client_logs(lua_State *L)
 
 /* ---- watch ---- */
 
-/* __gc: frees the watch (no task can be waiting on it: a waiting task's stack holds it). */
-static int watch_gc(lua_State *L)
+/* w:close(), __close and __gc: frees the watch (once) and wakes a task waiting on it, which finds
+ * it closed (a waiting task's stack holds the watch, so __gc never finds one waiting). */
+static int watch_close(lua_State *L)
 {
     lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
     cm_k8s_watch_free(lw->w);
     lw->w = NULL;
-    return 0;
-}
-
-/* w:close() and __close: also wakes a task waiting on it, which finds it closed. */
-static int watch_close(lua_State *L)
-{
-    lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
-    watch_gc(L);
     if (lw->busy)
         cm_waiter_wake(lw->run, &lw->waiter);
     return 0;
@@ -794,10 +761,16 @@ static int watch_polled(lua_State *L, int status, lua_KContext ctx)
     }
     lw->busy = 0;
     cm_check_interrupt(L);
-    if (rc < 0) {
-        cm_k8s_result res = {.err = err};
-        push_error(L, &res);
-        return lua_error(L);
+    if (rc < 0) { /* one ERROR event, then the loop ends */
+        lw->failed = 1;
+        lua_createtable(L, 0, 3);
+        lua_pushliteral(L, "ERROR");
+        lua_setfield(L, -2, "type");
+        lua_pushstring(L, err.message);
+        lua_setfield(L, -2, "message");
+        lua_pushstring(L, code_of(&err));
+        lua_setfield(L, -2, "code");
+        return 1;
     }
     if (rc == 0)
         return 0;
@@ -813,12 +786,14 @@ static void watch_notify(void *ud)
     cm_waiter_wake(lw->run, &lw->waiter);
 }
 
-/* The iterator: w() -> event | nil at the deadline; raises an Error on failure. */
+/* The iterator: w() -> event | nil at the deadline, or after the ERROR event of a failure. */
 static int watch_call(lua_State *L)
 {
     lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
     if (!lw->w)
         return luaL_error(L, "attempt to use a closed watch");
+    if (lw->failed)
+        return 0;
     lua_settop(L, 1);
     lua_getiuservalue(L, 1, 1); /* [w, client]: the client must still be open */
     lua_insert(L, 1);           /* [client, w]: the watch stays referenced while a task waits */
@@ -844,7 +819,8 @@ static int watch_rv(lua_State *L)
  * c:watch(ref) -> w, nil, nil, w: for ev in c:watch{apiVersion=, kind=, namespace=,
  * labelSelector=, fieldSelector=, resourceVersion=, timeout=, bookmarks=} do ... end
  * Events are {type = ADDED|MODIFIED|DELETED|BOOKMARK|RELIST, object = ...}; the loop
- * ends at the timeout (seconds) or the run's deadline. The watch closes with the loop.
+ * ends at the timeout (seconds) or the run's deadline, or after one {type = "ERROR",
+ * message =, code =} when the watch fails. The watch closes with the loop.
  */
 static int client_watch(lua_State *L)
 {
@@ -892,19 +868,10 @@ static const luaL_Reg watch_methods[] = {
     {NULL, NULL},
 };
 
-/* Creates a metatable with __index methods and one close for __gc and __close. */
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close)
-{
-    luaL_newmetatable(L, name); /* [mt] */
-    lua_newtable(L);            /* [mt, methods] */
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
-}
+static const luaL_Reg watch_meta[] = {
+    {"__call", watch_call},
+    {NULL, NULL},
+};
 
 static const luaL_Reg k8s_funcs[] = {
     {"client", k8s_client},
@@ -913,22 +880,22 @@ static const luaL_Reg k8s_funcs[] = {
 
 int luaopen_cm_k8s(lua_State *L)
 {
-    new_class(L, CLIENT_MT, client_methods, client_close);
-    new_class(L, WATCH_MT, watch_methods, watch_close);
-    luaL_getmetatable(L, WATCH_MT);
-    lua_pushcfunction(L, watch_call);
-    lua_setfield(L, -2, "__call");
-    lua_pushcfunction(L, watch_gc);
-    lua_setfield(L, -2, "__gc");
+    cm_new_class(L, CLIENT_MT, NULL, client_methods);
+    lua_pop(L, 1);
+    cm_new_class(L, WATCH_MT, watch_meta, watch_methods);
     lua_pop(L, 1);
     luaL_newmetatable(L, REQ_MT);
     lua_pushcfunction(L, req_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
-    luaL_newmetatable(L, ERROR_MT);
-    lua_pushcfunction(L, error_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
     luaL_newlib(L, k8s_funcs);
     return 1;
+}
+
+struct cm_k8s_client *cm_lua_k8s_client(lua_State *L, int idx)
+{
+    lclient *lc = luaL_checkudata(L, idx, CLIENT_MT);
+    if (!lc->c)
+        luaL_error(L, "attempt to use a closed Kubernetes client");
+    return lc->c;
 }

@@ -83,6 +83,8 @@ static void settle(struct cm_task *t, int status, int nres)
     } else { /* the dead coroutine's stack is not unwound: the traceback shows where it failed */
         lua_State *L = t->run->L;
         const char *msg = lua_tostring(t->co, -1);
+        if (!msg) /* a cm.proc failure, or another value that describes itself */
+            cm_proc_failure(t->co, -1, &msg);
         luaL_traceback(L, t->co, msg ? msg : "(error object is not a string)", 0);
         lua_xmove(L, t->co, 1); /* co: [.., error, traceback] */
         t->state = TASK_FAILED;

@@ -157,6 +157,8 @@ end
 function M.on_pod(node, pod, event, host)
    local labels = pod.metadata.labels or {}
    if event ~= "started" and event ~= "resync" then return end
+   -- a Node deleted under its running agents: nothing is left to program (its host is gone)
+   if event == "resync" and not get("/api/v1/nodes/" .. node) then return end
    if labels.app == "flannel" or labels["k8s-app"] == "canal" then M.flannel(node, pod, host) end
    if labels["k8s-app"] == "calico-node" or labels["k8s-app"] == "canal" then M.calico_node(node, pod, host) end
 end

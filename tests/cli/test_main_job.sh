@@ -15,7 +15,7 @@ expect_rc 0
 expect_out '^    "felix_vxlan_port": 8472,$'
 run "$B" run flannel-config
 expect_rc 2
-expect_out "^usage: cni-migrate run flannel-config MANIFEST\.yaml \[--json\]$"
+expect_out "^cni-migrate: usage: cni-migrate run flannel-config MANIFEST\.yaml \[--json\]$"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 printf 'kind: ConfigMap\nmetadata: {name: x\n' >"$dir/bad.yaml"

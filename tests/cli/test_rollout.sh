@@ -32,5 +32,5 @@ expect_out "ERROR .*/site/cm/agents\.lua:1: agent broke$"
 expect_out "^cni-migrate: the simulation's node agents failed [0-9]+ times \(logged above\)$"
 run "$B" --fake "$F" run label-rollout many
 expect_rc 2
-expect_out "^usage: cni-migrate run label-rollout \[CONCURRENCY\]$"
+expect_out "^cni-migrate: usage: cni-migrate run label-rollout \[CONCURRENCY\]$"
 done_ok

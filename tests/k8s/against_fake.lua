@@ -37,22 +37,22 @@ assert(c:patch(node("worker-1"), { { op = "add", path = "/metadata/annotations/e
 local w1 = assert(c:get(node("worker-1")))
 t.eq({ w1.metadata.labels["example.com/x"], w1.metadata.labels["example.com/z"], w1.metadata.annotations["example.com/a"] },
    { "y", "w", "b" })
-local r, msg, reason, err = c:patch(node("worker-1"), { { op = "test", path = "/metadata/name", value = "other" } },
+local r, msg, reason = c:patch(node("worker-1"), { { op = "test", path = "/metadata/name", value = "other" } },
    { type = "json" })
-t.eq({ r, reason, err and err.code }, { nil, "Invalid", 422 })
+t.eq({ r, reason }, { nil, "Invalid" })
 -- as the API server answers a failed JSON patch (NewGenericServerResponse(422, ...)): a generic
 -- message and no cause
 t.eq(msg, "the server rejected our request due to an error in our request")
-r, msg, reason, err = c:get(node("nope"))
-t.eq({ r, msg, reason, err.code }, { nil, 'nodes "nope" not found', "NotFound", 404 })
+r, msg, reason = c:get(node("nope"))
+t.eq({ r, msg, reason }, { nil, 'nodes "nope" not found', "NotFound" })
 
 io.stderr:write("step: conflict\n")
 -- optimistic concurrency: an update with a stale resourceVersion is a Conflict
 local stale = assert(c:get(node("worker-2")))
 assert(c:patch(node("worker-2"), { metadata = { labels = { bump = "1" } } }, { type = "merge" }))
 stale.metadata.labels.bump = "2"
-r, msg, reason, err = c:update(stale)
-t.eq({ r, reason, err.code }, { nil, "Conflict", 409 })
+r, msg, reason = c:update(stale)
+t.eq({ r, reason }, { nil, "Conflict" })
 t.match(msg, "the object has been modified")
 
 io.stderr:write("step: create\n")
@@ -74,13 +74,12 @@ assert(c:patch({ apiVersion = "policy/v1", kind = "PodDisruptionBudget", namespa
    { spec = { maxUnavailable = 0 } }, { type = "merge" }))
 local db0 = { apiVersion = "v1", kind = "Pod", namespace = "apps", name = "db-0" }
 local deadline = time.now() + 30
-local code
 repeat -- the PDB's status follows its new spec once the disruption controller has seen it
-   r, msg, reason, err = c:evict(db0)
-   code = err and err.code
-   if code == 429 and err.retryAfter then time.sleep(1) end
-until code ~= 429 or not err.retryAfter or time.now() > deadline
-t.eq({ r, reason, code }, { nil, "TooManyRequests", 429 })
+   r, msg, reason = c:evict(db0)
+   local budget = msg and msg:find("disruption budget", 1, true)
+   if reason == "TooManyRequests" and not budget then time.sleep(1) end
+until reason ~= "TooManyRequests" or budget or time.now() > deadline
+t.eq({ r, reason }, { nil, "TooManyRequests" })
 t.match(msg, "Cannot evict pod as it would violate the pod's disruption budget")
 
 io.stderr:write("step: dry run\n")

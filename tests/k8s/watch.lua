@@ -97,6 +97,23 @@ end
 relist_case("event")
 relist_case("http")
 
+-- a watch that fails: one ERROR event with the message and code, then the loop ends (no raise)
+kt.control { tokens = { "tok" } }
+local failed = {}
+for ev in c:watch { apiVersion = "v1", kind = "Gadget", timeout = 5 } do failed[#failed + 1] = ev end
+t.eq(#failed, 1, "one event")
+t.eq({ failed[1].type, failed[1].code }, { "ERROR", "NotFound" })
+t.match(failed[1].message, "Gadget")
+kt.control { tokens = { "someone-else" } }
+failed = {}
+for ev in c:watch { apiVersion = "v1", kind = "ConfigMap", namespace = "w", timeout = 5 } do failed[#failed + 1] = ev end
+t.eq({ #failed, failed[1].type, failed[1].code }, { 1, "ERROR", "Unauthorized" }, "refused credentials")
+kt.control { tokens = { "tok" } }
+w = c:watch(CM)
+w:close()
+w:close() -- idempotent
+t.raises("closed watch", w)
+
 -- a watch whose client is closed raises
 w = c:watch(CM)
 c:close()

@@ -81,12 +81,19 @@ static int write_kubeconfig(const char *path, const char *url, const char *ca_pe
     return 0;
 }
 
-/* Each injected fault, on stderr as it happens: "fault reset {"verb":"get",...}". */
-static void print_fault(void *ud, enum cm_fault_kind kind, const cJSON *what)
+/* Each injected fault, told to the caller's on_fault as it happens: "fault reset {"verb":"get",...}". */
+static void note_fault(void *ud, enum cm_fault_kind kind, const cJSON *what)
 {
-    (void)ud;
+    const struct cm_serve_opts *o = ud;
     char *w = cJSON_PrintUnformatted(what);
-    fprintf(stderr, "fault %s %s\n", cm_fault_names[kind], w ? w : "{}");
+    const char *name = cm_fault_names[kind], *text = w ? w : "{}";
+    size_t n = strlen(name) + strlen(text) + 8;
+    char *line = malloc(n);
+    if (line) { /* no memory: the fault still happened, and the trace has it */
+        snprintf(line, n, "fault %s %s", name, text);
+        o->on_fault(o->on_fault_ud, line);
+    }
+    free(line);
     free(w);
 }
 
@@ -128,7 +135,8 @@ static int serve_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, 
 {
     struct server *s = ud;
     char url[300];
-    cm_sim_run_on_fault(sim, print_fault, NULL);
+    if (s->o->on_fault)
+        cm_sim_run_on_fault(sim, note_fault, (void *)s->o);
     int rc = start(s, cm_sim_run_fake(sim), run->loop, url, sizeof url, err, errsize);
     if (rc == CM_OK) {
         if (s->ready)

@@ -23,6 +23,9 @@ struct cm_serve_opts {
     int allow_remote;           /* permit a non-loopback --listen */
     double speed;               /* --speed: cluster seconds per real second (0: 1) */
     int frozen;                 /* --no-sim: the REST core alone, nothing reacts */
+    /* told each injected fault as it happens, as one line "fault KIND {...}" (NULL: nobody) */
+    void (*on_fault)(void *ud, const char *line);
+    void *on_fault_ud;
 };
 
 /* Told the URL once the server is listening (and the kubeconfig written). */
