@@ -169,11 +169,17 @@ function M.migrate(ctx, n)
          return "flannel's pod is gone (watched)"
       end)
       timed(ctx, name, "flannel-cleanup", function()
-         local r = need(node.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
+         local r = need(ctx.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
             cni_dir = v.CNI_CONFIG_DIR, cni_conf_name = calico.CNI_CONF_NAME },
             { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
             "node " .. name .. ": flannel-cleanup")
-         return "flannel-cleanup: " .. json.encode(r)
+         local links = table.concat(r.links and r.links.removed or {}, ", ")
+         local rules = 0
+         for _, x in ipairs(r.iptables and r.iptables.removed or {}) do rules = rules + (x.rules or 0) end
+         return ("removed %s; %d iptables rule(s); %d CNI file(s) backed up; placeholder %s %s"):format(
+            links ~= "" and links or "no links", rules, #(r.cni and r.cni.removed or {}),
+            r.placeholder and r.placeholder.path or "?",
+            r.placeholder and r.placeholder.written and "written" or "kept")
       end)
       timed(ctx, name, "delete-pods", function()
          local d = delete_left(ctx, name)
@@ -193,10 +199,18 @@ function M.migrate(ctx, n)
       return "calico-node Ready (watched)"
    end)
    timed(ctx, name, "calico-check", function()
-      local r = need(node.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT },
+      local r = need(ctx.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT,
+         mac = (n.metadata.annotations or {})[calico.ANN_VXLAN_MAC],
+         address = (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR], cni_dir = v.CNI_CONFIG_DIR },
          { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
          "node " .. name .. ": calico-check")
-      return "calico-check: " .. json.encode(r)
+      if r.ok == false then
+         fail("node %s: calico-check: %s", name, table.concat(r.problems or {}, "; "))
+      end
+      local link = r.link or {}
+      return ("%s VNI %s port %s MAC %s, %s active"):format(tostring(link.name),
+         tostring(link.vxlan and link.vxlan.id), tostring(link.vxlan and link.vxlan.port), tostring(link.mac),
+         tostring(r.active_cni))
    end)
    timed(ctx, name, "uncordon", function()
       local _, ours = finish(ctx, n)

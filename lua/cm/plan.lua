@@ -38,7 +38,8 @@ end
 ---@return table|nil
 function M.node_facts(c, snap, cfg)
    local ok, node = pcall(require, "cm.node")
-   if not ok or not node.run_on or c:info().dryRun then return nil end
+   if not ok or c:info().dryRun then return nil end
+   local run_on = node.run_on or require("cm.noderun").run_on
    local prepare = require "cm.prepare"
    local facts, todo = {}, {}
    for _, n in ipairs(snap.nodes) do
@@ -46,7 +47,7 @@ function M.node_facts(c, snap, cfg)
       if st == "flannel" and cluster.node_ready(n) == "True" then todo[#todo + 1] = n end
    end
    prepare.each_node(todo, function(n)
-      local r, msg, code = node.run_on(c, n.metadata.name, "node-facts", { vni = cfg.values.FLANNEL_VNI,
+      local r, msg, code = run_on(c, n.metadata.name, "node-facts", { vni = cfg.values.FLANNEL_VNI,
          cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = cfg.values.CALICO_DAEMONSET_NAMESPACE,
          timeout = cfg.opts.node_step_timeout })
       facts[n.metadata.name] = r or { error = msg, code = code }
