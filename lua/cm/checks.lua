@@ -300,7 +300,7 @@ local function check_facts(r, s, cfg)
          end
          local env = f.subnet_env
          if type(env) ~= "table" then
-            if not s.flannel_info.canal then envbad[#envbad + 1] = name .. " (no subnet.env)" end
+            if not (s.flannel_info and s.flannel_info.canal) then envbad[#envbad + 1] = name .. " (no subnet.env)" end
          elseif env.FLANNEL_NETWORK ~= v.FLANNEL_NETWORK or tonumber(env.FLANNEL_MTU) ~= v.FLANNEL_MTU then
             envbad[#envbad + 1] = ("%s (%s, MTU %s)"):format(name, tostring(env.FLANNEL_NETWORK),
                tostring(env.FLANNEL_MTU))

@@ -162,6 +162,21 @@ function M.observe(s, subnet_env, subnet_env_source)
          see(obs, "FLANNEL_IP_MASQ", subnet_env.FLANNEL_IPMASQ == "true", subnet_env_source, true)
       end
    end
+   -- Canal keeps the MTU in canal-config (0: detected, not known here)
+   local vm = s.flannel_cm and s.flannel_cm.data and math.tointeger(tonumber(s.flannel_cm.data.veth_mtu or ""))
+   if vm and vm > 0 then
+      see(obs, "FLANNEL_MTU", vm, ("ConfigMap %s/%s veth_mtu"):format(s.flannel_cm.metadata.namespace,
+         s.flannel_cm.metadata.name), true)
+   end
+   -- flannel.<VNI>'s MTU on the nodes (node-facts) is FLANNEL_MTU
+   local vni_seen = nc and nc.vni or 1
+   for _, name in ipairs(M.sorted_keys(s.facts or {})) do
+      for _, l in ipairs(s.facts[name].links or {}) do
+         if l.name == ("flannel.%d"):format(vni_seen) and math.type(l.mtu) == "integer" then
+            see(obs, "FLANNEL_MTU", l.mtu, "flannel." .. vni_seen .. " on node " .. name, true)
+         end
+      end
+   end
    -- the nodes: the VNI flannel runs with, and the podCIDR length
    local prefix = (obs.FLANNEL_ANNOTATION_PREFIX or {}).value or flannel.PREFIX
    local vnis, lens = {}, {}
@@ -178,6 +193,14 @@ function M.observe(s, subnet_env, subnet_env_source)
       see(obs, "FLANNEL_SUBNET_LEN", len, ("nodes' spec.podCIDR (%d)"):format(count), true)
    end
    return obs
+end
+
+--- The keys of a table, sorted.
+function M.sorted_keys(t)
+   local out = {}
+   for k in pairs(t) do out[#out + 1] = k end
+   table.sort(out)
+   return out
 end
 
 --- Observations of one setting that disagree with each other: {name, list} each.

@@ -17,7 +17,10 @@ local M = {}
 function M.survey(c, cfg)
    local snap, err, code = cluster.read(c, cfg)
    if not snap then return nil, err, code end
-   snap.facts = M.node_facts(c, snap, cfg)
+   -- node-facts looks at flannel.<VNI>: the VNI as given, else as net-conf.json says
+   local vni = cfg.explicit.FLANNEL_VNI and cfg.values.FLANNEL_VNI or snap.net_conf and snap.net_conf.vni
+      or cfg.values.FLANNEL_VNI
+   snap.facts = M.node_facts(c, snap, cfg, vni)
    local env, env_source = cluster.saved_subnet_env(snap, cfg)
    if not env then env, env_source = cluster.facts_subnet_env(snap, cfg.values.POD_NODE_NAME) end
    local observed = cluster.observe(snap, env, env_source)
@@ -36,7 +39,7 @@ end
 --- | {error = msg, code = code}}; nil when this build has no cm.node (preflight then says the
 --- node checks were not made).
 ---@return table|nil
-function M.node_facts(c, snap, cfg)
+function M.node_facts(c, snap, cfg, vni)
    local ok, node = pcall(require, "cm.node")
    if not ok or c:info().dryRun then return nil end
    local run_on = node.run_on or require("cm.noderun").run_on
@@ -47,7 +50,7 @@ function M.node_facts(c, snap, cfg)
       if st == "flannel" and cluster.node_ready(n) == "True" then todo[#todo + 1] = n end
    end
    prepare.each_node(todo, function(n)
-      local r, msg, code = run_on(c, n.metadata.name, "node-facts", { vni = cfg.values.FLANNEL_VNI,
+      local r, msg, code = run_on(c, n.metadata.name, "node-facts", { vni = vni,
          cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = cfg.values.CALICO_DAEMONSET_NAMESPACE,
          timeout = cfg.opts.node_step_timeout })
       facts[n.metadata.name] = r or { error = msg, code = code }
