@@ -6,8 +6,9 @@
 #   scripts/bench-migrate.sh [NODES]
 set -eu
 cd "$(dirname "$0")/.."
-scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release
-B=build-bench/cni-migrate
+if [ -z "${CNI_MIGRATE:-}" ]; then scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release; fi
+B=${CNI_MIGRATE:-build-bench/cni-migrate} # CNI_MIGRATE=build/cni-migrate: measure that build instead
+mkdir -p build-bench
 n=${1:-100}
 fixture="build-bench/migrate-$n-nodes.yaml"
 [ -s "$fixture" ] || $B run examples/clusters/generate.lua --nodes "$n" --control-planes 3 --pods-per-node 2 \

@@ -1,30 +1,26 @@
 #!/bin/sh
-# The README's main job: the bundled flannel-config procedure on the upstream flannel manifest.
+# The README's main job (scripts/demo.sh): a rehearsal of the whole migration of the bundled
+# 10-node flannel cluster (PDBs, a StatefulSet) in simulation, checked line by line.
 . "$(dirname "$0")/lib.sh"
 B=${CNI_MIGRATE:?}
-M="${CM_SOURCE_DIR:?}/examples/manifests/kube-flannel.yml"
-run "$B" run flannel-config "$M"
+F="${CM_SOURCE_DIR:?}/examples/clusters/flannel-calico-installed-10node.yaml"
+run "$B" --fake "$F" migrate
 expect_rc 0
-expect_out "^flannel v0\.28\.9 in kube-flannel/kube-flannel-ds$"
-expect_out "^  pod network      10\.244\.0\.0/16 \(a /24 per node\)$"
-expect_out "^  backend          vxlan, VNI 1, UDP port 8472$"
-expect_out "^  IPPool           10\.244\.0\.0/16, blockSize 26$"
-expect_out "INFO  read manifest bytes=[0-9]+ file=.*kube-flannel\.yml objects=6$"
-run "$B" --log-level warn run flannel-config "$M" --json
-expect_rc 0
-expect_out '^    "felix_vxlan_port": 8472,$'
-run "$B" run flannel-config
-expect_rc 2
-expect_out "^cni-migrate: usage: cni-migrate run flannel-config MANIFEST\.yaml \[--json\]$"
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-printf 'kind: ConfigMap\nmetadata: {name: x\n' >"$dir/bad.yaml"
-run "$B" run flannel-config "$dir/bad.yaml"
-expect_rc 2
-expect_out "^cni-migrate: .*/bad\.yaml:3:1: did not find expected ',' or '}' while parsing a flow mapping$"
-expect_lines 1
-sed 's#"Network": "10.244.0.0/16"#"Network": "10.244.0.0"#' "$M" >"$dir/badnet.yaml"
-run "$B" run flannel-config "$dir/badnet.yaml"
-expect_rc 2
-expect_out "^cni-migrate: .*/badnet\.yaml: ConfigMap kube-flannel-cfg: net-conf\.json: Network: \"10\.244\.0\.0\" is not a CIDR$"
+expect_out '^  FLANNEL_NETWORK +10\.244\.0\.0/16 +net-conf\.json \(ConfigMap kube-flannel/kube-flannel-cfg\)$'
+expect_out '^  FLANNEL_MTU +1450 +subnet\.env on node control-plane-1$'
+expect_out ' cluster +preflight +[0-9]+ check\(s\) ok, 0 warning\(s\), 0 skipped$'
+expect_out ' cluster +ippool +IPPool default-ipv4-ippool: 10\.244\.0\.0/16, blockSize 26, natOutgoing true, vxlanMode Always$'
+expect_out ' worker-1 +node-ipam +4 block\(s\) of 10\.244\.1\.0/24, VTEP 10\.244\.1\.0 9e:3a:7c:00:00:02$'
+for step in cordon drain label-none flannel-gone flannel-cleanup delete-pods label-calico calico-ready calico-check uncordon; do
+    n=$(printf '%s\n' "$OUT" | awk -v s="$step" '$5 == s' | wc -l)
+    [ "$n" -eq 10 ] || fail "step $step: $n node(s), expected 10"
+done
+expect_out ' worker-1 +calico-check +vxlan\.calico VNI 1 port 8472 MAC 9e:3a:7c:00:00:02, /etc/cni/net\.d/10-calico\.conflist active'
+expect_out ' cluster +delete-flannel +DaemonSet kube-flannel/kube-flannel-ds deleted \(foreground\) and gone$'
+expect_out ' cluster +labels +projectcalico\.org/node-network-during-migration removed from 10 node\(s\)$'
+expect_out '^Migrated 10 node\(s\) to Calico in [0-9.]+ s of virtual \(a rehearsal.s prediction\) time; 0 skipped; 10 node\(s\) in the cluster\.$'
+expect_out '^  calico-ready +[0-9.]+ s +[0-9.]+ s$'
+# control-plane-1 goes after the workers
+last=$(printf '%s\n' "$OUT" | awk '$5 == "cordon" { n = $4 } END { print n }')
+[ "$last" = "control-plane-1" ] || fail "last node: $last"
 done_ok
