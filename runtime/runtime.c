@@ -6,6 +6,7 @@
 #include "duration.h"
 #include "fake/sim/fault.h"
 #include "fake/sim/simrun.h"
+#include "noderun.h"
 #include "runtime_int.h"
 
 #include <errno.h>
@@ -429,4 +430,12 @@ int cm_runtime_run_bundled(cm_runtime *rt, const char *name, int argc, const cha
     if (!is_bundled(path) && !(rt->lua_dir && access(disk, F_OK) == 0))
         return set_error(rt, CM_USAGE, "no bundled procedure '%s'", name);
     return run_script(rt, path, name, argc, argv);
+}
+
+int cm_runtime_node_run(cm_runtime *rt, const char *script, const char *args_json, char **line)
+{
+    set_error(rt, CM_OK, "%s", "");
+    struct cm_node_run_opts o = {.lua_dir = rt->lua_dir, .log = rt->log, .timeout_ns = rt->timeout_ns,
+                                 .cancel = &rt->cancel};
+    return cm_node_run(&o, script, args_json, line);
 }

@@ -7,6 +7,7 @@
 #include "inproc.h"
 #include "k8s_config.h"
 #include "ljson.h"
+#include "noderun.h"
 #include "sim.h"
 #include "status.h"
 #include "store.h"
@@ -26,6 +27,7 @@ struct cm_sim_run {
     void *on_fault_ud;
     struct cm_run *run;  /* set by cm_sim_run_install: its Lua state runs the agents */
     int agent_errors;
+    uint64_t seed;
     char *fixture;
     cm_inproc_stats stats;
     FILE *trace;
@@ -232,6 +234,7 @@ cm_sim_run *cm_sim_run_new(const char *fixture, const struct cm_sim_opts *o, cha
         return NULL;
     }
     cm_fake_seed(s->fake, o->seed);
+    s->seed = o->seed;
     int ok = cm_fake_load(s->fake, fixture, text, len, err, errsize) == 0;
     free(text);
     /* time 0 is startTime (objects the fixture gave without a creationTimestamp got the default) */
@@ -279,6 +282,51 @@ static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespac
 }
 
 /*
+ * A node-run pod: its first container runs `... cni-migrate node-run SCRIPT [--args JSON]`.
+ * The simulated kubelet runs the script now, in process, against the node's simulated host
+ * (noderun.h: a fresh Lua state, the same runner as the CLI), and the container ends with the
+ * script's exit code and result line (cm_sim_pod_result). Returns whether pod was one.
+ */
+static int node_run_pod(cm_sim_run *s, cm_sim *sim, const char *node, const cJSON *pod)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(spec, "containers"), 0);
+    const char *argv[64];
+    int argc = 0;
+    static const char *const PARTS[] = {"command", "args"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(c0, PARTS[k]))
+            if (cJSON_IsString(a) && argc < 64)
+                argv[argc++] = a->valuestring;
+    }
+    int at = -1;
+    for (int i = 1; i + 1 < argc && at < 0; i++) {
+        size_t n = strlen(argv[i - 1]);
+        if (strcmp(argv[i], "node-run") == 0 && n >= 11 && strcmp(argv[i - 1] + n - 11, "cni-migrate") == 0)
+            at = i;
+    }
+    if (at < 0)
+        return 0;
+    const char *script = argv[at + 1], *args = "{}";
+    for (int i = at + 2; i < argc; i++) {
+        if (strcmp(argv[i], "--args") == 0 && i + 1 < argc)
+            args = argv[i + 1];
+        else if (strncmp(argv[i], "--args=", 7) == 0)
+            args = argv[i] + 7;
+    }
+    struct cm_node_run_opts o = {.ops = &cm_hostops_sim, .ud = cm_sim_host(sim, node), .lua_dir = s->run->lua_dir,
+                                 .log = s->run->log, .loop = s->loop};
+    char *line = NULL;
+    int code = o.ud ? cm_node_run(&o, script, args, &line) : 1;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+    cm_sim_pod_result(sim, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid")), code,
+                      line ? line : "{\"error\":\"no simulated host\",\"code\":\"ENODEV\"}");
+    free(line);
+    return 1;
+}
+
+/*
  * The simulation's agent hook: a pod started or stopped on a node. What that
  * does to the node's host is add-on knowledge, so it is Lua's:
  * require("cm.agents").on_pod(node, pod, "started"|"stopped"|"resync", host). Runs on
@@ -287,7 +335,8 @@ static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespac
 static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod, enum cm_sim_pod_event ev)
 {
     cm_sim_run *s = ud;
-    (void)sim; /* the handle finds the node's host through the run, at each call */
+    if (ev == CM_SIM_POD_STARTED && node_run_pod(s, sim, node, pod))
+        return; /* otherwise the handle finds the node's host through the run, at each call */
     lua_State *L = s->run->L;
     int top = lua_gettop(L);
     lua_getglobal(L, "require");
@@ -545,4 +594,9 @@ void cm_sim_run_free(cm_sim_run *s)
     free(s->fixture);
     free(s->save);
     free(s);
+}
+
+uint64_t cm_sim_run_seed(const cm_sim_run *s)
+{
+    return s->seed;
 }
