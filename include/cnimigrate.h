@@ -19,7 +19,8 @@ extern "C" {
 enum {
     CM_OK = 0,     /* the script or procedure finished */
     CM_FAILED = 1, /* it failed (raised, timed out or was cancelled) */
-    CM_USAGE = 2   /* bad usage or bad input: nothing was run */
+    CM_USAGE = 2,  /* bad usage or bad input: nothing was run */
+    CM_KILLED = 137 /* the simulated procedure was killed (--fault crash): as a shell reports kill -9 */
 };
 
 /* Log levels, as passed to the sink. */

@@ -146,10 +146,15 @@ void cm_check_interrupt(lua_State *L)
 /* ---- modules ---- */
 
 static const luaL_Reg C_MODULES[] = {
+    {"cm.cni", luaopen_cm_cni},
     {"cm.fake", luaopen_cm_fake},
+    {"cm.iptables", luaopen_cm_iptables},
+    {"cm.netlink", luaopen_cm_netlink},
+    {"cm.sysctl", luaopen_cm_sysctl},
     {"cm.json", luaopen_cm_json},
     {"cm.k8s", luaopen_cm_k8s},
     {"cm.log", luaopen_cm_log},
+    {"cm.node", luaopen_cm_node},
     {"cm.task", luaopen_cm_task},
     {"cm.time", luaopen_cm_time},
     {"cm.yaml", luaopen_cm_yaml},

@@ -47,6 +47,10 @@ struct cm_run {
     /* The configuration of cm.k8s clients; NULL: kubeconfig or in cluster. Set in simulation. */
     struct cm_k8s_config *(*k8s_config_new)(struct cm_run *run, const char *namespace);
     struct cm_sim_run *sim; /* the simulated cluster of a --fake run, or NULL */
+    /* The host of cm.netlink, cm.sysctl, cm.cni and cm.iptables (hostops.h); NULL: the real one.
+     * A node script run by the simulated kubelet gets its node's simulated host. */
+    const struct cm_hostops *host_ops;
+    void *host_ud;
 };
 
 /* Stores run as the context of L (NULL removes it). */
@@ -130,12 +134,21 @@ int cm_proc_failure(lua_State *L, int idx, const char **message);
 /* Makes reading or assigning an undeclared global raise, naming it. */
 void cm_strict_globals(lua_State *L);
 
+/* The client of the cm.k8s Client at idx (raises for another value or a closed client). */
+struct cm_k8s_client;
+struct cm_k8s_client *cm_lua_k8s_client(lua_State *L, int idx);
+
 /* The modules, for cm_preload_all(). */
+int luaopen_cm_cni(lua_State *L);
 int luaopen_cm_fake(lua_State *L);
+int luaopen_cm_iptables(lua_State *L);
+int luaopen_cm_netlink(lua_State *L);
+int luaopen_cm_sysctl(lua_State *L);
 int luaopen_cm_json(lua_State *L);
 int luaopen_cm_k8s(lua_State *L);
 int luaopen_cm_yaml(lua_State *L);
 int luaopen_cm_log(lua_State *L);
+int luaopen_cm_node(lua_State *L);
 int luaopen_cm_task(lua_State *L);
 int luaopen_cm_time(lua_State *L);
 

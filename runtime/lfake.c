@@ -25,6 +25,8 @@
  *   host:sysctl(key) -> value | nil, message, "ENOENT";  host:sysctl_set(key, value)
  *   host:read(path) -> text | nil, message, "ENOENT";  host:write(path, text), host:remove(path)
  *   host:list(dir) -> names
+ *   host:iptables_save(family, backend) -> text;  host:iptables_restore(family, backend, text)
+ *                                                the simulated rules (host.h), as the tools show them
  *   host:cni_active() -> path | nil, message, "ENOENT"   the CNI config the runtime uses
  *   host:sandbox(id) -> true | nil, message, "NetworkNotReady" | "FailedCreatePodSandBox"
  *   host:close()                                 also __gc and __close
@@ -251,6 +253,30 @@ static int host_list(lua_State *L)
     return 1;
 }
 
+static int host_iptables_save(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    char *text = cm_host_ipt_save(h, luaL_checkstring(L, 2), luaL_checkstring(L, 3));
+    if (!text)
+        return luaL_error(L, "not enough memory");
+    lua_pushstring(L, text);
+    free(text);
+    return 1;
+}
+
+static int host_iptables_restore(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    char err[512];
+    int rc = cm_host_ipt_restore(h, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_checkstring(L, 4), err,
+                                 sizeof err);
+    if (rc == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return cm_fail(L, cm_host_errno_name(-rc), "iptables-restore: %s", err);
+}
+
 static int host_cni_active(lua_State *L)
 {
     char path[512];
@@ -356,7 +382,8 @@ static int fake_request(lua_State *L)
 static const luaL_Reg host_methods[] = {
     {"addr_add", host_addr_add},       {"addr_del", host_addr_del},
     {"cni_active", host_cni_active},   {"close", host_close},
-    {"fdb_del", host_fdb_del},         {"json", host_json},
+    {"fdb_del", host_fdb_del},         {"iptables_save", host_iptables_save},
+    {"iptables_restore", host_iptables_restore},         {"json", host_json},
     {"link", host_link},               {"link_del", host_link_del},
     {"link_set", host_link_set},       {"list", host_list},
     {"neigh_del", host_neigh_del},     {"read", host_read},

@@ -2,6 +2,7 @@
 #include "cnimigrate.h"
 #include "duration.h"
 #include "fake/sim/serve.h"
+#include "noderun.h"
 
 #include <cJSON.h>
 #include <curl/curl.h>
@@ -39,6 +40,10 @@ static const char USAGE[] =
     "      --at DURATION           after this much virtual time (default 5m, or sooner once\n"
     "                              nothing is left to happen)\n"
     "      --seed N, --trace FILE  as for --fake\n"
+    "  node-run SCRIPT [--args JSON] [--result-file PATH]\n"
+    "                        run a node script (lua/node/SCRIPT.lua, or a file) on this host and\n"
+    "                        print its JSON result (also written to PATH): exit 0 the result,\n"
+    "                        1 {\"error\", \"code\"} the script failed, 2 bad usage\n"
     "  version               print the version of cni-migrate and its libraries\n"
     "  help                  print this help\n"
     "\n"
@@ -58,6 +63,9 @@ static const char USAGE[] =
     "  --seed N              the simulation's seed (default 0): same fixture, seed, script:\n"
     "                        same run\n"
     "  --trace FILE          with --fake: write the run's timeline to FILE as JSON lines\n"
+    "  --fake-save FILE      with --fake: when the run ends or stops (error, timeout, SIGTERM,\n"
+    "                        crash fault), save the simulated cluster, hosts included, as a\n"
+    "                        fixture that --fake, fake serve and fake host load\n"
     "  --fault SECTION:K=V,...  with --fake: inject a fault (repeatable), e.g.\n"
     "                        requests:error=429,retryAfter=1,verbs=get+list,rate=0.2\n"
     "\n"
@@ -121,6 +129,7 @@ static const struct { const char *flag, *option; } VALUE_FLAGS[] = {
     {"--fake", "fake"},
     {"--seed", "seed"},
     {"--trace", "trace"},
+    {"--fake-save", "fake-save"},
     {"--fault", "fault"},
 };
 
@@ -176,6 +185,45 @@ static int cmd_run(cm_runtime *rt, int argc, char **argv)
                      : cm_runtime_run_bundled(rt, script, argc - 1, args);
     if (rc != CM_OK)
         fprintf(stderr, "cni-migrate: %s\n", cm_runtime_last_error(rt));
+    return rc;
+}
+
+/* node-run SCRIPT [--args JSON] [--result-file PATH]: one JSON line on stdout (and in PATH). */
+static int cmd_node_run(cm_runtime *rt, int argc, char **argv)
+{
+    const char *script = NULL, *args = "{}", *result_file = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "--args") == 0 || strcmp(a, "--result-file") == 0) && i + 1 < argc)
+            *(a[2] == 'a' ? &args : &result_file) = argv[++i];
+        else if (strncmp(a, "--args=", 7) == 0)
+            args = a + 7;
+        else if (strncmp(a, "--result-file=", 14) == 0)
+            result_file = a + 14;
+        else if (a[0] == '-' && a[1])
+            return usage_error("node-run: unknown flag or missing value", a);
+        else if (!script)
+            script = a;
+        else
+            return usage_error("node-run: one SCRIPT only, got another", a);
+    }
+    if (!script)
+        return usage_error("node-run: missing SCRIPT", NULL);
+    char *line = NULL;
+    int rc = cm_runtime_node_run(rt, script, args, &line);
+    printf("%s\n", line ? line : "{\"error\":\"out of memory\",\"code\":\"ENOMEM\"}");
+    fflush(stdout);
+    if (result_file) {
+        FILE *f = fopen(result_file, "w");
+        if (!f || fprintf(f, "%s", line ? line : "") < 0 || fclose(f) != 0) {
+            fprintf(stderr, "cni-migrate: node-run: --result-file %s: cannot write it\n", result_file);
+            if (rc == CM_OK)
+                rc = CM_FAILED;
+        }
+    }
+    if (rc != CM_OK && line)
+        fprintf(stderr, "cni-migrate: node-run %s: %s\n", script, line);
+    free(line);
     return rc;
 }
 
@@ -409,6 +457,8 @@ static int dispatch(cm_runtime *rt, int argc, char **argv, char **deferred)
         return i < argc ? cmd_run(rt, argc - i, argv + i) : usage_error("run: missing SCRIPT", NULL);
     if (strcmp(command, "fake") == 0)
         return cmd_fake(rt, argc - i, argv + i);
+    if (strcmp(command, "node-run") == 0)
+        return cmd_node_run(rt, argc - i, argv + i);
     return usage_error("unknown command", command);
 }
 

@@ -6,6 +6,7 @@
 #include "duration.h"
 #include "fake/sim/fault.h"
 #include "fake/sim/simrun.h"
+#include "noderun.h"
 #include "runtime_int.h"
 
 #include <errno.h>
@@ -24,6 +25,7 @@ struct cm_runtime {
     char *kubeconfig, *context, *namespace; /* Kubernetes client defaults */
     int dry_run;        /* --dry-run=server */
     char *fake, *trace; /* --fake FIXTURE, --trace FILE */
+    char *fake_save;    /* --fake-save FILE */
     uint64_t seed;      /* --seed */
     char **faults;      /* --fault, each one rule */
     size_t nfaults;
@@ -89,6 +91,7 @@ void cm_runtime_free(cm_runtime *rt)
     free(rt->kubeconfig);
     free(rt->fake);
     free(rt->trace);
+    free(rt->fake_save);
     for (size_t i = 0; i < rt->nfaults; i++)
         free(rt->faults[i]);
     free(rt->faults);
@@ -192,6 +195,8 @@ int cm_runtime_set_option(cm_runtime *rt, const char *name, const char *value)
         return set_string(rt, &rt->fake, value);
     if (strcmp(name, "trace") == 0)
         return set_string(rt, &rt->trace, value);
+    if (strcmp(name, "fake-save") == 0)
+        return set_string(rt, &rt->fake_save, value);
     if (strcmp(name, "seed") == 0)
         return set_seed(rt, value);
     if (strcmp(name, "fault") == 0)
@@ -355,6 +360,12 @@ static int run(cm_runtime *rt, const char *fixture, const struct cm_sim_opts *so
     lua_close(L);
     if (sim && !b->fn)
         rc = sim_done(rt, sim, &r, rc);
+    if (sim && cm_sim_run_crashed(sim)) /* whatever the script's end said: it was killed */
+        rt->cancel = 0, rc = set_error(rt, CM_KILLED, "killed by --fault crash:afterWrites=%ld: the procedure died (as kill -9) "
+                       "right after its API write %ld reached the cluster", cm_sim_run_crash_after(sim),
+                       cm_sim_run_crash_after(sim));
+    if (sim && cm_sim_run_finish_save(sim, err, sizeof err) != 0 && rc == CM_OK)
+        rc = set_error(rt, CM_FAILED, "%s", err);
     if (sim)
         cm_sim_run_free(sim); /* and its loop */
     else
@@ -368,8 +379,11 @@ static int run_script(cm_runtime *rt, const char *bundled, const char *path, int
 {
     if (rt->nfaults && !rt->fake)
         return set_error(rt, CM_USAGE, "--fault needs --fake (faults are injected into a simulated cluster)");
+    if (rt->fake_save && !rt->fake)
+        return set_error(rt, CM_USAGE, "--fake-save needs --fake (it saves the simulated cluster)");
     struct cm_sim_opts so = {.seed = rt->seed, .trace = rt->trace, .clock = CM_CLOCK_VIRTUAL,
-                             .faults = (const char *const *)rt->faults, .nfaults = rt->nfaults};
+                             .faults = (const char *const *)rt->faults, .nfaults = rt->nfaults,
+                             .save = rt->fake_save};
     struct body b = {.bundled = bundled, .path = path, .argc = argc, .argv = argv};
     return run(rt, rt->fake, &so, &b);
 }
@@ -382,6 +396,12 @@ int cm_runtime_run_sim(cm_runtime *rt, const char *fixture, const struct cm_sim_
     so.trace = rt->trace;
     so.faults = (const char *const *)rt->faults;
     so.nfaults = rt->nfaults;
+    for (size_t i = 0; i < rt->nfaults; i++)
+        if (strncmp(rt->faults[i], "crash:", 6) == 0)
+            return set_error(rt, CM_USAGE, "--fault %s: a crash is a script's (run --fake), it counts the "
+                             "script's API writes", rt->faults[i]);
+    if (rt->fake_save)
+        return set_error(rt, CM_USAGE, "--fake-save: only with run --fake");
     struct body b = {.fn = fn, .ud = ud};
     return run(rt, fixture, &so, &b);
 }
@@ -410,4 +430,12 @@ int cm_runtime_run_bundled(cm_runtime *rt, const char *name, int argc, const cha
     if (!is_bundled(path) && !(rt->lua_dir && access(disk, F_OK) == 0))
         return set_error(rt, CM_USAGE, "no bundled procedure '%s'", name);
     return run_script(rt, path, name, argc, argv);
+}
+
+int cm_runtime_node_run(cm_runtime *rt, const char *script, const char *args_json, char **line)
+{
+    set_error(rt, CM_OK, "%s", "");
+    struct cm_node_run_opts o = {.lua_dir = rt->lua_dir, .log = rt->log, .timeout_ns = rt->timeout_ns,
+                                 .cancel = &rt->cancel};
+    return cm_node_run(&o, script, args_json, line);
 }

@@ -19,6 +19,16 @@ M.DEFAULT_VXLAN_PORT = 4789
 M.VXLAN_DEVICE = "vxlan.calico"
 M.CNI_CONF_NAME = "10-calico.conflist"
 M.CNI_KUBECONFIG = "/etc/cni/net.d/calico-kubeconfig"
+M.VXLAN_DEVICE_V6 = "vxlan-v6.calico"
+--- Host ends of workload veths are cali<11 hex>; Felix's chains are cali-*.
+M.WORKLOAD_PREFIX = "cali"
+M.IPTABLES_CHAIN_PREFIX = "cali-"
+--- The route protocol Felix programs its routes with (felix's default deviceRouteProtocol: 80).
+M.FELIX_ROUTE_PROTOCOL = "80"
+--- The placeholder Calico's migration controller writes under CNI_CONF_NAME while a node has
+--- no network: it sorts first and fails every new sandbox (no such plugin binary).
+M.PLACEHOLDER_CNI_CONF = '{ "name": "dummy", "plugins": [{ "type": "flannel-migration-in-progress" }]}\n'
+M.PLACEHOLDER_PLUGIN = "flannel-migration-in-progress"
 --- Calico's ConfigMap of the migration (key flannel_subnet_env), in calico-node's namespace.
 M.MIGRATION_CONFIGMAP = "flannel-migration-config"
 --- Ours: the flannel DaemonSet and ConfigMap saved for rollback (contracts.md "Migration state").

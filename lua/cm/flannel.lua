@@ -270,6 +270,34 @@ function M.iptables_rules(network, subnet, version)
    }
 end
 
+--- flanneld's own iptables chains (v0.20.0 on): FLANNEL-POSTRTG in nat, FLANNEL-FWD in filter.
+M.IPTABLES_CHAINS = { ["FLANNEL-POSTRTG"] = true, ["FLANNEL-FWD"] = true }
+--- The comments of flanneld's rules; before v0.20.0 they sat directly in POSTROUTING/FORWARD.
+M.IPTABLES_COMMENTS = { "flanneld masq", "flanneld forward" }
+--- The device names flanneld creates for a VNI: IPv4 and IPv6.
+---@param vni integer
+---@return string v4, string v6
+function M.device_names(vni)
+   return ("flannel.%d"):format(vni), ("flannel-v6.%d"):format(vni)
+end
+--- The CNI config file names of flannel and of Canal (install-cni's CNI_CONF_NAME).
+M.CNI_CONF_NAME = "10-flannel.conflist"
+M.CANAL_CNI_CONF_NAME = "10-canal.conflist"
+M.SUBNET_ENV = "/run/flannel/subnet.env"
+
+--- Whether a rule (cm.iptables_plan's) is one of flanneld's, by its comment (v0.16 and later
+--- carry it; v0.15.1 and earlier rules, without comments, cannot be told from others).
+---@param rule table {chain, spec}
+---@return boolean
+function M.is_flannel_rule(rule)
+   for _, c in ipairs(M.IPTABLES_COMMENTS) do
+      if rule.spec:find('--comment "' .. c .. '"', 1, true) then
+         return true
+      end
+   end
+   return false
+end
+
 --- What flanneld (VXLAN, kube subnet manager) programs on a node while it runs there:
 --- links, addresses, routes, neighbours, FDB entries, sysctls, files and iptables rules.
 --- Peers are the other nodes flannel knows (annotated, with a podCIDR).

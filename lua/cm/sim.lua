@@ -69,6 +69,39 @@ local function sorted_keys(t)
    return keys
 end
 
+--- Adds iptables rules (iptables-save lines by table, as cm.flannel.iptables_rules gives them)
+--- that the host does not have yet, in its backend: what an agent keeping them in sync does.
+---@param host userdata a cm.fake Host
+---@param family string "ipv4" or "ipv6"
+---@param tables table|nil {nat = {"-A ...", ...}, filter = {...}}
+---@return boolean|nil ok
+---@return string|nil message
+---@return string|nil code
+function M.apply_iptables(host, family, tables)
+   if not tables then return true end
+   local backend = host:json().iptablesBackend or "nft"
+   local have = {}
+   for line in host:iptables_save(family, backend):gmatch("[^\n]+") do have[line] = true end
+   local out = {}
+   for _, t in ipairs(sorted_keys(tables)) do
+      local lines = {}
+      for _, l in ipairs(tables[t]) do
+         local chain = l:match("^%-A (%S+)")
+         if chain and not have[l] then
+            lines[#lines + 1] = l
+            if not chain:match("^[A-Z]+ROUTING$") and chain ~= "INPUT" and chain ~= "OUTPUT" and chain ~= "FORWARD" then
+               table.insert(lines, 1, ":" .. chain .. " - [0:0]")
+            end
+         end
+      end
+      if #lines > 0 then
+         out[#out + 1] = "*" .. t .. "\n" .. table.concat(lines, "\n") .. "\nCOMMIT\n"
+      end
+   end
+   if #out == 0 then return true end
+   return host:iptables_restore(family, backend, table.concat(out))
+end
+
 --- Programs a host state (the shape cm.flannel.node_state() and cm.calico.node_state() return)
 --- on a host, as the add-on's agents would: devices, addresses, routes, neighbours, FDB entries,
 --- sysctls and files. Idempotent: what is already there is kept or replaced.
@@ -94,6 +127,9 @@ function M.apply(host, state)
       for _, f in ipairs(state.fdb) do step(host:fdb_replace(f)) end
       for _, k in ipairs(sorted_keys(state.sysctls)) do step(host:sysctl_set(k, state.sysctls[k])) end
       for _, path in ipairs(sorted_keys(state.files)) do step(host:write(path, state.files[path])) end
+      for family, section in pairs { ipv4 = state.iptables, ipv6 = state.ip6tables } do
+         step(M.apply_iptables(host, family, section))
+      end
    end)
    if ok then return true end
    if type(failure) ~= "table" then error(failure, 0) end

@@ -73,6 +73,11 @@ int cm_fake_set_token(cm_fake *f, const char *token);
 /* Seeds the generator of uids and generated names (deterministic runs). */
 void cm_fake_seed(cm_fake *f, uint64_t seed);
 
+/* That generator's state, to save with a cluster (so a later run never repeats a uid), and to
+ * restore it (0: left as it is). */
+uint64_t cm_fake_random_state(const cm_fake *f);
+void cm_fake_set_random_state(cm_fake *f, uint64_t state);
+
 /*
  * Answers a request for a path under /cni-migrate/ (the fake's own, not
  * Kubernetes', such as a node's simulated host), after the token check.

@@ -137,7 +137,7 @@ expect_rc 2
 expect_out "^cni-migrate: --fault 'requests:colour=red': 'colour=red' is not KEY=VALUE with a field of requests$"
 run "$B" --fake "$F" --fault outages:node=x run "$L" count 1
 expect_rc 2
-expect_out "^cni-migrate: --fault 'outages:node=x': expected SECTION:KEY=VALUE,\.\.\. with SECTION one of requests, watchDrops, pods, nodes, pdbs, terminating$"
+expect_out "^cni-migrate: --fault 'outages:node=x': expected SECTION:KEY=VALUE,\.\.\. with SECTION one of requests, watchDrops, pods, nodes, pdbs, terminating, crash$"
 run "$B" --fault requests:error=500 run "$L" count 1
 expect_rc 2
 expect_out "^cni-migrate: --fault needs --fake"

@@ -63,6 +63,17 @@ void cm_fake_seed(cm_fake *f, uint64_t seed)
     f->rng = seed ? seed : 1;
 }
 
+uint64_t cm_fake_random_state(const cm_fake *f)
+{
+    return f->rng;
+}
+
+void cm_fake_set_random_state(cm_fake *f, uint64_t state)
+{
+    if (state)
+        f->rng = state;
+}
+
 void cm_fake_set_address(cm_fake *f, const char *host_port)
 {
     snprintf(f->address, sizeof f->address, "%s", host_port);

@@ -19,6 +19,7 @@ typedef struct inproc {
     cm_inproc_stats *stats;
     cm_inproc_trace_fn trace;
     void *trace_ud;
+    const int *dead;
 } inproc;
 
 /* What the transport keeps for a call in flight (call->priv). */
@@ -175,6 +176,13 @@ static int inproc_start(cm_transport *base, cm_http_call *call)
         call->done = 1;
         return -1;
     }
+    if (t->dead && *t->dead) {
+        free(p);
+        call->error_code = "ConnectFailed";
+        snprintf(call->error, sizeof call->error, "the process was killed (--fault crash)");
+        call->done = 1;
+        return -1;
+    }
     const char *path, *query;
     split_url(call->url, url, sizeof url, &path, &query);
     cm_fake_req req = {
@@ -211,6 +219,11 @@ static void inproc_cancel(cm_transport *base, cm_http_call *call)
     cm_fake_resp_clear(&p->resp);
     call->priv = NULL;
     free(p);
+}
+
+void cm_inproc_transport_set_dead(cm_transport *base, const int *dead)
+{
+    ((inproc *)base)->dead = dead;
 }
 
 static void inproc_free(cm_transport *base)

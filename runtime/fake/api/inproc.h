@@ -35,6 +35,10 @@ typedef void (*cm_inproc_trace_fn)(void *ud, int verb, const char *method, const
 cm_transport *cm_inproc_transport_new(cm_fake *fake, cm_loop *loop, int64_t latency_ns,
                                       cm_inproc_stats *stats, cm_inproc_trace_fn trace, void *ud);
 
+/* While *dead is non-zero (dead may be NULL), requests fail at once with ConnectFailed and never
+ * reach the cluster: the process that sent them is gone (the crash fault). */
+void cm_inproc_transport_set_dead(cm_transport *t, const int *dead);
+
 /* The verb of a request, as the API server's audit log names it. */
 int cm_inproc_verb(const char *method, const char *path, const char *query);
 

@@ -1,7 +1,7 @@
 /* cni.c - a simulated node's CNI configuration, as its container runtime sees it (see cni.h). */
 #include "cni.h"
 
-#include "json.h"
+#include "cnifile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,35 +13,13 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Whether a plugin entry (or a single config) names a type. */
-static int has_type(const cJSON *conf)
-{
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(conf, "type");
-    return cJSON_IsString(t) && t->valuestring[0];
-}
-
-/* Parses a config file's text into the list of its plugin entries, or NULL when invalid. */
+/* Parses a config file's text into the list of its plugin entries, or NULL when invalid
+ * (libcni's rules, as the real host's cm.cni applies them: runtime/cnifile.c). */
 static cJSON *plugins_of(const char *name, const char *text)
 {
-    cm_json_error err;
-    cJSON *conf = cm_json_parse(text, strlen(text), &err);
-    if (!cJSON_IsObject(conf)) {
-        cJSON_Delete(conf);
-        return NULL;
-    }
-    cJSON *list = NULL;
-    if (has_suffix(name, ".conflist")) {
-        cJSON *plugins = cJSON_GetObjectItemCaseSensitive(conf, "plugins");
-        int ok = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(conf, "name")) && cJSON_IsArray(plugins) &&
-                 cJSON_GetArraySize(plugins) > 0;
-        const cJSON *p;
-        cJSON_ArrayForEach(p, plugins) ok = ok && has_type(p);
-        if (ok)
-            list = cJSON_DetachItemViaPointer(conf, plugins);
-    } else if (has_type(conf)) {
-        list = cJSON_CreateArray();
-        cJSON_AddItemToArray(list, cJSON_Duplicate(conf, 1));
-    }
+    char err[256];
+    cJSON *conf = text ? cm_cnifile_parse(name, text, strlen(text), err, sizeof err) : NULL;
+    cJSON *list = conf ? cJSON_DetachItemFromObjectCaseSensitive(conf, "plugins") : NULL;
     cJSON_Delete(conf);
     return list;
 }

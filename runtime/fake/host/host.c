@@ -87,7 +87,7 @@ const char *cm_host_errno_name(int err)
     static const struct { int e; const char *name; } NAMES[] = {
         {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"}, {ERANGE, "ERANGE"},
         {ENETUNREACH, "ENETUNREACH"}, {ENETDOWN, "ENETDOWN"}, {ESRCH, "ESRCH"},
-        {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"},
+        {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"}, {EOPNOTSUPP, "EOPNOTSUPP"},
     };
     for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
         if (NAMES[i].e == err)
@@ -658,4 +658,281 @@ cJSON *cm_host_file_list(const cm_host *h, const char *dir)
         cJSON_AddItemToArray(out, cJSON_CreateString(names[i]));
     free(names);
     return out;
+}
+
+/* ---- iptables ---- */
+
+/* The builtin chains of a table, as iptables-save lists them. */
+static const char *const *builtin_chains(const char *table)
+{
+    static const char *const NAT[] = {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", NULL};
+    static const char *const FILTER[] = {"INPUT", "FORWARD", "OUTPUT", NULL};
+    static const char *const MANGLE[] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING", NULL};
+    static const char *const RAW[] = {"PREROUTING", "OUTPUT", NULL};
+    return streq(table, "nat") ? NAT : streq(table, "filter") ? FILTER : streq(table, "mangle") ? MANGLE
+           : streq(table, "raw") ? RAW : NULL;
+}
+
+/* The section of a family: "iptables" (ipv4) or "ip6tables" (ipv6), created when create is set. */
+static cJSON *ipt_section(const cm_host *h, const char *family, int create)
+{
+    const char *key = streq(family, "ipv6") ? "ip6tables" : "iptables";
+    cJSON *s = cJSON_GetObjectItemCaseSensitive(h->doc, key);
+    if (!s && create)
+        s = cJSON_AddObjectToObject(h->doc, key);
+    return s;
+}
+
+/* The backend the simulated rules live in: spec'd by the document, else "nft". */
+static const char *ipt_backend(const cm_host *h)
+{
+    const char *b = str(h->doc, "iptablesBackend");
+    return b ? b : "nft";
+}
+
+/* The chain a rule line ("-A CHAIN ...") or declaration (":CHAIN") belongs to, into buf. */
+static int line_chain(const char *line, char *buf, size_t size)
+{
+    const char *p = strncmp(line, "-A ", 3) == 0 ? line + 3 : line[0] == ':' ? line + 1 : NULL;
+    if (!p)
+        return 0;
+    size_t n = strcspn(p, " ");
+    snprintf(buf, size, "%.*s", (int)n, p);
+    return 1;
+}
+
+/* Whether a table (array of lines) has chain, implicitly (rules) or declared. */
+static int has_chain(const cJSON *lines, const char *table, const char *chain)
+{
+    const char *const *b = builtin_chains(table);
+    for (; b && *b; b++)
+        if (streq(*b, chain))
+            return 1;
+    const cJSON *l;
+    char c[64];
+    cJSON_ArrayForEach(l, lines)
+    {
+        if (cJSON_IsString(l) && line_chain(l->valuestring, c, sizeof c) && streq(c, chain))
+            return 1;
+    }
+    return 0;
+}
+
+char *cm_host_ipt_save(const cm_host *h, const char *family, const char *backend)
+{
+    size_t cap = 256, len = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    out[0] = '\0';
+    const cJSON *sec = streq(backend, ipt_backend(h)) ? ipt_section(h, family, 0) : NULL;
+    const cJSON *t;
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int n_ = snprintf(NULL, 0, __VA_ARGS__);                                                   \
+        while (len + (size_t)n_ + 1 > cap) {                                                       \
+            char *m_ = realloc(out, cap *= 2);                                                     \
+            if (!m_) {                                                                             \
+                free(out);                                                                         \
+                return NULL;                                                                       \
+            }                                                                                      \
+            out = m_;                                                                              \
+        }                                                                                          \
+        len += (size_t)snprintf(out + len, cap - len, __VA_ARGS__);                                \
+    } while (0)
+    cJSON_ArrayForEach(t, sec)
+    {
+        PUT("*%s\n", t->string);
+        for (const char *const *b = builtin_chains(t->string); b && *b; b++)
+            PUT(":%s ACCEPT [0:0]\n", *b);
+        const cJSON *l;
+        char c[64];
+        cJSON *seen = cJSON_CreateObject();
+        cJSON_ArrayForEach(l, t)
+        {
+            if (!cJSON_IsString(l) || !line_chain(l->valuestring, c, sizeof c))
+                continue;
+            int builtin = 0;
+            for (const char *const *b = builtin_chains(t->string); b && *b; b++)
+                builtin |= streq(*b, c);
+            if (!builtin && !cJSON_GetObjectItemCaseSensitive(seen, c)) {
+                cJSON_AddTrueToObject(seen, c);
+                PUT(":%s - [0:0]\n", c);
+            }
+        }
+        cJSON_Delete(seen);
+        cJSON_ArrayForEach(l, t)
+        {
+            if (cJSON_IsString(l) && l->valuestring[0] == '-')
+                PUT("%s\n", l->valuestring);
+        }
+        PUT("COMMIT\n");
+    }
+#undef PUT
+    return out;
+}
+
+/* Applies one restore command to the table's lines; 0, or -1 with why in err. */
+static int ipt_apply(cJSON *lines, const char *table, const char *cmd, char *err, size_t errsize)
+{
+    char chain[64];
+    const char *rest = cmd + 3;
+    size_t n = strcspn(rest, " ");
+    if (strlen(cmd) < 4 || cmd[0] != '-' || cmd[2] != ' ' || n == 0 || n >= sizeof chain) {
+        snprintf(err, errsize, "bad command '%.200s'", cmd);
+        return -1;
+    }
+    snprintf(chain, sizeof chain, "%.*s", (int)n, rest);
+    const char *spec = rest + n;
+    char rule[1024];
+    snprintf(rule, sizeof rule, "-A %s%s", chain, spec);
+    char decl[80];
+    snprintf(decl, sizeof decl, ":%s", chain);
+    int exists = has_chain(lines, table, chain);
+    cJSON *l;
+    switch (cmd[1]) {
+    case 'N':
+        if (exists) {
+            snprintf(err, errsize, "%s: Chain already exists", chain);
+            return -1;
+        }
+        cJSON_AddItemToArray(lines, cJSON_CreateString(decl));
+        return 0;
+    case 'A':
+    case 'I':
+        if (!exists) {
+            snprintf(err, errsize, "%s: No chain/target/match by that name", chain);
+            return -1;
+        }
+        if (cmd[1] == 'A')
+            cJSON_AddItemToArray(lines, cJSON_CreateString(rule));
+        else
+            cJSON_InsertItemInArray(lines, 0, cJSON_CreateString(rule));
+        return 0;
+    case 'D':
+        cJSON_ArrayForEach(l, lines)
+        {
+            if (cJSON_IsString(l) && streq(l->valuestring, rule)) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(lines, l));
+                return 0;
+            }
+        }
+        snprintf(err, errsize, "%s: Bad rule (does a matching rule exist in that chain?)", chain);
+        return -1;
+    case 'F':
+    case 'X':
+        if (!exists) {
+            snprintf(err, errsize, "%s: No chain/target/match by that name", chain);
+            return -1;
+        }
+        break;
+    default:
+        snprintf(err, errsize, "unknown command '%.200s'", cmd);
+        return -1;
+    }
+    char target[80], c[64];
+    snprintf(target, sizeof target, " -j %s", chain);
+    int has_decl = 0, has_rules = 0, referenced = 0;
+    cJSON_ArrayForEach(l, lines)
+    {
+        if (!cJSON_IsString(l) || !line_chain(l->valuestring, c, sizeof c))
+            continue;
+        const char *j = strstr(l->valuestring, target);
+        if (j && (j[strlen(target)] == ' ' || j[strlen(target)] == '\0') && l->valuestring[0] == '-')
+            referenced = 1;
+        if (streq(c, chain))
+        {
+            if (l->valuestring[0] == ':')
+                has_decl = 1;
+            else
+                has_rules = 1;
+        }
+    }
+    if (cmd[1] == 'X' && (has_rules || referenced)) {
+        snprintf(err, errsize, "%s: %s", chain, has_rules ? "Directory not empty" : "Too many links");
+        return -1;
+    }
+    l = lines->child;
+    while (l) { /* -F drops the chain's rules, -X its declaration */
+        cJSON *next = l->next;
+        if (cJSON_IsString(l) && line_chain(l->valuestring, c, sizeof c) && streq(c, chain) &&
+            (cmd[1] == 'F' ? l->valuestring[0] == '-' : l->valuestring[0] == ':'))
+            cJSON_Delete(cJSON_DetachItemViaPointer(lines, l));
+        l = next;
+    }
+    if (cmd[1] == 'F' && !has_decl) {
+        const char *const *b = builtin_chains(table);
+        int builtin = 0;
+        for (; b && *b; b++)
+            builtin |= streq(*b, chain);
+        if (!builtin)
+            cJSON_AddItemToArray(lines, cJSON_CreateString(decl));
+    }
+    return 0;
+}
+
+int cm_host_ipt_restore(cm_host *h, const char *family, const char *backend, const char *text, char *err,
+                        size_t errsize)
+{
+    if (!streq(backend, ipt_backend(h))) {
+        snprintf(err, errsize, "the simulated host keeps its rules in the %s backend", ipt_backend(h));
+        return -EOPNOTSUPP;
+    }
+    cJSON *sec = cJSON_Duplicate(ipt_section(h, family, 1), 1); /* all or nothing, as a commit */
+    cJSON *lines = NULL;
+    char table[32] = "";
+    int lineno = 0;
+    const char *p = text;
+    while (*p) {
+        size_t n = strcspn(p, "\n");
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), p);
+        p += n + (p[n] == '\n');
+        lineno++;
+        if (!line[0] || line[0] == '#')
+            continue;
+        char why[256] = "";
+        if (line[0] == '*') {
+            snprintf(table, sizeof table, "%.31s", line + 1);
+            if (!builtin_chains(table)) {
+                snprintf(why, sizeof why, "unknown table '%s'", table);
+            } else if (!(lines = cJSON_GetObjectItemCaseSensitive(sec, table))) {
+                lines = cJSON_AddArrayToObject(sec, table);
+            }
+        } else if (strcmp(line, "COMMIT") == 0) {
+            lines = NULL;
+        } else if (!lines) {
+            snprintf(why, sizeof why, "no table given");
+        } else if (line[0] == ':') {
+            char chain[64];
+            size_t m = strcspn(line + 1, " ");
+            snprintf(chain, sizeof chain, "%.*s", (int)(m < sizeof chain ? m : sizeof chain - 1), line + 1);
+            if (!has_chain(lines, table, chain)) {
+                char decl[80];
+                snprintf(decl, sizeof decl, ":%s", chain);
+                cJSON_AddItemToArray(lines, cJSON_CreateString(decl));
+            }
+        } else {
+            ipt_apply(lines, table, line, why, sizeof why);
+        }
+        if (why[0]) {
+            snprintf(err, errsize, "line %d failed: %s", lineno, why);
+            cJSON_Delete(sec);
+            return -EINVAL;
+        }
+    }
+    const char *key = streq(family, "ipv6") ? "ip6tables" : "iptables";
+    cJSON_ReplaceItemInObjectCaseSensitive(h->doc, key, sec);
+    return 0;
+}
+
+int cm_host_link_set_master(cm_host *h, const char *name, const char *master)
+{
+    cJSON *link = find(h->links, "name", name, NULL, NULL, NULL, NULL);
+    if (!link || (master && *master && !cm_host_link(h, master)))
+        return -ENODEV;
+    cJSON_DeleteItemFromObjectCaseSensitive(link, "master");
+    if (master && *master)
+        cJSON_AddStringToObject(link, "master", master);
+    return 0;
 }

@@ -67,6 +67,9 @@ int cm_host_link_del(cm_host *h, const char *name);
 /* Sets a link up or down (-ENODEV); down removes the routes through it. */
 int cm_host_link_set_up(cm_host *h, const char *name, int up);
 
+/* Enslaves a link to master, or frees it (master NULL or ""); -ENODEV for either missing. */
+int cm_host_link_set_master(cm_host *h, const char *name, const char *master);
+
 /* Sets a link's MTU (-ENODEV, -EINVAL below 68). */
 int cm_host_link_set_mtu(cm_host *h, const char *name, int mtu);
 
@@ -100,5 +103,20 @@ int cm_host_file_remove(cm_host *h, const char *path);
 
 /* The names of the files directly in dir, sorted, as a JSON array the caller owns. */
 cJSON *cm_host_file_list(const cm_host *h, const char *dir);
+
+/*
+ * iptables: the rules of family "ipv4" (section "iptables") or "ipv6" ("ip6tables"), each a
+ * table of iptables-save lines ({"nat": ["-A POSTROUTING ... -j FLANNEL-POSTRTG", ...]}, with
+ * ":CHAIN" for a chain that has no rules). They live in one backend, the document's
+ * "iptablesBackend" (default "nft"); the other backend is empty.
+ * save: iptables-save's text (the caller frees it; NULL when out of memory).
+ * restore: applies an iptables-restore --noflush text (*table, :CHAIN, -N -A -I -D -F -X,
+ * COMMIT) all or nothing, failing as the kernel does (-X of a chain with rules or still
+ * jumped to, -D of a rule that is not there): -EINVAL with "line N failed: why" in err;
+ * -EOPNOTSUPP for the other backend.
+ */
+char *cm_host_ipt_save(const cm_host *h, const char *family, const char *backend);
+int cm_host_ipt_restore(cm_host *h, const char *family, const char *backend, const char *text, char *err,
+                        size_t errsize);
 
 #endif

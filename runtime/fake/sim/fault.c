@@ -27,10 +27,10 @@ const char *const cm_fault_names[CM_FAULT_KINDS] = {
     "error", "reset", "watchDrop", "slowStart", "failedStart", "nodeNotReady", "pdbBlocked",
     "stuckTerminating"};
 
-enum section { S_REQUESTS, S_WATCH, S_PODS, S_NODES, S_PDBS, S_TERMINATING, S_COUNT };
+enum section { S_REQUESTS, S_WATCH, S_PODS, S_NODES, S_PDBS, S_TERMINATING, S_CRASH, S_COUNT };
 
 static const char *const SECTIONS[S_COUNT] = {"requests", "watchDrops", "pods", "nodes", "pdbs",
-                                              "terminating"};
+                                              "terminating", "crash"};
 
 /* The fields each section accepts; anything else is an error. */
 static const char *const FIELDS[S_COUNT][9] = {
@@ -40,6 +40,7 @@ static const char *const FIELDS[S_COUNT][9] = {
     {"name", "notReadyAt", NULL},
     {"namespace", "name", NULL},
     {"imagePrefix", "selector", "namespace", "name", "rate", NULL},
+    {"afterWrites", NULL},
 };
 
 /* Fields whose --fault value is a '+'-separated list. */
@@ -402,11 +403,21 @@ static int read_terminating(struct origin *o, const cJSON *item, struct rule *r)
     return read_podsel(o, item, &r->pods) || read_rate(o, item, r) ? -1 : 0;
 }
 
+/* crash: afterWrites (>= 1), kept in times. */
+static int read_crash(struct origin *o, const cJSON *item, struct rule *r)
+{
+    if (read_count(o, item, "afterWrites", -1, &r->times))
+        return -1;
+    if (r->times < 0)
+        return bad(o, item, "afterWrites", "missing (how many of the script's API writes reach the cluster first)");
+    return r->times == 0 ? bad(o, sim_get(item, "afterWrites"), "afterWrites", "expected a whole number >= 1") : 0;
+}
+
 /* One rule of a section, checked field by field. */
 static int read_rule(struct origin *o, const cJSON *item, enum section sec, struct rule *r)
 {
     static int (*const READ[S_COUNT])(struct origin *, const cJSON *, struct rule *) = {
-        read_request, read_watch, read_pods, read_node, read_pdb, read_terminating};
+        read_request, read_watch, read_pods, read_node, read_pdb, read_terminating, read_crash};
     r->section = sec;
     r->times = -1;
     if (!cJSON_IsObject(item))
@@ -486,7 +497,7 @@ static cJSON *flag_item(const char *flag, int *sec, struct origin *o)
     const char *p;
     if ((*sec = flag_section(flag, &p)) < 0) {
         bad(o, NULL, NULL, "expected SECTION:KEY=VALUE,... with SECTION one of requests, watchDrops, pods, "
-            "nodes, pdbs, terminating");
+            "nodes, pdbs, terminating, crash");
         return NULL;
     }
     cJSON *item = cJSON_CreateObject();
@@ -556,7 +567,7 @@ static int read_fixture(cm_faults *fl, const char *fixture, char *err, size_t er
         return 0;
     snprintf(o.path, sizeof o.path, "spec.faults");
     if (!cJSON_IsObject(faults))
-        return bad(&o, faults, NULL, "expected a mapping of requests, watchDrops, pods, nodes, pdbs, terminating");
+        return bad(&o, faults, NULL, "expected a mapping of requests, watchDrops, pods, nodes, pdbs, terminating, crash");
     const cJSON *list;
     cJSON_ArrayForEach(list, faults) {
         int sec = -1;
@@ -564,7 +575,7 @@ static int read_fixture(cm_faults *fl, const char *fixture, char *err, size_t er
             if (strcmp(list->string, SECTIONS[i]) == 0)
                 sec = i;
         if (sec < 0)
-            return bad(&o, list, list->string, "unknown section (requests, watchDrops, pods, nodes, pdbs, terminating)");
+            return bad(&o, list, list->string, "unknown section (requests, watchDrops, pods, nodes, pdbs, terminating, crash)");
         if (!cJSON_IsArray(list))
             return bad(&o, list, list->string, "expected a list");
         int i = 0;
@@ -713,6 +724,15 @@ void cm_faults_set_note(cm_faults *fl, cm_fault_note_fn fn, void *ud)
 {
     fl->note = fn;
     fl->note_ud = ud;
+}
+
+long cm_faults_crash_after(const cm_faults *fl)
+{
+    long n = 0;
+    for (size_t i = 0; fl && i < fl->nrules; i++)
+        if (fl->rules[i].section == S_CRASH && (n == 0 || fl->rules[i].times < n))
+            n = fl->rules[i].times;
+    return n;
 }
 
 long cm_faults_count(const cm_faults *fl, enum cm_fault_kind kind)

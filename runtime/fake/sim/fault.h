@@ -91,6 +91,14 @@ void cm_faults_set_note(cm_faults *fl, cm_fault_note_fn fn, void *ud);
 /* How many faults of kind have happened. */
 long cm_faults_count(const cm_faults *fl, enum cm_fault_kind kind);
 
+/*
+ * crash: the script (the procedure) dies as kill -9 would right after its Nth
+ * API write (create, update, patch, delete, eviction; whatever the answer) has
+ * reached the cluster: the smallest afterWrites of the crash rules, 0 for none.
+ * simrun.c counts the writes and stops the run.
+ */
+long cm_faults_crash_after(const cm_faults *fl);
+
 /* ---- hooks ---- */
 
 /*

@@ -612,8 +612,9 @@ static void resync_timer(cm_loop *loop, void *ud)
         char ns[512], name[512];
         splitkey(k.v[i], ns, sizeof ns, name, sizeof name);
         cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
-        if (pod && agent_pod(pod->json) && s->agent)
-            tell_agent(s, pod, CM_SIM_POD_RESYNC);
+        const char *node = pod ? sim_gets(sim_get(pod->json, "spec"), "nodeName") : NULL;
+        if (pod && agent_pod(pod->json) && s->agent && node && cm_store_get(s->st, s->k_node, "", node))
+            tell_agent(s, pod, CM_SIM_POD_RESYNC); /* not on a deleted node: its host is gone */
         free(k.v[i]);
     }
     free(k.v);
@@ -2286,6 +2287,40 @@ static int read_settings(cm_sim *s, const cJSON *doc, char *err, size_t errsize)
     return 0;
 }
 
+/*
+ * The hosts a fixture gives explicitly (FakeCluster spec.hosts: node name -> a host document,
+ * host.h's shape; what --fake-save writes): those nodes start with them instead of a kubeadm
+ * node's base host. -1 with err naming the node and what is wrong.
+ */
+static int explicit_hosts(cm_sim *s, const cJSON *settings, char *err, size_t errsize)
+{
+    const cJSON *hosts = sim_get(sim_get(settings, "spec"), "hosts");
+    if (!hosts)
+        return 0;
+    if (!cJSON_IsObject(hosts)) {
+        snprintf(err, errsize, "FakeCluster spec.hosts: expected a mapping of node name to host");
+        return -1;
+    }
+    const cJSON *h;
+    cJSON_ArrayForEach(h, hosts) {
+        char why[400];
+        if (!cm_store_get(s->st, s->k_node, "", h->string)) {
+            snprintf(err, errsize, "FakeCluster spec.hosts.%.200s: no such Node in the fixture", h->string);
+            return -1;
+        }
+        struct simnode *n = calloc(1, sizeof *n);
+        if (!n || !(n->host = cm_host_from_json(h, why, sizeof why)) || cm_map_set(s->nodes, h->string, n) != 0) {
+            snprintf(err, errsize, "FakeCluster spec.hosts.%.200s: %s", h->string,
+                     n && !n->host ? why : "out of memory");
+            if (n)
+                cm_host_free(n->host);
+            free(n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static const cm_kind *kind(cm_fake *f, const char *av, const char *k)
 {
     return cm_kinds_by_kind(f->kinds, av, k);
@@ -2326,6 +2361,10 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
         (s->sub = cm_store_subscribe(s->st, on_change, s)) < 0) {
         if (err && errsize)
             snprintf(err, errsize, "%s", s->sub < 0 && !e[0] ? "out of memory" : e);
+        cm_sim_free(s);
+        return NULL;
+    }
+    if (explicit_hosts(s, settings ? settings : cm_fake_settings(fake), err, errsize) != 0) {
         cm_sim_free(s);
         return NULL;
     }

@@ -84,6 +84,14 @@ void cm_sim_free(cm_sim *sim);
 /* The simulated host of node, or NULL when there is no such node. Owned by the simulation. */
 cm_host *cm_sim_host(cm_sim *sim, const char *node);
 
+/*
+ * How the container of the pod with this uid ends (a node-run pod, whose script the run has
+ * already run against the node's host): with exit_code and message as
+ * state.terminated.message, once the pod is Ready; the pod then ends Succeeded (0) or
+ * Failed under restartPolicy Never.
+ */
+void cm_sim_pod_result(cm_sim *sim, const char *pod_uid, int exit_code, const char *message);
+
 /* Sets (fn NULL: clears) the agent hook. */
 void cm_sim_set_agent(cm_sim *sim, cm_sim_agent_fn fn, void *ud);
 

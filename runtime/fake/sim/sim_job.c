@@ -17,6 +17,10 @@
  * end the Job: FailureTarget, its active pods deleted, then Failed once none is terminating;
  * success is SuccessCriteriaMet, then Complete with completionTime. Indexed Jobs, suspend and
  * podFailurePolicy are not simulated.
+ *
+ * A node-run pod's container (cni-migrate node-run SCRIPT) has its result set at start by the
+ * run (cm_sim_pod_result, simrun.c): it exits with that code and termination message once the
+ * pod is Ready.
  */
 #include "simint.h"
 
@@ -54,6 +58,12 @@ struct wake {
 
 enum { W_EXIT, W_RESTART, W_READY, W_JOB };
 
+/* How a node-run pod's container ends. */
+struct result {
+    int64_t code;
+    char *message;
+};
+
 /* A Job's back-off record: failures since the last success, and the last one's time. */
 struct backoff {
     int64_t fails, last;
@@ -64,6 +74,7 @@ struct sim_job {
     size_t nrules;
     cm_map *runs;     /* "rule|owner" -> int64_t* runs so far */
     cm_map *backoffs; /* Job uid -> struct backoff */
+    cm_map *results;  /* pod uid -> struct result: node-run pods' ends */
     struct wake *wakes;
     const cm_kind *k_job, *k_pod;
 };
@@ -122,7 +133,8 @@ struct sim_job *sim_job_new(const cJSON *settings, char *err, size_t errsize)
         return NULL;
     j->runs = cm_map_new();
     j->backoffs = cm_map_new();
-    if (!j->runs || !j->backoffs || read_rules(j, settings, err, errsize) != 0) {
+    j->results = cm_map_new();
+    if (!j->runs || !j->backoffs || !j->results || read_rules(j, settings, err, errsize) != 0) {
         sim_job_free(NULL, j);
         return NULL;
     }
@@ -133,6 +145,14 @@ static void free_value(void *ud, const char *key, void *value)
 {
     (void)ud, (void)key;
     free(value);
+}
+
+static void free_result(void *ud, const char *key, void *value)
+{
+    (void)ud, (void)key;
+    struct result *r = value;
+    free(r->message);
+    free(r);
 }
 
 void sim_job_free(cm_sim *s, struct sim_job *j)
@@ -157,6 +177,9 @@ void sim_job_free(cm_sim *s, struct sim_job *j)
         cm_map_each(j->backoffs, free_value, NULL);
     cm_map_free(j->runs);
     cm_map_free(j->backoffs);
+    if (j->results)
+        cm_map_each(j->results, free_result, NULL);
+    cm_map_free(j->results);
     free(j);
 }
 
@@ -255,8 +278,29 @@ static void pod_key(const cm_obj *pod, char *buf, size_t size)
     snprintf(buf, size, "%s/%s", pod->ns, pod->name);
 }
 
+void cm_sim_pod_result(cm_sim *s, const char *uid, int exit_code, const char *message)
+{
+    struct result *r = calloc(1, sizeof *r);
+    if (!r || !uid || !(r->message = strdup(message ? message : ""))) {
+        free(r);
+        return;
+    }
+    r->code = exit_code;
+    struct result *old = cm_map_del(J(s)->results, uid);
+    if (old)
+        free_result(NULL, NULL, old);
+    if (cm_map_set(J(s)->results, uid, r) != 0)
+        free_result(NULL, NULL, r);
+}
+
 void sim_job_pod_ready(cm_sim *s, const cm_obj *pod)
 {
+    if (pod_uid(pod->json) && cm_map_get(J(s)->results, pod_uid(pod->json))) {
+        char k[520];
+        pod_key(pod, k, sizeof k);
+        wake_at(s, W_EXIT, k, pod_uid(pod->json), 0); /* a node-run pod ends once Ready */
+        return;
+    }
     size_t i;
     const struct runrule *r = rule_of(J(s), pod->json, &i);
     if (!r || r->run_for < 0)
@@ -341,20 +385,22 @@ static int64_t restart_delay(int64_t n)
     return (d < 300 ? d : 300) * CM_NS_PER_S;
 }
 
-static cJSON *terminated(const char *cid, int64_t code, const char *started, const char *now)
+static cJSON *terminated(const char *cid, int64_t code, const char *started, const char *now, const char *message)
 {
     cJSON *t = cJSON_CreateObject();
     if (cid)
         cJSON_AddStringToObject(t, "containerID", cid);
     sim_seti(t, "exitCode", code);
     cJSON_AddStringToObject(t, "finishedAt", now);
+    if (message)
+        cJSON_AddStringToObject(t, "message", message);
     cJSON_AddStringToObject(t, "reason", code ? "Error" : "Completed");
     cJSON_AddStringToObject(t, "startedAt", started ? started : now);
     return t;
 }
 
 /* The containers of a Running pod exit with code: the pod ends, or they restart after a back-off. */
-static void container_exit(cm_sim *s, cm_obj *pod, int64_t code)
+static void container_exit(cm_sim *s, cm_obj *pod, int64_t code, const char *message)
 {
     const char *policy = sim_gets(sim_get(pod->json, "spec"), "restartPolicy");
     int restart = !policy || sim_is(policy, "Always") || (sim_is(policy, "OnFailure") && code != 0);
@@ -366,7 +412,7 @@ static void container_exit(cm_sim *s, cm_obj *pod, int64_t code)
     cJSON_ArrayForEach(cs, sim_get(st, "containerStatuses")) {
         const char *cid = sim_gets(cs, "containerID");
         const char *started = sim_gets(sim_get(sim_get(cs, "state"), "running"), "startedAt");
-        cJSON *t = terminated(cid, code, started, now);
+        cJSON *t = terminated(cid, code, started, now, message);
         restarts = sim_geti(cs, "restartCount", 0);
         cJSON_ReplaceItemInObjectCaseSensitive(cs, "ready", cJSON_CreateFalse());
         cJSON_ReplaceItemInObjectCaseSensitive(cs, "started", cJSON_CreateFalse());
@@ -467,8 +513,12 @@ static void pod_wake(cm_sim *s, struct wake *w)
         return;
     size_t i;
     const struct runrule *r = rule_of(J(s), pod->json, &i);
-    if (w->what == W_EXIT && r)
-        container_exit(s, pod, next_exit(s, pod, i, r));
+    struct result *res = w->what == W_EXIT ? cm_map_del(J(s)->results, w->uid) : NULL;
+    if (res) {
+        container_exit(s, pod, res->code, res->message);
+        free_result(NULL, NULL, res);
+    } else if (w->what == W_EXIT && r)
+        container_exit(s, pod, next_exit(s, pod, i, r), NULL);
     else if (w->what == W_RESTART)
         container_restart(s, pod);
     else if (w->what == W_READY)

@@ -2,13 +2,16 @@
 #include "simrun.h"
 
 #include "fake.h"
+#include "fakeint.h"
 #include "fault.h"
 #include "inproc.h"
 #include "k8s_config.h"
 #include "ljson.h"
+#include "noderun.h"
 #include "sim.h"
 #include "status.h"
 #include "store.h"
+#include "yamldoc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,10 +27,16 @@ struct cm_sim_run {
     void *on_fault_ud;
     struct cm_run *run;  /* set by cm_sim_run_install: its Lua state runs the agents */
     int agent_errors;
+    uint64_t seed;
     char *fixture;
     cm_inproc_stats stats;
     FILE *trace;
     int sub; /* store subscription for the trace, or -1 */
+    char *save;          /* --fake-save FILE, or NULL */
+    long writes;         /* the script's API writes the cluster has answered */
+    long crash_after;    /* --fault crash:afterWrites=N, 0 for none */
+    int crashed;         /* the crash happened: the script is dead, its requests go nowhere */
+    int saved;           /* the state was saved (at the crash) */
 };
 
 /* An RFC 3339 time as ns since the Unix epoch, or -1. */
@@ -45,9 +54,13 @@ static void trace_line(cm_sim_run *s, const char *rest)
     fprintf(s->trace, "{\"t\":\"%s\",%s}\n", ts, rest);
 }
 
+static void crash(cm_sim_run *s);
+
 static void trace_request(void *ud, int verb, const char *method, const char *path, int status)
 {
     cm_sim_run *s = ud;
+    int write = verb >= CM_VERB_CREATE && verb <= CM_VERB_DELETE;
+    if (s->trace) {
     cJSON *p = cJSON_CreateString(path);
     char *q = cJSON_PrintUnformatted(p);
     char rest[4200];
@@ -56,6 +69,9 @@ static void trace_request(void *ud, int verb, const char *method, const char *pa
     trace_line(s, rest);
     free(q);
     cJSON_Delete(p);
+    }
+    if (write && ++s->writes == s->crash_after && !s->crashed)
+        crash(s); /* that write has reached the cluster; its answer never reaches the script */
 }
 
 /* A fault, as it happens: {"t":..., "actor":"fault", "fault": kind, ...what it hit}. */
@@ -170,11 +186,28 @@ static int attach(cm_sim_run *s, const struct cm_sim_opts *o, char *err, size_t 
     if (!s->faults)
         return -1;
     cm_faults_set_note(s->faults, note_fault, s);
+    s->crash_after = cm_faults_crash_after(s->faults);
+    if (o->save && !(s->save = strdup(o->save))) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
     cm_fake_set_extension(s->fake, serve_ext, s);
     if (o->frozen)
         return 0;
     char why[512];
     s->sim = cm_sim_new(s->fake, s->loop, o->seed, NULL, why, sizeof why);
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cm_fake_settings(s->fake),
+                                                                                        "spec"), "randomState");
+    if (s->sim && rs) { /* a saved cluster: its uids are not handed out again (after the simulation's own seeding) */
+        unsigned long long st = 0;
+        char tail;
+        if (!cJSON_IsString(rs) || sscanf(rs->valuestring, "%llx%c", &st, &tail) != 1 || !st) {
+            snprintf(err, errsize, "%s: FakeCluster spec.randomState: expected a non-zero hexadecimal number",
+                     s->fixture);
+            return -1;
+        }
+        cm_fake_set_random_state(s->fake, (uint64_t)st);
+    }
     if (!s->sim)
         snprintf(err, errsize, "%s: %s", s->fixture, why);
     return s->sim ? 0 : -1;
@@ -201,6 +234,7 @@ cm_sim_run *cm_sim_run_new(const char *fixture, const struct cm_sim_opts *o, cha
         return NULL;
     }
     cm_fake_seed(s->fake, o->seed);
+    s->seed = o->seed;
     int ok = cm_fake_load(s->fake, fixture, text, len, err, errsize) == 0;
     free(text);
     /* time 0 is startTime (objects the fixture gave without a creationTimestamp got the default) */
@@ -233,8 +267,11 @@ void cm_sim_run_on_fault(cm_sim_run *s, cm_fault_note_fn fn, void *ud)
 static cm_transport *new_transport(struct cm_run *run)
 {
     cm_sim_run *s = run->sim;
-    return cm_inproc_transport_new(s->fake, s->loop, CM_NS_PER_S / 1000, &s->stats,
-                                   s->trace ? trace_request : NULL, s);
+    cm_transport *t = cm_inproc_transport_new(s->fake, s->loop, CM_NS_PER_S / 1000, &s->stats,
+                                              s->trace || s->crash_after ? trace_request : NULL, s);
+    if (t)
+        cm_inproc_transport_set_dead(t, &s->crashed);
+    return t;
 }
 
 static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespace)
@@ -242,6 +279,51 @@ static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespac
     char source[512];
     snprintf(source, sizeof source, "fake cluster %s", run->sim->fixture);
     return cm_k8s_config_fake(source, namespace);
+}
+
+/*
+ * A node-run pod: its first container runs `... cni-migrate node-run SCRIPT [--args JSON]`.
+ * The simulated kubelet runs the script now, in process, against the node's simulated host
+ * (noderun.h: a fresh Lua state, the same runner as the CLI), and the container ends with the
+ * script's exit code and result line (cm_sim_pod_result). Returns whether pod was one.
+ */
+static int node_run_pod(cm_sim_run *s, cm_sim *sim, const char *node, const cJSON *pod)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(spec, "containers"), 0);
+    const char *argv[64];
+    int argc = 0;
+    static const char *const PARTS[] = {"command", "args"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(c0, PARTS[k]))
+            if (cJSON_IsString(a) && argc < 64)
+                argv[argc++] = a->valuestring;
+    }
+    int at = -1;
+    for (int i = 1; i + 1 < argc && at < 0; i++) {
+        size_t n = strlen(argv[i - 1]);
+        if (strcmp(argv[i], "node-run") == 0 && n >= 11 && strcmp(argv[i - 1] + n - 11, "cni-migrate") == 0)
+            at = i;
+    }
+    if (at < 0)
+        return 0;
+    const char *script = argv[at + 1], *args = "{}";
+    for (int i = at + 2; i < argc; i++) {
+        if (strcmp(argv[i], "--args") == 0 && i + 1 < argc)
+            args = argv[i + 1];
+        else if (strncmp(argv[i], "--args=", 7) == 0)
+            args = argv[i] + 7;
+    }
+    struct cm_node_run_opts o = {.ops = &cm_hostops_sim, .ud = cm_sim_host(sim, node), .lua_dir = s->run->lua_dir,
+                                 .log = s->run->log, .loop = s->loop};
+    char *line = NULL;
+    int code = o.ud ? cm_node_run(&o, script, args, &line) : 1;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+    cm_sim_pod_result(sim, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid")), code,
+                      line ? line : "{\"error\":\"no simulated host\",\"code\":\"ENODEV\"}");
+    free(line);
+    return 1;
 }
 
 /*
@@ -253,7 +335,8 @@ static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespac
 static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod, enum cm_sim_pod_event ev)
 {
     cm_sim_run *s = ud;
-    (void)sim; /* the handle finds the node's host through the run, at each call */
+    if (ev == CM_SIM_POD_STARTED && node_run_pod(s, sim, node, pod))
+        return; /* otherwise the handle finds the node's host through the run, at each call */
     lua_State *L = s->run->L;
     int top = lua_gettop(L);
     lua_getglobal(L, "require");
@@ -342,6 +425,159 @@ void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop
         fault_summary(s, log, loop);
 }
 
+/* Compares two objects by resourceVersion (the order they were last written in). */
+static int by_rv(const void *a, const void *b)
+{
+    int64_t x = (*(cm_obj *const *)a)->rv, y = (*(cm_obj *const *)b)->rv;
+    return x < y ? -1 : x > y;
+}
+
+cJSON *cm_sim_run_snapshot(cm_sim_run *s)
+{
+    cm_store *st = cm_fake_store(s->fake);
+    const cm_kinds *kinds = s->fake->kinds;
+    size_t n = 0, cap = 0;
+    cm_obj **all = NULL;
+    for (size_t i = 0; i < cm_kinds_count(kinds); i++) {
+        cm_obj *const *objs;
+        size_t m = cm_store_list(st, cm_kinds_at(kinds, i), NULL, &objs);
+        if (n + m > cap) {
+            cap = 2 * (n + m);
+            cm_obj **grown = realloc(all, cap * sizeof *grown);
+            if (!grown) {
+                free(all);
+                return NULL;
+            }
+            all = grown;
+        }
+        memcpy(all + n, objs, m * sizeof *objs);
+        n += m;
+    }
+    if (n)
+        qsort(all, n, sizeof *all, by_rv);
+    cJSON *list = cJSON_CreateObject(), *items = NULL;
+    if (list) {
+        cJSON_AddStringToObject(list, "apiVersion", "v1");
+        cJSON_AddStringToObject(list, "kind", "List");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(list, "metadata"), "resourceVersion", "");
+        items = cJSON_AddArrayToObject(list, "items");
+    }
+    for (size_t i = 0; items && i < n; i++)
+        cJSON_AddItemToArray(items, cJSON_Duplicate(all[i]->json, 1));
+    /* the FakeCluster document: the fixture's settings, the clock now, the uid generator, the hosts */
+    const cJSON *old = cm_fake_settings(s->fake);
+    cJSON *fc = old ? cJSON_Duplicate(old, 1) : cJSON_CreateObject();
+    if (fc && !old) {
+        cJSON_AddStringToObject(fc, "apiVersion", "cni-migrate.dev/v1alpha1");
+        cJSON_AddStringToObject(fc, "kind", "FakeCluster");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(fc, "metadata"), "name", "saved");
+    }
+    cJSON *spec = fc ? cJSON_GetObjectItemCaseSensitive(fc, "spec") : NULL;
+    if (fc && !cJSON_IsObject(spec)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(fc, "spec");
+        spec = cJSON_AddObjectToObject(fc, "spec");
+    }
+    if (spec) {
+        char now[40], rs[32];
+        cm_log_format_time(now, sizeof now, cm_loop_wall(s->loop));
+        snprintf(rs, sizeof rs, "%llx", (unsigned long long)cm_fake_random_state(s->fake));
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "startTime");
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "randomState");
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "hosts");
+        cJSON_AddStringToObject(spec, "startTime", now);
+        cJSON_AddStringToObject(spec, "randomState", rs);
+        cJSON *hosts = cJSON_AddObjectToObject(spec, "hosts");
+        cm_obj *const *nodes;
+        size_t nn = s->sim ? cm_store_list(st, cm_kinds_by_kind(kinds, "v1", "Node"), NULL, &nodes) : 0;
+        for (size_t i = 0; hosts && i < nn; i++) {
+            cm_host *h = cm_sim_host(s->sim, nodes[i]->name);
+            if (h)
+                cJSON_AddItemToObject(hosts, nodes[i]->name, cJSON_Duplicate(cm_host_json(h), 1));
+        }
+    }
+    free(all);
+    cJSON *docs = cJSON_CreateArray();
+    if (!docs || !list || !fc) {
+        cJSON_Delete(docs);
+        cJSON_Delete(list);
+        cJSON_Delete(fc);
+        return NULL;
+    }
+    cJSON_AddItemToArray(docs, list);
+    cJSON_AddItemToArray(docs, fc);
+    return docs;
+}
+
+int cm_sim_run_save(cm_sim_run *s, const char *path, char *err, size_t errsize)
+{
+    cJSON *docs = cm_sim_run_snapshot(s);
+    if (!docs) {
+        snprintf(err, errsize, "--fake-save %s: out of memory", path);
+        return -1;
+    }
+    const cJSON *two[2] = {cJSON_GetArrayItem(docs, 0), cJSON_GetArrayItem(docs, 1)};
+    cm_yaml_error yerr;
+    size_t len;
+    char *text = cm_yaml_emit(two, 2, &len, &yerr);
+    cJSON_Delete(docs);
+    if (!text) {
+        snprintf(err, errsize, "--fake-save %s: %s", path, yerr.message);
+        return -1;
+    }
+    /* written whole or not at all: a temporary file beside it, then renamed */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(text, 1, len, f) == len;
+    ok = (f && fclose(f) == 0) && ok;
+    free(text);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errsize, "--fake-save %s: %s", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* The crash fault: the script is dead from now on. Its later requests never reach the
+ * cluster, its run is stopped as a cancel stops it, and the state is saved as it is now. */
+static void crash(cm_sim_run *s)
+{
+    s->crashed = 1;
+    char msg[160];
+    snprintf(msg, sizeof msg, "killed: --fault crash:afterWrites=%ld (the script's API write %ld reached the cluster)",
+             s->crash_after, s->writes);
+    if (s->run) {
+        cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), msg, NULL, 0);
+        if (s->run->cancel)
+            *s->run->cancel = 1;
+    }
+    if (s->save) {
+        char err[4400];
+        if (cm_sim_run_save(s, s->save, err, sizeof err) == 0)
+            s->saved = 1;
+        else if (s->run)
+            cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), err, NULL, 0);
+    }
+}
+
+int cm_sim_run_crashed(const cm_sim_run *s)
+{
+    return s->crashed;
+}
+
+long cm_sim_run_crash_after(const cm_sim_run *s)
+{
+    return s->crash_after;
+}
+
+int cm_sim_run_finish_save(cm_sim_run *s, char *err, size_t errsize)
+{
+    if (!s->save || s->crashed) /* at a crash the state was saved then (or its failure logged) */
+        return s->crashed && s->save && !s->saved ? (snprintf(err, errsize, "--fake-save %s: not written", s->save), -1) : 0;
+    return cm_sim_run_save(s, s->save, err, errsize);
+}
+
 void cm_sim_run_free(cm_sim_run *s)
 {
     if (!s)
@@ -355,5 +591,11 @@ void cm_sim_run_free(cm_sim_run *s)
     cm_fake_free(s->fake);
     cm_loop_free(s->loop);
     free(s->fixture);
+    free(s->save);
     free(s);
+}
+
+uint64_t cm_sim_run_seed(const cm_sim_run *s)
+{
+    return s->seed;
 }

@@ -29,6 +29,7 @@ struct cm_sim_opts {
     int frozen;               /* no simulation: the REST core alone, nothing reacts */
     const char *const *faults; /* --fault rules (fault.h), nfaults of them */
     size_t nfaults;
+    const char *save;         /* --fake-save FILE: the cluster saved there as a fixture; NULL: not */
 };
 
 /*
@@ -53,6 +54,9 @@ cm_fake *cm_sim_run_fake(const cm_sim_run *s);
 void cm_sim_run_on_fault(cm_sim_run *s, cm_fault_note_fn fn, void *ud);
 
 
+/* The run's --seed: whatever else in the run draws random numbers seeds from it too (cm.node's jitter). */
+uint64_t cm_sim_run_seed(const cm_sim_run *s);
+
 /* Points the run's cm.k8s clients at the simulated cluster. */
 void cm_sim_run_install(cm_sim_run *s, struct cm_run *run);
 
@@ -75,6 +79,23 @@ int cm_sim_run_agent_errors(const cm_sim_run *s);
 
 /* Logs the summary: virtual time elapsed, requests by verb; then the faults injected, by kind. */
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop);
+
+/*
+ * The simulated cluster as a fixture: [a List of every object, in the order they were last
+ * written, and the FakeCluster document: the fixture's, with spec.startTime now, spec.randomState
+ * (the uid generator) and spec.hosts (each node's simulated host)]. The caller owns it.
+ */
+cJSON *cm_sim_run_snapshot(cm_sim_run *s);
+
+/* Writes the snapshot to path as YAML (whole or not at all); -1 with "--fake-save PATH: why". */
+int cm_sim_run_save(cm_sim_run *s, const char *path, char *err, size_t errsize);
+
+/* Whether the crash fault stopped the script (--fault crash:afterWrites=N). */
+int cm_sim_run_crashed(const cm_sim_run *s);
+long cm_sim_run_crash_after(const cm_sim_run *s); /* its N, 0 for none */
+
+/* At the end of a run: saves to --fake-save (unless the crash saved it then); 0 or -1 with err. */
+int cm_sim_run_finish_save(cm_sim_run *s, char *err, size_t errsize);
 
 void cm_sim_run_free(cm_sim_run *s);
 

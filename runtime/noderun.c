@@ -1,0 +1,144 @@
+/* noderun.c - a node script against a host (see noderun.h). */
+#include "noderun.h"
+
+#include "json.h"
+#include "ljson.h"
+
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* {"error": msg, "code": code} as one line. */
+static char *error_line(const char *msg, const char *code)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", msg ? msg : "unknown error");
+    cJSON_AddStringToObject(o, "code", code ? code : "ScriptError");
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* Whether script names a bundled node script rather than a file. */
+static int is_name(const char *script)
+{
+    size_t n = strlen(script);
+    return n && !strchr(script, '/') && !(n > 4 && strcmp(script + n - 4, ".lua") == 0);
+}
+
+/* The protected part: [run, script, args_json] -> result line, exit code. */
+static int body(lua_State *L)
+{
+    struct cm_run *run = lua_touserdata(L, 1);
+    const char *script = lua_tostring(L, 2), *args = lua_tostring(L, 3);
+    luaL_openlibs(L);
+    cm_run_set(L, run);
+    cm_preload_all(L);
+    int status;
+    if (is_name(script)) {
+        lua_pushfstring(L, "lua/node/%s.lua", script);
+        status = cm_load_bundled(L, lua_tostring(L, -1));
+    } else {
+        status = luaL_loadfilex(L, script, "t");
+    }
+    if (status != LUA_OK) {
+        if (status == LUA_ERRFILE && is_name(script))
+            lua_pushfstring(L, "no node script '%s'", script); /* [.., why, message] */
+        else
+            lua_pushvalue(L, -1);
+        lua_pushinteger(L, 2);
+        lua_insert(L, -2);
+        lua_pushstring(L, "Usage");
+        return 3;
+    }
+    cm_strict_globals(L);
+    cm_interrupt_arm(L);
+    if (cm_pcall(L, 0, 1) != LUA_OK) {
+        lua_pushinteger(L, 1);
+        lua_insert(L, -2);
+        lua_pushstring(L, "ScriptError");
+        return 3;
+    }
+    if (lua_istable(L, -1))
+        lua_getfield(L, -1, "main");
+    if (!lua_isfunction(L, -1)) {
+        lua_pushinteger(L, 2);
+        lua_pushfstring(L, "node script '%s' returns no main function", script);
+        lua_pushstring(L, "Usage");
+        return 3;
+    }
+    cm_json_error jerr;
+    const char *text = args && *args ? args : "{}";
+    cJSON *a = cm_json_parse(text, strlen(text), &jerr);
+    if (!cJSON_IsObject(a)) {
+        cJSON_Delete(a);
+        lua_pushinteger(L, 2);
+        lua_pushfstring(L, "--args: expected a JSON object%s%s", a ? "" : ": ", a ? "" : jerr.reason);
+        lua_pushstring(L, "Usage");
+        return 3;
+    }
+    cm_lua_push_json(L, a); /* [.., main, args] */
+    cJSON_Delete(a);
+    int base = lua_gettop(L) - 2;
+    if (cm_pcall(L, 1, LUA_MULTRET) != LUA_OK) {
+        lua_pushinteger(L, 1);
+        lua_insert(L, -2);
+        lua_pushstring(L, "ScriptError");
+        return 3;
+    }
+    if (lua_isnil(L, base + 1)) {
+        lua_pushinteger(L, 1);
+        lua_pushstring(L, lua_isstring(L, base + 2) ? lua_tostring(L, base + 2) : "the node script failed");
+        lua_pushstring(L, lua_isstring(L, base + 3) ? lua_tostring(L, base + 3) : "ScriptError");
+        return 3;
+    }
+    cJSON *res = cm_lua_to_json(L, base + 1); /* raises for what JSON cannot hold: protected */
+    char *line = cJSON_PrintUnformatted(res);
+    cJSON_Delete(res);
+    lua_pushinteger(L, 0);
+    lua_pushstring(L, line ? line : "null");
+    free(line);
+    return 2;
+}
+
+int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char *args_json, char **line)
+{
+    cm_loop *own = o->loop ? NULL : cm_loop_new(CM_CLOCK_REAL, 0);
+    cm_loop *loop = o->loop ? o->loop : own;
+    lua_State *L = loop ? luaL_newstate() : NULL;
+    if (!L) {
+        cm_loop_free(own);
+        *line = error_line("out of memory", "ENOMEM");
+        return 1;
+    }
+    memset(lua_getextraspace(L), 0, LUA_EXTRASPACE);
+    static volatile sig_atomic_t never;
+    struct cm_run run = {
+        .L = L,
+        .loop = loop,
+        .log = o->log,
+        .lua_dir = o->lua_dir,
+        .deadline = o->timeout_ns ? cm_loop_now(loop) + o->timeout_ns : CM_TIME_NEVER,
+        .cancel = o->cancel ? o->cancel : &never,
+        .host_ops = o->ops,
+        .host_ud = o->ud,
+    };
+    lua_pushcfunction(L, body);
+    lua_pushlightuserdata(L, &run);
+    lua_pushstring(L, script);
+    lua_pushstring(L, args_json ? args_json : "");
+    int code;
+    if (cm_pcall(L, 3, 3) != LUA_OK) { /* the interrupt, or out of memory */
+        code = 1;
+        *line = error_line(lua_tostring(L, -1), run.interrupted ? (run.interrupted == CM_DEADLINE ? "Timeout" : "Cancelled") : "ScriptError");
+    } else if ((code = (int)lua_tointeger(L, -3)) == 0) {
+        *line = strdup(lua_tostring(L, -2));
+    } else {
+        *line = error_line(lua_tostring(L, -2), lua_tostring(L, -1));
+    }
+    lua_sethook(L, NULL, 0, 0);
+    lua_close(L);
+    cm_loop_free(own);
+    return code;
+}
