@@ -448,7 +448,8 @@ cJSON *cm_sim_run_snapshot(cm_sim_run *s)
             }
             all = grown;
         }
-        memcpy(all + n, objs, m * sizeof *objs);
+        if (m) /* an empty kind's list may be NULL: memcpy must not see it (UBSan) */
+            memcpy(all + n, objs, m * sizeof *objs);
         n += m;
     }
     if (n)
