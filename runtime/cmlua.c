@@ -154,6 +154,7 @@ static const luaL_Reg C_MODULES[] = {
     {"cm.json", luaopen_cm_json},
     {"cm.k8s", luaopen_cm_k8s},
     {"cm.log", luaopen_cm_log},
+    {"cm.node", luaopen_cm_node},
     {"cm.task", luaopen_cm_task},
     {"cm.time", luaopen_cm_time},
     {"cm.yaml", luaopen_cm_yaml},

@@ -134,6 +134,10 @@ int cm_proc_failure(lua_State *L, int idx, const char **message);
 /* Makes reading or assigning an undeclared global raise, naming it. */
 void cm_strict_globals(lua_State *L);
 
+/* The client of the cm.k8s Client at idx (raises for another value or a closed client). */
+struct cm_k8s_client;
+struct cm_k8s_client *cm_lua_k8s_client(lua_State *L, int idx);
+
 /* The modules, for cm_preload_all(). */
 int luaopen_cm_cni(lua_State *L);
 int luaopen_cm_fake(lua_State *L);
@@ -144,6 +148,7 @@ int luaopen_cm_json(lua_State *L);
 int luaopen_cm_k8s(lua_State *L);
 int luaopen_cm_yaml(lua_State *L);
 int luaopen_cm_log(lua_State *L);
+int luaopen_cm_node(lua_State *L);
 int luaopen_cm_task(lua_State *L);
 int luaopen_cm_time(lua_State *L);
 

@@ -1272,6 +1272,25 @@ static int keep_discovery(cm_k8s_client *c, const char *gv, const char *path, cm
     return 0;
 }
 
+int cm_k8s_eviction_support(const cm_k8s_client *c)
+{
+    const cJSON *resources = cached_discovery(c, "v1"), *res;
+    if (!resources)
+        return -1;
+    int v1 = 0, beta = 0;
+    cJSON_ArrayForEach(res, resources) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "name"));
+        const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "kind"));
+        const char *g = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "group"));
+        const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "version"));
+        if (!name || strcmp(name, "pods/eviction") || !k || strcmp(k, "Eviction") || !g || strcmp(g, "policy") || !v)
+            continue;
+        v1 |= !strcmp(v, "v1");
+        beta |= !strcmp(v, "v1beta1");
+    }
+    return v1 ? 1 : beta ? 2 : 0;
+}
+
 /* Finds kind in an APIResourceList's resources. Returns 0, or -1 with err (NotFound). */
 static int find_kind(const cJSON *resources, const char *api_version, const char *kind, cm_k8s_resinfo *out,
                      cm_k8s_error *err)

@@ -173,6 +173,13 @@ int cm_k8s_list_all(cm_k8s_client *c, const cm_k8s_ref *ref, const cm_k8s_param 
 int cm_k8s_evict(cm_k8s_client *c, const char *namespace, const char *name,
                  const cJSON *delete_options, int64_t deadline, cm_k8s_result *res);
 
+/*
+ * What the server said of pods/eviction when the client discovered the core v1 group (kubectl's
+ * CheckEvictionSupport, without a request of its own): 1 policy/v1, 2 only policy/v1beta1,
+ * 0 none (deletion is the only way), -1 v1 not discovered yet (any request on a core kind does).
+ */
+int cm_k8s_eviction_support(const cm_k8s_client *c);
+
 /* ---- watch ---- */
 
 typedef struct cm_k8s_watch cm_k8s_watch;

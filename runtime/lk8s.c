@@ -891,3 +891,11 @@ int luaopen_cm_k8s(lua_State *L)
     luaL_newlib(L, k8s_funcs);
     return 1;
 }
+
+struct cm_k8s_client *cm_lua_k8s_client(lua_State *L, int idx)
+{
+    lclient *lc = luaL_checkudata(L, idx, CLIENT_MT);
+    if (!lc->c)
+        luaL_error(L, "attempt to use a closed Kubernetes client");
+    return lc->c;
+}

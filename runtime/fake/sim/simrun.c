@@ -27,6 +27,7 @@ struct cm_sim_run {
     void *on_fault_ud;
     struct cm_run *run;  /* set by cm_sim_run_install: its Lua state runs the agents */
     int agent_errors;
+    uint64_t seed;
     char *fixture;
     cm_inproc_stats stats;
     FILE *trace;
@@ -233,6 +234,7 @@ cm_sim_run *cm_sim_run_new(const char *fixture, const struct cm_sim_opts *o, cha
         return NULL;
     }
     cm_fake_seed(s->fake, o->seed);
+    s->seed = o->seed;
     int ok = cm_fake_load(s->fake, fixture, text, len, err, errsize) == 0;
     free(text);
     /* time 0 is startTime (objects the fixture gave without a creationTimestamp got the default) */
@@ -592,4 +594,9 @@ void cm_sim_run_free(cm_sim_run *s)
     free(s->fixture);
     free(s->save);
     free(s);
+}
+
+uint64_t cm_sim_run_seed(const cm_sim_run *s)
+{
+    return s->seed;
 }
