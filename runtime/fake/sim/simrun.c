@@ -450,7 +450,7 @@ cJSON *cm_sim_run_snapshot(cm_sim_run *s)
             }
             all = grown;
         }
-        if (m) /* an empty kind's list may be NULL: memcpy must not see it (UBSan) */
+        if (m) /* an empty kind gives no list at all */
             memcpy(all + n, objs, m * sizeof *objs);
         n += m;
     }
