@@ -5,6 +5,12 @@
 #ifndef CM_FAKE_INT_H
 #define CM_FAKE_INT_H
 
+/* The longest object name (a DNS-1123 subdomain) and namespace (a DNS-1123 label) the API
+ * server takes (validate.c) and a fixture may hold (fixture.c); the simulation sizes its
+ * name and key buffers by them, so they never cut a name. */
+#define CM_FAKE_NAME_MAX 253
+#define CM_FAKE_NAMESPACE_MAX 63
+
 #include "fake.h"
 #include "kinds.h"
 #include "select.h"
