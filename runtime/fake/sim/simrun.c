@@ -440,7 +440,8 @@ cJSON *cm_sim_run_snapshot(cm_sim_run *s)
             }
             all = grown;
         }
-        memcpy(all + n, objs, m * sizeof *objs);
+        if (m) /* an empty kind gives no list at all */
+            memcpy(all + n, objs, m * sizeof *objs);
         n += m;
     }
     if (n)
