@@ -117,6 +117,10 @@ static void now_str(cm_sim *s, char *buf, size_t size)
     cm_fake_now(s->f, buf, size);
 }
 
+/* Names and keys fit the fixed buffers here: fixtures and the API server refuse longer names. */
+_Static_assert(256 > CM_FAKE_NAME_MAX && 256 > CM_FAKE_NAMESPACE_MAX, "name[256] holds any name");
+_Static_assert(512 > CM_FAKE_NAMESPACE_MAX + 1 + CM_FAKE_NAME_MAX, "key[512] holds any namespace/name");
+
 static void objkey(const char *ns, const char *name, char *buf, size_t size)
 {
     if (ns && *ns)
