@@ -36,6 +36,7 @@
 #include "fake/fake.h"
 #include "fake/host/host.h"
 #include "fake/sim/simrun.h"
+#include "lfake.h"
 #include "json.h"
 #include "ljson.h"
 
@@ -96,6 +97,22 @@ void cm_fake_push_node_host(lua_State *L, const char *node)
     lua_pushstring(L, node);
     lua_setiuservalue(L, -2, 1);
     box->kind = BOX_NODE;
+}
+
+int cm_fake_agent_on_pod(lua_State *L, const char *node, const cJSON *pod, const char *event)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cm.agents");
+    int rc = cm_pcall(L, 1, 1);
+    if (rc != LUA_OK)
+        return rc;
+    lua_getfield(L, -1, "on_pod"); /* [agents, on_pod] */
+    lua_remove(L, -2);
+    lua_pushstring(L, node);
+    cm_lua_push_json(L, pod);
+    lua_pushstring(L, event);
+    cm_fake_push_node_host(L, node); /* [on_pod, node, pod, event, host] */
+    return cm_pcall(L, 4, 0);
 }
 
 static int link_add_op(cm_host *h, const cJSON *l, int replace)

@@ -633,8 +633,20 @@ static void test_bad_fixture(void)
     cm_fake *g = cm_fake_new(g_loop);
     CHECK_INT(cm_fake_load(g, "d.yaml", dup, strlen(dup), err, sizeof err), -1);
     CHECK_STR(err, "d.yaml:5: nodes a is defined twice");
+    /* names longer than the API server takes are refused, not cut later by the simulation */
+    char longname[600];
+    snprintf(longname, sizeof longname, "apiVersion: v1\nkind: ConfigMap\nmetadata: {namespace: default, name: \"x%0253d\"}\n", 0);
+    cm_fake *h = cm_fake_new(g_loop);
+    CHECK_INT(cm_fake_load(h, "e.yaml", longname, strlen(longname), err, sizeof err), -1);
+    CHECK_STR(err, "e.yaml:1: ConfigMap metadata.name is 254 characters long: must be no more than 253");
+    snprintf(longname, sizeof longname, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: \"n%063d\"}\n", 0);
+    cm_fake *i = cm_fake_new(g_loop);
+    CHECK_INT(cm_fake_load(i, "f.yaml", longname, strlen(longname), err, sizeof err), -1);
+    CHECK_STR(err, "f.yaml:1: ConfigMap metadata.namespace is 64 characters long: must be no more than 63");
     cm_fake_free(f);
     cm_fake_free(g);
+    cm_fake_free(h);
+    cm_fake_free(i);
 }
 
 int main(void)

@@ -2,6 +2,13 @@
 # fake_start FIXTURE [FLAGS...]: serves FIXTURE on 127.0.0.1:0, sets $URL and $KUBECONFIG.
 FAKE_PID=""
 FAKE_DIR=$(mktemp -d)
+# kubectl caches discovery and OpenAPI in $HOME/.kube/cache/discovery/127.0.0.1_PORT. fake serve
+# listens on an ephemeral port, so under ctest -j a port one test's server used earlier comes back
+# to another test's server with other kinds and schemas, and kubectl believed the stale cache (the
+# cause of cli/test_fake_validation failing once in a while). Each test keeps its own cache.
+mkdir -p "$FAKE_DIR/home"
+export HOME="$FAKE_DIR/home"
+export KUBECACHEDIR="$FAKE_DIR/home/.kube/cache"
 fake_stop() {
     if [ -n "$FAKE_PID" ]; then
         if ! kill -0 "$FAKE_PID" 2>/dev/null; then # it ended on its own: say how, once

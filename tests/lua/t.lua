@@ -1,5 +1,7 @@
 --- t: a small assertion helper for Lua tests run by the real binary.
 --- local t = require "t"; t.eq(actual, expected, "what"); ...; t.done()
+--- A failed check raises at once (the script stops there, the run exits 1), so a test that forgets
+--- t.done() still fails; t.done() fails a test that checked nothing.
 local json = require "cm.json"
 
 local M = { failures = 0, checks = 0 }
@@ -33,7 +35,7 @@ end
 local function fail(what, msg)
    M.failures = M.failures + 1
    local info = debug.getinfo(3, "Sl")
-   io.stderr:write(("%s:%d: %s: %s\n"):format(info.short_src, info.currentline, what or "check", msg))
+   error(("%s:%d: %s: %s"):format(info.short_src, info.currentline, what or "check", msg), 0)
 end
 
 --- Checks actual == expected (tables compared deeply; integer vs float matters).
@@ -67,10 +69,8 @@ end
 
 --- Ends the test: prints a summary, exits 1 if any check failed.
 function M.done()
-   if M.failures > 0 then
-      io.stderr:write(("%d of %d checks failed\n"):format(M.failures, M.checks))
-      os.exit(1)
-   end
+   if M.checks == 0 then error("t.done(): no check was made", 2) end
+   if M.failures > 0 then error(("%d of %d checks failed"):format(M.failures, M.checks), 2) end
    print(("ok: %d checks"):format(M.checks))
 end
 

@@ -5,8 +5,15 @@
 #ifndef CM_FAKE_INT_H
 #define CM_FAKE_INT_H
 
+/* The longest object name (a DNS-1123 subdomain) and namespace (a DNS-1123 label) the API
+ * server takes (validate.c) and a fixture may hold (fixture.c); the simulation sizes its
+ * name and key buffers by them, so they never cut a name. */
+#define CM_FAKE_NAME_MAX 253
+#define CM_FAKE_NAMESPACE_MAX 63
+
 #include "fake.h"
 #include "kinds.h"
+#include "object.h"
 #include "select.h"
 #include "store.h"
 #include "table.h"
@@ -69,22 +76,6 @@ void cm_reply_copy(struct call *c, int status, const cJSON *obj);
 /* Sets the response to a Status error (consumed); its code is the HTTP status. */
 void cm_reply_status(struct call *c, cJSON *status);
 
-/* Strings of an object's metadata; NULL when absent. */
-const char *cm_meta_str(const cJSON *obj, const char *field);
-cJSON *cm_meta(cJSON *obj);
-
-/* Sets a string member, replacing any. */
-void cm_set_str(cJSON *obj, const char *key, const char *value);
-
-/* What an Event says, and about what kind of object (Pod, Node, ...); host and field_path may be NULL. */
-struct cm_evspec {
-    const char *kind, *type, *reason, *message, *component, *host, *field_path;
-};
-
-/* A new core/v1 Event named name in namespace ns about the object about (its name, uid and
- * resourceVersion; the namespace unless it is a Node), count 1, first and last seen at now. */
-cJSON *cm_fake_event_new(const char *ns, const char *name, const cJSON *about, const struct cm_evspec *e,
-                         const char *now);
 
 /* RFC 3339 UTC "now" of the cluster's clock. */
 void cm_fake_now(const cm_fake *f, char *buf, size_t size);

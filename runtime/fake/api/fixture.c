@@ -259,6 +259,13 @@ static int load_one(struct loader *ld, const struct item *it)
     const char *name = cm_meta_str(obj, "name");
     if (!name || !*name)
         return failf(ld, it->line, "%s has no metadata.name", kind);
+    const char *fns = cm_meta_str(obj, "namespace");
+    if (strlen(name) > CM_FAKE_NAME_MAX) /* the API server's limit; the simulation's buffers rely on it */
+        return failf(ld, it->line, "%s metadata.name is %zu characters long: must be no more than %d", kind,
+                     strlen(name), CM_FAKE_NAME_MAX);
+    if (fns && strlen(fns) > CM_FAKE_NAMESPACE_MAX)
+        return failf(ld, it->line, "%s metadata.namespace is %zu characters long: must be no more than %d",
+                     kind, strlen(fns), CM_FAKE_NAMESPACE_MAX);
     cJSON *copy = take(ld, it);
     if (!copy)
         return failf(ld, it->line, "out of memory");

@@ -1,5 +1,6 @@
 /* host.c - a simulated Linux host (see host.h). */
 #include "host.h"
+#include "ip4.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -50,49 +51,6 @@ static void remove_where(cJSON *arr, const char *key, const char *value)
     }
 }
 
-/* Parses "a.b.c.d" (len bytes, or to the end when len is 0) into *out. */
-static int parse_v4(const char *s, size_t len, uint32_t *out)
-{
-    char buf[16];
-    if (!len)
-        len = strlen(s);
-    if (len >= sizeof buf)
-        return 0;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    unsigned a, b, c, d;
-    char tail;
-    if (sscanf(buf, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 || c > 255 ||
-        d > 255)
-        return 0;
-    *out = a << 24 | b << 16 | c << 8 | d;
-    return 1;
-}
-
-/* Parses "a.b.c.d/n" into address and prefix length. */
-static int parse_cidr(const char *s, uint32_t *addr, int *prefix)
-{
-    const char *slash = s ? strchr(s, '/') : NULL;
-    if (!slash || !parse_v4(s, (size_t)(slash - s), addr))
-        return 0;
-    char *end;
-    long n = strtol(slash + 1, &end, 10);
-    if (end == slash + 1 || *end || n < 0 || n > 32)
-        return 0;
-    *prefix = (int)n;
-    return 1;
-}
-
-static uint32_t mask_of(int prefix)
-{
-    return prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
-}
-
-static void v4_text(uint32_t a, char *buf, size_t size)
-{
-    snprintf(buf, size, "%u.%u.%u.%u", a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255);
-}
-
 /* A route's dst in canonical form ("default", or the network address and prefix). */
 static int canonical_dst(const char *dst, char *buf, size_t size)
 {
@@ -102,10 +60,10 @@ static int canonical_dst(const char *dst, char *buf, size_t size)
         snprintf(buf, size, "default");
         return 1;
     }
-    if (!parse_cidr(dst, &a, &p))
+    if (!cm_ip4_parse_cidr(dst, &a, &p))
         return 0;
     char net[16];
-    v4_text(a & mask_of(p), net, sizeof net);
+    cm_ip4_format(a & cm_ip4_mask(p), net, sizeof net);
     snprintf(buf, size, "%s/%d", net, p);
     return 1;
 }
@@ -429,11 +387,11 @@ static void add_prefix_route(cm_host *h, const char *dev, const char *cidr)
     uint32_t a;
     int p;
     char dst[24], src[16];
-    if (streq(dev, "lo") || !parse_cidr(cidr, &a, &p) || p == 32 || !canonical_dst(cidr, dst, sizeof dst))
+    if (streq(dev, "lo") || !cm_ip4_parse_cidr(cidr, &a, &p) || p == 32 || !canonical_dst(cidr, dst, sizeof dst))
         return;
     if (find(h->routes, "dst", dst, "dev", dev, NULL, NULL))
         return;
-    v4_text(a, src, sizeof src);
+    cm_ip4_format(a, src, sizeof src);
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "dst", dst);
     cJSON_AddStringToObject(r, "dev", dev);
@@ -482,7 +440,7 @@ int cm_host_addr_add(cm_host *h, const char *dev, const char *cidr)
     const cJSON *link = cm_host_link(h, dev);
     if (!link)
         return -ENODEV;
-    if (!parse_cidr(cidr, &a, &p))
+    if (!cm_ip4_parse_cidr(cidr, &a, &p))
         return -EINVAL;
     if (find(h->addresses, "dev", dev, "address", cidr, NULL, NULL))
         return -EEXIST;
@@ -520,14 +478,14 @@ static int reachable_on(const cm_host *h, const char *dev, uint32_t gw)
     int p;
     cJSON_ArrayForEach(e, h->addresses)
     {
-        if (streq(str(e, "dev"), dev) && parse_cidr(str(e, "address"), &a, &p) &&
-            ((a ^ gw) & mask_of(p)) == 0)
+        if (streq(str(e, "dev"), dev) && cm_ip4_parse_cidr(str(e, "address"), &a, &p) &&
+            ((a ^ gw) & cm_ip4_mask(p)) == 0)
             return 1;
     }
     cJSON_ArrayForEach(e, h->routes)
     {
-        if (streq(str(e, "dev"), dev) && !str(e, "gateway") && parse_cidr(str(e, "dst"), &a, &p) &&
-            ((a ^ gw) & mask_of(p)) == 0)
+        if (streq(str(e, "dev"), dev) && !str(e, "gateway") && cm_ip4_parse_cidr(str(e, "dst"), &a, &p) &&
+            ((a ^ gw) & cm_ip4_mask(p)) == 0)
             return 1;
     }
     return 0;
@@ -545,7 +503,7 @@ static int check_route(const cm_host *h, const cJSON *route, char *dst, size_t s
     if (!is_up(link))
         return -ENETDOWN;
     uint32_t g;
-    if (gw && !parse_v4(gw, 0, &g))
+    if (gw && !cm_ip4_parse(gw, 0, &g))
         return -EINVAL;
     if (gw && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(route, "onlink")) && !reachable_on(h, dev, g))
         return -ENETUNREACH;

@@ -15,6 +15,7 @@
 #include "json.h"
 #include "map.h"
 #include "select.h"
+#include "simint.h"
 #include "status.h"
 
 #include <stdarg.h>
@@ -115,33 +116,10 @@ struct cm_faults {
 
 /* ---- small helpers ---- */
 
-static cJSON *get(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
-static const char *gets(const cJSON *o, const char *k)
-{
-    return cJSON_GetStringValue(get(o, k));
-}
-
-static int is(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 /* A uniform draw in [0, 1) from the rule's own stream. */
 static double draw(struct rule *r)
 {
-    return (double)(splitmix64(&r->rng) >> 11) / 9007199254740992.0;
+    return (double)(cm_splitmix64(&r->rng) >> 11) / 9007199254740992.0;
 }
 
 /* Whether a rule fires now: it has uses left and its draw comes under its rate. */
@@ -205,7 +183,7 @@ static int bad(struct origin *o, const cJSON *node, const char *field, const cha
 /* A duration field (seconds, or "90s"); dflt when absent. */
 static int read_duration(struct origin *o, const cJSON *item, const char *key, int64_t dflt, int64_t *out)
 {
-    const cJSON *v = get(item, key);
+    const cJSON *v = sim_get(item, key);
     double d;
     *out = dflt;
     if (!v)
@@ -222,7 +200,7 @@ static int read_duration(struct origin *o, const cJSON *item, const char *key, i
 /* A non-negative integer field; dflt when absent. */
 static int read_count(struct origin *o, const cJSON *item, const char *key, long dflt, long *out)
 {
-    const cJSON *v = get(item, key);
+    const cJSON *v = sim_get(item, key);
     int64_t n;
     *out = dflt;
     if (!v)
@@ -236,7 +214,7 @@ static int read_count(struct origin *o, const cJSON *item, const char *key, long
 /* A string field, copied (NULL when absent). */
 static int read_string(struct origin *o, const cJSON *item, const char *key, char **out)
 {
-    const cJSON *v = get(item, key);
+    const cJSON *v = sim_get(item, key);
     *out = NULL;
     if (!v)
         return 0;
@@ -248,7 +226,7 @@ static int read_string(struct origin *o, const cJSON *item, const char *key, cha
 /* rate: a probability, 1 when absent. */
 static int read_rate(struct origin *o, const cJSON *item, struct rule *r)
 {
-    const cJSON *v = get(item, "rate");
+    const cJSON *v = sim_get(item, "rate");
     r->rate = 1;
     if (v && (!cm_json_double(v, &r->rate) || r->rate < 0 || r->rate > 1))
         return bad(o, v, "rate", "expected a probability from 0 to 1");
@@ -276,7 +254,7 @@ static int known_fields(struct origin *o, const cJSON *item, enum section sec)
 /* A list of strings: verbs or resources. */
 static int read_words(struct origin *o, const cJSON *item, const char *key, char ***out, size_t *n)
 {
-    const cJSON *v = get(item, key), *w;
+    const cJSON *v = sim_get(item, key), *w;
     *out = NULL;
     *n = 0;
     if (!v)
@@ -307,7 +285,7 @@ static int read_verbs(struct origin *o, const cJSON *item, struct rule *r)
             if (strcmp(words[i], cm_verb_names[k]) == 0)
                 v = k;
         if (v < 0)
-            rc = bad(o, get(item, "verbs"), "verbs", "unknown verb '%s' (get, list, watch, create, update, patch, delete)",
+            rc = bad(o, sim_get(item, "verbs"), "verbs", "unknown verb '%s' (get, list, watch, create, update, patch, delete)",
                      words[i]);
         else
             r->verbs |= 1u << v;
@@ -321,7 +299,7 @@ static int read_verbs(struct origin *o, const cJSON *item, struct rule *r)
 /* requests: error, rate, verbs, resources, retryAfter, times, message. */
 static int read_request(struct origin *o, const cJSON *item, struct rule *r)
 {
-    const cJSON *e = get(item, "error");
+    const cJSON *e = sim_get(item, "error");
     int64_t code = 0;
     if (cJSON_IsString(e) && strcmp(e->valuestring, "reset") == 0)
         r->code = 0;
@@ -339,9 +317,9 @@ static int read_request(struct origin *o, const cJSON *item, struct rule *r)
     if (r->code == 409 && !r->verbs)
         r->verbs = writes;
     if (r->code == 409 && (r->verbs & ~writes))
-        return bad(o, get(item, "verbs"), "verbs", "a 409 Conflict answers update, patch and delete only");
+        return bad(o, sim_get(item, "verbs"), "verbs", "a 409 Conflict answers update, patch and delete only");
     if (retry && (r->code == 409 || r->code == 0))
-        return bad(o, get(item, "retryAfter"), "retryAfter", "only a 500 or 429 carries Retry-After");
+        return bad(o, sim_get(item, "retryAfter"), "retryAfter", "only a 500 or 429 carries Retry-After");
     if (!r->verbs)
         r->verbs = (1u << CM_VERB_COUNT) - 1;
     return 0;
@@ -354,7 +332,7 @@ static int read_watch(struct origin *o, const cJSON *item, struct rule *r)
         read_duration(o, item, "within", 30 * CM_NS_PER_S, &r->within) || read_count(o, item, "times", -1, &r->times))
         return -1;
     if (r->within <= 0)
-        return bad(o, get(item, "within"), "within", "expected a duration > 0");
+        return bad(o, sim_get(item, "within"), "within", "expected a duration > 0");
     return 0;
 }
 
@@ -370,7 +348,7 @@ static int read_podsel(struct origin *o, const cJSON *item, struct podsel *p)
         p->sel = cm_label_selector_parse(sel, e, sizeof e);
         free(sel);
         if (!p->sel)
-            return bad(o, get(item, "selector"), "selector", "%s", e);
+            return bad(o, sim_get(item, "selector"), "selector", "%s", e);
     }
     if (!p->image_prefix && !p->ns && !p->name && !p->sel)
         return bad(o, item, NULL, "needs imagePrefix, selector, namespace or name to say which pods");
@@ -380,13 +358,13 @@ static int read_podsel(struct origin *o, const cJSON *item, struct podsel *p)
 /* pods: which pods, rate, startDelay and/or fail. */
 static int read_pods(struct origin *o, const cJSON *item, struct rule *r)
 {
-    const cJSON *f = get(item, "fail");
+    const cJSON *f = sim_get(item, "fail");
     if (read_podsel(o, item, &r->pods) || read_rate(o, item, r) ||
         read_duration(o, item, "startDelay", 0, &r->start_delay))
         return -1;
-    if (f && is(cJSON_GetStringValue(f), "ErrImagePull"))
+    if (f && sim_is(cJSON_GetStringValue(f), "ErrImagePull"))
         r->fail = FAIL_IMAGE;
-    else if (f && is(cJSON_GetStringValue(f), "CrashLoopBackOff"))
+    else if (f && sim_is(cJSON_GetStringValue(f), "CrashLoopBackOff"))
         r->fail = FAIL_CRASH;
     else if (f)
         return bad(o, f, "fail", "expected ErrImagePull or CrashLoopBackOff");
@@ -432,7 +410,7 @@ static int read_crash(struct origin *o, const cJSON *item, struct rule *r)
         return -1;
     if (r->times < 0)
         return bad(o, item, "afterWrites", "missing (how many of the script's API writes reach the cluster first)");
-    return r->times == 0 ? bad(o, get(item, "afterWrites"), "afterWrites", "expected a whole number >= 1") : 0;
+    return r->times == 0 ? bad(o, sim_get(item, "afterWrites"), "afterWrites", "expected a whole number >= 1") : 0;
 }
 
 /* One rule of a section, checked field by field. */
@@ -535,7 +513,7 @@ static cJSON *flag_item(const char *flag, int *sec, struct origin *o)
             end++;
         char key[64];
         snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
-        if (get(item, key)) {
+        if (sim_get(item, key)) {
             bad(o, NULL, key, "given twice");
             cJSON_Delete(item);
             return NULL;
@@ -574,7 +552,7 @@ static int add_rule(cm_faults *fl, struct rule *r)
     for (size_t i = 0; i < fl->nrules; i++)
         index += fl->rules[i].section == r->section;
     r->rng = fl->seed ^ (UINT64_C(0x6a09e667f3bcc909) * (1 + (uint64_t)r->section * 64 + index));
-    splitmix64(&r->rng);
+    cm_splitmix64(&r->rng);
     fl->rules[fl->nrules++] = *r;
     return 0;
 }
@@ -582,8 +560,8 @@ static int add_rule(cm_faults *fl, struct rule *r)
 /* The rules of spec.faults. */
 static int read_fixture(cm_faults *fl, const char *fixture, char *err, size_t errsize)
 {
-    const cJSON *spec = get(cm_fake_settings(fl->f), "spec");
-    const cJSON *faults = get(spec, "faults");
+    const cJSON *spec = sim_get(cm_fake_settings(fl->f), "spec");
+    const cJSON *faults = sim_get(spec, "faults");
     struct origin o = {.f = fl->f, .fixture = fixture, .err = err, .errsize = errsize};
     if (!faults)
         return 0;
@@ -662,11 +640,11 @@ static void block_pdbs(cm_faults *fl)
         cm_obj *pdb = r->section == S_PDBS ? get_obj(fl, "policy/v1", "PodDisruptionBudget", r->ns, r->name) : NULL;
         if (!pdb)
             continue;
-        cJSON *next = cJSON_Duplicate(pdb->json, 1), *st = get(next, "status");
+        cJSON *next = cJSON_Duplicate(pdb->json, 1), *st = sim_get(next, "status");
         int64_t expected = 0, healthy = 0, desired = 0;
-        cm_json_int64(get(st, "currentHealthy"), &healthy);
-        cm_json_int64(get(st, "desiredHealthy"), &desired);
-        if (!cm_json_int64(get(st, "expectedPods"), &expected))
+        cm_json_int64(sim_get(st, "currentHealthy"), &healthy);
+        cm_json_int64(sim_get(st, "desiredHealthy"), &desired);
+        if (!cm_json_int64(sim_get(st, "expectedPods"), &expected))
             expected = healthy;
         if (!cJSON_IsObject(st))
             st = cJSON_AddObjectToObject(next, "status");
@@ -780,12 +758,12 @@ static int parse_target(const char *path, struct target *t)
     strcpy(buf, path);
     for (char *save = NULL, *s = strtok_r(buf, "/", &save); s && n < 12; s = strtok_r(NULL, "/", &save))
         seg[n++] = s;
-    size_t i = n >= 3 && is(seg[0], "api") ? 2 : n >= 4 && is(seg[0], "apis") ? 3 : 0;
+    size_t i = n >= 3 && sim_is(seg[0], "api") ? 2 : n >= 4 && sim_is(seg[0], "apis") ? 3 : 0;
     if (!i)
         return 0;
     if (i == 3)
         snprintf(t->group, sizeof t->group, "%s", seg[1]);
-    if (n - i >= 3 && is(seg[i], "namespaces"))
+    if (n - i >= 3 && sim_is(seg[i], "namespaces"))
         i += 2;
     snprintf(t->resource, sizeof t->resource, "%s", seg[i]);
     if (i + 1 < n)
@@ -803,7 +781,7 @@ static int resource_matches(const struct rule *r, const struct target *t)
     for (size_t i = 0; i < r->nresources; i++) {
         const char *w = r->resources[i], *slash = strchr(w, '/');
         size_t n = slash ? (size_t)(slash - w) : strlen(w);
-        if (strlen(t->resource) == n && strncmp(w, t->resource, n) == 0 && (!slash || is(slash + 1, t->sub)))
+        if (strlen(t->resource) == n && strncmp(w, t->resource, n) == 0 && (!slash || sim_is(slash + 1, t->sub)))
             return 1;
     }
     return 0;
@@ -828,7 +806,7 @@ static cJSON *error_status(cm_fake *f, const struct rule *r, const struct target
         const cm_kind *k = NULL;
         for (size_t i = 0; !k && i < cm_kinds_count(f->kinds); i++) {
             const cm_kind *c = cm_kinds_at(f->kinds, i);
-            if (is(c->plural, t->resource) && is(c->group, t->group))
+            if (sim_is(c->plural, t->resource) && sim_is(c->group, t->group))
                 k = c;
         }
         if (k)
@@ -947,7 +925,7 @@ static void event(cm_faults *fl, const char *ns, const cJSON *about, const struc
         send(fl, "PUT", path, next);
         return;
     }
-    snprintf(slot, 300, "%.200s.%016llx", cm_meta_str(about, "name"), (unsigned long long)splitmix64(&fl->seed));
+    snprintf(slot, 300, "%.200s.%016llx", cm_meta_str(about, "name"), (unsigned long long)cm_splitmix64(&fl->seed));
     *count = 1;
     cJSON *ev = cm_fake_event_new(ns, slot, about, e, now);
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/events", ns);
@@ -968,11 +946,11 @@ int cm_fault_node_down(const cm_fake *f, const char *node)
 static void conditions_unknown(cJSON *status, const char *now)
 {
     cJSON *c;
-    cJSON_ArrayForEach(c, get(status, "conditions")) {
-        const char *type = gets(c, "type");
-        if (!is(type, "Ready") && !is(type, "MemoryPressure") && !is(type, "DiskPressure") && !is(type, "PIDPressure"))
+    cJSON_ArrayForEach(c, sim_get(status, "conditions")) {
+        const char *type = sim_gets(c, "type");
+        if (!sim_is(type, "Ready") && !sim_is(type, "MemoryPressure") && !sim_is(type, "DiskPressure") && !sim_is(type, "PIDPressure"))
             continue;
-        if (!is(gets(c, "status"), "Unknown"))
+        if (!sim_is(sim_gets(c, "status"), "Unknown"))
             cm_set_str(c, "lastTransitionTime", now);
         cm_set_str(c, "message", "Kubelet stopped posting node status.");
         cm_set_str(c, "reason", "NodeStatusUnknown");
@@ -983,14 +961,14 @@ static void conditions_unknown(cJSON *status, const char *now)
 /* Adds the unreachable taint with effect unless it is there (now: its timeAdded, NULL for none). */
 static void add_taint(cJSON *spec, const char *effect, const char *now)
 {
-    cJSON *taints = get(spec, "taints");
+    cJSON *taints = sim_get(spec, "taints");
     if (!cJSON_IsArray(taints)) {
         cJSON_DeleteItemFromObjectCaseSensitive(spec, "taints");
         taints = cJSON_AddArrayToObject(spec, "taints");
     }
     const cJSON *t;
     cJSON_ArrayForEach(t, taints)
-        if (is(gets(t, "key"), "node.kubernetes.io/unreachable") && is(gets(t, "effect"), effect))
+        if (sim_is(sim_gets(t, "key"), "node.kubernetes.io/unreachable") && sim_is(sim_gets(t, "effect"), effect))
             return;
     cJSON *n = cJSON_CreateObject();
     cJSON_AddStringToObject(n, "effect", effect);
@@ -1016,8 +994,8 @@ static void pods_not_ready(cm_faults *fl, const char *node, const char *now)
             continue; /* already going; left as it is */
         cJSON *c, *next = pod ? cJSON_Duplicate(pod->json, 1) : NULL;
         int changed = 0;
-        cJSON_ArrayForEach(c, get(get(next, "status"), "conditions"))
-            if (is(gets(c, "type"), "Ready") && !is(gets(c, "status"), "False")) {
+        cJSON_ArrayForEach(c, sim_get(sim_get(next, "status"), "conditions"))
+            if (sim_is(sim_gets(c, "type"), "Ready") && !sim_is(sim_gets(c, "status"), "False")) {
                 cm_set_str(c, "status", "False");
                 cm_set_str(c, "lastTransitionTime", now);
                 changed = 1;
@@ -1047,14 +1025,14 @@ static void node_timer(cm_loop *loop, void *ud)
         return;
     cm_fake_now(fl->f, now, sizeof now);
     cJSON *next = cJSON_Duplicate(node->json, 1);
-    conditions_unknown(get(next, "status"), now);
+    conditions_unknown(sim_get(next, "status"), now);
     snprintf(path, sizeof path, "/api/v1/nodes/%s/status", d->name);
     send(fl, "PUT", path, next);
     node = get_obj(fl, "v1", "Node", "", d->name);
     if (!node)
         return;
     next = cJSON_Duplicate(node->json, 1);
-    cJSON *spec = get(next, "spec");
+    cJSON *spec = sim_get(next, "spec");
     if (!spec)
         spec = cJSON_AddObjectToObject(next, "spec");
     add_taint(spec, "NoSchedule", NULL);
@@ -1076,16 +1054,16 @@ static void node_timer(cm_loop *loop, void *ud)
 /* Whether every criterion given holds for the pod (an image prefix: any of its containers). */
 static int podsel_match(const struct podsel *p, const cJSON *pod)
 {
-    const cJSON *meta = get(pod, "metadata");
-    if ((p->ns && !is(gets(meta, "namespace"), p->ns)) || (p->name && !is(gets(meta, "name"), p->name)))
+    const cJSON *meta = sim_get(pod, "metadata");
+    if ((p->ns && !sim_is(sim_gets(meta, "namespace"), p->ns)) || (p->name && !sim_is(sim_gets(meta, "name"), p->name)))
         return 0;
-    if (p->sel && !cm_selector_match_labels(p->sel, get(meta, "labels")))
+    if (p->sel && !cm_selector_match_labels(p->sel, sim_get(meta, "labels")))
         return 0;
     if (!p->image_prefix)
         return 1;
     const cJSON *c;
-    cJSON_ArrayForEach(c, get(get(pod, "spec"), "containers"))
-        if (gets(c, "image") && strncmp(gets(c, "image"), p->image_prefix, strlen(p->image_prefix)) == 0)
+    cJSON_ArrayForEach(c, sim_get(sim_get(pod, "spec"), "containers"))
+        if (sim_gets(c, "image") && strncmp(sim_gets(c, "image"), p->image_prefix, strlen(p->image_prefix)) == 0)
             return 1;
     return 0;
 }
@@ -1095,7 +1073,7 @@ static cJSON *pod_what(const cJSON *pod)
 {
     cJSON *w = what_new("namespace", cm_meta_str(pod, "namespace"));
     cJSON_AddStringToObject(w, "pod", cm_meta_str(pod, "name") ? cm_meta_str(pod, "name") : "");
-    const char *node = gets(get(pod, "spec"), "nodeName");
+    const char *node = sim_gets(sim_get(pod, "spec"), "nodeName");
     if (node)
         cJSON_AddStringToObject(w, "node", node);
     return w;
@@ -1126,7 +1104,7 @@ static void failing_timer(cm_loop *loop, void *ud);
 /* A container's status while its start fails: waiting for reason, with lastState after a crash. */
 static cJSON *failing_container(const struct failing *p, const cJSON *c, const char *reason, const char *now)
 {
-    const char *image = gets(c, "image") ? gets(c, "image") : "", *name = gets(c, "name") ? gets(c, "name") : "";
+    const char *image = sim_gets(c, "image") ? sim_gets(c, "image") : "", *name = sim_gets(c, "name") ? sim_gets(c, "name") : "";
     int crash = p->fail == FAIL_CRASH;
     char msg[1024];
     cJSON *cs = cJSON_CreateObject();
@@ -1138,7 +1116,7 @@ static cJSON *failing_container(const struct failing *p, const cJSON *c, const c
     cJSON_AddNumberToObject(cs, "restartCount", crash ? p->attempts : 0);
     cJSON_AddFalseToObject(cs, "started");
     cJSON *waiting = cJSON_AddObjectToObject(cJSON_AddObjectToObject(cs, "state"), "waiting");
-    if (is(reason, "ErrImagePull"))
+    if (sim_is(reason, "ErrImagePull"))
         snprintf(msg, sizeof msg, "%s", p->pull_error);
     else if (!crash)
         snprintf(msg, sizeof msg, "Back-off pulling image \"%s\"", image);
@@ -1165,9 +1143,9 @@ static void not_ready_conditions(cJSON *status, const cJSON *pod, const char *no
 {
     char names[600] = "";
     const cJSON *c;
-    cJSON_ArrayForEach(c, get(get(pod, "spec"), "containers"))
+    cJSON_ArrayForEach(c, sim_get(sim_get(pod, "spec"), "containers"))
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? " " : "",
-                 gets(c, "name") ? gets(c, "name") : "");
+                 sim_gets(c, "name") ? sim_gets(c, "name") : "");
     char msg[700];
     snprintf(msg, sizeof msg, "containers with unready status: [%s]", names);
     cJSON *conds = cJSON_CreateArray();
@@ -1177,9 +1155,9 @@ static void not_ready_conditions(cJSON *status, const cJSON *pod, const char *no
         int unready = i == 2 || i == 3;
         const cJSON *old;
         const char *since = now;
-        cJSON_ArrayForEach(old, get(status, "conditions"))
-            if (is(gets(old, "type"), TYPES[i]) && is(gets(old, "status"), unready ? "False" : "True"))
-                since = gets(old, "lastTransitionTime") ? gets(old, "lastTransitionTime") : now;
+        cJSON_ArrayForEach(old, sim_get(status, "conditions"))
+            if (sim_is(sim_gets(old, "type"), TYPES[i]) && sim_is(sim_gets(old, "status"), unready ? "False" : "True"))
+                since = sim_gets(old, "lastTransitionTime") ? sim_gets(old, "lastTransitionTime") : now;
         cJSON *cond = cJSON_CreateObject();
         cJSON_AddNullToObject(cond, "lastProbeTime");
         cJSON_AddStringToObject(cond, "lastTransitionTime", since);
@@ -1199,9 +1177,9 @@ static void not_ready_conditions(cJSON *status, const cJSON *pod, const char *no
 static void addresses(cJSON *st, const struct failing *p, const cJSON *node)
 {
     const cJSON *a;
-    cJSON_ArrayForEach(a, get(get(node, "status"), "addresses"))
-        if (is(gets(a, "type"), "InternalIP") && !get(st, "hostIP"))
-            cJSON_AddStringToObject(st, "hostIP", gets(a, "address"));
+    cJSON_ArrayForEach(a, sim_get(sim_get(node, "status"), "addresses"))
+        if (sim_is(sim_gets(a, "type"), "InternalIP") && !sim_get(st, "hostIP"))
+            cJSON_AddStringToObject(st, "hostIP", sim_gets(a, "address"));
     if (!p->ip[0])
         return;
     cm_set_str(st, "podIP", p->ip);
@@ -1219,19 +1197,19 @@ static void failing_status(cm_faults *fl, struct failing *p, cm_obj *pod, const 
     cm_obj *node = get_obj(fl, "v1", "Node", "", p->node);
     cm_fake_now(fl->f, now, sizeof now);
     cJSON *next = cJSON_Duplicate(pod->json, 1);
-    cJSON *st = get(next, "status");
+    cJSON *st = sim_get(next, "status");
     if (!st)
         st = cJSON_AddObjectToObject(next, "status");
     not_ready_conditions(st, pod->json, now);
     cJSON *arr = cJSON_CreateArray();
     const cJSON *c;
-    cJSON_ArrayForEach(c, get(get(pod->json, "spec"), "containers"))
+    cJSON_ArrayForEach(c, sim_get(sim_get(pod->json, "spec"), "containers"))
         cJSON_AddItemToArray(arr, failing_container(p, c, reason, now));
     cJSON_DeleteItemFromObjectCaseSensitive(st, "containerStatuses");
     cJSON_AddItemToObject(st, "containerStatuses", arr);
     addresses(st, p, node ? node->json : NULL);
     cm_set_str(st, "phase", p->fail == FAIL_CRASH ? "Running" : "Pending");
-    if (!get(st, "startTime"))
+    if (!sim_get(st, "startTime"))
         cJSON_AddStringToObject(st, "startTime", now);
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
     send(fl, "PUT", path, next);
@@ -1242,7 +1220,7 @@ static void pod_event(cm_faults *fl, struct failing *p, const cJSON *pod, int sl
                       const char *reason, const char *message)
 {
     char field[300];
-    const char *name = gets(cJSON_GetArrayItem(get(get(pod, "spec"), "containers"), 0), "name");
+    const char *name = sim_gets(cJSON_GetArrayItem(sim_get(sim_get(pod, "spec"), "containers"), 0), "name");
     snprintf(field, sizeof field, "spec.containers{%s}", name ? name : "");
     struct cm_evspec e = {"Pod", type, reason, message, "kubelet", p->node, field};
     event(fl, p->ns, pod, &e, p->events[slot], &p->counts[slot]);
@@ -1252,10 +1230,10 @@ static void pod_event(cm_faults *fl, struct failing *p, const cJSON *pod, int sl
  * starts and exits. Status and Events as the kubelet writes them; the next step on a timer. */
 static void failing_step(cm_faults *fl, struct failing *p, cm_obj *pod)
 {
-    const cJSON *c = cJSON_GetArrayItem(get(get(pod->json, "spec"), "containers"), 0);
+    const cJSON *c = cJSON_GetArrayItem(sim_get(sim_get(pod->json, "spec"), "containers"), 0);
     char image[512], name[256], ns[256], pname[256], msg[2048]; /* copies: the writes replace the pod */
-    snprintf(image, sizeof image, "%s", gets(c, "image") ? gets(c, "image") : "");
-    snprintf(name, sizeof name, "%s", gets(c, "name") ? gets(c, "name") : "");
+    snprintf(image, sizeof image, "%s", sim_gets(c, "image") ? sim_gets(c, "image") : "");
+    snprintf(name, sizeof name, "%s", sim_gets(c, "name") ? sim_gets(c, "name") : "");
     const char *reason = p->fail == FAIL_CRASH ? "CrashLoopBackOff" : p->backing ? "ImagePullBackOff" : "ErrImagePull";
     snprintf(ns, sizeof ns, "%s", p->ns);
     snprintf(pname, sizeof pname, "%s", p->name);
@@ -1320,7 +1298,7 @@ static void failing_timer(cm_loop *loop, void *ud)
     cm_faults *fl = p->fl;
     p->timer = NULL;
     cm_obj *pod = get_obj(fl, "v1", "Pod", p->ns, p->name);
-    if (!pod || !is(cm_meta_str(pod->json, "uid"), p->uid) || cm_meta_str(pod->json, "deletionTimestamp")) {
+    if (!pod || !sim_is(cm_meta_str(pod->json, "uid"), p->uid) || cm_meta_str(pod->json, "deletionTimestamp")) {
         failing_unlink(fl, p); /* gone or going: its kubelet stops trying */
         return;
     }
@@ -1342,7 +1320,7 @@ int cm_fault_pod_start(cm_fake *f, const cJSON *pod, const cJSON *node, const ch
     p->fl = fl;
     p->fail = r->fail;
     p->backoff = 10 * CM_NS_PER_S;
-    const char *image = gets(cJSON_GetArrayItem(get(get(pod, "spec"), "containers"), 0), "image");
+    const char *image = sim_gets(cJSON_GetArrayItem(sim_get(sim_get(pod, "spec"), "containers"), 0), "image");
     image = image ? image : "";
     snprintf(p->pull_error, sizeof p->pull_error, "rpc error: code = NotFound desc = failed to pull and unpack image "
              "\"%.200s\": failed to resolve reference \"%.200s\": %.200s: not found", image, image, image);
@@ -1365,7 +1343,7 @@ int cm_fault_pdb_blocked(const cm_fake *f, const char *ns, const char *name)
 {
     const cm_faults *fl = f->faults;
     for (size_t i = 0; fl && i < fl->nrules; i++)
-        if (fl->rules[i].section == S_PDBS && is(fl->rules[i].ns, ns) && is(fl->rules[i].name, name))
+        if (fl->rules[i].section == S_PDBS && sim_is(fl->rules[i].ns, ns) && sim_is(fl->rules[i].name, name))
             return 1;
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "duration.h"
 #include "fakeint.h"
 #include "fault.h"
+#include "ip4.h"
 #include "json.h"
 #include "map.h"
 #include "select.h"
@@ -104,18 +105,10 @@ static cJSON *objmember(cJSON *o, const char *k)
     return m;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 /* A delay stretched by up to the jitter fraction, drawn from the seed. */
 static int64_t jittered(cm_sim *s, int64_t d)
 {
-    double u = (double)(splitmix64(&s->rng) >> 11) / 9007199254740992.0;
+    double u = (double)(cm_splitmix64(&s->rng) >> 11) / 9007199254740992.0;
     return d + (int64_t)((double)d * s->jitter * u);
 }
 
@@ -123,6 +116,10 @@ static void now_str(cm_sim *s, char *buf, size_t size)
 {
     cm_fake_now(s->f, buf, size);
 }
+
+/* Names and keys fit the fixed buffers here: fixtures and the API server refuse longer names. */
+_Static_assert(256 > CM_FAKE_NAME_MAX && 256 > CM_FAKE_NAMESPACE_MAX, "name[256] holds any name");
+_Static_assert(512 > CM_FAKE_NAMESPACE_MAX + 1 + CM_FAKE_NAME_MAX, "key[512] holds any namespace/name");
 
 static void objkey(const char *ns, const char *name, char *buf, size_t size)
 {
@@ -684,21 +681,6 @@ static const char *internal_ip(const cJSON *node)
     return NULL;
 }
 
-static int parse_ip4(const char *s, uint32_t *out)
-{
-    unsigned a, b, c, d;
-    char tail;
-    if (!s || sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
-        return 0;
-    *out = (a << 24) | (b << 16) | (c << 8) | d;
-    return 1;
-}
-
-static void format_ip4(uint32_t ip, char *buf, size_t size)
-{
-    snprintf(buf, size, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
-}
-
 static const char *const STANDARD_PLUGINS[] = {
     "bandwidth", "bridge", "dhcp", "firewall", "host-device", "host-local", "ipvlan", "loopback",
     "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan", "vrf"};
@@ -710,13 +692,13 @@ static cm_host *base_host(const cJSON *node)
 {
     cm_host *h = cm_host_new();
     uint32_t ip;
-    if (!h || !parse_ip4(internal_ip(node), &ip))
+    if (!h || !cm_ip4_parse(internal_ip(node), 0, &ip))
         return h;
     char mac[32], cidr[40], gw[20];
     snprintf(mac, sizeof mac, "52:54:%02x:%02x:%02x:%02x", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
-    format_ip4(ip, cidr, sizeof cidr);
+    cm_ip4_format(ip, cidr, sizeof cidr);
     strcat(cidr, "/24");
-    format_ip4((ip & 0xffffff00u) + 1, gw, sizeof gw);
+    cm_ip4_format((ip & 0xffffff00u) + 1, gw, sizeof gw);
     cJSON *link = cJSON_CreateObject();
     cJSON_AddStringToObject(link, "name", "eth0");
     cJSON_AddStringToObject(link, "kind", "device");
@@ -1095,7 +1077,7 @@ static void schedule_pod(cm_sim *s, cm_obj *pod)
             best_count = count;
             best = nodes[i]->name;
             ties = 1;
-        } else if (count == best_count && splitmix64(&s->rng) % ++ties == 0) {
+        } else if (count == best_count && cm_splitmix64(&s->rng) % ++ties == 0) {
             best = nodes[i]->name; /* reservoir sampling among equals, as selectHost does */
         }
     }
@@ -1276,7 +1258,7 @@ static int pod_ip(cm_sim *s, const cm_obj *pod, const cJSON *node, char *buf, si
     char addr[32];
     unsigned bits;
     uint32_t net;
-    if (!cidr || sscanf(cidr, "%31[0-9.]/%u", addr, &bits) != 2 || !parse_ip4(addr, &net) || bits > 30 || bits < 8)
+    if (!cidr || sscanf(cidr, "%31[0-9.]/%u", addr, &bits) != 2 || !cm_ip4_parse(addr, 0, &net) || bits > 30 || bits < 8)
         return 0;
     uint32_t size_n = UINT32_C(1) << (32 - bits), mask = ~(size_n - 1);
     net &= mask;
@@ -1290,7 +1272,7 @@ static int pod_ip(cm_sim *s, const cm_obj *pod, const cJSON *node, char *buf, si
         if (off < 2 || off == size_n - 1) /* .0, the gateway .1, the broadcast */
             continue;
         char cand[20];
-        format_ip4(net + off, cand, sizeof cand);
+        cm_ip4_format(net + off, cand, sizeof cand);
         int used = 0;
         for (size_t i = 0; i < n && !used; i++)
             used = !cJSON_IsTrue(sim_get(sim_get(on[i]->json, "spec"), "hostNetwork")) &&
@@ -1388,7 +1370,7 @@ static void sandbox_event(cm_sim *s, struct podstate *ps, const cm_obj *pod, con
         return;
     }
     snprintf(ps->event, sizeof ps->event, "%.200s.%016llx", pod->name,
-             (unsigned long long)splitmix64(&s->rng));
+             (unsigned long long)cm_splitmix64(&s->rng));
     ps->event_count = 1;
     const struct cm_evspec e = {"Pod", "Warning", "FailedCreatePodSandBox", msg, "kubelet", node, NULL};
     cJSON *ev = cm_fake_event_new(ns, ps->event, pod->json, &e, now);
@@ -1411,7 +1393,7 @@ static void kubelet_start(cm_sim *s, struct podstate *ps, cm_obj *pod)
     if (!host_net) {
         char *id = sandbox;
         for (int i = 0; i < 4; i++)
-            snprintf(id + i * 16, sizeof sandbox - (size_t)i * 16, "%016llx", (unsigned long long)splitmix64(&s->rng));
+            snprintf(id + i * 16, sizeof sandbox - (size_t)i * 16, "%016llx", (unsigned long long)cm_splitmix64(&s->rng));
         int ready = 1;
         if (!cm_cni_sandbox_ok(sn->host, id, &ready, msg, sizeof msg) && !msg[0])
             snprintf(msg, sizeof msg, "network is not ready");
@@ -2545,7 +2527,7 @@ void sim_set_ext(cm_sim *s, struct sim_x *x)
 
 uint64_t sim_rand(cm_sim *s)
 {
-    return splitmix64(&s->rng);
+    return cm_splitmix64(&s->rng);
 }
 
 int64_t sim_jittered(cm_sim *s, int64_t d)

@@ -16,6 +16,7 @@
 #include "simint.h"
 
 #include "cni.h"
+#include "ip4.h"
 #include "json.h"
 
 #include <gnutls/crypto.h>
@@ -46,28 +47,13 @@ static const cm_kind *ckind(cm_sim *s, const char *k)
 
 /* ---- addresses ---- */
 
-static int parse_ip(const char *t, uint32_t *out)
-{
-    unsigned a, b, c, d;
-    char tail;
-    if (!t || sscanf(t, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
-        return 0;
-    *out = (a << 24) | (b << 16) | (c << 8) | d;
-    return 1;
-}
-
 static int parse_cidr(const char *t, uint32_t *net, unsigned *bits)
 {
     char addr[32];
-    if (!t || sscanf(t, "%31[0-9.]/%u", addr, bits) != 2 || *bits > 32 || !parse_ip(addr, net))
+    if (!t || sscanf(t, "%31[0-9.]/%u", addr, bits) != 2 || *bits > 32 || !cm_ip4_parse(addr, 0, net))
         return 0;
     *net &= *bits ? ~((UINT32_C(1) << (32 - *bits)) - 1) : 0;
     return 1;
-}
-
-static void format_ip(uint32_t ip, char *buf, size_t size)
-{
-    snprintf(buf, size, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
 }
 
 /* CIDRToName: "10.244.1.0/26" -> "10-244-1-0-26". */
@@ -251,7 +237,7 @@ static int assign_in(cm_sim *s, cm_obj *block, const cm_obj *pod, const char *no
         return 0;
     int have = held(spec, pod->ns, pod->name);
     if (have >= 0) {
-        format_ip(net + (uint32_t)have, ip, size);
+        cm_ip4_format(net + (uint32_t)have, ip, size);
         return 1;
     }
     const cJSON *head = cJSON_GetArrayItem(sim_get(spec, "unallocated"), 0);
@@ -290,7 +276,7 @@ static int assign_in(cm_sim *s, cm_obj *block, const cm_obj *pod, const char *no
     sim_seti(ns, "sequenceNumber", seq + 1);
     if (sim_put(s, block->kind, next, NULL) != 200)
         return 0;
-    format_ip(net + (uint32_t)ord, ip, size);
+    cm_ip4_format(net + (uint32_t)ord, ip, size);
     return 1;
 }
 
@@ -345,7 +331,7 @@ static int claim(cm_sim *s, const char *node, char *msg, size_t msgsize)
         uint64_t nblocks = UINT64_C(1) << (bs - bits), size = UINT64_C(1) << (32 - bs);
         for (uint64_t b = 0; b < nblocks; b++) {
             char cidr[64], name[128], base[32], aname[400];
-            format_ip(net + (uint32_t)(b * size), base, sizeof base);
+            cm_ip4_format(net + (uint32_t)(b * size), base, sizeof base);
             snprintf(cidr, sizeof cidr, "%s/%lld", base, (long long)bs);
             cidr_name(cidr, name, sizeof name);
             if (cm_store_get(sim_store(s), kb, "", name))
@@ -413,7 +399,7 @@ void sim_ipam_reconcile(cm_sim *s, const char *key)
 {
     char ipt[64], ns[256], pod[256];
     uint32_t ip;
-    if (sscanf(key, "%63[^|]|%255[^|]|%255s", ipt, ns, pod) != 3 || !parse_ip(ipt, &ip))
+    if (sscanf(key, "%63[^|]|%255[^|]|%255s", ipt, ns, pod) != 3 || !cm_ip4_parse(ipt, 0, &ip))
         return;
     const cm_kind *kb = ckind(s, "IPAMBlock");
     cm_obj *const *items;

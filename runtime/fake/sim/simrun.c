@@ -6,7 +6,7 @@
 #include "fault.h"
 #include "inproc.h"
 #include "k8s_config.h"
-#include "ljson.h"
+#include "lfake.h"
 #include "noderun.h"
 #include "sim.h"
 #include "status.h"
@@ -339,22 +339,12 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
         return; /* otherwise the handle finds the node's host through the run, at each call */
     lua_State *L = s->run->L;
     int top = lua_gettop(L);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cm.agents");
-    if (cm_pcall(L, 1, 1) == LUA_OK) { /* [agents] */
-        lua_getfield(L, -1, "on_pod");
-        lua_pushstring(L, node);
-        cm_lua_push_json(L, pod);
-        lua_pushstring(L, ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync");
-        cm_fake_push_node_host(L, node); /* [agents, on_pod, node, pod, event, host] */
-        if (cm_pcall(L, 4, 0) == LUA_OK) {
-            lua_settop(L, top);
-            return;
-        }
+    const char *event = ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync";
+    if (cm_fake_agent_on_pod(L, node, pod, event) != LUA_OK) {
+        s->agent_errors++;
+        cm_log_field f = {.key = "node", .value = node};
+        cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), lua_tostring(L, -1), &f, 1);
     }
-    s->agent_errors++;
-    cm_log_field f = {.key = "node", .value = node};
-    cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), lua_tostring(L, -1), &f, 1);
     lua_settop(L, top);
 }
 
@@ -450,7 +440,8 @@ cJSON *cm_sim_run_snapshot(cm_sim_run *s)
             }
             all = grown;
         }
-        memcpy(all + n, objs, m * sizeof *objs);
+        if (m) /* an empty kind gives no list at all */
+            memcpy(all + n, objs, m * sizeof *objs);
         n += m;
     }
     if (n)

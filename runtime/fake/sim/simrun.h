@@ -71,9 +71,6 @@ int cm_sim_run_request(cm_sim_run *s, const char *method, const char *path, cons
 /* The simulated host of node, or NULL when there is no such node (or the run is frozen). */
 cm_host *cm_sim_run_host(cm_sim_run *s, const char *node);
 
-/* Pushes a Host handle on node's simulated host (lfake.c): it finds the host again at each call. */
-void cm_fake_push_node_host(lua_State *L, const char *node);
-
 /* How many times an agent (lua/cm/agents.lua) failed; each was logged as an error. */
 int cm_sim_run_agent_errors(const cm_sim_run *s);
 
