@@ -73,6 +73,10 @@ typedef struct cm_hostops {
      * (ENOENT: this backend's tools are not there), restore applies a text with --noflush */
     int (*ipt_save)(cm_hostcall *c, const char *family, const char *backend, char **out);
     int (*ipt_restore)(cm_hostcall *c, const char *family, const char *backend, const char *text);
+    /* nftables tables (flannel's nftables mode keeps its own): [{family, name}] through `nft -j
+     * list tables` (ENOENT: no nft), and the deletion of one table with everything in it */
+    int (*nft_tables)(cm_hostcall *c, cJSON **out);
+    int (*nft_delete_table)(cm_hostcall *c, const char *family, const char *name);
 } cm_hostops;
 
 /* The real host. */

@@ -474,6 +474,52 @@ static int real_ipt_restore(cm_hostcall *c, const char *family, const char *back
     return rc;
 }
 
+/* ---- nftables tables ---- */
+
+static int real_nft_tables(cm_hostcall *c, cJSON **out)
+{
+    char path[4200];
+    if (!find_tool("nft", path, sizeof path))
+        return cm_hostcall_fail(c, ENOENT, "nft: not installed");
+    char j[] = "-j", list[] = "list", tables[] = "tables";
+    char *argv[] = {path, j, list, tables, NULL};
+    char *text = NULL;
+    if (run_tool(c, argv, NULL, &text) != 0)
+        return -1;
+    cJSON *doc = cJSON_Parse(text);
+    free(text);
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "nftables"))
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "table");
+        const char *fam = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "family"));
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name"));
+        if (!fam || !name)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "family", fam);
+        cJSON_AddStringToObject(o, "name", name);
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON_Delete(doc);
+    *out = arr;
+    return 0;
+}
+
+static int real_nft_delete_table(cm_hostcall *c, const char *family, const char *name)
+{
+    char path[4200];
+    if (!find_tool("nft", path, sizeof path))
+        return cm_hostcall_fail(c, ENOENT, "nft: not installed");
+    char del[] = "delete", table[] = "table";
+    char *argv[] = {path, del, table, (char *)family, (char *)name, NULL};
+    char *out = NULL;
+    int rc = run_tool(c, argv, NULL, &out);
+    free(out);
+    return rc;
+}
+
 const cm_hostops cm_hostops_real = {
     .name = "real",
     .links = cm_nl_links,
@@ -498,4 +544,6 @@ const cm_hostops cm_hostops_real = {
     .file_resolve = real_file_resolve,
     .ipt_save = real_ipt_save,
     .ipt_restore = real_ipt_restore,
+    .nft_tables = real_nft_tables,
+    .nft_delete_table = real_nft_delete_table,
 };

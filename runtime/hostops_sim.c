@@ -274,6 +274,31 @@ static int sim_ipt_restore(cm_hostcall *c, const char *family, const char *backe
                             backend, err);
 }
 
+/* The simulated host's nftables tables: its document's "nftables" array of {family, name}. */
+static int sim_nft_tables(cm_hostcall *c, cJSON **out)
+{
+    *out = section(c, "nftables", NULL);
+    if (!*out)
+        *out = cJSON_CreateArray();
+    return 0;
+}
+
+static int sim_nft_delete_table(cm_hostcall *c, const char *family, const char *name)
+{
+    cJSON *arr = cJSON_GetObjectItemCaseSensitive((cJSON *)cm_host_json(H(c)), "nftables");
+    cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (jstr(e, "family") && jstr(e, "name") && strcmp(jstr(e, "family"), family) == 0 &&
+            strcmp(jstr(e, "name"), name) == 0) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(arr, e));
+            return 0;
+        }
+    }
+    c->code = "ToolFailed";
+    return cm_hostcall_fail(c, ENOENT, "nft delete table %s %s: No such file or directory", family, name);
+}
+
 const cm_hostops cm_hostops_sim = {
     .name = "simulated",
     .links = sim_links,
@@ -298,4 +323,6 @@ const cm_hostops cm_hostops_sim = {
     .file_resolve = sim_file_resolve,
     .ipt_save = sim_ipt_save,
     .ipt_restore = sim_ipt_restore,
+    .nft_tables = sim_nft_tables,
+    .nft_delete_table = sim_nft_delete_table,
 };

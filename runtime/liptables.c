@@ -7,8 +7,11 @@
  *       family "ipv4"|"ipv6", backend "legacy"|"nft"; "ENOENT" when that tool is missing
  *   iptables.restore(family, backend, text) -> true | nil, msg, code   iptables-restore
  *       --noflush --wait with text on stdin ("ToolFailed" with the tool's message)
+ *   iptables.nft_tables() -> {{family, name}, ...} | nil, msg, "ENOENT" (no nft)
+ *   iptables.nft_delete_table(family, name) -> true | nil, msg, code   (nft delete table)
  */
 #include "lhost.h"
+#include "ljson.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +51,36 @@ static int ipt_restore(lua_State *L)
     return 1;
 }
 
+static int nft_tables(lua_State *L)
+{
+    cm_hostcall c;
+    const cm_hostops *ops = cm_lua_host(L, &c, 0);
+    cJSON *out;
+    if (ops->nft_tables(&c, &out) != 0)
+        return cm_lua_host_fail(L, &c);
+    cm_lua_push_json(L, out);
+    cJSON_Delete(out);
+    return 1;
+}
+
+static int nft_delete_table(lua_State *L)
+{
+    static const char *const FAMILIES[] = {"ip", "ip6", "inet", "arp", "bridge", "netdev", NULL};
+    const char *family = FAMILIES[luaL_checkoption(L, 1, NULL, FAMILIES)];
+    const char *name = luaL_checkstring(L, 2);
+    luaL_argcheck(L, name[0] && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == strlen(name),
+                  2, "not an nftables table name");
+    cm_hostcall c;
+    const cm_hostops *ops = cm_lua_host(L, &c, 0);
+    if (ops->nft_delete_table(&c, family, name) != 0)
+        return cm_lua_host_fail(L, &c);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
+    {"nft_tables", nft_tables},
+    {"nft_delete_table", nft_delete_table},
     {"save", ipt_save},
     {"restore", ipt_restore},
     {NULL, NULL},

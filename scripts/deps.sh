@@ -5,7 +5,7 @@
 set -eu
 PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev
 libcjson-dev libyaml-dev libmnl-dev libmicrohttpd-dev libgnutls28-dev lua-check python3-kubernetes
-iproute2 iptables openssl valgrind strace nodejs"
+iproute2 iptables nftables openssl valgrind strace nodejs"
 missing=""
 for p in $PACKAGES; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

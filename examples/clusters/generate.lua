@@ -6,7 +6,9 @@
 ---   --control-planes K    of which control-plane nodes, labelled and tainted (default 1)
 ---   --pods-per-node M     replicas of the "web" Deployment per worker (default 2)
 ---   --statefulset N       replicas of the "db" StatefulSet (default 0)
----   --pdbs                PodDisruptionBudgets for web (minAvailable 50%) and db (maxUnavailable 1)
+---   --api N               replicas of a second Deployment, "api" (default 0)
+---   --pdbs                PodDisruptionBudgets for web (minAvailable 50%), api (maxUnavailable 1)
+---                         and db (maxUnavailable 1)
 ---   --canal               Canal instead of flannel (examples/manifests/canal.yaml)
 ---   --calico-installed    also Calico's flannel-migration manifest, applied as its guide says before
 ---                         migrating (CRDs, RBAC, calico-node DaemonSet that no node selects yet)
@@ -21,7 +23,7 @@
 local json = require "cm.json"
 local yaml = require "cm.yaml"
 
-local opts = { nodes = 3, ["control-planes"] = 1, ["pods-per-node"] = 2, statefulset = 0 }
+local opts = { nodes = 3, ["control-planes"] = 1, ["pods-per-node"] = 2, statefulset = 0, api = 0 }
 local flags = { pdbs = true, canal = true, ["calico-installed"] = true, ["old-manifest"] = true }
 local strings = { manifests = true, ["annotation-prefix"] = true }
 do
@@ -437,6 +439,13 @@ if web_replicas > 0 then
       volumes = { { name = "cache", emptyDir = json.object() } } } }, 1)
 end
 
+if opts.api > 0 then -- placed from the second worker on, so its pods and web's share nodes differently
+   deployment("api", "apps", opts.api, { metadata = { labels = { app = "api" } }, spec = {
+      containers = { { name = "api", image = "registry.example.com/shop/api:2.4.1",
+         ports = { { containerPort = 8080, protocol = "TCP" } },
+         resources = { requests = { cpu = "100m", memory = "128Mi" } } } } } }, 2)
+end
+
 if opts.statefulset > 0 then
    local labels = { app = "db" }
    local sts = add { apiVersion = "apps/v1", kind = "StatefulSet",
@@ -469,6 +478,9 @@ if opts.pdbs then
    if web_replicas > 0 then
       pdb("web", { minAvailable = "50%", selector = { matchLabels = { app = "web" } } }, web_replicas,
          (web_replicas + 1) // 2)
+   end
+   if opts.api > 0 then
+      pdb("api", { maxUnavailable = 1, selector = { matchLabels = { app = "api" } } }, opts.api, opts.api - 1)
    end
    if opts.statefulset > 0 then
       pdb("db", { maxUnavailable = 1, selector = { matchLabels = { app = "db" } } }, opts.statefulset,

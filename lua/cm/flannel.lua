@@ -272,6 +272,8 @@ end
 
 --- flanneld's own iptables chains (v0.20.0 on): FLANNEL-POSTRTG in nat, FLANNEL-FWD in filter.
 M.IPTABLES_CHAINS = { ["FLANNEL-POSTRTG"] = true, ["FLANNEL-FWD"] = true }
+--- flanneld's tables in nftables mode (EnableNFTables, v0.25.0 on).
+M.NFT_TABLES = { { family = "ip", name = "flannel-ipv4" }, { family = "ip6", name = "flannel-ipv6" } }
 --- The comments of flanneld's rules; before v0.20.0 they sat directly in POSTROUTING/FORWARD.
 M.IPTABLES_COMMENTS = { "flanneld masq", "flanneld forward" }
 --- The device names flanneld creates for a VNI: IPv4 and IPv6.

@@ -7,6 +7,7 @@ local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"
 local ipt = require "cm.iptables_plan"
+local iptables = require "cm.iptables"
 local json = require "cm.json"
 local netlink = require "cm.netlink"
 
@@ -33,7 +34,7 @@ local function main(args)
    local dir = args.cni_dir or "/etc/cni/net.d"
    local backup_dir = args.backup_dir or DEFAULT_BACKUP
    local res = { ok = true, changed = false, links = { removed = list(), absent = list() },
-      iptables = { removed = list() }, cni = { removed = list(), absent = list() } }
+      iptables = { removed = list() }, nftables = { removed = list() }, cni = { removed = list(), absent = list() } }
    local ph, err, code = placeholder(dir, args.cni_conf_name or calico.CNI_CONF_NAME)
    if not ph then return nil, "placeholder: " .. err, code end
    res.placeholder = ph
@@ -56,6 +57,21 @@ local function main(args)
       if not removed then return nil, ierr, icode end
       res.iptables.removed = removed
       res.changed = res.changed or #removed > 0
+   end
+   if args.iptables ~= false then
+      local tables, terr, tcode = iptables.nft_tables()
+      if not tables and tcode ~= "ENOENT" then return nil, terr, tcode end
+      res.nftables.skipped = not tables and terr or nil -- no nft: no nftables mode to undo
+      for _, t in ipairs(tables or {}) do
+         for _, f in ipairs(flannel.NFT_TABLES) do
+            if t.family == f.family and t.name == f.name then
+               local ok, derr, dcode = iptables.nft_delete_table(t.family, t.name)
+               if not ok then return nil, derr, dcode end
+               table.insert(res.nftables.removed, t.family .. " " .. t.name)
+               res.changed = true
+            end
+         end
+      end
    end
    local names = args.flannel_conf_names
       or { args.canal and flannel.CANAL_CNI_CONF_NAME or flannel.CNI_CONF_NAME }

@@ -23,7 +23,7 @@ check flannel-3node.yaml
 check flannel-10node.yaml --nodes 10 --statefulset 3 --pdbs
 check canal-3node.yaml --canal
 check flannel-calico-installed-4node.yaml --calico-installed --nodes 4 --statefulset 2 --pdbs
-check flannel-calico-installed-10node.yaml --calico-installed --nodes 10 --statefulset 3 --pdbs
+check flannel-calico-installed-10node.yaml --calico-installed --nodes 10 --statefulset 3 --api 4 --pdbs
 check flannel-old-calico-installed-3node.yaml --old-manifest --calico-installed --statefulset 1 --pdbs
 check flannel-prefix-vni-calico-installed-3node.yaml --annotation-prefix flannel.example.com --vni 4096 --calico-installed
 check canal-calico-installed-3node.yaml --canal --calico-installed

@@ -77,6 +77,14 @@ COMMIT
 COMMIT
 R
 ip6tables-nft-restore --noflush <"$d/v6.rules"
+if command -v nft >/dev/null 2>&1; then # flannel's nftables mode, beside a site's own table
+    nft add table ip flannel-ipv4
+    nft add chain ip flannel-ipv4 postrtg '{ type nat hook postrouting priority srcnat; }'
+    nft add rule ip flannel-ipv4 postrtg ip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 masquerade
+    nft add table ip6 flannel-ipv6
+    nft add table inet site
+    nft add chain inet site fwd '{ type filter hook forward priority 0; }'
+fi
 cat >"$nd/10-flannel.conflist" <<'J'
 {"name": "cbr0", "cniVersion": "0.3.1", "plugins": [{"type": "flannel", "delegate": {"hairpinMode": true, "isDefaultGateway": true}}, {"type": "portmap", "capabilities": {"portMappings": true}}]}
 J
@@ -100,6 +108,9 @@ check 'd["counts"]["veth"] == 2 and "net.ipv4.conf.all.rp_filter" in d["sysctls"
 run "$CNI_MIGRATE" node-run flannel-cleanup --args "$args"
 expect_rc 0
 check 'd["ok"] and d["changed"] and d["placeholder"]["written"] and sorted(d["links"]["removed"]) == ["cni0", "flannel-v6.1", "flannel.1"]' "flannel-cleanup: placeholder and links"
+if command -v nft >/dev/null 2>&1; then
+    check 'sorted(d["nftables"]["removed"]) == ["ip flannel-ipv4", "ip6 flannel-ipv6"]' "flannel-cleanup: flannel's nftables tables reported"
+fi
 check 'len([r for r in d["iptables"]["removed"] if r.get("chain")]) == 4 and len(d["cni"]["removed"]) == 1' "flannel-cleanup: 4 chains (2 per family) and the CNI file reported"
 OUT=$(ip -j link show); check 'not ({"cni0", "flannel.1", "flannel-v6.1"} & {l["ifname"] for l in d}) and {"eth0", "veth00000001", "veth00000002"} <= {l["ifname"] for l in d}' "ip link: flannel's devices gone, the rest kept"
 OUT=$(ip -j route show); check 'not [r for r in d if r["dst"].startswith("10.244.")] and [r for r in d if r["dst"] == "default"]' "ip route: flannel's routes gone, the default kept"
@@ -110,13 +121,17 @@ expect_no_out 'FLANNEL|flanneld'
 expect_out '^-A POSTROUTING -s 172.16.0.0/12 -j ACCEPT'
 expect_out '^-A FORWARD -j SITE'
 expect_out '^-A SITE -s 192.0.2.0/24 -j DROP'
+if command -v nft >/dev/null 2>&1; then
+    OUT=$(nft -j list tables)
+    check 'not [t for t in d["nftables"] if "table" in t and t["table"]["name"].startswith("flannel-")] and [t for t in d["nftables"] if "table" in t and t["table"]["name"] == "site"]' "nft: flannel's tables gone, the site's kept"
+fi
 [ -f "$nd/10-flannel.conflist" ] && fail "10-flannel.conflist still there"
 cmp -s "$d/backup/10-flannel.conflist" "$d/flannel.orig" || fail "the backup differs from flannel's config"
 grep -q flannel-migration-in-progress "$nd/10-calico.conflist" || fail "no placeholder in 10-calico.conflist"
 [ "$(stat -c %a "$nd/10-calico.conflist")" = 644 ] || fail "placeholder mode is not 0644"
 run "$CNI_MIGRATE" node-run flannel-cleanup --args "$args"
 expect_rc 0
-check 'd["ok"] and not d["changed"] and not d["placeholder"]["written"] and not d["links"]["removed"] and not d["iptables"]["removed"] and not d["cni"]["removed"]' "flannel-cleanup twice: nothing left to do"
+check 'd["ok"] and not d["changed"] and not d["placeholder"]["written"] and not d["links"]["removed"] and not d["iptables"]["removed"] and not d["nftables"]["removed"] and not d["cni"]["removed"]' "flannel-cleanup twice: nothing left to do"
 
 # ---- calico-check: missing, then right, then a wrong VNI ----
 cargs="{\"cni_dir\":\"$nd\",\"vni\":4096,\"port\":4789,\"mac\":\"66:aa:bb:cc:dd:01\",\"address\":\"10.244.1.192\"}"
