@@ -1,6 +1,7 @@
 --- flannel-config: reads flannel's manifests and prints the network settings a migration to
 --- Calico must keep (pod CIDR, VXLAN VNI and port, block size), with the warnings that apply.
 --- usage: cni-migrate run flannel-config MANIFEST.yaml [--json]
+local calico = require "cm.calico"
 local flannel = require "cm.flannel"
 local json = require "cm.json"
 local log = require "cm.log"
@@ -37,14 +38,7 @@ local netconf_text = found.configmap.data and found.configmap.data["net-conf.jso
 local conf, cerr = flannel.parse_net_conf(netconf_text or "")
 if not conf then proc.usage("%s: ConfigMap %s: %s", path, found.configmap.metadata.name, cerr) end
 
-local warnings = {}
-if conf.backend_type ~= "vxlan" then
-   warnings[#warnings + 1] = ("backend %q: only vxlan can be migrated in place"):format(conf.backend_type)
-end
-if conf.port ~= 4789 then
-   warnings[#warnings + 1] = ("VXLAN port %d differs from Calico's default 4789: the migration sets "
-      .. "FelixConfiguration vxlanPort to %d"):format(conf.port, conf.port)
-end
+local keep, warnings = calico.from_flannel(conf)
 
 local result = json.object {
    source = path,
@@ -59,10 +53,10 @@ local result = json.object {
    vni = conf.vni,
    port = conf.port,
    calico = {
-      ippool_cidr = conf.network or json.null,
-      ippool_block_size = conf.subnet_len >= 26 and conf.subnet_len or 26,
-      felix_vxlan_vni = conf.vni,
-      felix_vxlan_port = conf.port,
+      ippool_cidr = keep.ippool_cidr or json.null,
+      ippool_block_size = keep.ippool_block_size,
+      felix_vxlan_vni = keep.felix_vxlan_vni,
+      felix_vxlan_port = keep.felix_vxlan_port,
    },
    warnings = json.array(warnings),
 }

@@ -319,6 +319,8 @@ static int sim_done(cm_runtime *rt, cm_sim_run *sim, struct cm_run *r, int rc)
     if (failed && rc == CM_OK) /* a simulation whose agents failed cannot be trusted */
         rc = set_error(rt, CM_FAILED, "the simulation's node agents failed %d time%s (logged above)",
                        failed, failed == 1 ? "" : "s");
+    if (cm_sim_run_lost(sim) && rc == CM_OK) /* nor one that dropped work it was given */
+        rc = set_error(rt, CM_FAILED, "the simulation ran out of memory and lost queued work (logged above)");
     return rc;
 }
 

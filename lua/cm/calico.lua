@@ -16,6 +16,8 @@ M.ANN_VXLAN_MAC = "projectcalico.org/VXLANTunnelMACAddr"
 --- Felix's VXLAN defaults when FelixConfiguration does not set them.
 M.DEFAULT_VXLAN_VNI = 4096
 M.DEFAULT_VXLAN_PORT = 4789
+--- Calico IPAM's block size when an IPPool does not set blockSize.
+M.DEFAULT_BLOCK_SIZE = 26
 M.VXLAN_DEVICE = "vxlan.calico"
 M.CNI_CONF_NAME = "10-calico.conflist"
 M.CNI_KUBECONFIG = "/etc/cni/net.d/calico-kubeconfig"
@@ -196,6 +198,33 @@ end
 
 M.POOL_V4 = "default-ipv4-ippool"
 
+--- The IPPool block size that keeps flannel's per-node subnets whole: flannel's subnet length, or
+--- the default block size (Calico's, or the one given) when that is smaller than a block.
+---@param subnet_len integer flannel's SubnetLen
+---@param default integer|nil the smallest block wanted (default DEFAULT_BLOCK_SIZE)
+---@return integer
+function M.block_size(subnet_len, default)
+   return math.max(subnet_len, default or M.DEFAULT_BLOCK_SIZE)
+end
+
+--- What Calico must keep of a flannel network config (cm.flannel.parse_net_conf's), and the
+--- warnings that apply to migrating it in place.
+---@param conf table
+---@return table keep {ippool_cidr, ippool_block_size, felix_vxlan_vni, felix_vxlan_port}
+---@return string[] warnings
+function M.from_flannel(conf)
+   local warnings = {}
+   if conf.backend_type ~= "vxlan" then
+      warnings[#warnings + 1] = ("backend %q: only vxlan can be migrated in place"):format(conf.backend_type)
+   end
+   if conf.port ~= M.DEFAULT_VXLAN_PORT then
+      warnings[#warnings + 1] = ("VXLAN port %d differs from Calico's default %d: the migration sets "
+         .. "FelixConfiguration vxlanPort to %d"):format(conf.port, M.DEFAULT_VXLAN_PORT, conf.port)
+   end
+   return { ippool_cidr = conf.network, ippool_block_size = M.block_size(conf.subnet_len),
+      felix_vxlan_vni = conf.vni, felix_vxlan_port = conf.port }, warnings
+end
+
 --- The IPPool spec the migration wants, from the settings (datamodel.md A.2, A.12), with the
 --- defaults clientv3 adds on Create.
 ---@param cfg table resolved settings
@@ -216,7 +245,7 @@ function M.pool_mismatch(have, want)
       if val == nil then
          if k == "natOutgoing" or k == "disabled" then return false end
          if k == "ipipMode" or k == "vxlanMode" then return "Never" end
-         if k == "blockSize" then return 26 end
+         if k == "blockSize" then return M.DEFAULT_BLOCK_SIZE end
       end
       return val
    end

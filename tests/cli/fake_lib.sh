@@ -3,9 +3,9 @@
 FAKE_PID=""
 FAKE_DIR=$(mktemp -d)
 # kubectl caches discovery and OpenAPI in $HOME/.kube/cache/discovery/127.0.0.1_PORT. fake serve
-# listens on an ephemeral port, so under ctest -j a port one test's server used earlier comes back
-# to another test's server with other kinds and schemas, and kubectl believed the stale cache (the
-# cause of cli/test_fake_validation failing once in a while). Each test keeps its own cache.
+# listens on an ephemeral port, so a port one test's server used comes back to another test's
+# server with other kinds and schemas; each test keeps its own cache so none can read another's.
+# (Not what made cli/test_fake_validation fail now and then: that was a 409, see that test.)
 mkdir -p "$FAKE_DIR/home"
 export HOME="$FAKE_DIR/home"
 export KUBECACHEDIR="$FAKE_DIR/home/.kube/cache"

@@ -32,4 +32,13 @@ t.eq({ r, msg, code }, { nil, "ConfigMap calico-config: no cni_network_config", 
 cfg.data.cni_network_config = '{"mtu": __CNI_MTU__,}'
 r, msg = calico.cni_conflist(cfg, "w", 1450)
 t.eq(msg, "ConfigMap calico-config: cni_network_config: invalid JSON at byte offset 13: expected a string key")
+-- what Calico keeps of flannel's network config, and the warnings (flannel-config prints them)
+local keep, warns = calico.from_flannel { network = "10.244.0.0/16", subnet_len = 24, backend_type = "vxlan",
+   vni = 1, port = 8472 }
+t.eq(keep, { ippool_cidr = "10.244.0.0/16", ippool_block_size = 26, felix_vxlan_vni = 1, felix_vxlan_port = 8472 })
+t.eq(warns, { "VXLAN port 8472 differs from Calico's default 4789: the migration sets FelixConfiguration vxlanPort to 8472" })
+keep, warns = calico.from_flannel { network = "10.0.0.0/8", subnet_len = 28, backend_type = "host-gw", vni = 1,
+   port = 4789 }
+t.eq({ keep.ippool_block_size, warns }, { 28, { 'backend "host-gw": only vxlan can be migrated in place' } })
+t.eq(calico.block_size(24, 27), 27)
 t.done()

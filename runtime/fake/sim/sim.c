@@ -85,6 +85,7 @@ struct cm_sim {
     cm_sim_agent_fn agent;
     void *agent_ud;
     uint64_t requests, reconciles;
+    uint64_t lost; /* work items out of memory kept from the queue (cm_sim_lost) */
     uint64_t node_epoch;  /* bumped when a node comes or goes (positions in the node list move) */
     struct sim_x *x;      /* the controllers of sim_*.c (simint.h) */
     const cm_kind *k_pod, *k_node, *k_ds, *k_rs, *k_deploy, *k_sts, *k_pdb, *k_event;
@@ -478,8 +479,10 @@ static void enqueue(cm_sim *s, enum ctl ctl, const char *ns, const char *name)
     if (s->qlen == s->qcap) {
         size_t cap = s->qcap ? s->qcap * 2 : 64;
         struct item *q = malloc(cap * sizeof *q);
-        if (!q)
+        if (!q) {
+            s->lost++;
             return;
+        }
         for (size_t i = 0; i < s->qlen; i++)
             q[i] = s->q[(s->qhead + i) % s->qcap];
         free(s->q);
@@ -490,6 +493,7 @@ static void enqueue(cm_sim *s, enum ctl ctl, const char *ns, const char *name)
     char *k = strdup(key);
     if (!k || cm_map_set(s->queued, dedup, s) != 0) {
         free(k);
+        s->lost++;
         return;
     }
     s->q[(s->qhead + s->qlen++) % s->qcap] = (struct item){ctl, k};
@@ -2491,6 +2495,11 @@ void cm_sim_set_agent(cm_sim *s, cm_sim_agent_fn fn, void *ud)
 uint64_t cm_sim_requests(const cm_sim *s)
 {
     return s->requests;
+}
+
+uint64_t cm_sim_lost(const cm_sim *s)
+{
+    return s->lost;
 }
 
 uint64_t cm_sim_reconciles(const cm_sim *s)

@@ -99,4 +99,8 @@ void cm_sim_set_agent(cm_sim *sim, cm_sim_agent_fn fn, void *ud);
 uint64_t cm_sim_requests(const cm_sim *sim);
 uint64_t cm_sim_reconciles(const cm_sim *sim);
 
+/* Work items the simulation could not queue for want of memory: a run with any cannot be
+ * trusted (the summary says so and the run fails; see cm_sim_run_agent_errors). */
+uint64_t cm_sim_lost(const cm_sim *sim);
+
 #endif

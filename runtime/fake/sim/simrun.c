@@ -363,6 +363,11 @@ int cm_sim_run_agent_errors(const cm_sim_run *s)
     return s->agent_errors;
 }
 
+uint64_t cm_sim_run_lost(const cm_sim_run *s)
+{
+    return s->sim ? cm_sim_lost(s->sim) : 0;
+}
+
 cm_host *cm_sim_run_host(cm_sim_run *s, const char *node)
 {
     return s->sim ? cm_sim_host(s->sim, node) : NULL;
@@ -413,6 +418,11 @@ void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop
     cm_log_write(log, CM_LOG_INFO, cm_loop_wall(loop), msg, f, CM_VERB_COUNT + 1);
     if (cm_faults_any(s->faults))
         fault_summary(s, log, loop);
+    if (cm_sim_run_lost(s)) {
+        snprintf(msg, sizeof msg, "the simulation lost %llu work item(s) for want of memory",
+                 (unsigned long long)cm_sim_run_lost(s));
+        cm_log_write(log, CM_LOG_ERROR, cm_loop_wall(loop), msg, NULL, 0);
+    }
 }
 
 /* Compares two objects by resourceVersion (the order they were last written in). */

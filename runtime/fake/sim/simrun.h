@@ -71,6 +71,9 @@ int cm_sim_run_request(cm_sim_run *s, const char *method, const char *path, cons
 /* The simulated host of node, or NULL when there is no such node (or the run is frozen). */
 cm_host *cm_sim_run_host(cm_sim_run *s, const char *node);
 
+/* Work items the simulation lost for want of memory (cm_sim_lost); the summary logs them. */
+uint64_t cm_sim_run_lost(const cm_sim_run *s);
+
 /* How many times an agent (lua/cm/agents.lua) failed; each was logged as an error. */
 int cm_sim_run_agent_errors(const cm_sim_run *s);
 
