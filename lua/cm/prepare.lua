@@ -68,14 +68,31 @@ function M.migration_config(ctx, data)
    return true
 end
 
+--- Keys of flannel-migration-config that rollback reads: flannel's nodeSelector as it was before
+--- the migration's (JSON, "null" for none), and the IP pool the migration created.
+M.KEY_FLANNEL_SELECTOR = "cni-migrate.flannel-node-selector"
+M.KEY_POOL_CREATED = "cni-migrate.pool-created"
+--- The phase a finished rollback leaves.
+M.ROLLED_BACK = "rolled-back"
+
 --- Saves flannel's settings (Calico's flannel_subnet_env, and ours) and marks the phase.
 function M.save_config(ctx)
    local data = { flannel_subnet_env = subnet_env_text(ctx), ["cni-migrate.settings"] = settings_json(ctx.cfg),
       ["cni-migrate.phase"] = "prepare" }
    local mc = ctx.snap.migration_config
-   if not (mc and mc.data and mc.data["cni-migrate.started"]) then data["cni-migrate.started"] = time.rfc3339() end
-   if mc and mc.data and mc.data["cni-migrate.phase"] and mc.data["cni-migrate.phase"] ~= "prepare" then
+   local md = mc and mc.data or {}
+   local again = md["cni-migrate.phase"] == M.ROLLED_BACK -- a migration after a rollback starts anew
+   if again or not md["cni-migrate.started"] then data["cni-migrate.started"] = time.rfc3339() end
+   if md["cni-migrate.phase"] and md["cni-migrate.phase"] ~= "prepare" and not again then
       data["cni-migrate.phase"] = nil -- a resumed run keeps its later phase
+   end
+   if again or not md[M.KEY_FLANNEL_SELECTOR] then -- for rollback: the nodeSelector before ours
+      local sel = {}
+      for k, val in pairs(ctx.snap.flannel_ds.spec.template.spec.nodeSelector or {}) do
+         if k ~= calico.LABEL_NETWORK then sel[k] = val end
+      end
+      data[M.KEY_FLANNEL_SELECTOR] = ctx.snap.flannel_ds.spec.template.spec.nodeSelector
+         and json.encode(json.object(sel)) or "null"
    end
    if M.migration_config(ctx, data) then ctx.step("save-config", nil, "ConfigMap " .. calico.MIGRATION_CONFIGMAP) end
 end
@@ -160,6 +177,7 @@ function M.pool(ctx)
       metadata = { name = calico.POOL_V4, annotations = {
          ["projectcalico.org/metadata"] = json.encode { creationTimestamp = now_seconds() } } }, spec = want })
    ctx.snap.pools[#ctx.snap.pools + 1] = created
+   M.migration_config(ctx, { [M.KEY_POOL_CREATED] = calico.POOL_V4 }) -- rollback --remove-calico-state deletes it
    ctx.step("ippool", nil, ("IPPool %s: %s, blockSize %d, natOutgoing %s, vxlanMode Always"):format(
       calico.POOL_V4, want.cidr, want.blockSize, tostring(want.natOutgoing)))
 end
