@@ -64,12 +64,15 @@ for _, r in ipairs(results.list) do
    if r.result ~= "ok" then step("checks", nil, ("%s %s: %s: %s"):format(r.result, r.check, r.object, r.message)) end
 end
 step("checks", nil, ("%d check(s) ok, %d warning(s), %d skipped"):format(counts.ok, counts.warning, counts.skipped))
-if rollback.untouched(snap) and not cfg.opts.remove_calico_state then
+local function nothing_to_do()
+   if not rollback.untouched(snap) or cfg.opts.remove_calico_state then return false end
    print(("Nothing to roll back: DaemonSet %s/%s runs without the migration's nodeSelector and no node carries %s "
       .. "or %s."):format(snap.flannel_ds.metadata.namespace, snap.flannel_ds.metadata.name, calico.LABEL_NETWORK,
       calico.LABEL_IN_PROGRESS))
-   return
+   return true
 end
+-- a migration that holds the Lease may be about to write: it is stopped first (below)
+if not lock.busy(c, cfg.values.CALICO_DAEMONSET_NAMESPACE) and nothing_to_do() then return end
 local flannel_live = snap.flannel_live
 local order = plan.order(snap.nodes, cfg.values.POD_NODE_NAME)
 if info.dryRun then
@@ -91,6 +94,10 @@ end
 held = lock.acquire(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, "rollback", function(text) step("lock", nil, text) end)
 if not pcall(function() snap = rollback.read(c, cfg) end) then -- what a stopped migration left
    stop("reading the cluster again after taking the Lease")
+end
+if nothing_to_do() then
+   held:release()
+   return
 end
 local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
    node = require "cm.node" }
@@ -126,6 +133,7 @@ end
 
 -- 5. the end --------------------------------------------------------------------------------
 guarded(rollback.flannel_selector, ctx)
+guarded(rollback.wait_rollout, ctx)
 guarded(rollback.labels, ctx, cfg.opts.remove_calico_state)
 guarded(rollback.delete_backup, ctx)
 if cfg.opts.remove_calico_state then

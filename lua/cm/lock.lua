@@ -52,6 +52,15 @@ function M.holder(lease)
    return (lease.metadata.annotations or {})[M.ANN_PROCEDURE] or who:match("^(%w+)"), who, left
 end
 
+--- The procedure and identity holding the Lease now (nil when it is free or expired).
+---@return string|nil procedure
+---@return string|nil identity
+function M.busy(c, ns)
+   local other, who, left = M.holder(c:get(ref(ns)))
+   if who and left > 0 then return other, who end
+   return nil
+end
+
 local Held = {}
 Held.__index = Held
 

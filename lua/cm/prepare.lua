@@ -69,7 +69,7 @@ function M.migration_config(ctx, data)
 end
 
 --- Keys of flannel-migration-config that rollback reads: flannel's nodeSelector as it was before
---- the migration's (JSON, "null" for none), and the IP pool the migration created.
+--- the migration's (JSON, "null" for none), and the IP pool the migration creates ("" if it kept one).
 M.KEY_FLANNEL_SELECTOR = "cni-migrate.flannel-node-selector"
 M.KEY_POOL_CREATED = "cni-migrate.pool-created"
 --- The phase a finished rollback leaves.
@@ -93,6 +93,13 @@ function M.save_config(ctx)
       end
       data[M.KEY_FLANNEL_SELECTOR] = ctx.snap.flannel_ds.spec.template.spec.nodeSelector
          and json.encode(json.object(sel)) or "null"
+   end
+   if again or md[M.KEY_POOL_CREATED] == nil then -- written before M.pool creates it: "" when one is kept
+      local want, kept = calico.pool_spec(ctx.cfg), false
+      for _, p in ipairs(ctx.snap.pools) do
+         if p.spec.cidr == want.cidr and not calico.pool_mismatch(p.spec, want) then kept = true end
+      end
+      data[M.KEY_POOL_CREATED] = kept and "" or calico.POOL_V4
    end
    if M.migration_config(ctx, data) then ctx.step("save-config", nil, "ConfigMap " .. calico.MIGRATION_CONFIGMAP) end
 end
@@ -177,7 +184,6 @@ function M.pool(ctx)
       metadata = { name = calico.POOL_V4, annotations = {
          ["projectcalico.org/metadata"] = json.encode { creationTimestamp = now_seconds() } } }, spec = want })
    ctx.snap.pools[#ctx.snap.pools + 1] = created
-   M.migration_config(ctx, { [M.KEY_POOL_CREATED] = calico.POOL_V4 }) -- rollback --remove-calico-state deletes it
    ctx.step("ippool", nil, ("IPPool %s: %s, blockSize %d, natOutgoing %s, vxlanMode Always"):format(
       calico.POOL_V4, want.cidr, want.blockSize, tostring(want.natOutgoing)))
 end

@@ -14,6 +14,7 @@ local flannel = require "cm.flannel"
 local json = require "cm.json"
 local nodestep = require "cm.nodestep"
 local prepare = require "cm.prepare"
+local time = require "cm.time"
 
 local M = {}
 
@@ -378,6 +379,35 @@ function M.flannel_selector(ctx)
       orig and json.encode(json.object(orig)) or "removed (it had none)"))
 end
 
+--- Waits until flannel's DaemonSet has rolled out its current template (restoring the nodeSelector
+--- changes it, so the DaemonSet controller replaces every flannel pod, one node at a time) and
+--- every pod is available: a watch on the DaemonSet's status.
+function M.wait_rollout(ctx)
+   local ds = ctx.snap.flannel_ds
+   local function done(o)
+      local st, g = o.status or {}, o.metadata.generation or 1
+      return (st.observedGeneration or 0) >= g and st.desiredNumberScheduled ~= nil
+         and st.updatedNumberScheduled == st.desiredNumberScheduled
+         and st.numberAvailable == st.desiredNumberScheduled and (st.numberUnavailable or 0) == 0
+   end
+   local cur = must("get DaemonSet " .. ds_name(ds), ctx.c:get(ref_of(ds)))
+   local t0 = time.now()
+   local ok = done(cur)
+   if not ok then
+      local timeout = ctx.cfg.opts.flannel_ready_timeout * math.max(1, #ctx.snap.nodes)
+      for ev in ctx.c:watch { apiVersion = "apps/v1", kind = "DaemonSet", namespace = ds.metadata.namespace,
+         fieldSelector = "metadata.name=" .. ds.metadata.name, resourceVersion = cur.metadata.resourceVersion,
+         timeout = timeout } do
+         local o = ev.type == "RELIST" and (ev.object.items or {})[1] or ev.object
+         if ev.type == "ERROR" then fail("DaemonSet %s: watch: %s", ds_name(ds), tostring(ev.message)) end
+         if o and o.metadata and done(o) then cur, ok = o, true break end
+      end
+   end
+   if not ok then fail("DaemonSet %s: its pods did not all become available and up to date", ds_name(ds)) end
+   ctx.step("flannel-rollout", nil, ("DaemonSet %s: %d pod(s) up to date and available (%.1fs)"):format(ds_name(ds),
+      cur.status.desiredNumberScheduled, time.now() - t0))
+end
+
 --- Calico's node data the migration wrote (with --remove-calico-state).
 local CALICO_ANNOTATIONS = { calico.ANN_IPV4, calico.ANN_VXLAN_ADDR, calico.ANN_VXLAN_MAC }
 
@@ -463,7 +493,7 @@ function M.remove_calico_state(ctx)
    end
    local md = s.migration_config and s.migration_config.data or {}
    local pool = md[prepare.KEY_POOL_CREATED]
-   if pool and delete(ctx, { apiVersion = G, kind = "IPPool", name = pool }) then
+   if pool and pool ~= "" and delete(ctx, { apiVersion = G, kind = "IPPool", name = pool }) then
       ctx.step("ippool", nil, ("IPPool %s deleted (the migration made it)"):format(pool))
    end
    local fc = s.felix
