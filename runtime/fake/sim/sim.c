@@ -675,58 +675,6 @@ static void on_change(void *ud, const cm_event *ev)
 
 /* ---- nodes and their hosts ---- */
 
-static const char *internal_ip(const cJSON *node)
-{
-    const cJSON *a;
-    cJSON_ArrayForEach(a, sim_get(sim_get(node, "status"), "addresses"))
-        if (sim_is(sim_gets(a, "type"), "InternalIP") && strchr(sim_gets(a, "address") ? sim_gets(a, "address") : ":", '.'))
-            return sim_gets(a, "address");
-    return NULL;
-}
-
-static const char *const STANDARD_PLUGINS[] = {
-    "bandwidth", "bridge", "dhcp", "firewall", "host-device", "host-local", "ipvlan", "loopback",
-    "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan", "vrf"};
-
-/* A kubeadm node's host before any CNI, as lua/cm/sim.lua base_host makes it: the underlay
- * device eth0 with the InternalIP/24 and a default route via .1, ip_forward, the standard
- * CNI plugin binaries. A node without an IPv4 InternalIP gets only the empty host. */
-static cm_host *base_host(const cJSON *node)
-{
-    cm_host *h = cm_host_new();
-    uint32_t ip;
-    if (!h || !cm_ip4_parse(internal_ip(node), 0, &ip))
-        return h;
-    char mac[32], cidr[40], gw[20];
-    snprintf(mac, sizeof mac, "52:54:%02x:%02x:%02x:%02x", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
-    cm_ip4_format(ip, cidr, sizeof cidr);
-    strcat(cidr, "/24");
-    cm_ip4_format((ip & 0xffffff00u) + 1, gw, sizeof gw);
-    cJSON *link = cJSON_CreateObject();
-    cJSON_AddStringToObject(link, "name", "eth0");
-    cJSON_AddStringToObject(link, "kind", "device");
-    cJSON_AddNumberToObject(link, "mtu", 1500);
-    cJSON_AddStringToObject(link, "mac", mac);
-    cJSON_AddTrueToObject(link, "up");
-    cm_host_link_add(h, link);
-    cJSON_Delete(link);
-    cm_host_addr_add(h, "eth0", cidr);
-    cJSON *route = cJSON_CreateObject();
-    cJSON_AddStringToObject(route, "dst", "default");
-    cJSON_AddStringToObject(route, "gateway", gw);
-    cJSON_AddStringToObject(route, "dev", "eth0");
-    cm_host_route_add(h, route, 0);
-    cJSON_Delete(route);
-    cm_host_sysctl_set(h, "net/ipv4/ip_forward", "1");
-    cm_host_sysctl_set(h, "net/bridge/bridge-nf-call-iptables", "1");
-    char path[128];
-    for (size_t i = 0; i < sizeof STANDARD_PLUGINS / sizeof *STANDARD_PLUGINS; i++) {
-        snprintf(path, sizeof path, "%s/%s", CM_CNI_BIN, STANDARD_PLUGINS[i]);
-        cm_host_file_write(h, path, "");
-    }
-    return h;
-}
-
 static struct simnode *simnode(cm_sim *s, const char *name)
 {
     struct simnode *n = cm_map_get(s->nodes, name);
@@ -735,7 +683,7 @@ static struct simnode *simnode(cm_sim *s, const char *name)
     cm_obj *o = cm_store_get(s->st, s->k_node, "", name);
     if (!o || !(n = calloc(1, sizeof *n)))
         return NULL;
-    n->host = base_host(o->json);
+    n->host = cm_host_new_node(o->json);
     if (!n->host || cm_map_set(s->nodes, name, n) != 0) {
         cm_host_free(n->host);
         free(n);
@@ -1254,7 +1202,7 @@ static const char *kept_time(const cJSON *pod, const char *type, const char *sta
 static int pod_ip(cm_sim *s, const cm_obj *pod, const cJSON *node, char *buf, size_t size)
 {
     if (cJSON_IsTrue(sim_get(sim_get(pod->json, "spec"), "hostNetwork"))) {
-        const char *ip = internal_ip(node);
+        const char *ip = cm_host_node_ip(node);
         snprintf(buf, size, "%s", ip ? ip : "");
         return ip != NULL;
     }
@@ -1337,7 +1285,7 @@ static cJSON *kubelet_status(cm_sim *s, const cm_obj *pod, const cJSON *node, in
              kept_time(pod->json, "ContainersReady", rd, now));
     add_cond(conds, "PodScheduled", "True", NULL, kept_time(pod->json, "PodScheduled", "True", now));
     cJSON_AddItemToObject(st, "containerStatuses", container_statuses(pod->json, stage > 0, stage == 2, now));
-    const char *host_ip = internal_ip(node);
+    const char *host_ip = cm_host_node_ip(node);
     if (host_ip) {
         cJSON_AddStringToObject(st, "hostIP", host_ip);
         cJSON *one = cJSON_CreateObject();
