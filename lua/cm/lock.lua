@@ -76,7 +76,9 @@ function M.acquire(c, ns, procedure, note)
    note = note or function() end
    while true do
       local lease, msg, code = c:get(r)
-      if not lease and code ~= "NotFound" then fail("Lease %s/%s: %s (%s)", ns, M.NAME, tostring(msg), tostring(code)) end
+      if not lease and code ~= "NotFound" then
+         fail("Lease %s/%s: %s (%s)", ns, M.NAME, tostring(msg), tostring(code))
+      end
       local other, who, left = M.holder(lease)
       local now = micro_time()
       local spec = { holderIdentity = me, leaseDurationSeconds = M.DURATION, acquireTime = now, renewTime = now }
@@ -154,13 +156,19 @@ function Held:stop_requested()
    return cur and (cur.metadata.annotations or {})[M.ANN_STOP] or nil
 end
 
---- Gives the Lease up (holderIdentity cleared) and ends the renewal.
+--- Gives the Lease up (holderIdentity cleared, only while this run holds it) and ends the renewal.
 function Held:release()
    if self.released then return end
    self.released = true
-   local got = self.c:patch(self.ref, { spec = { holderIdentity = json.null, renewTime = json.null },
-      metadata = { annotations = { [M.ANN_STOP] = json.null } } }, { type = "merge" })
-   if got then self.task:wait(M.DURATION) end
+   for _ = 1, 5 do -- a renewal may cross it: read again on Conflict
+      local cur = self.c:get(self.ref)
+      if not cur or cur.spec.holderIdentity ~= self.me then break end
+      local got, _, code = self.c:patch(self.ref, { spec = { holderIdentity = json.null, renewTime = json.null },
+         metadata = { resourceVersion = cur.metadata.resourceVersion, annotations = { [M.ANN_STOP] = json.null } } },
+         { type = "merge" })
+      if got or code ~= "Conflict" then break end
+   end
+   self.task:wait(M.DURATION)
 end
 
 return M

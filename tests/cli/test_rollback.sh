@@ -3,8 +3,9 @@
 # would: --fault crash:afterWrites=N, the cluster kept with --fake-save) and after its completion,
 # on the 10-node fixture (with a node an operator cordoned) and on Canal, then rolled back: the
 # cluster ends as it started (tests/k8s/rollback_end.lua, host by host against `fake host` of the
-# start). A rollback killed at its own writes and run again ends the same; a migration after a
-# rollback succeeds; migrate and rollback never race (the Lease); the command line; over HTTP.
+# start). A rollback killed at its own writes and run again ends the same, and in the middle
+# nodes on flannel and nodes on Calico reach each other (tests/k8s/rollback_mixed.lua); a
+# migration after a rollback succeeds; migrate and rollback never race (the Lease); the command line; over HTTP.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
@@ -127,6 +128,11 @@ rtotal=$(wc -l <"$dir/w2.txt")
 for m in 1 2 3 12 $((rtotal / 3)) $((rtotal / 2)) $((rtotal - 5)) $((rtotal - 1)); do
     run "$B" --fake "$dir/end10.yaml" --fault "crash:afterWrites=$m" --fake-save "$dir/rstop.yaml" rollback
     expect_rc 137
+    if [ "$m" -eq $((rtotal / 3)) ] || [ "$m" -eq $((rtotal / 2)) ]; then # mixed operation holds
+        run "$B" --fake "$dir/rstop.yaml" --log-level warn run "$CM_SOURCE_DIR/tests/k8s/rollback_mixed.lua" 1
+        expect_rc 0
+        expect_out '^ok: [0-9]+ checks$'
+    fi
     run "$B" --fake "$dir/rstop.yaml" --fake-save "$dir/back.yaml" rollback
     expect_rc 0
     check_back "$S" "$dir/h10" kube-flannel kube-flannel-ds
