@@ -72,16 +72,18 @@ function M.label(ctx, n, value, step)
    end)
 end
 
---- uncordon if we cordoned, in-progress removed, the time it finished.
-local function finish(ctx, n)
+--- uncordon if we cordoned, in-progress removed, the step annotation set to step and
+--- cni-migrate.dev/migrated to migrated (json.null removes it): the end of a node's migration
+--- ("done", the time) and of its rollback. Returns the node and whether the cordon was ours.
+function M.finish(ctx, n, step, migrated)
    local ours = false
    local got = M.patch_node(ctx, n, function(cur)
       local a = cur.metadata.annotations or {}
       local l = cur.metadata.labels or {}
       ours = a[M.ANN_CORDONED] ~= nil
-      if l[calico.LABEL_IN_PROGRESS] == nil and not ours and a[M.ANN_MIGRATED] then return nil end
+      if l[calico.LABEL_IN_PROGRESS] == nil and not ours and a[M.ANN_STEP] == step then return nil end
       local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null },
-         annotations = { [M.ANN_STEP] = "done", [M.ANN_MIGRATED] = time.rfc3339() } } }
+         annotations = { [M.ANN_STEP] = step, [M.ANN_MIGRATED] = migrated } } }
       if ours then
          p.spec = { unschedulable = json.null }
          p.metadata.annotations[M.ANN_CORDONED] = json.null
@@ -221,7 +223,7 @@ function M.migrate(ctx, n)
          tostring(r.active_cni))
    end)
    timed(ctx, name, "uncordon", function()
-      local _, ours = finish(ctx, n)
+      local _, ours = M.finish(ctx, n, "done", time.rfc3339())
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "migrated"

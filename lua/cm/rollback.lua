@@ -233,25 +233,6 @@ local function flannel_conf(ctx)
    return flannel.CNI_CONF_NAME, s.flannel_cm and s.flannel_cm.data and s.flannel_cm.data["cni-conf.json"]
 end
 
---- uncordon if we cordoned, in-progress removed, the node marked rolled back. Returns whether
---- the cordon was ours.
-local function finish(ctx, n)
-   local ours = false
-   nodestep.patch_node(ctx, n, function(cur)
-      local a, l = cur.metadata.annotations or {}, cur.metadata.labels or {}
-      ours = a[nodestep.ANN_CORDONED] ~= nil
-      if l[BUSY] == nil and not ours and a[nodestep.ANN_STEP] == M.DONE then return nil end
-      local p = { metadata = { labels = { [BUSY] = json.null }, annotations = { [nodestep.ANN_STEP] = M.DONE,
-         [nodestep.ANN_MIGRATED] = json.null } } }
-      if ours then
-         p.spec = { unschedulable = json.null }
-         p.metadata.annotations[nodestep.ANN_CORDONED] = json.null
-      end
-      return p
-   end)
-   return ours
-end
-
 --- What node-facts shows of flannel on the node, against its VtepMAC: the timeline text, or raises.
 local function check_flannel(ctx, n, r)
    local name, v = n.metadata.name, ctx.cfg.values
@@ -348,7 +329,8 @@ function M.node(ctx, n, flannel_live)
       return check_flannel(ctx, n, r)
    end)
    timed(ctx, name, "uncordon", function()
-      return finish(ctx, n) and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
+      local _, ours = nodestep.finish(ctx, n, M.DONE, json.null)
+      return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "rolled-back"
 end
@@ -459,6 +441,15 @@ function M.delete_backup(ctx)
       ds_name(ctx.snap.flannel_ds)))
 end
 
+--- Deletes the Calico objects of kind that pick(o) chooses; how many went.
+local function delete_all(ctx, kind, pick)
+   local n = 0
+   for _, o in ipairs(must("list " .. kind, ctx.c:list { apiVersion = G, kind = kind }).items) do
+      if pick(o) and delete(ctx, { apiVersion = G, kind = kind, name = o.metadata.name }) then n = n + 1 end
+   end
+   return n
+end
+
 --- --remove-calico-state: what the migration made in Calico's objects, so that a later migration
 --- starts clean: the IP pool if it made it, the nodes' block affinities, blocks (their addresses
 --- with them) and the handles in those blocks, the FelixConfiguration fields it set, and
@@ -468,29 +459,17 @@ function M.remove_calico_state(ctx)
    if not s.crds then return end
    local nodes = {}
    for _, n in ipairs(s.nodes) do nodes["host:" .. n.metadata.name] = true end
-   local blocks, count = {}, { affinities = 0, blocks = 0, handles = 0 }
-   for _, a in ipairs(must("list BlockAffinities", c:list { apiVersion = G, kind = "BlockAffinity" }).items) do
-      if nodes["host:" .. tostring(a.spec.node)] then
-         if delete(ctx, { apiVersion = G, kind = "BlockAffinity", name = a.metadata.name }) then
-            count.affinities = count.affinities + 1
-         end
-      end
-   end
-   for _, b in ipairs(must("list IPAMBlocks", c:list { apiVersion = G, kind = "IPAMBlock" }).items) do
-      if nodes[tostring(b.spec.affinity)] then
-         blocks[b.spec.cidr] = true
-         if delete(ctx, { apiVersion = G, kind = "IPAMBlock", name = b.metadata.name }) then
-            count.blocks = count.blocks + 1
-         end
-      end
-   end
-   for _, h in ipairs(must("list IPAMHandles", c:list { apiVersion = G, kind = "IPAMHandle" }).items) do
+   local blocks, count = {}, {}
+   count.affinities = delete_all(ctx, "BlockAffinity", function(a) return nodes["host:" .. tostring(a.spec.node)] end)
+   count.blocks = delete_all(ctx, "IPAMBlock", function(b)
+      if nodes[tostring(b.spec.affinity)] then blocks[b.spec.cidr] = true end
+      return blocks[b.spec.cidr]
+   end)
+   count.handles = delete_all(ctx, "IPAMHandle", function(h) -- those whose addresses all were in those blocks
       local mine = next(h.spec.block or {}) ~= nil
       for cidr in pairs(h.spec.block or {}) do mine = mine and blocks[cidr] end
-      if mine and delete(ctx, { apiVersion = G, kind = "IPAMHandle", name = h.metadata.name }) then
-         count.handles = count.handles + 1
-      end
-   end
+      return mine
+   end)
    local md = s.migration_config and s.migration_config.data or {}
    local pool = md[prepare.KEY_POOL_CREATED]
    if pool and pool ~= "" and delete(ctx, { apiVersion = G, kind = "IPPool", name = pool }) then
