@@ -1,0 +1,134 @@
+#!/bin/sh
+# rollback, beyond the 10-node fixture's stopping points (test_rollback.sh): migrate and rollback
+# never race (the Lease: a killed migration waited for, migrate refused beside a rollback, a
+# running migration stopped by a rollback's request); Canal stopped at many points and after its
+# completion, rolled back, then migrated again; the checks (zero writes on a blocker), the command
+# line, the dry run; one rollback over HTTP, checked with kubectl.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fake_lib.sh"
+. "$(dirname "$0")/rollback_lib.sh"
+start10
+
+# --- the lock: migrate and rollback never race ------------------------------------------------
+# a migration killed while it held the Lease: the rollback asks it to stop and waits for it to expire
+lease_write=$(first 'leases"')
+run "$B" --fake "$S" --fault "crash:afterWrites=$((lease_write + 30))" --fake-save "$dir/stop.yaml" migrate
+expect_rc 137
+run "$B" --fake "$dir/stop.yaml" --fake-save "$dir/rstop.yaml" --fault "crash:afterWrites=3" rollback
+expect_rc 137
+expect_out ' cluster +lock +asked the running migration \(migrate cli [^)]*\) to stop$'
+expect_out ' cluster +lock +waiting for Lease kube-system/cni-migrate held by "migrate cli '
+# a migration does not start while a rollback holds the Lease
+run "$B" --fake "$dir/rstop.yaml" --trace "$dir/t3.jsonl" migrate
+expect_rc 1
+expect_out '^cni-migrate: a rollback is running \(Lease kube-system/cni-migrate held by "rollback cli '
+[ "$(writes "$dir/t3.jsonl" | grep -Ev 'selfsubjectaccessreviews|/pods' | wc -l)" -eq 0 ] || fail "migrate wrote beside a rollback"
+# a running migration stops before its next node when a rollback asks (the stop annotation, put
+# there 20 s into the node steps by a task beside the migration, as a rollback does)
+cat >"$dir/ask.lua" <<'EOF'
+local c = require("cm.k8s").client()
+require("cm.task").spawn(function()
+   require("cm.time").sleep(20)
+   assert(c:patch({ apiVersion = "coordination.k8s.io/v1", kind = "Lease", namespace = "kube-system",
+      name = "cni-migrate" }, { metadata = { annotations = { ["cni-migrate.dev/stop"] = "rollback" } } },
+      { type = "merge" }))
+end)
+assert(loadfile(...))()
+EOF
+run "$B" --fake "$S" --fake-save "$dir/stop.yaml" run "$dir/ask.lua" "$CM_SOURCE_DIR/lua/migrate.lua"
+expect_rc 1
+expect_out '^cni-migrate: migrate: a rollback asked this run to stop \(Lease kube-system/cni-migrate\): stopped before the next node$'
+expect_out ' worker-1 +uncordon +uncordoned; in-progress removed$'
+run "$B" --fake "$dir/stop.yaml" --fake-save "$dir/back.yaml" rollback
+expect_rc 0
+expect_no_out ' lock +waiting'
+check_back "$S" "$dir/h10" kube-flannel kube-flannel-ds
+
+# --- Canal ---------------------------------------------------------------------------------------
+C="$X/canal-calico-installed-3node.yaml"
+hosts "$C" "$dir/hc"
+run "$B" --fake "$C" --trace "$dir/tc.jsonl" --fake-save "$dir/endc.yaml" migrate
+expect_rc 0
+writes "$dir/tc.jsonl" >"$dir/w1.txt"
+total=$(wc -l <"$dir/w1.txt")
+points="$(first 'leases"') $(first 'ippools"') $(first 'daemonsets/canal"')"
+points="$points $(grep -E '"path":"/api/v1/nodes/worker-1"' "$dir/w1.txt" | awk '{print $1}' | tail -n 4 | tr '\n' ' ')"
+points="$points $(first 'delete.*daemonsets/canal') $(first 'daemonsets/calico-node"') $((total - 1))"
+n=25
+while [ "$n" -lt "$total" ]; do points="$points $n"; n=$((n + 25)); done
+for n in $points; do
+    stop_and_back "$C" "$n" "$dir/hc" kube-system canal canal
+done
+cp "$dir/endc.yaml" "$dir/stop.yaml"
+run "$B" --fake "$dir/stop.yaml" --fake-save "$dir/back.yaml" rollback
+expect_rc 0
+expect_out '^Rolled back 3 node\(s\) to Canal'
+expect_out ' worker-1 +flannel-check +flannel\.1 VNI 1 MAC [0-9a-f:]+ \(the node.s VtepMAC\), /etc/cni/net\.d/10-canal\.conflist active'
+check_back "$C" "$dir/hc" kube-system canal canal
+run "$B" --fake "$dir/back.yaml" --fake-save "$dir/again.yaml" migrate
+expect_rc 0
+expect_out '^Migrated 3 node\(s\) to Calico'
+run "$B" --fake "$dir/again.yaml" --log-level warn run "$M" kube-system canal 1 canal
+expect_rc 0
+expect_out '^ok: [0-9]+ checks$'
+
+# --- checks and the command line --------------------------------------------------------------
+# no DaemonSet and no backup: a blocker, nothing written
+cat >"$dir/nobackup.lua" <<'EOF'
+local c = require("cm.k8s").client()
+assert(c:delete { apiVersion = "v1", kind = "ConfigMap", namespace = "kube-system", name = "cni-migrate-flannel-backup" })
+EOF
+run "$B" --fake "$dir/end10.yaml" --fake-save "$dir/nob.yaml" run "$dir/nobackup.lua"
+expect_rc 0
+run "$B" --fake "$dir/nob.yaml" --trace "$dir/t4.jsonl" rollback
+expect_rc 1
+expect_out '^flannel-daemonset +blocker +DaemonSet +no flannel or Canal DaemonSet \(looked for .*\) and no copy of one in ConfigMap kube-system/cni-migrate-flannel-backup$'
+expect_out '^cni-migrate: rollback: 1 blocker\(s\): nothing was changed'
+[ "$(writes "$dir/t4.jsonl" | wc -l)" -eq 0 ] || fail "rollback wrote before refusing"
+# flags before or after the command
+run "$B" --fake "$S" --log-level warn rollback --flannel-vni 1
+expect_rc 0
+run "$B" --fake "$S" --log-level warn --flannel-vni 1 rollback
+expect_rc 0
+expect_out '^  FLANNEL_VNI +1 +flag --flannel-vni$'
+run "$B" --fake "$S" rollback --bogus
+expect_rc 2
+expect_out '^cni-migrate: rollback: unknown flag --bogus$'
+run "$B" rollback --help
+expect_rc 0
+expect_out '^  --remove-calico-state +rollback: also remove'
+run "$B" help
+expect_out '^  rollback \[FLAGS\] +return the cluster to flannel'
+# --dry-run=server: nothing sent
+run "$B" --fake "$dir/end10.yaml" --trace "$dir/t5.jsonl" rollback --dry-run=server
+expect_rc 0
+expect_out ' worker-1 +plan +calico: would return to flannel'
+[ "$(writes "$dir/t5.jsonl" | wc -l)" -eq 0 ] || fail "the dry run wrote"
+
+# --- over HTTP, with kubectl: one stopping point ----------------------------------------------
+# (the stopping point: worker-1 labelled none, its flannel gone; one node to bring back)
+F4="$X/flannel-calico-installed-4node.yaml"
+run "$B" --fake "$F4" --trace "$dir/t6.jsonl" migrate
+expect_rc 0
+n=$(writes "$dir/t6.jsonl" | grep -E '"path":"/api/v1/nodes/worker-1"' | awk '{print $1}' | sed -n 4p)
+run "$B" --fake "$F4" --fault "crash:afterWrites=$n" --fake-save "$dir/stop4.yaml" migrate
+expect_rc 137
+fake_start "$dir/stop4.yaml" --speed 100
+run "$B" rollback
+expect_rc 0
+expect_out '^Rolled back [0-9]+ node\(s\) to flannel'
+run kubectl get pods -A -l k8s-app=calico-node -o name
+expect_rc 0
+[ -z "$OUT" ] || fail "calico-node pods left: $OUT"
+run kubectl get ds -n kube-flannel kube-flannel-ds -o 'jsonpath={.spec.template.spec.nodeSelector}'
+expect_rc 0
+[ -z "$OUT" ] || fail "flannel's nodeSelector: $OUT"
+run kubectl get nodes -o 'jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.projectcalico\.org/node-network-during-migration}{.spec.unschedulable}{"\n"}{end}'
+expect_rc 0
+printf '%s\n' "$OUT" | grep -Eq '^[a-z0-9-]+ $' || fail "nodes: $OUT"
+printf '%s\n' "$OUT" | grep -Ev '^[a-z0-9-]+ $' | grep -q . && fail "a node kept a label or a cordon: $OUT"
+run kubectl get pods -n kube-flannel -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}'
+[ "$(printf '%s\n' "$OUT" | grep -c '^True$')" -eq 4 ] || fail "flannel pods Ready: $OUT"
+fake_stop
+done_ok
+
