@@ -292,18 +292,25 @@ function M.node(ctx, n, flannel_live)
          end)
       end
       timed(ctx, name, "calico-cleanup", function()
+         local info = flannel.node_info(n, v.FLANNEL_ANNOTATION_PREFIX)
+         local iface = s.flannel_info.iface
+         local vtep = info and { name = (flannel.device_names(v.FLANNEL_VNI)), mac = info.vtep_mac,
+            vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT, ["local"] = info.public_ip:gsub("/%d+$", ""),
+            mtu = v.FLANNEL_MTU > 0 and v.FLANNEL_MTU or nil,
+            dev = iface and iface:match("^[%w][%w._-]*$") and not iface:match("^%d+%.") and iface or nil } or nil
          local r = need(ctx.run_on(ctx.c, name, "calico-cleanup", { cni_dir = v.CNI_CONFIG_DIR,
             cni_conf_name = calico.CNI_CONF_NAME, restore = { conf_name }, fallback = conf_text and
-            { [conf_name] = conf_text } or nil }, { namespace = v.CALICO_DAEMONSET_NAMESPACE,
+            { [conf_name] = conf_text } or nil, vtep = vtep }, { namespace = v.CALICO_DAEMONSET_NAMESPACE,
             timeout = o.node_step_timeout }), "node " .. name .. ": calico-cleanup")
          local links = table.concat(r.links and r.links.removed or {}, ", ")
          local restored = {}
          for _, x in ipairs(r.cni and r.cni.restored or {}) do
             restored[#restored + 1] = x.path .. (x.from and "" or " (written from flannel's ConfigMap)")
          end
-         return ("removed %s; %d route(s); %d iptables chain(s); %d CNI file(s) backed up; restored %s"):format(
+         local made = r.vtep and r.vtep.created and ("; %s made with MAC %s"):format(r.vtep.name, r.vtep.mac) or ""
+         return ("removed %s; %d route(s); %d iptables chain(s)%s; %d CNI file(s) backed up; restored %s"):format(
             links ~= "" and links or "no links", r.routes and r.routes.removed or 0,
-            #(r.iptables and r.iptables.removed or {}), #(r.cni and r.cni.removed or {}),
+            #(r.iptables and r.iptables.removed or {}), made, #(r.cni and r.cni.removed or {}),
             #restored > 0 and table.concat(restored, ", ") or "nothing (flannel's config is there)")
       end)
       timed(ctx, name, "delete-pods", function()

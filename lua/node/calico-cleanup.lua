@@ -1,7 +1,8 @@
 --- calico-cleanup (rollback): removes what Calico left on this node (its CNI config and
 --- kubeconfig, vxlan.calico and vxlan-v6.calico, cali* workload links, Felix's routes, the
---- cali-* iptables chains) and restores flannel's CNI config from the backup that
---- flannel-cleanup made, or writes it from args.fallback[name] when there is no backup.
+--- cali-* iptables chains), makes flannel.<VNI> again with the node's VtepMAC (args.vtep), and
+--- restores flannel's CNI config from the backup that flannel-cleanup made, or writes it from
+--- args.fallback[name] when there is no backup.
 --- Idempotent. Args and result: contracts.md.
 local calico = require "cm.calico"
 local cni = require "cm.cni"
@@ -14,6 +15,24 @@ local DEFAULT_BACKUP = "/var/lib/cni-migrate/backup"
 
 --- An empty list that stays a JSON array.
 local function list() return setmetatable({}, json.array_mt) end
+
+--- flannel.<VNI> made again with the node's VtepMAC (vtep = {name, mac, vni, port, local, dev,
+--- mtu}; dev defaults to the default route's), unless it is there: flanneld keeps a compatible
+--- device it finds, so the peers' neighbour and FDB entries for this node stay right.
+local function make_vtep(vt)
+   local have = netlink.link(vt.name)
+   if have then return { name = vt.name, mac = have.mac, created = false } end
+   local dev = vt.dev
+   if not dev then
+      for _, r in ipairs(netlink.routes { family = "inet" } or {}) do
+         if r.dst == "default" then dev = r.dev end
+      end
+   end
+   local ok, err, code = netlink.link_add { name = vt.name, kind = "vxlan", mtu = vt.mtu, mac = vt.mac,
+      vxlan = { id = vt.vni, port = vt.port, ["local"] = vt["local"], dev = dev, learning = false } }
+   if not ok then return nil, err, code end
+   return { name = vt.name, mac = vt.mac, created = true }
+end
 
 local function main(args)
    local dir = args.cni_dir or "/etc/cni/net.d"
@@ -43,6 +62,12 @@ local function main(args)
             return nil, err, code
          end
       end
+   end
+   if args.vtep then -- Calico's device is gone, so flannel's (same VNI and port) can be made
+      local vtep, verr, vcode = make_vtep(args.vtep)
+      if not vtep then return nil, verr, vcode end
+      res.vtep = vtep
+      res.changed = res.changed or vtep.created
    end
    local routes, rerr, rcode = netlink.routes { table = "all" }
    if not routes then return nil, rerr, rcode end

@@ -167,6 +167,20 @@ run "$CNI_MIGRATE" node-run calico-cleanup --args "{\"cni_dir\":\"$nd\",\"backup
 expect_rc 0
 check 'd["ok"] and not d["changed"]' "calico-cleanup twice: nothing left to do"
 
+# ---- calico-cleanup without a backup: flannel's config written from the text given, and
+# flannel.1 made again with the node's VtepMAC (rollback's args) before flanneld comes ----
+rm -f "$nd/10-flannel.conflist" "$d/backup/10-flannel.conflist"*
+ip link add vxlan.calico type vxlan id 1 dstport 8472 local 192.168.1.11 dev eth0 nolearning
+vargs="{\"cni_dir\":\"$nd\",\"backup_dir\":\"$d/backup\",\"fallback\":{\"10-flannel.conflist\":\"{\\\"name\\\":\\\"cbr0\\\",\\\"cniVersion\\\":\\\"0.3.1\\\",\\\"plugins\\\":[{\\\"type\\\":\\\"flannel\\\"}]}\"},\"vtep\":{\"name\":\"flannel.1\",\"mac\":\"9e:3a:7c:00:00:01\",\"vni\":1,\"port\":8472,\"local\":\"192.168.1.11\",\"mtu\":1450}}"
+run "$CNI_MIGRATE" node-run calico-cleanup --args "$vargs"
+expect_rc 0
+check 'd["ok"] and d["vtep"]["created"] and "vxlan.calico" in d["links"]["removed"] and d["cni"]["restored"][0].get("written")' "calico-cleanup: flannel.1 made, the config written"
+OUT=$(ip -j -d link show flannel.1)
+check 'd[0]["address"] == "9e:3a:7c:00:00:01" and d[0]["mtu"] == 1450 and d[0]["linkinfo"]["info_data"]["id"] == 1 and d[0]["linkinfo"]["info_data"]["port"] == 8472 and d[0]["linkinfo"]["info_data"]["local"] == "192.168.1.11" and d[0]["linkinfo"]["info_data"]["link"] == "eth0" and not d[0]["linkinfo"]["info_data"]["learning"]' "flannel.1 with the VtepMAC, VNI, port, local address, underlay"
+grep -q '"cbr0"' "$nd/10-flannel.conflist" || fail "10-flannel.conflist not written from the text given"
+run "$CNI_MIGRATE" node-run calico-cleanup --args "$vargs"
+check 'd["ok"] and not d["changed"] and not d["vtep"]["created"]' "calico-cleanup twice: flannel.1 kept"
+
 # ---- bad usage ----
 run "$CNI_MIGRATE" node-run no-such-script --args '{}'
 expect_rc 2
