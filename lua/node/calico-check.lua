@@ -1,6 +1,6 @@
 --- calico-check: Calico's networking is in place on this node: vxlan.calico with the expected
 --- VNI, port, MAC and address, up, and Calico's CNI config is the active one. ok = false with
---- the problems is a result, not a failure. Args and result: contracts.md.
+--- the problems is a result, not a failure. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local json = require "cm.json"

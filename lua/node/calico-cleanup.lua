@@ -1,7 +1,7 @@
 --- calico-cleanup (rollback): removes what Calico left on this node (its CNI config and
 --- kubeconfig, vxlan.calico and vxlan-v6.calico, cali* workload links, Felix's routes, the
 --- cali-* iptables chains) and restores flannel's CNI config from the backup that
---- flannel-cleanup made. Idempotent. Args and result: contracts.md.
+--- flannel-cleanup made. Idempotent. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"

@@ -2,7 +2,7 @@
 --- First the placeholder CNI config under Calico's file name (so no new pod gets flannel's
 --- network), then cni0, flannel.<VNI> and flannel-v6.<VNI>, then flanneld's iptables chains
 --- and rules (every family and backend), then flannel's CNI config, backed up. Idempotent: a
---- second run finds nothing and changes nothing. Args and result: contracts.md.
+--- second run finds nothing and changes nothing. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"

@@ -1,6 +1,6 @@
 --- node-facts: what preflight needs to know about a node: rp_filter and forwarding sysctls,
 --- subnet.env, the CNI configs and the active one, the links (not the per-pod veths, which
---- are counted) with their VXLAN attributes and MACs. Args and result: contracts.md.
+--- are counted) with their VXLAN attributes and MACs. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"

@@ -3,14 +3,15 @@
 # with iproute2 and iptables in a throwaway network namespace; the results are checked with
 # ip -j, bridge -j and iptables-save, not with our code. Each script runs twice (idempotence).
 . "$(dirname "$0")/../cli/lib.sh"
-for tool in ip bridge unshare python3 iptables-legacy-restore iptables-legacy-save ip6tables-nft-restore ip6tables-nft-save; do
+for tool in ip bridge unshare python3 iptables-legacy-restore iptables-legacy-save ip6tables-nft-restore ip6tables-nft-save \
+    iptables-nft-restore iptables-nft-save ip6tables-legacy-restore ip6tables-legacy-save; do
     command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 if ! unshare -n true 2>/dev/null; then
     echo "SKIP: cannot create a network namespace here (needs root or user namespaces)"
     exit 77
 fi
-if ! unshare -n sh -c 'ip link add t0 type veth peer name t1 && ip link add v0 type vxlan id 9 dstport 4789 && ip link add b0 type bridge && iptables-legacy -t nat -N T && ip6tables-nft -N T' 2>/dev/null; then
+if ! unshare -n sh -c 'ip link add t0 type veth peer name t1 && ip link add v0 type vxlan id 9 dstport 4789 && ip link add b0 type bridge && iptables-legacy -t nat -N T && ip6tables-nft -N T && iptables-nft -N T && ip6tables-legacy -N T' 2>/dev/null; then
     echo "SKIP: this kernel lacks veth, vxlan, bridge or iptables (legacy or nft) in a namespace"
     exit 77
 fi
@@ -77,6 +78,9 @@ COMMIT
 COMMIT
 R
 ip6tables-nft-restore --noflush <"$d/v6.rules"
+# a node that moved between backends keeps rules in both: flannel's chains in the other two too
+printf '*nat\n:FLANNEL-POSTRTG - [0:0]\n-A POSTROUTING -j FLANNEL-POSTRTG\n-A FLANNEL-POSTRTG -j RETURN\n-A POSTROUTING -s 172.17.0.0/16 -j MASQUERADE\nCOMMIT\n' | iptables-nft-restore --noflush
+printf '*filter\n:FLANNEL-FWD - [0:0]\n-A FORWARD -j FLANNEL-FWD\n-A FLANNEL-FWD -j ACCEPT\nCOMMIT\n' | ip6tables-legacy-restore --noflush
 if command -v nft >/dev/null 2>&1; then # flannel's nftables mode, beside a site's own table
     nft add table ip flannel-ipv4
     nft add chain ip flannel-ipv4 postrtg '{ type nat hook postrouting priority srcnat; }'
@@ -111,13 +115,15 @@ check 'd["ok"] and d["changed"] and d["placeholder"]["written"] and sorted(d["li
 if command -v nft >/dev/null 2>&1; then
     check 'sorted(d["nftables"]["removed"]) == ["ip flannel-ipv4", "ip6 flannel-ipv6"]' "flannel-cleanup: flannel's nftables tables reported"
 fi
-check 'len([r for r in d["iptables"]["removed"] if r.get("chain")]) == 4 and len(d["cni"]["removed"]) == 1' "flannel-cleanup: 4 chains (2 per family) and the CNI file reported"
+check 'len([r for r in d["iptables"]["removed"] if r.get("chain")]) == 6 and len(d["cni"]["removed"]) == 1' "flannel-cleanup: 6 chains (in each family and backend) and the CNI file reported"
+check 'sorted((r["family"], r["backend"], r["table"], r["chain"]) for r in d["iptables"]["removed"] if r.get("chain")) == [("ipv4", "legacy", "filter", "FLANNEL-FWD"), ("ipv4", "legacy", "nat", "FLANNEL-POSTRTG"), ("ipv4", "nft", "nat", "FLANNEL-POSTRTG"), ("ipv6", "legacy", "filter", "FLANNEL-FWD"), ("ipv6", "nft", "filter", "FLANNEL-FWD"), ("ipv6", "nft", "nat", "FLANNEL-POSTRTG")]' "flannel-cleanup: which chains, where"
 OUT=$(ip -j link show); check 'not ({"cni0", "flannel.1", "flannel-v6.1"} & {l["ifname"] for l in d}) and {"eth0", "veth00000001", "veth00000002"} <= {l["ifname"] for l in d}' "ip link: flannel's devices gone, the rest kept"
 OUT=$(ip -j route show); check 'not [r for r in d if r["dst"].startswith("10.244.")] and [r for r in d if r["dst"] == "default"]' "ip route: flannel's routes gone, the default kept"
 OUT=$(bridge -j fdb show); check 'not [e for e in d if e.get("ifname") in ("flannel.1",)]' "bridge fdb: flannel.1's entries gone"
 OUT=$(ip -j neigh show nud permanent); check 'not [n for n in d if n["dst"].startswith("10.244.")]' "ip neigh: flannel's neighbours gone"
-OUT=$(iptables-legacy-save; ip6tables-nft-save)
+OUT=$(iptables-legacy-save; ip6tables-nft-save; iptables-nft-save; ip6tables-legacy-save)
 expect_no_out 'FLANNEL|flanneld'
+expect_out '^-A POSTROUTING -s 172.17.0.0/16 -j MASQUERADE'
 expect_out '^-A POSTROUTING -s 172.16.0.0/12 -j ACCEPT'
 expect_out '^-A FORWARD -j SITE'
 expect_out '^-A SITE -s 192.0.2.0/24 -j DROP'
