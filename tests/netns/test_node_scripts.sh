@@ -112,6 +112,7 @@ check 'd["counts"]["veth"] == 2 and "net.ipv4.conf.all.rp_filter" in d["sysctls"
 run "$CNI_MIGRATE" node-run flannel-cleanup --args "$args"
 expect_rc 0
 check 'd["ok"] and d["changed"] and d["placeholder"]["written"] and sorted(d["links"]["removed"]) == ["cni0", "flannel-v6.1", "flannel.1"]' "flannel-cleanup: placeholder and links"
+check 'd["links"]["took"]["flannel.1"] == {"addresses": ["10.244.1.0/32"], "routes": ["10.244.2.0/24 via 10.244.2.0", "10.244.3.0/24 via 10.244.3.0"], "neighbours": ["10.244.2.0 lladdr 9e:3a:7c:00:00:02", "10.244.3.0 lladdr 9e:3a:7c:00:00:03"], "fdb": ["9e:3a:7c:00:00:02 dst 192.168.1.12", "9e:3a:7c:00:00:03 dst 192.168.1.13"]} and d["links"]["took"]["cni0"]["addresses"] == ["10.244.1.1/24"]' "flannel-cleanup: what went with flannel.1 and cni0"
 if command -v nft >/dev/null 2>&1; then
     check 'sorted(d["nftables"]["removed"]) == ["ip flannel-ipv4", "ip6 flannel-ipv6"]' "flannel-cleanup: flannel's nftables tables reported"
 fi
@@ -138,6 +139,12 @@ grep -q flannel-migration-in-progress "$nd/10-calico.conflist" || fail "no place
 run "$CNI_MIGRATE" node-run flannel-cleanup --args "$args"
 expect_rc 0
 check 'd["ok"] and not d["changed"] and not d["placeholder"]["written"] and not d["links"]["removed"] and not d["iptables"]["removed"] and not d["nftables"]["removed"] and not d["cni"]["removed"]' "flannel-cleanup twice: nothing left to do"
+# flannel.1 already gone (unlike Calico's script, the placeholder is still written)
+rm "$nd/10-calico.conflist"
+run "$CNI_MIGRATE" node-run flannel-cleanup --args "$args"
+expect_rc 0
+check 'd["ok"] and d["changed"] and d["placeholder"]["written"] and sorted(d["links"]["absent"]) == ["cni0", "flannel-v6.1", "flannel.1"]' "flannel-cleanup without flannel.1: the placeholder written"
+grep -q flannel-migration-in-progress "$nd/10-calico.conflist" || fail "no placeholder in 10-calico.conflist after the third run"
 
 # ---- calico-check: missing, then right, then a wrong VNI ----
 cargs="{\"cni_dir\":\"$nd\",\"vni\":4096,\"port\":4789,\"mac\":\"66:aa:bb:cc:dd:01\",\"address\":\"10.244.1.192\"}"
