@@ -5,6 +5,9 @@
  *   fake.new_host([doc]) -> Host | nil, message, "InvalidHost"
  *       an empty host (loopback and default sysctls), or one from a document shaped as
  *       host:json() returns it (what cm.flannel.node_state() gives, plus the underlay)
+ *   fake.node_host(node) -> Host
+ *       the host the simulation gives a Node (a table) before any CNI (host.h cm_host_new_node:
+ *       eth0 with the InternalIP/24, a default route, the standard CNI plugins)
  *   fake.request(method, path [, body]) -> object | nil, message, reason
  *       in a --fake run: one request straight to the simulated cluster's REST core, at once
  *       (no loop, no transport); body (a table) is sent as a merge patch. For the simulation's
@@ -358,6 +361,20 @@ static int fake_new_host(lua_State *L)
     return 1;
 }
 
+static int fake_node_host(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    host_box *box = push_box(L); /* [node, box]: created closed, then filled */
+    cJSON *node = cm_lua_to_json(L, 1);
+    box->h = cm_host_new_node(node);
+    cJSON_Delete(node);
+    if (!box->h)
+        return luaL_error(L, "not enough memory");
+    box->kind = BOX_OWNED;
+    return 1;
+}
+
 /* Pushes an answer's body (or its Status as nil, message, reason); returns the count. */
 static int push_answer(lua_State *L, const cm_fake_resp *resp)
 {
@@ -458,6 +475,7 @@ static int fake_host(lua_State *L)
 static const luaL_Reg fake_funcs[] = {
     {"host", fake_host},
     {"new_host", fake_new_host},
+    {"node_host", fake_node_host},
     {"request", fake_request},
     {NULL, NULL},
 };

@@ -390,7 +390,7 @@ void sim_ipam_on_change(cm_sim *s, const cm_event *ev)
         return;
     char key[700];
     snprintf(key, sizeof key, "%s|%s|%s", ip, ev->ns, cm_meta_str(ev->obj, "name"));
-    sim_enqueue_key(s, SIM_X_IPAM, key);
+    sim_enqueue_key(s, SIM_IPAM, key);
 }
 
 /* Gives a deleted pod's address back to its block (ReleaseIPs): the end of unallocated, its
