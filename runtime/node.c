@@ -888,7 +888,7 @@ static int apply_filters(cm_node_op *op, size_t first)
         if (k++)
             cm_buf_adds(&b, ", ");
         const char *m = str(g, "message");
-        cm_buf_adds(&b, strncmp(m, "cannot delete ", 14) ? "cannot delete " : "");
+        cm_buf_adds(&b, "cannot delete "); /* kubectl's doubled "cannot delete cannot delete Pods that..." too */
         cm_buf_adds(&b, m);
         cm_buf_adds(&b, ": ");
         join_pods(&b, cJSON_GetObjectItemCaseSensitive(g, "pods"));
@@ -1130,6 +1130,17 @@ static void retry_due(cm_loop *loop, void *ud)
     }
 }
 
+/* A duration as Go's time.Duration prints it (kubectl's messages): 5s, 2.5s, 250ms, 0s. */
+static void go_duration(int64_t ns, char *buf, size_t size)
+{
+    if (ns >= CM_NS_PER_S)
+        snprintf(buf, size, "%.9gs", (double)ns / 1e9);
+    else if (ns >= 1000000)
+        snprintf(buf, size, "%.9gms", (double)ns / 1e6);
+    else
+        snprintf(buf, size, ns > 0 ? "%.9gµs" : "0s", (double)ns / 1e3);
+}
+
 static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
 {
     struct dpod *p = op->pods[slot];
@@ -1142,6 +1153,8 @@ static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *r
     if (rc == 0) {
         if (op->o.dry_run)
             pod_settle(op, p, P_GONE, NULL, NULL);
+        else
+            arm_skip_wait(op, p, p->obj); /* the watch may have shown its deletionTimestamp already */
     } else if (!strcmp(code, "NotFound") || !strcmp(code, "Conflict")) {
         pod_settle(op, p, P_GONE, NULL, NULL); /* gone, or replaced (the uid precondition failed) */
     } else if (!p->use_delete && (!strcmp(code, "TooManyRequests") ||
@@ -1154,9 +1167,10 @@ static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *r
         note_budget(p, res->status_obj);
         if (p->blocked_since < 0)
             p->blocked_since = now;
-        char m[1200];
-        snprintf(m, sizeof m, "error when evicting pods/\"%s\" -n \"%s\" (will retry after %.1fs): %.500s", p->name,
-                 p->ns, (double)op->o.retry_delay / 1e9, smsg ? smsg : res->err.message);
+        char m[1200], delay[32];
+        go_duration(op->o.retry_delay, delay, sizeof delay);
+        snprintf(m, sizeof m, "error when evicting pods/\"%s\" -n \"%s\" (will retry after %s): %.500s", p->name,
+                 p->ns, delay, smsg ? smsg : res->err.message);
         p->st = P_RETRY;
         push_event(op, p, "blocked", m);
         if (op->o.blocked_after >= 0 && now - p->blocked_since >= op->o.blocked_after) {
@@ -1216,8 +1230,13 @@ static void drain_event(cm_node_op *op, const cJSON *ev)
             pod_settle(op, p, P_GONE, NULL, NULL);
         return;
     }
-    if (p && p->st == P_WAITING) {
-        arm_skip_wait(op, p, o);
+    if (p && (p->st == P_WAITING || p->st == P_SENDING)) { /* its deletionTimestamp may come first */
+        cJSON *copy = cJSON_Duplicate(o, 1);
+        if (copy) {
+            cJSON_Delete(p->obj);
+            p->obj = copy;
+        }
+        arm_skip_wait(op, p, p->obj);
         return;
     }
     if (p || !ns || !name)
