@@ -106,20 +106,30 @@ void cm_fake_push_node_host(lua_State *L, const char *node)
     box->kind = BOX_NODE;
 }
 
-int cm_fake_agent_on_pod(lua_State *L, const char *node, const cJSON *pod, const char *event)
+char *cm_fake_agent_on_pod(lua_State *L, const char *node, const cJSON *pod, const char *event)
 {
+    int top = lua_gettop(L);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "cm.agents");
     int rc = cm_pcall(L, 1, 1);
-    if (rc != LUA_OK)
-        return rc;
-    lua_getfield(L, -1, "on_pod"); /* [agents, on_pod] */
-    lua_remove(L, -2);
-    lua_pushstring(L, node);
-    cm_lua_push_json(L, pod);
-    lua_pushstring(L, event);
-    cm_fake_push_node_host(L, node); /* [on_pod, node, pod, event, host] */
-    return cm_pcall(L, 4, 0);
+    if (rc == LUA_OK) {
+        lua_getfield(L, -1, "on_pod"); /* [agents, on_pod] */
+        lua_remove(L, -2);
+        lua_pushstring(L, node);
+        cm_lua_push_json(L, pod);
+        lua_pushstring(L, event);
+        cm_fake_push_node_host(L, node); /* [on_pod, node, pod, event, host] */
+        rc = cm_pcall(L, 4, 0);
+    }
+    char *err = NULL;
+    if (rc != LUA_OK) { /* [message] */
+        const char *msg = lua_tostring(L, -1);
+        err = strdup(msg ? msg : "(an error that is not a string)");
+        if (!err)
+            err = strdup("out of memory");
+    }
+    lua_settop(L, top);
+    return err;
 }
 
 static int link_add_op(cm_host *h, const cJSON *l, int replace)

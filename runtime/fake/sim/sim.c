@@ -1207,13 +1207,12 @@ static int pod_ip(cm_sim *s, const cm_obj *pod, const cJSON *node, char *buf, si
         return ip != NULL;
     }
     const char *cidr = sim_gets(sim_get(node, "spec"), "podCIDR");
-    char addr[32];
-    unsigned bits;
+    int bits;
     uint32_t net;
-    if (!cidr || sscanf(cidr, "%31[0-9.]/%u", addr, &bits) != 2 || !cm_ip4_parse(addr, 0, &net) || bits > 30 || bits < 8)
+    if (!cm_ip4_parse_cidr(cidr, &net, &bits) || bits > 30 || bits < 8)
         return 0;
-    uint32_t size_n = UINT32_C(1) << (32 - bits), mask = ~(size_n - 1);
-    net &= mask;
+    uint32_t size_n = UINT32_C(1) << (32 - bits);
+    net &= cm_ip4_mask(bits);
     struct simnode *sn = simnode(s, node ? cm_meta_str(node, "name") : "");
     if (!sn)
         return 0;
