@@ -34,6 +34,7 @@ struct dpod {
     cJSON *obj;
     enum pod_state st;
     int use_delete;     /* the delete path (no eviction, disable_eviction, or escalated) */
+    int in_flight;      /* its eviction or deletion is on its way (counted in op->sending) */
     int ds_owner;       /* a DaemonSet controller owns it (and it is not finished) */
     cm_timer *timer;    /* a retry, or the end of waiting (skip_wait) */
     int64_t blocked_since; /* loop time of the first PDB refusal; -1: none */
@@ -74,7 +75,7 @@ struct cm_node_op {
     struct dset *dsets;
     size_t ndsets;
     cJSON *warnings; /* [{"message", "pods": [..]}] in first-seen order */
-    int phase, rounds, sending, evict_mode; /* evict_mode: 0 delete, 1 evict */
+    int phase, rounds, sending, evict_mode; /* sending: requests in flight; evict_mode: 0 delete, 1 evict */
     uint64_t rng;
     uint64_t requests;
     cm_k8s_watch *watch;
@@ -957,8 +958,6 @@ static void pod_settle(cm_node_op *op, struct dpod *p, enum pod_state st, const 
 {
     if (p->st == P_GONE || p->st == P_FAILED || p->st == P_SKIP)
         return;
-    if (p->st == P_SENDING)
-        op->sending--;
     if (p->timer)
         cm_loop_timer_cancel(op->loop, p->timer);
     p->timer = NULL;
@@ -1072,6 +1071,7 @@ static void send_pod(cm_node_op *op, struct dpod *p)
     if (p->uid) /* never a same-named replacement (kured #1169) */
         cJSON_AddStringToObject(cJSON_AddObjectToObject(dopts, "preconditions"), "uid", p->uid);
     p->st = P_SENDING;
+    p->in_flight = 1;
     op->sending++;
     push_event(op, p, p->use_delete ? "deleting" : "evicting", NULL);
     cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .namespace = p->ns, .name = p->name};
@@ -1144,9 +1144,13 @@ static void go_duration(int64_t ns, char *buf, size_t size)
 static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
 {
     struct dpod *p = op->pods[slot];
-    if (p->st != P_SENDING)
-        return; /* it went meanwhile (the watch saw it) */
-    op->sending--;
+    if (p->in_flight) /* the bound is on requests in flight, whatever the watch saw meanwhile */
+        op->sending--;
+    p->in_flight = 0;
+    if (p->st != P_SENDING) {
+        evict_next(op); /* it went meanwhile (the watch saw it) */
+        return;
+    }
     p->st = P_WAITING;
     const char *code = res->err.code ? res->err.code : "";
     const char *smsg = str(res->status_obj, "message");
