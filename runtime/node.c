@@ -1726,7 +1726,7 @@ enum run_phase { RUN_IMAGE, RUN_CREATE, RUN_ADOPT, RUN_GONE, RUN_WAIT, RUN_LOG, 
 
 struct run_on {
     enum run_phase phase;
-    char *node, *script, *step, *args, *ns, *pod, *image, *own_pod, *cni_dir;
+    char *node, *script, *step, *args, *ns, *pod, *image, *own_pod, *cni_dir, *source;
     cJSON *paths;
     int creates;          /* pods created (a failed or going one is replaced, a few times at most) */
     int adopted;
@@ -1752,7 +1752,7 @@ static void run_free(struct run_on *r)
     if (!r)
         return;
     free(r->node), free(r->script), free(r->step), free(r->args), free(r->ns), free(r->pod);
-    free(r->image), free(r->own_pod), free(r->cni_dir);
+    free(r->image), free(r->own_pod), free(r->cni_dir), free(r->source);
     cJSON_Delete(r->paths);
     free(r);
 }
@@ -1803,6 +1803,9 @@ static void add_host_path(cJSON *volumes, cJSON *mounts, const char *name, const
     cJSON_AddItemToArray(mounts, m);
 }
 
+/* The variable that holds a shipped site script's text. */
+#define SCRIPT_ENV "CNI_MIGRATE_NODE_SCRIPT"
+
 /* The node-run pod. */
 static char *run_pod_body(const struct run_on *r)
 {
@@ -1829,8 +1832,14 @@ static char *run_pod_body(const struct run_on *r)
     cJSON_AddStringToObject(ctr, "name", "node-run");
     cJSON_AddStringToObject(ctr, "image", r->image);
     const char *argv[] = {"cni-migrate", "node-run", r->script, "--args", r->args, "--result-file",
-                          "/dev/termination-log"};
-    cJSON_AddItemToObject(ctr, "command", cJSON_CreateStringArray(argv, 7));
+                          "/dev/termination-log", "--script-env", SCRIPT_ENV};
+    cJSON_AddItemToObject(ctr, "command", cJSON_CreateStringArray(argv, r->source ? 9 : 7));
+    if (r->source) { /* a site script: the image has only the bundled ones */
+        cJSON *env = cJSON_CreateObject();
+        cJSON_AddStringToObject(env, "name", SCRIPT_ENV);
+        cJSON_AddStringToObject(env, "value", r->source);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(ctr, "env"), env);
+    }
     cJSON_AddStringToObject(ctr, "terminationMessagePolicy", "FallbackToLogsOnError");
     cJSON_AddTrueToObject(cJSON_AddObjectToObject(ctr, "securityContext"), "privileged");
     cJSON *mounts = cJSON_AddArrayToObject(ctr, "volumeMounts");
@@ -2164,8 +2173,10 @@ cm_node_op *cm_node_run_on_start(cm_k8s_client *c, cm_loop *loop, const cm_node_
     r->args = dup(s->args_json ? s->args_json : "{}"), r->ns = dup(s->namespace), r->pod = dup(pod);
     r->image = dup(s->image), r->own_pod = dup(s->own_pod), r->cni_dir = dup(s->cni_dir ? s->cni_dir : "/etc/cni/net.d");
     r->paths = s->host_paths ? cJSON_Duplicate(s->host_paths, 1) : cJSON_CreateArray();
+    r->source = dup(s->source);
     if (!r->node || !r->script || !r->step || !r->args || !r->ns || !r->pod || !r->cni_dir || !r->paths ||
-        (!r->image && !r->own_pod) || (s->image && !r->image) || (s->own_pod && !r->own_pod)) {
+        (!r->image && !r->own_pod) || (s->image && !r->image) || (s->own_pod && !r->own_pod) ||
+        (s->source && !r->source)) {
         cm_node_op_cancel(op);
         return NULL;
     }
