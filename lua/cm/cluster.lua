@@ -82,7 +82,8 @@ function M.read(c, cfg)
    for _, kr in ipairs {
       { "calico_ds", { apiVersion = "apps/v1", kind = "DaemonSet", namespace = cns, name = v.CALICO_DAEMONSET_NAME } },
       { "calico_config", { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = "calico-config" } },
-      { "migration_config", { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = calico.MIGRATION_CONFIGMAP } },
+      { "migration_config",
+         { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = calico.MIGRATION_CONFIGMAP } },
       { "backup", { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = calico.BACKUP_CONFIGMAP } },
    } do
       local key, ref = kr[1], kr[2]
