@@ -1,7 +1,6 @@
 /* http.c - libmicrohttpd in external epoll mode on the runtime's loop (see http.h). */
 #include "http.h"
 
-#include "fault.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -230,7 +229,7 @@ static enum MHD_Result answer(struct request *r, struct MHD_Connection *conn, co
         .user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent"),
         .body = r->body, .body_len = r->len};
     cm_fake_resp resp;
-    cm_fault_handle(r->h->f, &req, &resp);
+    cm_fake_handle(r->h->f, &req, &resp);
     free(query);
     if (resp.reset)
         return reset(conn);
