@@ -27,6 +27,10 @@ local function new_results(skip)
    return setmetatable({ list = {}, skip = skip or {} }, Results)
 end
 
+--- An empty list of results (procedures with checks of their own: rollback).
+---@param skip table|nil {check = true}: blockers of these checks become "skipped"
+M.results = new_results
+
 function Results:add(check, result, object, message, fix)
    if result == "blocker" and self.skip[check] then result = "skipped" end
    self.list[#self.list + 1] = { check = check, result = result, object = object or "-", message = message,
