@@ -76,7 +76,7 @@ local function attributes(path)
    return group, parts[1] .. (parts[3] and "/" .. parts[3] or "")
 end
 
-local asked = 0
+local asked, missing = 0, {}
 for i = 2, #arg do
    for line in io.lines(arg[i]) do
       local e = json.decode(line)
@@ -84,13 +84,17 @@ for i = 2, #arg do
          local group, resource = attributes(e.path:match("^[^?]*"))
          if group and resource ~= "selfsubjectaccessreviews" then
             local key = key_of(group, resource, e.verb)
-            assert(granted[key] ~= nil, ("%s: the ClusterRole lacks %s (%s %s)"):format(manifest, key, e.method, e.path))
-            granted[key] = true
+            if granted[key] == nil and not missing[key] then
+               missing[key] = true
+               missing[#missing + 1] = ("%s (%s %s)"):format(key, e.method, e.path)
+            end
+            if granted[key] ~= nil then granted[key] = true end
             asked = asked + 1
          end
       end
    end
 end
+assert(#missing == 0, manifest .. ": the ClusterRole lacks " .. table.concat(missing, ", "))
 local unused = {}
 for key, used in pairs(granted) do
    if not used then unused[#unused + 1] = key end
