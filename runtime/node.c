@@ -11,6 +11,7 @@
 #include "json.h"
 #include "kinds.h"
 #include "log.h"
+#include "rand.h"
 #include "status.h"
 #include "strbuf.h"
 #include "validate.h"
@@ -624,14 +625,6 @@ static void drain_free(cm_node_op *op)
     cJSON_Delete(op->warnings);
 }
 
-static uint64_t next_rand(cm_node_op *op)
-{
-    uint64_t z = (op->rng += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 static const char *phase_of(const cJSON *pod)
 {
     return str(obj(pod, "status"), "phase");
@@ -1194,7 +1187,7 @@ static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *r
                 return;
             }
         }
-        double jitter = 0.75 + 0.5 * (double)(next_rand(op) >> 11) / 9007199254740992.0;
+        double jitter = 0.75 + 0.5 * (double)(cm_splitmix64(&op->rng) >> 11) / 9007199254740992.0;
         p->timer = cm_loop_timer(op->loop, now + (int64_t)((double)op->o.retry_delay * jitter), retry_due, p);
     } else {
         char m[768];
