@@ -54,6 +54,10 @@ local function main(args)
    elseif active.plugins[1].type == calico.PLACEHOLDER_PLUGIN then
       problems[#problems + 1] = want .. " is still the migration placeholder"
    end
+   for _, s in ipairs(active and active.skipped or {}) do -- containerd stops at the first of them
+      problems[#problems + 1] = ("invalid CNI config %s sorts before %s (containerd loads no network): %s")
+         :format(s.path, active.path, s.error)
+   end
    res.ok = #problems == 0
    return res
 end

@@ -57,6 +57,7 @@ local function main(args)
       res.cni.active, res.cni.name = active.path, active.name
       res.cni.plugins = list()
       for _, p in ipairs(active.plugins) do res.cni.plugins[#res.cni.plugins + 1] = p.type end
+      res.cni.skipped = active.skipped -- invalid configs before it: containerd loads no network
    end
    return res
 end
