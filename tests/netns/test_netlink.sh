@@ -3,10 +3,8 @@
 # (tests/netns/lua/netlink_ops.lua): links, addresses, routes, neighbours and FDB entries of both
 # families, sysctl writes; checked with iproute2's JSON output and sysctl(8), not with our code;
 # one more namespace is used by path.
-. "$(dirname "$0")/../cli/lib.sh"
-for tool in ip bridge unshare python3 sysctl; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
-done
+. "$(dirname "$0")/lib.sh"
+need_tools ip bridge unshare python3 sysctl
 if ! ip netns add hostnl$$ 2>/dev/null; then
     echo "SKIP: cannot create a network namespace here (needs root)"
     exit 77

@@ -3,14 +3,9 @@
 # (NLM_F_DUMP_INTR), and cm.netlink must ask again rather than fail (a busy node starts pods
 # while a node script runs). 100 veths with addresses, a loop adding and deleting one more, and
 # 600 lists (links, routes, addresses) through tests/netns/lua/dump_churn.lua: none may fail.
-. "$(dirname "$0")/../cli/lib.sh"
-for tool in ip unshare; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-if ! unshare -n sh -c 'ip link add t0 type veth peer name t1' 2>/dev/null; then
-    echo "SKIP: cannot create a network namespace with veths here (needs root)"
-    exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+need_tools ip unshare
+need_netns 'veth' 'ip link add t0 type veth peer name t1'
 dir=$(mktemp -d /tmp/host-dump.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 cat >"$dir/inside.sh" <<'SH'

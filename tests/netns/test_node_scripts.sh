@@ -2,19 +2,10 @@
 # The node scripts through the real binary (cni-migrate node-run) on a flannel-shaped node built
 # with iproute2 and iptables in a throwaway network namespace; the results are checked with
 # ip -j, bridge -j and iptables-save, not with our code. Each script runs twice (idempotence).
-. "$(dirname "$0")/../cli/lib.sh"
-for tool in ip bridge unshare python3 iptables-legacy-restore iptables-legacy-save ip6tables-nft-restore ip6tables-nft-save \
-    iptables-nft-restore iptables-nft-save ip6tables-legacy-restore ip6tables-legacy-save; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-if ! unshare -n true 2>/dev/null; then
-    echo "SKIP: cannot create a network namespace here (needs root or user namespaces)"
-    exit 77
-fi
-if ! unshare -n sh -c 'ip link add t0 type veth peer name t1 && ip link add v0 type vxlan id 9 dstport 4789 && ip link add b0 type bridge && iptables-legacy -t nat -N T && ip6tables-nft -N T && iptables-nft -N T && ip6tables-legacy -N T' 2>/dev/null; then
-    echo "SKIP: this kernel lacks veth, vxlan, bridge or iptables (legacy or nft) in a namespace"
-    exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+need_tools ip bridge unshare python3 iptables-legacy-restore iptables-legacy-save ip6tables-nft-restore ip6tables-nft-save \
+    iptables-nft-restore iptables-nft-save ip6tables-legacy-restore ip6tables-legacy-save
+need_netns 'veth, vxlan, bridge or iptables (legacy and nft)' 'ip link add t0 type veth peer name t1 && ip link add v0 type vxlan id 9 dstport 4789 && ip link add b0 type bridge && iptables-legacy -t nat -N T && ip6tables-nft -N T && iptables-nft -N T && ip6tables-legacy -N T'
 dir=$(mktemp -d /tmp/host-nodescripts.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 cat >"$dir/inside.sh" <<'SH'
