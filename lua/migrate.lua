@@ -120,7 +120,6 @@ if state == "flannel" then
    if not has_node then stop(1, "the node steps need cm.node, which this build lacks; the cluster is prepared "
       .. "and the run can be resumed with a build that has it") end
    ctx.node = node
-   ctx.run_on = node.run_on or require("cm.noderun").run_on
    local seen = {}
    while true do -- nodes that join during the run are picked up on the next pass
       local list, lerr = c:list { apiVersion = "v1", kind = "Node" }

@@ -101,7 +101,7 @@ if nothing_to_do() then
 end
 local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
    node = require "cm.node" }
-ctx.run_on = ctx.node.run_on or require("cm.noderun").run_on
+ctx.run_on = ctx.node.run_on
 local function guarded(fn, ...)
    local fine, err = pcall(fn, ...)
    if not fine then stop("%s\n(the run can be resumed: run it again)", tostring(err)) end

@@ -281,7 +281,7 @@ end
 --- settings, flannel's CNI config active, flannel.VNI's MAC as the node's annotation says.
 local function check_facts(r, s, cfg)
    if not s.facts then
-      r:add("node-facts", "warning", "nodes", "not read (this build has no cm.node.run_on, or a dry run): "
+      r:add("node-facts", "warning", "nodes", "not read (a dry run runs no node scripts): "
          .. "rp_filter, subnet.env, the active CNI config and flannel's VTEP MAC were not checked", nil)
       return
    end

@@ -179,7 +179,7 @@ function M.migrate(ctx, n)
          return "flannel's pod is gone (watched)"
       end)
       timed(ctx, name, "flannel-cleanup", function()
-         local r = need(ctx.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
+         local r = need(node.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
             cni_dir = v.CNI_CONFIG_DIR, cni_conf_name = calico.CNI_CONF_NAME },
             { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
             "node " .. name .. ": flannel-cleanup")
@@ -209,7 +209,7 @@ function M.migrate(ctx, n)
       return "calico-node Ready (watched)"
    end)
    timed(ctx, name, "calico-check", function()
-      local r = need(ctx.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT,
+      local r = need(node.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT,
          mac = (n.metadata.annotations or {})[calico.ANN_VXLAN_MAC],
          address = (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR], cni_dir = v.CNI_CONFIG_DIR },
          { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),

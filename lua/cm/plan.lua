@@ -37,13 +37,12 @@ function M.survey(c, cfg)
 end
 
 --- What node-facts reports from every node still on flannel, eight at a time: {name = result
---- | {error = msg, code = code}}; nil when this build has no cm.node (preflight then says the
---- node checks were not made).
+--- | {error = msg, code = code}}; nil in a server dry run, which runs no node scripts (preflight then
+--- says the node checks were not made).
 ---@return table|nil
 function M.node_facts(c, snap, cfg, vni)
-   local ok, node = pcall(require, "cm.node")
-   if not ok or c:info().dryRun then return nil end
-   local run_on = node.run_on or require("cm.noderun").run_on
+   if c:info().dryRun then return nil end
+   local node = require "cm.node"
    local prepare = require "cm.prepare"
    local facts, todo = {}, {}
    for _, n in ipairs(snap.nodes) do
@@ -51,7 +50,7 @@ function M.node_facts(c, snap, cfg, vni)
       if st == "flannel" and cluster.node_ready(n) == "True" then todo[#todo + 1] = n end
    end
    prepare.each_node(todo, function(n)
-      local r, msg, code = run_on(c, n.metadata.name, "node-facts", { vni = vni,
+      local r, msg, code = node.run_on(c, n.metadata.name, "node-facts", { vni = vni,
          cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = cfg.values.CALICO_DAEMONSET_NAMESPACE,
          timeout = cfg.opts.node_step_timeout })
       facts[n.metadata.name] = r or { error = msg, code = code }

@@ -3,7 +3,7 @@
 --- cali-* iptables chains), makes flannel.<VNI> again with the node's VtepMAC (args.vtep), and
 --- restores flannel's CNI config from the backup that flannel-cleanup made, or writes it from
 --- args.fallback[name] when there is no backup.
---- Idempotent. Args and result: contracts.md.
+--- Idempotent. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"

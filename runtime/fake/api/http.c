@@ -21,6 +21,7 @@ struct cm_http {
     int epoll_fd;
     int port;
     cm_timer *timer;
+    int resumed;              /* a connection resumed since MHD last ran */
     struct request *requests; /* every request in flight, for stop */
 };
 
@@ -293,6 +294,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void run(cm_http *h)
 {
+    h->resumed = 0;
     MHD_run(h->d);
     schedule(h);
 }
@@ -321,7 +323,12 @@ static void schedule(cm_http *h)
         cm_loop_timer_cancel(h->loop, h->timer);
         h->timer = NULL;
     }
-    if (MHD_get_timeout(h->d, &ms) != MHD_YES)
+    /* a resume during MHD_run (a watch event from a request it was serving) needs one more run:
+     * MHD's timeout does not say so, and a client keeping its other connection open idle
+     * would otherwise wait for its events until some socket stirred */
+    if (h->resumed)
+        ms = 0;
+    else if (MHD_get_timeout(h->d, &ms) != MHD_YES)
         return;
     if (ms > 1000)
         ms = 1000;
@@ -332,6 +339,7 @@ static void schedule(cm_http *h)
 /* Runs MHD at the loop's next turn (after a resume, which MHD notices only when run). */
 static void run_soon(cm_http *h)
 {
+    h->resumed = 1;
     if (h->timer)
         cm_loop_timer_cancel(h->loop, h->timer);
     h->timer = cm_loop_timer(h->loop, cm_loop_now(h->loop), on_timer, h);
