@@ -14,22 +14,20 @@ expect_rc 0
 expect_out '^Nothing to roll back: DaemonSet kube-flannel/kube-flannel-ds runs without'
 [ "$(writes "$dir/t0.jsonl" | wc -l)" -eq 0 ] || fail "rollback of an untouched cluster wrote"
 
-# the stopping points in the whole migration: the preparation's (the Lease, the saved settings,
-# the pool, IPAM, flannel's selector), steps of the first node, each step of the completion, and
-# every 90th write besides
-points="$(first 'leases"') $(first 'configmaps"') $(first 'ippools"') $(first 'blockaffinities"')
- $(first 'daemonsets/kube-flannel-ds"')"
-w1=$(grep -E '"path":"/api/v1/nodes/worker-1"' "$dir/w1.txt" | awk '{print $1}' | tail -n 4 | tr '\n' ' ')
-points="$points $w1 $((${w1%% *} + 2)) $((${w1%% *} + 8))"
+# the stopping points in the whole migration: the preparation's (the Lease, the pool, flannel's
+# selector), the first node's (the 1st, 3rd, 8th and 11th writes after that selector: its cordon,
+# an eviction, its later steps), and
+# the completion's (the backup, flannel's DaemonSet deleted, calico-node's selector, the last label)
+points="$(first 'leases"') $(first 'ippools"') $(first 'daemonsets/kube-flannel-ds"')"
+w1=$(first 'daemonsets/kube-flannel-ds"')
+points="$points $((w1 + 1)) $((w1 + 3)) $((w1 + 8)) $((w1 + 11))"
 points="$points $(grep -E 'configmaps"' "$dir/w1.txt" | tail -n1 | awk '{print $1}')"
-points="$points $(first 'delete.*daemonsets/kube-flannel-ds') $(first 'daemonsets/calico-node"') $((total - 6)) $((total - 1))"
-n=90
-while [ "$n" -lt "$total" ]; do points="$points $n"; n=$((n + 90)); done
+points="$points $(first 'delete.*daemonsets/kube-flannel-ds') $(first 'daemonsets/calico-node"') $((total - 1))"
 count=0
 for n in $points; do
     stop_and_back "$S" "$n" "$dir/h10" kube-flannel kube-flannel-ds
     count=$((count + 1))
 done
-[ "$count" -ge 14 ] || fail "only $count stopping points"
+[ "$count" -eq 11 ] || fail "$count stopping points, expected 11"
 
 done_ok
