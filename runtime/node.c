@@ -80,6 +80,8 @@ struct cm_node_op {
     uint64_t rng;
     uint64_t requests;
     cm_k8s_watch *watch;
+    cm_timer *poll_timer; /* the watch's news, taken from the loop (see soon_poll) */
+    void (*poll)(cm_node_op *op);
     char *rv;
     int polling, repoll;
     /* wait */
@@ -180,6 +182,9 @@ static void op_end(cm_node_op *op, int rc)
         cm_loop_timer_cancel(op->loop, op->deadline_timer);
     op->deadline_timer = NULL;
     stop_run_timer(op);
+    if (op->poll_timer)
+        cm_loop_timer_cancel(op->loop, op->poll_timer);
+    op->poll_timer = NULL;
     if (op->watch)
         cm_k8s_watch_set_notify(op->watch, NULL, NULL);
     tell(op);
@@ -196,6 +201,28 @@ static void op_oom(cm_node_op *op)
 {
     cm_k8s_errorf(&op->err, "ENOMEM", "out of memory");
     op_end(op, -1);
+}
+
+static void poll_due(cm_loop *loop, void *ud)
+{
+    (void)loop;
+    cm_node_op *op = ud;
+    op->poll_timer = NULL;
+    if (!op->done)
+        op->poll(op);
+}
+
+/* A watch has news: poll(op) takes it at the loop's next turn. The watch may be telling from
+ * inside the write that made the news (in simulation the fake cluster feeds its streams as its
+ * store changes), and the requests the news leads to must not run inside that write. */
+static void soon_poll(cm_node_op *op, void (*poll)(cm_node_op *op))
+{
+    op->poll = poll;
+    if (op->poll_timer || op->done)
+        return;
+    op->poll_timer = cm_loop_timer(op->loop, cm_loop_now(op->loop), poll_due, op);
+    if (!op->poll_timer)
+        op_oom(op);
 }
 
 static void req_done(cm_k8s_req *req, void *ud)
@@ -311,6 +338,8 @@ void cm_node_op_cancel(cm_node_op *op)
     }
     stop_pod_timers(op);
     stop_run_timer(op);
+    if (op->poll_timer)
+        cm_loop_timer_cancel(op->loop, op->poll_timer);
     if (op->deadline_timer)
         cm_loop_timer_cancel(op->loop, op->deadline_timer);
     cm_k8s_watch_free(op->watch);
@@ -1283,7 +1312,7 @@ static void drain_poll(cm_node_op *op)
 
 static void watch_notified(void *ud)
 {
-    drain_poll(ud);
+    soon_poll(ud, drain_poll);
 }
 
 /* The drain's result as it stands, with the pods left and the budgets that block them. */
@@ -1725,7 +1754,6 @@ struct run_on {
     int adopted;
     int failing;          /* the pod is deleted, then the op fails with op->err */
     cm_timer *timer;      /* the create after an earlier pod went (not from inside the watch) */
-    cm_timer *poll_timer; /* the watch's news, taken from the loop: never inside the write that made it */
     char why[600];        /* the pod's end: reason, exit code, the script's error */
 };
 
@@ -1735,9 +1763,7 @@ static void stop_run_timer(cm_node_op *op)
         return;
     if (op->run->timer)
         cm_loop_timer_cancel(op->loop, op->run->timer);
-    if (op->run->poll_timer)
-        cm_loop_timer_cancel(op->loop, op->run->poll_timer);
-    op->run->timer = op->run->poll_timer = NULL;
+    op->run->timer = NULL;
 }
 
 static void run_free(struct run_on *r)
@@ -2022,23 +2048,9 @@ static void run_poll(cm_node_op *op)
     op->polling = 0;
 }
 
-static void run_poll_due(cm_loop *loop, void *ud)
-{
-    (void)loop;
-    cm_node_op *op = ud;
-    op->run->poll_timer = NULL;
-    run_poll(op);
-}
-
-/* The watch has news. It may be telling from inside the fake cluster's write (in simulation the
- * stream is fed as the store changes), so the requests the news leads to go from the loop. */
 static void run_notified(void *ud)
 {
-    cm_node_op *op = ud;
-    if (!op->run->poll_timer)
-        op->run->poll_timer = cm_loop_timer(op->loop, cm_loop_now(op->loop), run_poll_due, op);
-    if (!op->run->poll_timer)
-        op_oom(op);
+    soon_poll(ud, run_poll);
 }
 
 /* Watches the pod from pod's resourceVersion (run_seen gets what changes). */
