@@ -203,6 +203,38 @@ static void op_oom(cm_node_op *op)
     op_end(op, -1);
 }
 
+/*
+ * Hands every event the operation's watch has now to fn(op, ev), until there is none, the
+ * operation ends or fn returns 0; a failed watch fails the operation. Re-entered (fn's own
+ * doings may poke the watch), it only asks the running call to look again.
+ */
+static void take_events(cm_node_op *op, int (*fn)(cm_node_op *op, const cJSON *ev))
+{
+    if (op->polling) {
+        op->repoll = 1;
+        return;
+    }
+    op->polling = 1;
+    do {
+        op->repoll = 0;
+        for (int more = 1; more && !op->done;) {
+            cJSON *ev = NULL;
+            cm_k8s_error err = {0};
+            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
+            if (rc < 0 && !op->done) {
+                op->polling = 0;
+                op_fail(op, &err);
+                return;
+            }
+            if (rc != 1)
+                break;
+            more = fn(op, ev);
+            cJSON_Delete(ev);
+        }
+    } while (op->repoll && !op->done);
+    op->polling = 0;
+}
+
 static void poll_due(cm_loop *loop, void *ud)
 {
     (void)loop;
@@ -1277,36 +1309,16 @@ static void drain_event(cm_node_op *op, const cJSON *ev)
 static void watch_notified(void *ud);
 
 /* Takes every event the watch has now. */
+static int drain_take(cm_node_op *op, const cJSON *ev)
+{
+    drain_event(op, ev);
+    return 1;
+}
+
 static void drain_poll(cm_node_op *op)
 {
-    if (op->polling) {
-        op->repoll = 1;
-        return;
-    }
-    op->polling = 1;
-    do {
-        op->repoll = 0;
-        for (;;) {
-            cJSON *ev = NULL;
-            cm_k8s_error err = {0};
-            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
-            if (rc == 1) {
-                drain_event(op, ev);
-                cJSON_Delete(ev);
-                if (op->done)
-                    break;
-                continue;
-            }
-            if (rc < 0 && !op->done) {
-                op->polling = 0;
-                op_fail(op, &err);
-                return;
-            }
-            break;
-        }
-    } while (op->repoll && !op->done);
-    op->polling = 0;
-    if (op->phase == D_EVICT)
+    take_events(op, drain_take);
+    if (op->phase == D_EVICT && !op->polling)
         evict_next(op); /* pods gone before their answer came free their slots */
 }
 
@@ -1634,38 +1646,20 @@ static void wait_list_into(cm_node_op *op, const cJSON *list)
         wait_put(op, it, 0);
 }
 
+static int wait_take(cm_node_op *op, const cJSON *ev)
+{
+    const char *type = str(ev, "type");
+    if (type && !strcmp(type, "RELIST"))
+        wait_list_into(op, obj(ev, "object"));
+    else if (type && strcmp(type, "BOOKMARK"))
+        wait_put(op, obj(ev, "object"), !strcmp(type, "DELETED"));
+    wait_check(op);
+    return 1;
+}
+
 static void wait_poll(cm_node_op *op)
 {
-    if (op->polling) {
-        op->repoll = 1;
-        return;
-    }
-    op->polling = 1;
-    do {
-        op->repoll = 0;
-        for (;;) {
-            cJSON *ev = NULL;
-            cm_k8s_error err = {0};
-            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
-            if (rc < 0) {
-                op->polling = 0;
-                op_fail(op, &err);
-                return;
-            }
-            if (rc != 1)
-                break;
-            const char *type = str(ev, "type");
-            if (type && !strcmp(type, "RELIST"))
-                wait_list_into(op, obj(ev, "object"));
-            else if (type && strcmp(type, "BOOKMARK"))
-                wait_put(op, obj(ev, "object"), !strcmp(type, "DELETED"));
-            cJSON_Delete(ev);
-            wait_check(op);
-            if (op->done)
-                break;
-        }
-    } while (op->repoll && !op->done);
-    op->polling = 0;
+    take_events(op, wait_take);
 }
 
 static void wait_notified(void *ud)
@@ -2015,37 +2009,23 @@ static void run_seen(cm_node_op *op, const cJSON *pod)
         run_ended(op, pod);
 }
 
+/* One event of the pod's watch; stops at a change of phase (what follows is another watch's). */
+static int run_take(cm_node_op *op, const cJSON *ev)
+{
+    enum run_phase at = op->run->phase;
+    const char *type = str(ev, "type");
+    if (type && !strcmp(type, "RELIST"))
+        run_seen(op, cJSON_GetArrayItem(obj(obj(ev, "object"), "items"), 0));
+    else if (type && !strcmp(type, "DELETED"))
+        run_seen(op, NULL);
+    else if (type && strcmp(type, "BOOKMARK"))
+        run_seen(op, obj(ev, "object"));
+    return op->run->phase == at;
+}
+
 static void run_poll(cm_node_op *op)
 {
-    if (op->polling) {
-        op->repoll = 1;
-        return;
-    }
-    op->polling = 1;
-    do {
-        op->repoll = 0;
-        for (enum run_phase at = op->run->phase; !op->done && op->run->phase == at;) {
-            cJSON *ev = NULL;
-            cm_k8s_error err = {0};
-            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
-            if (rc < 0) {
-                op->polling = 0;
-                op_fail(op, &err);
-                return;
-            }
-            if (rc != 1)
-                break;
-            const char *type = str(ev, "type");
-            if (type && !strcmp(type, "RELIST"))
-                run_seen(op, cJSON_GetArrayItem(obj(obj(ev, "object"), "items"), 0));
-            else if (type && !strcmp(type, "DELETED"))
-                run_seen(op, NULL);
-            else if (type && strcmp(type, "BOOKMARK"))
-                run_seen(op, obj(ev, "object"));
-            cJSON_Delete(ev);
-        }
-    } while (op->repoll && !op->done);
-    op->polling = 0;
+    take_events(op, run_take);
 }
 
 static void run_notified(void *ud)
