@@ -1,7 +1,7 @@
 /*
  * noderun.h - running a node script (lua/node/NAME.lua, or a file) against a host: what
  * `cni-migrate node-run` does on a node and what the simulated kubelet does for a node-run
- * pod (contracts.md, "Node scripts and the host seam").
+ * pod (README.md, "Node scripts").
  *
  * A node script returns {host_paths = {...}, main = function(args) ... end} (or main
  * itself). main(args) runs in a fresh Lua state whose cm.netlink, cm.sysctl, cm.cni and
