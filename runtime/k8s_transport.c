@@ -375,14 +375,15 @@ static int curl_start(cm_transport *base, cm_http_call *call)
     set_tls(e, call->tls);
     int bad_url = call->tls && call->tls->server_name &&
                   set_server_name(e, cc, call->url, call->tls->server_name) < 0;
-    if (bad_url || curl_multi_add_handle(t->multi, e) != CURLM_OK) {
+    CURLMcode mc = bad_url ? CURLM_OK : curl_multi_add_handle(t->multi, e);
+    if (bad_url || mc != CURLM_OK) {
         curl_easy_cleanup(e);
         curl_slist_free_all(cc->headers);
         curl_slist_free_all(cc->connect_to);
         free(cc);
         free(ep);
         call->priv = NULL;
-        return fail_start(call, "TransportError", "curl_multi_add_handle failed");
+        return fail_start(call, "TransportError", bad_url ? "bad URL for the TLS server name" : curl_multi_strerror(mc));
     }
     return 0;
 }
