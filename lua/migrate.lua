@@ -15,6 +15,7 @@ local checks = require "cm.checks"
 local complete = require "cm.complete"
 local config = require "cm.config"
 local k8s = require "cm.k8s"
+local lock = require "cm.lock"
 local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
@@ -34,14 +35,13 @@ local simulated = (info.source or ""):match("^fake") ~= nil
 local T0 = time.now()
 local durations, blocked, notes = {}, {}, {}
 
---- One timeline line: time (virtual in a rehearsal), node (or "cluster"), step, what happened.
-local function step(name, node, text)
-   if not text then return end
-   print(("%s +%7.1fs  %-16s %-16s %s"):format(time.rfc3339(), time.now() - T0, node or "cluster", name, text))
-end
+local step = plan.timeline(T0)
+
+local held -- the Lease (cm.lock) while this run writes
 
 local function stop(code, fmt, ...)
    if code == 2 then proc.usage("migrate: " .. fmt, ...) end
+   if held then held:release() end
    proc.fail("migrate: " .. fmt, ...)
 end
 
@@ -95,6 +95,15 @@ local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations,
    dry_run = info.dryRun }
 
 -- 2. prepare the cluster ---------------------------------------------------------------------
+-- one writer at a time: a running rollback is never raced, and a rollback stops this run
+if not info.dryRun then
+   held = lock.acquire(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, "migrate", function(text) step("lock", nil, text) end)
+end
+local function rollback_asked()
+   local by = held and held:stop_requested()
+   if by then stop(1, "a %s asked this run to stop (Lease %s/%s): stopped before the next node", by,
+      cfg.values.CALICO_DAEMONSET_NAMESPACE, lock.NAME) end
+end
 if state == "flannel" then prepare.run(ctx) end
 
 -- 3. migrate the nodes -----------------------------------------------------------------------
@@ -112,7 +121,6 @@ if state == "flannel" then
    if not has_node then stop(1, "the node steps need cm.node, which this build lacks; the cluster is prepared "
       .. "and the run can be resumed with a build that has it") end
    ctx.node = node
-   ctx.run_on = node.run_on or require("cm.noderun").run_on
    local seen = {}
    while true do -- nodes that join during the run are picked up on the next pass
       local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
@@ -124,6 +132,7 @@ if state == "flannel" then
       end
       if #todo == 0 then break end
       for _, name in ipairs(todo) do
+         rollback_asked()
          seen[name] = true
          local n = by_name[name]
          if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
@@ -146,6 +155,7 @@ if state == "flannel" then
 end
 
 -- 4. complete --------------------------------------------------------------------------------
+rollback_asked()
 complete.backup(ctx)
 complete.delete_flannel(ctx)
 complete.calico_selector(ctx)
@@ -154,21 +164,14 @@ local final = assert(c:list { apiVersion = "v1", kind = "Node" }).items
 complete.labels(ctx, final)
 prepare.migration_config(ctx, { ["cni-migrate.phase"] = "done", ["cni-migrate.finished"] = time.rfc3339() })
 
+held:release()
+
 -- summary ------------------------------------------------------------------------------------
 local total = time.now() - T0
 print("")
 print(("Migrated %d node(s) to Calico in %.1f s of %s time; %d skipped; %d node(s) in the cluster."):format(
    #migrated, total, simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, #final))
-local order = {}
-for _, s in ipairs(nodestep.STEPS) do if durations[s] then order[#order + 1] = s end end
-if #order > 0 then
-   print("Per step (mean / longest over nodes):")
-   for _, s in ipairs(order) do
-      local sum, max = 0, 0
-      for _, d in ipairs(durations[s]) do sum, max = sum + d, math.max(max, d) end
-      print(("  %-16s %7.1f s  %7.1f s"):format(s, sum / #durations[s], max))
-   end
-end
+for _, line in ipairs(plan.step_summary(durations, nodestep.STEPS)) do print(line) end
 for _, b in ipairs(blocked) do print("blocked: " .. b) end
 for _, n in ipairs(notes) do print("note: " .. n) end
 print(("Flannel's DaemonSet is saved in ConfigMap %s/%s for rollback."):format(cfg.values.CALICO_DAEMONSET_NAMESPACE,

@@ -5,6 +5,9 @@
  *   fake.new_host([doc]) -> Host | nil, message, "InvalidHost"
  *       an empty host (loopback and default sysctls), or one from a document shaped as
  *       host:json() returns it (what cm.flannel.node_state() gives, plus the underlay)
+ *   fake.node_host(node) -> Host
+ *       the host the simulation gives a Node (a table) before any CNI (host.h cm_host_new_node:
+ *       eth0 with the InternalIP/24, a default route, the standard CNI plugins)
  *   fake.request(method, path [, body]) -> object | nil, message, reason
  *       in a --fake run: one request straight to the simulated cluster's REST core, at once
  *       (no loop, no transport); body (a table) is sent as a merge patch. For the simulation's
@@ -99,20 +102,30 @@ void cm_fake_push_node_host(lua_State *L, const char *node)
     box->kind = BOX_NODE;
 }
 
-int cm_fake_agent_on_pod(lua_State *L, const char *node, const cJSON *pod, const char *event)
+char *cm_fake_agent_on_pod(lua_State *L, const char *node, const cJSON *pod, const char *event)
 {
+    int top = lua_gettop(L);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "cm.agents");
     int rc = cm_pcall(L, 1, 1);
-    if (rc != LUA_OK)
-        return rc;
-    lua_getfield(L, -1, "on_pod"); /* [agents, on_pod] */
-    lua_remove(L, -2);
-    lua_pushstring(L, node);
-    cm_lua_push_json(L, pod);
-    lua_pushstring(L, event);
-    cm_fake_push_node_host(L, node); /* [on_pod, node, pod, event, host] */
-    return cm_pcall(L, 4, 0);
+    if (rc == LUA_OK) {
+        lua_getfield(L, -1, "on_pod"); /* [agents, on_pod] */
+        lua_remove(L, -2);
+        lua_pushstring(L, node);
+        cm_lua_push_json(L, pod);
+        lua_pushstring(L, event);
+        cm_fake_push_node_host(L, node); /* [on_pod, node, pod, event, host] */
+        rc = cm_pcall(L, 4, 0);
+    }
+    char *err = NULL;
+    if (rc != LUA_OK) { /* [message] */
+        const char *msg = lua_tostring(L, -1);
+        err = strdup(msg ? msg : "(an error that is not a string)");
+        if (!err)
+            err = strdup("out of memory");
+    }
+    lua_settop(L, top);
+    return err;
 }
 
 static int link_add_op(cm_host *h, const cJSON *l, int replace)
@@ -354,6 +367,20 @@ static int fake_new_host(lua_State *L)
     return 1;
 }
 
+static int fake_node_host(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    host_box *box = push_box(L); /* [node, box]: created closed, then filled */
+    cJSON *node = cm_lua_to_json(L, 1);
+    box->h = cm_host_new_node(node);
+    cJSON_Delete(node);
+    if (!box->h)
+        return luaL_error(L, "not enough memory");
+    box->kind = BOX_OWNED;
+    return 1;
+}
+
 /* Pushes an answer's body (or its Status as nil, message, reason); returns the count. */
 static int push_answer(lua_State *L, const cm_fake_resp *resp)
 {
@@ -431,6 +458,7 @@ static int fake_host(lua_State *L)
 static const luaL_Reg fake_funcs[] = {
     {"host", fake_host},
     {"new_host", fake_new_host},
+    {"node_host", fake_node_host},
     {"request", fake_request},
     {NULL, NULL},
 };

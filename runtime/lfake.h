@@ -13,9 +13,9 @@ void cm_fake_push_node_host(lua_State *L, const char *node);
 
 /*
  * Calls require("cm.agents").on_pod(node, pod, event, host) for a pod the simulation started,
- * stopped or resynced on node ("started", "stopped", "resync"). Returns LUA_OK, or an error
- * status with the message (and traceback) on top of the stack; the caller resets the stack.
+ * stopped or resynced on node ("started", "stopped", "resync"), leaving L's stack as it was.
+ * Returns NULL, or what went wrong (its message and traceback), malloc'd for the caller to free.
  */
-int cm_fake_agent_on_pod(lua_State *L, const char *node, const cJSON *pod, const char *event);
+char *cm_fake_agent_on_pod(lua_State *L, const char *node, const cJSON *pod, const char *event);
 
 #endif

@@ -873,6 +873,11 @@ static const luaL_Reg watch_meta[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg req_meta[] = {
+    {"__gc", req_gc},
+    {NULL, NULL},
+};
+
 static const luaL_Reg k8s_funcs[] = {
     {"client", k8s_client},
     {NULL, NULL},
@@ -884,9 +889,8 @@ int luaopen_cm_k8s(lua_State *L)
     lua_pop(L, 1);
     cm_new_class(L, WATCH_MT, watch_meta, watch_methods);
     lua_pop(L, 1);
-    luaL_newmetatable(L, REQ_MT);
-    lua_pushcfunction(L, req_gc);
-    lua_setfield(L, -2, "__gc");
+    static const luaL_Reg no_methods[] = {{NULL, NULL}};
+    cm_new_class(L, REQ_MT, req_meta, no_methods);
     lua_pop(L, 1);
     luaL_newlib(L, k8s_funcs);
     return 1;

@@ -9,6 +9,7 @@
  *   node.drain(c, name [, opts]) -> result | nil, msg, code
  *   node.wait_pod(c, opts) -> pod | true | nil, msg, code
  *   node.wait_node(c, name [, opts]) -> node | true | nil, msg, code
+ *   node.run_on(c, name, script [, args [, opts]]) -> result | nil, msg, code
  *   node.is_cordoned_by_us(node_object) -> boolean
  *
  * Each operation runs on the run's loop (node.h) while the caller waits with
@@ -19,6 +20,7 @@
 #include "cmlua.h"
 #include "ljson.h"
 #include "node.h"
+#include "noderun.h"
 #include "simrun.h"
 
 #include <stdlib.h>
@@ -28,7 +30,7 @@
 
 #define OP_MT "cm.node.Op"
 
-enum finish_as { F_CHANGED, F_DRAIN, F_WAIT };
+enum finish_as { F_CHANGED, F_DRAIN, F_WAIT, F_RESULT };
 
 /* An operation in flight, on the stack of the thread that waits for it (cancelled on __gc). */
 typedef struct lop {
@@ -307,6 +309,21 @@ static uint64_t drain_seed(struct cm_run *run, const char *node)
     return h ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
 }
 
+/* Pushes "namespace/name" of the controller's own pod and returns 1, or returns 0 outside a pod: the
+ * Downward API's POD_NAMESPACE/POD_NAME, else in a pod its hostname in the service account's
+ * namespace. */
+static int push_own_pod(lua_State *L, cm_k8s_client *c)
+{
+    const char *pns = getenv("POD_NAMESPACE"), *pname = getenv("POD_NAME");
+    const cm_k8s_config *cfg = cm_k8s_client_config(c);
+    if (!pname && getenv("KUBERNETES_SERVICE_HOST") && cfg && cfg->in_cluster)
+        pname = getenv("HOSTNAME"), pns = cfg->namespace;
+    if (!pname || !*pname)
+        return 0;
+    lua_pushfstring(L, "%s/%s", pns && *pns ? pns : (cfg ? cfg->namespace : "default"), pname);
+    return 1;
+}
+
 /* Reads opts.exclude (a list of "ns/name") and adds the controller's own pod; the strings stay
  * referenced by the table at the top of the stack. */
 static const char **exclusions(lua_State *L, int opts, cm_k8s_client *c, size_t *n)
@@ -330,14 +347,7 @@ static const char **exclusions(lua_State *L, int opts, cm_k8s_client *c, size_t 
         }
     }
     lua_settop(L, keep);
-    /* the controller's own pod: the Downward API's POD_NAMESPACE/POD_NAME, else in a pod its
-     * hostname in the service account's namespace */
-    const char *pns = getenv("POD_NAMESPACE"), *pname = getenv("POD_NAME");
-    const cm_k8s_config *cfg = cm_k8s_client_config(c);
-    if (!pname && getenv("KUBERNETES_SERVICE_HOST") && cfg && cfg->in_cluster)
-        pname = getenv("HOSTNAME"), pns = cfg->namespace;
-    if (pname && *pname) {
-        lua_pushfstring(L, "%s/%s", pns && *pns ? pns : (cfg ? cfg->namespace : "default"), pname);
+    if (push_own_pod(L, c)) {
         list[(*n)++] = lua_tostring(L, -1);
         lua_rawseti(L, keep, (lua_Integer)cap + 1);
     }
@@ -472,6 +482,72 @@ static int node_wait_node(lua_State *L)
     return await_op(L, o, cm_node_wait_start(c, run->loop, &w, op_wake, o));
 }
 
+/* ---- run_on ---- */
+
+/* The default image of node-run pods outside a pod (in one: the controller's own). */
+#define DEFAULT_IMAGE "ghcr.io/cni-migrate/cni-migrate:" CM_VERSION
+
+/* args at idx (a table, or none) as a JSON object's text, left on the stack. */
+static const char *args_json(lua_State *L, int idx)
+{
+    if (lua_isnoneornil(L, idx)) {
+        lua_pushliteral(L, "{}");
+        return lua_tostring(L, -1);
+    }
+    luaL_checktype(L, idx, LUA_TTABLE);
+    cJSON *a = cm_lua_to_json(L, idx);
+    if (!cJSON_IsObject(a) && cJSON_GetArraySize(a) == 0) { /* {} encodes as an array */
+        cJSON_Delete(a);
+        a = cJSON_CreateObject();
+    }
+    if (!cJSON_IsObject(a)) {
+        cJSON_Delete(a);
+        luaL_argerror(L, idx, "args must be a table of named values");
+    }
+    char *text = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    lua_pushstring(L, text ? text : "{}");
+    free(text);
+    return lua_tostring(L, -1);
+}
+
+static int node_run_on(lua_State *L)
+{
+    static const char *const OPTS[] = {"namespace", "timeout", "image", "step", "cni_dir", NULL};
+    cm_k8s_client *c = cm_lua_k8s_client(L, 1);
+    const char *name = luaL_checkstring(L, 2), *script = luaL_checkstring(L, 3);
+    lua_settop(L, 5);
+    check_options(L, 5, OPTS);
+    struct cm_run *run = cm_run_get(L);
+    cm_node_run_spec s = {.node = name, .script = script, .namespace = "kube-system"};
+    s.args_json = args_json(L, 4);                           /* [.., args] */
+    const char *ns = opt_str(L, 5, "namespace");             /* each kept on the stack when given */
+    s.namespace = ns ? ns : s.namespace;
+    s.step = opt_str(L, 5, "step");
+    s.cni_dir = opt_str(L, 5, "cni_dir");
+    s.image = opt_str(L, 5, "image");
+    if (!s.image)
+        s.image = getenv("CNI_MIGRATE_IMAGE");
+    if (!s.image && push_own_pod(L, c))
+        s.own_pod = lua_tostring(L, -1);
+    else if (!s.image)
+        s.image = DEFAULT_IMAGE;
+    double timeout = opt_num(L, 5, "timeout", 300);
+    luaL_argcheck(L, timeout > 0, 5, "timeout must be > 0");
+    s.deadline = cm_loop_now(run->loop) + seconds_ns(timeout);
+    if (run_deadline(L) < s.deadline)
+        s.deadline = run->deadline;
+    cJSON *paths = NULL;
+    char msg[512];
+    if (cm_node_script_paths(run->lua_dir, script, &paths, msg, sizeof msg) < 0)
+        return luaL_error(L, "run_on: %s", msg); /* an unknown or broken script is the caller's mistake */
+    s.host_paths = paths;
+    lop *o = new_op(L, F_RESULT);
+    cm_node_op *op = cm_node_run_on_start(c, run->loop, &s, op_wake, o);
+    cJSON_Delete(paths);
+    return await_op(L, o, op);
+}
+
 static const luaL_Reg op_meta[] = {
     {"__gc", op_gc},
     {"__close", op_gc},
@@ -488,6 +564,7 @@ static const luaL_Reg node_funcs[] = {
     {"drain", node_drain},
     {"wait_pod", node_wait_pod},
     {"wait_node", node_wait_node},
+    {"run_on", node_run_on},
     {NULL, NULL},
 };
 

@@ -21,6 +21,8 @@ static const char USAGE[] =
     "  migrate [FLAGS]       migrate the cluster from flannel (or Canal) to Calico, node by node\n"
     "                        (the bundled lua/migrate.lua; 'cni-migrate migrate --help' lists\n"
     "                        its flags); with --fake FIXTURE, a rehearsal on a virtual clock\n"
+    "  rollback [FLAGS]      return the cluster to flannel (or Canal) from any point of a migration,\n"
+    "                        after its completion too (the bundled lua/rollback.lua; see --help)\n"
     "  preflight [FLAGS]     check that the cluster can be migrated; changes nothing\n"
     "                        (--json for machines; exit 0 ready, 1 blockers found)\n"
     "  run SCRIPT [ARGS...]  run a Lua script (a file, or the name of a bundled procedure)\n"
@@ -377,17 +379,21 @@ static int cmd_fake(cm_runtime *rt, int argc, char **argv)
 /* The commands, for telling a flag's value from the command that follows a flag. */
 static int is_command(const char *arg)
 {
-    static const char *const COMMANDS[] = {"migrate", "preflight", "run", "fake", "version", "help", NULL};
+    static const char *const COMMANDS[] = {"migrate", "rollback", "preflight", "run", "fake", "version", "help", NULL};
     for (const char *const *c = COMMANDS; *c; c++)
         if (strcmp(arg, *c) == 0)
             return 1;
     return 0;
 }
 
-/* The bundled procedure a command runs (migrate, preflight), or NULL. */
+/* The bundled procedure a command runs (migrate, rollback, preflight), or NULL. */
 static const char *procedure_of(const char *command)
 {
-    return strcmp(command, "migrate") == 0 || strcmp(command, "preflight") == 0 ? command : NULL;
+    static const char *const PROCEDURES[] = {"migrate", "rollback", "preflight", NULL};
+    for (const char *const *p = PROCEDURES; *p; p++)
+        if (strcmp(command, *p) == 0)
+            return command;
+    return NULL;
 }
 
 /* Runs a procedure with its flags: deferred (given before the command, not the runtime's) and the

@@ -1,6 +1,6 @@
 /*
  * node.c - node operations as state machines on the run's loop (node.h):
- * cordon, uncordon, labels and annotations, drain, waits on watches.
+ * cordon, uncordon, labels and annotations, drain, waits on watches, run_on.
  *
  * An operation's requests are started with the client's _start functions and
  * each completion calls the operation's next step; watches notify it; timers
@@ -11,6 +11,7 @@
 #include "json.h"
 #include "kinds.h"
 #include "log.h"
+#include "rand.h"
 #include "status.h"
 #include "strbuf.h"
 #include "validate.h"
@@ -20,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum op_kind { OP_CORDON, OP_UNCORDON, OP_META, OP_DRAIN, OP_WAIT };
+enum op_kind { OP_CORDON, OP_UNCORDON, OP_META, OP_DRAIN, OP_WAIT, OP_RUN };
 
 struct inflight;
 
@@ -84,6 +85,8 @@ struct cm_node_op {
     cm_node_wait w;
     char *w_ns, *w_sel, *w_node, *w_cond, *w_status;
     cJSON *matched; /* uid -> object */
+    /* run_on */
+    struct run_on *run;
 };
 
 /* A request in flight, and what to do with its answer. */
@@ -145,6 +148,8 @@ static void stop_pod_timers(cm_node_op *op)
     }
 }
 
+static void stop_run_timer(cm_node_op *op);
+
 /* Abandons every request in flight except those completing now. */
 static void stop_requests(cm_node_op *op)
 {
@@ -173,6 +178,7 @@ static void op_end(cm_node_op *op, int rc)
     if (op->deadline_timer)
         cm_loop_timer_cancel(op->loop, op->deadline_timer);
     op->deadline_timer = NULL;
+    stop_run_timer(op);
     if (op->watch)
         cm_k8s_watch_set_notify(op->watch, NULL, NULL);
     tell(op);
@@ -287,6 +293,8 @@ cJSON *cm_node_op_event(cm_node_op *op)
 }
 
 static void drain_free(cm_node_op *op);
+struct run_on;
+static void run_free(struct run_on *r);
 
 void cm_node_op_cancel(cm_node_op *op)
 {
@@ -301,6 +309,7 @@ void cm_node_op_cancel(cm_node_op *op)
         free(f);
     }
     stop_pod_timers(op);
+    stop_run_timer(op);
     if (op->deadline_timer)
         cm_loop_timer_cancel(op->loop, op->deadline_timer);
     cm_k8s_watch_free(op->watch);
@@ -309,6 +318,7 @@ void cm_node_op_cancel(cm_node_op *op)
     cJSON_Delete(op->result);
     cJSON_Delete(op->changes);
     cJSON_Delete(op->matched);
+    run_free(op->run);
     free(op->field);
     free(op->name);
     free(op->rv);
@@ -614,14 +624,6 @@ static void drain_free(cm_node_op *op)
     cJSON_Delete(op->warnings);
 }
 
-static uint64_t next_rand(cm_node_op *op)
-{
-    uint64_t z = (op->rng += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 static const char *phase_of(const cJSON *pod)
 {
     return str(obj(pod, "status"), "phase");
@@ -879,7 +881,7 @@ static int apply_filters(cm_node_op *op, size_t first)
         if (k++)
             cm_buf_adds(&b, ", ");
         const char *m = str(g, "message");
-        cm_buf_adds(&b, strncmp(m, "cannot delete ", 14) ? "cannot delete " : "");
+        cm_buf_adds(&b, "cannot delete "); /* kubectl's doubled "cannot delete cannot delete Pods that..." too */
         cm_buf_adds(&b, m);
         cm_buf_adds(&b, ": ");
         join_pods(&b, cJSON_GetObjectItemCaseSensitive(g, "pods"));
@@ -1121,6 +1123,17 @@ static void retry_due(cm_loop *loop, void *ud)
     }
 }
 
+/* A duration as Go's time.Duration prints it (kubectl's messages): 5s, 2.5s, 250ms, 0s. */
+static void go_duration(int64_t ns, char *buf, size_t size)
+{
+    if (ns >= CM_NS_PER_S)
+        snprintf(buf, size, "%.9gs", (double)ns / 1e9);
+    else if (ns >= 1000000)
+        snprintf(buf, size, "%.9gms", (double)ns / 1e6);
+    else
+        snprintf(buf, size, ns > 0 ? "%.9gµs" : "0s", (double)ns / 1e3);
+}
+
 static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
 {
     struct dpod *p = op->pods[slot];
@@ -1133,6 +1146,8 @@ static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *r
     if (rc == 0) {
         if (op->o.dry_run)
             pod_settle(op, p, P_GONE, NULL, NULL);
+        else
+            arm_skip_wait(op, p, p->obj); /* the watch may have shown its deletionTimestamp already */
     } else if (!strcmp(code, "NotFound") || !strcmp(code, "Conflict")) {
         pod_settle(op, p, P_GONE, NULL, NULL); /* gone, or replaced (the uid precondition failed) */
     } else if (!p->use_delete && (!strcmp(code, "TooManyRequests") ||
@@ -1145,9 +1160,10 @@ static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *r
         note_budget(p, res->status_obj);
         if (p->blocked_since < 0)
             p->blocked_since = now;
-        char m[1200];
-        snprintf(m, sizeof m, "error when evicting pods/\"%s\" -n \"%s\" (will retry after %.1fs): %.500s", p->name,
-                 p->ns, (double)op->o.retry_delay / 1e9, smsg ? smsg : res->err.message);
+        char m[1200], delay[32];
+        go_duration(op->o.retry_delay, delay, sizeof delay);
+        snprintf(m, sizeof m, "error when evicting pods/\"%s\" -n \"%s\" (will retry after %s): %.500s", p->name,
+                 p->ns, delay, smsg ? smsg : res->err.message);
         p->st = P_RETRY;
         push_event(op, p, "blocked", m);
         if (op->o.blocked_after >= 0 && now - p->blocked_since >= op->o.blocked_after) {
@@ -1167,7 +1183,7 @@ static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *r
                 return;
             }
         }
-        double jitter = 0.75 + 0.5 * (double)(next_rand(op) >> 11) / 9007199254740992.0;
+        double jitter = 0.75 + 0.5 * (double)(cm_splitmix64(&op->rng) >> 11) / 9007199254740992.0;
         p->timer = cm_loop_timer(op->loop, now + (int64_t)((double)op->o.retry_delay * jitter), retry_due, p);
     } else {
         char m[768];
@@ -1207,8 +1223,13 @@ static void drain_event(cm_node_op *op, const cJSON *ev)
             pod_settle(op, p, P_GONE, NULL, NULL);
         return;
     }
-    if (p && p->st == P_WAITING) {
-        arm_skip_wait(op, p, o);
+    if (p && (p->st == P_WAITING || p->st == P_SENDING)) { /* its deletionTimestamp may come first */
+        cJSON *copy = cJSON_Duplicate(o, 1);
+        if (copy) {
+            cJSON_Delete(p->obj);
+            p->obj = copy;
+        }
+        arm_skip_wait(op, p, p->obj);
         return;
     }
     if (p || !ns || !name)
@@ -1295,6 +1316,8 @@ static void result_left(cm_node_op *op, cm_buf *msg)
     }
 }
 
+static void run_timed_out(cm_node_op *op);
+
 static void on_deadline(cm_loop *loop, void *ud)
 {
     (void)loop;
@@ -1302,6 +1325,10 @@ static void on_deadline(cm_loop *loop, void *ud)
     op->deadline_timer = NULL;
     if (op->done)
         return;
+    if (op->kind == OP_RUN) {
+        run_timed_out(op);
+        return;
+    }
     if (op->kind != OP_DRAIN) {
         cm_k8s_errorf(&op->err, "Timeout", "timed out waiting for %s %s", op->w.kind ? op->w.kind : "node",
                       op->name ? op->name : op->w_sel ? op->w_sel : "");
@@ -1679,5 +1706,471 @@ cm_node_op *cm_node_wait_start(cm_k8s_client *c, cm_loop *loop, const cm_node_wa
     size_t n = wait_params(op, p, fs, sizeof fs);
     cm_k8s_ref ref = {.api_version = "v1", .kind = op->w.kind, .namespace = op->w_ns};
     issue(op, R_LIST, "GET", &ref, p, n, NULL, NULL, 0, wait_listed);
+    return op;
+}
+
+/* ---- run_on ---- */
+
+enum run_phase { RUN_IMAGE, RUN_CREATE, RUN_ADOPT, RUN_GONE, RUN_WAIT, RUN_LOG, RUN_DELETE };
+
+struct run_on {
+    enum run_phase phase;
+    char *node, *script, *step, *args, *ns, *pod, *image, *own_pod, *cni_dir;
+    cJSON *paths;
+    int creates;          /* pods created (a failed or going one is replaced, a few times at most) */
+    int adopted;
+    int failing;          /* the pod is deleted, then the op fails with op->err */
+    cm_timer *timer;      /* the create after an earlier pod went (not from inside the watch) */
+    cm_timer *poll_timer; /* the watch's news, taken from the loop: never inside the write that made it */
+    char why[600];        /* the pod's end: reason, exit code, the script's error */
+};
+
+static void stop_run_timer(cm_node_op *op)
+{
+    if (!op->run)
+        return;
+    if (op->run->timer)
+        cm_loop_timer_cancel(op->loop, op->run->timer);
+    if (op->run->poll_timer)
+        cm_loop_timer_cancel(op->loop, op->run->poll_timer);
+    op->run->timer = op->run->poll_timer = NULL;
+}
+
+static void run_free(struct run_on *r)
+{
+    if (!r)
+        return;
+    free(r->node), free(r->script), free(r->step), free(r->args), free(r->ns), free(r->pod);
+    free(r->image), free(r->own_pod), free(r->cni_dir);
+    cJSON_Delete(r->paths);
+    free(r);
+}
+
+void cm_node_run_pod_name(const char *node, const char *step, char *buf, size_t size)
+{
+    char name[600];
+    snprintf(name, sizeof name, "cm-%s-%s", step, node);
+    size_t n = strlen(name);
+    if (n <= 63) {
+        snprintf(buf, size, "%s", name);
+        return;
+    }
+    uint32_t h = 5381;
+    for (size_t i = 0; i < n; i++)
+        h = h * 33 + (unsigned char)name[i];
+    snprintf(buf, size, "%.54s-%08" PRIx32, name, h);
+}
+
+/* A label value from a step name: what the API server accepts, at most 63 characters. */
+static void label_value(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = in; *p && n + 1 < size && n < 63; p++)
+        out[n++] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                                  *p == '-' || *p == '_' || *p == '.' ? *p : '-');
+    while (n && !((out[n - 1] >= 'a' && out[n - 1] <= 'z') || (out[n - 1] >= '0' && out[n - 1] <= '9') ||
+                  (out[n - 1] >= 'A' && out[n - 1] <= 'Z')))
+        n--;
+    out[n] = 0;
+}
+
+/* Adds a hostPath volume named name at path, mounted at the same path in the container. */
+static void add_host_path(cJSON *volumes, cJSON *mounts, const char *name, const char *path)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, volumes)
+        if (!strcmp(str(obj(v, "hostPath"), "path"), path))
+            return; /* declared twice */
+    cJSON *vol = cJSON_CreateObject(), *hp = cJSON_AddObjectToObject(vol, "hostPath");
+    cJSON_AddStringToObject(vol, "name", name);
+    cJSON_AddStringToObject(hp, "path", path);
+    cJSON_AddStringToObject(hp, "type", "DirectoryOrCreate");
+    cJSON_AddItemToArray(volumes, vol);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "name", name);
+    cJSON_AddStringToObject(m, "mountPath", path);
+    cJSON_AddItemToArray(mounts, m);
+}
+
+/* The node-run pod. */
+static char *run_pod_body(const struct run_on *r)
+{
+    char label[64];
+    label_value(r->step, label, sizeof label);
+    cJSON *pod = cJSON_CreateObject();
+    cJSON_AddStringToObject(pod, "apiVersion", "v1");
+    cJSON_AddStringToObject(pod, "kind", "Pod");
+    cJSON *meta = cJSON_AddObjectToObject(pod, "metadata"), *labels;
+    cJSON_AddStringToObject(meta, "name", r->pod);
+    cJSON_AddStringToObject(meta, "namespace", r->ns);
+    labels = cJSON_AddObjectToObject(meta, "labels");
+    cJSON_AddStringToObject(labels, "app.kubernetes.io/name", "cni-migrate");
+    cJSON_AddStringToObject(labels, "cni-migrate.dev/node-run", label);
+    cJSON *spec = cJSON_AddObjectToObject(pod, "spec");
+    cJSON_AddStringToObject(spec, "nodeName", r->node);
+    cJSON_AddTrueToObject(spec, "hostNetwork");
+    cJSON_AddStringToObject(spec, "restartPolicy", "Never");
+    cJSON *tol = cJSON_CreateObject();
+    cJSON_AddStringToObject(tol, "operator", "Exists"); /* every taint, NoExecute included */
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "tolerations"), tol);
+    cJSON *ctr = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "containers"), ctr);
+    cJSON_AddStringToObject(ctr, "name", "node-run");
+    cJSON_AddStringToObject(ctr, "image", r->image);
+    const char *argv[] = {"cni-migrate", "node-run", r->script, "--args", r->args, "--result-file",
+                          "/dev/termination-log"};
+    cJSON_AddItemToObject(ctr, "command", cJSON_CreateStringArray(argv, 7));
+    cJSON_AddStringToObject(ctr, "terminationMessagePolicy", "FallbackToLogsOnError");
+    cJSON_AddTrueToObject(cJSON_AddObjectToObject(ctr, "securityContext"), "privileged");
+    cJSON *mounts = cJSON_AddArrayToObject(ctr, "volumeMounts");
+    cJSON *volumes = cJSON_AddArrayToObject(spec, "volumes");
+    add_host_path(volumes, mounts, "cni", r->cni_dir);
+    const cJSON *p;
+    int i = 0;
+    cJSON_ArrayForEach(p, r->paths) {
+        char name[32];
+        snprintf(name, sizeof name, "host-%d", i++);
+        add_host_path(volumes, mounts, name, p->valuestring);
+    }
+    char *body = cJSON_PrintUnformatted(pod);
+    cJSON_Delete(pod);
+    return body;
+}
+
+static const cm_k8s_ref *run_ref(const cm_node_op *op, cm_k8s_ref *ref)
+{
+    *ref = (cm_k8s_ref){.api_version = "v1", .kind = "Pod", .namespace = op->run->ns, .name = op->run->pod};
+    return ref;
+}
+
+static void run_created(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res);
+
+static void run_create(cm_node_op *op)
+{
+    struct run_on *r = op->run;
+    char *body = run_pod_body(r);
+    if (!body) {
+        op_oom(op);
+        return;
+    }
+    r->phase = RUN_CREATE;
+    r->creates++;
+    cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .namespace = r->ns};
+    issue(op, R_CALL, "POST", &ref, NULL, 0, "application/json", body, 0, run_created);
+    free(body);
+}
+
+static void run_deleted(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
+{
+    (void)slot, (void)rc, (void)res; /* gone or not, the outcome is the script's */
+    if (op->run->phase != RUN_DELETE) /* an earlier run's pod: replaced once the watch sees it gone */
+        return;
+    op_end(op, op->run->failing ? -1 : 0);
+}
+
+/* Deletes the pod (at once: it has ended, or it is ours to stop). */
+static void run_delete(cm_node_op *op)
+{
+    if (op->run->phase != RUN_GONE) {
+        op->run->phase = RUN_DELETE;
+        if (op->watch)
+            cm_k8s_watch_set_notify(op->watch, NULL, NULL);
+    }
+    cm_k8s_ref ref;
+    issue(op, R_CALL, "DELETE", run_ref(op, &ref), NULL, 0, "application/json", "{\"gracePeriodSeconds\":0}", 0,
+          run_deleted);
+}
+
+static void run_logged(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
+{
+    (void)slot;
+    struct run_on *r = op->run;
+    const char *log = rc == 0 && res->text ? res->text : "";
+    size_t n = strlen(log);
+    while (n && (log[n - 1] == '\n' || log[n - 1] == ' '))
+        n--;
+    cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: %s%s%.*s", r->script, r->node, r->why,
+                  n ? "; log: " : "; no log", (int)(n > 1500 ? 1500 : n), log + (n > 1500 ? n - 1500 : 0));
+    r->failing = 1;
+    run_delete(op);
+}
+
+/* The container's terminated state (of container node-run, else the first). */
+static const cJSON *run_terminated(const cJSON *pod)
+{
+    const cJSON *cs, *first = NULL;
+    cJSON_ArrayForEach(cs, obj(obj(pod, "status"), "containerStatuses")) {
+        if (!first)
+            first = cs;
+        if (str(cs, "name") && !strcmp(str(cs, "name"), "node-run"))
+            return obj(obj(cs, "state"), "terminated");
+    }
+    return obj(obj(first, "state"), "terminated");
+}
+
+/* The pod ended: its result, or its failure with the end of its log. */
+static void run_ended(cm_node_op *op, const cJSON *pod)
+{
+    struct run_on *r = op->run;
+    const cJSON *t = run_terminated(pod);
+    const char *msg = str(t, "message");
+    cJSON *v = msg ? cJSON_Parse(msg) : NULL;
+    if (!strcmp(phase_of(pod), "Succeeded") && cJSON_IsObject(v)) {
+        cJSON_Delete(op->result);
+        op->result = v;
+        run_delete(op);
+        return;
+    }
+    const char *e = str(v, "error"), *code = str(v, "code");
+    const cJSON *exit = obj(t, "exitCode");
+    char text[400];
+    if (e)
+        snprintf(text, sizeof text, "%.300s (%.60s)", e, code ? code : "ScriptError");
+    else
+        snprintf(text, sizeof text, "%.300s", msg && *msg ? msg : "no termination message");
+    snprintf(r->why, sizeof r->why, "pod %s/%s %s (%s, exit %d): %s", r->ns, r->pod, phase_of(pod),
+             str(t, "reason") ? str(t, "reason") : str(obj(pod, "status"), "reason") ? str(obj(pod, "status"), "reason") : "no reason",
+             cJSON_IsNumber(exit) ? exit->valueint : -1, text);
+    cJSON_Delete(v);
+    r->phase = RUN_LOG;
+    if (op->watch)
+        cm_k8s_watch_set_notify(op->watch, NULL, NULL);
+    cm_k8s_ref ref;
+    run_ref(op, &ref);
+    ref.subresource = "log";
+    cm_k8s_param p[2] = {{"container", "node-run"}, {"tailLines", "20"}};
+    issue(op, R_CALL, "GET", &ref, p, 2, NULL, NULL, 0, run_logged);
+}
+
+static void run_recreate(cm_loop *loop, void *ud)
+{
+    (void)loop;
+    cm_node_op *op = ud;
+    op->run->timer = NULL;
+    run_create(op);
+}
+
+/* What the watch says of the pod now (NULL: gone). */
+static void run_seen(cm_node_op *op, const cJSON *pod)
+{
+    struct run_on *r = op->run;
+    if (r->phase == RUN_GONE) {
+        if (!pod && !r->timer) {
+            cm_k8s_watch_set_notify(op->watch, NULL, NULL);
+            r->timer = cm_loop_timer(op->loop, cm_loop_now(op->loop), run_recreate, op);
+            if (!r->timer)
+                op_oom(op);
+        }
+        return;
+    }
+    if (r->phase != RUN_WAIT)
+        return;
+    if (!pod) {
+        cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: pod %s/%s was deleted before it ended",
+                      r->script, r->node, r->ns, r->pod);
+        op_end(op, -1);
+        return;
+    }
+    const char *ph = phase_of(pod);
+    if (ph && (!strcmp(ph, "Succeeded") || !strcmp(ph, "Failed")))
+        run_ended(op, pod);
+}
+
+static void run_poll(cm_node_op *op)
+{
+    if (op->polling) {
+        op->repoll = 1;
+        return;
+    }
+    op->polling = 1;
+    do {
+        op->repoll = 0;
+        for (enum run_phase at = op->run->phase; !op->done && op->run->phase == at;) {
+            cJSON *ev = NULL;
+            cm_k8s_error err = {0};
+            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
+            if (rc < 0) {
+                op->polling = 0;
+                op_fail(op, &err);
+                return;
+            }
+            if (rc != 1)
+                break;
+            const char *type = str(ev, "type");
+            if (type && !strcmp(type, "RELIST"))
+                run_seen(op, cJSON_GetArrayItem(obj(obj(ev, "object"), "items"), 0));
+            else if (type && !strcmp(type, "DELETED"))
+                run_seen(op, NULL);
+            else if (type && strcmp(type, "BOOKMARK"))
+                run_seen(op, obj(ev, "object"));
+            cJSON_Delete(ev);
+        }
+    } while (op->repoll && !op->done);
+    op->polling = 0;
+}
+
+static void run_poll_due(cm_loop *loop, void *ud)
+{
+    (void)loop;
+    cm_node_op *op = ud;
+    op->run->poll_timer = NULL;
+    run_poll(op);
+}
+
+/* The watch has news. It may be telling from inside the fake cluster's write (in simulation the
+ * stream is fed as the store changes), so the requests the news leads to go from the loop. */
+static void run_notified(void *ud)
+{
+    cm_node_op *op = ud;
+    if (!op->run->poll_timer)
+        op->run->poll_timer = cm_loop_timer(op->loop, cm_loop_now(op->loop), run_poll_due, op);
+    if (!op->run->poll_timer)
+        op_oom(op);
+}
+
+/* Watches the pod from pod's resourceVersion (run_seen gets what changes). */
+static void run_watch(cm_node_op *op, const cJSON *pod)
+{
+    char fs[300];
+    snprintf(fs, sizeof fs, "metadata.name=%s", op->run->pod);
+    cm_k8s_param p = {"fieldSelector", fs};
+    cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .namespace = op->run->ns};
+    cm_k8s_watch_free(op->watch);
+    op->watch = cm_k8s_watch_new(op->c, &ref, &p, 1, str(obj(pod, "metadata"), "resourceVersion"), 0);
+    if (!op->watch) {
+        op_oom(op);
+        return;
+    }
+    cm_k8s_watch_set_notify(op->watch, run_notified, op);
+    run_poll(op);
+}
+
+/* The pod as created or found: wait for it (or, found failed or going, replace it). */
+static void run_have(cm_node_op *op, const cJSON *pod)
+{
+    struct run_on *r = op->run;
+    const char *on = str(obj(pod, "spec"), "nodeName"), *ph = phase_of(pod);
+    if (!on || strcmp(on, r->node)) {
+        cm_k8s_errorf(&op->err, "Conflict", "node-run %s on %s: pod %s/%s exists for node %s", r->script, r->node,
+                      r->ns, r->pod, on ? on : "(none)");
+        op_end(op, -1);
+        return;
+    }
+    int failed = ph && !strcmp(ph, "Failed"), going = str(obj(pod, "metadata"), "deletionTimestamp") != NULL;
+    if ((failed || going) && r->phase == RUN_ADOPT && r->creates < 3) {
+        r->phase = RUN_GONE; /* an earlier run's end: not this run's */
+        run_watch(op, pod);
+        if (!op->done && r->phase == RUN_GONE && !going)
+            run_delete(op);
+        return;
+    }
+    r->adopted = r->phase == RUN_ADOPT;
+    r->phase = RUN_WAIT;
+    if (ph && (!strcmp(ph, "Succeeded") || failed)) {
+        run_ended(op, pod);
+        return;
+    }
+    run_watch(op, pod);
+}
+
+static void run_got(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
+{
+    (void)slot;
+    if (rc == 0) {
+        run_have(op, res->json);
+    } else if (res->err.code && !strcmp(res->err.code, "NotFound") && op->run->creates < 3) {
+        run_create(op); /* gone between the create and the read */
+    } else {
+        op_fail(op, &res->err);
+    }
+}
+
+static void run_created(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
+{
+    (void)slot;
+    if (rc == 0) {
+        run_have(op, res->json);
+        return;
+    }
+    if (!res->err.code || strcmp(res->err.code, "AlreadyExists")) {
+        op_fail(op, &res->err);
+        return;
+    }
+    op->run->phase = RUN_ADOPT; /* a restarted controller finds its pod: wait for that one */
+    cm_k8s_ref ref;
+    issue(op, R_CALL, "GET", run_ref(op, &ref), NULL, 0, NULL, NULL, 0, run_got);
+}
+
+static void run_own_pod(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
+{
+    (void)slot;
+    struct run_on *r = op->run;
+    const char *image = str(cJSON_GetArrayItem(obj(obj(res->json, "spec"), "containers"), 0), "image");
+    if (rc < 0 || !image) {
+        cm_k8s_errorf(&op->err, rc < 0 && res->err.code ? res->err.code : "NotFound",
+                      "node-run %s on %s: the image: reading the controller's pod %s: %s (set the image)",
+                      r->script, r->node, r->own_pod, rc < 0 ? res->err.message : "no container image");
+        op_end(op, -1);
+        return;
+    }
+    r->image = strdup(image);
+    if (!r->image)
+        op_oom(op);
+    else
+        run_create(op);
+}
+
+/* The deadline: the pod is deleted (the script may still be running), then Timeout. */
+static void run_timed_out(cm_node_op *op)
+{
+    struct run_on *r = op->run;
+    cm_k8s_errorf(&op->err, "Timeout", "node-run %s on %s: pod %s/%s not done by the deadline", r->script,
+                  r->node, r->ns, r->pod);
+    if (r->phase == RUN_IMAGE || r->phase == RUN_DELETE) {
+        op_end(op, -1);
+        return;
+    }
+    stop_requests(op);
+    r->failing = 1;
+    r->phase = RUN_WAIT;
+    op->deadline = cm_loop_now(op->loop) + 30 * CM_NS_PER_S; /* for the deletion */
+    run_delete(op);
+}
+
+cm_node_op *cm_node_run_on_start(cm_k8s_client *c, cm_loop *loop, const cm_node_run_spec *s, cm_node_notify fn,
+                                 void *ud)
+{
+    cm_node_op *op = op_new(OP_RUN, c, loop, s->node, s->deadline, fn, ud);
+    struct run_on *r = op ? calloc(1, sizeof *r) : NULL;
+    if (!r) {
+        cm_node_op_cancel(op);
+        return NULL;
+    }
+    op->run = r;
+    char pod[80];
+    cm_node_run_pod_name(s->node, s->step ? s->step : s->script, pod, sizeof pod);
+    r->node = dup(s->node), r->script = dup(s->script), r->step = dup(s->step ? s->step : s->script);
+    r->args = dup(s->args_json ? s->args_json : "{}"), r->ns = dup(s->namespace), r->pod = dup(pod);
+    r->image = dup(s->image), r->own_pod = dup(s->own_pod), r->cni_dir = dup(s->cni_dir ? s->cni_dir : "/etc/cni/net.d");
+    r->paths = s->host_paths ? cJSON_Duplicate(s->host_paths, 1) : cJSON_CreateArray();
+    if (!r->node || !r->script || !r->step || !r->args || !r->ns || !r->pod || !r->cni_dir || !r->paths ||
+        (!r->image && !r->own_pod) || (s->image && !r->image) || (s->own_pod && !r->own_pod)) {
+        cm_node_op_cancel(op);
+        return NULL;
+    }
+    arm_deadline(op);
+    if (r->image) {
+        run_create(op);
+        return op;
+    }
+    r->phase = RUN_IMAGE;
+    char *slash = strchr(r->own_pod, '/');
+    cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .namespace = slash ? r->own_pod : NULL,
+                      .name = slash ? slash + 1 : r->own_pod};
+    if (slash)
+        *slash = 0;
+    issue(op, R_CALL, "GET", &ref, NULL, 0, NULL, NULL, 0, run_own_pod);
+    if (slash)
+        *slash = '/';
     return op;
 }

@@ -104,6 +104,37 @@ typedef struct cm_node_wait {
 cm_node_op *cm_node_wait_start(cm_k8s_client *c, cm_loop *loop, const cm_node_wait *w, cm_node_notify fn,
                                void *ud);
 
+/* What cm_node_run_on_start() runs. */
+typedef struct cm_node_run_spec {
+    const char *node;         /* the node the pod is pinned to (spec.nodeName) */
+    const char *script;       /* what `cni-migrate node-run` is given: a bundled name or a path */
+    const char *step;         /* names the pod with node: cm-STEP-NODE (NULL: the script) */
+    const char *args_json;    /* a JSON object */
+    const char *namespace;    /* the pod's */
+    const char *image;        /* NULL: the image of own_pod's first container */
+    const char *own_pod;      /* "namespace/name" of the controller's own pod, read when image is NULL */
+    const char *cni_dir;      /* mounted with host_paths */
+    const cJSON *host_paths;  /* an array of the absolute paths the script declares */
+    int64_t deadline;
+} cm_node_run_spec;
+
+/*
+ * Runs a node script on a node through a pod: privileged, hostNetwork, pinned by nodeName,
+ * tolerating every taint, the CNI directory and the script's host paths mounted at the same
+ * paths, running `cni-migrate node-run SCRIPT --args JSON --result-file /dev/termination-log`.
+ * The pod's name derives from node and step, so a pod of that name already there is adopted
+ * (a restarted controller waits for the run in flight; one that failed or is going is replaced).
+ * Waits on a watch for the pod to end, then deletes it. Result: the script's JSON result (the
+ * termination message). Failures: ScriptFailed (the message has the pod's reason, exit code,
+ * the script's error and the end of its log), Timeout (the pod is deleted), Conflict (a pod of
+ * that name on another node), the client's codes.
+ */
+cm_node_op *cm_node_run_on_start(cm_k8s_client *c, cm_loop *loop, const cm_node_run_spec *s, cm_node_notify fn,
+                                 void *ud);
+
+/* The name of a node-run pod: cm-STEP-NODE, cut to 63 characters with a hash when longer. */
+void cm_node_run_pod_name(const char *node, const char *step, char *buf, size_t size);
+
 /* Whether the operation has ended. */
 int cm_node_op_done(const cm_node_op *op);
 

@@ -27,11 +27,45 @@ static int is_name(const char *script)
     return n && !strchr(script, '/') && !(n > 4 && strcmp(script + n - 4, ".lua") == 0);
 }
 
-/* The protected part: [run, script, args_json] -> result line, exit code. */
+/* The host paths of the script's table at idx (absent: none) as a JSON array line, pushed with exit
+ * code 0 before it; or exit code 2, a message and "Usage" for a declaration that is not a list of
+ * absolute paths. Returns the number of values pushed. */
+static int declared_paths(lua_State *L, int idx, const char *script)
+{
+    cJSON *a = cJSON_CreateArray();
+    if (lua_istable(L, idx) && lua_getfield(L, idx, "host_paths") != LUA_TNIL) {
+        lua_Integer n = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : -1;
+        for (lua_Integer i = 1; i <= n; i++) {
+            const char *p = lua_rawgeti(L, -1, i) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+            if (!p || p[0] != '/')
+                n = -1;
+            else
+                cJSON_AddItemToArray(a, cJSON_CreateString(p));
+            lua_pop(L, 1);
+        }
+        if (n < 0) {
+            cJSON_Delete(a);
+            lua_pushinteger(L, 2);
+            lua_pushfstring(L, "node script '%s': host_paths must be a list of absolute paths", script);
+            lua_pushstring(L, "Usage");
+            return 3;
+        }
+    }
+    char *line = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    lua_pushinteger(L, 0);
+    lua_pushstring(L, line ? line : "[]");
+    free(line);
+    return 2;
+}
+
+/* The protected part: [run, script, args_json, paths_only] -> result line, exit code (with
+ * paths_only: the script's host paths, main not run). */
 static int body(lua_State *L)
 {
     struct cm_run *run = lua_touserdata(L, 1);
     const char *script = lua_tostring(L, 2), *args = lua_tostring(L, 3);
+    int paths_only = lua_toboolean(L, 4);
     luaL_openlibs(L);
     cm_run_set(L, run);
     cm_preload_all(L);
@@ -61,7 +95,9 @@ static int body(lua_State *L)
         return 3;
     }
     if (lua_istable(L, -1))
-        lua_getfield(L, -1, "main");
+        lua_getfield(L, -1, "main"); /* [.., chunk's value, main] */
+    if (paths_only && lua_isfunction(L, -1))
+        return declared_paths(L, lua_gettop(L) - 1, script);
     if (!lua_isfunction(L, -1)) {
         lua_pushinteger(L, 2);
         lua_pushfstring(L, "node script '%s' returns no main function", script);
@@ -102,7 +138,9 @@ static int body(lua_State *L)
     return 2;
 }
 
-int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char *args_json, char **line)
+/* cm_node_run, or with paths_only the script's declared host paths. */
+static int run_state(const struct cm_node_run_opts *o, const char *script, const char *args_json, int paths_only,
+                     char **line)
 {
     cm_loop *own = o->loop ? NULL : cm_loop_new(CM_CLOCK_REAL, 0);
     cm_loop *loop = o->loop ? o->loop : own;
@@ -128,8 +166,9 @@ int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char
     lua_pushlightuserdata(L, &run);
     lua_pushstring(L, script);
     lua_pushstring(L, args_json ? args_json : "");
+    lua_pushboolean(L, paths_only);
     int code;
-    if (cm_pcall(L, 3, 3) != LUA_OK) { /* the interrupt, or out of memory */
+    if (cm_pcall(L, 4, 3) != LUA_OK) { /* the interrupt, or out of memory */
         code = 1;
         *line = error_line(lua_tostring(L, -1), run.interrupted ? (run.interrupted == CM_DEADLINE ? "Timeout" : "Cancelled") : "ScriptError");
     } else if ((code = (int)lua_tointeger(L, -3)) == 0) {
@@ -141,4 +180,27 @@ int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char
     lua_close(L);
     cm_loop_free(own);
     return code;
+}
+
+int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char *args_json, char **line)
+{
+    return run_state(o, script, args_json, 0, line);
+}
+
+int cm_node_script_paths(const char *lua_dir, const char *script, cJSON **paths, char *msg, size_t size)
+{
+    struct cm_node_run_opts o = {.lua_dir = lua_dir};
+    char *line = NULL;
+    int code = run_state(&o, script, NULL, 1, &line);
+    cJSON *v = line ? cJSON_Parse(line) : NULL;
+    free(line);
+    *paths = NULL;
+    if (code == 0 && cJSON_IsArray(v)) {
+        *paths = v;
+        return 0;
+    }
+    const char *e = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "error"));
+    snprintf(msg, size, "%s", e ? e : "out of memory");
+    cJSON_Delete(v);
+    return -1;
 }

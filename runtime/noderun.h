@@ -13,6 +13,8 @@
 #include "cmlua.h"
 #include "hostops.h"
 
+#include <cJSON.h>
+
 struct cm_node_run_opts {
     const cm_hostops *ops; /* NULL: the real host */
     void *ud;              /* the simulated host for cm_hostops_sim */
@@ -31,6 +33,14 @@ struct cm_node_run_opts {
  * {"error": message, "code": code}.
  */
 int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char *args_json, char **line);
+
+/*
+ * The host paths node script declares (its table's host_paths; none for a script returning main
+ * alone), loaded as node-run loads it (from lua_dir first, else bundled, or a file), main not run.
+ * Returns 0 with *paths (a JSON array of strings, the caller frees it), or -1 with a one-line
+ * message in msg: no such script, no main function, host_paths not a list of absolute paths.
+ */
+int cm_node_script_paths(const char *lua_dir, const char *script, cJSON **paths, char *msg, size_t size);
 
 #include "cnimigrate.h"
 

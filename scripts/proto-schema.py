@@ -21,7 +21,7 @@ PACKAGES = {
 ROOTS = ['Namespace', 'Node', 'Event', 'ConfigMap', 'Secret', 'ServiceAccount', 'Service', 'Pod', 'Deployment',
          'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'PodDisruptionBudget', 'Role',
          'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'SelfSubjectAccessReview',
-         'PriorityClass', 'Lease']
+         'PriorityClass', 'Lease', 'DeleteOptions']
 # messages whose JSON is not an object (see proto.c)
 SPECIAL = {'Time': 'T', 'MicroTime': 'U', 'Quantity': 'Q', 'IntOrString': 'I', 'FieldsV1': 'F'}
 SCALAR = {'string': 's', 'bytes': 'b', 'int32': 'i', 'int64': 'i', 'bool': 't'}

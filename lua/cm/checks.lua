@@ -27,6 +27,10 @@ local function new_results(skip)
    return setmetatable({ list = {}, skip = skip or {} }, Results)
 end
 
+--- An empty list of results (procedures with checks of their own: rollback).
+---@param skip table|nil {check = true}: blockers of these checks become "skipped"
+M.results = new_results
+
 function Results:add(check, result, object, message, fix)
    if result == "blocker" and self.skip[check] then result = "skipped" end
    self.list[#self.list + 1] = { check = check, result = result, object = object or "-", message = message,
@@ -282,7 +286,7 @@ end
 --- settings, flannel's CNI config active, flannel.VNI's MAC as the node's annotation says.
 local function check_facts(r, s, cfg)
    if not s.facts then
-      r:add("node-facts", "warning", "nodes", "not read (this build has no cm.node.run_on, or a dry run): "
+      r:add("node-facts", "warning", "nodes", "not read (a dry run runs no node scripts): "
          .. "rp_filter, subnet.env, the active CNI config and flannel's VTEP MAC were not checked", nil)
       return
    end

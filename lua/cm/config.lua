@@ -44,9 +44,13 @@ M.OPTIONS = {
       help = "longest wait for calico-node Ready on a node" },
    { flag = "--drain-timeout", kind = "duration", default = 0, help = "longest drain (0: no limit)" },
    { flag = "--pod-gone-timeout", kind = "duration", default = 300,
-      help = "longest wait for flannel's pod to leave a node" },
+      help = "longest wait for flannel's pod (rollback: calico-node's) to leave a node" },
    { flag = "--node-step-timeout", kind = "duration", default = 300,
       help = "longest node script (flannel-cleanup, calico-check)" },
+   { flag = "--flannel-ready-timeout", kind = "duration", default = 300,
+      help = "rollback: longest wait for flannel's pod Ready on a node" },
+   { flag = "--remove-calico-state", kind = "bool", default = false,
+      help = "rollback: also remove what the migration made in Calico's objects" },
    { flag = "--help", kind = "bool", default = false, help = "this list" },
 }
 

@@ -19,7 +19,7 @@ local function fail(fmt, ...) error(fmt:format(...), 0) end
 local function node_ref(name) return { apiVersion = "v1", kind = "Node", name = name } end
 
 --- A label selector from a DaemonSet's matchLabels ("app=flannel").
-local function selector_of(ds)
+function M.selector_of(ds)
    local parts = {}
    for k, v in pairs(ds.spec.selector and ds.spec.selector.matchLabels or {}) do parts[#parts + 1] = k .. "=" .. v end
    table.sort(parts)
@@ -28,7 +28,7 @@ end
 
 --- Patches the node (merge) with the resourceVersion it was read at; on Conflict reads it again
 --- and asks build for the patch anew. build(node) -> patch or nil (nothing to do).
-local function patch_node(ctx, n, build)
+function M.patch_node(ctx, n, build)
    local name = n.metadata.name
    for _ = 1, 5 do
       local p = build(n)
@@ -44,9 +44,11 @@ local function patch_node(ctx, n, build)
    fail("node %s: patch kept conflicting", name)
 end
 
---- in-progress label and our cordon, in one patch (cordoned only when it was schedulable).
-local function start(ctx, n)
-   return patch_node(ctx, n, function(cur)
+--- in-progress label and our cordon, in one patch (cordoned only when it was schedulable); step
+--- is the step annotation it leaves (default "cordon").
+function M.start(ctx, n, step)
+   step = step or "cordon"
+   return M.patch_node(ctx, n, function(cur)
       local l, a = cur.metadata.labels or {}, cur.metadata.annotations or {}
       local p = { metadata = { labels = {}, annotations = {} } }
       local todo = false
@@ -56,30 +58,32 @@ local function start(ctx, n)
          p.metadata.annotations[M.ANN_CORDONED] = time.rfc3339()
          todo = true
       end
-      if a[M.ANN_STEP] ~= "cordon" then p.metadata.annotations[M.ANN_STEP], todo = "cordon", true end
+      if a[M.ANN_STEP] ~= step then p.metadata.annotations[M.ANN_STEP], todo = step, true end
       return todo and p or nil
    end)
 end
 
 --- The network label (and the step annotation).
-local function label(ctx, n, value, step)
-   return patch_node(ctx, n, function(cur)
+function M.label(ctx, n, value, step)
+   return M.patch_node(ctx, n, function(cur)
       local l = cur.metadata.labels or {}
       if l[calico.LABEL_NETWORK] == value then return nil end
       return { metadata = { labels = { [calico.LABEL_NETWORK] = value }, annotations = { [M.ANN_STEP] = step } } }
    end)
 end
 
---- uncordon if we cordoned, in-progress removed, the time it finished.
-local function finish(ctx, n)
+--- uncordon if we cordoned, in-progress removed, the step annotation set to step and
+--- cni-migrate.dev/migrated to migrated (json.null removes it): the end of a node's migration
+--- ("done", the time) and of its rollback. Returns the node and whether the cordon was ours.
+function M.finish(ctx, n, step, migrated)
    local ours = false
-   local got = patch_node(ctx, n, function(cur)
+   local got = M.patch_node(ctx, n, function(cur)
       local a = cur.metadata.annotations or {}
       local l = cur.metadata.labels or {}
       ours = a[M.ANN_CORDONED] ~= nil
-      if l[calico.LABEL_IN_PROGRESS] == nil and not ours and a[M.ANN_MIGRATED] then return nil end
+      if l[calico.LABEL_IN_PROGRESS] == nil and not ours and a[M.ANN_STEP] == step then return nil end
       local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null },
-         annotations = { [M.ANN_STEP] = "done", [M.ANN_MIGRATED] = time.rfc3339() } } }
+         annotations = { [M.ANN_STEP] = step, [M.ANN_MIGRATED] = migrated } } }
       if ours then
          p.spec = { unschedulable = json.null }
          p.metadata.annotations[M.ANN_CORDONED] = json.null
@@ -90,8 +94,8 @@ local function finish(ctx, n)
 end
 
 --- Deletes the non-hostNetwork pods left on the node (DaemonSet pods the drain ignored, pods
---- bound by nodeName): they have flannel's addresses and must come back with Calico's.
-local function delete_left(ctx, name)
+--- bound by nodeName): they have the old network's addresses and must come back with the new one's.
+function M.delete_left(ctx, name)
    local pods, msg, code = ctx.c:list { apiVersion = "v1", kind = "Pod", fieldSelector = "spec.nodeName=" .. name }
    if not pods then fail("node %s: list pods: %s (%s)", name, tostring(msg), tostring(code)) end
    local deleted = {}
@@ -111,7 +115,7 @@ local function delete_left(ctx, name)
 end
 
 --- Runs one step, timed: the timeline line and the step's duration.
-local function timed(ctx, name, step, fn)
+function M.timed(ctx, name, step, fn)
    local t0 = time.now()
    local text = fn()
    local d = time.now() - t0
@@ -120,9 +124,24 @@ local function timed(ctx, name, step, fn)
    ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
 end
 
-local function need(v, what, msg, code)
+--- v, or raises "what: msg (code)".
+function M.need(v, what, msg, code)
    if v == nil then fail("%s: %s (%s)", what, tostring(msg), tostring(code)) end
    return v
+end
+
+--- Drains the node as kubectl drain --force --ignore-daemonsets --delete-emptydir-data (never the
+--- controller's own pod); PDBs that held it up go to ctx.blocked. The timeline text.
+function M.drain(ctx, name)
+   local report = {}
+   local res, msg, code = ctx.node.drain(ctx.c, name, { force = true, ignore_daemonsets = true,
+      delete_emptydir_data = true, cordon = false, timeout = ctx.cfg.opts.drain_timeout, report = report })
+   for _, b in ipairs(report.blocked or {}) do
+      ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
+         tostring(b.pod))
+   end
+   M.need(res, "node " .. name .. ": drain", msg, code)
+   return ("%d evicted, %d deleted"):format(#(res.evicted or {}), #(res.deleted or {}))
 end
 
 --- Migrates one node, from whatever state it is in.
@@ -131,6 +150,7 @@ end
 ---@return string outcome "migrated" | "already"
 function M.migrate(ctx, n)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
+   local timed, need, label, selector_of = M.timed, M.need, M.label, M.selector_of
    local name = n.metadata.name
    local l = n.metadata.labels or {}
    local net, busy = l[calico.LABEL_NETWORK], l[calico.LABEL_IN_PROGRESS] == "true"
@@ -141,22 +161,12 @@ function M.migrate(ctx, n)
       if net ~= "none" then
          timed(ctx, name, "cordon", function()
             local was = n.spec.unschedulable
-            n = start(ctx, n)
+            n = M.start(ctx, n)
             return was and "in progress; already unschedulable (not ours to uncordon unless we cordoned it)"
                or "in progress; cordoned"
          end)
       end
-      timed(ctx, name, "drain", function()
-         local report = {}
-         local res, msg, code = node.drain(ctx.c, name, { force = true, ignore_daemonsets = true,
-            delete_emptydir_data = true, cordon = false, timeout = o.drain_timeout, report = report })
-         for _, b in ipairs(report.blocked or {}) do
-            ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
-               tostring(b.pod))
-         end
-         need(res, "node " .. name .. ": drain", msg, code)
-         return ("%d evicted, %d deleted"):format(#(res.evicted or {}), #(res.deleted or {}))
-      end)
+      timed(ctx, name, "drain", function() return M.drain(ctx, name) end)
       if net ~= "none" then
          timed(ctx, name, "label-none", function()
             n = label(ctx, n, "none", "label-none")
@@ -169,7 +179,7 @@ function M.migrate(ctx, n)
          return "flannel's pod is gone (watched)"
       end)
       timed(ctx, name, "flannel-cleanup", function()
-         local r = need(ctx.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
+         local r = need(node.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
             cni_dir = v.CNI_CONFIG_DIR, cni_conf_name = calico.CNI_CONF_NAME },
             { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
             "node " .. name .. ": flannel-cleanup")
@@ -182,7 +192,7 @@ function M.migrate(ctx, n)
             r.placeholder and r.placeholder.written and "written" or "kept")
       end)
       timed(ctx, name, "delete-pods", function()
-         local d = delete_left(ctx, name)
+         local d = M.delete_left(ctx, name)
          return ("%d pod(s) left with flannel addresses deleted%s; the runtime sees the CNI directory change "
             .. "(inotify), so their replacements wait for Calico's config"):format(#d,
             #d > 0 and (" (" .. table.concat(d, ", ") .. ")") or "")
@@ -199,7 +209,7 @@ function M.migrate(ctx, n)
       return "calico-node Ready (watched)"
    end)
    timed(ctx, name, "calico-check", function()
-      local r = need(ctx.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT,
+      local r = need(node.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT,
          mac = (n.metadata.annotations or {})[calico.ANN_VXLAN_MAC],
          address = (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR], cni_dir = v.CNI_CONFIG_DIR },
          { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
@@ -213,7 +223,7 @@ function M.migrate(ctx, n)
          tostring(r.active_cni))
    end)
    timed(ctx, name, "uncordon", function()
-      local _, ours = finish(ctx, n)
+      local _, ours = M.finish(ctx, n, "done", time.rfc3339())
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "migrated"

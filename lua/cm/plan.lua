@@ -5,6 +5,7 @@ local calico = require "cm.calico"
 local checks = require "cm.checks"
 local cluster = require "cm.cluster"
 local config = require "cm.config"
+local time = require "cm.time"
 
 local M = {}
 
@@ -36,13 +37,12 @@ function M.survey(c, cfg)
 end
 
 --- What node-facts reports from every node still on flannel, eight at a time: {name = result
---- | {error = msg, code = code}}; nil when this build has no cm.node (preflight then says the
---- node checks were not made).
+--- | {error = msg, code = code}}; nil in a server dry run, which runs no node scripts (preflight then
+--- says the node checks were not made).
 ---@return table|nil
 function M.node_facts(c, snap, cfg, vni)
-   local ok, node = pcall(require, "cm.node")
-   if not ok or c:info().dryRun then return nil end
-   local run_on = node.run_on or require("cm.noderun").run_on
+   if c:info().dryRun then return nil end
+   local node = require "cm.node"
    local prepare = require "cm.prepare"
    local facts, todo = {}, {}
    for _, n in ipairs(snap.nodes) do
@@ -50,7 +50,7 @@ function M.node_facts(c, snap, cfg, vni)
       if st == "flannel" and cluster.node_ready(n) == "True" then todo[#todo + 1] = n end
    end
    prepare.each_node(todo, function(n)
-      local r, msg, code = run_on(c, n.metadata.name, "node-facts", { vni = vni,
+      local r, msg, code = node.run_on(c, n.metadata.name, "node-facts", { vni = vni,
          cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = cfg.values.CALICO_DAEMONSET_NAMESPACE,
          timeout = cfg.opts.node_step_timeout })
       facts[n.metadata.name] = r or { error = msg, code = code }
@@ -93,6 +93,35 @@ function M.order(nodes, pod_node)
    for _, name in ipairs(cps) do workers[#workers + 1] = name end
    if own then workers[#workers + 1] = own end
    return workers
+end
+
+--- The timeline's line printer: time (virtual in a rehearsal), seconds since t0, node (or
+--- "cluster"), step, what happened; nothing when text is nil.
+---@param t0 number time.now() at the start
+---@return fun(name: string, node: string|nil, text: string|nil)
+function M.timeline(t0)
+   return function(name, node, text)
+      if not text then return end
+      print(("%s +%7.1fs  %-16s %-16s %s"):format(time.rfc3339(), time.now() - t0, node or "cluster", name, text))
+   end
+end
+
+--- The summary's lines of each step's mean and longest duration over the nodes, in steps' order.
+---@param durations table step -> {seconds...}
+---@param steps string[]
+---@return string[]
+function M.step_summary(durations, steps)
+   local out = {}
+   for _, s in ipairs(steps) do
+      local list = durations[s]
+      if list then
+         if #out == 0 then out[1] = "Per step (mean / longest over nodes):" end
+         local sum, max = 0, 0
+         for _, d in ipairs(list) do sum, max = sum + d, math.max(max, d) end
+         out[#out + 1] = ("  %-16s %7.1f s  %7.1f s"):format(s, sum / #list, max)
+      end
+   end
+   return out
 end
 
 return M

@@ -68,14 +68,38 @@ function M.migration_config(ctx, data)
    return true
 end
 
+--- Keys of flannel-migration-config that rollback reads: flannel's nodeSelector as it was before
+--- the migration's (JSON, "null" for none), and the IP pool the migration creates ("" if it kept one).
+M.KEY_FLANNEL_SELECTOR = "cni-migrate.flannel-node-selector"
+M.KEY_POOL_CREATED = "cni-migrate.pool-created"
+--- The phase a finished rollback leaves.
+M.ROLLED_BACK = "rolled-back"
+
 --- Saves flannel's settings (Calico's flannel_subnet_env, and ours) and marks the phase.
 function M.save_config(ctx)
    local data = { flannel_subnet_env = subnet_env_text(ctx), ["cni-migrate.settings"] = settings_json(ctx.cfg),
       ["cni-migrate.phase"] = "prepare" }
    local mc = ctx.snap.migration_config
-   if not (mc and mc.data and mc.data["cni-migrate.started"]) then data["cni-migrate.started"] = time.rfc3339() end
-   if mc and mc.data and mc.data["cni-migrate.phase"] and mc.data["cni-migrate.phase"] ~= "prepare" then
+   local md = mc and mc.data or {}
+   local again = md["cni-migrate.phase"] == M.ROLLED_BACK -- a migration after a rollback starts anew
+   if again or not md["cni-migrate.started"] then data["cni-migrate.started"] = time.rfc3339() end
+   if md["cni-migrate.phase"] and md["cni-migrate.phase"] ~= "prepare" and not again then
       data["cni-migrate.phase"] = nil -- a resumed run keeps its later phase
+   end
+   if again or not md[M.KEY_FLANNEL_SELECTOR] then -- for rollback: the nodeSelector before ours
+      local sel = {}
+      for k, val in pairs(ctx.snap.flannel_ds.spec.template.spec.nodeSelector or {}) do
+         if k ~= calico.LABEL_NETWORK then sel[k] = val end
+      end
+      data[M.KEY_FLANNEL_SELECTOR] = ctx.snap.flannel_ds.spec.template.spec.nodeSelector
+         and json.encode(json.object(sel)) or "null"
+   end
+   if again or md[M.KEY_POOL_CREATED] == nil then -- written before M.pool creates it: "" when one is kept
+      local want, kept = calico.pool_spec(ctx.cfg), false
+      for _, p in ipairs(ctx.snap.pools) do
+         if p.spec.cidr == want.cidr and not calico.pool_mismatch(p.spec, want) then kept = true end
+      end
+      data[M.KEY_POOL_CREATED] = kept and "" or calico.POOL_V4
    end
    if M.migration_config(ctx, data) then ctx.step("save-config", nil, "ConfigMap " .. calico.MIGRATION_CONFIGMAP) end
 end

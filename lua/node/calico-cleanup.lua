@@ -1,7 +1,8 @@
 --- calico-cleanup (rollback): removes what Calico left on this node (its CNI config and
 --- kubeconfig, vxlan.calico and vxlan-v6.calico, cali* workload links, Felix's routes, the
 --- cali-* iptables chains) and restores flannel's CNI config from the backup that
---- flannel-cleanup made. Idempotent. Args and result: contracts.md.
+--- flannel-cleanup made, or writes it from args.fallback[name] when there is no backup.
+--- Idempotent. Args and result: contracts.md.
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"
@@ -67,6 +68,11 @@ local function main(args)
          local ok, err, code = cni.restore(backup, path)
          if ok then
             table.insert(res.cni.restored, { path = path, from = backup })
+            res.changed = true
+         elseif code == "ENOENT" and (args.fallback or {})[name] then -- no backup: the text given
+            local wok, werr, wcode = cni.write(path, args.fallback[name])
+            if not wok then return nil, werr, wcode end
+            table.insert(res.cni.restored, { path = path, written = true })
             res.changed = true
          elseif code == "ENOENT" then
             table.insert(res.cni.missing_backup, name)

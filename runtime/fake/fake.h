@@ -109,8 +109,38 @@ const cJSON *cm_fake_settings(const cm_fake *f);
  * or the document's own line when it is not known (0: no fixture line). */
 int cm_fake_settings_line(const cm_fake *f, const cJSON *node);
 
-/* Answers one request. resp is filled (the caller clears it with cm_fake_resp_clear). */
+/*
+ * Answers one request. resp is filled (the caller clears it with cm_fake_resp_clear). A client's
+ * request (not req->internal) passes the filter's request point first.
+ */
 void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp);
+
+/*
+ * A filter around the REST core: the one way something outside the API server (the injected
+ * faults, sim/fault.c) changes its answers. The core calls it at these named points, each with
+ * the ud given to cm_fake_set_filter; every point must be set.
+ */
+typedef struct cm_fake_filter {
+    /* A client's request, before the core: 1 when the filter answered it (resp filled, from
+     * zero: an error Status, or resp->reset), 0 to let the core answer. */
+    int (*request)(void *ud, const cm_fake_req *req, cm_fake_resp *resp);
+    /* A new watch of resource (plural): ns from now at which the server ends it early, or -1. */
+    int64_t (*watch_drop)(void *ud, const char *resource);
+    /* A watch ended early, as watch_drop said it would (ns: its namespace, or NULL). */
+    void (*watch_dropped)(void *ud, const char *resource, const char *ns);
+    /* Whether the PDB ns/name allows no disruption whatever its spec (its status and evictions). */
+    int (*pdb_blocked)(void *ud, const char *ns, const char *name);
+    /* An eviction of pod refused because pdb_blocked said so. */
+    void (*eviction_refused)(void *ud, const char *ns, const char *pdb, const char *pod);
+    /* A pod whose graceful deletion begins (no simulation attached): 1 to leave it Terminating. */
+    int (*pod_stuck)(void *ud, const cJSON *pod);
+} cm_fake_filter;
+
+/* Puts filter (static; NULL: none) around f's REST core, with ud for its points. */
+void cm_fake_set_filter(cm_fake *f, const cm_fake_filter *filter, void *ud);
+
+/* The ud of f's filter when that filter is `filter`, else NULL (so its owner finds itself). */
+void *cm_fake_filter_ud(const cm_fake *f, const cm_fake_filter *filter);
 
 /* Frees the body and warnings of resp (not its watch). */
 void cm_fake_resp_clear(cm_fake_resp *resp);

@@ -62,7 +62,7 @@ static cm_fake_resp send_req(cm_fake *f, const char *method, const char *path, c
                        .body_len = body ? strlen(body) : 0,
                        .content_type = body ? "application/merge-patch+json" : NULL};
     cm_fake_resp resp;
-    cm_fault_handle(f, &req, &resp);
+    cm_fake_handle(f, &req, &resp);
     return resp;
 }
 

@@ -72,6 +72,13 @@ sleep 3
 run kubectl get pod web-7d9f8b6c5-b7m9q
 expect_rc 0
 expect_out '^web-7d9f8b6c5-b7m9q +1/1 +Terminating '
+
+# behind --token the faults still act: their writes are the cluster's own, which no token guards
+fake_start "$F" --token s3cret --fault nodes:name=worker-2,notReadyAt=1s
+sleep 2
+run curl -sS -H "Authorization: Bearer s3cret" "$URL/api/v1/nodes/worker-2"
+expect_out '"type":"Ready","status":"Unknown"'
+expect_out '"effect":"NoExecute","key":"node.kubernetes.io/unreachable"'
 fake_stop
 [ "${FAKE_RC:-0}" -eq 0 ] || fail "fake serve exited $FAKE_RC after SIGTERM"
 

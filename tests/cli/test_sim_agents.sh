@@ -2,7 +2,8 @@
 # The simulated node agents: flanneld honours its DaemonSet's flags (--kube-annotation-prefix,
 # --iface) and Canal's kube-flannel container; calico-node's Felix programs from Calico's objects;
 # mixed operation is visible on the hosts, and peers follow nodes that join, change and go
-# (tests/k8s/mixed.lua).
+# (tests/k8s/mixed.lua); Calico IPAM's objects from the simulated kubelet match cm.calico's
+# (tests/k8s/ipam_shapes.lua).
 . "$(dirname "$0")/lib.sh"
 B=${CNI_MIGRATE:?}
 S=${CM_SOURCE_DIR:?}
@@ -77,4 +78,8 @@ for f in flannel-calico-installed-4node flannel-calico-installed-10node; do
     expect_out '^ok: '
     expect_no_out 'ERROR'
 done
+# the simulated calico-ipam claims a block and writes the objects cm.calico builds (tests/k8s/ipam_shapes.lua)
+run env LUA_PATH_5_4="$S/tests/lua/?.lua" "$B" --fake "$C/flannel-calico-installed-4node.yaml" run "$S/tests/k8s/ipam_shapes.lua"
+expect_rc 0
+expect_out '^ok: 11 checks$'
 done_ok

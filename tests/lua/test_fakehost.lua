@@ -18,7 +18,7 @@ local conf = assert(flannel.parse_net_conf(cm.data["net-conf.json"]))
 
 local hosts = {}
 for _, n in ipairs(nodes) do
-   local h = assert(sim.base_host(n))
+   local h = assert(fake.node_host(n))
    t.eq(h:sandbox("0123"), nil, "no CNI before flannel on " .. n.metadata.name)
    assert(sim.apply(h, assert(flannel.node_state(n, nodes, conf, { cni_conf = cm.data["cni-conf.json"] }))))
    t.eq(h:sandbox("0123"), true, "flannel networks pods on " .. n.metadata.name)
@@ -78,7 +78,7 @@ for _, n in ipairs(nodes) do
          spec = { node = n.metadata.name, cidr = cidr, state = "confirmed", deleted = "false", type = "host" } }
    end
 end
-local w1c = assert(sim.base_host(nodes[2]))
+local w1c = assert(fake.node_host(nodes[2]))
 local cstate = assert(calico.node_state(nodes[2], nodes, felix, affinities, { calico_config = cfg }))
 assert(sim.apply(w1c, cstate))
 local vxc = w1c:link("vxlan.calico")

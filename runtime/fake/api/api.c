@@ -1,7 +1,6 @@
 /* api.c - the REST core of the fake cluster: routing, discovery, get, list, watch. */
 #include "fakeint.h"
 
-#include "fault.h"
 #include "json.h"
 #include "status.h"
 
@@ -15,12 +14,63 @@
 
 /* ---- the cluster ---- */
 
+/* ---- the filter's points when no filter is set: the core answers as it is ---- */
+
+static int pass_request(void *ud, const cm_fake_req *req, cm_fake_resp *resp)
+{
+    (void)ud, (void)req, (void)resp;
+    return 0;
+}
+
+static int64_t no_watch_drop(void *ud, const char *resource)
+{
+    (void)ud, (void)resource;
+    return -1;
+}
+
+static void no_watch_dropped(void *ud, const char *resource, const char *ns)
+{
+    (void)ud, (void)resource, (void)ns;
+}
+
+static int no_pdb_blocked(void *ud, const char *ns, const char *name)
+{
+    (void)ud, (void)ns, (void)name;
+    return 0;
+}
+
+static void no_eviction_refused(void *ud, const char *ns, const char *pdb, const char *pod)
+{
+    (void)ud, (void)ns, (void)pdb, (void)pod;
+}
+
+static int no_pod_stuck(void *ud, const cJSON *pod)
+{
+    (void)ud, (void)pod;
+    return 0;
+}
+
+static const cm_fake_filter NO_FILTER = {pass_request, no_watch_drop, no_watch_dropped, no_pdb_blocked,
+                                         no_eviction_refused, no_pod_stuck};
+
+void cm_fake_set_filter(cm_fake *f, const cm_fake_filter *filter, void *ud)
+{
+    f->filter = filter ? filter : &NO_FILTER;
+    f->filter_ud = filter ? ud : NULL;
+}
+
+void *cm_fake_filter_ud(const cm_fake *f, const cm_fake_filter *filter)
+{
+    return f->filter == filter ? f->filter_ud : NULL;
+}
+
 cm_fake *cm_fake_new(cm_loop *loop)
 {
     cm_fake *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->loop = loop;
+    cm_fake_set_filter(f, NULL, NULL);
     f->store = cm_store_new(10000);
     f->kinds = cm_kinds_new();
     f->rng = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)cm_loop_wall(loop);
@@ -912,7 +962,7 @@ static void watch_end(cm_loop *loop, void *ud)
         cm_loop_timer_cancel(w->f->loop, w->t_bookmark);
     w->t_bookmark = NULL;
     if (w->dropped && !w->ended)
-        cm_fault_watch_dropped(w->f, w->kind->plural, w->ns);
+        w->f->filter->watch_dropped(w->f->filter_ud, w->kind->plural, w->ns);
     if (!w->ended) {
         w->ended = 1;
         w->fn(w->ud, NULL, 0);
@@ -976,7 +1026,7 @@ void cm_fake_watch_start(cm_fake_watch *w, cm_fake_watch_fn fn, void *ud)
         w->from = start; /* live events all come after this */
     }
     w->sub = cm_store_subscribe(w->f->store, on_store_event, w);
-    int64_t drop = cm_fault_watch_drop(w->f, w->kind->plural);
+    int64_t drop = w->f->filter->watch_drop(w->f->filter_ud, w->kind->plural);
     w->dropped = drop >= 0 && drop < w->timeout_ns;
     w->t_end = cm_loop_timer(w->f->loop, cm_loop_now(w->f->loop) + (w->dropped ? drop : w->timeout_ns), watch_end, w);
     if (w->bookmarks)
@@ -1163,6 +1213,10 @@ static void route(struct call *c)
 void cm_fake_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp)
 {
     memset(resp, 0, sizeof *resp);
+    if (!req->internal && f->filter->request(f->filter_ud, req, resp)) {
+        cJSON_Delete(req->json); /* a tree body, taken */
+        return;
+    }
     struct call c = {.f = f, .req = req, .resp = resp, .json = req->json};
     if (parse_query(&c, req->query) != 0)
         cm_reply_status(&c, cm_status_new(500, "InternalError", "out of memory"));

@@ -37,7 +37,8 @@ struct cm_fake {
     struct cm_node_line *settings_lines; /* where the FakeCluster document's nodes are (fixture.c) */
     size_t nsettings_lines;
     int settings_line;        /* the line the FakeCluster document starts on */
-    struct cm_faults *faults; /* injected faults (fault.c), or NULL */
+    const cm_fake_filter *filter; /* around the REST core (fake.h); never NULL */
+    void *filter_ud;
 };
 
 /* A node of a parsed document and the line it starts on. */

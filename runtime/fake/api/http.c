@@ -1,7 +1,6 @@
 /* http.c - libmicrohttpd in external epoll mode on the runtime's loop (see http.h). */
 #include "http.h"
 
-#include "fault.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +21,7 @@ struct cm_http {
     int epoll_fd;
     int port;
     cm_timer *timer;
+    int resumed;              /* a connection resumed since MHD last ran */
     struct request *requests; /* every request in flight, for stop */
 };
 
@@ -230,7 +230,7 @@ static enum MHD_Result answer(struct request *r, struct MHD_Connection *conn, co
         .user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent"),
         .body = r->body, .body_len = r->len};
     cm_fake_resp resp;
-    cm_fault_handle(r->h->f, &req, &resp);
+    cm_fake_handle(r->h->f, &req, &resp);
     free(query);
     if (resp.reset)
         return reset(conn);
@@ -294,6 +294,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void run(cm_http *h)
 {
+    h->resumed = 0;
     MHD_run(h->d);
     schedule(h);
 }
@@ -322,7 +323,12 @@ static void schedule(cm_http *h)
         cm_loop_timer_cancel(h->loop, h->timer);
         h->timer = NULL;
     }
-    if (MHD_get_timeout(h->d, &ms) != MHD_YES)
+    /* a resume during MHD_run (a watch event from a request it was serving) needs one more run:
+     * MHD's timeout does not say so, and a client keeping its other connection open idle
+     * would otherwise wait for its events until some socket stirred */
+    if (h->resumed)
+        ms = 0;
+    else if (MHD_get_timeout(h->d, &ms) != MHD_YES)
         return;
     if (ms > 1000)
         ms = 1000;
@@ -333,6 +339,7 @@ static void schedule(cm_http *h)
 /* Runs MHD at the loop's next turn (after a resume, which MHD notices only when run). */
 static void run_soon(cm_http *h)
 {
+    h->resumed = 1;
     if (h->timer)
         cm_loop_timer_cancel(h->loop, h->timer);
     h->timer = cm_loop_timer(h->loop, cm_loop_now(h->loop), on_timer, h);

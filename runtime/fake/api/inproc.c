@@ -1,7 +1,6 @@
 /* inproc.c - the in-process transport over the fake cluster (see inproc.h). */
 #include "inproc.h"
 
-#include "fault.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,7 +191,7 @@ static int inproc_start(cm_transport *base, cm_http_call *call)
         .authorization = header(call, "Authorization", auth, sizeof auth),
         .body = call->body, .body_len = call->body_len,
     };
-    cm_fault_handle(t->fake, &req, &p->resp); /* the cluster changes now; the answer comes later */
+    cm_fake_handle(t->fake, &req, &p->resp); /* the cluster changes now; the answer comes later */
     int verb = cm_inproc_verb(call->method, path, query);
     if (t->stats)
         t->stats->counts[verb]++;

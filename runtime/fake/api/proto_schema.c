@@ -108,6 +108,9 @@ const cm_proto_msg cm_proto_msgs[] = {
      "numberUnavailable=8:i !collisionCount=9:i conditions=10:[DaemonSetCondition"},
     {"DaemonSetUpdateStrategy",
      "type=1:s rollingUpdate=2:RollingUpdateDaemonSet"},
+    {"DeleteOptions",
+     "!gracePeriodSeconds=1:i !preconditions=2:Preconditions !orphanDependents=3:t !propagationPolicy=4:s "
+     "dryRun=5:[s !ignoreStoreReadErrorWithClusterBreakingPotential=6:t"},
     {"Deployment",
      "metadata=1:ObjectMeta spec=2:DeploymentSpec status=3:DeploymentStatus"},
     {"DeploymentCondition",
@@ -445,6 +448,8 @@ const cm_proto_msg cm_proto_msgs[] = {
      "!port=1:i !protocol=2:s !error=3:s"},
     {"PortworxVolumeSource",
      "!volumeID=1:s fsType=2:s readOnly=3:t"},
+    {"Preconditions",
+     "!uid=1:s !resourceVersion=2:s"},
     {"PreferredSchedulingTerm",
      "!weight=1:i preference=2:NodeSelectorTerm"},
     {"PriorityClass",

@@ -1,7 +1,6 @@
 /* write.c - create, update, patch, delete and eviction in the fake cluster. */
 #include "fakeint.h"
 
-#include "fault.h"
 #include "json.h"
 #include "k8s_config.h"
 #include "patch.h"
@@ -418,7 +417,7 @@ static void pdb_refresh(cm_fake *f, cJSON *pdb)
     int64_t desired = min ? scaled(min, expected) : max ? expected - scaled(max, expected) : expected;
     if (desired < 0)
         desired = 0;
-    if (cm_fault_pdb_blocked(f, cm_meta_str(pdb, "namespace"), cm_meta_str(pdb, "name")))
+    if (f->filter->pdb_blocked(f->filter_ud, cm_meta_str(pdb, "namespace"), cm_meta_str(pdb, "name")))
         desired = expected; /* an injected fault: as if maxUnavailable were 0 */
     cJSON_DeleteItemFromObjectCaseSensitive(pdb, "status");
     cJSON *st = cJSON_AddObjectToObject(pdb, "status");
@@ -1074,7 +1073,7 @@ cJSON *cm_fake_remove(cm_fake *f, cm_obj *o, int64_t grace, int dry_run)
     }
     if (g > 0) { /* graceful: terminating until the grace period ends */
         mark_deleting(f, o, g);
-        if (!f->sim_kubelet && !cm_fault_pod_stuck(f, o->json)) /* with a simulation, its kubelet ends it */
+        if (!f->sim_kubelet && !f->filter->pod_stuck(f->filter_ud, o->json)) /* with a simulation, its kubelet ends it */
             pending_add(f, o, g);
         return cJSON_Duplicate(o->json, 1);
     }
@@ -1346,7 +1345,7 @@ static cJSON *check_budget(cm_fake *f, cm_obj *pdb, const cm_obj *pod, int dry_r
         snprintf(why, sizeof why, "The disruption budget %s is still being processed by the server.", pdb->name);
         return too_many("Cannot evict pod as it would violate the pod's disruption budget.", why, 10);
     }
-    int blocked = cm_fault_pdb_blocked(f, pdb->ns, pdb->name);
+    int blocked = f->filter->pdb_blocked(f->filter_ud, pdb->ns, pdb->name);
     int64_t allowed = blocked ? 0 : get_int(st, "disruptionsAllowed", 0);
     const cm_kind *pk = pdb->kind;
     if (allowed < 0)
@@ -1355,7 +1354,7 @@ static cJSON *check_budget(cm_fake *f, cm_obj *pdb, const cm_obj *pod, int dry_r
         return cm_status_forbidden(pk, pdb->name, "DisruptedPods map too big - too many evictions not confirmed by PDB controller");
     if (allowed == 0) {
         if (blocked)
-            cm_fault_pdb_refused(f, pdb->ns, pdb->name, pod->name);
+            f->filter->eviction_refused(f->filter_ud, pdb->ns, pdb->name, pod->name);
         int64_t healthy = get_int(st, "currentHealthy", 0), desired = get_int(st, "desiredHealthy", 0);
         snprintf(why, sizeof why, "The disruption budget %s needs %lld healthy pods and has %lld currently",
                  pdb->name, (long long)(blocked && desired < healthy ? healthy : desired), (long long)healthy);

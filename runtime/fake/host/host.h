@@ -43,6 +43,18 @@ const char *cm_host_errno_name(int err);
 cm_host *cm_host_new(void);
 
 /*
+ * The host a kubeadm Node (a Node object) has before any CNI, which the simulation gives every
+ * Node without an explicit host (base.c): eth0 up with the InternalIP/24, its MAC made from that
+ * address (52:54:...), a default route via .1 of that /24, ip_forward and
+ * bridge-nf-call-iptables on, and the standard CNI plugins in /opt/cni/bin. A Node without an
+ * IPv4 InternalIP gets only cm_host_new()'s. NULL when out of memory.
+ */
+cm_host *cm_host_new_node(const cJSON *node);
+
+/* The Node's first IPv4 InternalIP (status.addresses), or NULL. */
+const char *cm_host_node_ip(const cJSON *node);
+
+/*
  * A host from a document in the shape above (missing sections are empty).
  * Returns NULL with a message in err ("links[2]: vxlan.dev: no link eth1")
  * when it is not a consistent host.

@@ -1,8 +1,10 @@
 /*
  * fault.c - injected faults (see fault.h).
  *
- * Shape: rules in six sections, each with its own random stream; the hooks
- * find the rules through the cluster and draw only for what a rule matches,
+ * Shape: rules in six sections, each with its own random stream; the API
+ * server reaches them as the filter around its REST core (FILTER, the at_*
+ * points), the simulation through the hooks, which find them as that
+ * filter's ud; both draw only for what a rule matches,
  * so the same run and seed give the same faults. What the faults write to the
  * cluster (a node's conditions and taints, a failing pod's status and Events)
  * goes through cm_fake_handle(), as the simulation's own writes do.
@@ -113,6 +115,24 @@ struct cm_faults {
     struct downnode *nodes;
     uint64_t seed;
 };
+
+/* ---- the filter around the REST core (fake.h): the points the API server calls ---- */
+
+static int at_request(void *ud, const cm_fake_req *req, cm_fake_resp *resp);
+static int64_t at_watch_drop(void *ud, const char *resource);
+static void at_watch_dropped(void *ud, const char *resource, const char *ns);
+static int at_pdb_blocked(void *ud, const char *ns, const char *name);
+static void at_eviction_refused(void *ud, const char *ns, const char *pdb, const char *pod);
+static int at_pod_stuck(void *ud, const cJSON *pod);
+
+static const cm_fake_filter FILTER = {at_request, at_watch_drop, at_watch_dropped, at_pdb_blocked,
+                                      at_eviction_refused, at_pod_stuck};
+
+/* The faults attached to f (the simulation's hooks below find them so), or NULL. */
+static cm_faults *faults_of(const cm_fake *f)
+{
+    return cm_fake_filter_ud(f, &FILTER);
+}
 
 /* ---- small helpers ---- */
 
@@ -677,7 +697,7 @@ cm_faults *cm_faults_new(cm_fake *fake, const char *fixture, const char *const *
         cm_faults_free(fl);
         return NULL;
     }
-    fake->faults = fl;
+    cm_fake_set_filter(fake, &FILTER, fl);
     block_pdbs(fl);
     return fl;
 }
@@ -694,8 +714,8 @@ void cm_faults_free(cm_faults *fl)
 {
     if (!fl)
         return;
-    if (fl->f && fl->f->faults == fl)
-        fl->f->faults = NULL;
+    if (fl->f && faults_of(fl->f) == fl)
+        cm_fake_set_filter(fl->f, NULL, NULL);
     while (fl->failing) {
         struct failing *p = fl->failing;
         fl->failing = p->next;
@@ -830,26 +850,24 @@ static struct rule *request_rule(cm_faults *fl, int verb, const struct target *t
     return NULL;
 }
 
-void cm_fault_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp)
+/* The filter's request point: a client's request answered with an injected error or reset. */
+static int at_request(void *ud, const cm_fake_req *req, cm_fake_resp *resp)
 {
     struct target t;
-    cm_faults *fl = f->faults;
+    cm_faults *fl = ud;
     struct rule *r = NULL;
     int verb = cm_inproc_verb(req->method, req->path, req->query);
-    if (!fl || !parse_target(req->path, &t) || !(r = request_rule(fl, verb, &t))) {
-        cm_fake_handle(f, req, resp);
-        return;
-    }
-    memset(resp, 0, sizeof *resp);
+    if (!parse_target(req->path, &t) || !(r = request_rule(fl, verb, &t)))
+        return 0;
     cJSON *what = what_new("verb", cm_verb_names[verb]);
     cJSON_AddStringToObject(what, "method", req->method);
     cJSON_AddStringToObject(what, "path", req->path);
     if (!r->code) {
         resp->reset = 1;
         noted(fl, CM_FAULT_RESET, what);
-        return;
+        return 1;
     }
-    cJSON *st = error_status(f, r, &t, req->path);
+    cJSON *st = error_status(fl->f, r, &t, req->path);
     resp->status = cm_status_code(st);
     resp->retry_after = r->retry_after;
     resp->content_type = "application/json";
@@ -860,16 +878,18 @@ void cm_fault_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp)
     if (r->retry_after)
         cJSON_AddNumberToObject(what, "retryAfter", r->retry_after);
     noted(fl, CM_FAULT_ERROR, what);
+    return 1;
 }
 
 /* ---- watches ---- */
 
-int64_t cm_fault_watch_drop(cm_fake *f, const char *resource)
+/* The filter's watch_drop point. */
+static int64_t at_watch_drop(void *ud, const char *resource)
 {
-    cm_faults *fl = f->faults;
+    cm_faults *fl = ud;
     struct target t = {0};
     snprintf(t.resource, sizeof t.resource, "%s", resource);
-    for (size_t i = 0; fl && i < fl->nrules; i++) {
+    for (size_t i = 0; i < fl->nrules; i++) {
         struct rule *r = &fl->rules[i];
         if (r->section == S_WATCH && resource_matches(r, &t) && fires(r))
             return 1 + (int64_t)(draw(r) * (double)(r->within - 1)); /* in (0, within] */
@@ -877,14 +897,13 @@ int64_t cm_fault_watch_drop(cm_fake *f, const char *resource)
     return -1;
 }
 
-void cm_fault_watch_dropped(cm_fake *f, const char *resource, const char *ns)
+/* The filter's watch_dropped point. */
+static void at_watch_dropped(void *ud, const char *resource, const char *ns)
 {
-    if (!f->faults)
-        return;
     cJSON *what = what_new("resource", resource);
     if (ns)
         cJSON_AddStringToObject(what, "namespace", ns);
-    noted(f->faults, CM_FAULT_WATCH_DROP, what);
+    noted(ud, CM_FAULT_WATCH_DROP, what);
 }
 
 /* ---- writes of the faults' own actors (node lifecycle, a failing pod's kubelet) ---- */
@@ -895,7 +914,7 @@ static int send(cm_faults *fl, const char *method, const char *path, cJSON *body
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     cm_fake_req req = {.method = method, .path = path, .content_type = "application/json",
-                       .body = text, .body_len = text ? strlen(text) : 0};
+                       .body = text, .body_len = text ? strlen(text) : 0, .internal = 1};
     cm_fake_resp resp;
     cm_fake_handle(fl->f, &req, &resp);
     free(text);
@@ -936,7 +955,8 @@ static void event(cm_faults *fl, const char *ns, const cJSON *about, const struc
 
 int cm_fault_node_down(const cm_fake *f, const char *node)
 {
-    for (const struct downnode *d = f->faults ? f->faults->nodes : NULL; d && node; d = d->next)
+    const cm_faults *fl = faults_of(f);
+    for (const struct downnode *d = fl ? fl->nodes : NULL; d && node; d = d->next)
         if (d->down && strcmp(d->name, node) == 0)
             return 1;
     return 0;
@@ -1081,7 +1101,7 @@ static cJSON *pod_what(const cJSON *pod)
 
 int64_t cm_fault_pod_start_delay(cm_fake *f, const cJSON *pod)
 {
-    cm_faults *fl = f->faults;
+    cm_faults *fl = faults_of(f);
     for (size_t i = 0; fl && i < fl->nrules; i++) {
         struct rule *r = &fl->rules[i];
         if (r->section != S_PODS || !podsel_match(&r->pods, pod) || !fires(r))
@@ -1311,7 +1331,7 @@ static void failing_timer(cm_loop *loop, void *ud)
 
 int cm_fault_pod_start(cm_fake *f, const cJSON *pod, const cJSON *node, const char *ip)
 {
-    cm_faults *fl = f->faults;
+    cm_faults *fl = faults_of(f);
     const char *uid = cm_meta_str(pod, "uid");
     struct rule *r = fl && uid ? cm_map_del(fl->failing_uids, uid) : NULL;
     struct failing *p = r ? calloc(1, sizeof *p) : NULL;
@@ -1339,29 +1359,36 @@ int cm_fault_pod_start(cm_fake *f, const cJSON *pod, const cJSON *node, const ch
 
 /* ---- PDBs and pods stuck terminating ---- */
 
-int cm_fault_pdb_blocked(const cm_fake *f, const char *ns, const char *name)
+/* The filter's pdb_blocked point. */
+static int at_pdb_blocked(void *ud, const char *ns, const char *name)
 {
-    const cm_faults *fl = f->faults;
-    for (size_t i = 0; fl && i < fl->nrules; i++)
+    const cm_faults *fl = ud;
+    for (size_t i = 0; i < fl->nrules; i++)
         if (fl->rules[i].section == S_PDBS && sim_is(fl->rules[i].ns, ns) && sim_is(fl->rules[i].name, name))
             return 1;
     return 0;
 }
 
-void cm_fault_pdb_refused(cm_fake *f, const char *ns, const char *pdb, const char *pod)
+int cm_fault_pdb_blocked(const cm_fake *f, const char *ns, const char *name)
 {
-    if (!f->faults)
-        return;
+    void *fl = faults_of(f);
+    return fl && at_pdb_blocked(fl, ns, name);
+}
+
+/* The filter's eviction_refused point. */
+static void at_eviction_refused(void *ud, const char *ns, const char *pdb, const char *pod)
+{
     cJSON *w = what_new("namespace", ns);
     cJSON_AddStringToObject(w, "pdb", pdb);
     cJSON_AddStringToObject(w, "pod", pod);
-    noted(f->faults, CM_FAULT_PDB_BLOCKED, w);
+    noted(ud, CM_FAULT_PDB_BLOCKED, w);
 }
 
-int cm_fault_pod_stuck(cm_fake *f, const cJSON *pod)
+/* The filter's pod_stuck point. */
+static int at_pod_stuck(void *ud, const cJSON *pod)
 {
-    cm_faults *fl = f->faults;
-    for (size_t i = 0; fl && i < fl->nrules; i++) {
+    cm_faults *fl = ud;
+    for (size_t i = 0; i < fl->nrules; i++) {
         struct rule *r = &fl->rules[i];
         if (r->section == S_TERMINATING && podsel_match(&r->pods, pod) && fires(r)) {
             noted(fl, CM_FAULT_STUCK_TERMINATING, pod_what(pod));
@@ -1369,4 +1396,10 @@ int cm_fault_pod_stuck(cm_fake *f, const cJSON *pod)
         }
     }
     return 0;
+}
+
+int cm_fault_pod_stuck(cm_fake *f, const cJSON *pod)
+{
+    void *fl = faults_of(f);
+    return fl && at_pod_stuck(fl, pod);
 }

@@ -32,9 +32,12 @@
  * A --fault flag is one rule: "SECTION:KEY=VALUE,KEY=VALUE", list values
  * joined by '+': --fault requests:error=429,retryAfter=1,verbs=get+list,rate=0.5
  *
- * The cluster finds its faults through cm_fake (fake->faults); the REST core,
- * its fronts and the simulation call the hooks below, which do nothing when
- * no faults are attached.
+ * The API server meets the faults only as the filter around its REST core
+ * (fake.h cm_fake_filter): cm_faults_new() sets it, with its named points
+ * request (an error answer or a reset for a client's request; the cluster's
+ * own actors are never refused), watch_drop/watch_dropped, pdb_blocked,
+ * eviction_refused and pod_stuck. The simulation calls the hooks below, which
+ * do nothing when no faults are attached.
  */
 #ifndef CM_FAKE_FAULT_H
 #define CM_FAKE_FAULT_H
@@ -99,20 +102,7 @@ long cm_faults_count(const cm_faults *fl, enum cm_fault_kind kind);
  */
 long cm_faults_crash_after(const cm_faults *fl);
 
-/* ---- hooks ---- */
-
-/*
- * Answers a client's request: an injected error (a Status as the API server
- * writes it) or reset (resp->reset), else cm_fake_handle(). What the fronts
- * (inproc.c, http.c) call; the simulation's own requests bypass it.
- */
-void cm_fault_handle(cm_fake *f, const cm_fake_req *req, cm_fake_resp *resp);
-
-/* When a new watch of resource (plural) is to be ended early: ns from now, or -1. */
-int64_t cm_fault_watch_drop(cm_fake *f, const char *resource);
-
-/* A watch ended early, as cm_fault_watch_drop said it would: counted and noted. */
-void cm_fault_watch_dropped(cm_fake *f, const char *resource, const char *ns);
+/* ---- the simulation's hooks (sim.c, the kubelets and the PDB controller) ---- */
 
 /* The extra delay (ns, 0 for none) before a pod's kubelet starts it. */
 int64_t cm_fault_pod_start_delay(cm_fake *f, const cJSON *pod);
@@ -129,9 +119,6 @@ int cm_fault_node_down(const cm_fake *f, const char *node);
 
 /* Whether the PDB ns/name never allows a disruption (its status and evictions say so). */
 int cm_fault_pdb_blocked(const cm_fake *f, const char *ns, const char *name);
-
-/* An eviction refused by such a PDB: counted and noted. */
-void cm_fault_pdb_refused(cm_fake *f, const char *ns, const char *pdb, const char *pod);
 
 /* Whether a pod whose deletion has begun is to stay Terminating (drawn once per deletion). */
 int cm_fault_pod_stuck(cm_fake *f, const cJSON *pod);

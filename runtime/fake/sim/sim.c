@@ -3,7 +3,8 @@
  *
  * Shape: a store subscriber turns each change into work items (controller,
  * namespace/name) on one FIFO queue, deduplicated while queued; a loop timer
- * drains it a reaction delay later. Each reconcile reads the store and writes
+ * drains it a reaction delay later, each item run by its controller's row of
+ * CONTROLLERS (the controllers of sim_*.c too). Each reconcile reads the store and writes
  * through cm_fake_handle(), and writes only what differs, so the cluster
  * settles. Kubelets keep a small state per pod (what it waits for, its timer).
  */
@@ -25,10 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum ctl { C_SCHED, C_KUBELET, C_DS, C_RS, C_DEPLOY, C_STS, C_PDB, C_NODE, C_COUNT };
-
 struct item {
-    enum ctl ctl;
+    enum sim_ctl ctl;
     char *key; /* "ns/name", or "name" for cluster-scoped objects */
 };
 
@@ -469,7 +468,7 @@ static void pdb_track(cm_sim *s, const cm_event *ev, const char *ns)
 
 static void drain(cm_loop *loop, void *ud);
 
-static void enqueue(cm_sim *s, enum ctl ctl, const char *ns, const char *name)
+static void enqueue(cm_sim *s, enum sim_ctl ctl, const char *ns, const char *name)
 {
     char key[512], dedup[520];
     objkey(ns, name, key, sizeof key);
@@ -501,14 +500,14 @@ static void enqueue(cm_sim *s, enum ctl ctl, const char *ns, const char *name)
         s->drain = cm_loop_timer(s->loop, cm_loop_now(s->loop) + s->react, drain, s);
 }
 
-static void enqueue_obj(cm_sim *s, enum ctl ctl, const cJSON *obj)
+static void enqueue_obj(cm_sim *s, enum sim_ctl ctl, const cJSON *obj)
 {
     const char *ns = cm_meta_str(obj, "namespace");
     enqueue(s, ctl, ns ? ns : "", cm_meta_str(obj, "name"));
 }
 
 /* Queues every object of kind k (all namespaces, or ns) for ctl. */
-static void enqueue_all(cm_sim *s, enum ctl ctl, const cm_kind *k, const char *ns)
+static void enqueue_all(cm_sim *s, enum sim_ctl ctl, const cm_kind *k, const char *ns)
 {
     cm_obj *const *items;
     size_t n = cm_store_list(s->st, k, ns, &items);
@@ -524,13 +523,13 @@ static void enqueue_owner(cm_sim *s, const cJSON *obj, const char *ns)
     if (!name)
         return;
     if (sim_is(kind, "DaemonSet"))
-        enqueue(s, C_DS, ns, name);
+        enqueue(s, SIM_DS, ns, name);
     else if (sim_is(kind, "ReplicaSet"))
-        enqueue(s, C_RS, ns, name);
+        enqueue(s, SIM_RS, ns, name);
     else if (sim_is(kind, "StatefulSet"))
-        enqueue(s, C_STS, ns, name);
+        enqueue(s, SIM_STS, ns, name);
     else if (sim_is(kind, "Deployment"))
-        enqueue(s, C_DEPLOY, ns, name);
+        enqueue(s, SIM_DEPLOY, ns, name);
 }
 
 static void tell_agent(cm_sim *s, const cm_obj *pod, enum cm_sim_pod_event ev);
@@ -643,90 +642,38 @@ static void on_change(void *ud, const cm_event *ev)
         pdb_track(s, ev, ns);
         const char *node = sim_gets(sim_get(o, "spec"), "nodeName");
         if (node && *node)
-            enqueue_obj(s, C_KUBELET, o);
+            enqueue_obj(s, SIM_KUBELET, o);
         else if (ev->type != CM_EV_DELETED)
-            enqueue_obj(s, C_SCHED, o);
+            enqueue_obj(s, SIM_SCHED, o);
         enqueue_owner(s, o, ns);
         if (ev->prev)
             enqueue_owner(s, ev->prev, ns);
-        enqueue_all(s, C_PDB, s->k_pdb, ns);
+        enqueue_all(s, SIM_PDB, s->k_pdb, ns);
         if (ev->type == CM_EV_DELETED || (node && *node && !ev->prev))
-            enqueue(s, C_SCHED, "", "*"); /* room freed or taken: pending pods may now fit */
+            enqueue(s, SIM_SCHED, "", "*"); /* room freed or taken: pending pods may now fit */
     } else if (k == s->k_node) {
         if (ev->type != CM_EV_MODIFIED)
             s->node_epoch++;
-        enqueue_obj(s, C_NODE, o);
-        enqueue_all(s, C_DS, s->k_ds, NULL);
-        enqueue(s, C_SCHED, "", "*");
+        enqueue_obj(s, SIM_NODE, o);
+        enqueue_all(s, SIM_DS, s->k_ds, NULL);
+        enqueue(s, SIM_SCHED, "", "*");
     } else if (k == s->k_ds) {
-        enqueue_obj(s, C_DS, o);
+        enqueue_obj(s, SIM_DS, o);
     } else if (k == s->k_rs) {
-        enqueue_obj(s, C_RS, o);
+        enqueue_obj(s, SIM_RS, o);
         enqueue_owner(s, o, ns);
-        enqueue_all(s, C_PDB, s->k_pdb, ns);
+        enqueue_all(s, SIM_PDB, s->k_pdb, ns);
     } else if (k == s->k_deploy) {
-        enqueue_obj(s, C_DEPLOY, o);
+        enqueue_obj(s, SIM_DEPLOY, o);
     } else if (k == s->k_sts) {
-        enqueue_obj(s, C_STS, o);
-        enqueue_all(s, C_PDB, s->k_pdb, ns);
+        enqueue_obj(s, SIM_STS, o);
+        enqueue_all(s, SIM_PDB, s->k_pdb, ns);
     } else if (k == s->k_pdb && ev->type != CM_EV_DELETED) {
-        enqueue_obj(s, C_PDB, o);
+        enqueue_obj(s, SIM_PDB, o);
     }
 }
 
 /* ---- nodes and their hosts ---- */
-
-static const char *internal_ip(const cJSON *node)
-{
-    const cJSON *a;
-    cJSON_ArrayForEach(a, sim_get(sim_get(node, "status"), "addresses"))
-        if (sim_is(sim_gets(a, "type"), "InternalIP") && strchr(sim_gets(a, "address") ? sim_gets(a, "address") : ":", '.'))
-            return sim_gets(a, "address");
-    return NULL;
-}
-
-static const char *const STANDARD_PLUGINS[] = {
-    "bandwidth", "bridge", "dhcp", "firewall", "host-device", "host-local", "ipvlan", "loopback",
-    "macvlan", "portmap", "ptp", "sbr", "static", "tuning", "vlan", "vrf"};
-
-/* A kubeadm node's host before any CNI, as lua/cm/sim.lua base_host makes it: the underlay
- * device eth0 with the InternalIP/24 and a default route via .1, ip_forward, the standard
- * CNI plugin binaries. A node without an IPv4 InternalIP gets only the empty host. */
-static cm_host *base_host(const cJSON *node)
-{
-    cm_host *h = cm_host_new();
-    uint32_t ip;
-    if (!h || !cm_ip4_parse(internal_ip(node), 0, &ip))
-        return h;
-    char mac[32], cidr[40], gw[20];
-    snprintf(mac, sizeof mac, "52:54:%02x:%02x:%02x:%02x", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
-    cm_ip4_format(ip, cidr, sizeof cidr);
-    strcat(cidr, "/24");
-    cm_ip4_format((ip & 0xffffff00u) + 1, gw, sizeof gw);
-    cJSON *link = cJSON_CreateObject();
-    cJSON_AddStringToObject(link, "name", "eth0");
-    cJSON_AddStringToObject(link, "kind", "device");
-    cJSON_AddNumberToObject(link, "mtu", 1500);
-    cJSON_AddStringToObject(link, "mac", mac);
-    cJSON_AddTrueToObject(link, "up");
-    cm_host_link_add(h, link);
-    cJSON_Delete(link);
-    cm_host_addr_add(h, "eth0", cidr);
-    cJSON *route = cJSON_CreateObject();
-    cJSON_AddStringToObject(route, "dst", "default");
-    cJSON_AddStringToObject(route, "gateway", gw);
-    cJSON_AddStringToObject(route, "dev", "eth0");
-    cm_host_route_add(h, route, 0);
-    cJSON_Delete(route);
-    cm_host_sysctl_set(h, "net/ipv4/ip_forward", "1");
-    cm_host_sysctl_set(h, "net/bridge/bridge-nf-call-iptables", "1");
-    char path[128];
-    for (size_t i = 0; i < sizeof STANDARD_PLUGINS / sizeof *STANDARD_PLUGINS; i++) {
-        snprintf(path, sizeof path, "%s/%s", CM_CNI_BIN, STANDARD_PLUGINS[i]);
-        cm_host_file_write(h, path, "");
-    }
-    return h;
-}
 
 static struct simnode *simnode(cm_sim *s, const char *name)
 {
@@ -736,7 +683,7 @@ static struct simnode *simnode(cm_sim *s, const char *name)
     cm_obj *o = cm_store_get(s->st, s->k_node, "", name);
     if (!o || !(n = calloc(1, sizeof *n)))
         return NULL;
-    n->host = base_host(o->json);
+    n->host = cm_host_new_node(o->json);
     if (!n->host || cm_map_set(s->nodes, name, n) != 0) {
         cm_host_free(n->host);
         free(n);
@@ -752,8 +699,9 @@ cm_host *cm_sim_host(cm_sim *s, const char *node)
 }
 
 /* The node controller's part here: the cordon taint follows spec.unschedulable. */
-static void reconcile_node(cm_sim *s, const char *name)
+static void reconcile_node(cm_sim *s, const char *ns, const char *name)
 {
+    (void)ns;
     cm_obj *o = cm_store_get(s->st, s->k_node, "", name);
     if (!o) {
         struct simnode *n = cm_map_del(s->nodes, name);
@@ -1109,7 +1057,7 @@ static void reconcile_sched(cm_sim *s, const char *ns, const char *name)
     s->nparked = s->cparked = 0;
     for (size_t i = 0; i < n; i++) {
         cm_map_del(s->parked_set, parked[i]);
-        enqueue(s, C_SCHED, "", parked[i]); /* "ns/name" splits back */
+        enqueue(s, SIM_SCHED, "", parked[i]); /* "ns/name" splits back */
         free(parked[i]);
     }
     free(parked);
@@ -1254,18 +1202,17 @@ static const char *kept_time(const cJSON *pod, const char *type, const char *sta
 static int pod_ip(cm_sim *s, const cm_obj *pod, const cJSON *node, char *buf, size_t size)
 {
     if (cJSON_IsTrue(sim_get(sim_get(pod->json, "spec"), "hostNetwork"))) {
-        const char *ip = internal_ip(node);
+        const char *ip = cm_host_node_ip(node);
         snprintf(buf, size, "%s", ip ? ip : "");
         return ip != NULL;
     }
     const char *cidr = sim_gets(sim_get(node, "spec"), "podCIDR");
-    char addr[32];
-    unsigned bits;
+    int bits;
     uint32_t net;
-    if (!cidr || sscanf(cidr, "%31[0-9.]/%u", addr, &bits) != 2 || !cm_ip4_parse(addr, 0, &net) || bits > 30 || bits < 8)
+    if (!cm_ip4_parse_cidr(cidr, &net, &bits) || bits > 30 || bits < 8)
         return 0;
-    uint32_t size_n = UINT32_C(1) << (32 - bits), mask = ~(size_n - 1);
-    net &= mask;
+    uint32_t size_n = UINT32_C(1) << (32 - bits);
+    net &= cm_ip4_mask(bits);
     struct simnode *sn = simnode(s, node ? cm_meta_str(node, "name") : "");
     if (!sn)
         return 0;
@@ -1337,7 +1284,7 @@ static cJSON *kubelet_status(cm_sim *s, const cm_obj *pod, const cJSON *node, in
              kept_time(pod->json, "ContainersReady", rd, now));
     add_cond(conds, "PodScheduled", "True", NULL, kept_time(pod->json, "PodScheduled", "True", now));
     cJSON_AddItemToObject(st, "containerStatuses", container_statuses(pod->json, stage > 0, stage == 2, now));
-    const char *host_ip = internal_ip(node);
+    const char *host_ip = cm_host_node_ip(node);
     if (host_ip) {
         cJSON_AddStringToObject(st, "hostIP", host_ip);
         cJSON *one = cJSON_CreateObject();
@@ -2184,27 +2131,38 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
 
 /* ---- the drain ---- */
 
-static void reconcile(cm_sim *s, enum ctl ctl, const char *key)
+/*
+ * The simulation's controllers, one row per enum sim_ctl (simint.h): what runs a queued item.
+ * A row reconciles one object by namespace and name, or takes the item's key as it is.
+ */
+static const struct controller {
+    void (*by_name)(cm_sim *s, const char *ns, const char *name);
+    void (*by_key)(cm_sim *s, const char *key);
+} CONTROLLERS[SIM_CTL_COUNT] = {
+    [SIM_SCHED] = {reconcile_sched, NULL},
+    [SIM_KUBELET] = {NULL, kubelet_reconcile},
+    [SIM_DS] = {reconcile_ds, NULL},
+    [SIM_RS] = {reconcile_rs, NULL},
+    [SIM_DEPLOY] = {sim_deploy_reconcile, NULL},
+    [SIM_STS] = {reconcile_sts, NULL},
+    [SIM_PDB] = {reconcile_pdb, NULL},
+    [SIM_NODE] = {reconcile_node, NULL},
+    [SIM_GC] = {NULL, sim_gc_reconcile},
+    [SIM_JOB] = {NULL, sim_job_reconcile},
+    [SIM_IPAM] = {NULL, sim_ipam_reconcile},
+};
+
+static void reconcile(cm_sim *s, enum sim_ctl ctl, const char *key)
 {
+    const struct controller *c = &CONTROLLERS[ctl];
+    s->reconciles++;
+    if (c->by_key) {
+        c->by_key(s, key);
+        return;
+    }
     char ns[256], name[256];
     splitkey(key, ns, sizeof ns, name, sizeof name);
-    s->reconciles++;
-    switch (ctl) {
-    case C_SCHED:
-        if (sim_is(key, "*"))
-            reconcile_sched(s, "", "*");
-        else
-            reconcile_sched(s, ns, name);
-        break;
-    case C_KUBELET: kubelet_reconcile(s, key); break;
-    case C_DS: reconcile_ds(s, ns, name); break;
-    case C_RS: reconcile_rs(s, ns, name); break;
-    case C_DEPLOY: sim_deploy_reconcile(s, ns, name); break;
-    case C_STS: reconcile_sts(s, ns, name); break;
-    case C_PDB: reconcile_pdb(s, ns, name); break;
-    case C_NODE: reconcile_node(s, name); break;
-    default: sim_x_reconcile(s, (int)ctl, key); break;
-    }
+    c->by_name(s, ns, name);
 }
 
 /* Runs the items queued before this drain, in order; what they cause waits for the next one. */
@@ -2382,7 +2340,7 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     size_t n = cm_store_list(s->st, s->k_node, NULL, &items);
     for (size_t i = 0; i < n; i++) {
         simnode(s, items[i]->name);
-        enqueue(s, C_NODE, "", items[i]->name);
+        enqueue(s, SIM_NODE, "", items[i]->name);
     }
     n = cm_store_list(s->st, s->k_pod, NULL, &items);
     for (size_t i = 0; i < n; i++) {
@@ -2391,12 +2349,12 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
             own_add(s, owner, items[i], 0);
     }
     for (size_t i = 0; i < n; i++)
-        enqueue(s, sim_gets(sim_get(items[i]->json, "spec"), "nodeName") ? C_KUBELET : C_SCHED, items[i]->ns, items[i]->name);
-    enqueue_all(s, C_DS, s->k_ds, NULL);
-    enqueue_all(s, C_DEPLOY, s->k_deploy, NULL);
-    enqueue_all(s, C_RS, s->k_rs, NULL);
-    enqueue_all(s, C_STS, s->k_sts, NULL);
-    enqueue_all(s, C_PDB, s->k_pdb, NULL);
+        enqueue(s, sim_gets(sim_get(items[i]->json, "spec"), "nodeName") ? SIM_KUBELET : SIM_SCHED, items[i]->ns, items[i]->name);
+    enqueue_all(s, SIM_DS, s->k_ds, NULL);
+    enqueue_all(s, SIM_DEPLOY, s->k_deploy, NULL);
+    enqueue_all(s, SIM_RS, s->k_rs, NULL);
+    enqueue_all(s, SIM_STS, s->k_sts, NULL);
+    enqueue_all(s, SIM_PDB, s->k_pdb, NULL);
     sim_x_attach(s);
     return s;
 }
@@ -2579,9 +2537,9 @@ void sim_delete_pod(cm_sim *s, const cm_obj *pod, int64_t grace)
     delete_pod(s, pod, grace);
 }
 
-void sim_enqueue_key(cm_sim *s, int ctl, const char *key)
+void sim_enqueue_key(cm_sim *s, enum sim_ctl ctl, const char *key)
 {
-    enqueue(s, (enum ctl)ctl, "", key); /* an empty namespace leaves the key as it is */
+    enqueue(s, ctl, "", key); /* an empty namespace leaves the key as it is */
 }
 
 size_t sim_owned_pods(cm_sim *s, const cm_obj *owner, cm_obj ***out)

@@ -428,7 +428,7 @@ static void deadline(cm_sim *s, const cJSON *spec, cJSON *conds, const char *ns,
     if (left > 0) {
         char key[520];
         snprintf(key, sizeof key, "%s/%s", ns, name);
-        sim_later(s, SIM_X_DEPLOY, key, left * CM_NS_PER_S);
+        sim_later(s, SIM_DEPLOY, key, left * CM_NS_PER_S);
         return;
     }
     char msg[400];

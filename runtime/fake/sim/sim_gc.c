@@ -152,7 +152,7 @@ static void wake_owners(cm_sim *s, const cJSON *obj, const char *ns)
         if (o && sim_deleting(o->json) && sim_has_finalizer(o->json, FG)) {
             char item[1024];
             item_of(k, o->ns, o->name, item, sizeof item);
-            sim_enqueue_key(s, SIM_X_GC, item);
+            sim_enqueue_key(s, SIM_GC, item);
         }
     }
 }
@@ -228,17 +228,17 @@ void sim_gc_on_change(cm_sim *s, const cm_event *ev)
     if (ev->type == CM_EV_DELETED) {
         struct collect c = dependents(s, uid); /* left without this owner */
         for (size_t i = 0; i < c.n; i++)
-            sim_enqueue_key(s, SIM_X_GC, c.keys[i]);
+            sim_enqueue_key(s, SIM_GC, c.keys[i]);
         free_keys(&c);
         wake_owners(s, ev->obj, ns);
         return;
     }
     if (sim_deleting(ev->obj) && (sim_has_finalizer(ev->obj, "orphan") || sim_has_finalizer(ev->obj, FG)))
-        sim_enqueue_key(s, SIM_X_GC, item);
+        sim_enqueue_key(s, SIM_GC, item);
     if (sim_deleting(ev->obj) || (changed && old))
         wake_owners(s, ev->prev ? ev->prev : ev->obj, ns);
     if (changed && needs_check(s, ev->obj, ns))
-        sim_enqueue_key(s, SIM_X_GC, item);
+        sim_enqueue_key(s, SIM_GC, item);
 }
 
 /* Indexes what the fixture holds and queues the items whose owners are missing or going. */

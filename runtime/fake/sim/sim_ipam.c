@@ -47,12 +47,12 @@ static const cm_kind *ckind(cm_sim *s, const char *k)
 
 /* ---- addresses ---- */
 
-static int parse_cidr(const char *t, uint32_t *net, unsigned *bits)
+/* A CIDR's network (host bits cleared) and prefix length. */
+static int parse_cidr(const char *t, uint32_t *net, int *bits)
 {
-    char addr[32];
-    if (!t || sscanf(t, "%31[0-9.]/%u", addr, bits) != 2 || *bits > 32 || !cm_ip4_parse(addr, 0, net))
+    if (!cm_ip4_parse_cidr(t, net, bits))
         return 0;
-    *net &= *bits ? ~((UINT32_C(1) << (32 - *bits)) - 1) : 0;
+    *net &= cm_ip4_mask(*bits);
     return 1;
 }
 
@@ -232,7 +232,7 @@ static int assign_in(cm_sim *s, cm_obj *block, const cm_obj *pod, const char *no
 {
     const cJSON *spec = sim_get(block->json, "spec");
     uint32_t net;
-    unsigned bits;
+    int bits;
     if (!parse_cidr(sim_gets(spec, "cidr"), &net, &bits))
         return 0;
     int have = held(spec, pod->ns, pod->name);
@@ -311,7 +311,7 @@ static int claim(cm_sim *s, const char *node, char *msg, size_t msgsize)
     size_t np = kp && ka && kb ? cm_store_list(sim_store(s), kp, NULL, &items) : 0;
     struct pool {
         uint32_t net;
-        unsigned bits;
+        int bits;
         int64_t bs;
     } *pools = malloc((np ? np : 1) * sizeof *pools); /* copied: the writes below change the store */
     size_t k = 0;
@@ -326,7 +326,7 @@ static int claim(cm_sim *s, const char *node, char *msg, size_t msgsize)
     int any = k > 0;
     for (size_t i = 0; i < k; i++) {
         uint32_t net = pools[i].net;
-        unsigned bits = pools[i].bits;
+        int bits = pools[i].bits;
         int64_t bs = pools[i].bs;
         uint64_t nblocks = UINT64_C(1) << (bs - bits), size = UINT64_C(1) << (32 - bs);
         for (uint64_t b = 0; b < nblocks; b++) {
@@ -390,7 +390,7 @@ void sim_ipam_on_change(cm_sim *s, const cm_event *ev)
         return;
     char key[700];
     snprintf(key, sizeof key, "%s|%s|%s", ip, ev->ns, cm_meta_str(ev->obj, "name"));
-    sim_enqueue_key(s, SIM_X_IPAM, key);
+    sim_enqueue_key(s, SIM_IPAM, key);
 }
 
 /* Gives a deleted pod's address back to its block (ReleaseIPs): the end of unallocated, its
@@ -407,8 +407,8 @@ void sim_ipam_reconcile(cm_sim *s, const char *key)
     for (size_t i = 0; i < n; i++) {
         const cJSON *spec = sim_get(items[i]->json, "spec");
         uint32_t net;
-        unsigned bits;
-        if (!parse_cidr(sim_gets(spec, "cidr"), &net, &bits) || (ip & ~((UINT32_C(1) << (32 - bits)) - 1)) != net)
+        int bits;
+        if (!parse_cidr(sim_gets(spec, "cidr"), &net, &bits) || (ip & cm_ip4_mask(bits)) != net)
             continue;
         int ord = (int)(ip - net);
         const cJSON *a = cJSON_GetArrayItem(sim_get(spec, "allocations"), ord);

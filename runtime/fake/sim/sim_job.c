@@ -50,7 +50,7 @@ struct wake {
     cm_timer *timer;
     int64_t at;        /* loop time it fires at */
     int what;          /* W_EXIT, W_RESTART, W_READY, W_JOB */
-    int ctl;           /* W_JOB: the controller to queue key for */
+    enum sim_ctl ctl;  /* W_JOB: the controller to queue key for; a pod's: SIM_KUBELET */
     char key[520];
     char uid[64];
     struct wake *next;
@@ -208,7 +208,7 @@ static void unlink_wake(struct sim_job *j, struct wake *w)
 
 /* Arms a wake-up at delay from now. A pod has one (the new one replaces it); a Job has its
  * earliest. */
-static void wake_ctl(cm_sim *s, int what, int ctl, const char *key, const char *uid, int64_t delay)
+static void wake_ctl(cm_sim *s, int what, enum sim_ctl ctl, const char *key, const char *uid, int64_t delay)
 {
     struct sim_job *j = J(s);
     int64_t at = cm_loop_now(sim_loop(s)) + (delay > 0 ? delay : 0);
@@ -242,10 +242,10 @@ static void wake_ctl(cm_sim *s, int what, int ctl, const char *key, const char *
 
 static void wake_at(cm_sim *s, int what, const char *key, const char *uid, int64_t delay)
 {
-    wake_ctl(s, what, what == W_JOB ? SIM_X_JOB : 0, key, uid, delay);
+    wake_ctl(s, what, what == W_JOB ? SIM_JOB : SIM_KUBELET, key, uid, delay);
 }
 
-void sim_later(cm_sim *s, int ctl, const char *key, int64_t delay)
+void sim_later(cm_sim *s, enum sim_ctl ctl, const char *key, int64_t delay)
 {
     wake_ctl(s, W_JOB, ctl, key, NULL, delay);
 }
@@ -584,18 +584,18 @@ void sim_job_on_change(cm_sim *s, const cm_event *ev)
             struct backoff *b = cm_map_del(j->backoffs, cm_meta_str(ev->obj, "uid") ? cm_meta_str(ev->obj, "uid") : "");
             free(b);
         }
-        sim_enqueue_key(s, SIM_X_JOB, key);
+        sim_enqueue_key(s, SIM_JOB, key);
     } else if (ev->kind == j->k_pod) {
         const cJSON *r = job_ref(ev->obj);
         if (!r && ev->prev)
             r = job_ref(ev->prev);
         if (r) {
             snprintf(key, sizeof key, "%s/%s", ev->ns, sim_gets(r, "name"));
-            sim_enqueue_key(s, SIM_X_JOB, key);
+            sim_enqueue_key(s, SIM_JOB, key);
         }
         if (ev->type != CM_EV_DELETED && sim_has_finalizer(ev->obj, TRACKING) && orphaned(s, ev->obj, ev->ns)) {
             snprintf(key, sizeof key, "pod:%s/%s", ev->ns, cm_meta_str(ev->obj, "name"));
-            sim_enqueue_key(s, SIM_X_JOB, key);
+            sim_enqueue_key(s, SIM_JOB, key);
         }
     }
 }
@@ -608,7 +608,7 @@ void sim_job_attach(cm_sim *s)
     for (size_t i = 0; i < n; i++) {
         char key[520];
         snprintf(key, sizeof key, "%s/%s", items[i]->ns, items[i]->name);
-        sim_enqueue_key(s, SIM_X_JOB, key);
+        sim_enqueue_key(s, SIM_JOB, key);
     }
 }
 

@@ -95,7 +95,7 @@ static void pod_gone(cm_sim *s, const cm_event *ev)
     if (dref) {
         char key[520];
         snprintf(key, sizeof key, "%s/%s", ev->ns, sim_gets(dref, "name"));
-        sim_enqueue_key(s, SIM_X_DEPLOY, key);
+        sim_enqueue_key(s, SIM_DEPLOY, key);
     }
 }
 
@@ -112,25 +112,6 @@ void sim_x_attach(cm_sim *s)
 {
     sim_gc_attach(s);
     sim_job_attach(s);
-}
-
-void sim_x_reconcile(cm_sim *s, int ctl, const char *key)
-{
-    switch (ctl) {
-    case SIM_X_GC: sim_gc_reconcile(s, key); break;
-    case SIM_X_JOB: sim_job_reconcile(s, key); break;
-    case SIM_X_IPAM: sim_ipam_reconcile(s, key); break;
-    case SIM_X_DEPLOY: {
-        const char *slash = strchr(key, '/');
-        char ns[256];
-        if (slash) {
-            snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
-            sim_deploy_reconcile(s, ns, slash + 1);
-        }
-        break;
-    }
-    default: break;
-    }
 }
 
 void sim_x_pod_ready(cm_sim *s, const cm_obj *pod)

@@ -12,14 +12,32 @@
 #define CM_FAKE_SIMINT_H
 
 #include "fakeint.h"
+#include "rand.h" /* cm_splitmix64 */
 #include "sim.h"
 #include "store.h"
 
 #include <cJSON.h>
 #include <stdint.h>
 
-/* Controllers with a work queue of their own keys (see sim_enqueue_key). */
-enum sim_xctl { SIM_X_GC = 100, SIM_X_JOB, SIM_X_IPAM, SIM_X_DEPLOY };
+/*
+ * Every controller of the simulation, each a row of sim.c's one table (CONTROLLERS): a work-queue
+ * item names one of them and a key, "ns/name" (a cluster-scoped object: "name"), or the
+ * controller's own key (SIM_IPAM: "ip|ns|pod").
+ */
+enum sim_ctl {
+    SIM_SCHED,   /* the scheduler (key "*": every pending pod) */
+    SIM_KUBELET, /* a pod's kubelet */
+    SIM_DS,      /* DaemonSet */
+    SIM_RS,      /* ReplicaSet */
+    SIM_DEPLOY,  /* Deployment (sim_deploy.c) */
+    SIM_STS,     /* StatefulSet */
+    SIM_PDB,     /* PodDisruptionBudget status */
+    SIM_NODE,    /* the node controller's cordon taint; the host of a deleted Node goes */
+    SIM_GC,      /* garbage collection (sim_gc.c) */
+    SIM_JOB,     /* Job (sim_job.c) */
+    SIM_IPAM,    /* a deleted pod's Calico IPAM address goes back (sim_ipam.c) */
+    SIM_CTL_COUNT
+};
 
 /* The state of the controllers of sim_*.c, owned by the simulation (sim_x.c). */
 struct sim_x {
@@ -55,11 +73,11 @@ void sim_put_status(cm_sim *s, const cm_obj *o, cJSON *status);
 /* Deletes a pod (grace -1: its own) with its uid as precondition. */
 void sim_delete_pod(cm_sim *s, const cm_obj *pod, int64_t grace);
 
-/* Queues a reconcile of ctl (one of sim_xctl) for key, deduplicated while queued. */
-void sim_enqueue_key(cm_sim *s, int ctl, const char *key);
+/* Queues a reconcile of ctl for key, deduplicated while queued. */
+void sim_enqueue_key(cm_sim *s, enum sim_ctl ctl, const char *key);
 
 /* Queues ctl for key after delay (sim_job.c keeps the timers); a key keeps its earliest. */
-void sim_later(cm_sim *s, int ctl, const char *key, int64_t delay);
+void sim_later(cm_sim *s, enum sim_ctl ctl, const char *key, int64_t delay);
 
 /* The pods whose controller is owner, in creation order (*out malloc'd; free it). */
 size_t sim_owned_pods(cm_sim *s, const cm_obj *owner, cm_obj ***out);
@@ -88,9 +106,6 @@ void sim_x_on_change(cm_sim *s, const cm_event *ev);
 /* Once, when the simulation attaches: queues what existing objects need. */
 void sim_x_attach(cm_sim *s);
 
-/* Runs a queued item of an sim_xctl controller. */
-void sim_x_reconcile(cm_sim *s, int ctl, const char *key);
-
 /* The kubelet saw a pod become Ready (or found it Ready): its containers may end later (sim_job.c). */
 void sim_x_pod_ready(cm_sim *s, const cm_obj *pod);
 
@@ -116,15 +131,6 @@ void sim_ipam_reconcile(cm_sim *s, const char *key);
 /* Small readers shared by sim_*.c. */
 cJSON *sim_get(const cJSON *o, const char *k);
 
-/* The simulation's one random step (splitmix64): the scheduler, the kubelets and the faults each
- * draw from their own state, so the same seed gives the same run. */
-static inline uint64_t cm_splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
 const char *sim_gets(const cJSON *o, const char *k);
 int64_t sim_geti(const cJSON *o, const char *k, int64_t dflt);
 void sim_seti(cJSON *o, const char *k, int64_t v);
@@ -134,7 +140,7 @@ int sim_has_finalizer(const cJSON *obj, const char *name);
 int sim_deleting(const cJSON *o);
 int sim_terminal(const cJSON *pod);
 
-/* The Deployment controller (sim_deploy.c). */
+/* The Deployment controller (sim_deploy.c): SIM_DEPLOY's row. */
 void sim_deploy_reconcile(cm_sim *s, const char *ns, const char *name);
 
 /*

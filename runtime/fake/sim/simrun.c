@@ -337,15 +337,14 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
     cm_sim_run *s = ud;
     if (ev == CM_SIM_POD_STARTED && node_run_pod(s, sim, node, pod))
         return; /* otherwise the handle finds the node's host through the run, at each call */
-    lua_State *L = s->run->L;
-    int top = lua_gettop(L);
     const char *event = ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync";
-    if (cm_fake_agent_on_pod(L, node, pod, event) != LUA_OK) {
+    char *err = cm_fake_agent_on_pod(s->run->L, node, pod, event);
+    if (err) {
         s->agent_errors++;
         cm_log_field f = {.key = "node", .value = node};
-        cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), lua_tostring(L, -1), &f, 1);
+        cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), err, &f, 1);
+        free(err);
     }
-    lua_settop(L, top);
 }
 
 void cm_sim_run_install(cm_sim_run *s, struct cm_run *run)

@@ -1,0 +1,156 @@
+--- rollback: returns a cluster to flannel (or Canal) from any point of a migration, and after its
+--- completion, without rebooting a node. Calico's answer is a manual page (delete Calico; per node
+--- drain, log in, delete a file, reboot, relabel, uncordon; patch the DaemonSet), and only before
+--- the completion; this is that page, automated, from any state, resumable from any point.
+---
+---   cni-migrate rollback [--remove-calico-state] [--skip CHECK] [--flannel-vni N ...] [--fake FIXTURE]
+---
+--- 1. checks: flannel's DaemonSet there, or the copy the completion saved; flanneld's image and
+---    net-conf.json known. A blocker stops the run before its first write.
+--- 2. the lock: a running migration is asked to stop, and waited for; the phase says "rollback".
+--- 3. the cluster: after a completion, the nodes on Calico labelled calico, flannel's DaemonSet
+---    recreated from its copy (on nodes labelled flannel: none yet); calico-node on nodes
+---    labelled calico only.
+--- 4. the nodes that are none, calico or in progress, in the migration's order: cordon, drain,
+---    Calico off (label none), calico-cleanup on the node, label flannel, flannel's pod Ready,
+---    flannel.VNI with the node's VtepMAC and flannel's CNI config active, uncordon if ours.
+--- 5. the end: flannel's nodeSelector as before the migration, the migration's labels and
+---    annotations gone, the backup deleted; with --remove-calico-state, what the migration made in
+---    Calico's objects too.
+local calico = require "cm.calico"
+local checks = require "cm.checks"
+local config = require "cm.config"
+local k8s = require "cm.k8s"
+local lock = require "cm.lock"
+local plan = require "cm.plan"
+local prepare = require "cm.prepare"
+local proc = require "cm.proc"
+local rollback = require "cm.rollback"
+local time = require "cm.time"
+
+local cfg, perr = config.parse({ ... }, os.getenv)
+if not cfg then proc.usage("rollback: %s", perr) end
+if cfg.opts.help then
+   io.write(config.usage("rollback"))
+   return
+end
+
+local c = assert(k8s.client { qps = 20, burst = 40 }) -- as migrate
+local info = c:info()
+local simulated = (info.source or ""):match("^fake") ~= nil
+local T0 = time.now()
+local step = plan.timeline(T0)
+local durations, blocked = {}, {}
+local held -- the Lease while this run writes
+
+local function stop(fmt, ...)
+   if held then held:release() end
+   proc.fail("rollback: " .. fmt, ...)
+end
+
+-- 1. checks ---------------------------------------------------------------------------------
+local ok, snap = pcall(rollback.read, c, cfg)
+if not ok then stop("reading the cluster: %s", tostring(snap)) end
+print("Settings:")
+for _, line in ipairs(config.describe(cfg)) do print(line) end
+local results = rollback.checks(snap, cfg)
+local counts = results:counts()
+if counts.blocker > 0 then
+   print("")
+   print(checks.format(results))
+   stop("%d blocker(s): nothing was changed (fix them, or --skip CHECK to pass over one)", counts.blocker)
+end
+for _, r in ipairs(results.list) do
+   if r.result ~= "ok" then step("checks", nil, ("%s %s: %s: %s"):format(r.result, r.check, r.object, r.message)) end
+end
+step("checks", nil, ("%d check(s) ok, %d warning(s), %d skipped"):format(counts.ok, counts.warning, counts.skipped))
+local function nothing_to_do()
+   if not rollback.untouched(snap) or cfg.opts.remove_calico_state then return false end
+   print(("Nothing to roll back: DaemonSet %s/%s runs without the migration's nodeSelector and no node carries %s "
+      .. "or %s."):format(snap.flannel_ds.metadata.namespace, snap.flannel_ds.metadata.name, calico.LABEL_NETWORK,
+      calico.LABEL_IN_PROGRESS))
+   return true
+end
+-- a migration that holds the Lease may be about to write: it is stopped first (below)
+if not lock.busy(c, cfg.values.CALICO_DAEMONSET_NAMESPACE) and nothing_to_do() then return end
+local flannel_live = snap.flannel_live
+local order = plan.order(snap.nodes, cfg.values.POD_NODE_NAME)
+if info.dryRun then
+   for _, name in ipairs(order) do
+      for _, n in ipairs(snap.nodes) do
+         if n.metadata.name == name then
+            local net, busy = rollback.state(n, flannel_live)
+            step("plan", name, (net == "flannel" and not busy) and "on flannel: nothing to do"
+               or ("%s%s: would return to flannel (node steps are not run with --dry-run=server)"):format(net,
+                  busy and ", in progress" or ""))
+         end
+      end
+   end
+   print("Dry run: nothing was sent or changed.")
+   return
+end
+
+-- 2. the lock -------------------------------------------------------------------------------
+held = lock.acquire(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, "rollback", function(text) step("lock", nil, text) end)
+if not pcall(function() snap = rollback.read(c, cfg) end) then -- what a stopped migration left
+   stop("reading the cluster again after taking the Lease")
+end
+if nothing_to_do() then
+   held:release()
+   return
+end
+local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
+   node = require "cm.node" }
+ctx.run_on = ctx.node.run_on
+local function guarded(fn, ...)
+   local fine, err = pcall(fn, ...)
+   if not fine then stop("%s\n(the run can be resumed: run it again)", tostring(err)) end
+   return err
+end
+guarded(rollback.mark, ctx, "rollback")
+
+-- 3. the cluster ----------------------------------------------------------------------------
+guarded(rollback.label_calico, ctx)
+guarded(rollback.recreate_flannel, ctx)
+guarded(rollback.calico_selector, ctx)
+
+-- 4. the nodes ------------------------------------------------------------------------------
+local back, skipped = {}, {}
+local nodes = assert(c:list { apiVersion = "v1", kind = "Node" }).items
+local by_name = {}
+for _, n in ipairs(nodes) do by_name[n.metadata.name] = n end
+for _, name in ipairs(plan.order(nodes, cfg.values.POD_NODE_NAME)) do
+   local fine, res = pcall(rollback.node, ctx, by_name[name], flannel_live)
+   if not fine then
+      local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
+      if gone ~= "NotFound" then stop("%s\n(the run can be resumed: run it again)", tostring(res)) end
+      skipped[#skipped + 1] = name
+      step("skipped", name, "the node was deleted: skipped")
+   elseif res == "rolled-back" then
+      back[#back + 1] = name
+   end
+end
+
+-- 5. the end --------------------------------------------------------------------------------
+guarded(rollback.flannel_selector, ctx)
+guarded(rollback.wait_rollout, ctx)
+guarded(rollback.labels, ctx, cfg.opts.remove_calico_state)
+guarded(rollback.delete_backup, ctx)
+if cfg.opts.remove_calico_state then
+   guarded(rollback.remove_calico_state, ctx)
+else
+   guarded(rollback.mark, ctx, prepare.ROLLED_BACK)
+end
+held:release()
+
+-- summary ------------------------------------------------------------------------------------
+print("")
+print(("Rolled back %d node(s) to %s in %.1f s of %s time; %d skipped; %d node(s) in the cluster."):format(#back,
+   snap.flannel_info.canal and "Canal" or "flannel", time.now() - T0,
+   simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, #nodes))
+for _, line in ipairs(plan.step_summary(durations, rollback.STEPS)) do print(line) end
+for _, b in ipairs(blocked) do print("blocked: " .. b) end
+if not cfg.opts.remove_calico_state then
+   print(("Calico's objects stay (IP pool, IPAM, node data): --remove-calico-state removes them; Calico's manifest "
+      .. "is yours to delete (README, \"Rolling back\")."))
+end
