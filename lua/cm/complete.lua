@@ -96,7 +96,10 @@ function M.calico_rollout(ctx)
       name = ds.metadata.name }
    local cur = must("get DaemonSet " .. ds.metadata.name, ctx.c:get(ref))
    local t0, limit = time.now(), ctx.cfg.opts.calico_ready_timeout
-   local function progress(d) return (d.status or {}).numberAvailable or 0, (d.status or {}).updatedNumberScheduled or 0 end
+   local function progress(d)
+      local st = d.status or {}
+      return st.numberAvailable or 0, st.updatedNumberScheduled or 0
+   end
    while not rolled_out(cur) do
       local a0, u0 = progress(cur)
       local moved = false

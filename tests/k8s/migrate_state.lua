@@ -1,6 +1,6 @@
 --- The state a migration left, one sorted line per fact, with what differs between two runs that
 --- reach the same end anyway blanked (resourceVersions, uids, timestamps, IPAM sequence numbers,
---- generated pod names, the recorded source of a setting), for tests/cli/test_migrate_resume.sh
+--- generated pod names, the recorded source of a setting), for tests/cli/resume_every_write.sh
 --- to compare a resumed run's end with an uninterrupted one's. Run on the cluster a run saved:
 ---   cni-migrate --fake SAVED.yaml run migrate_state.lua
 --- It first lets the simulated cluster settle for two virtual minutes: the workloads a migration
