@@ -69,12 +69,19 @@ struct curl_transport {
     cm_timer *timer;
     int *fds; /* descriptors watched on the loop, unwatched when freed */
     size_t nfds, capfds;
+    /* Streamed calls with data curl handed over during curl_multi_socket_action, told after it
+     * returns: a caller's on_data may start or cancel calls, which libcurl refuses from inside
+     * its callbacks (CURLM_RECURSIVE_API_CALL). NULL entries were cancelled meanwhile. */
+    cm_http_call **ready;
+    size_t nready, capready;
 };
 
 /* Per call: the easy handle and its header and connect-to lists. */
 struct curl_call {
     CURL *easy;
     struct curl_slist *headers, *connect_to;
+    cm_buf data;  /* streamed data not yet given to on_data */
+    int queued;   /* in the transport's ready list */
 };
 
 static void track_fd(struct curl_transport *t, int fd, int add)
@@ -133,6 +140,35 @@ static const char *code_of(CURLcode rc)
     }
 }
 
+/* Gives each streamed call the data curl handed over, now that no curl call is running. */
+static void deliver(struct curl_transport *t)
+{
+    for (size_t i = 0; i < t->nready; i++) {
+        cm_http_call *call = t->ready[i];
+        if (!call)
+            continue;
+        struct curl_call *cc = call->priv;
+        cc->queued = 0;
+        curl_easy_getinfo(cc->easy, CURLINFO_RESPONSE_CODE, &call->status);
+        cm_buf data = cc->data; /* on_data may cancel this very call */
+        cc->data = (cm_buf){0};
+        call->on_data(call, data.p, data.n);
+        cm_buf_free(&data);
+    }
+    t->nready = 0;
+}
+
+/* Takes a call out of the ready list (cancelled or finished). */
+static void unready(struct curl_transport *t, cm_http_call *call)
+{
+    struct curl_call *cc = call->priv;
+    for (size_t i = 0; cc->queued && i < t->nready; i++)
+        if (t->ready[i] == call)
+            t->ready[i] = NULL;
+    cc->queued = 0;
+    cm_buf_free(&cc->data);
+}
+
 /* Ends a call: unhooks its easy handle and tells the caller. */
 static void finish(struct curl_transport *t, cm_http_call *call, CURLcode rc, const char *errbuf)
 {
@@ -146,6 +182,7 @@ static void finish(struct curl_transport *t, cm_http_call *call, CURLcode rc, co
     } else {
         call->status = status;
     }
+    unready(t, call);
     curl_multi_remove_handle(t->multi, cc->easy);
     curl_easy_cleanup(cc->easy);
     curl_slist_free_all(cc->headers);
@@ -160,6 +197,7 @@ static void finish(struct curl_transport *t, cm_http_call *call, CURLcode rc, co
 /* The error buffer of each easy handle sits right after its struct. */
 struct easy_private {
     cm_http_call *call;
+    struct curl_transport *t;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -191,6 +229,7 @@ static void on_io(cm_loop *loop, int fd, short revents, void *ud)
     if (revents & (POLLERR | POLLNVAL))
         flags |= CURL_CSELECT_ERR;
     curl_multi_socket_action(t->multi, fd, flags, &running);
+    deliver(t);
     collect(t);
 }
 
@@ -216,6 +255,7 @@ static void on_timer(cm_loop *loop, void *ud)
     int running;
     t->timer = NULL; /* the loop frees it after this call */
     curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    deliver(t);
     collect(t);
 }
 
@@ -237,13 +277,23 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
     struct easy_private *ep = ud;
     cm_http_call *call = ep->call;
     size_t len = size * n;
-    if (call->on_data) {
-        struct curl_call *cc = call->priv;
-        curl_easy_getinfo(cc->easy, CURLINFO_RESPONSE_CODE, &call->status);
-        call->on_data(call, data, len);
-        return len;
+    if (!call->on_data)
+        return cm_buf_add(&call->body_in, data, len) == 0 ? len : 0;
+    struct curl_call *cc = call->priv;
+    struct curl_transport *t = ep->t;
+    if (!cc->queued) {
+        if (t->nready == t->capready) {
+            size_t cap = t->capready ? 2 * t->capready : 8;
+            cm_http_call **p = realloc(t->ready, cap * sizeof *p);
+            if (!p)
+                return 0;
+            t->ready = p;
+            t->capready = cap;
+        }
+        t->ready[t->nready++] = call;
+        cc->queued = 1;
     }
-    return cm_buf_add(&call->body_in, data, len) == 0 ? len : 0;
+    return cm_buf_add(&cc->data, data, len) == 0 ? len : 0;
 }
 
 static size_t header_cb(char *data, size_t size, size_t n, void *ud)
@@ -341,6 +391,7 @@ static int curl_start(cm_transport *base, cm_http_call *call)
         return fail_start(call, "TransportError", "out of memory");
     }
     ep->call = call;
+    ep->t = t;
     cc->easy = e;
     call->priv = cc;
     for (size_t i = 0; i < call->nheaders; i++) {
@@ -375,14 +426,15 @@ static int curl_start(cm_transport *base, cm_http_call *call)
     set_tls(e, call->tls);
     int bad_url = call->tls && call->tls->server_name &&
                   set_server_name(e, cc, call->url, call->tls->server_name) < 0;
-    if (bad_url || curl_multi_add_handle(t->multi, e) != CURLM_OK) {
+    CURLMcode mc = bad_url ? CURLM_OK : curl_multi_add_handle(t->multi, e);
+    if (bad_url || mc != CURLM_OK) {
         curl_easy_cleanup(e);
         curl_slist_free_all(cc->headers);
         curl_slist_free_all(cc->connect_to);
         free(cc);
         free(ep);
         call->priv = NULL;
-        return fail_start(call, "TransportError", "curl_multi_add_handle failed");
+        return fail_start(call, "TransportError", bad_url ? "bad URL for the TLS server name" : curl_multi_strerror(mc));
     }
     return 0;
 }
@@ -395,6 +447,7 @@ static void curl_cancel(cm_transport *base, cm_http_call *call)
         return;
     struct easy_private *ep = NULL;
     curl_easy_getinfo(cc->easy, CURLINFO_PRIVATE, (char **)&ep);
+    unready(t, call);
     curl_multi_remove_handle(t->multi, cc->easy);
     curl_easy_cleanup(cc->easy);
     curl_slist_free_all(cc->headers);
@@ -415,6 +468,7 @@ static void curl_free_transport(cm_transport *base)
     for (size_t i = 0; i < t->nfds; i++)
         cm_loop_watch_fd(t->loop, t->fds[i], 0, NULL, NULL);
     free(t->fds);
+    free(t->ready);
     free(t);
 }
 
