@@ -7,7 +7,9 @@
  * JSON object; cniVersion, when present, a string; a .conflist needs a string "name" and a
  * non-empty "plugins" array of objects each with a string "type"; a .conf or .json is one
  * plugin: it needs "type" (its "name" names the network). The active config is the first
- * valid one (invalid ones are skipped, as CRI-O and containerd's loaders do).
+ * valid one, with the invalid ones before it listed as skipped: CRI-O (ocicni) skips them,
+ * containerd (go-cni's loadFromConfDir) stops at the first and loads no network at all, so
+ * a node script reports them as a problem.
  *
  * Safety: a file over CM_CNI_MAX_SIZE is refused (EFBIG); a symlink is followed only when it
  * resolves inside the directory, else refused (ELOOP); writes never replace a symlink or a

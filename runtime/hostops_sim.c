@@ -58,20 +58,20 @@ static int sim_link_add(cm_hostcall *c, const cJSON *link)
     snprintf(what, sizeof what, "link add %s", jstr(link, "name") ? jstr(link, "name") : "?");
     if (no_netns(c, what))
         return -1;
-    cJSON *copy = cJSON_Duplicate(link, 1);
-    cJSON_DeleteItemFromObjectCaseSensitive(copy, "peer");
-    int rc = cm_host_link_add(H(c), copy);
-    const char *peer = jstr(link, "peer");
-    if (rc == 0 && peer) { /* a veth comes with its peer */
+    const char *peer = jstr(link, "peer"), *kind = jstr(link, "kind");
+    if (peer && kind && strcmp(kind, "veth") == 0 && cm_host_link(H(c), peer))
+        return check(c, -EEXIST, what);
+    int rc = cm_host_link_add(H(c), link);
+    if (rc == 0 && peer && kind && strcmp(kind, "veth") == 0) { /* a veth comes with its peer */
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "name", peer);
         cJSON_AddStringToObject(p, "kind", "veth");
+        cJSON_AddStringToObject(p, "peer", jstr(link, "name"));
         rc = cm_host_link_add(H(c), p);
         cJSON_Delete(p);
-        if (rc != 0)
+        if (rc != 0) /* the peer's name is not taken (checked above): only the first end goes */
             cm_host_link_del(H(c), jstr(link, "name"));
     }
-    cJSON_Delete(copy);
     return check(c, rc, what);
 }
 
@@ -133,8 +133,9 @@ static int sim_routes(cm_hostcall *c, cJSON **out)
     cJSON *r;
     cJSON_ArrayForEach(r, *out)
     {
-        if (!cJSON_GetObjectItemCaseSensitive(r, "scope"))
-            cJSON_AddStringToObject(r, "scope", jstr(r, "gateway") ? "universe" : "link");
+        if (!cJSON_GetObjectItemCaseSensitive(r, "scope")) /* IPv6 routes are all of scope universe */
+            cJSON_AddStringToObject(r, "scope", jstr(r, "gateway") || strcmp(jstr(r, "family"), "inet6") == 0
+                                                    ? "universe" : "link");
     }
     return 0;
 }
@@ -153,7 +154,10 @@ static int sim_route_del(cm_hostcall *c, const cJSON *route)
     snprintf(what, sizeof what, "route del %s", dst ? dst : "?");
     if (no_netns(c, what))
         return -1;
-    return check(c, dst ? cm_host_route_del(H(c), dst) : -EINVAL, what);
+    const char *dev = jstr(route, "dev"); /* the kernel resolves the device first */
+    if (dev && !cm_host_link(H(c), dev))
+        return check(c, -ENODEV, what);
+    return check(c, dst ? cm_host_route_del(H(c), jstr(route, "family"), dst) : -EINVAL, what);
 }
 
 static int sim_neighs(cm_hostcall *c, int fdb, cJSON **out)

@@ -32,6 +32,9 @@
  *                                                the simulated rules (host.h), as the tools show them
  *   host:cni_active() -> path | nil, message, "ENOENT"   the CNI config the runtime uses
  *   host:sandbox(id) -> true | nil, message, "NetworkNotReady" | "FailedCreatePodSandBox"
+ *   host:node_run(script [, args]) -> exit code, result line   a node script (a bundled name or
+ *                                                a file) against this host through the host seam,
+ *                                                as a node-run pod on it runs it (noderun.h)
  *   host:close()                                 also __gc and __close
  */
 #include "cmlua.h"
@@ -42,6 +45,7 @@
 #include "lfake.h"
 #include "json.h"
 #include "ljson.h"
+#include "noderun.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -204,7 +208,7 @@ static int host_addr_del(lua_State *L)
 static int host_route_del(lua_State *L)
 {
     const char *dst = luaL_checkstring(L, 2);
-    return result(L, cm_host_route_del(check_host(L), dst), lua_pushfstring(L, "route del %s", dst));
+    return result(L, cm_host_route_del(check_host(L), NULL, dst), lua_pushfstring(L, "route del %s", dst));
 }
 
 static int host_neigh_del(lua_State *L)
@@ -423,6 +427,28 @@ static int fake_request(lua_State *L)
     return n;
 }
 
+static int host_node_run(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    const char *script = luaL_checkstring(L, 2);
+    char *args = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        cJSON *a = cm_lua_to_json(L, 3);
+        args = cJSON_GetArraySize(a) ? cJSON_PrintUnformatted(a) : NULL; /* {} may come out as [] */
+        cJSON_Delete(a);
+    }
+    struct cm_run *run = cm_run_get(L);
+    struct cm_node_run_opts o = {.ops = &cm_hostops_sim, .ud = h, .lua_dir = run->lua_dir, .log = run->log};
+    char *line = NULL;
+    int code = cm_node_run(&o, script, args, &line);
+    free(args);
+    lua_pushinteger(L, code);
+    lua_pushstring(L, line ? line : "");
+    free(line);
+    return 2;
+}
+
 static const luaL_Reg host_methods[] = {
     {"addr_add", host_addr_add},       {"addr_del", host_addr_del},
     {"cni_active", host_cni_active},   {"close", host_close},
@@ -430,7 +456,8 @@ static const luaL_Reg host_methods[] = {
     {"iptables_restore", host_iptables_restore},         {"json", host_json},
     {"link", host_link},               {"link_del", host_link_del},
     {"link_set", host_link_set},       {"list", host_list},
-    {"neigh_del", host_neigh_del},     {"read", host_read},
+    {"neigh_del", host_neigh_del},     {"node_run", host_node_run},
+    {"read", host_read},
     {"remove", host_remove},           {"route_del", host_route_del},
     {"sandbox", host_sandbox},
     {"sysctl", host_sysctl},           {"sysctl_set", host_sysctl_set},

@@ -542,9 +542,12 @@ static int node_run_on(lua_State *L)
     if (cm_node_script_paths(run->lua_dir, script, &paths, msg, sizeof msg) < 0)
         return luaL_error(L, "run_on: %s", msg); /* an unknown or broken script is the caller's mistake */
     s.host_paths = paths;
+    char *source = cm_node_script_source(run->lua_dir, script); /* a site script goes with the pod */
+    s.source = source;
     lop *o = new_op(L, F_RESULT);
     cm_node_op *op = cm_node_run_on_start(c, run->loop, &s, op_wake, o);
     cJSON_Delete(paths);
+    free(source);
     return await_op(L, o, op);
 }
 

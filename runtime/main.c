@@ -45,10 +45,11 @@ static const char USAGE[] =
     "      --at DURATION           after this much virtual time (default 5m, or sooner once\n"
     "                              nothing is left to happen)\n"
     "      --seed N, --trace FILE  as for --fake\n"
-    "  node-run SCRIPT [--args JSON] [--result-file PATH]\n"
+    "  node-run SCRIPT [--args JSON] [--result-file PATH] [--script-env VAR]\n"
     "                        run a node script (lua/node/SCRIPT.lua, or a file) on this host and\n"
     "                        print its JSON result (also written to PATH): exit 0 the result,\n"
-    "                        1 {\"error\", \"code\"} the script failed, 2 bad usage\n"
+    "                        1 {\"error\", \"code\"} the script failed, 2 bad usage; with\n"
+    "                        --script-env the script's text is that variable's (run_on's pods)\n"
     "  version               print the version of cni-migrate and its libraries\n"
     "  help                  print this help\n"
     "\n"
@@ -193,18 +194,23 @@ static int cmd_run(cm_runtime *rt, int argc, char **argv)
     return rc;
 }
 
-/* node-run SCRIPT [--args JSON] [--result-file PATH]: one JSON line on stdout (and in PATH). */
+/* node-run SCRIPT [--args JSON] [--result-file PATH] [--script-env VAR]: one JSON line on stdout
+ * (and in PATH); with --script-env the script's text is VAR's value (run_on ships a site script so). */
 static int cmd_node_run(cm_runtime *rt, int argc, char **argv)
 {
-    const char *script = NULL, *args = "{}", *result_file = NULL;
+    const char *script = NULL, *args = "{}", *result_file = NULL, *script_env = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if ((strcmp(a, "--args") == 0 || strcmp(a, "--result-file") == 0) && i + 1 < argc)
             *(a[2] == 'a' ? &args : &result_file) = argv[++i];
+        else if (strcmp(a, "--script-env") == 0 && i + 1 < argc)
+            script_env = argv[++i];
         else if (strncmp(a, "--args=", 7) == 0)
             args = a + 7;
         else if (strncmp(a, "--result-file=", 14) == 0)
             result_file = a + 14;
+        else if (strncmp(a, "--script-env=", 13) == 0)
+            script_env = a + 13;
         else if (a[0] == '-' && a[1])
             return usage_error("node-run: unknown flag or missing value", a);
         else if (!script)
@@ -214,8 +220,11 @@ static int cmd_node_run(cm_runtime *rt, int argc, char **argv)
     }
     if (!script)
         return usage_error("node-run: missing SCRIPT", NULL);
+    const char *source = script_env ? getenv(script_env) : NULL;
+    if (script_env && !source)
+        return usage_error("node-run: --script-env names a variable that is not set", script_env);
     char *line = NULL;
-    int rc = cm_runtime_node_run(rt, script, args, &line);
+    int rc = cm_runtime_node_run(rt, script, source, args, &line);
     printf("%s\n", line ? line : "{\"error\":\"out of memory\",\"code\":\"ENOMEM\"}");
     fflush(stdout);
     if (result_file) {

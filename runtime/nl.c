@@ -425,23 +425,47 @@ static void resolve_names(cJSON *links)
     }
 }
 
-static int dump(cm_hostcall *c, struct nl *nl, uint16_t type, int family, msg_fn fn, cJSON *arr, const char *what)
+#define DUMP_TRIES 20
+
+/*
+ * Dumps the objects of type and family through fn (ud: its argument), which appends them to
+ * arr. A dump that raced with a change (the kernel flags it NLM_F_DUMP_INTR; libmnl says EINTR)
+ * is inconsistent: what it gave is dropped and the dump asked again on a fresh socket (the old
+ * one still holds the rest of the interrupted answer), up to DUMP_TRIES times.
+ */
+static int dump(cm_hostcall *c, struct nl *nl, uint16_t type, int family, msg_fn fn, void *ud, cJSON *arr,
+                const char *what)
 {
     static char buf[MSGSZ] __attribute__((aligned(8)));
-    void *hdr;
     size_t size = type == RTM_GETLINK ? sizeof(struct ifinfomsg)
                   : type == RTM_GETADDR ? sizeof(struct ifaddrmsg)
                   : type == RTM_GETROUTE ? sizeof(struct rtmsg) : sizeof(struct ndmsg);
-    struct nlmsghdr *nlh = request(buf, type, NLM_F_DUMP, &hdr, size);
-    *(unsigned char *)hdr = (unsigned char)family; /* every family header starts with it */
-    return transact(c, nl, nlh, fn, arr, what);
+    for (int attempt = 1;; attempt++) {
+        int had = cJSON_GetArraySize(arr);
+        void *hdr;
+        struct nlmsghdr *nlh = request(buf, type, NLM_F_DUMP, &hdr, size);
+        *(unsigned char *)hdr = (unsigned char)family; /* every family header starts with it */
+        int rc = transact(c, nl, nlh, fn, ud, what);
+        if (rc == 0 || c->err != EINTR || c->code)
+            return rc;
+        if (attempt == DUMP_TRIES)
+            return cm_hostcall_fail(c, EINTR, "%s: the kernel's answer changed under it %d times running", what,
+                                    DUMP_TRIES);
+        while (cJSON_GetArraySize(arr) > had)
+            cJSON_DeleteItemFromArray(arr, had);
+        nl_close(nl);
+        if (nl_open(c, nl, what) != 0)
+            return -1;
+        c->err = 0;
+        c->msg[0] = '\0';
+    }
 }
 
 /* The links, in the shape of hostops.h, over an open socket. */
 static int links_on(cm_hostcall *c, struct nl *nl, cJSON **out)
 {
     cJSON *arr = cJSON_CreateArray();
-    if (dump(c, nl, RTM_GETLINK, AF_UNSPEC, link_cb, arr, "link list") != 0) {
+    if (dump(c, nl, RTM_GETLINK, AF_UNSPEC, link_cb, arr, arr, "link list") != 0) {
         cJSON_Delete(arr);
         return -1;
     }
@@ -649,7 +673,7 @@ int cm_nl_addrs(cm_hostcall *c, cJSON **out)
     struct addr_ud u = {cJSON_CreateArray(), NULL};
     int rc = links_on(c, &nl, &u.links);
     if (rc == 0)
-        rc = dump(c, &nl, RTM_GETADDR, AF_UNSPEC, addr_cb, (cJSON *)&u, "addr list");
+        rc = dump(c, &nl, RTM_GETADDR, AF_UNSPEC, addr_cb, &u, u.arr, "addr list");
     nl_close(&nl);
     cJSON_Delete(u.links);
     if (rc != 0) {
@@ -827,9 +851,9 @@ int cm_nl_routes(cm_hostcall *c, cJSON **out)
     struct addr_ud u = {cJSON_CreateArray(), NULL};
     int rc = links_on(c, &nl, &u.links);
     if (rc == 0)
-        rc = dump(c, &nl, RTM_GETROUTE, AF_INET, route_cb, (cJSON *)&u, "route list");
+        rc = dump(c, &nl, RTM_GETROUTE, AF_INET, route_cb, &u, u.arr, "route list");
     if (rc == 0)
-        rc = dump(c, &nl, RTM_GETROUTE, AF_INET6, route_cb, (cJSON *)&u, "route list");
+        rc = dump(c, &nl, RTM_GETROUTE, AF_INET6, route_cb, &u, u.arr, "route list");
     nl_close(&nl);
     cJSON_Delete(u.links);
     if (rc != 0) {
@@ -982,11 +1006,11 @@ int cm_nl_neighs(cm_hostcall *c, int fdb, cJSON **out)
     struct neigh_ud u = {cJSON_CreateArray(), NULL, fdb};
     int rc = links_on(c, &nl, &u.links);
     if (rc == 0 && fdb)
-        rc = dump(c, &nl, RTM_GETNEIGH, AF_BRIDGE, neigh_cb, (cJSON *)&u, what);
+        rc = dump(c, &nl, RTM_GETNEIGH, AF_BRIDGE, neigh_cb, &u, u.arr, what);
     if (rc == 0 && !fdb)
-        rc = dump(c, &nl, RTM_GETNEIGH, AF_INET, neigh_cb, (cJSON *)&u, what);
+        rc = dump(c, &nl, RTM_GETNEIGH, AF_INET, neigh_cb, &u, u.arr, what);
     if (rc == 0 && !fdb)
-        rc = dump(c, &nl, RTM_GETNEIGH, AF_INET6, neigh_cb, (cJSON *)&u, what);
+        rc = dump(c, &nl, RTM_GETNEIGH, AF_INET6, neigh_cb, &u, u.arr, what);
     nl_close(&nl);
     cJSON_Delete(u.links);
     if (rc != 0) {

@@ -5,7 +5,8 @@
  * Each call opens its own NETLINK_ROUTE socket (in c->netns when set: the socket is opened by
  * a thread that joined that namespace, so the process stays where it is), asks for ACKs and
  * extended acks, matches every answer on sequence number and port id, and waits at most
- * c->timeout_ms for each (ETIMEDOUT, code "Timeout"). A kernel error fails with its errno and
+ * c->timeout_ms for each (ETIMEDOUT, code "Timeout"). A dump that raced with a change
+ * (NLM_F_DUMP_INTR) is asked again, up to 20 times (then EINTR). A kernel error fails with its errno and
  * a message such as "link add x: Operation not supported (kernel: Unknown device type)".
  */
 #ifndef CM_NL_H

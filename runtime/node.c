@@ -11,6 +11,7 @@
 #include "json.h"
 #include "kinds.h"
 #include "log.h"
+#include "rand.h"
 #include "status.h"
 #include "strbuf.h"
 #include "validate.h"
@@ -34,6 +35,7 @@ struct dpod {
     cJSON *obj;
     enum pod_state st;
     int use_delete;     /* the delete path (no eviction, disable_eviction, or escalated) */
+    int in_flight;      /* its eviction or deletion is on its way (counted in op->sending) */
     int ds_owner;       /* a DaemonSet controller owns it (and it is not finished) */
     cm_timer *timer;    /* a retry, or the end of waiting (skip_wait) */
     int64_t blocked_since; /* loop time of the first PDB refusal; -1: none */
@@ -74,7 +76,7 @@ struct cm_node_op {
     struct dset *dsets;
     size_t ndsets;
     cJSON *warnings; /* [{"message", "pods": [..]}] in first-seen order */
-    int phase, rounds, sending, evict_mode; /* evict_mode: 0 delete, 1 evict */
+    int phase, rounds, sending, evict_mode; /* sending: requests in flight; evict_mode: 0 delete, 1 evict */
     uint64_t rng;
     uint64_t requests;
     cm_k8s_watch *watch;
@@ -623,14 +625,6 @@ static void drain_free(cm_node_op *op)
     cJSON_Delete(op->warnings);
 }
 
-static uint64_t next_rand(cm_node_op *op)
-{
-    uint64_t z = (op->rng += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 static const char *phase_of(const cJSON *pod)
 {
     return str(obj(pod, "status"), "phase");
@@ -957,8 +951,6 @@ static void pod_settle(cm_node_op *op, struct dpod *p, enum pod_state st, const 
 {
     if (p->st == P_GONE || p->st == P_FAILED || p->st == P_SKIP)
         return;
-    if (p->st == P_SENDING)
-        op->sending--;
     if (p->timer)
         cm_loop_timer_cancel(op->loop, p->timer);
     p->timer = NULL;
@@ -1072,6 +1064,7 @@ static void send_pod(cm_node_op *op, struct dpod *p)
     if (p->uid) /* never a same-named replacement (kured #1169) */
         cJSON_AddStringToObject(cJSON_AddObjectToObject(dopts, "preconditions"), "uid", p->uid);
     p->st = P_SENDING;
+    p->in_flight = 1;
     op->sending++;
     push_event(op, p, p->use_delete ? "deleting" : "evicting", NULL);
     cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .namespace = p->ns, .name = p->name};
@@ -1144,9 +1137,13 @@ static void go_duration(int64_t ns, char *buf, size_t size)
 static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
 {
     struct dpod *p = op->pods[slot];
-    if (p->st != P_SENDING)
-        return; /* it went meanwhile (the watch saw it) */
-    op->sending--;
+    if (p->in_flight) /* the bound is on requests in flight, whatever the watch saw meanwhile */
+        op->sending--;
+    p->in_flight = 0;
+    if (p->st != P_SENDING) {
+        evict_next(op); /* it went meanwhile (the watch saw it) */
+        return;
+    }
     p->st = P_WAITING;
     const char *code = res->err.code ? res->err.code : "";
     const char *smsg = str(res->status_obj, "message");
@@ -1190,7 +1187,7 @@ static void evicted_answer(cm_node_op *op, size_t slot, int rc, cm_k8s_result *r
                 return;
             }
         }
-        double jitter = 0.75 + 0.5 * (double)(next_rand(op) >> 11) / 9007199254740992.0;
+        double jitter = 0.75 + 0.5 * (double)(cm_splitmix64(&op->rng) >> 11) / 9007199254740992.0;
         p->timer = cm_loop_timer(op->loop, now + (int64_t)((double)op->o.retry_delay * jitter), retry_due, p);
     } else {
         char m[768];
@@ -1722,7 +1719,7 @@ enum run_phase { RUN_IMAGE, RUN_CREATE, RUN_ADOPT, RUN_GONE, RUN_WAIT, RUN_LOG, 
 
 struct run_on {
     enum run_phase phase;
-    char *node, *script, *step, *args, *ns, *pod, *image, *own_pod, *cni_dir;
+    char *node, *script, *step, *args, *ns, *pod, *image, *own_pod, *cni_dir, *source;
     cJSON *paths;
     int creates;          /* pods created (a failed or going one is replaced, a few times at most) */
     int adopted;
@@ -1748,7 +1745,7 @@ static void run_free(struct run_on *r)
     if (!r)
         return;
     free(r->node), free(r->script), free(r->step), free(r->args), free(r->ns), free(r->pod);
-    free(r->image), free(r->own_pod), free(r->cni_dir);
+    free(r->image), free(r->own_pod), free(r->cni_dir), free(r->source);
     cJSON_Delete(r->paths);
     free(r);
 }
@@ -1799,6 +1796,9 @@ static void add_host_path(cJSON *volumes, cJSON *mounts, const char *name, const
     cJSON_AddItemToArray(mounts, m);
 }
 
+/* The variable that holds a shipped site script's text. */
+#define SCRIPT_ENV "CNI_MIGRATE_NODE_SCRIPT"
+
 /* The node-run pod. */
 static char *run_pod_body(const struct run_on *r)
 {
@@ -1825,8 +1825,14 @@ static char *run_pod_body(const struct run_on *r)
     cJSON_AddStringToObject(ctr, "name", "node-run");
     cJSON_AddStringToObject(ctr, "image", r->image);
     const char *argv[] = {"cni-migrate", "node-run", r->script, "--args", r->args, "--result-file",
-                          "/dev/termination-log"};
-    cJSON_AddItemToObject(ctr, "command", cJSON_CreateStringArray(argv, 7));
+                          "/dev/termination-log", "--script-env", SCRIPT_ENV};
+    cJSON_AddItemToObject(ctr, "command", cJSON_CreateStringArray(argv, r->source ? 9 : 7));
+    if (r->source) { /* a site script: the image has only the bundled ones */
+        cJSON *env = cJSON_CreateObject();
+        cJSON_AddStringToObject(env, "name", SCRIPT_ENV);
+        cJSON_AddStringToObject(env, "value", r->source);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(ctr, "env"), env);
+    }
     cJSON_AddStringToObject(ctr, "terminationMessagePolicy", "FallbackToLogsOnError");
     cJSON_AddTrueToObject(cJSON_AddObjectToObject(ctr, "securityContext"), "privileged");
     cJSON *mounts = cJSON_AddArrayToObject(ctr, "volumeMounts");
@@ -2164,8 +2170,10 @@ cm_node_op *cm_node_run_on_start(cm_k8s_client *c, cm_loop *loop, const cm_node_
     r->args = dup(s->args_json ? s->args_json : "{}"), r->ns = dup(s->namespace), r->pod = dup(pod);
     r->image = dup(s->image), r->own_pod = dup(s->own_pod), r->cni_dir = dup(s->cni_dir ? s->cni_dir : "/etc/cni/net.d");
     r->paths = s->host_paths ? cJSON_Duplicate(s->host_paths, 1) : cJSON_CreateArray();
+    r->source = dup(s->source);
     if (!r->node || !r->script || !r->step || !r->args || !r->ns || !r->pod || !r->cni_dir || !r->paths ||
-        (!r->image && !r->own_pod) || (s->image && !r->image) || (s->own_pod && !r->own_pod)) {
+        (!r->image && !r->own_pod) || (s->image && !r->image) || (s->own_pod && !r->own_pod) ||
+        (s->source && !r->source)) {
         cm_node_op_cancel(op);
         return NULL;
     }

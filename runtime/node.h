@@ -115,13 +115,15 @@ typedef struct cm_node_run_spec {
     const char *own_pod;      /* "namespace/name" of the controller's own pod, read when image is NULL */
     const char *cni_dir;      /* mounted with host_paths */
     const cJSON *host_paths;  /* an array of the absolute paths the script declares */
+    const char *source;       /* a site script's text, shipped in the pod (the image has the bundled); or NULL */
     int64_t deadline;
 } cm_node_run_spec;
 
 /*
  * Runs a node script on a node through a pod: privileged, hostNetwork, pinned by nodeName,
  * tolerating every taint, the CNI directory and the script's host paths mounted at the same
- * paths, running `cni-migrate node-run SCRIPT --args JSON --result-file /dev/termination-log`.
+ * paths, running `cni-migrate node-run SCRIPT --args JSON --result-file /dev/termination-log`
+ * (with a source, also `--script-env CNI_MIGRATE_NODE_SCRIPT`, that variable holding the text).
  * The pod's name derives from node and step, so a pod of that name already there is adopted
  * (a restarted controller waits for the run in flight; one that failed or is going is replaced).
  * Waits on a watch for the pod to end, then deletes it. Result: the script's JSON result (the

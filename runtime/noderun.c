@@ -3,6 +3,7 @@
 
 #include "json.h"
 #include "ljson.h"
+#include "strbuf.h"
 
 #include <lualib.h>
 #include <stdio.h>
@@ -59,18 +60,23 @@ static int declared_paths(lua_State *L, int idx, const char *script)
     return 2;
 }
 
-/* The protected part: [run, script, args_json, paths_only] -> result line, exit code (with
- * paths_only: the script's host paths, main not run). */
+/* The protected part: [run, script, args_json, paths_only, source] -> result line, exit code
+ * (with paths_only: the script's host paths, main not run; source: the script's text, or nil). */
 static int body(lua_State *L)
 {
     struct cm_run *run = lua_touserdata(L, 1);
     const char *script = lua_tostring(L, 2), *args = lua_tostring(L, 3);
     int paths_only = lua_toboolean(L, 4);
+    size_t source_len = 0;
+    const char *source = lua_tolstring(L, 5, &source_len);
     luaL_openlibs(L);
     cm_run_set(L, run);
     cm_preload_all(L);
     int status;
-    if (is_name(script)) {
+    if (source) {
+        lua_pushfstring(L, "@%s", script);
+        status = luaL_loadbufferx(L, source, source_len, lua_tostring(L, -1), "t");
+    } else if (is_name(script)) {
         lua_pushfstring(L, "lua/node/%s.lua", script);
         status = cm_load_bundled(L, lua_tostring(L, -1));
     } else {
@@ -167,8 +173,12 @@ static int run_state(const struct cm_node_run_opts *o, const char *script, const
     lua_pushstring(L, script);
     lua_pushstring(L, args_json ? args_json : "");
     lua_pushboolean(L, paths_only);
+    if (o->source)
+        lua_pushstring(L, o->source);
+    else
+        lua_pushnil(L);
     int code;
-    if (cm_pcall(L, 4, 3) != LUA_OK) { /* the interrupt, or out of memory */
+    if (cm_pcall(L, 5, 3) != LUA_OK) { /* the interrupt, or out of memory */
         code = 1;
         *line = error_line(lua_tostring(L, -1), run.interrupted ? (run.interrupted == CM_DEADLINE ? "Timeout" : "Cancelled") : "ScriptError");
     } else if ((code = (int)lua_tointeger(L, -3)) == 0) {
@@ -203,4 +213,31 @@ int cm_node_script_paths(const char *lua_dir, const char *script, cJSON **paths,
     snprintf(msg, size, "%s", e ? e : "out of memory");
     cJSON_Delete(v);
     return -1;
+}
+
+char *cm_node_script_source(const char *lua_dir, const char *script)
+{
+    char path[4096];
+    if (is_name(script) && !lua_dir)
+        return NULL;
+    if (is_name(script))
+        snprintf(path, sizeof path, "%s/node/%s.lua", lua_dir, script);
+    else
+        snprintf(path, sizeof path, "%s", script);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    cm_buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        cm_buf_add(&b, chunk, n);
+    int bad = ferror(f) || b.oom;
+    fclose(f);
+    cm_buf_add(&b, "", 1);
+    if (bad || b.oom) {
+        cm_buf_free(&b);
+        return NULL;
+    }
+    return b.p; /* the buffer's memory is the caller's now */
 }

@@ -1,7 +1,7 @@
 /*
  * noderun.h - running a node script (lua/node/NAME.lua, or a file) against a host: what
  * `cni-migrate node-run` does on a node and what the simulated kubelet does for a node-run
- * pod (contracts.md, "Node scripts and the host seam").
+ * pod (README.md, "Node scripts").
  *
  * A node script returns {host_paths = {...}, main = function(args) ... end} (or main
  * itself). main(args) runs in a fresh Lua state whose cm.netlink, cm.sysctl, cm.cni and
@@ -23,6 +23,7 @@ struct cm_node_run_opts {
     cm_loop *loop;         /* the clock (the simulation's); NULL: a real clock of its own */
     int64_t timeout_ns;    /* 0: none */
     volatile sig_atomic_t *cancel; /* may be NULL */
+    const char *source;    /* the script's text, when it came with the pod (--script-env); NULL: load it */
 };
 
 /*
@@ -42,13 +43,22 @@ int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char
  */
 int cm_node_script_paths(const char *lua_dir, const char *script, cJSON **paths, char *msg, size_t size);
 
+/*
+ * The text of script when it is a file on this machine (a path, or NAME with lua_dir/node/NAME.lua
+ * there): run_on ships it in the pod, whose image has only the bundled scripts. Returns it
+ * (malloc'd, the caller frees it), or NULL for a script bundled in the binary or one that
+ * cannot be read (node-run then says why).
+ */
+char *cm_node_script_source(const char *lua_dir, const char *script);
+
 #include "cnimigrate.h"
 
 /*
  * Runs a node script on the real host (cni-migrate node-run): rt's Lua directory, log,
- * deadline and cancel apply. Returns the exit code (noderun.h) and the result line in *line
+ * deadline and cancel apply; source, when not NULL, is the script's text (run_on's pod brings it). Returns the exit code (noderun.h) and the result line in *line
  * (the caller frees it).
  */
-int cm_runtime_node_run(cm_runtime *rt, const char *script, const char *args_json, char **line);
+int cm_runtime_node_run(cm_runtime *rt, const char *script, const char *source, const char *args_json,
+                        char **line);
 
 #endif

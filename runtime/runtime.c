@@ -434,10 +434,11 @@ int cm_runtime_run_bundled(cm_runtime *rt, const char *name, int argc, const cha
     return run_script(rt, path, name, argc, argv);
 }
 
-int cm_runtime_node_run(cm_runtime *rt, const char *script, const char *args_json, char **line)
+int cm_runtime_node_run(cm_runtime *rt, const char *script, const char *source, const char *args_json,
+                        char **line)
 {
     set_error(rt, CM_OK, "%s", "");
-    struct cm_node_run_opts o = {.lua_dir = rt->lua_dir, .log = rt->log, .timeout_ns = rt->timeout_ns,
+    struct cm_node_run_opts o = {.lua_dir = rt->lua_dir, .log = rt->log, .timeout_ns = rt->timeout_ns, .source = source,
                                  .cancel = &rt->cancel};
     return cm_node_run(&o, script, args_json, line);
 }

@@ -77,12 +77,16 @@ function M.read(c, cfg)
    s.nodes = nodes.items
    table.sort(s.nodes, function(a, b) return a.metadata.name < b.metadata.name end)
    local cns = v.CALICO_DAEMONSET_NAMESPACE
-   for key, ref in pairs {
-      calico_ds = { apiVersion = "apps/v1", kind = "DaemonSet", namespace = cns, name = v.CALICO_DAEMONSET_NAME },
-      calico_config = { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = "calico-config" },
-      migration_config = { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = calico.MIGRATION_CONFIGMAP },
-      backup = { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = calico.BACKUP_CONFIGMAP },
+   -- in this order, so a simulated run with a seed sends the same requests every time (pairs'
+   -- order changes from one Lua state to the next)
+   for _, kr in ipairs {
+      { "calico_ds", { apiVersion = "apps/v1", kind = "DaemonSet", namespace = cns, name = v.CALICO_DAEMONSET_NAME } },
+      { "calico_config", { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = "calico-config" } },
+      { "migration_config",
+         { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = calico.MIGRATION_CONFIGMAP } },
+      { "backup", { apiVersion = "v1", kind = "ConfigMap", namespace = cns, name = calico.BACKUP_CONFIGMAP } },
    } do
+      local key, ref = kr[1], kr[2]
       s[key], err, code = get(c, ref)
       if s[key] == nil then return nil, err, code end
    end

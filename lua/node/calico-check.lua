@@ -1,6 +1,6 @@
 --- calico-check: Calico's networking is in place on this node: vxlan.calico with the expected
 --- VNI, port, MAC and address, up, and Calico's CNI config is the active one. ok = false with
---- the problems is a result, not a failure. Args and result: contracts.md.
+--- the problems is a result, not a failure. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local json = require "cm.json"
@@ -53,6 +53,10 @@ local function main(args)
       problems[#problems + 1] = ("active CNI config is %s, expected %s"):format(active.path, want)
    elseif active.plugins[1].type == calico.PLACEHOLDER_PLUGIN then
       problems[#problems + 1] = want .. " is still the migration placeholder"
+   end
+   for _, s in ipairs(active and active.skipped or {}) do -- containerd stops at the first of them
+      problems[#problems + 1] = ("invalid CNI config %s sorts before %s (containerd loads no network): %s")
+         :format(s.path, active.path, s.error)
    end
    res.ok = #problems == 0
    return res

@@ -2,7 +2,7 @@
 --- kubeconfig, vxlan.calico and vxlan-v6.calico, cali* workload links, Felix's routes, the
 --- cali-* iptables chains) and restores flannel's CNI config from the backup that
 --- flannel-cleanup made, or writes it from args.fallback[name] when there is no backup.
---- Idempotent. Args and result: contracts.md.
+--- Idempotent. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"

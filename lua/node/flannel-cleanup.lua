@@ -2,7 +2,7 @@
 --- First the placeholder CNI config under Calico's file name (so no new pod gets flannel's
 --- network), then cni0, flannel.<VNI> and flannel-v6.<VNI>, then flanneld's iptables chains
 --- and rules (every family and backend), then flannel's CNI config, backed up. Idempotent: a
---- second run finds nothing and changes nothing. Args and result: contracts.md.
+--- second run finds nothing and changes nothing. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"
@@ -29,11 +29,34 @@ end
 --- An empty list that stays a JSON array.
 local function list() return setmetatable({}, json.array_mt) end
 
+--- What hangs on a link and goes with it: its addresses, routes (every table), neighbours and
+--- FDB entries, as short sorted lines for the report; not what the kernel made for itself (IPv6
+--- link-local addresses, the routes of its addresses).
+local function hanging(dev)
+   local took = { addresses = list(), routes = list(), neighbours = list(), fdb = list() }
+   for _, a in ipairs(netlink.addrs { dev = dev } or {}) do
+      if not a.address:match("^fe80:") then table.insert(took.addresses, a.address) end
+   end
+   for _, r in ipairs(netlink.routes { dev = dev, table = "all" } or {}) do
+      if r.protocol ~= "kernel" and r.table ~= "local" then -- not the kernel's own for its addresses
+         table.insert(took.routes, r.dst .. (r.gateway and (" via " .. r.gateway) or ""))
+      end
+   end
+   for _, n in ipairs(netlink.neighbours { dev = dev } or {}) do
+      if n.state == "permanent" then table.insert(took.neighbours, n.dst .. " lladdr " .. tostring(n.lladdr)) end
+   end
+   for _, f in ipairs(netlink.fdb { dev = dev } or {}) do
+      if f.dst then table.insert(took.fdb, f.lladdr .. " dst " .. f.dst) end
+   end
+   for _, l in pairs(took) do table.sort(l) end
+   return took
+end
+
 local function main(args)
    local vni = args.vni or flannel.DEFAULT_VNI
    local dir = args.cni_dir or "/etc/cni/net.d"
    local backup_dir = args.backup_dir or DEFAULT_BACKUP
-   local res = { ok = true, changed = false, links = { removed = list(), absent = list() },
+   local res = { ok = true, changed = false, links = { removed = list(), absent = list(), took = {} },
       iptables = { removed = list() }, nftables = { removed = list() }, cni = { removed = list(), absent = list() } }
    local ph, err, code = placeholder(dir, args.cni_conf_name or calico.CNI_CONF_NAME)
    if not ph then return nil, "placeholder: " .. err, code end
@@ -41,9 +64,11 @@ local function main(args)
    res.changed = ph.written
    local v4, v6 = flannel.device_names(vni)
    for _, name in ipairs { "cni0", v4, v6 } do
+      local took = netlink.link(name) and hanging(name)
       local ok, derr, dcode = netlink.link_del(name)
       if ok then
          table.insert(res.links.removed, name)
+         res.links.took[name] = took
          res.changed = true
       elseif dcode == "ENODEV" then
          table.insert(res.links.absent, name)

@@ -1,6 +1,6 @@
 --- node-facts: what preflight needs to know about a node: rp_filter and forwarding sysctls,
 --- subnet.env, the CNI configs and the active one, the links (not the per-pod veths, which
---- are counted) with their VXLAN attributes and MACs. Args and result: contracts.md.
+--- are counted) with their VXLAN attributes and MACs. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"
@@ -57,6 +57,7 @@ local function main(args)
       res.cni.active, res.cni.name = active.path, active.name
       res.cni.plugins = list()
       for _, p in ipairs(active.plugins) do res.cni.plugins[#res.cni.plugins + 1] = p.type end
+      res.cni.skipped = active.skipped -- invalid configs before it: containerd loads no network
    end
    return res
 end

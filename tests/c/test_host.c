@@ -47,6 +47,15 @@ static char *section(const cm_host *h, const char *name)
         free(s_);                        \
     } while (0)
 
+/* Whether a section of the host's JSON contains needle. */
+static int section_has(const cm_host *h, const char *name, const char *needle)
+{
+    char *s = section(h, name);
+    int found = s && strstr(s, needle) != NULL;
+    free(s);
+    return found;
+}
+
 /* A node with eth0 up on 192.168.1.11/24 and a default route. */
 static cm_host *node(void)
 {
@@ -109,7 +118,7 @@ static void test_vxlan_rules(void)
     CHECK_SECTION(h, "neighbours", "[]");
     CHECK_SECTION(h, "fdb", "[]");
     CHECK(cm_host_sysctl_get(h, "net/ipv4/conf/flannel.1/rp_filter") == NULL);
-    CHECK_INT(cm_host_route_del(h, "10.244.2.0/24"), -ESRCH);
+    CHECK_INT(cm_host_route_del(h, NULL, "10.244.2.0/24"), -ESRCH);
     CHECK_INT(add_link(h, calico), 0); /* VNI 1 on 8472 is free again (vx2 has it on 4789) */
     cm_host_free(h);
 }
@@ -136,7 +145,7 @@ static void test_down_and_up(void)
     CHECK_INT(cm_host_link_set_up(h, "cni0", 1), 0);
     CHECK_INT(add_route(h, "{\"dst\":\"10.244.9.0/24\",\"gateway\":\"10.244.1.7\",\"dev\":\"cni0\"}", 0), 0);
     CHECK_INT(add_route(h, "{\"dst\":\"10.244.9.5/16\",\"dev\":\"cni0\"}", 0), 0); /* stored as 10.244.0.0/16 */
-    CHECK_INT(cm_host_route_del(h, "10.244.0.0/16"), 0);
+    CHECK_INT(cm_host_route_del(h, NULL, "10.244.0.0/16"), 0);
     CHECK_INT(cm_host_link_set_up(h, "cni0", 0), 0);
     CHECK_SECTION(h, "routes", "[{\"dst\":\"192.168.1.0/24\",\"dev\":\"eth0\",\"scope\":\"link\",\"protocol\":\"kernel\","
                                "\"src\":\"192.168.1.11\"},{\"dst\":\"default\",\"gateway\":\"192.168.1.1\",\"dev\":\"eth0\"}]");
@@ -163,6 +172,62 @@ static void test_sysctls_and_files(void)
     CHECK_INT(cm_host_file_remove(h, "/etc/cni/net.d/10-flannel.conflist"), 0);
     CHECK_INT(cm_host_file_remove(h, "/etc/cni/net.d/10-flannel.conflist"), -ENOENT);
     CHECK(cm_host_file_read(h, "/etc/cni/net.d/10-flannel.conflist") == NULL);
+    cm_host_free(h);
+}
+
+/* IPv6 beside IPv4, as tests/netns/test_host_seam.sh sees the kernel do it. */
+static void test_ipv6(void)
+{
+    cm_host *h = node();
+    CHECK_INT(cm_host_addr_add(h, "eth0", "fd00:0::0011/64"), 0);
+    CHECK_INT(cm_host_addr_add(h, "eth0", "fd00::11/64"), -EEXIST);
+    CHECK_INT(cm_host_addr_add(h, "eth0", "fd00::11/129"), -EINVAL);
+    CHECK_INT(add_route(h, "{\"dst\":\"fd00:99::/64\",\"gateway\":\"fd00:77::1\",\"dev\":\"eth0\"}", 0), -EHOSTUNREACH);
+    CHECK_INT(add_route(h, "{\"family\":\"inet6\",\"dst\":\"default\",\"gateway\":\"fd00::1\",\"dev\":\"eth0\"}", 0), 0);
+    CHECK_INT(cm_host_route_del(h, "inet6", "default"), 0);
+    CHECK_INT(cm_host_route_del(h, "inet6", "default"), -ESRCH);
+    CHECK_INT(cm_host_route_del(h, NULL, "default"), 0); /* the IPv4 one was kept */
+    CHECK_SECTION(h, "addresses", "[{\"dev\":\"lo\",\"address\":\"127.0.0.1/8\"},{\"dev\":\"eth0\",\"address\":\"192.168.1.11/24\"},"
+                                  "{\"dev\":\"eth0\",\"address\":\"fd00::11/64\",\"family\":\"inet6\"}]");
+    /* flannel-v6.1 shares flannel.1's VNI and port; a second IPv6 device may not */
+    CHECK_INT(add_link(h, "{\"name\":\"flannel.1\",\"kind\":\"vxlan\",\"vxlan\":{\"id\":1,\"port\":8472,\"local\":\"192.168.1.11\",\"dev\":\"eth0\"}}"), 0);
+    CHECK_INT(add_link(h, "{\"name\":\"flannel-v6.1\",\"kind\":\"vxlan\",\"vxlan\":{\"id\":1,\"port\":8472,\"local\":\"fd00::11\",\"dev\":\"eth0\"}}"), 0);
+    CHECK_INT(add_link(h, "{\"name\":\"other-v6\",\"kind\":\"vxlan\",\"vxlan\":{\"id\":1,\"port\":8472,\"local\":\"fd00::11\"}}"), -EEXIST);
+    const cJSON *v4 = cm_host_link(h, "flannel.1"), *v6 = cm_host_link(h, "flannel-v6.1");
+    CHECK_INT(cJSON_GetObjectItemCaseSensitive(v4, "mtu")->valueint, 1450);
+    CHECK_INT(cJSON_GetObjectItemCaseSensitive(v6, "mtu")->valueint, 1430);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(v6, "vxlan"), "learning")));
+    CHECK_INT(cm_host_link_set_up(h, "flannel-v6.1", 1), 0);
+    CHECK_INT(cm_host_addr_add(h, "flannel-v6.1", "fd00:10:244:1::/128"), 0);
+    CHECK(section_has(h, "routes", "{\"family\":\"inet6\",\"dst\":\"fd00:10:244:1::/128\""));
+    cJSON *n = J("{\"dst\":\"fd00:10:244:2:0::\",\"lladdr\":\"9e:3a:7c:00:00:02\",\"dev\":\"flannel-v6.1\"}");
+    CHECK_INT(cm_host_neigh_add(h, n, 0), 0);
+    cJSON_Delete(n);
+    CHECK_INT(cm_host_neigh_del(h, "flannel-v6.1", "fd00:10:244:2::"), 0);
+    /* down: its routes and IPv6 addresses go */
+    CHECK_INT(cm_host_link_set_up(h, "flannel-v6.1", 0), 0);
+    CHECK(!section_has(h, "addresses", "fd00:10:244:1::"));
+    cm_host_free(h);
+}
+
+/* Bridges follow their ports' MTU unless set by hand; sysctls take integers. */
+static void test_bridge_mtu_and_sysctl_values(void)
+{
+    cm_host *h = cm_host_new();
+    CHECK_INT(add_link(h, "{\"name\":\"cni0\",\"kind\":\"bridge\",\"mtu\":1450}"), 0);
+    CHECK_INT(add_link(h, "{\"name\":\"veth1\",\"kind\":\"veth\",\"mtu\":1400}"), 0);
+    CHECK_INT(cm_host_link_set_master(h, "veth1", "cni0"), 0);
+    CHECK_INT(cJSON_GetObjectItemCaseSensitive(cm_host_link(h, "cni0"), "mtu")->valueint, 1400);
+    CHECK_INT(cm_host_link_set_master(h, "veth1", NULL), 0);
+    CHECK_INT(cJSON_GetObjectItemCaseSensitive(cm_host_link(h, "cni0"), "mtu")->valueint, 1500);
+    CHECK_INT(cm_host_link_set_mtu(h, "cni0", 1450), 0);
+    CHECK_INT(cm_host_link_set_master(h, "veth1", "cni0"), 0);
+    CHECK_INT(cJSON_GetObjectItemCaseSensitive(cm_host_link(h, "cni0"), "mtu")->valueint, 1450);
+    CHECK_INT(cm_host_sysctl_set(h, "net/ipv4/conf/cni0/rp_filter", " 2\n"), 0);
+    CHECK_STR(cm_host_sysctl_get(h, "net/ipv4/conf/cni0/rp_filter"), "2");
+    CHECK_INT(cm_host_sysctl_set(h, "net/ipv4/conf/cni0/rp_filter", "loose"), -EINVAL);
+    CHECK_INT(cm_host_sysctl_set(h, "net/ipv4/conf/cni0/rp_filter", ""), 0);
+    CHECK_STR(cm_host_sysctl_get(h, "net/ipv4/conf/cni0/rp_filter"), "2");
     cm_host_free(h);
 }
 
@@ -198,6 +263,8 @@ int main(void)
     RUN(test_vxlan_after_flannel_is_gone);
     RUN(test_down_and_up);
     RUN(test_sysctls_and_files);
+    RUN(test_ipv6);
+    RUN(test_bridge_mtu_and_sysctl_values);
     RUN(test_from_json);
     return CHECK_DONE();
 }

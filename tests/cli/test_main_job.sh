@@ -1,6 +1,7 @@
 #!/bin/sh
 # The README's main job (scripts/demo.sh): a rehearsal of the whole migration of the bundled
-# 10-node flannel cluster (PDBs, a StatefulSet) in simulation, checked line by line.
+# 10-node flannel cluster (PDBs, a StatefulSet) in simulation, checked line by line, and the same
+# run again with the same seed.
 . "$(dirname "$0")/lib.sh"
 B=${CNI_MIGRATE:?}
 F="${CM_SOURCE_DIR:?}/examples/clusters/flannel-calico-installed-10node.yaml"
@@ -23,4 +24,12 @@ expect_out '^  calico-ready +[0-9.]+ s +[0-9.]+ s$'
 # control-plane-1 goes after the workers
 last=$(printf '%s\n' "$OUT" | awk '$5 == "cordon" { n = $4 } END { print n }')
 [ "$last" = "control-plane-1" ] || fail "last node: $last"
+# the same fixture and seed give the same run: output and trace byte for byte, in separate processes
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+for i in 1 2; do
+    "$B" --fake "$F" --seed 7 --trace "$dir/t$i.jsonl" migrate >"$dir/out$i" 2>&1 || fail "seeded run $i failed"
+done
+cmp -s "$dir/out1" "$dir/out2" || fail "two runs with --seed 7 printed different timelines"
+cmp -s "$dir/t1.jsonl" "$dir/t2.jsonl" || fail "two runs with --seed 7 wrote different traces: $(diff "$dir/t1.jsonl" "$dir/t2.jsonl" | head -4)"
 done_ok

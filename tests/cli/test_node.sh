@@ -3,7 +3,8 @@
 # uncordon), labels validated as the API server does, drain's refusals and evictions, a PDB-blocked
 # drain that names the budget and ends at its timeout on the virtual clock, a StatefulSet pod
 # replaced under the same name on another node that is never evicted, jittered retries that repeat
-# with the seed, waits on watches.
+# with the seed, waits on watches; beyond kubectl: grace_period, the bound on evictions in flight,
+# on_blocked (fail, delete), the final re-list, the exclusion list and the controller's own pod.
 . "$(dirname "$0")/lib.sh"
 SRC=${CM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 TMP=$(mktemp -d)
@@ -165,4 +166,112 @@ run "$CNI_MIGRATE" --fake "$F" run "$TMP/sts.lua"
 expect_rc 0
 expect_out '^statefulset ok on worker-'
 expect_out '^waits ok$'
+# beyond kubectl: grace_period, a bound on evictions in flight, on_blocked's fail and delete, the
+# final re-list; then the exclusion list and the controller's own pod
+cat >"$TMP/beyond.lua" <<'LUA'
+local k8s = require "cm.k8s"
+local node = require "cm.node"
+local task = require "cm.task"
+local time = require "cm.time"
+local c = assert(k8s.client { qps = -1 })
+local function deployment(name, replicas, on)
+   assert(c:create { apiVersion = "apps/v1", kind = "Deployment", metadata = { name = name, namespace = "default" },
+      spec = { replicas = replicas, selector = { matchLabels = { app = name } },
+         template = { metadata = { labels = { app = name } }, spec = { nodeSelector = { ["kubernetes.io/hostname"] = on },
+            containers = { { name = "c", image = "example.com/" .. name .. ":1" } } } } } })
+end
+local function pdb(name)
+   assert(c:create { apiVersion = "policy/v1", kind = "PodDisruptionBudget", metadata = { name = name, namespace = "default" },
+      spec = { minAvailable = 1, selector = { matchLabels = { app = name } } } })
+end
+deployment("many", 9, "worker-2")
+deployment("held", 1, "worker-1")
+pdb("held")
+time.sleep(30)
+
+-- grace_period 0 (each pod deleted at once, never first marked terminating) and at most 3
+-- evictions in flight (the trace shows them: counted below)
+local graces = {}
+local w = task.spawn(function()
+   for ev in c:watch { apiVersion = "v1", kind = "Pod", namespace = "default", labelSelector = "app=many", timeout = 60 } do
+      local md = ev.object.metadata
+      if ev.type ~= "ADDED" and not graces[md.name] then -- the first change: graceful (MODIFIED) or not
+         graces[md.name] = ev.type .. (md.deletionTimestamp and " graceful" or "")
+      end
+   end
+end)
+time.sleep(1)
+local r = assert(node.drain(c, "worker-2", { pod_selector = "app=many", parallel = 3, grace_period = 0, timeout = 60 }))
+assert(#r.evicted == 9, #r.evicted)
+local n = 0
+for name, g in pairs(graces) do n = n + 1; assert(g == "DELETED", name .. ": " .. g) end
+assert(n == 9, n)
+print("parallel and grace ok")
+
+-- on_blocked: after 12 s blocked, fail (named), or delete (never the default)
+local t0 = time.now()
+local ok, msg, code = node.drain(c, "worker-1", { pod_selector = "app=held", on_blocked = { after = 12, action = "fail" },
+   timeout = 60 })
+local took = time.now() - t0
+assert(ok == nil and code == "Blocked", code)
+assert(took >= 12 and took < 12 + 6.25, took)
+assert(msg:find("blocked by PodDisruptionBudget default/held (needs 1 healthy, has 1) for ", 1, true), msg)
+t0 = time.now()
+r = assert(node.drain(c, "worker-1", { pod_selector = "app=held", on_blocked = { after = 12, action = "delete" }, timeout = 60 }))
+took = time.now() - t0
+assert(#r.deleted == 1 and #r.evicted == 0 and r.deleted[1]:match("^default/held%-"), #r.deleted)
+assert(took >= 12 and took < 12 + 6.25 + 3, took)
+print(("on_blocked ok: failed, then deleted after %.1f s"):format(took))
+
+-- a pod that lands on the node after the list (bound by nodeName, as the scheduler never would on
+-- a cordoned node) while the drain waits for a blocked one is drained by the final re-list
+assert(node.uncordon(c, "worker-1"))
+deployment("slow", 1, "worker-1")
+pdb("slow")
+time.sleep(30)
+local d = task.spawn(node.drain, c, "worker-1", { pod_selector = "app in (slow,late)", force = true, timeout = 60 })
+time.sleep(1)
+assert(c:create { apiVersion = "v1", kind = "Pod", metadata = { name = "late", namespace = "default", labels = { app = "late" } },
+   spec = { nodeName = "worker-1", containers = { { name = "c", image = "example.com/late:1" } } } })
+time.sleep(2)
+assert(c:delete { apiVersion = "policy/v1", kind = "PodDisruptionBudget", namespace = "default", name = "slow" })
+r = assert(d:wait())
+table.sort(r.evicted)
+assert(#r.evicted == 2 and r.evicted[1] == "default/late" and r.evicted[2]:match("^default/slow%-"),
+   table.concat(r.evicted, " "))
+print("relist ok")
+w:wait()
+LUA
+run "$CNI_MIGRATE" --fake "$F" --seed 3 --trace "$TMP/beyond.jsonl" run "$TMP/beyond.lua"
+expect_rc 0
+expect_out '^parallel and grace ok$'
+expect_out '^on_blocked ok: failed, then deleted after'
+expect_out '^relist ok$'
+# the 9 evictions went 3 at a time, a round per answer (1 ms in process)
+rounds=$(grep '"actor":"script"' "$TMP/beyond.jsonl" | grep 'pods/many-[^"]*/eviction' | sed 's/^{"t":"\([^"]*\)".*/\1/' | uniq -c |
+    awk '{print $1}' | tr '\n' ' ')
+[ "$rounds" = "3 3 3 " ] || fail "evictions per round: $rounds(expected 3 3 3)"
+
+cat >"$TMP/exclude.lua" <<'LUA'
+local node = require "cm.node"
+local c = assert(require("cm.k8s").client { qps = -1 })
+require("cm.time").sleep(30)
+local coredns
+for _, p in ipairs(c:list { apiVersion = "v1", kind = "Pod", fieldSelector = "spec.nodeName=worker-1" }.items) do
+   if p.metadata.name:match("^coredns") then coredns = "kube-system/" .. p.metadata.name end
+end
+local r = assert(node.drain(c, "worker-1", { ignore_daemonsets = true, delete_emptydir_data = true, exclude = { coredns },
+   timeout = 60 }))
+local skipped = {}
+for _, s in ipairs(r.skipped) do skipped[#skipped + 1] = s.pod .. "=" .. s.reason end
+table.sort(skipped)
+print("skipped " .. table.concat(skipped, " "))
+print("evicted " .. table.concat(r.evicted, " "))
+local ok, err = pcall(node.drain, c, "worker-1", { exclude = { "no-slash" } })
+assert(not ok and err:find('exclude[1] must be "namespace/name"', 1, true), err)
+LUA
+run env POD_NAMESPACE=apps POD_NAME=web-25lf9c8f6-8kl82 "$CNI_MIGRATE" --fake "$F" run "$TMP/exclude.lua"
+expect_rc 0
+expect_out '^skipped apps/web-25lf9c8f6-8kl82=excluded kube-flannel/kube-flannel-ds-[a-z0-9]+=DaemonSet kube-system/coredns-[a-z0-9-]+=excluded kube-system/kube-proxy-[a-z0-9]+=DaemonSet$'
+expect_out '^evicted apps/web-25lf9c8f6-bll82$'
 done_ok

@@ -1,7 +1,7 @@
 #!/bin/sh
 # node.run_on in simulation: the pod it makes (pinned, hostNetwork, privileged, tolerating every
 # taint, the CNI directory and the script's host paths mounted, `cni-migrate node-run SCRIPT --args
-# JSON`, its image), the script's result from the termination message, the pod deleted after; a
+# JSON`, its image, a site script's text shipped in it), the script's result from the termination message, the pod deleted after; a
 # failing script's reason, exit code, error and log; a timeout that deletes the pod; an earlier
 # failed pod replaced; and after a simulated restart (--fault crash:afterWrites=1 right after the
 # pod's create, then a run on the cluster --fake-save kept) the pod still running is adopted, not
@@ -74,6 +74,12 @@ assert(msg:find("log", 1, true), msg)
 local fm = {}
 for _, m in ipairs(seen["cm-site-worker-2"].spec.containers[1].volumeMounts) do fm[#fm + 1] = m.mountPath end
 assert(table.concat(fm, " ") == "/etc/cni/net.d /var/lib/site", table.concat(fm, " "))
+-- a site script goes with the pod: the image has only the bundled ones
+local sc = seen["cm-site-worker-2"].spec.containers[1]
+local cmd = table.concat(sc.command, " ")
+assert(cmd:sub(-#" --script-env CNI_MIGRATE_NODE_SCRIPT") == " --script-env CNI_MIGRATE_NODE_SCRIPT", cmd)
+assert(sc.env[1].name == "CNI_MIGRATE_NODE_SCRIPT" and sc.env[1].value:find('"boom "', 1, true), sc.env[1].value)
+assert(not p.spec.containers[1].env, "a bundled script was shipped")
 assert(gone("cm-site-worker-2"), "the failed pod was not deleted")
 print("failure ok")
 
@@ -113,6 +119,30 @@ LUA
 run "$CNI_MIGRATE" --fake "$F" run "$TMP/run_on.lua"
 expect_rc 0
 for what in result 'step and image' failure misuse timeout replaced; do expect_out "^$what ok$"; done
+
+# a bundled script overridden with --lua-dir is the site's: it goes with the pod and runs there
+mkdir -p "$TMP/ld/node"
+cat >"$TMP/ld/node/node-facts.lua" <<'LUA'
+return { host_paths = {}, main = function(args) return { ok = true, mine = args.n } end }
+LUA
+cat >"$TMP/ld.lua" <<'LUA'
+local c = assert(require("cm.k8s").client { qps = -1 })
+local r, msg = require("cm.node").run_on(c, "worker-1", "node-facts", { n = 5 })
+assert(r, msg)
+print("lua-dir result " .. tostring(r.mine))
+LUA
+run "$CNI_MIGRATE" --fake "$F" --lua-dir "$TMP/ld" run "$TMP/ld.lua"
+expect_rc 0
+expect_out '^lua-dir result 5$'
+
+# node-run takes the shipped text from the variable --script-env names (the path need not exist)
+run env CNI_MIGRATE_NODE_SCRIPT="$(cat "$TMP/fail.lua")" "$CNI_MIGRATE" node-run /nowhere/fail.lua --args '{"n": 3}' \
+    --script-env CNI_MIGRATE_NODE_SCRIPT
+expect_rc 1
+expect_out '^\{"error":"boom 3","code":"EBOOM"\}$'
+run "$CNI_MIGRATE" node-run /nowhere/fail.lua --script-env CM_TEST_UNSET_VARIABLE
+expect_rc 2
+expect_out 'node-run: --script-env names a variable that is not set'
 
 # the controller's own pod (POD_NAMESPACE/POD_NAME) gives the image
 cat >"$TMP/own.lua" <<'LUA'

@@ -3,14 +3,9 @@
 # examples/clusters/flannel-3node.yaml as the simulation programs it, copied into a throwaway
 # network namespace; the script must report the same and leave the same links and routes on both
 # (tests/netns/lua/cleanup_diff.lua).
-. "$(dirname "$0")/../cli/lib.sh"
-for tool in unshare iptables-nft-restore iptables-nft-save; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-if ! unshare -n sh -c 'ip link add v0 type vxlan id 9 dstport 4789 && iptables-nft -t nat -N T' 2>/dev/null; then
-    echo "SKIP: cannot create a network namespace with vxlan and iptables (nft) here (needs root)"
-    exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+need_tools ip unshare iptables-nft-restore iptables-nft-save
+need_netns 'vxlan or iptables (nft)' 'ip link add v0 type vxlan id 9 dstport 4789 && iptables-nft -t nat -N T'
 src=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(mktemp -d /tmp/host-diff.XXXXXX)
 trap 'rm -rf "$dir"' EXIT

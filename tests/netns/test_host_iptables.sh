@@ -3,14 +3,9 @@
 # iptables-restore --noflush steps, through iptables-legacy-restore in a throwaway network
 # namespace and on a simulated host, must succeed or fail alike and leave the same rules
 # (tests/netns/lua/iptables_steps.lua).
-. "$(dirname "$0")/../cli/lib.sh"
-for tool in unshare iptables-legacy-restore iptables-legacy-save; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-if ! unshare -n iptables-legacy -t nat -N T 2>/dev/null; then
-    echo "SKIP: cannot create a network namespace with iptables (legacy) here (needs root)"
-    exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+need_tools unshare iptables-legacy-restore iptables-legacy-save
+need_netns 'iptables (legacy)' 'iptables-legacy -t nat -N T'
 run unshare -n "$CNI_MIGRATE" run "$(dirname "$0")/lua/iptables_steps.lua"
 expect_rc 0
 expect_out '^iptables steps agree$'

@@ -3,19 +3,10 @@
 # throwaway network namespace (errno names read with strace) and by host_steps on the simulated
 # host; every step must give its expected result on both, and the final routes, links and
 # neighbours must agree.
-. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/lib.sh"
 steps="$(dirname "$0")/host_steps.txt"
-for tool in ip bridge strace unshare; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-if ! unshare -n true 2>/dev/null; then
-    echo "SKIP: cannot create a network namespace here (needs root or user namespaces)"
-    exit 77
-fi
-if ! unshare -n sh -c 'ip link add t0 type veth peer name t0-peer && ip link add v0 type vxlan id 9 dstport 4789' 2>/dev/null; then
-    echo "SKIP: this kernel lacks veth or vxlan"
-    exit 77
-fi
+need_tools ip bridge strace unshare
+need_netns 'veth or vxlan' 'ip link add t0 type veth peer name t0-peer && ip link add v0 type vxlan id 9 dstport 4789'
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 

@@ -2,18 +2,10 @@
 # The node scripts through the real binary (cni-migrate node-run) on a flannel-shaped node built
 # with iproute2 and iptables in a throwaway network namespace; the results are checked with
 # ip -j, bridge -j and iptables-save, not with our code. Each script runs twice (idempotence).
-. "$(dirname "$0")/../cli/lib.sh"
-for tool in ip bridge unshare python3 iptables-legacy-restore iptables-legacy-save ip6tables-nft-restore ip6tables-nft-save; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-if ! unshare -n true 2>/dev/null; then
-    echo "SKIP: cannot create a network namespace here (needs root or user namespaces)"
-    exit 77
-fi
-if ! unshare -n sh -c 'ip link add t0 type veth peer name t1 && ip link add v0 type vxlan id 9 dstport 4789 && ip link add b0 type bridge && iptables-legacy -t nat -N T && ip6tables-nft -N T' 2>/dev/null; then
-    echo "SKIP: this kernel lacks veth, vxlan, bridge or iptables (legacy or nft) in a namespace"
-    exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+need_tools ip bridge unshare python3 iptables-legacy-restore iptables-legacy-save ip6tables-nft-restore ip6tables-nft-save \
+    iptables-nft-restore iptables-nft-save ip6tables-legacy-restore ip6tables-legacy-save
+need_netns 'veth, vxlan, bridge or iptables (legacy and nft)' 'ip link add t0 type veth peer name t1 && ip link add v0 type vxlan id 9 dstport 4789 && ip link add b0 type bridge && iptables-legacy -t nat -N T && ip6tables-nft -N T && iptables-nft -N T && ip6tables-legacy -N T'
 dir=$(mktemp -d /tmp/host-nodescripts.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 cat >"$dir/inside.sh" <<'SH'
@@ -77,6 +69,9 @@ COMMIT
 COMMIT
 R
 ip6tables-nft-restore --noflush <"$d/v6.rules"
+# a node that moved between backends keeps rules in both: flannel's chains in the other two too
+printf '*nat\n:FLANNEL-POSTRTG - [0:0]\n-A POSTROUTING -j FLANNEL-POSTRTG\n-A FLANNEL-POSTRTG -j RETURN\n-A POSTROUTING -s 172.17.0.0/16 -j MASQUERADE\nCOMMIT\n' | iptables-nft-restore --noflush
+printf '*filter\n:FLANNEL-FWD - [0:0]\n-A FORWARD -j FLANNEL-FWD\n-A FLANNEL-FWD -j ACCEPT\nCOMMIT\n' | ip6tables-legacy-restore --noflush
 if command -v nft >/dev/null 2>&1; then # flannel's nftables mode, beside a site's own table
     nft add table ip flannel-ipv4
     nft add chain ip flannel-ipv4 postrtg '{ type nat hook postrouting priority srcnat; }'
@@ -108,16 +103,19 @@ check 'd["counts"]["veth"] == 2 and "net.ipv4.conf.all.rp_filter" in d["sysctls"
 run "$CNI_MIGRATE" node-run flannel-cleanup --args "$args"
 expect_rc 0
 check 'd["ok"] and d["changed"] and d["placeholder"]["written"] and sorted(d["links"]["removed"]) == ["cni0", "flannel-v6.1", "flannel.1"]' "flannel-cleanup: placeholder and links"
+check 'd["links"]["took"]["flannel.1"] == {"addresses": ["10.244.1.0/32"], "routes": ["10.244.2.0/24 via 10.244.2.0", "10.244.3.0/24 via 10.244.3.0"], "neighbours": ["10.244.2.0 lladdr 9e:3a:7c:00:00:02", "10.244.3.0 lladdr 9e:3a:7c:00:00:03"], "fdb": ["9e:3a:7c:00:00:02 dst 192.168.1.12", "9e:3a:7c:00:00:03 dst 192.168.1.13"]} and d["links"]["took"]["cni0"]["addresses"] == ["10.244.1.1/24"]' "flannel-cleanup: what went with flannel.1 and cni0"
 if command -v nft >/dev/null 2>&1; then
     check 'sorted(d["nftables"]["removed"]) == ["ip flannel-ipv4", "ip6 flannel-ipv6"]' "flannel-cleanup: flannel's nftables tables reported"
 fi
-check 'len([r for r in d["iptables"]["removed"] if r.get("chain")]) == 4 and len(d["cni"]["removed"]) == 1' "flannel-cleanup: 4 chains (2 per family) and the CNI file reported"
+check 'len([r for r in d["iptables"]["removed"] if r.get("chain")]) == 6 and len(d["cni"]["removed"]) == 1' "flannel-cleanup: 6 chains (in each family and backend) and the CNI file reported"
+check 'sorted((r["family"], r["backend"], r["table"], r["chain"]) for r in d["iptables"]["removed"] if r.get("chain")) == [("ipv4", "legacy", "filter", "FLANNEL-FWD"), ("ipv4", "legacy", "nat", "FLANNEL-POSTRTG"), ("ipv4", "nft", "nat", "FLANNEL-POSTRTG"), ("ipv6", "legacy", "filter", "FLANNEL-FWD"), ("ipv6", "nft", "filter", "FLANNEL-FWD"), ("ipv6", "nft", "nat", "FLANNEL-POSTRTG")]' "flannel-cleanup: which chains, where"
 OUT=$(ip -j link show); check 'not ({"cni0", "flannel.1", "flannel-v6.1"} & {l["ifname"] for l in d}) and {"eth0", "veth00000001", "veth00000002"} <= {l["ifname"] for l in d}' "ip link: flannel's devices gone, the rest kept"
 OUT=$(ip -j route show); check 'not [r for r in d if r["dst"].startswith("10.244.")] and [r for r in d if r["dst"] == "default"]' "ip route: flannel's routes gone, the default kept"
 OUT=$(bridge -j fdb show); check 'not [e for e in d if e.get("ifname") in ("flannel.1",)]' "bridge fdb: flannel.1's entries gone"
 OUT=$(ip -j neigh show nud permanent); check 'not [n for n in d if n["dst"].startswith("10.244.")]' "ip neigh: flannel's neighbours gone"
-OUT=$(iptables-legacy-save; ip6tables-nft-save)
+OUT=$(iptables-legacy-save; ip6tables-nft-save; iptables-nft-save; ip6tables-legacy-save)
 expect_no_out 'FLANNEL|flanneld'
+expect_out '^-A POSTROUTING -s 172.17.0.0/16 -j MASQUERADE'
 expect_out '^-A POSTROUTING -s 172.16.0.0/12 -j ACCEPT'
 expect_out '^-A FORWARD -j SITE'
 expect_out '^-A SITE -s 192.0.2.0/24 -j DROP'
@@ -132,6 +130,12 @@ grep -q flannel-migration-in-progress "$nd/10-calico.conflist" || fail "no place
 run "$CNI_MIGRATE" node-run flannel-cleanup --args "$args"
 expect_rc 0
 check 'd["ok"] and not d["changed"] and not d["placeholder"]["written"] and not d["links"]["removed"] and not d["iptables"]["removed"] and not d["nftables"]["removed"] and not d["cni"]["removed"]' "flannel-cleanup twice: nothing left to do"
+# flannel.1 already gone (unlike Calico's script, the placeholder is still written)
+rm "$nd/10-calico.conflist"
+run "$CNI_MIGRATE" node-run flannel-cleanup --args "$args"
+expect_rc 0
+check 'd["ok"] and d["changed"] and d["placeholder"]["written"] and sorted(d["links"]["absent"]) == ["cni0", "flannel-v6.1", "flannel.1"]' "flannel-cleanup without flannel.1: the placeholder written"
+grep -q flannel-migration-in-progress "$nd/10-calico.conflist" || fail "no placeholder in 10-calico.conflist after the third run"
 
 # ---- calico-check: missing, then right, then a wrong VNI ----
 cargs="{\"cni_dir\":\"$nd\",\"vni\":4096,\"port\":4789,\"mac\":\"66:aa:bb:cc:dd:01\",\"address\":\"10.244.1.192\"}"
@@ -145,6 +149,12 @@ printf '{"name":"k8s-pod-network","cniVersion":"0.3.1","plugins":[{"type":"calic
 run "$CNI_MIGRATE" node-run calico-check --args "$cargs"
 expect_rc 0
 check 'd["ok"] and d["problems"] == [] and d["link"]["vxlan"]["id"] == 4096' "calico-check: all in place"
+echo '{"name": "x", "plugins": [' >"$nd/05-broken.conflist"
+run "$CNI_MIGRATE" node-run calico-check --args "$cargs"
+check 'not d["ok"] and len(d["problems"]) == 1 and "05-broken.conflist sorts before" in d["problems"][0] and "containerd" in d["problems"][0]' "calico-check: an invalid config before Calico's"
+run "$CNI_MIGRATE" node-run node-facts --args "$args"
+check 'd["cni"]["active"].endswith("/10-calico.conflist") and [s["path"] for s in d["cni"]["skipped"]] == [d["cni"]["active"].replace("10-calico", "05-broken")]' "node-facts: the invalid config before the active one"
+rm "$nd/05-broken.conflist"
 run "$CNI_MIGRATE" node-run calico-check --args "{\"cni_dir\":\"$nd\",\"vni\":1}"
 check 'not d["ok"] and any("VNI 4096, expected 1" in p for p in d["problems"])' "calico-check: a wrong VNI is reported"
 

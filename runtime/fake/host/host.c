@@ -2,6 +2,7 @@
 #include "host.h"
 #include "ip4.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,15 +52,90 @@ static void remove_where(cJSON *arr, const char *key, const char *value)
     }
 }
 
+/* Whether s is written as an IPv6 address or prefix. */
+static int is_v6(const char *s)
+{
+    return s && strchr(s, ':');
+}
+
+/* Parses an IPv6 "addr" or "addr/len" (len 0-128; 128 when absent); 1 if it is one. */
+static int ip6_parse(const char *s, unsigned char a[16], int *len)
+{
+    char tmp[64];
+    if (!s || strlen(s) >= sizeof tmp)
+        return 0;
+    snprintf(tmp, sizeof tmp, "%s", s);
+    char *slash = strchr(tmp, '/'), *end = NULL;
+    if (slash)
+        *slash = '\0';
+    long n = slash ? strtol(slash + 1, &end, 10) : 128;
+    if ((slash && (end == slash + 1 || *end || n < 0 || n > 128)) || inet_pton(AF_INET6, tmp, a) != 1)
+        return 0;
+    *len = (int)n;
+    return 1;
+}
+
+/* Clears the bits of a past its first len. */
+static void ip6_mask(unsigned char a[16], int len)
+{
+    for (int i = 0; i < 16; i++) {
+        int keep = len - 8 * i;
+        a[i] &= (unsigned char)(keep >= 8 ? 0xff : keep <= 0 ? 0 : 0xff << (8 - keep));
+    }
+}
+
+/* Whether addr lies in the prefix net/len. */
+static int ip6_contains(const unsigned char net[16], int len, const unsigned char addr[16])
+{
+    unsigned char a[16], n[16];
+    memcpy(a, addr, 16);
+    memcpy(n, net, 16);
+    ip6_mask(a, len);
+    ip6_mask(n, len);
+    return memcmp(a, n, 16) == 0;
+}
+
+/* An IPv6 address or prefix as the kernel prints it ("fd00::11/64"); net: its network part. */
+static int ip6_canonical(const char *s, int net, int with_len, char *buf, size_t size)
+{
+    unsigned char a[16];
+    int len;
+    char text[INET6_ADDRSTRLEN];
+    if (!ip6_parse(s, a, &len))
+        return 0;
+    if (net)
+        ip6_mask(a, len);
+    inet_ntop(AF_INET6, a, text, sizeof text);
+    if (with_len)
+        snprintf(buf, size, "%s/%d", text, len);
+    else
+        snprintf(buf, size, "%s", text);
+    return 1;
+}
+
+/* An address as stored: IPv6 ones in the kernel's form, IPv4 ones as given (in buf or s). */
+static const char *canonical_addr(const char *s, char *buf, size_t size)
+{
+    return is_v6(s) && !strchr(s, '/') && ip6_canonical(s, 0, 0, buf, size) ? buf : s;
+}
+
+/* A route's family: 6 for "inet6", else 4. */
+static int route_family(const cJSON *r)
+{
+    return streq(str(r, "family"), "inet6") ? 6 : 4;
+}
+
 /* A route's dst in canonical form ("default", or the network address and prefix). */
 static int canonical_dst(const char *dst, char *buf, size_t size)
 {
     uint32_t a;
     int p;
-    if (streq(dst, "default") || streq(dst, "0.0.0.0/0")) {
+    if (streq(dst, "default") || streq(dst, "0.0.0.0/0") || streq(dst, "::/0")) {
         snprintf(buf, size, "default");
         return 1;
     }
+    if (is_v6(dst))
+        return ip6_canonical(dst, 1, 1, buf, size);
     if (!cm_ip4_parse_cidr(dst, &a, &p))
         return 0;
     char net[16];
@@ -88,6 +164,7 @@ const char *cm_host_errno_name(int err)
         {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"}, {ERANGE, "ERANGE"},
         {ENETUNREACH, "ENETUNREACH"}, {ENETDOWN, "ENETDOWN"}, {ESRCH, "ESRCH"},
         {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"}, {EOPNOTSUPP, "EOPNOTSUPP"},
+        {EHOSTUNREACH, "EHOSTUNREACH"},
     };
     for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
         if (NAMES[i].e == err)
@@ -285,7 +362,16 @@ cm_host *cm_host_from_json(const cJSON *doc, char *err, size_t errsize)
 
 /* ---- links ---- */
 
-/* Whether another VXLAN device uses the same VNI and port: the kernel allows one. */
+static void bridge_mtu_adjust(cm_host *h, const char *bridge);
+
+/* Whether a VXLAN device is an IPv6 one (its local address, or its remote or group, is). */
+static int vxlan_v6(const cJSON *vx)
+{
+    return is_v6(str(vx, "local")) || is_v6(str(vx, "remote")) || is_v6(str(vx, "group"));
+}
+
+/* Whether another VXLAN device of the same family uses the same VNI and port: the kernel
+ * allows one per family (flannel.1 and flannel-v6.1 share VNI and port). */
 static int vxlan_clash(const cm_host *h, const cJSON *vx)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(vx, "id");
@@ -298,10 +384,21 @@ static int vxlan_clash(const cm_host *h, const cJSON *vx)
         const cJSON *oid = cJSON_GetObjectItemCaseSensitive(o, "id");
         const cJSON *oport = cJSON_GetObjectItemCaseSensitive(o, "port");
         if (o && cJSON_IsNumber(oid) && oid->valueint == id->valueint &&
-            (cJSON_IsNumber(oport) ? oport->valueint : 8472) == p)
+            (cJSON_IsNumber(oport) ? oport->valueint : 8472) == p && vxlan_v6(o) == vxlan_v6(vx))
             return 1;
     }
     return 0;
+}
+
+/* A new link's MTU when none is given: a VXLAN device's is its lower device's less the
+ * encapsulation (50 bytes over IPv4, 70 over IPv6), as the kernel sets it; else 1500. */
+static int default_mtu(const cm_host *h, const cJSON *vx)
+{
+    const cJSON *lower = vx ? cm_host_link(h, str(vx, "dev")) : NULL;
+    const cJSON *mtu = cJSON_GetObjectItemCaseSensitive(lower, "mtu");
+    if (!cJSON_IsNumber(mtu))
+        return 1500;
+    return mtu->valueint - (vxlan_v6(vx) ? 70 : 50);
 }
 
 int cm_host_link_add(cm_host *h, const cJSON *link)
@@ -330,7 +427,10 @@ int cm_host_link_add(cm_host *h, const cJSON *link)
     if (!cJSON_GetObjectItemCaseSensitive(copy, "up"))
         cJSON_AddFalseToObject(copy, "up");
     if (!cJSON_GetObjectItemCaseSensitive(copy, "mtu"))
-        cJSON_AddNumberToObject(copy, "mtu", 1500);
+        cJSON_AddNumberToObject(copy, "mtu", default_mtu(h, vx));
+    cJSON *cvx = cJSON_GetObjectItemCaseSensitive(copy, "vxlan");
+    if (cvx && !cJSON_GetObjectItemCaseSensitive(cvx, "learning")) /* the kernel's default */
+        cJSON_AddTrueToObject(cvx, "learning");
     cJSON_AddItemToArray(h->links, copy);
     add_device_sysctls(h, name);
     return 0;
@@ -357,8 +457,13 @@ int cm_host_link_del(cm_host *h, const char *name)
     if (!link)
         return -ENODEV;
     char *dev = strdup(name);
-    if (!dev)
+    char *master = str(link, "master") ? strdup(str(link, "master")) : NULL;
+    char *peer = streq(str(link, "kind"), "veth") && str(link, "peer") ? strdup(str(link, "peer")) : NULL;
+    if (!dev) {
+        free(master);
+        free(peer);
         return -ENOMEM;
+    }
     cJSON_Delete(cJSON_DetachItemViaPointer(h->links, link));
     remove_where(h->addresses, "dev", dev);
     remove_where(h->routes, "dev", dev);
@@ -377,8 +482,41 @@ int cm_host_link_del(cm_host *h, const char *name)
         }
         l = next;
     }
+    if (master)
+        bridge_mtu_adjust(h, master);
+    if (peer) /* a veth's peer goes with it */
+        cm_host_link_del(h, peer);
+    free(master);
+    free(peer);
     free(dev);
     return 0;
+}
+
+/* The route of family fam (4 or 6) to dst (canonical), or NULL. */
+static cJSON *find_route(const cm_host *h, int fam, const char *dst, const char *dev)
+{
+    cJSON *r;
+    cJSON_ArrayForEach(r, h->routes)
+    {
+        if (route_family(r) == fam && streq(str(r, "dst"), dst) && (!dev || streq(str(r, "dev"), dev)))
+            return r;
+    }
+    return NULL;
+}
+
+/* Adds the kernel's prefix route for an IPv6 address: any length, /128 too, scope universe. */
+static void add_prefix_route6(cm_host *h, const char *dev, const char *cidr)
+{
+    char dst[64];
+    if (streq(dev, "lo") || !ip6_canonical(cidr, 1, 1, dst, sizeof dst) || find_route(h, 6, dst, dev))
+        return;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "family", "inet6");
+    cJSON_AddStringToObject(r, "dst", dst);
+    cJSON_AddStringToObject(r, "dev", dev);
+    cJSON_AddStringToObject(r, "scope", "universe");
+    cJSON_AddStringToObject(r, "protocol", "kernel");
+    cJSON_AddItemToArray(h->routes, r);
 }
 
 /* Adds the kernel's prefix route for an address (not for /32 or the loopback). */
@@ -387,6 +525,10 @@ static void add_prefix_route(cm_host *h, const char *dev, const char *cidr)
     uint32_t a;
     int p;
     char dst[24], src[16];
+    if (is_v6(cidr)) {
+        add_prefix_route6(h, dev, cidr);
+        return;
+    }
     if (streq(dev, "lo") || !cm_ip4_parse_cidr(cidr, &a, &p) || p == 32 || !canonical_dst(cidr, dst, sizeof dst))
         return;
     if (find(h->routes, "dst", dst, "dev", dev, NULL, NULL))
@@ -407,8 +549,17 @@ int cm_host_link_set_up(cm_host *h, const char *name, int up)
     if (!link)
         return -ENODEV;
     cJSON_ReplaceItemInObjectCaseSensitive(link, "up", cJSON_CreateBool(up));
-    if (!up) {
+    if (!up) { /* its routes and neighbours go (permanent ones too), and its IPv6 addresses
+                * (net.ipv6.conf.*.keep_addr_on_down = 0) */
         remove_where(h->routes, "dev", name);
+        remove_where(h->neighbours, "dev", name);
+        cJSON *a = h->addresses->child;
+        while (a) {
+            cJSON *next = a->next;
+            if (streq(str(a, "dev"), name) && streq(str(a, "family"), "inet6"))
+                cJSON_Delete(cJSON_DetachItemViaPointer(h->addresses, a));
+            a = next;
+        }
         return 0;
     }
     const cJSON *a;
@@ -428,6 +579,8 @@ int cm_host_link_set_mtu(cm_host *h, const char *name, int mtu)
     if (mtu < 68 || mtu > 65536)
         return -EINVAL;
     cJSON_ReplaceItemInObjectCaseSensitive(link, "mtu", cJSON_CreateNumber(mtu));
+    if (streq(str(link, "kind"), "bridge") && !cJSON_GetObjectItemCaseSensitive(link, "mtuSetByUser"))
+        cJSON_AddTrueToObject(link, "mtuSetByUser");
     return 0;
 }
 
@@ -437,16 +590,21 @@ int cm_host_addr_add(cm_host *h, const char *dev, const char *cidr)
 {
     uint32_t a;
     int p;
+    char v6[64];
     const cJSON *link = cm_host_link(h, dev);
     if (!link)
         return -ENODEV;
-    if (!cm_ip4_parse_cidr(cidr, &a, &p))
+    if (is_v6(cidr) ? !ip6_canonical(cidr, 0, 1, v6, sizeof v6) : !cm_ip4_parse_cidr(cidr, &a, &p))
         return -EINVAL;
+    if (is_v6(cidr))
+        cidr = v6;
     if (find(h->addresses, "dev", dev, "address", cidr, NULL, NULL))
         return -EEXIST;
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "dev", dev);
     cJSON_AddStringToObject(e, "address", cidr);
+    if (is_v6(cidr))
+        cJSON_AddStringToObject(e, "family", "inet6");
     cJSON_AddItemToArray(h->addresses, e);
     if (is_up(link))
         add_prefix_route(h, dev, cidr);
@@ -455,20 +613,42 @@ int cm_host_addr_add(cm_host *h, const char *dev, const char *cidr)
 
 int cm_host_addr_del(cm_host *h, const char *dev, const char *cidr)
 {
+    char v6[64];
+    if (is_v6(cidr) && ip6_canonical(cidr, 0, 1, v6, sizeof v6))
+        cidr = v6;
     cJSON *e = find(h->addresses, "dev", dev, "address", cidr, NULL, NULL);
     if (!e)
         return cm_host_link(h, dev) ? -EADDRNOTAVAIL : -ENODEV;
     cJSON_Delete(cJSON_DetachItemViaPointer(h->addresses, e));
-    char dst[24];
+    char dst[64];
     if (canonical_dst(cidr, dst, sizeof dst)) {
-        cJSON *r = find(h->routes, "dst", dst, "dev", dev, "protocol", "kernel");
-        if (r)
+        cJSON *r = find_route(h, is_v6(cidr) ? 6 : 4, dst, dev);
+        if (r && streq(str(r, "protocol"), "kernel"))
             cJSON_Delete(cJSON_DetachItemViaPointer(h->routes, r));
     }
     return 0;
 }
 
 /* ---- routes ---- */
+
+/* Whether the IPv6 gw is on a network directly connected to dev (an address or a route without gateway). */
+static int reachable6_on(const cm_host *h, const char *dev, const unsigned char gw[16])
+{
+    const cJSON *e;
+    unsigned char a[16];
+    int p;
+    cJSON_ArrayForEach(e, h->addresses)
+    {
+        if (streq(str(e, "dev"), dev) && ip6_parse(str(e, "address"), a, &p) && ip6_contains(a, p, gw))
+            return 1;
+    }
+    cJSON_ArrayForEach(e, h->routes)
+    {
+        if (streq(str(e, "dev"), dev) && !str(e, "gateway") && ip6_parse(str(e, "dst"), a, &p) && ip6_contains(a, p, gw))
+            return 1;
+    }
+    return 0;
+}
 
 /* Whether gw is on a network directly connected to dev (a link-scope route or an address). */
 static int reachable_on(const cm_host *h, const char *dev, uint32_t gw)
@@ -491,8 +671,14 @@ static int reachable_on(const cm_host *h, const char *dev, uint32_t gw)
     return 0;
 }
 
+/* The family (4 or 6) of a route given to add or delete: its dst's, or its "family" for "default". */
+static int given_family(const char *family, const char *dst)
+{
+    return is_v6(dst) || (streq(dst, "default") && streq(family, "inet6")) ? 6 : 4;
+}
+
 /* Checks a route against the kernel's rules; fills dst with its canonical form. */
-static int check_route(const cm_host *h, const cJSON *route, char *dst, size_t size)
+static int check_route(const cm_host *h, const cJSON *route, int fam, char *dst, size_t size)
 {
     const char *dev = str(route, "dev"), *gw = str(route, "gateway");
     if (!canonical_dst(str(route, "dst"), dst, size))
@@ -503,26 +689,32 @@ static int check_route(const cm_host *h, const cJSON *route, char *dst, size_t s
     if (!is_up(link))
         return -ENETDOWN;
     uint32_t g;
-    if (gw && !cm_ip4_parse(gw, 0, &g))
+    unsigned char g6[16];
+    int len;
+    if (gw && (fam == 6 ? !ip6_parse(gw, g6, &len) || strchr(gw, '/') : !cm_ip4_parse(gw, 0, &g)))
         return -EINVAL;
-    if (gw && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(route, "onlink")) && !reachable_on(h, dev, g))
-        return -ENETUNREACH;
+    if (gw && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(route, "onlink")) &&
+        !(fam == 6 ? reachable6_on(h, dev, g6) : reachable_on(h, dev, g)))
+        return fam == 6 ? -EHOSTUNREACH : -ENETUNREACH;
     return 0;
 }
 
 int cm_host_route_add(cm_host *h, const cJSON *route, int replace)
 {
-    char dst[24];
-    int rc = check_route(h, route, dst, sizeof dst);
+    char dst[64];
+    int fam = given_family(str(route, "family"), str(route, "dst"));
+    int rc = check_route(h, route, fam, dst, sizeof dst);
     if (rc)
         return rc;
-    cJSON *old = find(h->routes, "dst", dst, NULL, NULL, NULL, NULL);
+    cJSON *old = find_route(h, fam, dst, NULL);
     if (old && !replace)
         return -EEXIST;
     cJSON *copy = cJSON_Duplicate(route, 1);
     if (!copy)
         return -ENOMEM;
     set_str(copy, "dst", dst);
+    if (fam == 6)
+        set_str(copy, "family", "inet6");
     if (old)
         cJSON_ReplaceItemViaPointer(h->routes, old, copy);
     else
@@ -530,12 +722,12 @@ int cm_host_route_add(cm_host *h, const cJSON *route, int replace)
     return 0;
 }
 
-int cm_host_route_del(cm_host *h, const char *dst)
+int cm_host_route_del(cm_host *h, const char *family, const char *dst)
 {
-    char canon[24];
+    char canon[64];
     if (!canonical_dst(dst, canon, sizeof canon))
         return -EINVAL;
-    cJSON *r = find(h->routes, "dst", canon, NULL, NULL, NULL, NULL);
+    cJSON *r = find_route(h, given_family(family, dst), canon, NULL);
     if (!r)
         return -ESRCH;
     cJSON_Delete(cJSON_DetachItemViaPointer(h->routes, r));
@@ -565,14 +757,32 @@ static int add_keyed(cm_host *h, cJSON *arr, const cJSON *entry, const char *k2,
     return 0;
 }
 
+/* A copy of entry with its IPv6 dst in the kernel's form (and family "inet6" for a neighbour). */
+static cJSON *with_canonical_dst(const cJSON *entry, int neigh)
+{
+    char buf[64];
+    cJSON *copy = cJSON_Duplicate(entry, 1);
+    const char *dst = str(entry, "dst");
+    if (!copy || !is_v6(dst))
+        return copy;
+    set_str(copy, "dst", canonical_addr(dst, buf, sizeof buf));
+    if (neigh)
+        set_str(copy, "family", "inet6");
+    return copy;
+}
+
 int cm_host_neigh_add(cm_host *h, const cJSON *neigh, int replace)
 {
-    return add_keyed(h, h->neighbours, neigh, "dst", NULL, replace);
+    cJSON *e = with_canonical_dst(neigh, 1);
+    int rc = e ? add_keyed(h, h->neighbours, e, "dst", NULL, replace) : -ENOMEM;
+    cJSON_Delete(e);
+    return rc;
 }
 
 int cm_host_neigh_del(cm_host *h, const char *dev, const char *dst)
 {
-    cJSON *e = find(h->neighbours, "dev", dev, "dst", dst, NULL, NULL);
+    char buf[64];
+    cJSON *e = find(h->neighbours, "dev", dev, "dst", canonical_addr(dst, buf, sizeof buf), NULL, NULL);
     if (!e)
         return cm_host_link(h, dev) ? -ENOENT : -ENODEV;
     cJSON_Delete(cJSON_DetachItemViaPointer(h->neighbours, e));
@@ -581,12 +791,16 @@ int cm_host_neigh_del(cm_host *h, const char *dev, const char *dst)
 
 int cm_host_fdb_add(cm_host *h, const cJSON *fdb, int replace)
 {
-    return add_keyed(h, h->fdb, fdb, "lladdr", "dst", replace);
+    cJSON *e = with_canonical_dst(fdb, 0);
+    int rc = e ? add_keyed(h, h->fdb, e, "lladdr", "dst", replace) : -ENOMEM;
+    cJSON_Delete(e);
+    return rc;
 }
 
 int cm_host_fdb_del(cm_host *h, const char *dev, const char *lladdr, const char *dst)
 {
-    cJSON *e = find(h->fdb, "dev", dev, "lladdr", lladdr, "dst", dst);
+    char buf[64];
+    cJSON *e = find(h->fdb, "dev", dev, "lladdr", lladdr, "dst", canonical_addr(dst, buf, sizeof buf));
     if (!e)
         return cm_host_link(h, dev) ? -ENOENT : -ENODEV;
     cJSON_Delete(cJSON_DetachItemViaPointer(h->fdb, e));
@@ -600,11 +814,40 @@ const char *cm_host_sysctl_get(const cm_host *h, const char *key)
     return str(h->sysctls, key);
 }
 
+/*
+ * A value as the kernel's integer sysctls take it (proc_dointvec): integers separated by
+ * blanks, kept as the kernel prints them (tab-separated); "" changes nothing (1); else 0.
+ */
+static int sysctl_value(const char *value, char *buf, size_t size)
+{
+    size_t off = 0;
+    int n = 0;
+    const char *p = value;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || (*end && *end != ' ' && *end != '\t' && *end != '\n') || off + 24 > size)
+            return 0;
+        off += (size_t)snprintf(buf + off, size - off, "%s%lld", n++ ? "\t" : "", v);
+        p = end;
+    }
+    return n ? 2 : 1;
+}
+
 int cm_host_sysctl_set(cm_host *h, const char *key, const char *value)
 {
     if (!cm_host_sysctl_get(h, key))
         return -ENOENT;
-    set_str(h->sysctls, key, value);
+    char buf[256];
+    int rc = sysctl_value(value, buf, sizeof buf);
+    if (!rc)
+        return -EINVAL;
+    if (rc == 2)
+        set_str(h->sysctls, key, buf);
     return 0;
 }
 
@@ -926,13 +1169,39 @@ int cm_host_ipt_restore(cm_host *h, const char *family, const char *backend, con
     return 0;
 }
 
+/*
+ * A bridge whose MTU was not set after its creation (mtuSetByUser) takes the smallest MTU of
+ * its ports, 1500 without any, whenever a port comes or goes (the kernel's br_mtu_auto_adjust).
+ */
+static void bridge_mtu_adjust(cm_host *h, const char *bridge)
+{
+    cJSON *br = find(h->links, "name", bridge, NULL, NULL, NULL, NULL);
+    if (!br || !streq(str(br, "kind"), "bridge") || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(br, "mtuSetByUser")))
+        return;
+    int mtu = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, h->links)
+    {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(l, "mtu");
+        if (streq(str(l, "master"), bridge) && cJSON_IsNumber(m) && (!mtu || m->valueint < mtu))
+            mtu = m->valueint;
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(br, "mtu", cJSON_CreateNumber(mtu ? mtu : 1500));
+}
+
 int cm_host_link_set_master(cm_host *h, const char *name, const char *master)
 {
     cJSON *link = find(h->links, "name", name, NULL, NULL, NULL, NULL);
     if (!link || (master && *master && !cm_host_link(h, master)))
         return -ENODEV;
+    char *old = str(link, "master") ? strdup(str(link, "master")) : NULL;
     cJSON_DeleteItemFromObjectCaseSensitive(link, "master");
     if (master && *master)
         cJSON_AddStringToObject(link, "master", master);
+    if (old)
+        bridge_mtu_adjust(h, old);
+    if (master && *master)
+        bridge_mtu_adjust(h, master);
+    free(old);
     return 0;
 }

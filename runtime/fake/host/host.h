@@ -6,24 +6,29 @@
  * and `cni-migrate fake host` prints):
  *
  *   links       [{name, kind, mtu, mac, up, master?, vxlan?: {id, port, local, dev, learning}}]
- *   addresses   [{dev, address: "10.244.1.1/24"}]
- *   routes      [{dst: "10.244.2.0/24" | "default", gateway?, dev, onlink?, scope?, protocol?, src?}]
- *   neighbours  [{dst, lladdr, dev, state}]
+ *   addresses   [{dev, address: "10.244.1.1/24", family?: "inet6"}]
+ *   routes      [{dst: "10.244.2.0/24" | "default", family?: "inet6", gateway?, dev, onlink?, scope?,
+ *                 protocol?, src?}]
+ *   neighbours  [{dst, lladdr, dev, state, family?: "inet6"}]
  *   fdb         [{lladdr, dev, dst, self?, permanent?}]
  *   sysctls     {"net/ipv4/conf/all/rp_filter": "1", ...}
  *   files       {"/etc/cni/net.d/10-flannel.conflist": "...", ...}
  *
- * Operations follow the kernel where a migration can tell the difference, and
- * fail with the errno it would (returned negated; tests/netns/test_host_kernel.sh
- * runs the same steps against the real kernel): a name taken or a second
- * VXLAN device with the same VNI and port (-EEXIST), a device that does not
- * exist (-ENODEV), a gateway that is not reachable without onlink
- * (-ENETUNREACH), a route through a device that is down (-ENETDOWN), a route
- * or an address that is not there (-ESRCH, -EADDRNOTAVAIL), an unknown sysctl
- * or file (-ENOENT). Side effects follow too: an address on an up link brings
- * its prefix route; a link going down takes its routes with it; a deleted
- * link takes its addresses, routes, neighbours, FDB entries, per-device
- * sysctls and the VXLAN devices built on it.
+ * IPv4 and IPv6 (an IPv6 address is stored in the kernel's form, "fd00::11/64"; routes are
+ * keyed by family and dst). Operations follow the kernel where a migration can tell the
+ * difference, and fail with the errno it would (returned negated;
+ * tests/netns/test_host_kernel.sh and test_host_seam.sh run the same steps against the real
+ * kernel): a name taken or a second VXLAN device of the same family with the same VNI and
+ * port (-EEXIST), a device that does not exist (-ENODEV), a gateway that is not reachable
+ * without onlink (-ENETUNREACH; IPv6: -EHOSTUNREACH), a route through a device that is down
+ * (-ENETDOWN), a route or an address that is not there (-ESRCH, -EADDRNOTAVAIL), an unknown
+ * sysctl or file (-ENOENT), a sysctl value that is not integers (-EINVAL). Side effects follow
+ * too: an address on an up link brings its prefix route (IPv6: of any length); a link going
+ * down takes its routes, neighbours and IPv6 addresses with it; a deleted link takes its
+ * addresses, routes, neighbours, FDB entries, per-device sysctls, the VXLAN devices built on
+ * it and a veth's peer; a VXLAN device without an MTU gets its lower device's less 50 (IPv4)
+ * or 70 (IPv6), and learning unless told otherwise; a bridge whose MTU was not set after its
+ * creation takes its ports' smallest (1500 without ports).
  *
  * Objects passed in are copied; documents returned are owned by the host and
  * valid until its next change.
@@ -76,7 +81,8 @@ int cm_host_link_add(cm_host *h, const cJSON *link);
 /* Deletes a link and everything that hangs on it (-ENODEV). */
 int cm_host_link_del(cm_host *h, const char *name);
 
-/* Sets a link up or down (-ENODEV); down removes the routes through it. */
+/* Sets a link up or down (-ENODEV); down removes the routes and neighbours through it and
+ * its IPv6 addresses. */
 int cm_host_link_set_up(cm_host *h, const char *name, int up);
 
 /* Enslaves a link to master, or frees it (master NULL or ""); -ENODEV for either missing. */
@@ -95,8 +101,9 @@ int cm_host_addr_del(cm_host *h, const char *dev, const char *cidr);
  */
 int cm_host_route_add(cm_host *h, const cJSON *route, int replace);
 
-/* Deletes the route to dst ("default" or a CIDR) (-ESRCH). */
-int cm_host_route_del(cm_host *h, const char *dst);
+/* Deletes the route to dst ("default" or a CIDR) of family ("inet6" for an IPv6 default
+ * route; NULL: the dst's own) (-ESRCH). */
+int cm_host_route_del(cm_host *h, const char *family, const char *dst);
 
 /* Neighbours, keyed by (dev, dst); FDB entries, keyed by (dev, lladdr, dst). */
 int cm_host_neigh_add(cm_host *h, const cJSON *neigh, int replace);

@@ -12,6 +12,7 @@
 #define CM_FAKE_SIMINT_H
 
 #include "fakeint.h"
+#include "rand.h" /* cm_splitmix64 */
 #include "sim.h"
 #include "store.h"
 
@@ -130,15 +131,6 @@ void sim_ipam_reconcile(cm_sim *s, const char *key);
 /* Small readers shared by sim_*.c. */
 cJSON *sim_get(const cJSON *o, const char *k);
 
-/* The simulation's one random step (splitmix64): the scheduler, the kubelets and the faults each
- * draw from their own state, so the same seed gives the same run. */
-static inline uint64_t cm_splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
 const char *sim_gets(const cJSON *o, const char *k);
 int64_t sim_geti(const cJSON *o, const char *k, int64_t dflt);
 void sim_seti(cJSON *o, const char *k, int64_t v);

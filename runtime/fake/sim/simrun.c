@@ -281,6 +281,18 @@ static struct cm_k8s_config *new_config(struct cm_run *run, const char *namespac
     return cm_k8s_config_fake(source, namespace);
 }
 
+/* The value of the container's environment variable name (a plain value), or NULL. */
+static const char *container_env(const cJSON *container, const char *name)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(container, "env")) {
+        const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "name"));
+        if (n && !strcmp(n, name))
+            return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "value"));
+    }
+    return NULL;
+}
+
 /*
  * A node-run pod: its first container runs `... cni-migrate node-run SCRIPT [--args JSON]`.
  * The simulated kubelet runs the script now, in process, against the node's simulated host
@@ -308,15 +320,17 @@ static int node_run_pod(cm_sim_run *s, cm_sim *sim, const char *node, const cJSO
     }
     if (at < 0)
         return 0;
-    const char *script = argv[at + 1], *args = "{}";
+    const char *script = argv[at + 1], *args = "{}", *source = NULL;
     for (int i = at + 2; i < argc; i++) {
         if (strcmp(argv[i], "--args") == 0 && i + 1 < argc)
             args = argv[i + 1];
         else if (strncmp(argv[i], "--args=", 7) == 0)
             args = argv[i] + 7;
+        else if (strcmp(argv[i], "--script-env") == 0 && i + 1 < argc)
+            source = container_env(c0, argv[i + 1]);
     }
     struct cm_node_run_opts o = {.ops = &cm_hostops_sim, .ud = cm_sim_host(sim, node), .lua_dir = s->run->lua_dir,
-                                 .log = s->run->log, .loop = s->loop};
+                                 .log = s->run->log, .loop = s->loop, .source = source};
     char *line = NULL;
     int code = o.ud ? cm_node_run(&o, script, args, &line) : 1;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");

@@ -26,6 +26,41 @@ must(netlink.link_set("veth1", { master = "cni0", up = true }))
 must(netlink.route_add { family = "inet6", dst = "fd00:10:244:2::/64", gateway = "fd00::12", dev = "eth0" })
 must(netlink.route_add { dst = "10.244.9.0/24", type = "blackhole", protocol = "80" })
 
+-- flannel-v6.1: IPv6 neighbours and FDB entries with IPv6 destinations
+must(netlink.link_add { name = "flannel-v6.1", kind = "vxlan", mtu = 1430, mac = "9e:3a:7c:00:00:11", up = true,
+   vxlan = { id = 1, port = 8472, ["local"] = "fd00::11", dev = "eth0", learning = false } })
+for n = 2, 3 do
+   must(netlink.neigh_add { dst = ("fd00:10:244:%d::"):format(n), lladdr = ("9e:3a:7c:00:00:1%d"):format(n),
+      dev = "flannel-v6.1" })
+   must(netlink.fdb_add { lladdr = ("9e:3a:7c:00:00:1%d"):format(n), dev = "flannel-v6.1", dst = ("fd00::1%d"):format(n) })
+end
+local n6 = {}
+for _, n in ipairs(assert(netlink.neighbours { dev = "flannel-v6.1", family = "inet6" })) do
+   if n.state == "permanent" then n6[#n6 + 1] = n end
+end
+assert(#n6 == 2 and n6[1].family == "inet6", "two permanent IPv6 neighbours")
+local f6 = assert(netlink.fdb { dev = "flannel-v6.1" })
+local dsts = {}
+for _, e in ipairs(f6) do if e.dst then dsts[#dsts + 1] = e.dst end end
+table.sort(dsts)
+assert(table.concat(dsts, " ") == "fd00::12 fd00::13", "the IPv6 FDB destinations: " .. table.concat(dsts, " "))
+must(netlink.neigh_del { dst = "fd00:10:244:3::", dev = "flannel-v6.1" })
+must(netlink.fdb_del { lladdr = "9e:3a:7c:00:00:13", dev = "flannel-v6.1", dst = "fd00::13" })
+local _, _, nc = netlink.neigh_del { dst = "fd00:10:244:3::", dev = "flannel-v6.1" }
+assert(nc == "ENOENT", "a second neighbour delete: " .. tostring(nc))
+
+-- sysctls, through /proc/sys of this namespace (the shell side reads them with sysctl(8))
+local sysctl = require "cm.sysctl"
+local rp = sysctl.name("net", "ipv4", "conf", "flannel.1", "rp_filter")
+must(sysctl.set(rp, "2"))
+assert(sysctl.get(rp) == "2", "rp_filter read back")
+local _, serr, scode = sysctl.set(rp, "loose")
+assert(scode == "EINVAL", serr)
+_, serr, scode = sysctl.set("kernel.osrelease", "x")
+assert(scode == "EACCES", serr)
+_, serr, scode = sysctl.get("net.ipv4.conf.nosuch0.rp_filter")
+assert(scode == "ENOENT", serr)
+
 -- read back through cm.netlink: the shapes of hostops.h
 local l = assert(netlink.link("flannel.1"))
 assert(l.kind == "vxlan" and l.vxlan.id == 1 and l.vxlan.port == 8472 and l.vxlan.dev == "eth0"
@@ -40,7 +75,11 @@ local v6 = assert(netlink.routes { family = "inet6", dev = "eth0" })
 local found = false
 for _, x in ipairs(v6) do found = found or x.dst == "fd00:10:244:2::/64" end
 assert(found, "the IPv6 route")
-assert(#assert(netlink.neighbours { dev = "flannel.1" }) == 1, "one neighbour")
+local perm = 0
+for _, n in ipairs(assert(netlink.neighbours { dev = "flannel.1" })) do
+   if n.state == "permanent" then perm = perm + 1 end
+end
+assert(perm == 1, "one permanent neighbour")
 
 -- the kernel's errors, with its extended ack
 local ok, err, code = netlink.link_add { name = "flannel.1", kind = "bridge" }
