@@ -1,5 +1,6 @@
 -- drop_rule.lua MANIFEST I OUT: writes MANIFEST without rule I of its ClusterRole to OUT and prints
--- that rule ("apiGroups resources verbs", each comma-separated, the core group as "core"); prints nothing when the ClusterRole has fewer rules.
+-- that rule ("apiGroups resources verbs", each comma-separated, the core group as "core"); prints
+-- nothing when the ClusterRole has fewer rules.
 local yaml = require "cm.yaml"
 local manifest, i, out = arg[1], tonumber(arg[2]), arg[3]
 local f = assert(io.open(manifest))
