@@ -4,9 +4,10 @@ local task = require "cm.task"
 local time = require "cm.time"
 
 -- two workers interleave at their sleeps: the order of their steps follows their wake-up times
--- (a at 0.1, 0.2, 0.3 s; b at 0.25, 0.5 s), so it proves they overlap. Each wake-up is aimed at
+-- (a at 0.3, 0.6, 0.9 s; b at 0.75, 1.5 s), so it proves they overlap. Each wake-up is aimed at
 -- its time from the start, so a slow step (valgrind, a loaded machine) does not push the later ones:
--- only one wake-up's lateness has to stay under the 50 ms margins of the real clock used here
+-- only one wake-up's lateness has to stay under the 150 ms margins of the real clock used here
+-- (50 ms was too little under valgrind on a machine loaded 6 times over its cores: a2 came after b1)
 local order = {}
 local start = time.now()
 local function worker(name, delay, n)
@@ -16,8 +17,8 @@ local function worker(name, delay, n)
    end
    return name, n
 end
-local a = task.spawn(worker, "a", 0.1, 3)
-local b = task.spawn(worker, "b", 0.25, 2)
+local a = task.spawn(worker, "a", 0.3, 3)
+local b = task.spawn(worker, "b", 0.75, 2)
 t.eq(a:done(), false, "a task starts at the loop's next turn")
 t.eq({ a:wait() }, { "a", 3 })
 t.eq({ b:wait() }, { "b", 2 })
