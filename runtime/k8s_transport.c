@@ -62,6 +62,8 @@ const char *cm_http_header(const cm_http_call *call, const char *name, char *buf
 
 /* ---- the curl transport ---- */
 
+struct easy_private;
+
 struct curl_transport {
     cm_transport base;
     cm_loop *loop;
@@ -69,19 +71,13 @@ struct curl_transport {
     cm_timer *timer;
     int *fds; /* descriptors watched on the loop, unwatched when freed */
     size_t nfds, capfds;
-    /* Streamed calls with data curl handed over during curl_multi_socket_action, told after it
-     * returns: a caller's on_data may start or cancel calls, which libcurl refuses from inside
-     * its callbacks (CURLM_RECURSIVE_API_CALL). NULL entries were cancelled meanwhile. */
-    cm_http_call **ready;
-    size_t nready, capready;
+    struct easy_private *pending; /* streams with data to hand on once curl has returned */
 };
 
 /* Per call: the easy handle and its header and connect-to lists. */
 struct curl_call {
     CURL *easy;
     struct curl_slist *headers, *connect_to;
-    cm_buf data;  /* streamed data not yet given to on_data */
-    int queued;   /* in the transport's ready list */
 };
 
 static void track_fd(struct curl_transport *t, int fd, int add)
@@ -140,35 +136,6 @@ static const char *code_of(CURLcode rc)
     }
 }
 
-/* Gives each streamed call the data curl handed over, now that no curl call is running. */
-static void deliver(struct curl_transport *t)
-{
-    for (size_t i = 0; i < t->nready; i++) {
-        cm_http_call *call = t->ready[i];
-        if (!call)
-            continue;
-        struct curl_call *cc = call->priv;
-        cc->queued = 0;
-        curl_easy_getinfo(cc->easy, CURLINFO_RESPONSE_CODE, &call->status);
-        cm_buf data = cc->data; /* on_data may cancel this very call */
-        cc->data = (cm_buf){0};
-        call->on_data(call, data.p, data.n);
-        cm_buf_free(&data);
-    }
-    t->nready = 0;
-}
-
-/* Takes a call out of the ready list (cancelled or finished). */
-static void unready(struct curl_transport *t, cm_http_call *call)
-{
-    struct curl_call *cc = call->priv;
-    for (size_t i = 0; cc->queued && i < t->nready; i++)
-        if (t->ready[i] == call)
-            t->ready[i] = NULL;
-    cc->queued = 0;
-    cm_buf_free(&cc->data);
-}
-
 /* Ends a call: unhooks its easy handle and tells the caller. */
 static void finish(struct curl_transport *t, cm_http_call *call, CURLcode rc, const char *errbuf)
 {
@@ -182,7 +149,6 @@ static void finish(struct curl_transport *t, cm_http_call *call, CURLcode rc, co
     } else {
         call->status = status;
     }
-    unready(t, call);
     curl_multi_remove_handle(t->multi, cc->easy);
     curl_easy_cleanup(cc->easy);
     curl_slist_free_all(cc->headers);
@@ -194,12 +160,59 @@ static void finish(struct curl_transport *t, cm_http_call *call, CURLcode rc, co
         call->on_done(call);
 }
 
-/* The error buffer of each easy handle sits right after its struct. */
+/* What the transport keeps per easy handle: its call, curl's error text, and a stream's bytes
+ * received inside curl and not yet handed to on_data (see deliver). */
 struct easy_private {
     cm_http_call *call;
     struct curl_transport *t;
+    cm_buf data;
+    struct easy_private *next_pending;
+    int queued;
     char errbuf[CURL_ERROR_SIZE];
 };
+
+/* Takes ep off the transport's pending list (a call cancelled before its data was handed on). */
+static void unqueue(struct easy_private *ep)
+{
+    if (!ep->queued)
+        return;
+    for (struct easy_private **pp = &ep->t->pending; *pp; pp = &(*pp)->next_pending) {
+        if (*pp == ep) {
+            *pp = ep->next_pending;
+            break;
+        }
+    }
+    ep->queued = 0;
+    ep->next_pending = NULL;
+}
+
+/* Frees an easy handle's private part, taking it off the pending list first. */
+static void free_private(struct easy_private *ep)
+{
+    unqueue(ep);
+    cm_buf_free(&ep->data);
+    free(ep);
+}
+
+/* Hands the streams' data received during the last curl call to their on_data, now that curl
+ * has returned: on_data may start or cancel requests (a watch's reader evicts, lists again, stops),
+ * which libcurl refuses from inside its own callbacks (CURLM_RECURSIVE_API_CALL). Each call's
+ * bytes are taken off it first, so a call cancelled by its own on_data frees nothing in use. */
+static void deliver(struct curl_transport *t)
+{
+    while (t->pending) {
+        struct easy_private *ep = t->pending;
+        t->pending = ep->next_pending;
+        ep->next_pending = NULL;
+        ep->queued = 0;
+        cm_buf data = ep->data;
+        ep->data = (cm_buf){0};
+        cm_http_call *call = ep->call;
+        if (data.n && call->on_data)
+            call->on_data(call, data.p, data.n);
+        cm_buf_free(&data);
+    }
+}
 
 /* Collects finished transfers. */
 static void collect(struct curl_transport *t)
@@ -213,7 +226,7 @@ static void collect(struct curl_transport *t)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&ep);
         CURLcode rc = msg->data.result;
         finish(t, ep->call, rc, ep->errbuf);
-        free(ep);
+        free_private(ep);
     }
 }
 
@@ -277,23 +290,21 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
     struct easy_private *ep = ud;
     cm_http_call *call = ep->call;
     size_t len = size * n;
-    if (!call->on_data)
-        return cm_buf_add(&call->body_in, data, len) == 0 ? len : 0;
-    struct curl_call *cc = call->priv;
-    struct curl_transport *t = ep->t;
-    if (!cc->queued) {
-        if (t->nready == t->capready) {
-            size_t cap = t->capready ? 2 * t->capready : 8;
-            cm_http_call **p = realloc(t->ready, cap * sizeof *p);
-            if (!p)
-                return 0;
-            t->ready = p;
-            t->capready = cap;
+    if (call->on_data) { /* kept for deliver(), which runs once curl has returned */
+        struct curl_call *cc = call->priv;
+        curl_easy_getinfo(cc->easy, CURLINFO_RESPONSE_CODE, &call->status);
+        if (cm_buf_add(&ep->data, data, len) < 0)
+            return 0;
+        if (!ep->queued) {
+            struct easy_private **pp = &ep->t->pending; /* appended: streams keep their order */
+            while (*pp)
+                pp = &(*pp)->next_pending;
+            *pp = ep;
+            ep->queued = 1;
         }
-        t->ready[t->nready++] = call;
-        cc->queued = 1;
+        return len;
     }
-    return cm_buf_add(&cc->data, data, len) == 0 ? len : 0;
+    return cm_buf_add(&call->body_in, data, len) == 0 ? len : 0;
 }
 
 static size_t header_cb(char *data, size_t size, size_t n, void *ud)
@@ -432,7 +443,7 @@ static int curl_start(cm_transport *base, cm_http_call *call)
         curl_slist_free_all(cc->headers);
         curl_slist_free_all(cc->connect_to);
         free(cc);
-        free(ep);
+        free_private(ep);
         call->priv = NULL;
         return fail_start(call, "TransportError", bad_url ? "bad URL for the TLS server name" : curl_multi_strerror(mc));
     }
@@ -447,12 +458,11 @@ static void curl_cancel(cm_transport *base, cm_http_call *call)
         return;
     struct easy_private *ep = NULL;
     curl_easy_getinfo(cc->easy, CURLINFO_PRIVATE, (char **)&ep);
-    unready(t, call);
     curl_multi_remove_handle(t->multi, cc->easy);
     curl_easy_cleanup(cc->easy);
     curl_slist_free_all(cc->headers);
     curl_slist_free_all(cc->connect_to);
-    free(ep);
+    free_private(ep);
     free(cc);
     call->priv = NULL;
 }
@@ -468,7 +478,6 @@ static void curl_free_transport(cm_transport *base)
     for (size_t i = 0; i < t->nfds; i++)
         cm_loop_watch_fd(t->loop, t->fds[i], 0, NULL, NULL);
     free(t->fds);
-    free(t->ready);
     free(t);
 }
 

@@ -238,7 +238,8 @@ local function check_nodes(r, s, cfg)
    end
 end
 
---- PodDisruptionBudgets that would block a drain now.
+--- PodDisruptionBudgets that would block a drain now: a blocker before a migration starts, a
+--- warning once it has (its own evictions took the budget: the drains wait for it to come back).
 local function check_pdbs(r, s)
    local blocking = {}
    for _, p in ipairs(s.pdbs) do
@@ -248,7 +249,11 @@ local function check_pdbs(r, s)
             p.metadata.name, st.currentHealthy or 0, st.desiredHealthy or 0)
       end
    end
-   if #blocking > 0 then
+   if #blocking > 0 and s.started then
+      r:add("pdb", "warning", ("%d PodDisruptionBudget(s)"):format(#blocking), "would block drains now: "
+         .. names(blocking) .. "; the migration is under way (its evictions count), so the drains wait for them",
+         nil)
+   elseif #blocking > 0 then
       r:add("pdb", "blocker", ("%d PodDisruptionBudget(s)"):format(#blocking), "would block drains now: "
          .. names(blocking), "scale the workload up or relax the budget (or --skip pdb: drains wait for it)")
    else
