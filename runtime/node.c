@@ -1922,8 +1922,12 @@ static void run_logged(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
     size_t n = strlen(log);
     while (n && (log[n - 1] == '\n' || log[n - 1] == ' '))
         n--;
-    cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: %s%s%.*s", r->script, r->node, r->why,
-                  n ? "; log: " : "; no log", (int)(n > 1500 ? 1500 : n), log + (n > 1500 ? n - 1500 : 0));
+    if (rc != 0) /* why the log could not be read (a 403 without pods/log, ...) */
+        cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: %s; log not read: %s (%s)", r->script, r->node,
+                      r->why, res->err.message, res->err.code ? res->err.code : "?");
+    else
+        cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: %s%s%.*s", r->script, r->node, r->why,
+                      n ? "; log: " : "; no log", (int)(n > 1500 ? 1500 : n), log + (n > 1500 ? n - 1500 : 0));
     r->failing = 1;
     run_delete(op);
 }

@@ -8,14 +8,22 @@ local ip = require "cm.ip"
 
 local M = {}
 
---- The permissions a migration uses: {group, resource, verb[, subresource]}.
+--- The permissions a migration uses: {group, resource, verb[, subresource]}; exactly what the
+--- ClusterRole of examples/deploy/migration-job.yaml grants (tests/cli/test_deploy.sh).
 M.PERMISSIONS = {
-   { "", "nodes", "patch" }, { "", "nodes", "list" }, { "", "nodes", "watch" }, { "", "nodes", "update", "status" },
-   { "", "pods", "list" }, { "", "pods", "delete" }, { "", "pods", "create", "eviction" },
-   { "", "pods", "create" }, { "", "configmaps", "create" }, { "", "configmaps", "update" },
-   { "apps", "daemonsets", "patch" }, { "apps", "daemonsets", "delete" },
-   { "crd.projectcalico.org", "ippools", "create" }, { "crd.projectcalico.org", "blockaffinities", "create" },
+   { "", "nodes", "get" }, { "", "nodes", "list" }, { "", "nodes", "patch" },
+   { "", "pods", "get" }, { "", "pods", "list" }, { "", "pods", "watch" }, { "", "pods", "create" },
+   { "", "pods", "delete" }, { "", "pods", "create", "eviction" }, { "", "pods", "get", "log" },
+   { "", "configmaps", "get" }, { "", "configmaps", "create" }, { "", "configmaps", "patch" },
+   { "apps", "daemonsets", "get" }, { "apps", "daemonsets", "watch" }, { "apps", "daemonsets", "patch" },
+   { "apps", "daemonsets", "delete" },
+   { "policy", "poddisruptionbudgets", "list" },
+   { "coordination.k8s.io", "leases", "get" }, { "coordination.k8s.io", "leases", "watch" },
+   { "coordination.k8s.io", "leases", "create" }, { "coordination.k8s.io", "leases", "patch" },
+   { "crd.projectcalico.org", "ippools", "list" }, { "crd.projectcalico.org", "ippools", "create" },
+   { "crd.projectcalico.org", "blockaffinities", "list" }, { "crd.projectcalico.org", "blockaffinities", "create" },
    { "crd.projectcalico.org", "ipamblocks", "create" }, { "crd.projectcalico.org", "ipamhandles", "create" },
+   { "crd.projectcalico.org", "felixconfigurations", "get" },
    { "crd.projectcalico.org", "felixconfigurations", "create" },
    { "crd.projectcalico.org", "felixconfigurations", "patch" },
 }
