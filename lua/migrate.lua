@@ -60,7 +60,8 @@ local function where()
       if (n.metadata.labels or {})[calico.LABEL_NETWORK] ~= nil then labelled = true end
    end
    local sel = snap.calico_ds and (snap.calico_ds.spec.template.spec.nodeSelector or {})[calico.LABEL_NETWORK]
-   if snap.calico_ds and (labelled or sel or snap.backup and #snap.pools > 0 and labelled) then return "complete" end
+   local phase = snap.migration_config and (snap.migration_config.data or {})["cni-migrate.phase"]
+   if snap.calico_ds and (labelled or sel or phase == "complete") then return "complete" end
    if snap.calico_ds and #snap.pools > 0 then return "finished" end
    return "neither"
 end
@@ -158,6 +159,7 @@ rollback_asked()
 complete.backup(ctx)
 complete.delete_flannel(ctx)
 complete.calico_selector(ctx)
+complete.calico_rollout(ctx)
 local final = assert(c:list { apiVersion = "v1", kind = "Node" }).items
 complete.labels(ctx, final)
 prepare.migration_config(ctx, { ["cni-migrate.phase"] = "done", ["cni-migrate.finished"] = time.rfc3339() })

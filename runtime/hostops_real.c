@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -316,8 +317,44 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * SIGPIPE (a tool that exits before reading all its input) is blocked in this thread while a
+ * tool runs, then a pending one is taken: the process's own disposition (an embedding
+ * program's) is left alone.
+ */
+static void sigpipe_block(sigset_t *old)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, old);
+}
+
+static void sigpipe_restore(const sigset_t *old)
+{
+    sigset_t s, pending;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) && !sigismember(old, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&s, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static int run_tool_io(cm_hostcall *c, char *const argv[], const char *input, char **out);
+
 /* Runs argv (argv[0] a full path) with input on stdin; its stdout in *out; fails on a non-zero exit. */
 static int run_tool(cm_hostcall *c, char *const argv[], const char *input, char **out)
+{
+    sigset_t old;
+    sigpipe_block(&old);
+    int rc = run_tool_io(c, argv, input, out);
+    sigpipe_restore(&old);
+    return rc;
+}
+
+static int run_tool_io(cm_hostcall *c, char *const argv[], const char *input, char **out)
 {
     int in[2], o[2], e[2];
     if (pipe(in) != 0)
@@ -337,9 +374,16 @@ static int run_tool(cm_hostcall *c, char *const argv[], const char *input, char 
         posix_spawn_file_actions_addclose(&fa, o[i]);
         posix_spawn_file_actions_addclose(&fa, e[i]);
     }
+    posix_spawnattr_t attr; /* the tool starts with no signal blocked (run_tool blocks SIGPIPE here) */
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
     close(in[0]);
     close(o[1]);
     close(e[1]);
@@ -357,7 +401,6 @@ static int run_tool(cm_hostcall *c, char *const argv[], const char *input, char 
     size_t lens[2] = {0, 0}, caps[2] = {0, 0};
     int fds[2] = {o[0], e[0]}, open_in = inlen > 0, open_n = 2, timed_out = 0;
     long long until = mono_ms() + (c->timeout_ms > 0 ? c->timeout_ms : 30000);
-    signal(SIGPIPE, SIG_IGN);
     while (open_n > 0 || open_in) {
         struct pollfd p[3];
         int np = 0, idx[3];

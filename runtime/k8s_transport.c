@@ -62,6 +62,8 @@ const char *cm_http_header(const cm_http_call *call, const char *name, char *buf
 
 /* ---- the curl transport ---- */
 
+struct easy_private;
+
 struct curl_transport {
     cm_transport base;
     cm_loop *loop;
@@ -69,6 +71,7 @@ struct curl_transport {
     cm_timer *timer;
     int *fds; /* descriptors watched on the loop, unwatched when freed */
     size_t nfds, capfds;
+    struct easy_private *pending; /* streams with data to hand on once curl has returned */
 };
 
 /* Per call: the easy handle and its header and connect-to lists. */
@@ -157,11 +160,59 @@ static void finish(struct curl_transport *t, cm_http_call *call, CURLcode rc, co
         call->on_done(call);
 }
 
-/* The error buffer of each easy handle sits right after its struct. */
+/* What the transport keeps per easy handle: its call, curl's error text, and a stream's bytes
+ * received inside curl and not yet handed to on_data (see deliver). */
 struct easy_private {
     cm_http_call *call;
+    struct curl_transport *t;
+    cm_buf data;
+    struct easy_private *next_pending;
+    int queued;
     char errbuf[CURL_ERROR_SIZE];
 };
+
+/* Takes ep off the transport's pending list (a call cancelled before its data was handed on). */
+static void unqueue(struct easy_private *ep)
+{
+    if (!ep->queued)
+        return;
+    for (struct easy_private **pp = &ep->t->pending; *pp; pp = &(*pp)->next_pending) {
+        if (*pp == ep) {
+            *pp = ep->next_pending;
+            break;
+        }
+    }
+    ep->queued = 0;
+    ep->next_pending = NULL;
+}
+
+/* Frees an easy handle's private part, taking it off the pending list first. */
+static void free_private(struct easy_private *ep)
+{
+    unqueue(ep);
+    cm_buf_free(&ep->data);
+    free(ep);
+}
+
+/* Hands the streams' data received during the last curl call to their on_data, now that curl
+ * has returned: on_data may start or cancel requests (a watch's reader evicts, lists again, stops),
+ * which libcurl refuses from inside its own callbacks (CURLM_RECURSIVE_API_CALL). Each call's
+ * bytes are taken off it first, so a call cancelled by its own on_data frees nothing in use. */
+static void deliver(struct curl_transport *t)
+{
+    while (t->pending) {
+        struct easy_private *ep = t->pending;
+        t->pending = ep->next_pending;
+        ep->next_pending = NULL;
+        ep->queued = 0;
+        cm_buf data = ep->data;
+        ep->data = (cm_buf){0};
+        cm_http_call *call = ep->call;
+        if (data.n && call->on_data)
+            call->on_data(call, data.p, data.n);
+        cm_buf_free(&data);
+    }
+}
 
 /* Collects finished transfers. */
 static void collect(struct curl_transport *t)
@@ -175,7 +226,7 @@ static void collect(struct curl_transport *t)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&ep);
         CURLcode rc = msg->data.result;
         finish(t, ep->call, rc, ep->errbuf);
-        free(ep);
+        free_private(ep);
     }
 }
 
@@ -191,6 +242,7 @@ static void on_io(cm_loop *loop, int fd, short revents, void *ud)
     if (revents & (POLLERR | POLLNVAL))
         flags |= CURL_CSELECT_ERR;
     curl_multi_socket_action(t->multi, fd, flags, &running);
+    deliver(t);
     collect(t);
 }
 
@@ -216,6 +268,7 @@ static void on_timer(cm_loop *loop, void *ud)
     int running;
     t->timer = NULL; /* the loop frees it after this call */
     curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    deliver(t);
     collect(t);
 }
 
@@ -237,10 +290,18 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
     struct easy_private *ep = ud;
     cm_http_call *call = ep->call;
     size_t len = size * n;
-    if (call->on_data) {
+    if (call->on_data) { /* kept for deliver(), which runs once curl has returned */
         struct curl_call *cc = call->priv;
         curl_easy_getinfo(cc->easy, CURLINFO_RESPONSE_CODE, &call->status);
-        call->on_data(call, data, len);
+        if (cm_buf_add(&ep->data, data, len) < 0)
+            return 0;
+        if (!ep->queued) {
+            struct easy_private **pp = &ep->t->pending; /* appended: streams keep their order */
+            while (*pp)
+                pp = &(*pp)->next_pending;
+            *pp = ep;
+            ep->queued = 1;
+        }
         return len;
     }
     return cm_buf_add(&call->body_in, data, len) == 0 ? len : 0;
@@ -341,6 +402,7 @@ static int curl_start(cm_transport *base, cm_http_call *call)
         return fail_start(call, "TransportError", "out of memory");
     }
     ep->call = call;
+    ep->t = t;
     cc->easy = e;
     call->priv = cc;
     for (size_t i = 0; i < call->nheaders; i++) {
@@ -375,14 +437,15 @@ static int curl_start(cm_transport *base, cm_http_call *call)
     set_tls(e, call->tls);
     int bad_url = call->tls && call->tls->server_name &&
                   set_server_name(e, cc, call->url, call->tls->server_name) < 0;
-    if (bad_url || curl_multi_add_handle(t->multi, e) != CURLM_OK) {
+    CURLMcode mc = bad_url ? CURLM_OK : curl_multi_add_handle(t->multi, e);
+    if (bad_url || mc != CURLM_OK) {
         curl_easy_cleanup(e);
         curl_slist_free_all(cc->headers);
         curl_slist_free_all(cc->connect_to);
         free(cc);
-        free(ep);
+        free_private(ep);
         call->priv = NULL;
-        return fail_start(call, "TransportError", "curl_multi_add_handle failed");
+        return fail_start(call, "TransportError", bad_url ? "bad URL for the TLS server name" : curl_multi_strerror(mc));
     }
     return 0;
 }
@@ -399,7 +462,7 @@ static void curl_cancel(cm_transport *base, cm_http_call *call)
     curl_easy_cleanup(cc->easy);
     curl_slist_free_all(cc->headers);
     curl_slist_free_all(cc->connect_to);
-    free(ep);
+    free_private(ep);
     free(cc);
     call->priv = NULL;
 }

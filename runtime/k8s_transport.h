@@ -14,7 +14,9 @@
  *     headers and body (or error_code/error), sets done = 1 and calls
  *     on_done when set. Body bytes go to on_data instead of body when on_data
  *     is set (watch and log streams); status is already known when on_data is
- *     first called.
+ *     first called. on_data and on_done may start and cancel calls: they are
+ *     called from the loop, never from inside the transport's own machinery
+ *     (libcurl refuses requests started from its callbacks).
  *   - cancel() abandons a call that is not done: no callback follows.
  *   - The call and everything it points to belong to the caller and stay
  *     valid until done or cancelled.

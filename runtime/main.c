@@ -32,6 +32,9 @@ static const char USAGE[] =
     "      --kubeconfig-out FILE   write a kubeconfig for the server to FILE\n"
     "      --tls                   serve HTTPS with a CA and certificate generated at start\n"
     "      --token TOKEN           require this bearer token\n"
+    "      --authorize             enforce RBAC for ServiceAccounts' tokens (kubectl create token);\n"
+    "                              the kubeconfig's token (--token, or a random one) is an admin's;\n"
+    "                              implies --tls\n"
     "      --allow-remote          permit a --listen address that is not loopback\n"
     "      --speed N               run the cluster's clock N times as fast as real time\n"
     "                              (default 1; 0.001 to 100000); every delay is scaled\n"
@@ -296,7 +299,7 @@ static int serve_flag(int argc, char **argv, int *i, struct cm_serve_opts *o)
         return v ? parse_speed(v, &o->speed) : CM_USAGE;
     }
     int *flag = strcmp(a, "--tls") == 0 ? &o->tls : strcmp(a, "--allow-remote") == 0 ? &o->allow_remote
-                : strcmp(a, "--no-sim") == 0 ? &o->frozen : NULL;
+                : strcmp(a, "--no-sim") == 0 ? &o->frozen : strcmp(a, "--authorize") == 0 ? &o->authorize : NULL;
     if (!flag)
         return -1;
     *flag = 1;
@@ -325,6 +328,8 @@ static int serve_flags(cm_runtime *rt, int argc, char **argv, struct cm_serve_op
         return usage_error("fake serve: missing FIXTURE", NULL);
     if (o->token && !*o->token)
         return usage_error("fake serve: --token must not be empty", NULL);
+    if (o->authorize)
+        o->tls = 1; /* kubectl sends a bearer token over HTTPS only */
     return CM_OK;
 }
 

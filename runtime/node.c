@@ -80,6 +80,8 @@ struct cm_node_op {
     uint64_t rng;
     uint64_t requests;
     cm_k8s_watch *watch;
+    cm_timer *poll_timer; /* the watch's news, taken from the loop (see soon_poll) */
+    void (*poll)(cm_node_op *op);
     char *rv;
     int polling, repoll;
     /* wait */
@@ -180,6 +182,9 @@ static void op_end(cm_node_op *op, int rc)
         cm_loop_timer_cancel(op->loop, op->deadline_timer);
     op->deadline_timer = NULL;
     stop_run_timer(op);
+    if (op->poll_timer)
+        cm_loop_timer_cancel(op->loop, op->poll_timer);
+    op->poll_timer = NULL;
     if (op->watch)
         cm_k8s_watch_set_notify(op->watch, NULL, NULL);
     tell(op);
@@ -196,6 +201,60 @@ static void op_oom(cm_node_op *op)
 {
     cm_k8s_errorf(&op->err, "ENOMEM", "out of memory");
     op_end(op, -1);
+}
+
+/*
+ * Hands every event the operation's watch has now to fn(op, ev), until there is none, the
+ * operation ends or fn returns 0; a failed watch fails the operation. Re-entered (fn's own
+ * doings may poke the watch), it only asks the running call to look again.
+ */
+static void take_events(cm_node_op *op, int (*fn)(cm_node_op *op, const cJSON *ev))
+{
+    if (op->polling) {
+        op->repoll = 1;
+        return;
+    }
+    op->polling = 1;
+    do {
+        op->repoll = 0;
+        for (int more = 1; more && !op->done;) {
+            cJSON *ev = NULL;
+            cm_k8s_error err = {0};
+            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
+            if (rc < 0 && !op->done) {
+                op->polling = 0;
+                op_fail(op, &err);
+                return;
+            }
+            if (rc != 1)
+                break;
+            more = fn(op, ev);
+            cJSON_Delete(ev);
+        }
+    } while (op->repoll && !op->done);
+    op->polling = 0;
+}
+
+static void poll_due(cm_loop *loop, void *ud)
+{
+    (void)loop;
+    cm_node_op *op = ud;
+    op->poll_timer = NULL;
+    if (!op->done)
+        op->poll(op);
+}
+
+/* A watch has news: poll(op) takes it at the loop's next turn. The watch may be telling from
+ * inside the write that made the news (in simulation the fake cluster feeds its streams as its
+ * store changes), and the requests the news leads to must not run inside that write. */
+static void soon_poll(cm_node_op *op, void (*poll)(cm_node_op *op))
+{
+    op->poll = poll;
+    if (op->poll_timer || op->done)
+        return;
+    op->poll_timer = cm_loop_timer(op->loop, cm_loop_now(op->loop), poll_due, op);
+    if (!op->poll_timer)
+        op_oom(op);
 }
 
 static void req_done(cm_k8s_req *req, void *ud)
@@ -311,6 +370,8 @@ void cm_node_op_cancel(cm_node_op *op)
     }
     stop_pod_timers(op);
     stop_run_timer(op);
+    if (op->poll_timer)
+        cm_loop_timer_cancel(op->loop, op->poll_timer);
     if (op->deadline_timer)
         cm_loop_timer_cancel(op->loop, op->deadline_timer);
     cm_k8s_watch_free(op->watch);
@@ -1248,42 +1309,22 @@ static void drain_event(cm_node_op *op, const cJSON *ev)
 static void watch_notified(void *ud);
 
 /* Takes every event the watch has now. */
+static int drain_take(cm_node_op *op, const cJSON *ev)
+{
+    drain_event(op, ev);
+    return 1;
+}
+
 static void drain_poll(cm_node_op *op)
 {
-    if (op->polling) {
-        op->repoll = 1;
-        return;
-    }
-    op->polling = 1;
-    do {
-        op->repoll = 0;
-        for (;;) {
-            cJSON *ev = NULL;
-            cm_k8s_error err = {0};
-            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
-            if (rc == 1) {
-                drain_event(op, ev);
-                cJSON_Delete(ev);
-                if (op->done)
-                    break;
-                continue;
-            }
-            if (rc < 0 && !op->done) {
-                op->polling = 0;
-                op_fail(op, &err);
-                return;
-            }
-            break;
-        }
-    } while (op->repoll && !op->done);
-    op->polling = 0;
-    if (op->phase == D_EVICT)
+    take_events(op, drain_take);
+    if (op->phase == D_EVICT && !op->polling)
         evict_next(op); /* pods gone before their answer came free their slots */
 }
 
 static void watch_notified(void *ud)
 {
-    drain_poll(ud);
+    soon_poll(ud, drain_poll);
 }
 
 /* The drain's result as it stands, with the pods left and the budgets that block them. */
@@ -1605,38 +1646,20 @@ static void wait_list_into(cm_node_op *op, const cJSON *list)
         wait_put(op, it, 0);
 }
 
+static int wait_take(cm_node_op *op, const cJSON *ev)
+{
+    const char *type = str(ev, "type");
+    if (type && !strcmp(type, "RELIST"))
+        wait_list_into(op, obj(ev, "object"));
+    else if (type && strcmp(type, "BOOKMARK"))
+        wait_put(op, obj(ev, "object"), !strcmp(type, "DELETED"));
+    wait_check(op);
+    return 1;
+}
+
 static void wait_poll(cm_node_op *op)
 {
-    if (op->polling) {
-        op->repoll = 1;
-        return;
-    }
-    op->polling = 1;
-    do {
-        op->repoll = 0;
-        for (;;) {
-            cJSON *ev = NULL;
-            cm_k8s_error err = {0};
-            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
-            if (rc < 0) {
-                op->polling = 0;
-                op_fail(op, &err);
-                return;
-            }
-            if (rc != 1)
-                break;
-            const char *type = str(ev, "type");
-            if (type && !strcmp(type, "RELIST"))
-                wait_list_into(op, obj(ev, "object"));
-            else if (type && strcmp(type, "BOOKMARK"))
-                wait_put(op, obj(ev, "object"), !strcmp(type, "DELETED"));
-            cJSON_Delete(ev);
-            wait_check(op);
-            if (op->done)
-                break;
-        }
-    } while (op->repoll && !op->done);
-    op->polling = 0;
+    take_events(op, wait_take);
 }
 
 static void wait_notified(void *ud)
@@ -1725,7 +1748,6 @@ struct run_on {
     int adopted;
     int failing;          /* the pod is deleted, then the op fails with op->err */
     cm_timer *timer;      /* the create after an earlier pod went (not from inside the watch) */
-    cm_timer *poll_timer; /* the watch's news, taken from the loop: never inside the write that made it */
     char why[600];        /* the pod's end: reason, exit code, the script's error */
 };
 
@@ -1735,9 +1757,7 @@ static void stop_run_timer(cm_node_op *op)
         return;
     if (op->run->timer)
         cm_loop_timer_cancel(op->loop, op->run->timer);
-    if (op->run->poll_timer)
-        cm_loop_timer_cancel(op->loop, op->run->poll_timer);
-    op->run->timer = op->run->poll_timer = NULL;
+    op->run->timer = NULL;
 }
 
 static void run_free(struct run_on *r)
@@ -1902,8 +1922,12 @@ static void run_logged(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
     size_t n = strlen(log);
     while (n && (log[n - 1] == '\n' || log[n - 1] == ' '))
         n--;
-    cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: %s%s%.*s", r->script, r->node, r->why,
-                  n ? "; log: " : "; no log", (int)(n > 1500 ? 1500 : n), log + (n > 1500 ? n - 1500 : 0));
+    if (rc != 0) /* why the log could not be read (a 403 without pods/log, ...) */
+        cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: %s; log not read: %s (%s)", r->script, r->node,
+                      r->why, res->err.message, res->err.code ? res->err.code : "?");
+    else
+        cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: %s%s%.*s", r->script, r->node, r->why,
+                      n ? "; log: " : "; no log", (int)(n > 1500 ? 1500 : n), log + (n > 1500 ? n - 1500 : 0));
     r->failing = 1;
     run_delete(op);
 }
@@ -1989,56 +2013,28 @@ static void run_seen(cm_node_op *op, const cJSON *pod)
         run_ended(op, pod);
 }
 
+/* One event of the pod's watch; stops at a change of phase (what follows is another watch's). */
+static int run_take(cm_node_op *op, const cJSON *ev)
+{
+    enum run_phase at = op->run->phase;
+    const char *type = str(ev, "type");
+    if (type && !strcmp(type, "RELIST"))
+        run_seen(op, cJSON_GetArrayItem(obj(obj(ev, "object"), "items"), 0));
+    else if (type && !strcmp(type, "DELETED"))
+        run_seen(op, NULL);
+    else if (type && strcmp(type, "BOOKMARK"))
+        run_seen(op, obj(ev, "object"));
+    return op->run->phase == at;
+}
+
 static void run_poll(cm_node_op *op)
 {
-    if (op->polling) {
-        op->repoll = 1;
-        return;
-    }
-    op->polling = 1;
-    do {
-        op->repoll = 0;
-        for (enum run_phase at = op->run->phase; !op->done && op->run->phase == at;) {
-            cJSON *ev = NULL;
-            cm_k8s_error err = {0};
-            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
-            if (rc < 0) {
-                op->polling = 0;
-                op_fail(op, &err);
-                return;
-            }
-            if (rc != 1)
-                break;
-            const char *type = str(ev, "type");
-            if (type && !strcmp(type, "RELIST"))
-                run_seen(op, cJSON_GetArrayItem(obj(obj(ev, "object"), "items"), 0));
-            else if (type && !strcmp(type, "DELETED"))
-                run_seen(op, NULL);
-            else if (type && strcmp(type, "BOOKMARK"))
-                run_seen(op, obj(ev, "object"));
-            cJSON_Delete(ev);
-        }
-    } while (op->repoll && !op->done);
-    op->polling = 0;
+    take_events(op, run_take);
 }
 
-static void run_poll_due(cm_loop *loop, void *ud)
-{
-    (void)loop;
-    cm_node_op *op = ud;
-    op->run->poll_timer = NULL;
-    run_poll(op);
-}
-
-/* The watch has news. It may be telling from inside the fake cluster's write (in simulation the
- * stream is fed as the store changes), so the requests the news leads to go from the loop. */
 static void run_notified(void *ud)
 {
-    cm_node_op *op = ud;
-    if (!op->run->poll_timer)
-        op->run->poll_timer = cm_loop_timer(op->loop, cm_loop_now(op->loop), run_poll_due, op);
-    if (!op->run->poll_timer)
-        op_oom(op);
+    soon_poll(ud, run_poll);
 }
 
 /* Watches the pod from pod's resourceVersion (run_seen gets what changes). */

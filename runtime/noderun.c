@@ -28,6 +28,17 @@ static int is_name(const char *script)
     return n && !strchr(script, '/') && !(n > 4 && strcmp(script + n - 4, ".lua") == 0);
 }
 
+/* Pushes exit code 0 and v (taken) as one line of JSON; returns 2. */
+static int push_result(lua_State *L, cJSON *v)
+{
+    char *line = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    lua_pushinteger(L, 0);
+    lua_pushstring(L, line ? line : "null");
+    free(line);
+    return 2;
+}
+
 /* The host paths of the script's table at idx (absent: none) as a JSON array line, pushed with exit
  * code 0 before it; or exit code 2, a message and "Usage" for a declaration that is not a list of
  * absolute paths. Returns the number of values pushed. */
@@ -52,12 +63,7 @@ static int declared_paths(lua_State *L, int idx, const char *script)
             return 3;
         }
     }
-    char *line = cJSON_PrintUnformatted(a);
-    cJSON_Delete(a);
-    lua_pushinteger(L, 0);
-    lua_pushstring(L, line ? line : "[]");
-    free(line);
-    return 2;
+    return push_result(L, a);
 }
 
 /* The protected part: [run, script, args_json, paths_only, source] -> result line, exit code
@@ -135,13 +141,7 @@ static int body(lua_State *L)
         lua_pushstring(L, lua_isstring(L, base + 3) ? lua_tostring(L, base + 3) : "ScriptError");
         return 3;
     }
-    cJSON *res = cm_lua_to_json(L, base + 1); /* raises for what JSON cannot hold: protected */
-    char *line = cJSON_PrintUnformatted(res);
-    cJSON_Delete(res);
-    lua_pushinteger(L, 0);
-    lua_pushstring(L, line ? line : "null");
-    free(line);
-    return 2;
+    return push_result(L, cm_lua_to_json(L, base + 1)); /* raises for what JSON cannot hold: protected */
 }
 
 /* cm_node_run, or with paths_only the script's declared host paths. */
@@ -224,20 +224,6 @@ char *cm_node_script_source(const char *lua_dir, const char *script)
         snprintf(path, sizeof path, "%s/node/%s.lua", lua_dir, script);
     else
         snprintf(path, sizeof path, "%s", script);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    cm_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        cm_buf_add(&b, chunk, n);
-    int bad = ferror(f) || b.oom;
-    fclose(f);
-    cm_buf_add(&b, "", 1);
-    if (bad || b.oom) {
-        cm_buf_free(&b);
-        return NULL;
-    }
-    return b.p; /* the buffer's memory is the caller's now */
+    size_t len;
+    return cm_read_file(path, &len);
 }

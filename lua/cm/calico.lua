@@ -25,6 +25,8 @@ M.VXLAN_DEVICE_V6 = "vxlan-v6.calico"
 --- Host ends of workload veths are cali<11 hex>; Felix's chains are cali-*.
 M.WORKLOAD_PREFIX = "cali"
 M.IPTABLES_CHAIN_PREFIX = "cali-"
+--- Felix's nftables dataplane keeps its rules in tables of its own.
+M.NFT_TABLES = { { family = "ip", name = "calico" }, { family = "ip6", name = "calico" } }
 --- The route protocol Felix programs its routes with (felix's default deviceRouteProtocol: 80).
 M.FELIX_ROUTE_PROTOCOL = "80"
 --- The placeholder Calico's migration controller writes under CNI_CONF_NAME while a node has

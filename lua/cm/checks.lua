@@ -8,14 +8,22 @@ local ip = require "cm.ip"
 
 local M = {}
 
---- The permissions a migration uses: {group, resource, verb[, subresource]}.
+--- The permissions a migration uses: {group, resource, verb[, subresource]}; exactly what the
+--- ClusterRole of examples/deploy/migration-job.yaml grants (tests/cli/test_deploy.sh).
 M.PERMISSIONS = {
-   { "", "nodes", "patch" }, { "", "nodes", "list" }, { "", "nodes", "watch" }, { "", "nodes", "update", "status" },
-   { "", "pods", "list" }, { "", "pods", "delete" }, { "", "pods", "create", "eviction" },
-   { "", "pods", "create" }, { "", "configmaps", "create" }, { "", "configmaps", "update" },
-   { "apps", "daemonsets", "patch" }, { "apps", "daemonsets", "delete" },
-   { "crd.projectcalico.org", "ippools", "create" }, { "crd.projectcalico.org", "blockaffinities", "create" },
+   { "", "nodes", "get" }, { "", "nodes", "list" }, { "", "nodes", "patch" },
+   { "", "pods", "get" }, { "", "pods", "list" }, { "", "pods", "watch" }, { "", "pods", "create" },
+   { "", "pods", "delete" }, { "", "pods", "create", "eviction" }, { "", "pods", "get", "log" },
+   { "", "configmaps", "get" }, { "", "configmaps", "create" }, { "", "configmaps", "patch" },
+   { "apps", "daemonsets", "get" }, { "apps", "daemonsets", "watch" }, { "apps", "daemonsets", "patch" },
+   { "apps", "daemonsets", "delete" },
+   { "policy", "poddisruptionbudgets", "list" },
+   { "coordination.k8s.io", "leases", "get" }, { "coordination.k8s.io", "leases", "watch" },
+   { "coordination.k8s.io", "leases", "create" }, { "coordination.k8s.io", "leases", "patch" },
+   { "crd.projectcalico.org", "ippools", "list" }, { "crd.projectcalico.org", "ippools", "create" },
+   { "crd.projectcalico.org", "blockaffinities", "list" }, { "crd.projectcalico.org", "blockaffinities", "create" },
    { "crd.projectcalico.org", "ipamblocks", "create" }, { "crd.projectcalico.org", "ipamhandles", "create" },
+   { "crd.projectcalico.org", "felixconfigurations", "get" },
    { "crd.projectcalico.org", "felixconfigurations", "create" },
    { "crd.projectcalico.org", "felixconfigurations", "patch" },
 }
@@ -230,7 +238,8 @@ local function check_nodes(r, s, cfg)
    end
 end
 
---- PodDisruptionBudgets that would block a drain now.
+--- PodDisruptionBudgets that would block a drain now: a blocker before a migration starts, a
+--- warning once it has (its own evictions took the budget: the drains wait for it to come back).
 local function check_pdbs(r, s)
    local blocking = {}
    for _, p in ipairs(s.pdbs) do
@@ -240,7 +249,11 @@ local function check_pdbs(r, s)
             p.metadata.name, st.currentHealthy or 0, st.desiredHealthy or 0)
       end
    end
-   if #blocking > 0 then
+   if #blocking > 0 and s.started then
+      r:add("pdb", "warning", ("%d PodDisruptionBudget(s)"):format(#blocking), "would block drains now: "
+         .. names(blocking) .. "; the migration is under way (its evictions count), so the drains wait for them",
+         nil)
+   elseif #blocking > 0 then
       r:add("pdb", "blocker", ("%d PodDisruptionBudget(s)"):format(#blocking), "would block drains now: "
          .. names(blocking), "scale the workload up or relax the budget (or --skip pdb: drains wait for it)")
    else

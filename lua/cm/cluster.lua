@@ -53,7 +53,8 @@ end
 ---@param c userdata a cm.k8s client
 ---@param cfg table cm.config.parse's result (names and namespaces to look in)
 ---@return table|nil snap {flannel_ds, flannel_info, flannel_cm, net_conf, net_conf_err, nodes,
----   calico_ds, calico_config, migration_config, backup, pools, felix, affinities, pdbs, crds, looked}
+---   calico_ds, calico_config, migration_config, backup, pools, felix, affinities, pdbs, crds, looked,
+---   started (M.started)}
 ---@return string|nil message
 ---@return string|nil code
 function M.read(c, cfg)
@@ -104,7 +105,24 @@ function M.read(c, cfg)
    s.pdbs, err, code = list(c, { apiVersion = "policy/v1", kind = "PodDisruptionBudget" })
    if s.pdbs == nil then return nil, err, code end
    s.pdbs = s.pdbs or {}
+   s.started = M.started(s)
    return s
+end
+
+--- Whether a migration has started here: its settings saved, or a node past flannel in the
+--- label protocol (Calico's controller leaves no ConfigMap mark of its own).
+---@param s table M.read's result
+---@return boolean
+function M.started(s)
+   local mc = s.migration_config
+   if mc and mc.data and mc.data["cni-migrate.started"] then return true end
+   for _, n in ipairs(s.nodes or {}) do
+      local l = n.metadata.labels or {}
+      if l[calico.LABEL_IN_PROGRESS] or l[calico.LABEL_NETWORK] == "none" or l[calico.LABEL_NETWORK] == "calico" then
+         return true
+      end
+   end
+   return false
 end
 
 --- Adds one observation of a setting; several for one setting must agree (else a contradiction).

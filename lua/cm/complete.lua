@@ -1,10 +1,11 @@
 --- cm.complete: the end of a migration (Calico's completeMigration, §2.4), with a backup first:
 --- flannel's (or Canal's) DaemonSet and ConfigMap saved for rollback, the DaemonSet deleted in
 --- the foreground and waited for (a watch), calico-node's migration nodeSelector removed (its
---- other selectors kept), the network label removed from every node. Each step reads what is
---- there, so a completion cut short is finished by running it again.
+--- other selectors kept) and its rollout waited for, the network label removed from every node.
+--- Each step reads what is there, so a completion cut short is finished by running it again.
 local calico = require "cm.calico"
 local json = require "cm.json"
+local time = require "cm.time"
 
 local M = {}
 
@@ -74,6 +75,55 @@ function M.calico_selector(ctx)
       { { op = "test", path = path, value = "calico" }, { op = "remove", path = path } }, { type = "json" }))
    ctx.step("calico-selector", nil, ("DaemonSet %s/%s: nodeSelector %s removed"):format(ds.metadata.namespace,
       ds.metadata.name, calico.LABEL_NETWORK))
+end
+
+--- Whether a DaemonSet's rollout is done, as `kubectl rollout status` decides: the controller saw
+--- the latest spec, and every node it schedules runs an updated pod that is available.
+local function rolled_out(ds)
+   local st = ds.status or {}
+   local want = st.desiredNumberScheduled or 0
+   return (st.observedGeneration or 0) >= (ds.metadata.generation or 1) and (st.updatedNumberScheduled or 0) >= want
+      and (st.numberAvailable or 0) >= want
+end
+
+--- Waits (a watch) for calico-node's rollout without the migration's selector: changing the pod
+--- template restarts calico-node on every node, one at a time, and the migration is done once
+--- they all run again. Fails when no node's pod became available for --calico-ready-timeout.
+function M.calico_rollout(ctx)
+   local ds = ctx.snap.calico_ds
+   if not ds or ctx.dry_run then return end
+   local ref = { apiVersion = "apps/v1", kind = "DaemonSet", namespace = ds.metadata.namespace,
+      name = ds.metadata.name }
+   local cur = must("get DaemonSet " .. ds.metadata.name, ctx.c:get(ref))
+   local t0, limit = time.now(), ctx.cfg.opts.calico_ready_timeout
+   local function progress(d)
+      local st = d.status or {}
+      return st.numberAvailable or 0, st.updatedNumberScheduled or 0
+   end
+   while not rolled_out(cur) do
+      local a0, u0 = progress(cur)
+      local moved = false
+      for ev in ctx.c:watch { apiVersion = "apps/v1", kind = "DaemonSet", namespace = ref.namespace,
+         fieldSelector = "metadata.name=" .. ref.name, resourceVersion = cur.metadata.resourceVersion,
+         timeout = limit } do
+         if ev.type == "ERROR" then fail("DaemonSet %s/%s: watch: %s (%s)", ref.namespace, ref.name,
+            tostring(ev.message), tostring(ev.code)) end
+         local o = ev.type == "RELIST" and (ev.object.items or {})[1] or ev.object
+         if ev.type == "DELETED" or not o then fail("DaemonSet %s/%s was deleted", ref.namespace, ref.name) end
+         cur = o
+         local a, u = progress(o)
+         if a ~= a0 or u ~= u0 then moved = true break end
+         if rolled_out(o) then break end
+      end
+      if not moved and not rolled_out(cur) then
+         fail("DaemonSet %s/%s: rollout stuck at %d/%d updated, %d available for %ds", ref.namespace, ref.name,
+            (cur.status or {}).updatedNumberScheduled or 0, (cur.status or {}).desiredNumberScheduled or 0,
+            (cur.status or {}).numberAvailable or 0, limit)
+      end
+   end
+   local d = time.now() - t0
+   ctx.step("calico-rollout", nil, ("DaemonSet %s/%s: %d node(s) run the updated calico-node%s"):format(ref.namespace,
+      ref.name, (cur.status or {}).desiredNumberScheduled or 0, d >= 0.05 and (" (%.1fs)"):format(d) or ""))
 end
 
 --- Removes the network label from every node.

@@ -114,4 +114,28 @@ function M.remove(chain_pred, rule_pred)
    return removed, skipped
 end
 
+--- Deletes the nftables tables of the host named in `wanted` ({{family, name}}), with all they
+--- hold. Idempotent. Without nft there is no nftables mode to undo: nothing removed, the reason
+--- given as `skipped`.
+---@param wanted table
+---@return table|nil removed {"family name", ...}
+---@return string|nil skipped, or the message on failure
+---@return string|nil code
+function M.remove_nft_tables(wanted)
+   local removed = setmetatable({}, json.array_mt)
+   local tables, err, code = iptables.nft_tables()
+   if not tables and code == "ENOENT" then return removed, err end
+   if not tables then return nil, err, code end
+   for _, t in ipairs(tables) do
+      for _, w in ipairs(wanted) do
+         if t.family == w.family and t.name == w.name then
+            local ok, derr, dcode = iptables.nft_delete_table(t.family, t.name)
+            if not ok then return nil, derr, dcode end
+            removed[#removed + 1] = t.family .. " " .. t.name
+         end
+      end
+   end
+   return removed
+end
+
 return M

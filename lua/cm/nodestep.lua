@@ -124,8 +124,8 @@ function M.timed(ctx, name, step, fn)
    ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
 end
 
---- v, or raises "what: msg (code)".
-function M.need(v, what, msg, code)
+--- v, or raises "what: msg (code)": need(what, call(...)) keeps all of a call's failure.
+function M.need(what, v, msg, code)
    if v == nil then fail("%s: %s (%s)", what, tostring(msg), tostring(code)) end
    return v
 end
@@ -140,7 +140,7 @@ function M.drain(ctx, name)
       ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
          tostring(b.pod))
    end
-   M.need(res, "node " .. name .. ": drain", msg, code)
+   M.need("node " .. name .. ": drain", res, msg, code)
    return ("%d evicted, %d deleted"):format(#(res.evicted or {}), #(res.deleted or {}))
 end
 
@@ -174,15 +174,16 @@ function M.migrate(ctx, n)
          end)
       end
       timed(ctx, name, "flannel-gone", function()
-         need(node.wait_pod(ctx.c, { namespace = fds.metadata.namespace, selector = selector_of(fds), node = name,
-            state = "gone", timeout = o.pod_gone_timeout }), "node " .. name .. ": flannel's pod leaving")
+         need("node " .. name .. ": flannel's pod leaving",
+            node.wait_pod(ctx.c, { namespace = fds.metadata.namespace, selector = selector_of(fds), node = name,
+            state = "gone", timeout = o.pod_gone_timeout }))
          return "flannel's pod is gone (watched)"
       end)
       timed(ctx, name, "flannel-cleanup", function()
-         local r = need(node.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
+         local r = need("node " .. name .. ": flannel-cleanup",
+            node.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
             cni_dir = v.CNI_CONFIG_DIR, cni_conf_name = calico.CNI_CONF_NAME },
-            { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
-            "node " .. name .. ": flannel-cleanup")
+            { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }))
          local links = table.concat(r.links and r.links.removed or {}, ", ")
          local rules = 0
          for _, x in ipairs(r.iptables and r.iptables.removed or {}) do rules = rules + (x.rules or 0) end
@@ -204,16 +205,17 @@ function M.migrate(ctx, n)
    end
    local cds = ctx.snap.calico_ds
    timed(ctx, name, "calico-ready", function()
-      need(node.wait_pod(ctx.c, { namespace = cds.metadata.namespace, selector = selector_of(cds), node = name,
-         state = "ready", timeout = o.calico_ready_timeout }), "node " .. name .. ": calico-node Ready")
+      need("node " .. name .. ": calico-node Ready",
+         node.wait_pod(ctx.c, { namespace = cds.metadata.namespace, selector = selector_of(cds), node = name,
+         state = "ready", timeout = o.calico_ready_timeout }))
       return "calico-node Ready (watched)"
    end)
    timed(ctx, name, "calico-check", function()
-      local r = need(node.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT,
+      local r = need("node " .. name .. ": calico-check",
+         node.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT,
          mac = (n.metadata.annotations or {})[calico.ANN_VXLAN_MAC],
          address = (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR], cni_dir = v.CNI_CONFIG_DIR },
-         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }),
-         "node " .. name .. ": calico-check")
+         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }))
       if r.ok == false then
          fail("node %s: calico-check: %s", name, table.concat(r.problems or {}, "; "))
       end

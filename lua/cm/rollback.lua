@@ -285,9 +285,10 @@ function M.node(ctx, n, flannel_live)
       end
       if s.calico_ds then
          timed(ctx, name, "calico-gone", function()
-            need(node.wait_pod(ctx.c, { namespace = s.calico_ds.metadata.namespace,
+            need("node " .. name .. ": calico-node leaving",
+               node.wait_pod(ctx.c, { namespace = s.calico_ds.metadata.namespace,
                selector = nodestep.selector_of(s.calico_ds), node = name, state = "gone",
-               timeout = o.pod_gone_timeout }), "node " .. name .. ": calico-node leaving")
+               timeout = o.pod_gone_timeout }))
             return "calico-node's pod is gone (watched)"
          end)
       end
@@ -298,10 +299,11 @@ function M.node(ctx, n, flannel_live)
             vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT, ["local"] = info.public_ip:gsub("/%d+$", ""),
             mtu = v.FLANNEL_MTU > 0 and v.FLANNEL_MTU or nil,
             dev = iface and iface:match("^[%w][%w._-]*$") and not iface:match("^%d+%.") and iface or nil } or nil
-         local r = need(ctx.run_on(ctx.c, name, "calico-cleanup", { cni_dir = v.CNI_CONFIG_DIR,
+         local r = need("node " .. name .. ": calico-cleanup",
+            ctx.run_on(ctx.c, name, "calico-cleanup", { cni_dir = v.CNI_CONFIG_DIR,
             cni_conf_name = calico.CNI_CONF_NAME, restore = { conf_name }, fallback = conf_text and
             { [conf_name] = conf_text } or nil, vtep = vtep }, { namespace = v.CALICO_DAEMONSET_NAMESPACE,
-            timeout = o.node_step_timeout }), "node " .. name .. ": calico-cleanup")
+            timeout = o.node_step_timeout }))
          local links = table.concat(r.links and r.links.removed or {}, ", ")
          local restored = {}
          for _, x in ipairs(r.cni and r.cni.restored or {}) do
@@ -325,14 +327,15 @@ function M.node(ctx, n, flannel_live)
    end
    local fds = s.flannel_ds
    timed(ctx, name, "flannel-ready", function()
-      need(node.wait_pod(ctx.c, { namespace = fds.metadata.namespace, selector = nodestep.selector_of(fds),
-         node = name, state = "ready", timeout = o.flannel_ready_timeout }), "node " .. name .. ": flannel's pod Ready")
+      need("node " .. name .. ": flannel's pod Ready",
+         node.wait_pod(ctx.c, { namespace = fds.metadata.namespace, selector = nodestep.selector_of(fds),
+         node = name, state = "ready", timeout = o.flannel_ready_timeout }))
       return "flannel's pod Ready (watched)"
    end)
    timed(ctx, name, "flannel-check", function()
-      local r = need(ctx.run_on(ctx.c, name, "node-facts", { vni = v.FLANNEL_VNI, cni_dir = v.CNI_CONFIG_DIR },
-         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout, step = "flannel-check" }),
-         "node " .. name .. ": flannel-check")
+      local r = need("node " .. name .. ": flannel-check",
+         ctx.run_on(ctx.c, name, "node-facts", { vni = v.FLANNEL_VNI, cni_dir = v.CNI_CONFIG_DIR },
+         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout, step = "flannel-check" }))
       return check_flannel(ctx, n, r)
    end)
    timed(ctx, name, "uncordon", function()

@@ -1,8 +1,8 @@
 --- calico-cleanup (rollback): removes what Calico left on this node (its CNI config and
 --- kubeconfig, vxlan.calico and vxlan-v6.calico, cali* workload links, Felix's routes, the
---- cali-* iptables chains), makes flannel.<VNI> again with the node's VtepMAC (args.vtep), and
---- restores flannel's CNI config from the backup that flannel-cleanup made, or writes it from
---- args.fallback[name] when there is no backup.
+--- cali-* iptables chains, the nftables mode's ip/ip6 calico tables), makes flannel.<VNI> again
+--- with the node's VtepMAC (args.vtep), and restores flannel's CNI config from the backup that
+--- flannel-cleanup made, or writes it from args.fallback[name] when there is no backup.
 --- Idempotent. Args and result: README.md, "Node scripts".
 local calico = require "cm.calico"
 local cni = require "cm.cni"
@@ -87,6 +87,10 @@ local function main(args)
    if not removed then return nil, ierr, icode end
    res.iptables.removed = removed
    res.changed = res.changed or #removed > 0
+   local tables, skipped, tcode = ipt.remove_nft_tables(calico.NFT_TABLES) -- Felix's nftables mode
+   if not tables then return nil, skipped, tcode end
+   res.nftables = { removed = tables, skipped = skipped }
+   res.changed = res.changed or #tables > 0
    for _, name in ipairs(args.restore or { flannel.CNI_CONF_NAME }) do
       local path, backup = dir .. "/" .. name, backup_dir .. "/" .. name
       if not cni.read(path) then -- else already there (restored before, or never removed)

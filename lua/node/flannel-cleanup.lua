@@ -7,7 +7,6 @@ local calico = require "cm.calico"
 local cni = require "cm.cni"
 local flannel = require "cm.flannel"
 local ipt = require "cm.iptables_plan"
-local iptables = require "cm.iptables"
 local json = require "cm.json"
 local netlink = require "cm.netlink"
 
@@ -84,19 +83,10 @@ local function main(args)
       res.changed = res.changed or #removed > 0
    end
    if args.iptables ~= false then
-      local tables, terr, tcode = iptables.nft_tables()
-      if not tables and tcode ~= "ENOENT" then return nil, terr, tcode end
-      res.nftables.skipped = not tables and terr or nil -- no nft: no nftables mode to undo
-      for _, t in ipairs(tables or {}) do
-         for _, f in ipairs(flannel.NFT_TABLES) do
-            if t.family == f.family and t.name == f.name then
-               local ok, derr, dcode = iptables.nft_delete_table(t.family, t.name)
-               if not ok then return nil, derr, dcode end
-               table.insert(res.nftables.removed, t.family .. " " .. t.name)
-               res.changed = true
-            end
-         end
-      end
+      local removed, skipped, tcode = ipt.remove_nft_tables(flannel.NFT_TABLES)
+      if not removed then return nil, skipped, tcode end
+      res.nftables.removed, res.nftables.skipped = removed, skipped
+      res.changed = res.changed or #removed > 0
    end
    local names = args.flannel_conf_names
       or { args.canal and flannel.CANAL_CNI_CONF_NAME or flannel.CNI_CONF_NAME }

@@ -70,6 +70,13 @@ void cm_fake_free(cm_fake *f);
 /* Requires "Authorization: Bearer token" on every request (NULL: no check). */
 int cm_fake_set_token(cm_fake *f, const char *token);
 
+/* On: RBAC (rbac.h). The token set above is a cluster admin's; ServiceAccounts get theirs from
+ * TokenRequests (POST serviceaccounts/NAME/token) and RBAC decides what they may do. */
+void cm_fake_set_authorize(cm_fake *f, int on);
+
+/* A fresh token in buf: prefix and 32 random hex digits; 0, or -1 when getrandom fails. */
+int cm_fake_random_token(const char *prefix, char *buf, size_t size);
+
 /* Seeds the generator of uids and generated names (deterministic runs). */
 void cm_fake_seed(cm_fake *f, uint64_t seed);
 

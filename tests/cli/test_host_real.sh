@@ -3,7 +3,8 @@
 # hostops.h says (strace: a temporary file in the same directory created exclusively at 0644,
 # written, fsync'd, renamed over the name, then the directory fsync'd), whatever the umask; and
 # a tool the host runs (iptables-save here, a stand-in that hangs) is stopped when the run's
-# --timeout is spent, with code Timeout.
+# --timeout is spent, with code Timeout; one that exits before reading its input fails with its
+# message, and the process's own SIGPIPE disposition is left as it was.
 . "$(dirname "$0")/lib.sh"
 dir=$(mktemp -d /tmp/host-real.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
@@ -63,4 +64,24 @@ PATH="$dir/bin:$PATH" run "$CNI_MIGRATE" --timeout 2s run "$dir/tool.lua"
 took=$(( $(date +%s) - start ))
 expect_out '^nil	Timeout	.*iptables-legacy-save: no end within the time allowed'
 [ "$took" -le 10 ] || fail "the tool ran ${took}s past a 2s --timeout"
+
+# ---- a tool that exits before reading its input: no SIGPIPE death, the process's SIGPIPE untouched ----
+printf '#!/bin/sh
+echo "iptables-restore: line 1 failed" >&2
+exit 1
+' >"$dir/bin/iptables-legacy-restore"
+chmod +x "$dir/bin/iptables-legacy-restore"
+cat >"$dir/pipe.lua" <<'LUA'
+local iptables = require "cm.iptables"
+local ok, err, code = iptables.restore("ipv4", "legacy", ("-A FORWARD -j ACCEPT\n"):rep(20000))
+print(tostring(ok), code, err)
+local f = assert(io.open("/proc/self/status"))
+local ign = f:read("a"):match("SigIgn:%s*(%x+)")
+f:close()
+print("SIGPIPE ignored: " .. tostring((tonumber(ign, 16) >> 12) & 1 == 1))
+LUA
+PATH="$dir/bin:$PATH" run "$CNI_MIGRATE" run "$dir/pipe.lua"
+expect_rc 0
+expect_out '^nil	ToolFailed	.*iptables-legacy-restore: failed: iptables-restore: line 1 failed$'
+expect_out '^SIGPIPE ignored: false$'
 done_ok

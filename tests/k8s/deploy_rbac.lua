@@ -1,4 +1,5 @@
--- deploy_rbac.lua MANIFEST TRACE...: the Job of MANIFEST is as contracts name it (when it has one),
+-- deploy_rbac.lua MANIFEST TRACE...: the Job of MANIFEST has what a controller's Job needs (when it
+-- has one; the caller checks the printed name, label, image and command),
 -- and its ClusterRole grants exactly what the script's requests in the --trace files ask for: each
 -- request is allowed by a rule, and each verb of each rule's resources was asked for at least once.
 -- Discovery and SelfSubjectAccessReviews are every authenticated user's (system:discovery,
@@ -29,8 +30,7 @@ local job = by_kind.Job
 if job then
    local spec = job.spec.template.spec
    t.eq(job.metadata.namespace, "kube-system")
-   t.eq(job.metadata.labels["k8s-app"], "flannel-migration-controller")
-   t.eq(job.spec.template.metadata.labels["k8s-app"], "flannel-migration-controller")
+   t.eq(job.spec.template.metadata.labels["k8s-app"], job.metadata.labels["k8s-app"])
    t.eq(spec.serviceAccountName, sa.metadata.name)
    t.eq(sa.metadata.namespace, "kube-system")
    t.eq(spec.hostNetwork, true)
@@ -45,8 +45,8 @@ if job then
    t.eq(env.POD_NODE_NAME.valueFrom.fieldRef.fieldPath, "spec.nodeName")
    t.eq(env.POD_NAME.valueFrom.fieldRef.fieldPath, "metadata.name")
    t.eq(env.POD_NAMESPACE.valueFrom.fieldRef.fieldPath, "metadata.namespace")
-   print(("job %s/%s: %s %s"):format(job.metadata.namespace, job.metadata.name, spec.containers[1].image,
-      table.concat(spec.containers[1].args, " ")))
+   print(("job %s/%s k8s-app=%s: %s %s"):format(job.metadata.namespace, job.metadata.name,
+      job.metadata.labels["k8s-app"], spec.containers[1].image, table.concat(spec.containers[1].args, " ")))
 end
 
 -- The rule grants: "group/resource verb" -> false (not asked for yet) / true.
@@ -103,4 +103,17 @@ table.sort(unused)
 assert(#unused == 0, manifest .. ": granted but never asked for: " .. table.concat(unused, ", "))
 local n = 0
 for _ in pairs(granted) do n = n + 1 end
+if job and job.spec.template.spec.containers[1].args[1] == "migrate" then
+   -- preflight's RBAC check asks for the same permissions
+   local checked = {}
+   for _, p in ipairs(require("cm.checks").PERMISSIONS) do
+      local key = key_of(p[1], p[2] .. (p[4] and "/" .. p[4] or ""), p[3])
+      assert(granted[key] ~= nil, "cm.checks.PERMISSIONS has " .. key .. ", which the ClusterRole does not grant")
+      checked[key] = true
+   end
+   for key in pairs(granted) do
+      assert(checked[key], "cm.checks.PERMISSIONS lacks " .. key .. ", which the ClusterRole grants")
+   end
+   print(("preflight checks the same %d permissions"):format(n))
+end
 print(("%d requests, %d permissions, each used"):format(asked, n))

@@ -164,13 +164,25 @@ ip link set cali0123456789a up
 ip route add 10.244.1.195/32 dev cali0123456789a proto 80
 ip route add blackhole 10.244.1.192/26 proto 80
 printf '*filter\n:cali-FORWARD - [0:0]\n-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD\n-A cali-FORWARD -j ACCEPT\nCOMMIT\n' | iptables-legacy-restore --noflush
+if command -v nft >/dev/null 2>&1; then # Felix's nftables mode
+    nft add table ip calico
+    nft add chain ip calico filter-FORWARD '{ type filter hook forward priority 0; }'
+    nft add table ip6 calico
+fi
 run "$CNI_MIGRATE" node-run calico-cleanup --args "{\"cni_dir\":\"$nd\",\"backup_dir\":\"$d/backup\"}"
 expect_rc 0
 check 'd["ok"] and d["changed"] and "vxlan.calico" in d["links"]["removed"] and "cali0123456789a" in d["links"]["removed"] and d["routes"]["removed"] >= 1 and len(d["cni"]["restored"]) == 1' "calico-cleanup: what it removed and restored"
+if command -v nft >/dev/null 2>&1; then
+    check 'sorted(d["nftables"]["removed"]) == ["ip calico", "ip6 calico"]' "calico-cleanup: Felix's nftables tables reported"
+fi
 OUT=$(ip -j link show); check 'not ({"vxlan.calico", "cali0123456789a"} & {l["ifname"] for l in d})' "ip link: Calico's devices gone"
 OUT=$(ip -j route show table all); check 'not [r for r in d if r.get("protocol") in ("80", 80)]' "ip route: Felix's routes gone"
 OUT=$(iptables-legacy-save); expect_no_out 'cali'
 expect_out '^-A FORWARD -j SITE'
+if command -v nft >/dev/null 2>&1; then
+    OUT=$(nft -j list tables)
+    check 'not [t for t in d["nftables"] if "table" in t and t["table"]["name"] == "calico"] and [t for t in d["nftables"] if "table" in t and t["table"]["name"] == "site"]' "nft: Felix's tables gone, the site's kept"
+fi
 cmp -s "$nd/10-flannel.conflist" "$d/flannel.orig" || fail "10-flannel.conflist not restored as it was"
 [ -f "$nd/10-calico.conflist" ] && fail "10-calico.conflist still there"
 run "$CNI_MIGRATE" node-run calico-cleanup --args "{\"cni_dir\":\"$nd\",\"backup_dir\":\"$d/backup\"}"

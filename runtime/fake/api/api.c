@@ -2,6 +2,7 @@
 #include "fakeint.h"
 
 #include "json.h"
+#include "rbac.h"
 #include "status.h"
 
 #include <ctype.h>
@@ -92,6 +93,7 @@ void cm_fake_free(cm_fake *f)
     cJSON_Delete(f->settings);
     free(f->settings_lines);
     free(f->token);
+    cm_rbac_free(f);
     free(f);
 }
 
@@ -99,6 +101,11 @@ void cm_fake_set_extension(cm_fake *f, cm_fake_ext_fn fn, void *ud)
 {
     f->ext = fn;
     f->ext_ud = ud;
+}
+
+void cm_fake_set_authorize(cm_fake *f, int on)
+{
+    f->authorize = on;
 }
 
 int cm_fake_set_token(cm_fake *f, const char *token)
@@ -1117,6 +1124,10 @@ static int is(const char *a, const char *b)
 static void dispatch_resource(struct call *c)
 {
     const char *m = c->req->method;
+    if (c->sa && !cm_rbac_check(c))
+        return;
+    if (c->sub && is(c->sub, "token") && is(c->kind->kind, "ServiceAccount") && is(m, "POST") && c->f->authorize)
+        return cm_rbac_token_request(c);
     if (c->sub && is(c->sub, "eviction") && (c->kind->flags & CM_KIND_EVICTION) && is(m, "POST"))
         return cm_api_evict(c);
     if (c->sub && is(c->sub, "log") && (c->kind->flags & CM_KIND_LOG) && is(m, "GET"))
@@ -1179,18 +1190,23 @@ static int dispatch_api(struct call *c, char **seg, size_t n)
     return dispatch_resource(c), 1;
 }
 
-static int authorized(const cm_fake *f, const cm_fake_req *req)
+/* Whether the request's token is known (under --authorize, c->sa is who it is). */
+static int authenticated(struct call *c)
 {
-    if (!f->token || req->internal)
+    if (c->req->internal)
         return 1;
-    const char *a = req->authorization;
-    return a && strncmp(a, "Bearer ", 7) == 0 && strcmp(a + 7, f->token) == 0;
+    if (c->f->authorize)
+        return cm_rbac_authenticate(c->f, c->req->authorization, &c->sa);
+    if (!c->f->token)
+        return 1;
+    const char *a = c->req->authorization;
+    return a && strncmp(a, "Bearer ", 7) == 0 && strcmp(a + 7, c->f->token) == 0;
 }
 
 static void route(struct call *c)
 {
     const char *path = c->req->path;
-    if (!authorized(c->f, c->req))
+    if (!authenticated(c))
         return cm_reply_status(c, cm_status_new(401, "Unauthorized", "Unauthorized"));
     if (is(path, "/version") || is(path, "/version/"))
         return version_doc(c);

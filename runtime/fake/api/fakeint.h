@@ -39,6 +39,9 @@ struct cm_fake {
     int settings_line;        /* the line the FakeCluster document starts on */
     const cm_fake_filter *filter; /* around the REST core (fake.h); never NULL */
     void *filter_ud;
+    int authorize;            /* RBAC for ServiceAccounts' tokens (rbac.c); the token is an admin's */
+    struct cm_sa_token *tokens; /* the tokens TokenRequests issued (rbac.c) */
+    size_t ntokens;
 };
 
 /* A node of a parsed document and the line it starts on. */
@@ -60,6 +63,7 @@ struct call {
     char **qkeys, **qvals; /* decoded query */
     size_t nq;
     cJSON *json; /* req->json until read_body takes it */
+    const struct cm_sa *sa; /* under --authorize, the ServiceAccount asking (rbac.h); NULL: an admin */
 };
 
 /* The decoded value of query parameter key, or NULL. */

@@ -129,7 +129,10 @@ cJSON *cm_status_forbidden(const cm_kind *k, const char *name, const char *why)
 {
     char q[256], msg[1024];
     cm_kind_qualified(k, q, sizeof q);
-    snprintf(msg, sizeof msg, "%s \"%s\" is forbidden: %s", q, name, why);
+    if (name && *name)
+        snprintf(msg, sizeof msg, "%s \"%s\" is forbidden: %s", q, name, why);
+    else
+        snprintf(msg, sizeof msg, "%s is forbidden: %s", q, why);
     cJSON *st = cm_status_new(403, "Forbidden", msg);
     cm_status_details(st, name, k->group, k->plural);
     return st;

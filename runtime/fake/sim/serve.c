@@ -112,8 +112,16 @@ static int start(struct server *s, cm_fake *f, cm_loop *loop, char *url, size_t 
                  size_t errsize)
 {
     const struct cm_serve_opts *o = s->o;
-    if (o->token && cm_fake_set_token(f, o->token) != 0)
+    const char *token = o->token;
+    char admin[64];
+    if (o->authorize && !token) {
+        if (cm_fake_random_token("cm-admin.", admin, sizeof admin) != 0)
+            return snprintf(err, errsize, "getrandom: %s", strerror(errno)), CM_FAILED;
+        token = admin;
+    }
+    if (token && cm_fake_set_token(f, token) != 0)
         return snprintf(err, errsize, "out of memory"), CM_FAILED;
+    cm_fake_set_authorize(f, o->authorize);
     if (o->tls && cm_tls_generate(&s->tls, s->host, err, errsize) != 0)
         return CM_FAILED;
     s->http = cm_http_start(f, loop, s->host, s->port, o->tls ? s->tls.cert_pem : NULL,
@@ -125,7 +133,7 @@ static int start(struct server *s, cm_fake *f, cm_loop *loop, char *url, size_t 
     snprintf(addr, sizeof addr, "%s:%d", s->host, cm_http_port(s->http));
     cm_fake_set_address(f, addr);
     if (o->kubeconfig_out &&
-        write_kubeconfig(o->kubeconfig_out, url, o->tls ? s->tls.ca_pem : NULL, o->token, err, errsize) != 0)
+        write_kubeconfig(o->kubeconfig_out, url, o->tls ? s->tls.ca_pem : NULL, token, err, errsize) != 0)
         return CM_FAILED;
     return CM_OK;
 }

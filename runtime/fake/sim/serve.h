@@ -18,7 +18,8 @@ struct cm_serve_opts {
     const char *fixture;        /* path of the fixture (YAML) */
     const char *listen;         /* "127.0.0.1:0" by default */
     const char *kubeconfig_out; /* NULL: none */
-    const char *token;          /* NULL: no authentication */
+    const char *token;          /* NULL: no authentication (a random one with authorize) */
+    int authorize;              /* --authorize: RBAC for ServiceAccounts' tokens; token is an admin's */
     int tls;                    /* generate a CA and a serving certificate */
     int allow_remote;           /* permit a non-loopback --listen */
     double speed;               /* --speed: cluster seconds per real second (0: 1) */

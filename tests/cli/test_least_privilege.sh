@@ -1,0 +1,43 @@
+#!/bin/sh
+# Least privilege: a migration over HTTPS as the ServiceAccount of examples/deploy/migration-job.yaml
+# against fake serve --authorize (test_fake_authorize.sh shows it succeeds) fails, with any one rule
+# of its ClusterRole removed, with the API server's 403 naming the verb and the resource (--skip rbac
+# takes it past preflight's check to the request itself), and preflight names what is missing.
+# pods/log is needed only when a node step fails: without it, a failing step's error says the log
+# could not be read, with the 403.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fake_lib.sh"
+. "$(dirname "$0")/rbac_lib.sh"
+F="$CM_SOURCE_DIR/examples/clusters/flannel-calico-installed-4node.yaml"
+# pods/log is read when a node step fails: for that rule the cluster's calico-check fails
+mkdir -p "$FAKE_DIR/lua/node"
+printf 'return { host_paths = {}, main = function() return nil, "site check failed", "EBOOM" end }\n' \
+    >"$FAKE_DIR/lua/node/calico-check.lua"
+rule=1 # (fake_lib.sh uses i)
+while :; do
+    dropped=$("$B" run "$CM_SOURCE_DIR/tests/k8s/drop_rule.lua" "$MANIFEST" "$rule" "$FAKE_DIR/less.yaml")
+    [ -n "$dropped" ] || break
+    case "$dropped" in
+        *pods/log*) start_rbac "$FAKE_DIR/less.yaml" --speed 100 --lua-dir "$FAKE_DIR/lua" ;;
+        *) start_rbac "$FAKE_DIR/less.yaml" --speed 100 ;;
+    esac
+    run "$B" --kubeconfig "$SAK" migrate --skip rbac
+    expect_rc 1
+    # the first 403: its verb and resource are those of the rule removed
+    denied=$(printf '%s\n' "$OUT" | grep -Eo "is forbidden: User \"$SA\" cannot [a-z]+ resource \"[a-z/]+\" in API group \"[a-z0-9.-]*\"" |
+        head -n 1 | awk -F'"' '{ split($3, w, " "); print ($6 == "" ? "core" : $6) " " $4 " " w[2] }')
+    set -- $dropped # groups resources verbs, each comma-separated
+    set -- ${denied:-none none none} "$1" "$2" "$3"
+    case ",$4, ,$5, ,$6," in
+        *",$1,"*" "*",$2,"*" "*",$3,"*) echo "without rule $rule ($dropped): 403 for $3 $1/$2" ;;
+        *) fail "without rule $rule ($dropped): no 403 naming one of its verbs and resources (got: ${denied:-none})" ;;
+    esac
+    # preflight names what is missing too (or stops at the 403 of a read it needs)
+    run "$B" --kubeconfig "$SAK" preflight
+    expect_rc 1
+    expect_out "^rbac +blocker +this account +not allowed: |is forbidden: User \"$SA\" cannot"
+    fake_stop
+    rule=$((rule + 1))
+done
+[ "$rule" -gt 10 ] || fail "only $((rule - 1)) rules in $MANIFEST's ClusterRole"
+done_ok
