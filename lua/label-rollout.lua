@@ -21,7 +21,8 @@ if not concurrency or concurrency < 1 then
    proc.usage("usage: cni-migrate run label-rollout [CONCURRENCY]")
 end
 local POLL, STEP_TIMEOUT = 2, 600
-local c = assert(k8s.client())
+local c, cerr = k8s.client()
+if not c then proc.usage("label-rollout: %s", cerr) end
 local started = time.now()
 
 --- The flannel DaemonSet: kube-flannel-ds in kube-flannel (current manifests) or kube-system.

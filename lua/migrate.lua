@@ -29,7 +29,8 @@ if cfg.opts.help then
    return
 end
 
-local c = assert(k8s.client { qps = 20, burst = 40 }) -- as kube-controller-manager, not client-go's 5/10
+local c, cerr = k8s.client { qps = 20, burst = 40 } -- as kube-controller-manager, not client-go's 5/10
+if not c then proc.usage("migrate: %s", cerr) end -- no or a bad kubeconfig: nothing was sent
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
 local T0 = time.now()

@@ -17,7 +17,8 @@ if cfg.opts.help then
    io.write(config.usage("preflight"))
    return
 end
-local c = assert(k8s.client { qps = 20, burst = 40 }) -- as kube-controller-manager, not client-go's 5/10
+local c, cerr = k8s.client { qps = 20, burst = 40 } -- as kube-controller-manager, not client-go's 5/10
+if not c then proc.usage("preflight: %s", cerr) end -- no or a bad kubeconfig: nothing was sent
 local survey = assert(plan.survey(c, cfg))
 local counts = survey.results:counts()
 if cfg.opts.json then

@@ -35,7 +35,8 @@ if cfg.opts.help then
    return
 end
 
-local c = assert(k8s.client { qps = 20, burst = 40 }) -- as migrate
+local c, cerr = k8s.client { qps = 20, burst = 40 } -- as migrate
+if not c then proc.usage("rollback: %s", cerr) end -- no or a bad kubeconfig: nothing was sent
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
 local T0 = time.now()

@@ -76,6 +76,18 @@ expect_out '^cni-migrate: migrate: unknown flag --bogus$'
 run "$B" --bogus run x.lua
 expect_rc 2
 expect_out "^cni-migrate: unknown flag '--bogus'"
+# no kubeconfig, or a malformed one: one line naming it (file:line:column), exit 2, nothing sent
+printf 'clusters: [\n' > "$dir/bad-kubeconfig.yaml"
+for cmd in migrate preflight rollback; do
+    KUBECONFIG="$dir/none.yaml" HOME="$dir" run env -u KUBERNETES_SERVICE_HOST "$B" "$cmd"
+    expect_rc 2
+    expect_lines 1
+    expect_out "^cni-migrate: $cmd: no Kubernetes configuration: no kubeconfig"
+    KUBECONFIG="$dir/bad-kubeconfig.yaml" run "$B" "$cmd"
+    expect_rc 2
+    expect_lines 1
+    expect_out "^cni-migrate: $cmd: kubeconfig $dir/bad-kubeconfig.yaml:2:1: "
+done
 run "$B" migrate --help
 expect_rc 0
 expect_out '^  --flannel-annotation-prefix +flanneld --kube-annotation-prefix'
