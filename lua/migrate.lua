@@ -14,7 +14,6 @@ local calico = require "cm.calico"
 local checks = require "cm.checks"
 local complete = require "cm.complete"
 local config = require "cm.config"
-local k8s = require "cm.k8s"
 local lock = require "cm.lock"
 local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
@@ -22,15 +21,8 @@ local prepare = require "cm.prepare"
 local proc = require "cm.proc"
 local time = require "cm.time"
 
-local cfg, perr = config.parse({ ... }, os.getenv)
-if not cfg then proc.usage("migrate: %s", perr) end
-if cfg.opts.help then
-   io.write(config.usage("migrate"))
-   return
-end
-
-local c, cerr = k8s.client { qps = 20, burst = 40 } -- as kube-controller-manager, not client-go's 5/10
-if not c then proc.usage("migrate: %s", cerr) end -- no or a bad kubeconfig: nothing was sent
+local cfg, c = config.start("migrate", { ... }, os.getenv)
+if not cfg then return end
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
 local T0 = time.now()

@@ -6,19 +6,12 @@
 ---   cni-migrate preflight [--json] [--skip CHECK] [--flannel-vni N ...]
 local config = require "cm.config"
 local json = require "cm.json"
-local k8s = require "cm.k8s"
 local plan = require "cm.plan"
 local checks = require "cm.checks"
 local proc = require "cm.proc"
 
-local cfg, err = config.parse({ ... }, os.getenv)
-if not cfg then proc.usage("preflight: %s", err) end
-if cfg.opts.help then
-   io.write(config.usage("preflight"))
-   return
-end
-local c, cerr = k8s.client { qps = 20, burst = 40 } -- as kube-controller-manager, not client-go's 5/10
-if not c then proc.usage("preflight: %s", cerr) end -- no or a bad kubeconfig: nothing was sent
+local cfg, c = config.start("preflight", { ... }, os.getenv)
+if not cfg then return end
 local survey = assert(plan.survey(c, cfg))
 local counts = survey.results:counts()
 if cfg.opts.json then

@@ -20,7 +20,6 @@
 local calico = require "cm.calico"
 local checks = require "cm.checks"
 local config = require "cm.config"
-local k8s = require "cm.k8s"
 local lock = require "cm.lock"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
@@ -28,15 +27,8 @@ local proc = require "cm.proc"
 local rollback = require "cm.rollback"
 local time = require "cm.time"
 
-local cfg, perr = config.parse({ ... }, os.getenv)
-if not cfg then proc.usage("rollback: %s", perr) end
-if cfg.opts.help then
-   io.write(config.usage("rollback"))
-   return
-end
-
-local c, cerr = k8s.client { qps = 20, burst = 40 } -- as migrate
-if not c then proc.usage("rollback: %s", cerr) end -- no or a bad kubeconfig: nothing was sent
+local cfg, c = config.start("rollback", { ... }, os.getenv)
+if not cfg then return end
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
 local T0 = time.now()

@@ -2,6 +2,9 @@
 --- controller (calico-flannel-migration.md §1.2), with its name and default, is also a flag
 --- (FLANNEL_VNI is --flannel-vni); both come from the one table below. A flag wins over the
 --- variable, the variable over what the cluster shows (config.resolve), and that over the default.
+local k8s = require "cm.k8s"
+local proc = require "cm.proc"
+
 local M = {}
 
 --- The settings: name (the environment variable), kind, default, what it is.
@@ -246,6 +249,26 @@ function M.usage(command)
       out[#out + 1] = ("  %-32s %s"):format(o.flag, o.help)
    end
    return table.concat(out, "\n") .. "\n"
+end
+
+--- How every procedure starts: its flags and variables parsed (a malformed one is a usage error
+--- naming it), --help printed, and a client at kube-controller-manager's rate (20/s, burst 40, not
+--- client-go's 5/10); no kubeconfig, or a malformed one, is a usage error before anything is sent.
+---@param command string the procedure's name, for messages and --help
+---@param args string[] the procedure's arguments
+---@param getenv fun(name: string): string|nil
+---@return table|nil cfg nil when --help was printed (the procedure has nothing more to do)
+---@return userdata|nil c the client
+function M.start(command, args, getenv)
+   local cfg, err = M.parse(args, getenv)
+   if not cfg then proc.usage("%s: %s", command, err) end
+   if cfg.opts.help then
+      io.write(M.usage(command))
+      return nil
+   end
+   local c, cerr = k8s.client { qps = 20, burst = 40 }
+   if not c then proc.usage("%s: %s", command, cerr) end
+   return cfg, c
 end
 
 return M
