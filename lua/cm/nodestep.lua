@@ -3,6 +3,7 @@
 --- resumed at the step it stopped in; every step is idempotent. Label changes, our cordon and
 --- the step annotation go in one merge patch each (guarded by the resourceVersion read).
 local calico = require "cm.calico"
+local hooks = require "cm.hooks"
 local json = require "cm.json"
 local time = require "cm.time"
 
@@ -114,14 +115,17 @@ function M.delete_left(ctx, name)
    return deleted
 end
 
---- Runs one step, timed: the timeline line and the step's duration.
-function M.timed(ctx, name, step, fn)
-   local t0 = time.now()
-   local text = fn()
-   local d = time.now() - t0
-   ctx.durations[step] = ctx.durations[step] or {}
-   table.insert(ctx.durations[step], d)
-   ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+--- Runs one step, timed: the timeline line and the step's duration, between the site's
+--- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read).
+function M.timed(ctx, name, step, fn, node)
+   hooks.around(ctx, node, step, function()
+      local t0 = time.now()
+      local text = fn()
+      local d = time.now() - t0
+      ctx.durations[step] = ctx.durations[step] or {}
+      table.insert(ctx.durations[step], d)
+      ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+   end)
 end
 
 --- v, or raises "what: msg (code)": need(what, call(...)) keeps all of a call's failure.
@@ -150,7 +154,8 @@ end
 ---@return string outcome "migrated" | "already"
 function M.migrate(ctx, n)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
-   local timed, need, label, selector_of = M.timed, M.need, M.label, M.selector_of
+   local need, label, selector_of = M.need, M.label, M.selector_of
+   local function timed(c, nm, step, fn) return M.timed(c, nm, step, fn, function() return n end) end
    local name = n.metadata.name
    local l = n.metadata.labels or {}
    local net, busy = l[calico.LABEL_NETWORK], l[calico.LABEL_IN_PROGRESS] == "true"

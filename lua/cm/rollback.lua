@@ -263,7 +263,8 @@ end
 ---@return string outcome "rolled-back" | "already"
 function M.node(ctx, n, flannel_live)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
-   local timed, need = nodestep.timed, nodestep.need
+   local need = nodestep.need
+   local function timed(c, nm, step, fn) return nodestep.timed(c, nm, step, fn, function() return n end) end
    local name = n.metadata.name
    local net, busy = M.state(n, flannel_live)
    if net == "flannel" and not busy then return "already" end
