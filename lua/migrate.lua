@@ -196,7 +196,7 @@ local final = assert(c:list { apiVersion = "v1", kind = "Node" }).items
 guarded(hooks.step, ctx, "labels", complete.labels, final)
 guarded(hooks.step, ctx, "phase", prepare.migration_config, { ["cni-migrate.phase"] = "done",
    ["cni-migrate.finished"] = time.rfc3339() })
-guarded(hooks.run, hook_set, "on_finish", { command = "migrate", migrated = migrated, skipped = skipped,
+guarded(hooks.run, hook_set, "on_finish", { command = "migrate", nodes = migrated, skipped = skipped,
    seconds = time.now() - T0 })
 
 held:release()
