@@ -340,7 +340,8 @@ function M.node(ctx, n, flannel_live)
       return check_flannel(ctx, n, r)
    end)
    timed(ctx, name, "uncordon", function()
-      local _, ours = nodestep.finish(ctx, n, M.DONE, json.null)
+      local ours
+      n, ours = nodestep.finish(ctx, n, M.DONE, json.null)
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "rolled-back"
