@@ -43,7 +43,8 @@ M.SETTINGS = {
 --- variable that gives it too (env; the flag wins). kind "list" is a set (opts.skip[check]), "files"
 --- a list in the order given.
 M.OPTIONS = {
-   { flag = "--json", kind = "bool", default = false, help = "preflight: print the checks as JSON" },
+   { flag = "--json", kind = "bool", default = false, help = "preflight: the checks as JSON; status: the model" },
+   { flag = "--watch", kind = "bool", default = false, help = "status: redraw on every change until done" },
    { flag = "--skip", kind = "list", default = {}, help = "a check to pass over (repeatable, or a,b)" },
    { flag = "--calico-ready-timeout", kind = "duration", default = 300,
       help = "longest wait for calico-node Ready on a node" },
