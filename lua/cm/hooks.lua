@@ -9,6 +9,7 @@
 --- is, at a resumable point: every step is idempotent, so running it again goes on from there.
 local json = require "cm.json"
 local log = require "cm.log"
+local nodestep = require "cm.nodestep"
 local proc = require "cm.proc"
 local time = require "cm.time"
 
@@ -19,12 +20,9 @@ M.NAMES = { "on_start", "order", "hold", "before_step", "after_step", "health", 
 local KNOWN = {}
 for _, name in ipairs(M.NAMES) do KNOWN[name] = true end
 
---- The annotation a held node carries: the reason (contracts13.md), and since when.
-M.ANN_HELD = "cni-migrate.dev/held"
-M.ANN_HELD_AT = "cni-migrate.dev/held-at"
---- The annotation of a node whose health hook failed after its migration: "health: message". A
---- rerun asks the health hooks about that node again before it goes on.
-M.ANN_FAILED = "cni-migrate.dev/failed"
+--- The node annotations (contracts13.md) are cm.nodestep's: ANN_HELD (the reason) and ANN_HELD_AT
+--- on a held node; ANN_FAILED "health: message" on a node whose health hook failed after its
+--- migration, so a rerun asks the health hooks about it again before it goes on.
 
 local function fail(fmt, ...) error(fmt:format(...), 0) end
 
@@ -237,10 +235,10 @@ end
 ---@param reason string
 ---@return table n the Node as patched
 function M.mark_held(ctx, n, reason)
-   local a = n.metadata.annotations or {}
-   if a[M.ANN_HELD] == reason then return n end
+   local a, A = n.metadata.annotations or {}, nodestep
+   if a[A.ANN_HELD] == reason then return n end
    local got, msg, code = ctx.c:patch({ apiVersion = "v1", kind = "Node", name = n.metadata.name },
-      { metadata = { annotations = { [M.ANN_HELD] = reason, [M.ANN_HELD_AT] = time.rfc3339() } } }, { type = "merge" })
+      { metadata = { annotations = { [A.ANN_HELD] = reason, [A.ANN_HELD_AT] = time.rfc3339() } } }, { type = "merge" })
    if not got then fail("node %s: annotate held: %s (%s)", n.metadata.name, tostring(msg), tostring(code)) end
    return got
 end
@@ -250,24 +248,25 @@ end
 ---@param n table
 ---@return table n
 function M.unmark_held(ctx, n)
-   if (n.metadata.annotations or {})[M.ANN_HELD] == nil then return n end
+   local A = nodestep
+   if (n.metadata.annotations or {})[A.ANN_HELD] == nil then return n end
    local got, msg, code = ctx.c:patch({ apiVersion = "v1", kind = "Node", name = n.metadata.name },
-      { metadata = { annotations = { [M.ANN_HELD] = json.null, [M.ANN_HELD_AT] = json.null } } }, { type = "merge" })
+      { metadata = { annotations = { [A.ANN_HELD] = json.null, [A.ANN_HELD_AT] = json.null } } }, { type = "merge" })
    if not got then fail("node %s: remove the held annotation: %s (%s)", n.metadata.name, tostring(msg),
       tostring(code)) end
    return got
 end
 
 --- Whether a node's health hooks must run (again): it was migrated in this run, or an earlier
---- run's health hook failed on it (M.ANN_FAILED).
+--- run's health hook failed on it (ANN_FAILED).
 ---@param n table the Node
 ---@return boolean
 function M.health_pending(n)
-   return ((n.metadata.annotations or {})[M.ANN_FAILED] or ""):match("^health: ") ~= nil
+   return ((n.metadata.annotations or {})[nodestep.ANN_FAILED] or ""):match("^health: ") ~= nil
 end
 
 --- The health gate after a node is done: every health hook, with the Node as it is now. A failure
---- marks the node (M.ANN_FAILED "health: message", so a rerun asks again) and raises; a pass
+--- marks the node (ANN_FAILED "health: message", so a rerun asks again) and raises; a pass
 --- removes that mark.
 ---@param ctx table the run's ctx
 ---@param name string the node's name
@@ -278,11 +277,17 @@ function M.health(ctx, name)
    local n, msg, code = ctx.c:get(ref)
    if not n then fail("node %s: read for the health hooks: %s (%s)", name, tostring(msg), tostring(code)) end
    local ok, err = pcall(M.run, set, "health", n)
-   local mark = not ok and ("health: " .. tostring(err):gsub("\n.*", "")) or json.null
-   if ok ~= not M.health_pending(n) then
-      ctx.c:patch(ref, { metadata = { annotations = { [M.ANN_FAILED] = mark } } }, { type = "merge" })
+   local pending = M.health_pending(n)
+   if not ok then -- best effort: the failure itself is what the run reports
+      local mark = "health: " .. tostring(err):gsub("\n.*", "")
+      ctx.c:patch(ref, { metadata = { annotations = { [nodestep.ANN_FAILED] = mark } } }, { type = "merge" })
+      error(err, 0)
    end
-   if not ok then error(err, 0) end
+   if pending then
+      local done, pmsg, pcode = ctx.c:patch(ref, { metadata = { annotations = { [nodestep.ANN_FAILED] = json.null } } },
+         { type = "merge" })
+      if not done then fail("node %s: remove the failed annotation: %s (%s)", name, tostring(pmsg), tostring(pcode)) end
+   end
 end
 
 --- The end of a run that stops: every on_failure hook with the message; their own errors are

@@ -3,7 +3,6 @@
 --- resumed at the step it stopped in; every step is idempotent. Label changes, our cordon and
 --- the step annotation go in one merge patch each (guarded by the resourceVersion read).
 local calico = require "cm.calico"
-local hooks = require "cm.hooks"
 local json = require "cm.json"
 local time = require "cm.time"
 
@@ -125,7 +124,7 @@ end
 --- Runs one step, timed: the timeline line and the step's duration, between the site's
 --- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read).
 function M.timed(ctx, name, step, fn, node)
-   hooks.around(ctx, node, step, function()
+   require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
       local t0 = time.now()
       local text = fn()
       local d = time.now() - t0

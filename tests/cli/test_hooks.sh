@@ -184,6 +184,10 @@ nodes "$dir/held.yaml"
 expect_node '^worker-2 net=flannel busy=- unsched=false step=- held=label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*hold-by-label\.lua:14\) failed=-$'
 [ "$(grep -c 'net=calico busy=- unsched=false step=done held=- failed=-$' "$dir/nodes.txt")" -eq 3 ] || fail "held: the other nodes"
 expect_node '^flannel DaemonSet: there$'
+run "$B" --fake "$dir/held.yaml" --log-level warn status
+expect_rc 0
+expect_out '^Nodes: 3 done, 0 in flight, 1 held, 0 failed, 0 left \(of 4\)$'
+expect_out '^worker-2 +held +- +[0-9TZ:-]+ \([0-9]+s ago\) +label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*hold-by-label\.lua:14\)$'
 "$B" --fake "$dir/held.yaml" --fake-save "$dir/unlabelled.yaml" --log-level warn run "$PATCH" Node - worker-2 \
     '{"metadata":{"labels":{"cni-migrate.dev/hold":null}}}' || fail "unlabelling worker-2"
 run "$B" --fake "$dir/unlabelled.yaml" --fake-save "$dir/end.yaml" migrate --hooks "$E/hold-by-label.lua"
@@ -215,6 +219,8 @@ expect_out '^cni-migrate: migrate: hook health \(.*examples/hooks/deployment-hea
 nodes "$dir/unhealthy.yaml"
 expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=health: hook health .*NotFound\)$'
 expect_node '^worker-2 net=flannel busy=- unsched=false step=-'
+run "$B" --fake "$dir/unhealthy.yaml" --log-level warn status
+expect_out '^worker-1 +failed +done +.* health: hook health \(.*deployment-health\.lua:[0-9]+\) returned false: Deployment apps/gone: .*\(NotFound\)$'
 HEALTH_DEPLOYMENT=apps/web run "$B" --fake "$dir/unhealthy.yaml" --fake-save "$dir/healthy.yaml" migrate \
     --hooks "$E/deployment-health.lua"
 expect_rc 0
