@@ -12,6 +12,7 @@ local proc = require "cm.proc"
 
 local cfg, c = config.start("preflight", { ... }, os.getenv)
 if not cfg then return end
+require("cm.hooks").start(cfg, "preflight") -- the hook files a run would load: checked, not called
 local survey, serr, scode = plan.survey(c, cfg)
 if not survey then
    if scode == "BadInput" then proc.usage("preflight: %s", serr) end
