@@ -41,7 +41,8 @@ M.SETTINGS = {
 
 --- The flags that are not environment variables: flag, kind, default, what it is.
 M.OPTIONS = {
-   { flag = "--json", kind = "bool", default = false, help = "preflight: print the checks as JSON" },
+   { flag = "--json", kind = "bool", default = false, help = "preflight: the checks as JSON; status: the model" },
+   { flag = "--watch", kind = "bool", default = false, help = "status: redraw on every change until done" },
    { flag = "--skip", kind = "list", default = {}, help = "a check to pass over (repeatable, or a,b)" },
    { flag = "--calico-ready-timeout", kind = "duration", default = 300,
       help = "longest wait for calico-node Ready on a node" },

@@ -13,6 +13,10 @@ M.STEPS = { "in-progress", "cordon", "drain", "label-none", "flannel-gone", "fla
 M.ANN_STEP = "cni-migrate.dev/step"
 M.ANN_MIGRATED = "cni-migrate.dev/migrated"
 M.ANN_CORDONED = "cni-migrate.dev/cordoned"
+M.ANN_STEP_AT = "cni-migrate.dev/step-at" -- when the step annotation last changed (status's "since")
+M.ANN_HELD = "cni-migrate.dev/held" -- why the node is held out of the run (contracts13.md)
+M.ANN_HELD_AT = "cni-migrate.dev/held-at"
+M.ANN_FAILED = "cni-migrate.dev/failed" -- "STEP: message" of the failure that stopped the run on it
 
 local function fail(fmt, ...) error(fmt:format(...), 0) end
 
@@ -58,7 +62,9 @@ function M.start(ctx, n, step)
          p.metadata.annotations[M.ANN_CORDONED] = time.rfc3339()
          todo = true
       end
-      if a[M.ANN_STEP] ~= step then p.metadata.annotations[M.ANN_STEP], todo = step, true end
+      if a[M.ANN_STEP] ~= step then
+         p.metadata.annotations[M.ANN_STEP], p.metadata.annotations[M.ANN_STEP_AT], todo = step, time.rfc3339(), true
+      end
       return todo and p or nil
    end)
 end
@@ -68,7 +74,8 @@ function M.label(ctx, n, value, step)
    return M.patch_node(ctx, n, function(cur)
       local l = cur.metadata.labels or {}
       if l[calico.LABEL_NETWORK] == value then return nil end
-      return { metadata = { labels = { [calico.LABEL_NETWORK] = value }, annotations = { [M.ANN_STEP] = step } } }
+      return { metadata = { labels = { [calico.LABEL_NETWORK] = value },
+         annotations = { [M.ANN_STEP] = step, [M.ANN_STEP_AT] = time.rfc3339() } } }
    end)
 end
 
@@ -83,7 +90,7 @@ function M.finish(ctx, n, step, migrated)
       ours = a[M.ANN_CORDONED] ~= nil
       if l[calico.LABEL_IN_PROGRESS] == nil and not ours and a[M.ANN_STEP] == step then return nil end
       local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null },
-         annotations = { [M.ANN_STEP] = step, [M.ANN_MIGRATED] = migrated } } }
+         annotations = { [M.ANN_STEP] = step, [M.ANN_STEP_AT] = time.rfc3339(), [M.ANN_MIGRATED] = migrated } } }
       if ours then
          p.spec = { unschedulable = json.null }
          p.metadata.annotations[M.ANN_CORDONED] = json.null

@@ -415,7 +415,8 @@ function M.labels(ctx, remove_calico)
       for _, k in ipairs { LABEL, BUSY } do
          if l[k] ~= nil then p.metadata.labels[k], todo = json.null, true end
       end
-      local keys = { nodestep.ANN_STEP, nodestep.ANN_MIGRATED }
+      local keys = { nodestep.ANN_STEP, nodestep.ANN_STEP_AT, nodestep.ANN_MIGRATED, nodestep.ANN_HELD,
+         nodestep.ANN_HELD_AT, nodestep.ANN_FAILED }
       if remove_calico then for _, k in ipairs(CALICO_ANNOTATIONS) do keys[#keys + 1] = k end end
       for _, k in ipairs(keys) do
          if a[k] ~= nil then p.metadata.annotations[k], todo = json.null, true end
