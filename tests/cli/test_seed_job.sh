@@ -24,10 +24,10 @@ SEL="-l k8s-app=flannel-migration-controller"
 # children PID: the processes whose parent is PID
 children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
 
-# wait_job COLUMN-REGEX: polls `kubectl get jobs` (0.5 s) until its line matches, at most 90 s
+# wait_job COLUMN-REGEX: polls `kubectl get jobs` (0.5 s) until its line matches, at most 180 s
 wait_job() {
     i=0
-    while [ $i -lt 180 ]; do
+    while [ $i -lt 360 ]; do
         run kubectl get jobs $NS flannel-migration
         printf '%s\n' "$OUT" | grep -Eq -- "$1" && return 0
         sleep 0.5
@@ -182,7 +182,7 @@ expect_rc 0
 kids=$(children "$FAKE_PID")
 [ -n "$kids" ] || fail "no process runs the Job's pod"
 fake_stop
-[ "$FAKE_RC" -eq 0 ] || fail "fake serve exited $FAKE_RC on SIGTERM"
+[ "$FAKE_RC" -eq 0 ] || { OUT=$(tail -n 40 "$FAKE_DIR/stderr"); fail "fake serve exited $FAKE_RC on SIGTERM"; }
 for k in $kids; do
     ! kill -0 "$k" 2>/dev/null || fail "process $k of the Job's pod outlived fake serve"
 done

@@ -33,6 +33,7 @@ struct proc {
     char uid[64];
     char dir[64];        /* the serviceaccount files */
     int fallback_logs;   /* terminationMessagePolicy FallbackToLogsOnError */
+    int gone;            /* its pod is gone: its log goes when it ends */
     char *tail;          /* the last FALLBACK_BYTES of its output */
     size_t tail_len;
     cm_timer *timer;
@@ -386,7 +387,10 @@ static void ended(struct proc *p, int status)
 {
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     const char *msg = code && p->fallback_logs ? fallback_message(p) : NULL;
-    cm_fake_log_end(p->pp->f, p->uid);
+    if (p->gone)
+        cm_fake_log_forget(p->pp->f, p->uid);
+    else
+        cm_fake_log_end(p->pp->f, p->uid);
     unlink_proc(p);
     cm_sim_pod_exit(p->pp->sim, p->uid, code, msg);
     proc_free(p);
@@ -523,8 +527,13 @@ void cm_podproc_stop(cm_podproc *pp, const cJSON *pod, int kill_it)
 {
     const char *uid = gets(get(pod, "metadata"), "uid");
     for (struct proc *p = pp ? pp->procs : NULL; p && uid; p = p->next)
-        if (strcmp(p->uid, uid) == 0)
+        if (strcmp(p->uid, uid) == 0) {
+            p->gone = kill_it;
             kill(-p->pid, kill_it ? SIGKILL : SIGTERM);
+            return;
+        }
+    if (pp && uid && kill_it)
+        cm_fake_log_forget(pp->f, uid); /* it ended before: its log goes with the pod */
 }
 
 void cm_podproc_free(cm_podproc *pp)

@@ -54,7 +54,7 @@ int cm_podproc_matches(const cm_podproc *pp, const cJSON *pod);
 /* The kubelet started the pod's containers on node: runs its process. */
 void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod);
 
-/* The pod is being deleted (SIGTERM), or its grace is over (kill: SIGKILL). */
+/* The pod is being deleted (SIGTERM), or its grace is over (kill: SIGKILL; its log is forgotten). */
 void cm_podproc_stop(cm_podproc *pp, const cJSON *pod, int kill);
 
 /* How many processes run now. */
