@@ -196,6 +196,17 @@ expect_out '^Migrated 1 node\(s\) to Calico'
 nodes "$dir/end.yaml"
 [ "$(grep -c 'net=- busy=- unsched=false step=done held=- failed=-$' "$dir/nodes.txt")" -eq 4 ] || fail "after the hold"
 
+# and in a rollback: the held node stays on Calico, the others go back to flannel
+"$B" --fake "$dir/migrated.yaml" --fake-save "$dir/rb-labelled.yaml" --log-level warn run "$PATCH" Node - worker-2 \
+    '{"metadata":{"labels":{"cni-migrate.dev/hold":"db-maintenance"}}}' || fail "labelling worker-2"
+run "$B" --fake "$dir/rb-labelled.yaml" --fake-save "$dir/rb-held.yaml" rollback --hooks "$E/hold-by-label.lua"
+expect_rc 1
+expect_out "^cni-migrate: rollback: 1 node\(s\) held by the site's hooks, not rolled back: worker-2 \(label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*hold-by-label\.lua:14\)\)\. The rollback cannot complete until they move: run it again once they are no longer held \(3 node\(s\) rolled back in this run\)$"
+nodes "$dir/rb-held.yaml"
+expect_node '^worker-2 net=calico busy=- unsched=false step=rollback-label-calico held=label cni-migrate\.dev/hold=db-maintenance'
+[ "$(grep -c 'net=flannel busy=- unsched=false step=rolled-back held=- failed=-$' "$dir/nodes.txt")" -eq 3 ] ||
+    fail "rollback held: the other nodes"
+
 # 6. one zone at a time (examples/hooks/zone-order.lua)
 cp "$F" "$dir/zones.yaml"
 for nz in worker-1:b worker-2:b worker-3:a control-plane-1:a; do
