@@ -87,15 +87,16 @@ function M.start(cfg, command)
 end
 
 --- The ctx every hook gets: the client (c), the settings (cfg), the plan ({command, nodes = names
---- in the order of the run, once known}) and a logger (log, cm.log's functions). A hook may keep
---- its own state in it under a name of its own.
+--- in the order of the run, once known, rehearsal = whether the cluster is simulated (--fake)}) and
+--- a logger (log, cm.log's functions). A hook may keep its own state in it under a name of its own.
 ---@param set table M.load's result
 ---@param c userdata the run's client
 ---@param cfg table the run's settings
 ---@param command string "migrate" | "rollback"
 ---@return table ctx
 function M.bind(set, c, cfg, command)
-   set.ctx = { c = c, cfg = cfg, plan = { command = command, nodes = {} }, log = log }
+   local rehearsal = (c:info().source or ""):match("^fake") ~= nil
+   set.ctx = { c = c, cfg = cfg, plan = { command = command, nodes = {}, rehearsal = rehearsal }, log = log }
    return set.ctx
 end
 

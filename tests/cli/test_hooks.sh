@@ -283,19 +283,19 @@ url="http://127.0.0.1:$(cat "$dir/port")/hook"
 WEBHOOK_URL=$url run "$B" --fake "$F" migrate --hooks "$E/webhook.lua"
 expect_rc 0
 cat >"$dir/posts-want.txt" <<'EOF'
-application/json {"command":"migrate","event":"start","text":"cni-migrate migrate started"}
-application/json {"command":"migrate","event":"node","node":"worker-1","text":"cni-migrate migrate: node worker-1 done"}
-application/json {"command":"migrate","event":"node","node":"worker-2","text":"cni-migrate migrate: node worker-2 done"}
-application/json {"command":"migrate","event":"node","node":"worker-3","text":"cni-migrate migrate: node worker-3 done"}
-application/json {"command":"migrate","event":"node","node":"control-plane-1","text":"cni-migrate migrate: node control-plane-1 done"}
+application/json {"command":"migrate","event":"start","rehearsal":true,"text":"(rehearsal) cni-migrate migrate started"}
+application/json {"command":"migrate","event":"node","node":"worker-1","rehearsal":true,"text":"(rehearsal) cni-migrate migrate: node worker-1 done"}
+application/json {"command":"migrate","event":"node","node":"worker-2","rehearsal":true,"text":"(rehearsal) cni-migrate migrate: node worker-2 done"}
+application/json {"command":"migrate","event":"node","node":"worker-3","rehearsal":true,"text":"(rehearsal) cni-migrate migrate: node worker-3 done"}
+application/json {"command":"migrate","event":"node","node":"control-plane-1","rehearsal":true,"text":"(rehearsal) cni-migrate migrate: node control-plane-1 done"}
 EOF
-sed 's/,"text":"cni-migrate migrate finished: 4 node(s) in [0-9]* s"}$/,"text":"FINISHED"}/' "$dir/posts.txt" >"$dir/posts-got.txt"
-printf '%s\n' 'application/json {"command":"migrate","event":"finish","text":"FINISHED"}' >>"$dir/posts-want.txt"
+sed 's/,"text":"(rehearsal) cni-migrate migrate finished: 4 node(s) in [0-9]* s"}$/,"text":"FINISHED"}/' "$dir/posts.txt" >"$dir/posts-got.txt"
+printf '%s\n' 'application/json {"command":"migrate","event":"finish","rehearsal":true,"text":"FINISHED"}' >>"$dir/posts-want.txt"
 diff "$dir/posts-want.txt" "$dir/posts-got.txt" >&2 || fail "webhook: the posts differ"
 : >"$dir/posts.txt"
 WEBHOOK_URL=$url run "$B" --fake "$F" migrate --hooks "$E/webhook.lua" --hooks "$dir/fail.lua"
 expect_rc 1
-grep -q '"event":"failure","text":"cni-migrate migrate stopped: migrate: hook after_step' "$dir/posts.txt" ||
+grep -q '"event":"failure","rehearsal":true,"text":"(rehearsal) cni-migrate migrate stopped: migrate: hook after_step' "$dir/posts.txt" ||
     fail "webhook: no failure post"
 kill "$srv"
 wait "$srv" 2>/dev/null
