@@ -267,7 +267,7 @@ class H(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         with open(sys.argv[1], "ab") as f:
             f.write(self.headers["Content-Type"].encode() + b" " + body + b"\n")
-        self.send_response(204)
+        self.send_response(500 if self.path == "/fail" else 204)
         self.end_headers()
     def log_message(self, *a):
         pass
@@ -297,6 +297,10 @@ WEBHOOK_URL=$url run "$B" --fake "$F" migrate --hooks "$E/webhook.lua" --hooks "
 expect_rc 1
 grep -q '"event":"failure","rehearsal":true,"text":"(rehearsal) cni-migrate migrate stopped: migrate: hook after_step' "$dir/posts.txt" ||
     fail "webhook: no failure post"
+# an HTTP error: logged, and the run goes on
+WEBHOOK_URL="${url%/hook}/fail" run "$B" --fake "$F" migrate --hooks "$E/webhook.lua"
+expect_rc 0
+[ "$(printf '%s\n' "$OUT" | grep -c 'WARN  webhook: the post failed error="HTTP 500"')" -eq 6 ] || fail "webhook: HTTP 500 not logged"
 kill "$srv"
 wait "$srv" 2>/dev/null
 srv=""
