@@ -121,14 +121,17 @@ function M.delete_left(ctx, name)
    return deleted
 end
 
---- Runs one step, timed: the timeline line and the step's duration.
-function M.timed(ctx, name, step, fn)
-   local t0 = time.now()
-   local text = fn()
-   local d = time.now() - t0
-   ctx.durations[step] = ctx.durations[step] or {}
-   table.insert(ctx.durations[step], d)
-   ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+--- Runs one step, timed: the timeline line and the step's duration, between the site's
+--- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read).
+function M.timed(ctx, name, step, fn, node)
+   require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
+      local t0 = time.now()
+      local text = fn()
+      local d = time.now() - t0
+      ctx.durations[step] = ctx.durations[step] or {}
+      table.insert(ctx.durations[step], d)
+      ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+   end)
 end
 
 --- v, or raises "what: msg (code)": need(what, call(...)) keeps all of a call's failure.
@@ -157,7 +160,8 @@ end
 ---@return string outcome "migrated" | "already"
 function M.migrate(ctx, n)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
-   local timed, need, label, selector_of = M.timed, M.need, M.label, M.selector_of
+   local need, label, selector_of = M.need, M.label, M.selector_of
+   local function timed(c, nm, step, fn) return M.timed(c, nm, step, fn, function() return n end) end
    local name = n.metadata.name
    local l = n.metadata.labels or {}
    local net, busy = l[calico.LABEL_NETWORK], l[calico.LABEL_IN_PROGRESS] == "true"
@@ -232,7 +236,8 @@ function M.migrate(ctx, n)
          tostring(r.active_cni))
    end)
    timed(ctx, name, "uncordon", function()
-      local _, ours = M.finish(ctx, n, "done", time.rfc3339())
+      local ours
+      n, ours = M.finish(ctx, n, "done", time.rfc3339())
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "migrated"
