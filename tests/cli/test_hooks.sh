@@ -116,6 +116,21 @@ nodes "$dir/resumed.yaml"
     fail "the rerun did not migrate every node: $(cat "$dir/nodes.txt")"
 expect_node '^flannel DaemonSet: gone$'
 
+# an error without a position (error(msg, 0)) in a function the hook calls: the line it was raised at
+cat >"$dir/nested.lua" <<'EOF'
+local function check(n)
+   error("no drain for " .. n.metadata.name, 0)
+end
+return {
+   before_step = function(_, node, step)
+      if step == "drain" then check(node) end
+   end,
+}
+EOF
+run "$B" --fake "$F" migrate --hooks "$dir/nested.lua"
+expect_rc 1
+expect_out "^cni-migrate: migrate: hook before_step \($dir/nested\.lua:2\): no drain for worker-1$"
+
 # false, reason: the same stop, with the reason
 cat >"$dir/false.lua" <<'EOF'
 return {
