@@ -165,6 +165,7 @@ print("")
 print(("Migrated %d node(s) to Calico in %.1f s of %s time; %d skipped; %d node(s) in the cluster."):format(
    #migrated, total, simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, #final))
 for _, line in ipairs(plan.step_summary(durations, nodestep.STEPS)) do print(line) end
+for _, line in ipairs(require("cm.invariants").summary()) do print(line) end
 for _, b in ipairs(blocked) do print("blocked: " .. b) end
 for _, n in ipairs(notes) do print("note: " .. n) end
 print(("Flannel's DaemonSet is saved in ConfigMap %s/%s for rollback."):format(cfg.values.CALICO_DAEMONSET_NAMESPACE,
