@@ -43,6 +43,8 @@
  *       before a MODIFIED (else nil). fn runs inside the cluster's write: it reads (objects,
  *       hosts) and must not write (fake.request other than GET raises there); an error in it
  *       is logged and fails the run as an agent's does. The rehearsal's invariants use it.
+ *   fake.rehearsal()            in a --fake run: {fixture = path, seed = n, exe = this binary,
+ *       lua_dir = --lua-dir or nil}: what it takes to run the same rehearsal again on another seed
  *   fake.violation(message)     in a --fake run: a safety invariant is broken; logged with the
  *       virtual time, and the run ends failed (exit 1) whatever the script does
  */
@@ -61,6 +63,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HOST_MT "cm.fake.Host"
 
@@ -557,6 +560,29 @@ static int fake_on_change(lua_State *L)
     return 0;
 }
 
+static int fake_rehearsal(lua_State *L)
+{
+    struct cm_run *run = cm_run_get(L);
+    if (!run->sim)
+        return luaL_error(L, "fake.rehearsal: only in a --fake run");
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, cm_sim_run_fixture(run->sim));
+    lua_setfield(L, -2, "fixture");
+    lua_pushinteger(L, (lua_Integer)cm_sim_run_seed(run->sim));
+    lua_setfield(L, -2, "seed");
+    if (n > 0) {
+        lua_pushlstring(L, exe, (size_t)n);
+        lua_setfield(L, -2, "exe");
+    }
+    if (run->lua_dir) {
+        lua_pushstring(L, run->lua_dir);
+        lua_setfield(L, -2, "lua_dir");
+    }
+    return 1;
+}
+
 static int fake_violation(lua_State *L)
 {
     const char *msg = luaL_checkstring(L, 1);
@@ -572,6 +598,7 @@ static const luaL_Reg fake_funcs[] = {
     {"new_host", fake_new_host},
     {"node_host", fake_node_host},
     {"on_change", fake_on_change},
+    {"rehearsal", fake_rehearsal},
     {"request", fake_request},
     {"violation", fake_violation},
     {NULL, NULL},

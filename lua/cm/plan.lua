@@ -102,12 +102,15 @@ function M.order(nodes, pod_node)
 end
 
 --- The timeline's line printer: time (virtual in a rehearsal), seconds since t0, node (or
---- "cluster"), step, what happened; nothing when text is nil.
+--- "cluster"), step, what happened; nothing when text is nil. With events (a list, for the
+--- report) each line is also kept there as {t, node, step, text}.
 ---@param t0 number time.now() at the start
+---@param events table[]|nil
 ---@return fun(name: string, node: string|nil, text: string|nil)
-function M.timeline(t0)
+function M.timeline(t0, events)
    return function(name, node, text)
       if not text then return end
+      if events then events[#events + 1] = { t = time.now(), node = node, step = name, text = text } end
       print(("%s +%7.1fs  %-16s %-16s %s"):format(time.rfc3339(), time.now() - t0, node or "cluster", name, text))
    end
 end

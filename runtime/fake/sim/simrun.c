@@ -674,6 +674,11 @@ void cm_sim_run_free(cm_sim_run *s)
     free(s);
 }
 
+const char *cm_sim_run_fixture(const cm_sim_run *s)
+{
+    return s->fixture;
+}
+
 uint64_t cm_sim_run_seed(const cm_sim_run *s)
 {
     return s->seed;

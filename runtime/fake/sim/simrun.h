@@ -54,6 +54,9 @@ cm_fake *cm_sim_run_fake(const cm_sim_run *s);
 void cm_sim_run_on_fault(cm_sim_run *s, cm_fault_note_fn fn, void *ud);
 
 
+/* The fixture's path, as given. */
+const char *cm_sim_run_fixture(const cm_sim_run *s);
+
 /* The run's --seed: whatever else in the run draws random numbers seeds from it too (cm.node's jitter). */
 uint64_t cm_sim_run_seed(const cm_sim_run *s);
 
