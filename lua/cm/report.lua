@@ -165,7 +165,8 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 3
 svg text { font: 11px sans-serif; fill: #333; } svg text.row { text-anchor: end; font-size: 12px; }
 svg text.tick { text-anchor: middle; fill: #777; } svg line.tick { stroke: #e3e3e3; }
 svg rect.band { fill: #f6f6f6; } svg rect.hold { fill: none; stroke: #c62828; stroke-width: 2; stroke-dasharray: 4 2; }
-svg text.pdb { fill: #c62828; font-weight: bold; paint-order: stroke; stroke: #fff; stroke-width: 3px; } svg text.inbar { fill: #fff; } svg rect.failed { stroke: #000; stroke-width: 2; }
+svg text.pdb { fill: #c62828; font-weight: bold; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
+svg text.inbar { fill: #fff; } svg rect.failed { stroke: #000; stroke-width: 2; }
 ]]
 
 --- One <table> of rows (each a list of cells, escaped here); head is the header row.
