@@ -13,6 +13,10 @@ M.STEPS = { "in-progress", "cordon", "drain", "label-none", "flannel-gone", "fla
 M.ANN_STEP = "cni-migrate.dev/step"
 M.ANN_MIGRATED = "cni-migrate.dev/migrated"
 M.ANN_CORDONED = "cni-migrate.dev/cordoned"
+M.ANN_STEP_AT = "cni-migrate.dev/step-at" -- when the step annotation last changed (status's "since")
+M.ANN_HELD = "cni-migrate.dev/held" -- why the node is held out of the run (contracts13.md)
+M.ANN_HELD_AT = "cni-migrate.dev/held-at"
+M.ANN_FAILED = "cni-migrate.dev/failed" -- "STEP: message" of the failure that stopped the run on it
 
 local function fail(fmt, ...) error(fmt:format(...), 0) end
 
@@ -58,7 +62,9 @@ function M.start(ctx, n, step)
          p.metadata.annotations[M.ANN_CORDONED] = time.rfc3339()
          todo = true
       end
-      if a[M.ANN_STEP] ~= step then p.metadata.annotations[M.ANN_STEP], todo = step, true end
+      if a[M.ANN_STEP] ~= step then
+         p.metadata.annotations[M.ANN_STEP], p.metadata.annotations[M.ANN_STEP_AT], todo = step, time.rfc3339(), true
+      end
       return todo and p or nil
    end)
 end
@@ -68,7 +74,8 @@ function M.label(ctx, n, value, step)
    return M.patch_node(ctx, n, function(cur)
       local l = cur.metadata.labels or {}
       if l[calico.LABEL_NETWORK] == value then return nil end
-      return { metadata = { labels = { [calico.LABEL_NETWORK] = value }, annotations = { [M.ANN_STEP] = step } } }
+      return { metadata = { labels = { [calico.LABEL_NETWORK] = value },
+         annotations = { [M.ANN_STEP] = step, [M.ANN_STEP_AT] = time.rfc3339() } } }
    end)
 end
 
@@ -83,7 +90,7 @@ function M.finish(ctx, n, step, migrated)
       ours = a[M.ANN_CORDONED] ~= nil
       if l[calico.LABEL_IN_PROGRESS] == nil and not ours and a[M.ANN_STEP] == step then return nil end
       local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null },
-         annotations = { [M.ANN_STEP] = step, [M.ANN_MIGRATED] = migrated } } }
+         annotations = { [M.ANN_STEP] = step, [M.ANN_STEP_AT] = time.rfc3339(), [M.ANN_MIGRATED] = migrated } } }
       if ours then
          p.spec = { unschedulable = json.null }
          p.metadata.annotations[M.ANN_CORDONED] = json.null
@@ -114,20 +121,24 @@ function M.delete_left(ctx, name)
    return deleted
 end
 
---- Runs one step, timed: the timeline line and the step's duration; with ctx.bars (a list, for
---- the report) also {node, step, t0, t1, text, failed} of each step, the one that failed too.
-function M.timed(ctx, name, step, fn)
-   local t0 = time.now()
-   local ok, text = pcall(fn)
-   local d = time.now() - t0
-   if ctx.bars then
-      ctx.bars[#ctx.bars + 1] = { node = name, step = step, t0 = t0, t1 = t0 + d, failed = not ok,
-         text = ok and text or tostring(text) }
-   end
-   if not ok then error(text, 0) end
-   ctx.durations[step] = ctx.durations[step] or {}
-   table.insert(ctx.durations[step], d)
-   ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+--- Runs one step, timed: the timeline line and the step's duration, between the site's
+--- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read). With
+--- ctx.bars (a list, for the report) also {node, step, t0, t1, text, failed} of each step, the
+--- one that failed too.
+function M.timed(ctx, name, step, fn, node)
+   require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
+      local t0 = time.now()
+      local ok, text = pcall(fn)
+      local d = time.now() - t0
+      if ctx.bars then
+         ctx.bars[#ctx.bars + 1] = { node = name, step = step, t0 = t0, t1 = t0 + d, failed = not ok,
+            text = ok and text or tostring(text) }
+      end
+      if not ok then error(text, 0) end
+      ctx.durations[step] = ctx.durations[step] or {}
+      table.insert(ctx.durations[step], d)
+      ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+   end)
 end
 
 --- v, or raises "what: msg (code)": need(what, call(...)) keeps all of a call's failure.
@@ -167,7 +178,8 @@ end
 ---@return string outcome "migrated" | "already"
 function M.migrate(ctx, n)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
-   local timed, need, label, selector_of = M.timed, M.need, M.label, M.selector_of
+   local need, label, selector_of = M.need, M.label, M.selector_of
+   local function timed(c, nm, step, fn) return M.timed(c, nm, step, fn, function() return n end) end
    local name = n.metadata.name
    local l = n.metadata.labels or {}
    local net, busy = l[calico.LABEL_NETWORK], l[calico.LABEL_IN_PROGRESS] == "true"
@@ -242,7 +254,8 @@ function M.migrate(ctx, n)
          tostring(r.active_cni))
    end)
    timed(ctx, name, "uncordon", function()
-      local _, ours = M.finish(ctx, n, "done", time.rfc3339())
+      local ours
+      n, ours = M.finish(ctx, n, "done", time.rfc3339())
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "migrated"
