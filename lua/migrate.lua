@@ -118,7 +118,7 @@ end
 step("preflight", nil, ("%d check(s) ok, %d warning(s), %d skipped"):format(counts.ok, counts.warning, counts.skipped))
 
 ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
-   dry_run = info.dryRun, results = survey.results, bars = events and {}, holds = events and {} }
+   dry_run = info.dryRun, bars = events and {}, holds = events and {} }
 
 -- 2. prepare the cluster ---------------------------------------------------------------------
 -- one writer at a time: a running rollback is never raced, and a rollback stops this run

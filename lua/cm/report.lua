@@ -318,7 +318,7 @@ function M.data(c, cfg, o)
       seeds = { { seed = r.seed, duration = t_end - o.t0, ok = o.ok, note = not o.ok and o.outcome or nil } } }
    local nodes = c:list { apiVersion = "v1", kind = "Node" }
    for _, n in ipairs(nodes and nodes.items or {}) do
-      local why = (n.metadata.annotations or {})["cni-migrate.dev/held"]
+      local why = (n.metadata.annotations or {})[require("cm.nodestep").ANN_HELD]
       if why then d.held[#d.held + 1] = { node = n.metadata.name, reason = why } end
    end
    if cfg.opts.seeds > 1 then
