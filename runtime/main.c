@@ -50,6 +50,8 @@ static const char USAGE[] =
     "  fake host FIXTURE NODE  simulate the cluster and print NODE's simulated host as JSON\n"
     "      --at DURATION           after this much virtual time (default 5m, or sooner once\n"
     "                              nothing is left to happen)\n"
+    "      --reach                 print instead, per the dataplane model, whether each Running\n"
+    "                              pod on NODE and every Running pod elsewhere reach each other\n"
     "      --seed N, --trace FILE  as for --fake\n"
     "  node-run SCRIPT [--args JSON] [--result-file PATH] [--script-env VAR]\n"
     "                        run a node script (lua/node/SCRIPT.lua, or a file) on this host and\n"
@@ -358,9 +360,12 @@ static int cmd_fake_host(cm_runtime *rt, int argc, char **argv)
     const char *pos[2] = {NULL, NULL};
     int npos = 0;
     int64_t at = CM_FAKE_HOST_DEFAULT_AT;
+    int reach = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--at") == 0) {
+        if (strcmp(a, "--reach") == 0) {
+            reach = 1;
+        } else if (strcmp(a, "--at") == 0) {
             const char *v = flag_value(argc, argv, &i);
             if (!v)
                 return CM_USAGE;
@@ -380,7 +385,7 @@ static int cmd_fake_host(cm_runtime *rt, int argc, char **argv)
     if (npos < 2)
         return usage_error(npos ? "fake host: missing NODE" : "fake host: missing FIXTURE and NODE", NULL);
     char err[1024] = "";
-    int rc = cm_fake_host(rt, pos[0], pos[1], at, stdout, err, sizeof err);
+    int rc = cm_fake_host(rt, pos[0], pos[1], at, reach, stdout, err, sizeof err);
     if (rc != CM_OK)
         fprintf(stderr, "cni-migrate: %s\n", err);
     return rc;

@@ -12,10 +12,14 @@
 ---               config is the migration's placeholder (it would have no network)
 ---   affinity    a node's podCIDR is covered by IPAM blocks affine to it (BlockAffinity,
 ---               confirmed) when it is switched to Calico (labelled network=calico)
+---   reach       Running pods on different nodes (neither being migrated) reach each other per
+---               the dataplane model (cm.dataplane) over the simulated hosts: REACH_PAIRS pairs
+---               drawn at most every REACH_EVERY seconds of virtual time, and at the summary
 ---
 --- Only the objects' changes are read, and each node's simulated host at a pod's start: the
 --- checks keep their own small indexes, so a 1,000-node rehearsal stays fast.
 local calico = require "cm.calico"
+local dataplane = require "cm.dataplane"
 local fake = require "cm.fake"
 local ip = require "cm.ip"
 local json = require "cm.json"
@@ -23,7 +27,9 @@ local time = require "cm.time"
 
 local M = {}
 
-M.NAMES = { "restart", "pod-ip", "cordoned", "placeholder", "affinity" }
+M.NAMES = { "restart", "pod-ip", "cordoned", "placeholder", "affinity", "reach" }
+M.REACH_PAIRS = 8
+M.REACH_EVERY = 10
 M.ANN_CORDONED = "cni-migrate.dev/cordoned" -- cm.nodestep's; here too so this module stands alone
 
 local state -- nil until watch(); then the indexes and the results
@@ -69,6 +75,9 @@ local function node_changed(typ, n)
    if not old then state.count = state.count + 1 end
    local now = { busy = labels[calico.LABEL_IN_PROGRESS] == "true", net = labels[calico.LABEL_NETWORK],
       ours = n.spec and n.spec.unschedulable == true and ann[M.ANN_CORDONED] ~= nil, cidr = n.spec and n.spec.podCIDR }
+   for _, a in ipairs(n.status and n.status.addresses or {}) do
+      if a.type == "InternalIP" and ip.parse(a.address) == 4 then now.ip = a.address end
+   end
    nodes[name] = now
    if now.ours ~= (old and old.ours or false) then
       state.cordoned = state.cordoned + (now.ours and 1 or -1)
@@ -141,9 +150,25 @@ local function running(p)
    return p and p.status and p.status.phase == "Running"
 end
 
+--- The Running pods (not hostNetwork, with an IP) as a list the reach check draws from.
+local function track_running(p, live)
+   local set, uid = state.running, p.metadata.uid
+   local at = set.at[uid]
+   if live and not at then
+      set[#set + 1] = { uid = uid, ip = p.status.podIP, node = p.spec.nodeName, name = name_of(p) }
+      set.at[uid] = #set
+   elseif not live and at then
+      local last = set[#set]
+      set[at], set.at[last.uid] = last, at
+      set[#set], set.at[uid] = nil, nil
+   end
+end
+
 local function pod_changed(typ, p, prev)
    local spec, md = p.spec or {}, p.metadata
    if spec.hostNetwork then return end
+   track_running(p, typ ~= "DELETED" and not md.deletionTimestamp and running(p) and p.status.podIP ~= nil
+      and spec.nodeName ~= nil)
    local node = spec.nodeName
    local old_ip, new_ip = prev and prev.status and prev.status.podIP, p.status and p.status.podIP
    if old_ip and new_ip and old_ip ~= "" and new_ip ~= "" and old_ip ~= new_ip then
@@ -170,6 +195,54 @@ local function pod_changed(typ, p, prev)
    end
 end
 
+--- A draw from the check's own generator (xorshift: the same pairs on every run of a seed).
+local function draw(n)
+   local x = state.rand
+   x = x ~ (x << 13) & 0xffffffff
+   x = x ~ (x >> 17)
+   x = x ~ (x << 5) & 0xffffffff
+   state.rand = x
+   return x % n + 1
+end
+
+--- Whether a node's pods are Calico's (cm.dataplane.calico_networked of its host).
+local function calico_networked(node)
+   local host = fake.host(node)
+   return host ~= nil and dataplane.calico_networked(host)
+end
+
+--- The reach invariant on REACH_PAIRS pairs drawn now (the hosts read as the walks need them).
+function M.check_reach()
+   local pods = state.running
+   state.last_reach = time.now()
+   if #pods < 2 then return end
+   local by_ip, cal = {}, {}
+   for name, n in pairs(state.nodes) do if n.ip then by_ip[n.ip] = name end end
+   local states = setmetatable({}, { __index = function(t, node)
+      local h = state.nodes[node] and fake.host(node)
+      t[node] = h and h:json() or false
+      return t[node]
+   end })
+   local net = dataplane.network(states, by_ip)
+   state.reach_checks = state.reach_checks + 1
+   for _ = 1, M.REACH_PAIRS * 4 do
+      if state.reach_tried >= state.reach_checks * M.REACH_PAIRS then break end
+      local a, b = pods[draw(#pods)], pods[draw(#pods)]
+      local na, nb = state.nodes[a.node], state.nodes[b.node]
+      if a.node ~= b.node and na and nb and not na.busy and not nb.busy then
+         state.reach_tried = state.reach_tried + 1
+         if cal[a.node] == nil then cal[a.node] = calico_networked(a.node) end
+         if cal[b.node] == nil then cal[b.node] = calico_networked(b.node) end
+         local ok, why = dataplane.reach(net, { ip = a.ip, node = a.node, calico = cal[a.node] },
+            { ip = b.ip, node = b.node, calico = cal[b.node] })
+         if not ok then
+            broken("reach", "pod %s (%s on %s) cannot reach pod %s (%s on %s) per the dataplane model: %s", a.name,
+               a.ip, a.node, b.name, b.ip, b.node, why)
+         end
+      end
+   end
+end
+
 local HANDLERS = { Node = node_changed, BlockAffinity = affinity_changed, Pod = pod_changed }
 
 --- Starts checking, in a --fake run (elsewhere nothing happens). Call it before the first write.
@@ -183,16 +256,19 @@ function M.watch(opts)
    end
    local list = fake.request and pcall(fake.request, "GET", "/api/v1/nodes")
    if not list then return false end
-   state = { nodes = {}, affine = {}, ended = {}, count = 0, cordoned = 0, changes = 0, results = {},
+   state = { nodes = {}, affine = {}, ended = {}, running = { at = {} }, rand = 2463534242, last_reach = time.now(),
+      reach_checks = 0, reach_tried = 0, count = 0, cordoned = 0, changes = 0, results = {},
       max = opts.max_unavailable }
    for _, inv in ipairs(M.NAMES) do state.results[inv] = { broken = 0 } end
    for _, n in ipairs(fake.request("GET", "/api/v1/nodes").items) do node_changed("ADDED", n) end
    local affs = fake.request("GET", "/apis/crd.projectcalico.org/v1/blockaffinities")
    for _, a in ipairs(affs and affs.items or {}) do affinity_changed("ADDED", a) end
    state.cordoned_at_start = state.cordoned
+   for _, p in ipairs(fake.request("GET", "/api/v1/pods").items) do pod_changed("ADDED", p, nil) end
    fake.on_change({ "Node", "Pod", "BlockAffinity" }, function(typ, obj, prev)
       state.changes = state.changes + 1
       HANDLERS[obj.kind](typ, obj, prev)
+      if time.now() - state.last_reach >= M.REACH_EVERY then M.check_reach() end
    end)
    return true
 end
@@ -206,18 +282,21 @@ function M.results()
       local r = state.results[inv]
       list[#list + 1] = { name = inv, broken = r.broken, first = r.first, at = r.at }
    end
-   return { changes = state.changes, list = list }
+   return { changes = state.changes, list = list, reach_pairs = state.reach_tried, reach_checks = state.reach_checks }
 end
 
 --- One line per invariant, for a procedure's summary.
 ---@return string[]
 function M.summary()
+   if state then M.check_reach() end -- the end state too
    local res = M.results()
    if not res then return {} end
    local out = { ("Safety invariants, checked after each of %d change(s) of the simulated cluster:"):format(
       res.changes) }
    for _, r in ipairs(res.list) do
-      out[#out + 1] = r.broken == 0 and ("  %-12s held"):format(r.name)
+      local sample = r.name == "reach" and (" (%d pair(s) sampled in %d check(s))"):format(res.reach_pairs,
+         res.reach_checks) or ""
+      out[#out + 1] = r.broken == 0 and ("  %-12s held%s"):format(r.name, sample)
          or ("  %-12s BROKEN %d time(s); first at +%.1fs: %s"):format(r.name, r.broken, r.at, r.first)
    end
    return out

@@ -28,13 +28,24 @@ planted cordoned cordoned '2 nodes cordoned by the migration \(worker-1, worker-
 planted pod-ip pod-ip 'pod apps/db-1 on node worker-2 changed its IP from 10\.244\.2\.5 to 10\.244\.2\.99'
 planted placeholder placeholder "pod apps/late became Running on node worker-3 while its active CNI config /etc/cni/net.d/05-calico.conflist is the migration's placeholder \(no network\)"
 
+# reach: sampled pairs of pods on different nodes, per the dataplane model (cm.dataplane)
+run "$B" run --fake "$F" "$S" reach
+expect_rc 1
+expect_out '^  reach +BROKEN [0-9]+ time\(s\); first at \+35\.0s: pod [a-z-]+/[a-z0-9-]+ \(10\.244\.[0-9]+\.[0-9]+ on [a-z0-9-]+\) cannot reach pod [a-z-]+/[a-z0-9-]+ \(10\.244\.[0-9.]+ on [a-z0-9-]+\) per the dataplane model: (reply: )?worker-1: no FDB entry for 9e:3a:7c:00:00:0[1-4] on flannel\.1$'
+# fake host --reach: every Running pod of worker-1 to every other, both ways
+run "$B" fake host "$F" worker-1 --reach --at 30s
+expect_rc 0
+[ "$(printf '%s\n' "$OUT" | grep -c ': ok$')" -ge 12 ] || fail "fake host --reach: fewer than 12 pairs ok"
+expect_no_out 'unreachable'
+expect_out '^apps/db-0 \(10\.244\.1\.6\) -> apps/db-1 \(10\.244\.2\.5 on worker-2\): ok$'
+
 # what is allowed breaks nothing
 for allowed in restart-ok "cordoned 2"; do
     # shellcheck disable=SC2086 # two words: the violation and --max-unavailable
     run "$B" run --fake "$F" "$S" $allowed
     expect_rc 0
     expect_no_out 'BROKEN|invariant broken'
-    [ "$(printf '%s\n' "$OUT" | grep -c ' held$')" -eq 5 ] || fail "$allowed: not 5 invariants held"
+    [ "$(printf '%s\n' "$OUT" | grep -c ' held')" -eq 6 ] || fail "$allowed: not 6 invariants held"
 done
 
 # every rehearsal of migrate checks them, unless --no-invariants
@@ -42,6 +53,7 @@ run "$B" migrate --fake "$F"
 expect_rc 0
 expect_out '^Safety invariants, checked after each of [0-9]{3,} change\(s\) of the simulated cluster:$'
 for inv in restart pod-ip cordoned placeholder affinity; do expect_out "^  $inv +held$"; done
+expect_out '^  reach +held \([0-9]{2,} pair\(s\) sampled in [0-9]+ check\(s\)\)$'
 run "$B" migrate --fake "$F" --no-invariants
 expect_rc 0
 expect_no_out 'Safety invariants'

@@ -51,7 +51,7 @@ expect_out '^uncordon bars 4$'
 expect_out '^label PDB apps/db$'
 expect_out '^prediction [0-9.]+ s \([0-9m]+s\) of cluster time, median over 3 seed\(s\); from [0-9.]+ s to [0-9.]+ s, mean [0-9.]+ s, standard deviation [0-9.]+ s\.$'
 expect_out '^seeds 3$'
-expect_out '^held 5$'
+expect_out '^held 6$'
 
 # a failed rehearsal still writes its page, with why
 run "$B" migrate --fake "$F" --flannel-vni 7 --report "$dir/bad.html"

@@ -6,6 +6,8 @@
 --   cordoned     cordons worker-1 and worker-2 as the migration does (allowed with MAX 2)
 --   pod-ip       changes a pod's status.podIP
 --   placeholder  makes the placeholder worker-3's active CNI config, then a pod there Running
+--   reach        removes worker-1's FDB entries (its pods reach no other node's; found by the
+--                summary's check, 5 s later)
 local calico = require "cm.calico"
 local fake = require "cm.fake"
 local inv = require "cm.invariants"
@@ -45,6 +47,9 @@ elseif what == "placeholder" then
       spec = { nodeName = "worker-3", containers = { { name = "c", image = "busybox" } } } })
    time.sleep(1)
    status_patch("apps", "late", { phase = "Running", podIP = "10.244.3.50" })
+elseif what == "reach" then
+   local h = fake.host("worker-1")
+   for _, f in ipairs(h:json().fdb) do assert(h:fdb_del(f.dev, f.lladdr, f.dst)) end
 else
    error("unknown violation " .. tostring(what))
 end
