@@ -53,3 +53,14 @@ done_ok() {
     echo "ok"
     exit 0
 }
+
+# twice TRACE...: what the runs of these simulation traces (in order, on one cluster) made twice:
+# a helper pod (cm-SCRIPT-NODE) ADDED while one of its name was there, an IPAMBlock or a
+# BlockAffinity ADDED twice; one "KIND NAME" line each
+twice() {
+    cat "$@" | grep '"actor":"cluster"' | grep -E '"kind":"(Pod|IPAMBlock|BlockAffinity)"' |
+        sed -n 's/.*"event":"\([A-Z]*\)","kind":"\([A-Za-z]*\)","namespace":"[^"]*","name":"\([^"]*\)".*/\1 \2 \3/p' |
+        awk '$2 == "Pod" && $3 !~ /^cm-/ { next }
+             $1 == "ADDED" && ($2 != "Pod" ? made[$2 " " $3]++ : alive[$3]) { print $2, $3 }
+             $2 == "Pod" { alive[$3] = ($1 != "DELETED") }'
+}

@@ -22,15 +22,6 @@ trap 'rm -rf "$dir"' EXIT
 writes() {
     grep '"actor":"script"' "$1" | grep -Ec '"verb":"(create|update|patch|delete)"'
 }
-# twice TRACE...: what the runs of these traces (in order, one cluster) made twice: a helper pod
-# (cm-SCRIPT-NODE) ADDED while one of its name was there, an IPAMBlock or BlockAffinity ADDED twice
-twice() {
-    cat "$@" | grep '"actor":"cluster"' | grep -E '"kind":"(Pod|IPAMBlock|BlockAffinity)"' |
-        sed -n 's/.*"event":"\([A-Z]*\)","kind":"\([A-Za-z]*\)","namespace":"[^"]*","name":"\([^"]*\)".*/\1 \2 \3/p' |
-        awk '$2 == "Pod" && $3 !~ /^cm-/ { next }
-             $1 == "ADDED" && ($2 != "Pod" ? made[$2 " " $3]++ : alive[$3]) { print $2, $3 }
-             $2 == "Pod" { alive[$3] = ($1 != "DELETED") }'
-}
 # events TRACE...: the Events ADDED in these traces
 events() {
     cat "$@" | grep '"actor":"cluster"' | grep -c '"event":"ADDED","kind":"Event"'

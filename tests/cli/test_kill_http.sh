@@ -64,11 +64,7 @@ for n in $(kubectl get nodes -o 'jsonpath={.items[*].metadata.name}'); do
     expect_no_out '"/etc/cni/net.d/10-flannel.conflist"'
 done
 fake_stop
-again=$(grep '"actor":"cluster"' "$FAKE_DIR/trace.jsonl" | grep -E '"kind":"(Pod|IPAMBlock|BlockAffinity)"' |
-    sed -n 's/.*"event":"\([A-Z]*\)","kind":"\([A-Za-z]*\)","namespace":"[^"]*","name":"\([^"]*\)".*/\1 \2 \3/p' |
-    awk '$2 == "Pod" && $3 !~ /^cm-/ { next }
-         $1 == "ADDED" && ($2 != "Pod" ? made[$2 " " $3]++ : alive[$3]) { print $2, $3 }
-         $2 == "Pod" { alive[$3] = ($1 != "DELETED") }')
+again=$(twice "$FAKE_DIR/trace.jsonl")
 [ "$(grep -c "\"actor\":\"cluster\"" "$FAKE_DIR/trace.jsonl")" -gt 0 ] || fail "no cluster events in the server's trace"
 [ -z "$again" ] || fail "made twice: $again"
 echo "killed $killed of $kills run(s) with kill -9 (seed ${SEED:-11}), then migrated to the end"
