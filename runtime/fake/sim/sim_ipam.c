@@ -395,9 +395,12 @@ void sim_ipam_on_change(cm_sim *s, const cm_event *ev)
 
 /* At the start: an address whose pod is gone goes back too. A saved cluster (--fake-save) keeps no
  * work queue, so a pod deleted just before the save would keep its address for ever, where the
- * node's CNI DEL, which no crash of a migration stops, gives it back. */
+ * node's CNI DEL, which no crash of a migration stops, gives it back. At once, not queued: a
+ * StatefulSet's pod made again under the same name must not find the old address held for it. */
 void sim_ipam_resync(cm_sim *s)
 {
+    char **keys = NULL; /* released after the walk: a release rewrites the block walked */
+    size_t nkeys = 0;
     const cm_kind *kb = ckind(s, "IPAMBlock"), *kp = cm_kinds_by_kind(sim_fake(s)->kinds, "v1", "Pod");
     cm_obj *const *items;
     size_t n = kb && kp ? cm_store_list(sim_store(s), kb, NULL, &items) : 0;
@@ -416,11 +419,19 @@ void sim_ipam_resync(cm_sim *s)
                 char ip[16], key[700];
                 cm_ip4_format(net + (uint32_t)ord, ip, sizeof ip);
                 snprintf(key, sizeof key, "%s|%s|%s", ip, ns, pod);
-                sim_enqueue_key(s, SIM_IPAM, key);
+                char **more = realloc(keys, (nkeys + 1) * sizeof *keys);
+                if (more)
+                    (keys = more)[nkeys++] = strdup(key);
             }
             ord++;
         }
     }
+    for (size_t i = 0; i < nkeys; i++) {
+        if (keys[i])
+            sim_ipam_reconcile(s, keys[i]);
+        free(keys[i]);
+    }
+    free(keys);
 }
 
 /* Gives a deleted pod's address back to its block (ReleaseIPs): the end of unallocated, its
