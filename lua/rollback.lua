@@ -171,6 +171,7 @@ print(("Rolled back %d node(s) to %s in %.1f s of %s time; %d skipped; %d node(s
    snap.flannel_info.canal and "Canal" or "flannel", time.now() - T0,
    simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, #nodes))
 for _, line in ipairs(plan.step_summary(durations, rollback.STEPS)) do print(line) end
+for _, line in ipairs(require("cm.invariants").summary()) do print(line) end
 for _, b in ipairs(blocked) do print("blocked: " .. b) end
 if not cfg.opts.remove_calico_state then
    print(("Calico's objects stay (IP pool, IPAM, node data): --remove-calico-state removes them; Calico's manifest "

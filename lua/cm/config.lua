@@ -59,6 +59,12 @@ M.OPTIONS = {
       help = "rollback: longest wait for flannel's pod Ready on a node" },
    { flag = "--remove-calico-state", kind = "bool", default = false,
       help = "rollback: also remove what the migration made in Calico's objects" },
+   { flag = "--report", kind = "string", default = "",
+      help = "migrate, rehearsal (--fake): write the rehearsal's report to this HTML file" },
+   { flag = "--seeds", kind = "int", default = 1, min = 1, max = 100,
+      help = "with --report: rehearse on this many seeds (from --seed on) for the duration's spread" },
+   { flag = "--no-invariants", kind = "bool", default = false,
+      help = "rehearsal (--fake): do not check the safety invariants (cm.invariants) after every change" },
    { flag = "--hooks", kind = "files", env = "CNI_MIGRATE_HOOKS", default = {},
       help = "a site hooks file (repeatable, or a,b; run in that order)" },
    { flag = "--help", kind = "bool", default = false, help = "this list" },
@@ -288,6 +294,8 @@ end
 --- How every procedure starts: its flags and variables parsed (a malformed one is a usage error
 --- naming it), --help printed, and a client at kube-controller-manager's rate (20/s, burst 40, not
 --- client-go's 5/10); no kubeconfig, or a malformed one, is a usage error before anything is sent.
+--- In a rehearsal (--fake) the safety invariants are checked from here on (cm.invariants), with
+--- the run's --max-unavailable as the most nodes it may cordon, unless --no-invariants.
 ---@param command string the procedure's name, for messages and --help
 ---@param args string[] the procedure's arguments
 ---@param getenv fun(name: string): string|nil
@@ -302,6 +310,9 @@ function M.start(command, args, getenv)
    end
    local c, cerr = k8s.client { qps = 20, burst = 40 }
    if not c then proc.usage("%s: %s", command, cerr) end
+   if not cfg.opts.no_invariants and (c:info().source or ""):match("^fake") then -- a rehearsal
+      require("cm.invariants").watch { max_unavailable = cfg.opts.max_unavailable }
+   end
    return cfg, c
 end
 

@@ -125,12 +125,19 @@ function M.delete_left(ctx, name)
 end
 
 --- Runs one step, timed: the timeline line and the step's duration, between the site's
---- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read).
+--- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read). With
+--- ctx.bars (a list, for the report) also {node, step, t0, t1, text, failed} of each step, the
+--- one that failed too.
 function M.timed(ctx, name, step, fn, node)
    require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
       local t0 = time.now()
-      local text = fn()
+      local ok, text = pcall(fn)
       local d = time.now() - t0
+      if ctx.bars then
+         ctx.bars[#ctx.bars + 1] = { node = name, step = step, t0 = t0, t1 = t0 + d, failed = not ok,
+            text = ok and text or tostring(text) }
+      end
+      if not ok then error(text, 0) end
       ctx.durations[step] = ctx.durations[step] or {}
       table.insert(ctx.durations[step], d)
       ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
@@ -147,9 +154,20 @@ end
 --- controller's own pod); PDBs that held it up go to ctx.blocked. The timeline text.
 function M.drain(ctx, name)
    local report = {}
+   local holds = ctx.holds and {} -- pod -> {node, pdb, pod, t0, t1}: how long a PDB held it (the report)
+   local function progress(ev)
+      local h = holds[ev.pod]
+      if ev.event == "blocked" and ev.pdb and not h then
+         h = { node = name, pdb = ev.pdb, pod = ev.pod, t0 = time.now() }
+         holds[ev.pod] = h
+         ctx.holds[#ctx.holds + 1] = h
+      end
+      if h then h.t1 = time.now() end
+   end
    local res, msg, code = ctx.node.drain(ctx.c, name, { force = true, ignore_daemonsets = true,
       delete_emptydir_data = true, cordon = false, timeout = ctx.cfg.opts.drain_timeout, report = report,
-      relist = false }) -- pods bound to the node during the drain: the delete-pods step deletes them
+      relist = false, -- pods bound to the node during the drain: the delete-pods step deletes them
+      on_progress = holds and progress or nil })
    for _, b in ipairs(report.blocked or {}) do
       ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
          tostring(b.pod))
