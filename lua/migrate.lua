@@ -19,6 +19,8 @@ local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
 local proc = require "cm.proc"
+local schedule = require "cm.schedule"
+local task = require "cm.task"
 local time = require "cm.time"
 
 local cfg, c = config.start("migrate", { ... }, os.getenv)
@@ -92,10 +94,11 @@ local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations,
 if not info.dryRun then
    held = lock.acquire(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, "migrate", function(text) step("lock", nil, text) end)
 end
-local function rollback_asked()
+--- Why this run must stop before its next node (a rollback asked), or nil.
+local function stop_asked()
    local by = held and held:stop_requested()
-   if by then stop(1, "a %s asked this run to stop (Lease %s/%s): stopped before the next node", by,
-      cfg.values.CALICO_DAEMONSET_NAMESPACE, lock.NAME) end
+   return by and ("a %s asked this run to stop (Lease %s/%s): stopped before the next node"):format(by,
+      cfg.values.CALICO_DAEMONSET_NAMESPACE, lock.NAME)
 end
 if state == "flannel" then prepare.run(ctx) end
 
@@ -114,41 +117,72 @@ if state == "flannel" then
    if not has_node then stop(1, "the node steps need cm.node, which this build lacks; the cluster is prepared "
       .. "and the run can be resumed with a build that has it") end
    ctx.node = node
-   local seen = {}
-   while true do -- nodes that join during the run are picked up on the next pass
-      local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
-      if not list then stop(1, "listing nodes: %s", lerr) end
-      local by_name, todo = {}, {}
-      for _, n in ipairs(list.items) do by_name[n.metadata.name] = n end
-      for _, name in ipairs(plan.order(list.items, cfg.values.POD_NODE_NAME)) do
-         if not seen[name] then todo[#todo + 1] = name end
-      end
-      if #todo == 0 then break end
-      for _, name in ipairs(todo) do
-         rollback_asked()
-         seen[name] = true
-         local n = by_name[name]
-         if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
-            prepare.label_flannel(ctx, n)
-            prepare.node_ipam(ctx, n)
-         end
-         local ok, res = pcall(nodestep.migrate, ctx, n)
-         if not ok then
-            local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
-            if gone ~= "NotFound" then stop(1, "%s\n(the run can be resumed: run it again)", tostring(res)) end
-            skipped[#skipped + 1] = name
+   local own = cfg.values.POD_NODE_NAME
+   local wake = task.signal()
+   local pause = schedule.watch_pause(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, snap.migration_config,
+      function() wake:notify() end)
+   local r = schedule.run {
+      list = function()
+         local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
+         if not list then stop(1, "listing nodes: %s", lerr) end
+         return list.items
+      end,
+      todo = function(n) return plan.state(n) ~= "done" end,
+      order = function(nodes) return plan.order(nodes, own) end, -- the seam of a site's order hook
+      hold = function() return nil end, -- the seam of a site's hold hook (nodestep.hold marks the node)
+      start = stop_asked,
+      work = function(n)
+         local name = n.metadata.name
+         local ok, res = pcall(function()
+            if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
+               prepare.label_flannel(ctx, n)
+               prepare.node_ipam(ctx, n)
+            end
+            return nodestep.migrate(ctx, n)
+         end)
+         if ok then return res end
+         local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
+         if gone == "NotFound" then
             notes[#notes + 1] = ("node %s was deleted during its migration: skipped"):format(name)
             step("skipped", name, "the node was deleted: skipped")
-         elseif res == "migrated" then
-            migrated[#migrated + 1] = name
+            return "skipped"
          end
-      end
+         nodestep.failed(ctx, name, (ctx.at or {})[name], res) -- best effort: the run's message says it all
+         return "failed", tostring(res)
+      end,
+      gate = schedule.gate(cfg.opts, pause, time.wall()),
+      signal = wake,
+      own = own, limit = cfg.opts.max_unavailable, per_zone = cfg.opts.max_unavailable_per_zone,
+      delay = cfg.opts.node_delay, note = function(who, what, text) step(what, who, text) end,
+   }
+   pause.close()
+   local failed, held_nodes = {}, {}
+   for _, name in ipairs(r.order) do
+      local out = r.outcomes[name]
+      if out == "migrated" then migrated[#migrated + 1] = name end
+      if out == "skipped" then skipped[#skipped + 1] = name end
+      if out == "failed" then failed[#failed + 1] = name end
+      if out == "held" then held_nodes[#held_nodes + 1] = ("%s (drain timed out)"):format(name) end
+   end
+   for name, why in pairs(r.held) do held_nodes[#held_nodes + 1] = ("%s (%s)"):format(name, why) end
+   if #failed > 0 then
+      local also = #failed > 1 and ("\nalso failed: " .. table.concat(failed, ", ", 2)) or ""
+      stop(1, "%s%s\n(the run can be resumed: run it again)", r.details[failed[1]], also)
+   end
+   if r.asked then stop(1, "%s", r.asked) end
+   if r.stopped then stop(1, "%s; %d node(s) migrated this run (the run can be resumed: run it again)", r.stopped,
+      #migrated) end
+   if #held_nodes > 0 then
+      table.sort(held_nodes)
+      stop(1, "%d node(s) held, still on flannel: %s; the migration completes once they are migrated (run it again)",
+         #held_nodes, table.concat(held_nodes, ", "))
    end
    prepare.migration_config(ctx, { ["cni-migrate.phase"] = "complete" })
 end
 
 -- 4. complete --------------------------------------------------------------------------------
-rollback_asked()
+local asked = stop_asked()
+if asked then stop(1, "%s", asked) end
 complete.backup(ctx)
 complete.delete_flannel(ctx)
 complete.calico_selector(ctx)

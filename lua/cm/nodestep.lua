@@ -13,6 +13,11 @@ M.STEPS = { "in-progress", "cordon", "drain", "label-none", "flannel-gone", "fla
 M.ANN_STEP = "cni-migrate.dev/step"
 M.ANN_MIGRATED = "cni-migrate.dev/migrated"
 M.ANN_CORDONED = "cni-migrate.dev/cordoned"
+--- A node kept out of the run (contracts13.md): the reason, and since when; gone when it starts.
+M.ANN_HELD = "cni-migrate.dev/held"
+M.ANN_HELD_AT = "cni-migrate.dev/held-at"
+--- A node whose migration failed: "STEP: message"; gone when its migration resumes.
+M.ANN_FAILED = "cni-migrate.dev/failed"
 
 local function fail(fmt, ...) error(fmt:format(...), 0) end
 
@@ -59,7 +64,55 @@ function M.start(ctx, n, step)
          todo = true
       end
       if a[M.ANN_STEP] ~= step then p.metadata.annotations[M.ANN_STEP], todo = step, true end
+      for _, k in ipairs { M.ANN_HELD, M.ANN_HELD_AT, M.ANN_FAILED } do
+         if a[k] then p.metadata.annotations[k], todo = json.null, true end
+      end
       return todo and p or nil
+   end)
+end
+
+--- Removes the held and failed marks of a node that resumes past its start (M.start does it
+--- otherwise).
+function M.clear_marks(ctx, n)
+   return M.patch_node(ctx, n, function(cur)
+      local a, p = cur.metadata.annotations or {}, nil
+      for _, k in ipairs { M.ANN_HELD, M.ANN_HELD_AT, M.ANN_FAILED } do
+         if a[k] then
+            p = p or { metadata = { annotations = {} } }
+            p.metadata.annotations[k] = json.null
+         end
+      end
+      return p
+   end)
+end
+
+--- Marks a node held: the reason and the time (a hold hook, the drain timeout's hold policy).
+---@return table|nil node, string|nil message, string|nil code
+function M.hold(ctx, name, reason)
+   return ctx.c:patch(node_ref(name), { metadata = { annotations = { [M.ANN_HELD] = reason,
+      [M.ANN_HELD_AT] = time.rfc3339() } } }, { type = "merge" })
+end
+
+--- Marks a node failed: "STEP: message" (the message's first line).
+---@return table|nil node, string|nil message, string|nil code
+function M.failed(ctx, name, step, message)
+   local line = tostring(message):match("^[^\n]*"):sub(1, 500)
+   return ctx.c:patch(node_ref(name), { metadata = { annotations = {
+      [M.ANN_FAILED] = ("%s: %s"):format(step or "start", line) } } }, { type = "merge" })
+end
+
+--- Puts a node whose drain timed out back as it was (uncordoned if the cordon was ours, not in
+--- progress, no step) and marks it held: the drain timeout's "hold" policy.
+function M.hold_back(ctx, n, reason)
+   return M.patch_node(ctx, n, function(cur)
+      local a = cur.metadata.annotations or {}
+      local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null }, annotations = {
+         [M.ANN_STEP] = json.null, [M.ANN_HELD] = reason, [M.ANN_HELD_AT] = time.rfc3339() } } }
+      if a[M.ANN_CORDONED] then
+         p.spec = { unschedulable = json.null }
+         p.metadata.annotations[M.ANN_CORDONED] = json.null
+      end
+      return p
    end)
 end
 
@@ -116,6 +169,10 @@ end
 
 --- Runs one step, timed: the timeline line and the step's duration.
 function M.timed(ctx, name, step, fn)
+   if name then -- where each node is, for the failed annotation
+      ctx.at = ctx.at or {}
+      ctx.at[name] = step
+   end
    local t0 = time.now()
    local text = fn()
    local d = time.now() - t0
@@ -131,8 +188,9 @@ function M.need(what, v, msg, code)
 end
 
 --- Drains the node as kubectl drain --force --ignore-daemonsets --delete-emptydir-data (never the
---- controller's own pod); PDBs that held it up go to ctx.blocked. The timeline text.
-function M.drain(ctx, name)
+--- controller's own pod); PDBs that held it up go to ctx.blocked. The timeline text; or, when
+--- it timed out and may_hold (the "hold" policy), nil and why.
+function M.drain(ctx, name, may_hold)
    local report = {}
    local res, msg, code = ctx.node.drain(ctx.c, name, { force = true, ignore_daemonsets = true,
       delete_emptydir_data = true, cordon = false, timeout = ctx.cfg.opts.drain_timeout, report = report })
@@ -140,6 +198,7 @@ function M.drain(ctx, name)
       ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
          tostring(b.pod))
    end
+   if not res and code == "Timeout" and may_hold then return nil, tostring(msg) end
    M.need("node " .. name .. ": drain", res, msg, code)
    return ("%d evicted, %d deleted"):format(#(res.evicted or {}), #(res.deleted or {}))
 end
@@ -147,7 +206,7 @@ end
 --- Migrates one node, from whatever state it is in.
 ---@param ctx table {c, cfg, snap, node (cm.node), step, durations, blocked}
 ---@param n table the Node as last read
----@return string outcome "migrated" | "already"
+---@return string outcome "migrated" | "already" | "held" (the drain timed out under the "hold" policy)
 function M.migrate(ctx, n)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
    local timed, need, label, selector_of = M.timed, M.need, M.label, M.selector_of
@@ -157,6 +216,7 @@ function M.migrate(ctx, n)
    if net == "calico" and not busy then return "already" end
    local fds = ctx.snap.flannel_ds
    local canal = ctx.snap.flannel_info.canal
+   if net == "none" or net == "calico" then n = M.clear_marks(ctx, n) end
    if net ~= "calico" then
       if net ~= "none" then
          timed(ctx, name, "cordon", function()
@@ -166,7 +226,19 @@ function M.migrate(ctx, n)
                or "in progress; cordoned"
          end)
       end
-      timed(ctx, name, "drain", function() return M.drain(ctx, name) end)
+      local held -- the drain timed out under the "hold" policy (only while the node is still on flannel)
+      timed(ctx, name, "drain", function()
+         local text, why = M.drain(ctx, name, net ~= "none" and o.drain_timeout_policy == "hold")
+         held = why
+         return text or ("timed out after %gs: %s"):format(o.drain_timeout, why)
+      end)
+      if held then
+         timed(ctx, name, "held", function()
+            n = M.hold_back(ctx, n, ("drain timed out after %gs (--drain-timeout-policy hold)"):format(o.drain_timeout))
+            return "uncordoned, back on flannel, held; the run goes on without it"
+         end)
+         return "held"
+      end
       if net ~= "none" then
          timed(ctx, name, "label-none", function()
             n = label(ctx, n, "none", "label-none")
