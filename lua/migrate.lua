@@ -27,7 +27,7 @@ local cfg, c = config.start("migrate", { ... }, os.getenv)
 if not cfg then return end
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
-local T0 = time.now()
+local T0, W0 = time.now(), time.wall()
 local durations, blocked, notes = {}, {}, {}
 
 local step = plan.timeline(T0)
@@ -150,7 +150,7 @@ if state == "flannel" then
          nodestep.failed(ctx, name, (ctx.at or {})[name], res) -- best effort: the run's message says it all
          return "failed", tostring(res)
       end,
-      gate = schedule.gate(cfg.opts, pause, time.wall()),
+      gate = schedule.gate(cfg.opts, pause, W0),
       signal = wake,
       own = own, limit = cfg.opts.max_unavailable, per_zone = cfg.opts.max_unavailable_per_zone,
       delay = cfg.opts.node_delay, note = function(who, what, text) step(what, who, text) end,

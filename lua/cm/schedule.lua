@@ -126,8 +126,11 @@ function M.watch_pause(c, ns, cm, on_change)
    end
    w.task = task.spawn(function()
       while not w.closed do
-         w.watch = c:watch { apiVersion = "v1", kind = "ConfigMap", namespace = ns,
+         -- watched 10 minutes at a time, each from where the last ended (a task's watch that the
+         -- server itself ends after its 30 minutes has crashed the run: see the report of issue 13)
+         w.watch = c:watch { apiVersion = "v1", kind = "ConfigMap", namespace = ns, timeout = 600,
             fieldSelector = "metadata.name=" .. calico.MIGRATION_CONFIGMAP, resourceVersion = rv }
+         local failed
          local ok = pcall(function()
             for ev in w.watch do
                if ev.type == "RELIST" then
@@ -135,15 +138,16 @@ function M.watch_pause(c, ns, cm, on_change)
                elseif ev.type == "DELETED" then
                   seen(nil)
                elseif ev.type == "ERROR" then
+                  failed = true
                   break
                elseif ev.object and ev.object.metadata then
                   seen(ev.object)
                end
             end
-            rv = w.watch:resource_version() or rv
          end)
          if not ok or w.closed then break end
-         time.sleep(1) -- the watch ended on an error: watch again from where it was
+         rv = w.watch:resource_version() or rv
+         if failed then time.sleep(1) end -- the watch ended on an error: again from where it was
       end
    end)
    function w.close()
@@ -269,7 +273,7 @@ function M.run(o)
    refill()
    while true do
       local wait
-      if not stopping then
+      if not stopping and #queue > 0 then
          local why, w, final = o.gate()
          if final then stopping = why end
          if why ~= said then
