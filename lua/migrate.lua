@@ -14,6 +14,7 @@ local calico = require "cm.calico"
 local checks = require "cm.checks"
 local complete = require "cm.complete"
 local config = require "cm.config"
+local hooks = require "cm.hooks"
 local lock = require "cm.lock"
 local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
@@ -25,6 +26,7 @@ local time = require "cm.time"
 
 local cfg, c = config.start("migrate", { ... }, os.getenv)
 if not cfg then return end
+local hook_set = hooks.start(cfg, "migrate") -- a bad hook file: exit 2 before anything is read
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
 local T0, W0 = time.now(), time.wall()
@@ -33,11 +35,20 @@ local durations, blocked, notes = {}, {}, {}
 local step = plan.timeline(T0)
 
 local held -- the Lease (cm.lock) while this run writes
+local started = false -- on_start has run: a stop calls on_failure
 
 local function stop(code, fmt, ...)
    if code == 2 then proc.usage("migrate: " .. fmt, ...) end
+   if started then hooks.failed(hook_set, "migrate: " .. fmt:format(...)) end
    if held then held:release() end
    proc.fail("migrate: " .. fmt, ...)
+end
+
+--- fn(...), or the run stops there with its error: every step is idempotent, so it resumes.
+local function guarded(fn, ...)
+   local r = table.pack(pcall(fn, ...))
+   if not r[1] then stop(1, "%s\n(the run can be resumed: run it again)", tostring(r[2])) end
+   return table.unpack(r, 2, r.n)
 end
 
 -- 1. preflight ------------------------------------------------------------------------------
@@ -100,7 +111,13 @@ local function stop_asked()
    return by and ("a %s asked this run to stop (Lease %s/%s): stopped before the next node"):format(by,
       cfg.values.CALICO_DAEMONSET_NAMESPACE, lock.NAME)
 end
-if state == "flannel" then prepare.run(ctx) end
+if not info.dryRun then -- a dry run checks the hook files and calls none
+   ctx.hooks = hook_set
+   hooks.bind(hook_set, c, cfg, "migrate")
+   started = true
+   guarded(hooks.run, hook_set, "on_start")
+end
+if state == "flannel" then guarded(prepare.run, ctx) end
 
 -- 3. migrate the nodes -----------------------------------------------------------------------
 local migrated, skipped = {}, {}
@@ -127,28 +144,46 @@ if state == "flannel" then
          if not list then stop(1, "listing nodes: %s", lerr) end
          return list.items
       end,
-      todo = function(n) return plan.state(n) ~= "done" end,
-      order = function(nodes) return plan.order(nodes, own) end, -- the seam of a site's order hook
-      hold = function() return nil end, -- the seam of a site's hold hook (nodestep.hold marks the node)
+      todo = function() return true end, -- a node done already costs nothing (a health gate may be due)
+      order = function(nodes) -- the run's order, then the site's order hooks (the own node stays last)
+         local by, ordered = {}, {}
+         for _, n in ipairs(nodes) do by[n.metadata.name] = n end
+         for _, name in ipairs(plan.order(nodes, own)) do ordered[#ordered + 1] = by[name] end
+         local names = {}
+         for _, n in ipairs(guarded(hooks.sequence, hook_set, ordered, own)) do names[#names + 1] = n.metadata.name end
+         return names
+      end,
+      hold = function(n) -- the site's hold hooks, asked as the node is picked
+         local st, busy = plan.state(n)
+         local cur, reason = guarded(hooks.check_hold, ctx, n, st == "flannel" and not busy)
+         if reason then step("held", n.metadata.name, reason) end
+         return reason, cur
+      end,
       start = stop_asked,
       work = function(n)
          local name = n.metadata.name
          local ok, res = pcall(function()
             if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
-               prepare.label_flannel(ctx, n)
-               prepare.node_ipam(ctx, n)
+               hooks.around(ctx, n, "node-ipam", function()
+                  prepare.label_flannel(ctx, n)
+                  prepare.node_ipam(ctx, n)
+               end)
             end
             return nodestep.migrate(ctx, n)
          end)
-         if ok then return res end
-         local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
-         if gone == "NotFound" then
-            notes[#notes + 1] = ("node %s was deleted during its migration: skipped"):format(name)
-            step("skipped", name, "the node was deleted: skipped")
-            return "skipped"
+         if not ok then
+            local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
+            if gone == "NotFound" then
+               notes[#notes + 1] = ("node %s was deleted during its migration: skipped"):format(name)
+               step("skipped", name, "the node was deleted: skipped")
+               return "skipped"
+            end
+            nodestep.failed(ctx, name, (ctx.at or {})[name], res) -- best effort: the run's message says it all
+            return "failed", tostring(res)
          end
-         nodestep.failed(ctx, name, (ctx.at or {})[name], res) -- best effort: the run's message says it all
-         return "failed", tostring(res)
+         local hok, herr = pcall(hooks.health, ctx, n, res == "migrated") -- it marks the node itself
+         if not hok then return "failed", tostring(herr) end
+         return res
       end,
       gate = schedule.gate(cfg.opts, pause, W0),
       signal = wake,
@@ -156,40 +191,46 @@ if state == "flannel" then
       delay = cfg.opts.node_delay, note = function(who, what, text) step(what, who, text) end,
    }
    pause.close()
-   local failed, held_nodes = {}, {}
+   local failed, kept = {}, {}
    for _, name in ipairs(r.order) do
       local out = r.outcomes[name]
       if out == "migrated" then migrated[#migrated + 1] = name end
       if out == "skipped" then skipped[#skipped + 1] = name end
       if out == "failed" then failed[#failed + 1] = name end
-      if out == "held" then held_nodes[#held_nodes + 1] = ("%s (drain timed out)"):format(name) end
+      if out == "held" then
+         kept[#kept + 1] = ("%s (drain timed out after %gs: --drain-timeout-policy hold)"):format(name,
+            cfg.opts.drain_timeout)
+      end
    end
-   for name, why in pairs(r.held) do held_nodes[#held_nodes + 1] = ("%s (%s)"):format(name, why) end
+   for name, why in pairs(r.held) do kept[#kept + 1] = ("%s (%s)"):format(name, why) end
    if #failed > 0 then
       local also = #failed > 1 and ("\nalso failed: " .. table.concat(failed, ", ", 2)) or ""
       stop(1, "%s%s\n(the run can be resumed: run it again)", r.details[failed[1]], also)
    end
    if r.asked then stop(1, "%s", r.asked) end
-   if r.stopped then stop(1, "%s; %d node(s) migrated this run (the run can be resumed: run it again)", r.stopped,
+   if r.stopped then stop(1, "%s; %d node(s) migrated in this run (the run can be resumed: run it again)", r.stopped,
       #migrated) end
-   if #held_nodes > 0 then
-      table.sort(held_nodes)
-      stop(1, "%d node(s) held, still on flannel: %s; the migration completes once they are migrated (run it again)",
-         #held_nodes, table.concat(held_nodes, ", "))
+   if #kept > 0 then
+      table.sort(kept)
+      stop(1, "%d node(s) held, still on flannel: %s. The migration cannot complete until they move: run it again "
+         .. "once they are no longer held (%d node(s) migrated in this run)", #kept, table.concat(kept, "; "), #migrated)
    end
-   prepare.migration_config(ctx, { ["cni-migrate.phase"] = "complete" })
+   guarded(hooks.step, ctx, "phase", prepare.migration_config, { ["cni-migrate.phase"] = "complete" })
 end
 
 -- 4. complete --------------------------------------------------------------------------------
 local asked = stop_asked()
 if asked then stop(1, "%s", asked) end
-complete.backup(ctx)
-complete.delete_flannel(ctx)
-complete.calico_selector(ctx)
-complete.calico_rollout(ctx)
+guarded(hooks.step, ctx, "backup", complete.backup)
+guarded(hooks.step, ctx, "delete-flannel", complete.delete_flannel)
+guarded(hooks.step, ctx, "calico-selector", complete.calico_selector)
+guarded(hooks.step, ctx, "calico-rollout", complete.calico_rollout)
 local final = assert(c:list { apiVersion = "v1", kind = "Node" }).items
-complete.labels(ctx, final)
-prepare.migration_config(ctx, { ["cni-migrate.phase"] = "done", ["cni-migrate.finished"] = time.rfc3339() })
+guarded(hooks.step, ctx, "labels", complete.labels, final)
+guarded(hooks.step, ctx, "phase", prepare.migration_config, { ["cni-migrate.phase"] = "done",
+   ["cni-migrate.finished"] = time.rfc3339() })
+guarded(hooks.run, hook_set, "on_finish", { command = "migrate", nodes = migrated, skipped = skipped,
+   seconds = time.now() - T0 })
 
 held:release()
 

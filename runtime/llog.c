@@ -8,6 +8,8 @@
  *       the value back. Fields named like credentials (token, password, ...)
  *       are redacted whatever their value.
  *   log.enabled(level) -> whether a line at that level would be written
+ *   log.isatty(stream) -> whether "stdout" or "stderr" is a terminal (for redraws and
+ *       live progress lines; plain lines otherwise)
  *
  * Lines carry the run's clock: wall time on a real run, virtual time in a
  * simulation. Format and level come from --log-format and --log-level.
@@ -17,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SECRET_MT "cm.log.Secret"
 
@@ -90,6 +93,14 @@ static int log_enabled(lua_State *L)
     return 1;
 }
 
+static int log_isatty(lua_State *L)
+{
+    static const char *const names[] = {"stdout", "stderr", NULL};
+    int which = luaL_checkoption(L, 1, NULL, names);
+    lua_pushboolean(L, isatty(which ? STDERR_FILENO : STDOUT_FILENO));
+    return 1;
+}
+
 static int log_secret(lua_State *L)
 {
     luaL_checkany(L, 1);
@@ -126,6 +137,7 @@ static const luaL_Reg secret_meta[] = {
 
 static const luaL_Reg log_funcs[] = {
     {"enabled", log_enabled},
+    {"isatty", log_isatty},
     {"secret", log_secret},
     {NULL, NULL},
 };

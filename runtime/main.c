@@ -25,6 +25,9 @@ static const char USAGE[] =
     "                        after its completion too (the bundled lua/rollback.lua; see --help)\n"
     "  preflight [FLAGS]     check that the cluster can be migrated; changes nothing\n"
     "                        (--json for machines; exit 0 ready, 1 blockers found)\n"
+    "  status [--json] [--watch]  where the migration is, read from the cluster: phase, nodes\n"
+    "                        done / in flight / held / failed / left, ETA; --watch redraws on\n"
+    "                        every change until done (the bundled lua/status.lua)\n"
     "  pause [--reason TEXT] no node starts until resume (a running migrate or rollback lets\n"
     "                        its nodes in flight finish and waits)\n"
     "  resume                nodes start again\n"
@@ -38,6 +41,9 @@ static const char USAGE[] =
     "      --authorize             enforce RBAC for ServiceAccounts' tokens (kubectl create token);\n"
     "                              the kubeconfig's token (--token, or a random one) is an admin's;\n"
     "                              implies --tls\n"
+    "      --run-image REF         run pods of this image (REPO:TAG, or REPO for any tag) as\n"
+    "                              processes of this binary, as a kubelet would (in-cluster\n"
+    "                              config, logs, exit codes); implies --tls\n"
     "      --allow-remote          permit a --listen address that is not loopback\n"
     "      --speed N               run the cluster's clock N times as fast as real time\n"
     "                              (default 1; 0.001 to 100000); every delay is scaled\n"
@@ -294,7 +300,8 @@ static int serve_flag(int argc, char **argv, int *i, struct cm_serve_opts *o)
     const char *a = argv[*i];
     const char **slot = strcmp(a, "--listen") == 0 ? &o->listen
                         : strcmp(a, "--kubeconfig-out") == 0 ? &o->kubeconfig_out
-                        : strcmp(a, "--token") == 0 ? &o->token : NULL;
+                        : strcmp(a, "--token") == 0 ? &o->token
+                        : strcmp(a, "--run-image") == 0 ? &o->run_image : NULL;
     if (slot)
         return (*slot = flag_value(argc, argv, i)) ? CM_OK : CM_USAGE;
     if (strcmp(a, "--speed") == 0) {
@@ -331,8 +338,10 @@ static int serve_flags(cm_runtime *rt, int argc, char **argv, struct cm_serve_op
         return usage_error("fake serve: missing FIXTURE", NULL);
     if (o->token && !*o->token)
         return usage_error("fake serve: --token must not be empty", NULL);
-    if (o->authorize)
-        o->tls = 1; /* kubectl sends a bearer token over HTTPS only */
+    if (o->run_image && !*o->run_image)
+        return usage_error("fake serve: --run-image must not be empty", NULL);
+    if (o->authorize || o->run_image)
+        o->tls = 1; /* kubectl sends a bearer token over HTTPS only, and in-cluster clients speak HTTPS */
     return CM_OK;
 }
 
@@ -396,18 +405,18 @@ static int cmd_fake(cm_runtime *rt, int argc, char **argv)
 /* The commands, for telling a flag's value from the command that follows a flag. */
 static int is_command(const char *arg)
 {
-    static const char *const COMMANDS[] = {"migrate", "rollback", "preflight", "pause", "resume", "run", "fake",
-                                           "version", "help", NULL};
+    static const char *const COMMANDS[] = {"migrate", "rollback", "preflight", "status", "pause", "resume", "run",
+                                           "fake", "version", "help", NULL};
     for (const char *const *c = COMMANDS; *c; c++)
         if (strcmp(arg, *c) == 0)
             return 1;
     return 0;
 }
 
-/* The bundled procedure a command runs (migrate, rollback, preflight, pause, resume), or NULL. */
+/* The bundled procedure a command runs (migrate, rollback, preflight, status, pause, resume), or NULL. */
 static const char *procedure_of(const char *command)
 {
-    static const char *const PROCEDURES[] = {"migrate", "rollback", "preflight", "pause", "resume", NULL};
+    static const char *const PROCEDURES[] = {"migrate", "rollback", "preflight", "status", "pause", "resume", NULL};
     for (const char *const *p = PROCEDURES; *p; p++)
         if (strcmp(command, *p) == 0)
             return command;

@@ -8,6 +8,7 @@
 --- before each node: stop_requested) or let it expire. A migration never takes it from a
 --- running rollback. Two runs of the same procedure: the second waits for the first's to expire.
 local json = require "cm.json"
+local proc = require "cm.proc"
 local task = require "cm.task"
 local time = require "cm.time"
 
@@ -18,7 +19,7 @@ M.DURATION = 30 -- seconds a holder that stopped renewing keeps it
 M.ANN_PROCEDURE = "cni-migrate.dev/procedure"
 M.ANN_STOP = "cni-migrate.dev/stop"
 
-local function fail(fmt, ...) error(fmt:format(...), 0) end
+local fail = proc.fail -- exit 1, one line (no traceback)
 
 --- metav1.MicroTime: RFC 3339 with six fraction digits.
 local function micro_time(t)

@@ -13,11 +13,10 @@ M.STEPS = { "in-progress", "cordon", "drain", "label-none", "flannel-gone", "fla
 M.ANN_STEP = "cni-migrate.dev/step"
 M.ANN_MIGRATED = "cni-migrate.dev/migrated"
 M.ANN_CORDONED = "cni-migrate.dev/cordoned"
---- A node kept out of the run (contracts13.md): the reason, and since when; gone when it starts.
-M.ANN_HELD = "cni-migrate.dev/held"
+M.ANN_STEP_AT = "cni-migrate.dev/step-at" -- when the step annotation last changed (status's "since")
+M.ANN_HELD = "cni-migrate.dev/held" -- why the node is held out of the run (contracts13.md)
 M.ANN_HELD_AT = "cni-migrate.dev/held-at"
---- A node whose migration failed: "STEP: message"; gone when its migration resumes.
-M.ANN_FAILED = "cni-migrate.dev/failed"
+M.ANN_FAILED = "cni-migrate.dev/failed" -- "STEP: message" of the failure that stopped the run on it
 
 local function fail(fmt, ...) error(fmt:format(...), 0) end
 
@@ -63,34 +62,22 @@ function M.start(ctx, n, step)
          p.metadata.annotations[M.ANN_CORDONED] = time.rfc3339()
          todo = true
       end
-      if a[M.ANN_STEP] ~= step then p.metadata.annotations[M.ANN_STEP], todo = step, true end
-      for _, k in ipairs { M.ANN_HELD, M.ANN_HELD_AT, M.ANN_FAILED } do
-         if a[k] then p.metadata.annotations[k], todo = json.null, true end
+      if a[M.ANN_STEP] ~= step then
+         p.metadata.annotations[M.ANN_STEP], p.metadata.annotations[M.ANN_STEP_AT], todo = step, time.rfc3339(), true
       end
+      if a[M.ANN_FAILED] then p.metadata.annotations[M.ANN_FAILED], todo = json.null, true end
       return todo and p or nil
    end)
 end
 
---- Removes the held and failed marks of a node that resumes past its start (M.start does it
---- otherwise).
-function M.clear_marks(ctx, n)
+--- Removes the failed mark of a node whose migration resumes past its start (M.start does it
+--- otherwise; a health hook's mark is cm.hooks' to clear).
+function M.clear_failed(ctx, n)
    return M.patch_node(ctx, n, function(cur)
-      local a, p = cur.metadata.annotations or {}, nil
-      for _, k in ipairs { M.ANN_HELD, M.ANN_HELD_AT, M.ANN_FAILED } do
-         if a[k] then
-            p = p or { metadata = { annotations = {} } }
-            p.metadata.annotations[k] = json.null
-         end
-      end
-      return p
+      local f = (cur.metadata.annotations or {})[M.ANN_FAILED]
+      if not f or f:match("^health: ") then return nil end
+      return { metadata = { annotations = { [M.ANN_FAILED] = json.null } } }
    end)
-end
-
---- Marks a node held: the reason and the time (a hold hook, the drain timeout's hold policy).
----@return table|nil node, string|nil message, string|nil code
-function M.hold(ctx, name, reason)
-   return ctx.c:patch(node_ref(name), { metadata = { annotations = { [M.ANN_HELD] = reason,
-      [M.ANN_HELD_AT] = time.rfc3339() } } }, { type = "merge" })
 end
 
 --- Marks a node failed: "STEP: message" (the message's first line).
@@ -107,7 +94,8 @@ function M.hold_back(ctx, n, reason)
    return M.patch_node(ctx, n, function(cur)
       local a = cur.metadata.annotations or {}
       local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null }, annotations = {
-         [M.ANN_STEP] = json.null, [M.ANN_HELD] = reason, [M.ANN_HELD_AT] = time.rfc3339() } } }
+         [M.ANN_STEP] = json.null, [M.ANN_STEP_AT] = json.null, [M.ANN_HELD] = reason,
+         [M.ANN_HELD_AT] = time.rfc3339() } } }
       if a[M.ANN_CORDONED] then
          p.spec = { unschedulable = json.null }
          p.metadata.annotations[M.ANN_CORDONED] = json.null
@@ -121,7 +109,8 @@ function M.label(ctx, n, value, step)
    return M.patch_node(ctx, n, function(cur)
       local l = cur.metadata.labels or {}
       if l[calico.LABEL_NETWORK] == value then return nil end
-      return { metadata = { labels = { [calico.LABEL_NETWORK] = value }, annotations = { [M.ANN_STEP] = step } } }
+      return { metadata = { labels = { [calico.LABEL_NETWORK] = value },
+         annotations = { [M.ANN_STEP] = step, [M.ANN_STEP_AT] = time.rfc3339() } } }
    end)
 end
 
@@ -136,7 +125,7 @@ function M.finish(ctx, n, step, migrated)
       ours = a[M.ANN_CORDONED] ~= nil
       if l[calico.LABEL_IN_PROGRESS] == nil and not ours and a[M.ANN_STEP] == step then return nil end
       local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null },
-         annotations = { [M.ANN_STEP] = step, [M.ANN_MIGRATED] = migrated } } }
+         annotations = { [M.ANN_STEP] = step, [M.ANN_STEP_AT] = time.rfc3339(), [M.ANN_MIGRATED] = migrated } } }
       if ours then
          p.spec = { unschedulable = json.null }
          p.metadata.annotations[M.ANN_CORDONED] = json.null
@@ -167,18 +156,21 @@ function M.delete_left(ctx, name)
    return deleted
 end
 
---- Runs one step, timed: the timeline line and the step's duration.
-function M.timed(ctx, name, step, fn)
+--- Runs one step, timed: the timeline line and the step's duration, between the site's
+--- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read).
+function M.timed(ctx, name, step, fn, node)
    if name then -- where each node is, for the failed annotation
       ctx.at = ctx.at or {}
       ctx.at[name] = step
    end
-   local t0 = time.now()
-   local text = fn()
-   local d = time.now() - t0
-   ctx.durations[step] = ctx.durations[step] or {}
-   table.insert(ctx.durations[step], d)
-   ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+   require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
+      local t0 = time.now()
+      local text = fn()
+      local d = time.now() - t0
+      ctx.durations[step] = ctx.durations[step] or {}
+      table.insert(ctx.durations[step], d)
+      ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+   end)
 end
 
 --- v, or raises "what: msg (code)": need(what, call(...)) keeps all of a call's failure.
@@ -209,14 +201,15 @@ end
 ---@return string outcome "migrated" | "already" | "held" (the drain timed out under the "hold" policy)
 function M.migrate(ctx, n)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
-   local timed, need, label, selector_of = M.timed, M.need, M.label, M.selector_of
+   local need, label, selector_of = M.need, M.label, M.selector_of
+   local function timed(c, nm, step, fn) return M.timed(c, nm, step, fn, function() return n end) end
    local name = n.metadata.name
    local l = n.metadata.labels or {}
    local net, busy = l[calico.LABEL_NETWORK], l[calico.LABEL_IN_PROGRESS] == "true"
    if net == "calico" and not busy then return "already" end
    local fds = ctx.snap.flannel_ds
    local canal = ctx.snap.flannel_info.canal
-   if net == "none" or net == "calico" then n = M.clear_marks(ctx, n) end
+   if net == "none" or net == "calico" then n = M.clear_failed(ctx, n) end
    if net ~= "calico" then
       if net ~= "none" then
          timed(ctx, name, "cordon", function()
@@ -297,7 +290,8 @@ function M.migrate(ctx, n)
          tostring(r.active_cni))
    end)
    timed(ctx, name, "uncordon", function()
-      local _, ours = M.finish(ctx, n, "done", time.rfc3339())
+      local ours
+      n, ours = M.finish(ctx, n, "done", time.rfc3339())
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "migrated"

@@ -263,7 +263,8 @@ end
 ---@return string outcome "rolled-back" | "already"
 function M.node(ctx, n, flannel_live)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
-   local timed, need = nodestep.timed, nodestep.need
+   local need = nodestep.need
+   local function timed(c, nm, step, fn) return nodestep.timed(c, nm, step, fn, function() return n end) end
    local name = n.metadata.name
    local net, busy = M.state(n, flannel_live)
    if net == "flannel" and not busy then return "already" end
@@ -339,7 +340,8 @@ function M.node(ctx, n, flannel_live)
       return check_flannel(ctx, n, r)
    end)
    timed(ctx, name, "uncordon", function()
-      local _, ours = nodestep.finish(ctx, n, M.DONE, json.null)
+      local ours
+      n, ours = nodestep.finish(ctx, n, M.DONE, json.null)
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "rolled-back"
@@ -415,7 +417,8 @@ function M.labels(ctx, remove_calico)
       for _, k in ipairs { LABEL, BUSY } do
          if l[k] ~= nil then p.metadata.labels[k], todo = json.null, true end
       end
-      local keys = { nodestep.ANN_STEP, nodestep.ANN_MIGRATED }
+      local keys = { nodestep.ANN_STEP, nodestep.ANN_STEP_AT, nodestep.ANN_MIGRATED, nodestep.ANN_HELD,
+         nodestep.ANN_HELD_AT, nodestep.ANN_FAILED }
       if remove_calico then for _, k in ipairs(CALICO_ANNOTATIONS) do keys[#keys + 1] = k end end
       for _, k in ipairs(keys) do
          if a[k] ~= nil then p.metadata.annotations[k], todo = json.null, true end

@@ -170,7 +170,8 @@ end
 ---   todo(n)     -> boolean: whether the node still needs work
 ---   order(nodes)-> string[]: the names in the order to start them (hooks' order); nodes in
 ---                  progress from an earlier run go first, the own node last whatever it says
----   hold(n)     -> reason|nil: asked as the node is picked (hooks' hold); a held node is left out
+---   hold(n)     -> reason|nil, Node|nil: asked as the node is picked (hooks' hold); a held node is
+---                  left out; the Node returned (as the hold's annotation left it) replaces n
 ---   start(n)    -> reason|nil: a reason to stop before this node (a rollback asked); nil: go on
 ---   work(n)     -> outcome, detail: in the node's task; "failed" (detail: the message) stops new
 ---                  starts; a raise counts as "failed"
@@ -253,7 +254,8 @@ function M.run(o)
       for i, name in ipairs(queue) do
          if fits(name) then
             table.remove(queue, i)
-            local why = o.hold(nodes[name])
+            local why, cur = o.hold(nodes[name])
+            nodes[name] = cur or nodes[name]
             if why then
                r.held[name] = why
                return true
