@@ -150,7 +150,9 @@ if state == "flannel" then
          for _, n in ipairs(nodes) do by[n.metadata.name] = n end
          for _, name in ipairs(plan.order(nodes, own)) do ordered[#ordered + 1] = by[name] end
          local names = {}
-         for _, n in ipairs(guarded(hooks.sequence, hook_set, ordered, own)) do names[#names + 1] = n.metadata.name end
+         for _, n in ipairs(guarded(hooks.sequence, hook_set, ordered, own)) do
+            names[#names + 1] = n.metadata.name
+         end
          return names
       end,
       hold = function(n) -- the site's hold hooks, asked as the node is picked
@@ -213,7 +215,8 @@ if state == "flannel" then
    if #kept > 0 then
       table.sort(kept)
       stop(1, "%d node(s) held, still on flannel: %s. The migration cannot complete until they move: run it again "
-         .. "once they are no longer held (%d node(s) migrated in this run)", #kept, table.concat(kept, "; "), #migrated)
+         .. "once they are no longer held (%d node(s) migrated in this run)", #kept, table.concat(kept, "; "),
+         #migrated)
    end
    guarded(hooks.step, ctx, "phase", prepare.migration_config, { ["cni-migrate.phase"] = "complete" })
 end

@@ -13,6 +13,8 @@ if not cfg then return end
 local ns = cfg.values.CALICO_DAEMONSET_NAMESPACE
 local reason = cfg.opts.reason ~= "" and cfg.opts.reason or "paused with cni-migrate pause"
 local cm, msg, code, changed = schedule.set_pause(c, ns, reason)
-if not cm then proc.fail("pause: ConfigMap %s/%s: %s (%s)", ns, calico.MIGRATION_CONFIGMAP, tostring(msg), tostring(code)) end
+if not cm then
+   proc.fail("pause: ConfigMap %s/%s: %s (%s)", ns, calico.MIGRATION_CONFIGMAP, tostring(msg), tostring(code))
+end
 print(changed and ("Paused: %s. Nodes in flight finish; no node starts until cni-migrate resume."):format(reason)
    or ("Already paused: %s."):format(reason))

@@ -11,5 +11,7 @@ local cfg, c = config.start("resume", { ... }, os.getenv)
 if not cfg then return end
 local ns = cfg.values.CALICO_DAEMONSET_NAMESPACE
 local cm, msg, code, changed = schedule.set_pause(c, ns, nil)
-if not cm then proc.fail("resume: ConfigMap %s/%s: %s (%s)", ns, calico.MIGRATION_CONFIGMAP, tostring(msg), tostring(code)) end
+if not cm then
+   proc.fail("resume: ConfigMap %s/%s: %s (%s)", ns, calico.MIGRATION_CONFIGMAP, tostring(msg), tostring(code))
+end
 print(changed and "Resumed: nodes start again." or "Not paused: nothing to do.")

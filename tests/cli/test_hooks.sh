@@ -102,7 +102,7 @@ grep -q "^on_failure migrate: hook after_step ($dir/fail\.lua:4): worker-2 is dr
 grep -q '^before_step worker-3' "$HOOK_TRACE" && fail "the run went on after the failing hook"
 nodes "$dir/stopped.yaml"
 expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=-$'
-expect_node '^worker-2 net=flannel busy=true unsched=true step=cordon held=- failed=-$'
+expect_node "^worker-2 net=flannel busy=true unsched=true step=cordon held=- failed=drain: hook after_step \\($dir/fail\\.lua:4\\): worker-2 is drained: stop here\$"
 expect_node '^worker-3 net=flannel busy=- unsched=false step=-'
 expect_node '^flannel DaemonSet: there$'
 rm -f "$HOOK_TRACE"
