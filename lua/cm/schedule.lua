@@ -183,7 +183,7 @@ end
 ---   signal      a cm.task signal that whoever changes what gate() says notifies (the pause watch)
 ---@return table r {outcomes = {name = outcome}, details = {name = detail}, held = {name = reason},
 ---   order = {names in start order}, stopped = reason|nil (failure, deadline, start's), asked = start's
----   reason|nil, max = most in flight}
+---   reason|nil, max = most in flight, total = nodes in the cluster at the last list}
 function M.run(o)
    local r = { outcomes = {}, details = {}, held = {}, order = {}, max = 0 }
    local sig = o.signal or task.signal()
@@ -194,6 +194,7 @@ function M.run(o)
    local function refill()
       local list = o.list()
       total = #list
+      r.total = total
       local fresh, busy = {}, {}
       for _, n in ipairs(list) do
          local name = n.metadata.name

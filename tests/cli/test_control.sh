@@ -5,7 +5,8 @@
 # day), the delay after each node, and a drain timeout under its two policies (stop: the node
 # marked failed, the others in flight finish, exit 1 and the rerun completes; hold: the node
 # uncordoned, back on flannel and marked held, the run goes on and exits 1, the rerun completes).
-# Bad values: exit 2 naming the flag or variable, nothing sent.
+# Rollback: --max-unavailable and a pause mid-run. Bad values: exit 2 naming the flag or
+# variable, nothing sent.
 . "$(dirname "$0")/lib.sh"
 B=${CNI_MIGRATE:?}
 S=${CM_SOURCE_DIR:?}
@@ -118,7 +119,21 @@ expect_rc 0
 nodes "$dir/h2.yaml"
 [ "$(printf '%s\n' "$OUT" | grep -c 'unsched=false step=done held=- failed=-$')" -eq 4 ] || fail "after the rerun: $OUT"
 
-# 7. bad values: exit 2 naming the flag or variable, nothing sent
+# 7. rollback honours --max-unavailable (watched at every node event) and a pause mid-run
+run "$B" --fake "$F10" --log-level warn --fake-save "$dir/m10.yaml" migrate --max-unavailable 3
+expect_rc 0
+run "$B" --fake "$dir/m10.yaml" --log-level warn run "$S/tests/k8s/schedule_watch.lua" "$S/lua/rollback.lua" 3 0 - \
+    --max-unavailable 3
+expect_rc 0
+expect_out '^Rolled back 10 node\(s\) to flannel'
+expect_out '^watched [0-9]+ node events: at most 3 cordoned by us \(limit 3\), 1 control plane\(s\) at once, 0 in one zone \(limit none\); 10 node\(s\) started$'
+run "$B" --fake "$dir/m10.yaml" --log-level warn run "$S/tests/k8s/pause_mid.lua" "$S/lua/rollback.lua" 30 100 \
+    --max-unavailable 2
+expect_rc 0
+expect_out '^Rolled back 10 node\(s\) to flannel'
+expect_out '^paused at \+30s, resumed at \+130s: [1-9][0-9]* node\(s\) started before, [1-9][0-9]* in flight finished while paused, 0 started while paused, [1-9][0-9]* after$'
+
+# 8. bad values: exit 2 naming the flag or variable, nothing sent
 bad() { # bad EXPECTED-MESSAGE-REGEX [VAR=VALUE] ARGS...
     want=$1
     shift
