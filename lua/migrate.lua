@@ -24,7 +24,8 @@ local schedule = require "cm.schedule"
 local task = require "cm.task"
 local time = require "cm.time"
 
-local cfg, c = config.start("migrate", { ... }, os.getenv)
+local ARGS = { ... }
+local cfg, c = config.start("migrate", ARGS, os.getenv)
 if not cfg then return end
 local hook_set = hooks.start(cfg, "migrate") -- a bad hook file: exit 2 before anything is read
 local info = c:info()
@@ -32,15 +33,35 @@ local simulated = (info.source or ""):match("^fake") ~= nil
 local T0, W0 = time.now(), time.wall()
 local durations, blocked, notes = {}, {}, {}
 
-local step = plan.timeline(T0)
+local events = cfg.opts.report ~= "" and {} or nil -- the timeline's lines, for --report
+local step = plan.timeline(T0, events)
 
 local held -- the Lease (cm.lock) while this run writes
 local started = false -- on_start has run: a stop calls on_failure
+
+local ctx -- the run's context, once the preflight has read the cluster
+local survey -- what the preflight read and found
+
+--- Writes --report's page (a rehearsal's only), the outcome given.
+local function write_report(ok, outcome)
+   if not events then return end
+   if not simulated then
+      io.stderr:write("migrate: --report: only a rehearsal (--fake) writes a report; none written\n")
+      return
+   end
+   local report = require "cm.report"
+   local d = report.data(c, cfg, { ok = ok, outcome = outcome, t0 = T0, events = events, ctx = ctx,
+      checks = survey and survey.results.list, steps = nodestep.STEPS, command = "migrate", args = ARGS })
+   local f, err = io.open(cfg.opts.report, "w")
+   if f then f, err = f:write(report.html(d)), select(2, f:close()) end
+   if not f then io.stderr:write(("migrate: --report %s: %s\n"):format(cfg.opts.report, tostring(err))) end
+end
 
 local function stop(code, fmt, ...)
    if code == 2 then proc.usage("migrate: " .. fmt, ...) end
    if started then hooks.failed(hook_set, "migrate: " .. fmt:format(...)) end
    if held then held:release() end
+   write_report(false, ("migrate: " .. fmt):format(...))
    proc.fail("migrate: " .. fmt, ...)
 end
 
@@ -52,8 +73,12 @@ local function guarded(fn, ...)
 end
 
 -- 1. preflight ------------------------------------------------------------------------------
-local survey, serr = plan.survey(c, cfg)
-if not survey then stop(1, "reading the cluster: %s", serr) end
+local serr, scode
+survey, serr, scode = plan.survey(c, cfg)
+if not survey then
+   if scode == "BadInput" then stop(2, "%s", serr) end
+   stop(1, "reading the cluster: %s", serr)
+end
 local snap = survey.snap
 print("Settings:")
 for _, line in ipairs(config.describe(cfg)) do print(line) end
@@ -97,8 +122,8 @@ for _, r in ipairs(survey.results.list) do
 end
 step("preflight", nil, ("%d check(s) ok, %d warning(s), %d skipped"):format(counts.ok, counts.warning, counts.skipped))
 
-local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
-   dry_run = info.dryRun }
+ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
+   dry_run = info.dryRun, bars = events and {}, holds = events and {} }
 
 -- 2. prepare the cluster ---------------------------------------------------------------------
 -- one writer at a time: a running rollback is never raced, and a rollback stops this run
@@ -243,7 +268,11 @@ print("")
 print(("Migrated %d node(s) to Calico in %.1f s of %s time; %d skipped; %d node(s) in the cluster."):format(
    #migrated, total, simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, #final))
 for _, line in ipairs(plan.step_summary(durations, nodestep.STEPS)) do print(line) end
+for _, line in ipairs(require("cm.invariants").summary()) do print(line) end
 for _, b in ipairs(blocked) do print("blocked: " .. b) end
 for _, n in ipairs(notes) do print("note: " .. n) end
 print(("Flannel's DaemonSet is saved in ConfigMap %s/%s for rollback."):format(cfg.values.CALICO_DAEMONSET_NAMESPACE,
    calico.BACKUP_CONFIGMAP))
+write_report(true, ("Migrated %d node(s) to Calico in %.1f s of virtual time; %d skipped; %d node(s) in the cluster.")
+   :format(#migrated, total, #skipped, #final))
+if events then print(("Report: %s"):format(cfg.opts.report)) end

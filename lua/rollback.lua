@@ -50,7 +50,10 @@ end
 
 -- 1. checks ---------------------------------------------------------------------------------
 local ok, snap = pcall(rollback.read, c, cfg)
-if not ok then stop("reading the cluster: %s", tostring(snap)) end
+if not ok then
+   if proc.is_failure(snap) and snap.exit == 2 then proc.usage("rollback: %s", snap.message) end
+   stop("reading the cluster: %s", tostring(snap))
+end
 print("Settings:")
 for _, line in ipairs(config.describe(cfg)) do print(line) end
 local results = rollback.checks(snap, cfg)
@@ -207,6 +210,7 @@ print(("Rolled back %d node(s) to %s in %.1f s of %s time; %d skipped; %d node(s
    snap.flannel_info.canal and "Canal" or "flannel", time.now() - T0,
    simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, r.total))
 for _, line in ipairs(plan.step_summary(durations, rollback.STEPS)) do print(line) end
+for _, line in ipairs(require("cm.invariants").summary()) do print(line) end
 for _, b in ipairs(blocked) do print("blocked: " .. b) end
 if not cfg.opts.remove_calico_state then
    print(("Calico's objects stay (IP pool, IPAM, node data): --remove-calico-state removes them; Calico's manifest "

@@ -2,6 +2,8 @@
 --- controller (calico-flannel-migration.md §1.2), with its name and default, is also a flag
 --- (FLANNEL_VNI is --flannel-vni); both come from the one table below. A flag wins over the
 --- variable, the variable over what the cluster shows (config.resolve), and that over the default.
+local checks = require "cm.checks"
+local flannel = require "cm.flannel"
 local k8s = require "cm.k8s"
 local lock = require "cm.lock"
 local proc = require "cm.proc"
@@ -10,7 +12,7 @@ local time = require "cm.time"
 local M = {}
 
 --- The settings: name (the environment variable), kind, default, what it is.
---- kind: string | cidr | cidr6 | int | port | bool | size | size6 | dns
+--- kind: string | cidr | cidr6 | int | port | bool | dns | subnet_env
 M.SETTINGS = {
    { name = "FLANNEL_NETWORK", kind = "cidr", default = "", help = "flannel's IPv4 network (pod CIDR)" },
    { name = "FLANNEL_IPV6_NETWORK", kind = "cidr6", default = "", help = "flannel's IPv6 network" },
@@ -33,7 +35,7 @@ M.SETTINGS = {
       help = "its namespace (also of calico-config and flannel-migration-config)" },
    { name = "CNI_CONFIG_DIR", kind = "string", default = "/etc/cni/net.d", help = "CNI config directory" },
    { name = "POD_NODE_NAME", kind = "string", default = "", help = "the node this controller runs on" },
-   { name = "FLANNEL_SUBNET_ENV", kind = "string", default = "",
+   { name = "FLANNEL_SUBNET_ENV", kind = "subnet_env", default = "",
       help = "subnet.env text, ';' for newlines (else read from the cluster)" },
    { name = "DEFAULT_IPPOOL_SIZE", kind = "int", default = 26, min = 20, max = 32,
       help = "smallest IPv4 block size" },
@@ -42,12 +44,12 @@ M.SETTINGS = {
 }
 
 --- The flags that are not Calico's settings: flag, kind, default, what it is, and the environment
---- variable that gives it too (env; the flag wins). kind "list" is a set (opts.skip[check]), "files"
+--- variable that gives it too (env; the flag wins). kind "checks" is a set of check names (opts.skip[check]), "files"
 --- a list in the order given.
 M.OPTIONS = {
    { flag = "--json", kind = "bool", default = false, help = "preflight: the checks as JSON; status: the model" },
    { flag = "--watch", kind = "bool", default = false, help = "status: redraw on every change until done" },
-   { flag = "--skip", kind = "list", default = {}, help = "a check to pass over (repeatable, or a,b)" },
+   { flag = "--skip", kind = "checks", default = {}, help = "a check to pass over (repeatable, or a,b)" },
    { flag = "--max-unavailable", env = "CNI_MIGRATE_MAX_UNAVAILABLE", kind = "unavailable", default = { count = 1 },
       help = "nodes in flight at once: N, or P% of the nodes (rounded down, at least 1)" },
    { flag = "--max-unavailable-per-zone", env = "CNI_MIGRATE_MAX_UNAVAILABLE_PER_ZONE", kind = "count", default = 0,
@@ -79,6 +81,12 @@ M.OPTIONS = {
       help = "rollback: longest wait for flannel's pod Ready on a node" },
    { flag = "--remove-calico-state", kind = "bool", default = false,
       help = "rollback: also remove what the migration made in Calico's objects" },
+   { flag = "--report", kind = "string", default = "",
+      help = "migrate, rehearsal (--fake): write the rehearsal's report to this HTML file" },
+   { flag = "--seeds", kind = "int", default = 1, min = 1, max = 100,
+      help = "with --report: rehearse on this many seeds (from --seed on) for the duration's spread" },
+   { flag = "--no-invariants", kind = "bool", default = false,
+      help = "rehearsal (--fake): do not check the safety invariants (cm.invariants) after every change" },
    { flag = "--hooks", kind = "files", env = "CNI_MIGRATE_HOOKS", default = {},
       help = "a site hooks file (repeatable, or a,b; run in that order)" },
    { flag = "--reason", kind = "string", default = "", help = "pause: why (status shows it)" },
@@ -194,6 +202,17 @@ end
 function M.convert(s, text)
    local k = s.kind
    if k == "string" then return text end
+   if k == "subnet_env" then
+      local ok, why = flannel.check_subnet_env(text)
+      if ok then return text end
+      return nil, why
+   end
+   if k == "checks" then
+      for item in text:gmatch("[^,]+") do
+         if not checks.NAMES[item] then return nil, ("no check is named %s"):format(item) end
+      end
+      return text
+   end
    if k == "dns" then
       if #text <= 253 and text:match("^[a-z0-9][-a-z0-9.]*$") and text:match("[a-z0-9]$") then return text end
       return nil, "expected a lower-case DNS name"
@@ -245,7 +264,7 @@ function M.parse(args, getenv)
    local cfg = { values = {}, sources = {}, explicit = {}, opts = {} }
    for _, s in ipairs(M.SETTINGS) do
       local text = getenv(s.name)
-      if text == "" and s.kind ~= "string" then text = nil end -- set but empty: as if unset
+      if text == "" and s.kind ~= "string" and s.kind ~= "subnet_env" then text = nil end -- set but empty: as if unset
       if text ~= nil then
          local v, why = M.convert(s, text)
          if v == nil then
@@ -260,7 +279,7 @@ function M.parse(args, getenv)
    cfg.opt_sources = {} -- key -> "flag --x" | "environment variable X", for messages
    for _, o in ipairs(M.OPTIONS) do
       local key = o.flag:sub(3):gsub("-", "_")
-      cfg.opts[key] = (o.kind == "list" or o.kind == "files") and {} or o.default
+      cfg.opts[key] = (o.kind == "checks" or o.kind == "files") and {} or o.default
       local text = o.env and getenv(o.env)
       if text and text ~= "" then
          if o.kind ~= "files" then
@@ -292,11 +311,11 @@ function M.parse(args, getenv)
          text = args[i]
          if text == nil then return nil, ("flag %s needs a value"):format(name), "Usage" end
       end
-      local v, why = M.convert((s.kind == "list" or s.kind == "files") and { kind = "string" } or s, text)
+      local v, why = M.convert(s.kind == "files" and { kind = "string" } or s, text)
       if v == nil then return nil, ("flag %s %q: %s"):format(name, text, why), "Usage" end
       if s.name then
          cfg.values[s.name], cfg.sources[s.name], cfg.explicit[s.name] = v, "flag " .. name, true
-      elseif s.kind == "list" then
+      elseif s.kind == "checks" then
          local key = s.flag:sub(3):gsub("-", "_")
          for item in v:gmatch("[^,]+") do cfg.opts[key][item] = true end
       elseif s.kind == "files" then
@@ -375,6 +394,8 @@ end
 --- How every procedure starts: its flags and variables parsed (a malformed one is a usage error
 --- naming it), --help printed, and a client at kube-controller-manager's rate (20/s, burst 40, not
 --- client-go's 5/10); no kubeconfig, or a malformed one, is a usage error before anything is sent.
+--- In a rehearsal (--fake) the safety invariants are checked from here on (cm.invariants), with
+--- the run's --max-unavailable as the most nodes it may cordon, unless --no-invariants.
 ---@param command string the procedure's name, for messages and --help
 ---@param args string[] the procedure's arguments
 ---@param getenv fun(name: string): string|nil
@@ -389,6 +410,9 @@ function M.start(command, args, getenv)
    end
    local c, cerr = k8s.client { qps = 20, burst = 40 }
    if not c then proc.usage("%s: %s", command, cerr) end
+   if not cfg.opts.no_invariants and (c:info().source or ""):match("^fake") then -- a rehearsal
+      require("cm.invariants").watch { max_unavailable = cfg.opts.max_unavailable }
+   end
    return cfg, c
 end
 

@@ -31,14 +31,15 @@ function M.selector_of(ds)
 end
 
 --- Patches the node (merge) with the resourceVersion it was read at; on Conflict reads it again
---- and asks build for the patch anew. build(node) -> patch or nil (nothing to do).
-function M.patch_node(ctx, n, build)
+--- and asks build for the patch anew. build(node) -> patch or nil (nothing to do). unguarded:
+--- without the resourceVersion, for a patch that is right whatever changed since the read.
+function M.patch_node(ctx, n, build, unguarded)
    local name = n.metadata.name
    for _ = 1, 5 do
       local p = build(n)
       if not p then return n end
       p.metadata = p.metadata or {}
-      p.metadata.resourceVersion = n.metadata.resourceVersion
+      if not unguarded then p.metadata.resourceVersion = n.metadata.resourceVersion end
       local got, msg, code = ctx.c:patch(node_ref(n.metadata.name), p, { type = "merge" })
       if got then return got end
       if code ~= "Conflict" then fail("node %s: patch: %s (%s)", n.metadata.name, tostring(msg), tostring(code)) end
@@ -104,14 +105,16 @@ function M.hold_back(ctx, n, reason)
    end)
 end
 
---- The network label (and the step annotation).
+--- The network label (and the step annotation). Unguarded: it sets one label whatever else changed
+--- on the node since it was read (the drain's cordon taint always has), and setting it again is
+--- harmless; a guarded patch conflicted and read the node again on most nodes.
 function M.label(ctx, n, value, step)
    return M.patch_node(ctx, n, function(cur)
       local l = cur.metadata.labels or {}
       if l[calico.LABEL_NETWORK] == value then return nil end
       return { metadata = { labels = { [calico.LABEL_NETWORK] = value },
          annotations = { [M.ANN_STEP] = step, [M.ANN_STEP_AT] = time.rfc3339() } } }
-   end)
+   end, true)
 end
 
 --- uncordon if we cordoned, in-progress removed, the step annotation set to step and
@@ -157,7 +160,9 @@ function M.delete_left(ctx, name)
 end
 
 --- Runs one step, timed: the timeline line and the step's duration, between the site's
---- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read).
+--- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read). With
+--- ctx.bars (a list, for the report) also {node, step, t0, t1, text, failed} of each step, the
+--- one that failed too.
 function M.timed(ctx, name, step, fn, node)
    if name then -- where each node is, for the failed annotation
       ctx.at = ctx.at or {}
@@ -165,8 +170,13 @@ function M.timed(ctx, name, step, fn, node)
    end
    require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
       local t0 = time.now()
-      local text = fn()
+      local ok, text = pcall(fn)
       local d = time.now() - t0
+      if ctx.bars then
+         ctx.bars[#ctx.bars + 1] = { node = name, step = step, t0 = t0, t1 = t0 + d, failed = not ok,
+            text = ok and text or tostring(text) }
+      end
+      if not ok then error(text, 0) end
       ctx.durations[step] = ctx.durations[step] or {}
       table.insert(ctx.durations[step], d)
       ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
@@ -184,8 +194,20 @@ end
 --- it timed out and may_hold (the "hold" policy), nil and why.
 function M.drain(ctx, name, may_hold)
    local report = {}
+   local holds = ctx.holds and {} -- pod -> {node, pdb, pod, t0, t1}: how long a PDB held it (the report)
+   local function progress(ev)
+      local h = holds[ev.pod]
+      if ev.event == "blocked" and ev.pdb and not h then
+         h = { node = name, pdb = ev.pdb, pod = ev.pod, t0 = time.now() }
+         holds[ev.pod] = h
+         ctx.holds[#ctx.holds + 1] = h
+      end
+      if h then h.t1 = time.now() end
+   end
    local res, msg, code = ctx.node.drain(ctx.c, name, { force = true, ignore_daemonsets = true,
-      delete_emptydir_data = true, cordon = false, timeout = ctx.cfg.opts.drain_timeout, report = report })
+      delete_emptydir_data = true, cordon = false, timeout = ctx.cfg.opts.drain_timeout, report = report,
+      relist = false, -- pods bound to the node during the drain: the delete-pods step deletes them
+      on_progress = holds and progress or nil })
    for _, b in ipairs(report.blocked or {}) do
       ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
          tostring(b.pod))
