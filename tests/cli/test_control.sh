@@ -100,7 +100,7 @@ expect_out '^\(the run can be resumed: run it again\)$'
 nodes "$dir/d1.yaml"
 expect_out '^worker-1 net=flannel unsched=true step=cordon held=- failed=drain: node worker-1: drain: drain node worker-1: timed out'
 expect_out '^worker-3 net=flannel unsched=false step=- held=- failed=-$'
-run "$B" --fake "$dir/d1.yaml" --log-level warn --fake-save "$dir/d2.yaml" migrate
+run "$B" --fake "$dir/d1.yaml" --log-level warn --fake-save "$dir/d2.yaml" migrate --max-unavailable 2
 expect_rc 0
 nodes "$dir/d2.yaml"
 [ "$(printf '%s\n' "$OUT" | grep -c 'unsched=false step=done held=- failed=-$')" -eq 4 ] || fail "after the rerun: $OUT"
