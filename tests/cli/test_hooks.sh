@@ -109,7 +109,7 @@ grep -q "^on_failure migrate: hook after_step ($dir/fail\.lua:4): worker-2 is dr
 grep -q '^before_step worker-3' "$HOOK_TRACE" && fail "the run went on after the failing hook"
 nodes "$dir/stopped.yaml"
 expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=-$'
-expect_node '^worker-2 net=flannel busy=true unsched=true step=cordon held=- failed=-$'
+expect_node "^worker-2 net=flannel busy=true unsched=true step=cordon held=- failed=drain: hook after_step \\($dir/fail\\.lua:4\\): worker-2 is drained: stop here\$"
 expect_node '^worker-3 net=flannel busy=- unsched=false step=-'
 expect_node '^flannel DaemonSet: there$'
 rm -f "$HOOK_TRACE"
@@ -200,7 +200,7 @@ patch "$F" "$dir/labelled.yaml" Node - worker-2 \
     '{"metadata":{"labels":{"cni-migrate.dev/hold":"db-maintenance"}}}'
 run "$B" --fake "$dir/labelled.yaml" --fake-save "$dir/held.yaml" migrate --hooks "$E/hold-by-label.lua"
 expect_rc 1
-expect_out "^cni-migrate: migrate: 1 node\(s\) held by the site's hooks, still on flannel: worker-2 \(label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*examples/hooks/hold-by-label\.lua:14\)\)\. The migration cannot complete until they move: run it again once they are no longer held \(3 node\(s\) migrated in this run\)$"
+expect_out "^cni-migrate: migrate: 1 node\(s\) held, still on flannel: worker-2 \(label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*examples/hooks/hold-by-label\.lua:14\)\)\. The migration cannot complete until they move: run it again once they are no longer held \(3 node\(s\) migrated in this run\)$"
 expect_out ' worker-2 +held +label cni-migrate\.dev/hold=db-maintenance'
 nodes "$dir/held.yaml"
 expect_node '^worker-2 net=flannel busy=- unsched=false step=- held=label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*hold-by-label\.lua:14\) failed=-$'
