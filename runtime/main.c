@@ -28,6 +28,9 @@ static const char USAGE[] =
     "  status [--json] [--watch]  where the migration is, read from the cluster: phase, nodes\n"
     "                        done / in flight / held / failed / left, ETA; --watch redraws on\n"
     "                        every change until done (the bundled lua/status.lua)\n"
+    "  pause [--reason TEXT] no node starts until resume (a running migrate or rollback lets\n"
+    "                        its nodes in flight finish and waits)\n"
+    "  resume                nodes start again\n"
     "  run SCRIPT [ARGS...]  run a Lua script (a file, or the name of a bundled procedure)\n"
     "  fake serve FIXTURE    serve the simulated cluster of a fixture (YAML) to kubectl and other\n"
     "                        clients, on real time, until SIGTERM/SIGINT:\n"
@@ -414,17 +417,18 @@ static int cmd_fake(cm_runtime *rt, int argc, char **argv)
 /* The commands, for telling a flag's value from the command that follows a flag. */
 static int is_command(const char *arg)
 {
-    static const char *const COMMANDS[] = {"migrate", "rollback", "preflight", "status", "run", "fake", "version", "help", NULL};
+    static const char *const COMMANDS[] = {"migrate", "rollback", "preflight", "status", "pause", "resume", "run",
+                                           "fake", "version", "help", NULL};
     for (const char *const *c = COMMANDS; *c; c++)
         if (strcmp(arg, *c) == 0)
             return 1;
     return 0;
 }
 
-/* The bundled procedure a command runs (migrate, rollback, preflight, status), or NULL. */
+/* The bundled procedure a command runs (migrate, rollback, preflight, status, pause, resume), or NULL. */
 static const char *procedure_of(const char *command)
 {
-    static const char *const PROCEDURES[] = {"migrate", "rollback", "preflight", "status", NULL};
+    static const char *const PROCEDURES[] = {"migrate", "rollback", "preflight", "status", "pause", "resume", NULL};
     for (const char *const *p = PROCEDURES; *p; p++)
         if (strcmp(command, *p) == 0)
             return command;

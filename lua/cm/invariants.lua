@@ -34,15 +34,22 @@ M.ANN_CORDONED = "cni-migrate.dev/cordoned" -- cm.nodestep's; here too so this m
 
 local state -- nil until watch(); then the indexes and the results
 
---- The most nodes we may have cordoned: max ("N" or "P%", of total nodes; nil: 1).
----@param max string|integer|nil
+--- The most nodes we may have cordoned: max (the --max-unavailable of cm.config, {count =} or
+--- {percent =}; or its text, "N" or "P%"; nil: 1) of total nodes, as cm.schedule counts them.
+---@param max table|string|integer|nil
 ---@param total integer
 ---@return integer
 function M.allowance(max, total)
-   if max == nil or max == "" then return 1 end
-   local pct = tostring(max):match("^(%d+)%%$")
-   if pct then return math.max(1, (total * tonumber(pct)) // 100) end
-   return math.tointeger(tonumber(max)) or 1
+   if type(max) ~= "table" then
+      max = max and require("cm.config").KINDS.unavailable(tostring(max)) or { count = 1 }
+   end
+   return require("cm.schedule").slots(max, total)
+end
+
+--- --max-unavailable as given: "3", "10%".
+local function limit_text(max)
+   if type(max) ~= "table" then return tostring(max or 1) end
+   return max.percent and (max.percent .. "%") or tostring(max.count)
 end
 
 local function name_of(o)
@@ -87,7 +94,7 @@ local function node_changed(typ, n)
          for k, v in pairs(nodes) do if v.ours then list[#list + 1] = k end end
          table.sort(list)
          broken("cordoned", "%d nodes cordoned by the migration (%s), at most %d allowed (--max-unavailable %s)",
-            state.cordoned, table.concat(list, ", "), allowed, tostring(state.max or 1))
+            state.cordoned, table.concat(list, ", "), allowed, limit_text(state.max))
       end
    end
    if now.net == "calico" and (old and old.net) ~= "calico" and old then
@@ -246,7 +253,7 @@ end
 local HANDLERS = { Node = node_changed, BlockAffinity = affinity_changed, Pod = pod_changed }
 
 --- Starts checking, in a --fake run (elsewhere nothing happens). Call it before the first write.
----@param opts table|nil {max_unavailable = "N"|"P%"|integer|nil}
+---@param opts table|nil {max_unavailable = cm.config's {count =}|{percent =}, or "N"|"P%"|nil}
 ---@return boolean watching whether the run is a rehearsal (the checks are on)
 function M.watch(opts)
    opts = opts or {}

@@ -66,7 +66,42 @@ function M.start(ctx, n, step)
       if a[M.ANN_STEP] ~= step then
          p.metadata.annotations[M.ANN_STEP], p.metadata.annotations[M.ANN_STEP_AT], todo = step, time.rfc3339(), true
       end
+      if a[M.ANN_FAILED] then p.metadata.annotations[M.ANN_FAILED], todo = json.null, true end
       return todo and p or nil
+   end)
+end
+
+--- Removes the failed mark of a node whose migration resumes past its start (M.start does it
+--- otherwise; a health hook's mark is cm.hooks' to clear).
+function M.clear_failed(ctx, n)
+   return M.patch_node(ctx, n, function(cur)
+      local f = (cur.metadata.annotations or {})[M.ANN_FAILED]
+      if not f or f:match("^health: ") then return nil end
+      return { metadata = { annotations = { [M.ANN_FAILED] = json.null } } }
+   end)
+end
+
+--- Marks a node failed: "STEP: message" (the message's first line).
+---@return table|nil node, string|nil message, string|nil code
+function M.failed(ctx, name, step, message)
+   local line = tostring(message):match("^[^\n]*"):sub(1, 500)
+   return ctx.c:patch(node_ref(name), { metadata = { annotations = {
+      [M.ANN_FAILED] = ("%s: %s"):format(step or "start", line) } } }, { type = "merge" })
+end
+
+--- Puts a node whose drain timed out back as it was (uncordoned if the cordon was ours, not in
+--- progress, no step) and marks it held: the drain timeout's "hold" policy.
+function M.hold_back(ctx, n, reason)
+   return M.patch_node(ctx, n, function(cur)
+      local a = cur.metadata.annotations or {}
+      local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null }, annotations = {
+         [M.ANN_STEP] = json.null, [M.ANN_STEP_AT] = json.null, [M.ANN_HELD] = reason,
+         [M.ANN_HELD_AT] = time.rfc3339() } } }
+      if a[M.ANN_CORDONED] then
+         p.spec = { unschedulable = json.null }
+         p.metadata.annotations[M.ANN_CORDONED] = json.null
+      end
+      return p
    end)
 end
 
@@ -129,6 +164,10 @@ end
 --- ctx.bars (a list, for the report) also {node, step, t0, t1, text, failed} of each step, the
 --- one that failed too.
 function M.timed(ctx, name, step, fn, node)
+   if name then -- where each node is, for the failed annotation
+      ctx.at = ctx.at or {}
+      ctx.at[name] = step
+   end
    require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
       local t0 = time.now()
       local ok, text = pcall(fn)
@@ -151,8 +190,9 @@ function M.need(what, v, msg, code)
 end
 
 --- Drains the node as kubectl drain --force --ignore-daemonsets --delete-emptydir-data (never the
---- controller's own pod); PDBs that held it up go to ctx.blocked. The timeline text.
-function M.drain(ctx, name)
+--- controller's own pod); PDBs that held it up go to ctx.blocked. The timeline text; or, when
+--- it timed out and may_hold (the "hold" policy), nil and why.
+function M.drain(ctx, name, may_hold)
    local report = {}
    local holds = ctx.holds and {} -- pod -> {node, pdb, pod, t0, t1}: how long a PDB held it (the report)
    local function progress(ev)
@@ -172,6 +212,7 @@ function M.drain(ctx, name)
       ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
          tostring(b.pod))
    end
+   if not res and code == "Timeout" and may_hold then return nil, tostring(msg) end
    M.need("node " .. name .. ": drain", res, msg, code)
    return ("%d evicted, %d deleted"):format(#(res.evicted or {}), #(res.deleted or {}))
 end
@@ -179,7 +220,7 @@ end
 --- Migrates one node, from whatever state it is in.
 ---@param ctx table {c, cfg, snap, node (cm.node), step, durations, blocked}
 ---@param n table the Node as last read
----@return string outcome "migrated" | "already"
+---@return string outcome "migrated" | "already" | "held" (the drain timed out under the "hold" policy)
 function M.migrate(ctx, n)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
    local need, label, selector_of = M.need, M.label, M.selector_of
@@ -190,6 +231,7 @@ function M.migrate(ctx, n)
    if net == "calico" and not busy then return "already" end
    local fds = ctx.snap.flannel_ds
    local canal = ctx.snap.flannel_info.canal
+   if net == "none" or net == "calico" then n = M.clear_failed(ctx, n) end
    if net ~= "calico" then
       if net ~= "none" then
          timed(ctx, name, "cordon", function()
@@ -199,7 +241,19 @@ function M.migrate(ctx, n)
                or "in progress; cordoned"
          end)
       end
-      timed(ctx, name, "drain", function() return M.drain(ctx, name) end)
+      local held -- the drain timed out under the "hold" policy (only while the node is still on flannel)
+      timed(ctx, name, "drain", function()
+         local text, why = M.drain(ctx, name, net ~= "none" and o.drain_timeout_policy == "hold")
+         held = why
+         return text or ("timed out after %gs: %s"):format(o.drain_timeout, why)
+      end)
+      if held then
+         timed(ctx, name, "held", function()
+            n = M.hold_back(ctx, n, ("drain timed out after %gs (--drain-timeout-policy hold)"):format(o.drain_timeout))
+            return "uncordoned, back on flannel, held; the run goes on without it"
+         end)
+         return "held"
+      end
       if net ~= "none" then
          timed(ctx, name, "label-none", function()
             n = label(ctx, n, "none", "label-none")

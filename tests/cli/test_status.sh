@@ -27,7 +27,7 @@ expect_out '^control-plane-1 \(cp\) +left +- +-$'
 
 # points of a rehearsal: the preparation, each node, the completion
 seen=""
-for n in 40 60 100 120 130 142 151; do
+for n in 41 61 101 121 131 143 152; do # (the RBAC check's 32 SelfSubjectAccessReviews are writes too)
     run "$B" --fake "$F" migrate --fault "crash:afterWrites=$n" --fake-save "$dir/c$n.yaml"
     [ "$RC" -ne 0 ] || fail "crash after $n writes: the migration ended (exit 0)"
     run "$B" --fake "$dir/c$n.yaml" --log-level warn status --json
@@ -42,7 +42,7 @@ done
 for p in preparing migrating complete; do
     case "$seen" in *"$p"*) ;; *) fail "no rehearsal point in phase $p: $seen" ;; esac
 done
-run "$B" --fake "$dir/c130.yaml" --log-level warn status
+run "$B" --fake "$dir/c131.yaml" --log-level warn status
 expect_out '^Nodes: [0-9] done, 1 in flight, 0 held, 0 failed, [0-9] left \(of 4\); ETA [0-9ms]+ at the rate so far$'
 expect_out '^Run: migrate \(migrate cli [^)]*\), Lease renewed .*, expires in [0-9]+s unless renewed$'
 expect_out '^worker-[0-9] +in flight +(cordon|label-none|label-calico) +2026-[0-9T:-]+Z \([0-9hms]+ ago\)$'
@@ -62,12 +62,12 @@ expect_rc 0
 expect_out '^ok done 4/0/0$'
 
 # rolled back (from a crash with a node in flight), and a point while rolling back
-run "$B" --fake "$dir/c130.yaml" rollback --fake-save "$dir/rb.yaml"
+run "$B" --fake "$dir/c131.yaml" rollback --fake-save "$dir/rb.yaml"
 expect_rc 0
 run "$B" --fake "$dir/rb.yaml" --log-level warn status
 expect_out '^Phase: rolled back'
 expect_out '^Nodes: 4 done, 0 in flight, 0 held, 0 failed, 0 left \(of 4\)$'
-run "$B" --fake "$dir/c130.yaml" rollback --fault crash:afterWrites=40 --fake-save "$dir/rbc.yaml"
+run "$B" --fake "$dir/c131.yaml" rollback --fault crash:afterWrites=40 --fake-save "$dir/rbc.yaml"
 run "$B" --fake "$dir/rbc.yaml" --log-level warn status --json
 printf '%s\n' "$OUT" > "$dir/rbc.json"
 run python3 "$CHECK" "$dir/rbc.yaml" "$dir/rbc.json"
@@ -76,13 +76,13 @@ expect_out '^ok rolling back '
 
 # over fake serve (frozen): the same model as in process; then held, failed and paused as the
 # contracts write them (annotations, the ConfigMap's key), set with kubectl
-fake_start "$dir/c130.yaml" --no-sim
+fake_start "$dir/c131.yaml" --no-sim
 run "$B" --log-level warn status --json
 expect_rc 0
 printf '%s\n' "$OUT" > "$dir/http.json"
-run python3 "$CHECK" "$dir/c130.yaml" "$dir/http.json"
+run python3 "$CHECK" "$dir/c131.yaml" "$dir/http.json"
 expect_rc 0
-python3 - "$dir/http.json" "$dir/s130.json" <<'EOF' || fail "status over HTTP differs from in process"
+python3 - "$dir/http.json" "$dir/s131.json" <<'EOF' || fail "status over HTTP differs from in process"
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
 for k in ("phase", "counts", "nodes", "started"):

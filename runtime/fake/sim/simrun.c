@@ -527,6 +527,26 @@ static int by_rv(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A Secret as a saved cluster holds it: every value of data (base64 of "[redacted]", still valid
+ * base64) and stringData replaced, and kubectl's last-applied copy dropped; the keys stay. A saved
+ * cluster is a file an operator keeps and shares: no Secret's payload reaches it. */
+static cJSON *redacted(const cm_obj *o)
+{
+    cJSON *copy = cJSON_Duplicate(o->json, 1);
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(copy, "kind"));
+    if (!copy || !kind || strcmp(kind, "Secret") != 0)
+        return copy;
+    static const char *const FIELDS[][2] = {{"data", "W3JlZGFjdGVkXQ=="}, {"stringData", "[redacted]"}};
+    for (size_t f = 0; f < 2; f++) {
+        cJSON *v;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(copy, FIELDS[f][0]))
+            cJSON_SetValuestring(v, FIELDS[f][1]);
+    }
+    cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(copy, "metadata"), "annotations");
+    cJSON_DeleteItemFromObjectCaseSensitive(ann, "kubectl.kubernetes.io/last-applied-configuration");
+    return copy;
+}
+
 cJSON *cm_sim_run_snapshot(cm_sim_run *s)
 {
     cm_store *st = cm_fake_store(s->fake);
@@ -559,7 +579,7 @@ cJSON *cm_sim_run_snapshot(cm_sim_run *s)
         items = cJSON_AddArrayToObject(list, "items");
     }
     for (size_t i = 0; items && i < n; i++)
-        cJSON_AddItemToArray(items, cJSON_Duplicate(all[i]->json, 1));
+        cJSON_AddItemToArray(items, redacted(all[i]));
     /* the FakeCluster document: the fixture's settings, the clock now, the uid generator, the hosts */
     const cJSON *old = cm_fake_settings(s->fake);
     cJSON *fc = old ? cJSON_Duplicate(old, 1) : cJSON_CreateObject();
