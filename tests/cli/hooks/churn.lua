@@ -1,12 +1,12 @@
 --- A site hook file for tests/cli/test_node_churn.sh: the cluster changes under a running migration.
---- Once worker-1 is drained, worker-4 joins (a copy of worker-3 with its own podCIDR, addresses and
+--- Once control-plane-1 is drained, worker-4 joins (a copy of worker-3 with its own podCIDR, addresses and
 --- VTEP MAC, annotated by flanneld as a node that joins is); as worker-2's drain starts, worker-2 is
 --- deleted.
 local function node_ref(name) return { apiVersion = "v1", kind = "Node", name = name } end
 
 return {
    after_step = function(ctx, node, step)
-      if not (node and node.metadata.name == "worker-1" and step == "drain") then return end
+      if not (node and node.metadata.name == "control-plane-1" and step == "drain") then return end
       local n = assert(ctx.c:get(node_ref("worker-3")))
       local md = n.metadata
       local ann = md.annotations
