@@ -14,12 +14,20 @@ local M = {}
 
 local MAX_HOPS = 4
 
---- The prefix length of route destination dst when it covers addr, else nil.
-local function covers(dst, addr)
-   if dst == "default" then return 0 end
-   local c = ip.cidr(dst:find("/") and dst or dst .. "/32")
-   if c and c.family == 4 and ip.contains(c.network .. "/" .. c.prefix, addr) then return c.prefix end
-   return nil
+--- A state's IPv4 routes parsed once: {value, mask, prefix, route}.
+local function parsed_routes(state)
+   if state._v4 then return state._v4 end
+   local list = {}
+   for _, r in ipairs(state.routes or {}) do
+      local c = r.dst == "default" and { family = 4, value = 0, prefix = 0 }
+         or ip.cidr(r.dst:find("/") and r.dst or r.dst .. "/32")
+      if c and c.family == 4 then
+         list[#list + 1] = { value = c.value, prefix = c.prefix, route = r,
+            mask = c.prefix == 0 and 0 or (0xffffffff << (32 - c.prefix)) & 0xffffffff }
+      end
+   end
+   state._v4 = list
+   return list
 end
 
 --- The longest-prefix IPv4 route to addr in a host state (default last), or nil.
@@ -27,10 +35,11 @@ end
 ---@param addr string
 ---@return table|nil route
 function M.route(state, addr)
+   local family, v = ip.parse(addr)
+   if family ~= 4 then return nil end
    local best, len = nil, -1
-   for _, r in ipairs(state.routes or {}) do
-      local p = covers(r.dst, addr)
-      if p and p > len then best, len = r, p end
+   for _, p in ipairs(parsed_routes(state)) do
+      if p.prefix > len and (v & p.mask) == p.value then best, len = p.route, p.prefix end
    end
    return best
 end
