@@ -85,7 +85,7 @@ end
 step("preflight", nil, ("%d check(s) ok, %d warning(s), %d skipped"):format(counts.ok, counts.warning, counts.skipped))
 
 local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
-   dry_run = info.dryRun }
+   dry_run = info.dryRun, procedure = "migrate" }
 
 -- 2. prepare the cluster ---------------------------------------------------------------------
 -- one writer at a time: a running rollback is never raced, and a rollback stops this run

@@ -93,7 +93,7 @@ if nothing_to_do() then
    return
 end
 local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
-   node = require "cm.node" }
+   node = require "cm.node", procedure = "rollback" }
 ctx.run_on = ctx.node.run_on
 local function guarded(fn, ...)
    local fine, err = pcall(fn, ...)

@@ -3,6 +3,7 @@
 --- resumed at the step it stopped in; every step is idempotent. Label changes, our cordon and
 --- the step annotation go in one merge patch each (guarded by the resourceVersion read).
 local calico = require "cm.calico"
+local events = require "cm.events"
 local json = require "cm.json"
 local time = require "cm.time"
 
@@ -121,14 +122,20 @@ function M.delete_left(ctx, name)
    return deleted
 end
 
---- Runs one step, timed: the timeline line and the step's duration.
+--- Runs one step, timed: the timeline line, the step's duration and its Event (cm.events; a step
+--- that raises gets a Warning Event and raises on).
 function M.timed(ctx, name, step, fn)
    local t0 = time.now()
-   local text = fn()
+   local ok, text = pcall(fn)
+   if not ok then
+      events.failed(ctx, name, step, tostring(text))
+      error(text, 0)
+   end
    local d = time.now() - t0
    ctx.durations[step] = ctx.durations[step] or {}
    table.insert(ctx.durations[step], d)
    ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+   events.step(ctx, name, step, text)
 end
 
 --- v, or raises "what: msg (code)": need(what, call(...)) keeps all of a call's failure.
