@@ -14,6 +14,7 @@ local calico = require "cm.calico"
 local checks = require "cm.checks"
 local complete = require "cm.complete"
 local config = require "cm.config"
+local hooks = require "cm.hooks"
 local lock = require "cm.lock"
 local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
@@ -23,6 +24,7 @@ local time = require "cm.time"
 
 local cfg, c = config.start("migrate", { ... }, os.getenv)
 if not cfg then return end
+local hook_set = hooks.start(cfg, "migrate") -- a bad hook file: exit 2 before anything is read
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
 local T0 = time.now()
@@ -31,11 +33,20 @@ local durations, blocked, notes = {}, {}, {}
 local step = plan.timeline(T0)
 
 local held -- the Lease (cm.lock) while this run writes
+local started = false -- on_start has run: a stop calls on_failure
 
 local function stop(code, fmt, ...)
    if code == 2 then proc.usage("migrate: " .. fmt, ...) end
+   if started then hooks.failed(hook_set, "migrate: " .. fmt:format(...)) end
    if held then held:release() end
    proc.fail("migrate: " .. fmt, ...)
+end
+
+--- fn(...), or the run stops there with its error: every step is idempotent, so it resumes.
+local function guarded(fn, ...)
+   local ok, res = pcall(fn, ...)
+   if not ok then stop(1, "%s\n(the run can be resumed: run it again)", tostring(res)) end
+   return res
 end
 
 -- 1. preflight ------------------------------------------------------------------------------
@@ -97,7 +108,13 @@ local function rollback_asked()
    if by then stop(1, "a %s asked this run to stop (Lease %s/%s): stopped before the next node", by,
       cfg.values.CALICO_DAEMONSET_NAMESPACE, lock.NAME) end
 end
-if state == "flannel" then prepare.run(ctx) end
+if not info.dryRun then -- a dry run checks the hook files and calls none
+   ctx.hooks = hook_set
+   hooks.bind(hook_set, c, cfg, "migrate")
+   started = true
+   guarded(hooks.run, hook_set, "on_start")
+end
+if state == "flannel" then guarded(prepare.run, ctx) end
 
 -- 3. migrate the nodes -----------------------------------------------------------------------
 local migrated, skipped = {}, {}
@@ -114,48 +131,73 @@ if state == "flannel" then
    if not has_node then stop(1, "the node steps need cm.node, which this build lacks; the cluster is prepared "
       .. "and the run can be resumed with a build that has it") end
    ctx.node = node
-   local seen = {}
+   local seen, kept = {}, {}
    while true do -- nodes that join during the run are picked up on the next pass
       local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
       if not list then stop(1, "listing nodes: %s", lerr) end
       local by_name, todo = {}, {}
       for _, n in ipairs(list.items) do by_name[n.metadata.name] = n end
+      local own
       for _, name in ipairs(plan.order(list.items, cfg.values.POD_NODE_NAME)) do
-         if not seen[name] then todo[#todo + 1] = name end
+         if name == cfg.values.POD_NODE_NAME then own = by_name[name]
+         elseif not seen[name] then todo[#todo + 1] = by_name[name] end
       end
+      if #todo > 0 then todo = guarded(hooks.order, hook_set, todo) end -- the site's; the controller's node last
+      if own and not seen[own.metadata.name] then todo[#todo + 1] = own end
       if #todo == 0 then break end
-      for _, name in ipairs(todo) do
+      for _, n in ipairs(todo) do hook_set.ctx.plan.nodes[#hook_set.ctx.plan.nodes + 1] = n.metadata.name end
+      for _, n in ipairs(todo) do
+         local name = n.metadata.name
          rollback_asked()
          seen[name] = true
-         local n = by_name[name]
-         if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
-            prepare.label_flannel(ctx, n)
-            prepare.node_ipam(ctx, n)
-         end
-         local ok, res = pcall(nodestep.migrate, ctx, n)
-         if not ok then
-            local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
-            if gone ~= "NotFound" then stop(1, "%s\n(the run can be resumed: run it again)", tostring(res)) end
-            skipped[#skipped + 1] = name
-            notes[#notes + 1] = ("node %s was deleted during its migration: skipped"):format(name)
-            step("skipped", name, "the node was deleted: skipped")
-         elseif res == "migrated" then
-            migrated[#migrated + 1] = name
+         local st, busy = plan.state(n)
+         local reason = st == "flannel" and not busy and guarded(hooks.hold, hook_set, n)
+         if reason then -- kept out of this run, on flannel
+            guarded(hooks.mark_held, ctx, n, reason)
+            kept[#kept + 1] = ("%s (%s)"):format(name, reason)
+            step("held", name, reason)
+         else
+            n = guarded(hooks.unmark_held, ctx, n)
+            if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
+               guarded(hooks.around, ctx, n, "node-ipam", function()
+                  prepare.label_flannel(ctx, n)
+                  prepare.node_ipam(ctx, n)
+               end)
+            end
+            local ok, res = pcall(nodestep.migrate, ctx, n)
+            if not ok then
+               local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
+               if gone ~= "NotFound" then stop(1, "%s\n(the run can be resumed: run it again)", tostring(res)) end
+               skipped[#skipped + 1] = name
+               notes[#notes + 1] = ("node %s was deleted during its migration: skipped"):format(name)
+               step("skipped", name, "the node was deleted: skipped")
+            else
+               if res == "migrated" then migrated[#migrated + 1] = name end
+               if res == "migrated" or hooks.health_pending(n) then guarded(hooks.health, ctx, name) end
+            end
          end
       end
    end
-   prepare.migration_config(ctx, { ["cni-migrate.phase"] = "complete" })
+   if #kept > 0 then
+      stop(1, "%d node(s) held by the site's hooks, still on flannel: %s. The migration cannot complete until they "
+         .. "move: run it again once they are no longer held (%d node(s) migrated in this run)", #kept,
+         table.concat(kept, "; "), #migrated)
+   end
+   guarded(hooks.step, ctx, "phase", prepare.migration_config, { ["cni-migrate.phase"] = "complete" })
 end
 
 -- 4. complete --------------------------------------------------------------------------------
 rollback_asked()
-complete.backup(ctx)
-complete.delete_flannel(ctx)
-complete.calico_selector(ctx)
-complete.calico_rollout(ctx)
+guarded(hooks.step, ctx, "backup", complete.backup)
+guarded(hooks.step, ctx, "delete-flannel", complete.delete_flannel)
+guarded(hooks.step, ctx, "calico-selector", complete.calico_selector)
+guarded(hooks.step, ctx, "calico-rollout", complete.calico_rollout)
 local final = assert(c:list { apiVersion = "v1", kind = "Node" }).items
-complete.labels(ctx, final)
-prepare.migration_config(ctx, { ["cni-migrate.phase"] = "done", ["cni-migrate.finished"] = time.rfc3339() })
+guarded(hooks.step, ctx, "labels", complete.labels, final)
+guarded(hooks.step, ctx, "phase", prepare.migration_config, { ["cni-migrate.phase"] = "done",
+   ["cni-migrate.finished"] = time.rfc3339() })
+guarded(hooks.run, hook_set, "on_finish", { command = "migrate", nodes = migrated, skipped = skipped,
+   seconds = time.now() - T0 })
 
 held:release()
 

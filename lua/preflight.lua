@@ -12,6 +12,7 @@ local proc = require "cm.proc"
 
 local cfg, c = config.start("preflight", { ... }, os.getenv)
 if not cfg then return end
+require("cm.hooks").start(cfg, "preflight") -- the hook files a run would load: checked, not called
 local survey = assert(plan.survey(c, cfg))
 local counts = survey.results:counts()
 if cfg.opts.json then

@@ -20,6 +20,7 @@
 local calico = require "cm.calico"
 local checks = require "cm.checks"
 local config = require "cm.config"
+local hooks = require "cm.hooks"
 local lock = require "cm.lock"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
@@ -29,14 +30,17 @@ local time = require "cm.time"
 
 local cfg, c = config.start("rollback", { ... }, os.getenv)
 if not cfg then return end
+local hook_set = hooks.start(cfg, "rollback") -- a bad hook file: exit 2 before anything is read
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
 local T0 = time.now()
 local step = plan.timeline(T0)
 local durations, blocked = {}, {}
 local held -- the Lease while this run writes
+local started = false -- on_start has run: a stop calls on_failure
 
 local function stop(fmt, ...)
+   if started then hooks.failed(hook_set, "rollback: " .. fmt:format(...)) end
    if held then held:release() end
    proc.fail("rollback: " .. fmt, ...)
 end
@@ -93,47 +97,74 @@ if nothing_to_do() then
    return
 end
 local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
-   node = require "cm.node", procedure = "rollback" }
+   node = require "cm.node", hooks = hook_set, procedure = "rollback" }
 ctx.run_on = ctx.node.run_on
 local function guarded(fn, ...)
    local fine, err = pcall(fn, ...)
    if not fine then stop("%s\n(the run can be resumed: run it again)", tostring(err)) end
    return err
 end
-guarded(rollback.mark, ctx, "rollback")
+hooks.bind(hook_set, c, cfg, "rollback")
+started = true
+guarded(hooks.run, hook_set, "on_start")
+guarded(hooks.step, ctx, "phase", rollback.mark, "rollback")
 
 -- 3. the cluster ----------------------------------------------------------------------------
-guarded(rollback.label_calico, ctx)
-guarded(rollback.recreate_flannel, ctx)
-guarded(rollback.calico_selector, ctx)
+guarded(hooks.step, ctx, "label-calico", rollback.label_calico)
+guarded(hooks.step, ctx, "flannel-ds", rollback.recreate_flannel)
+guarded(hooks.step, ctx, "calico-selector", rollback.calico_selector)
 
 -- 4. the nodes ------------------------------------------------------------------------------
-local back, skipped = {}, {}
+local back, skipped, kept = {}, {}, {}
 local nodes = assert(c:list { apiVersion = "v1", kind = "Node" }).items
-local by_name = {}
+local by_name, todo, own = {}, {}, nil
 for _, n in ipairs(nodes) do by_name[n.metadata.name] = n end
 for _, name in ipairs(plan.order(nodes, cfg.values.POD_NODE_NAME)) do
-   local fine, res = pcall(rollback.node, ctx, by_name[name], flannel_live)
-   if not fine then
-      local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
-      if gone ~= "NotFound" then stop("%s\n(the run can be resumed: run it again)", tostring(res)) end
-      skipped[#skipped + 1] = name
-      step("skipped", name, "the node was deleted: skipped")
-   elseif res == "rolled-back" then
-      back[#back + 1] = name
+   if name == cfg.values.POD_NODE_NAME then own = by_name[name] else todo[#todo + 1] = by_name[name] end
+end
+if #todo > 0 then todo = guarded(hooks.order, hook_set, todo) end -- the site's order; the controller's node last
+todo[#todo + 1] = own
+for _, n in ipairs(todo) do hook_set.ctx.plan.nodes[#hook_set.ctx.plan.nodes + 1] = n.metadata.name end
+for _, n in ipairs(todo) do
+   local name = n.metadata.name
+   local net, busy = rollback.state(n, flannel_live)
+   local reason = net ~= "flannel" and not busy and guarded(hooks.hold, hook_set, n)
+   if reason then -- kept out of this run, where it is
+      guarded(hooks.mark_held, ctx, n, reason)
+      kept[#kept + 1] = ("%s (%s)"):format(name, reason)
+      step("held", name, reason)
+   else
+      n = guarded(hooks.unmark_held, ctx, n)
+      local fine, res = pcall(rollback.node, ctx, n, flannel_live)
+      if not fine then
+         local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
+         if gone ~= "NotFound" then stop("%s\n(the run can be resumed: run it again)", tostring(res)) end
+         skipped[#skipped + 1] = name
+         step("skipped", name, "the node was deleted: skipped")
+      else
+         if res == "rolled-back" then back[#back + 1] = name end
+         if res == "rolled-back" or hooks.health_pending(n) then guarded(hooks.health, ctx, name) end
+      end
    end
+end
+if #kept > 0 then
+   stop("%d node(s) held by the site's hooks, not rolled back: %s. The rollback cannot complete until they move: "
+      .. "run it again once they are no longer held (%d node(s) rolled back in this run)", #kept,
+      table.concat(kept, "; "), #back)
 end
 
 -- 5. the end --------------------------------------------------------------------------------
-guarded(rollback.flannel_selector, ctx)
-guarded(rollback.wait_rollout, ctx)
-guarded(rollback.labels, ctx, cfg.opts.remove_calico_state)
-guarded(rollback.delete_backup, ctx)
+guarded(hooks.step, ctx, "flannel-selector", rollback.flannel_selector)
+guarded(hooks.step, ctx, "flannel-rollout", rollback.wait_rollout)
+guarded(hooks.step, ctx, "labels", rollback.labels, cfg.opts.remove_calico_state)
+guarded(hooks.step, ctx, "backup", rollback.delete_backup)
 if cfg.opts.remove_calico_state then
-   guarded(rollback.remove_calico_state, ctx)
+   guarded(hooks.step, ctx, "remove-calico-state", rollback.remove_calico_state)
 else
-   guarded(rollback.mark, ctx, prepare.ROLLED_BACK)
+   guarded(hooks.step, ctx, "phase", rollback.mark, prepare.ROLLED_BACK)
 end
+guarded(hooks.run, hook_set, "on_finish", { command = "rollback", nodes = back, skipped = skipped,
+   seconds = time.now() - T0 })
 held:release()
 
 -- summary ------------------------------------------------------------------------------------

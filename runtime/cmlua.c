@@ -148,6 +148,7 @@ void cm_check_interrupt(lua_State *L)
 static const luaL_Reg C_MODULES[] = {
     {"cm.cni", luaopen_cm_cni},
     {"cm.fake", luaopen_cm_fake},
+    {"cm.http", luaopen_cm_http},
     {"cm.iptables", luaopen_cm_iptables},
     {"cm.netlink", luaopen_cm_netlink},
     {"cm.sysctl", luaopen_cm_sysctl},

@@ -141,6 +141,7 @@ struct cm_k8s_client *cm_lua_k8s_client(lua_State *L, int idx);
 /* The modules, for cm_preload_all(). */
 int luaopen_cm_cni(lua_State *L);
 int luaopen_cm_fake(lua_State *L);
+int luaopen_cm_http(lua_State *L);
 int luaopen_cm_iptables(lua_State *L);
 int luaopen_cm_netlink(lua_State *L);
 int luaopen_cm_sysctl(lua_State *L);

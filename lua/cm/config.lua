@@ -39,7 +39,9 @@ M.SETTINGS = {
       help = "smallest IPv6 block size" },
 }
 
---- The flags that are not environment variables: flag, kind, default, what it is.
+--- The flags that are not Calico's settings: flag, kind, default, what it is, and the environment
+--- variable that gives it too (env; the flag wins). kind "list" is a set (opts.skip[check]), "files"
+--- a list in the order given.
 M.OPTIONS = {
    { flag = "--json", kind = "bool", default = false, help = "preflight: the checks as JSON; status: the model" },
    { flag = "--watch", kind = "bool", default = false, help = "status: redraw on every change until done" },
@@ -55,6 +57,8 @@ M.OPTIONS = {
       help = "rollback: longest wait for flannel's pod Ready on a node" },
    { flag = "--remove-calico-state", kind = "bool", default = false,
       help = "rollback: also remove what the migration made in Calico's objects" },
+   { flag = "--hooks", kind = "files", env = "CNI_MIGRATE_HOOKS", default = {},
+      help = "a site hooks file (repeatable, or a,b; run in that order)" },
    { flag = "--help", kind = "bool", default = false, help = "this list" },
 }
 
@@ -162,9 +166,21 @@ function M.parse(args, getenv)
          cfg.values[s.name], cfg.sources[s.name] = s.default, "default"
       end
    end
+   local from_env = {}
    for _, o in ipairs(M.OPTIONS) do
       local key = o.flag:sub(3):gsub("-", "_")
-      cfg.opts[key] = o.kind == "list" and {} or o.default
+      cfg.opts[key] = (o.kind == "list" or o.kind == "files") and {} or o.default
+      local text = o.env and getenv(o.env)
+      if text and text ~= "" then
+         if o.kind ~= "files" then
+            local v, why = M.convert(o, text)
+            if v == nil then return nil, ("environment variable %s=%q: %s"):format(o.env, text, why), "Usage" end
+            cfg.opts[key] = v
+         else
+            for item in text:gmatch("[^,]+") do table.insert(cfg.opts[key], item) end
+         end
+         from_env[key] = true
+      end
    end
    local flags, i = by_flag(), 1
    while i <= #args do
@@ -185,13 +201,17 @@ function M.parse(args, getenv)
          text = args[i]
          if text == nil then return nil, ("flag %s needs a value"):format(name), "Usage" end
       end
-      local v, why = M.convert(s.kind == "list" and { kind = "string" } or s, text)
+      local v, why = M.convert((s.kind == "list" or s.kind == "files") and { kind = "string" } or s, text)
       if v == nil then return nil, ("flag %s %q: %s"):format(name, text, why), "Usage" end
       if s.name then
          cfg.values[s.name], cfg.sources[s.name], cfg.explicit[s.name] = v, "flag " .. name, true
       elseif s.kind == "list" then
          local key = s.flag:sub(3):gsub("-", "_")
          for item in v:gmatch("[^,]+") do cfg.opts[key][item] = true end
+      elseif s.kind == "files" then
+         local key = s.flag:sub(3):gsub("-", "_")
+         if from_env[key] then cfg.opts[key], from_env[key] = {}, nil end -- the flag wins over the variable
+         for item in v:gmatch("[^,]+") do table.insert(cfg.opts[key], item) end
       else
          cfg.opts[s.flag:sub(3):gsub("-", "_")] = v
       end
@@ -247,7 +267,7 @@ function M.usage(command)
    out[#out + 1] = ""
    out[#out + 1] = "Options:"
    for _, o in ipairs(M.OPTIONS) do
-      out[#out + 1] = ("  %-32s %s"):format(o.flag, o.help)
+      out[#out + 1] = ("  %-32s %s%s"):format(o.flag, o.help, o.env and (" (env " .. o.env .. ")") or "")
    end
    return table.concat(out, "\n") .. "\n"
 end

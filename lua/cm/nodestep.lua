@@ -123,19 +123,22 @@ function M.delete_left(ctx, name)
 end
 
 --- Runs one step, timed: the timeline line, the step's duration and its Event (cm.events; a step
---- that raises gets a Warning Event and raises on).
-function M.timed(ctx, name, step, fn)
-   local t0 = time.now()
-   local ok, text = pcall(fn)
-   if not ok then
-      events.failed(ctx, name, step, tostring(text))
-      error(text, 0)
-   end
-   local d = time.now() - t0
-   ctx.durations[step] = ctx.durations[step] or {}
-   table.insert(ctx.durations[step], d)
-   ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
-   events.step(ctx, name, step, text)
+--- that raises gets a Warning Event and raises on), between the site's before_step and after_step
+--- hooks (cm.hooks; node() gives them the Node as last read).
+function M.timed(ctx, name, step, fn, node)
+   require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
+      local t0 = time.now()
+      local ok, text = pcall(fn)
+      if not ok then
+         events.failed(ctx, name, step, tostring(text))
+         error(text, 0)
+      end
+      local d = time.now() - t0
+      ctx.durations[step] = ctx.durations[step] or {}
+      table.insert(ctx.durations[step], d)
+      ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+      events.step(ctx, name, step, text)
+   end)
 end
 
 --- v, or raises "what: msg (code)": need(what, call(...)) keeps all of a call's failure.
@@ -164,7 +167,8 @@ end
 ---@return string outcome "migrated" | "already"
 function M.migrate(ctx, n)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
-   local timed, need, label, selector_of = M.timed, M.need, M.label, M.selector_of
+   local need, label, selector_of = M.need, M.label, M.selector_of
+   local function timed(c, nm, step, fn) return M.timed(c, nm, step, fn, function() return n end) end
    local name = n.metadata.name
    local l = n.metadata.labels or {}
    local net, busy = l[calico.LABEL_NETWORK], l[calico.LABEL_IN_PROGRESS] == "true"
@@ -239,7 +243,8 @@ function M.migrate(ctx, n)
          tostring(r.active_cni))
    end)
    timed(ctx, name, "uncordon", function()
-      local _, ours = M.finish(ctx, n, "done", time.rfc3339())
+      local ours
+      n, ours = M.finish(ctx, n, "done", time.rfc3339())
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "migrated"

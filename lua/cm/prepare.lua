@@ -6,6 +6,7 @@
 --- and returns nothing or raises (error(message, 0)) on a failure of the world.
 local calico = require "cm.calico"
 local flannel = require "cm.flannel"
+local hooks = require "cm.hooks"
 local ip = require "cm.ip"
 local json = require "cm.json"
 local time = require "cm.time"
@@ -325,21 +326,23 @@ function M.each_node(nodes, fn)
    if failure then error(failure, 0) end
 end
 
---- The whole preparation, in Calico's order.
+--- The whole preparation, in Calico's order; each step is a cluster step for the site's hooks.
 ---@param ctx table
 function M.run(ctx)
    ctx.affinities = {}
    for _, a in ipairs(ctx.snap.affinities) do ctx.affinities[a.metadata.name] = a end
-   M.save_config(ctx)
-   M.veth_mtu(ctx)
-   M.felix(ctx)
-   M.pool(ctx)
-   M.each_node(ctx.snap.nodes, function(n)
-      M.label_flannel(ctx, n)
-      M.node_ipam(ctx, n)
+   hooks.step(ctx, "save-config", M.save_config)
+   hooks.step(ctx, "veth-mtu", M.veth_mtu)
+   hooks.step(ctx, "felix-vxlan", M.felix)
+   hooks.step(ctx, "ippool", M.pool)
+   hooks.step(ctx, "node-ipam", function()
+      M.each_node(ctx.snap.nodes, function(n)
+         M.label_flannel(ctx, n)
+         M.node_ipam(ctx, n)
+      end)
    end)
-   M.felix_clear(ctx)
-   M.flannel_selector(ctx)
+   hooks.step(ctx, "felix-vxlan-on", M.felix_clear)
+   hooks.step(ctx, "flannel-selector", M.flannel_selector)
 end
 
 return M

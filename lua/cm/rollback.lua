@@ -263,7 +263,8 @@ end
 ---@return string outcome "rolled-back" | "already"
 function M.node(ctx, n, flannel_live)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
-   local timed, need = nodestep.timed, nodestep.need
+   local need = nodestep.need
+   local function timed(c, nm, step, fn) return nodestep.timed(c, nm, step, fn, function() return n end) end
    local name = n.metadata.name
    local net, busy = M.state(n, flannel_live)
    if net == "flannel" and not busy then return "already" end
@@ -339,7 +340,8 @@ function M.node(ctx, n, flannel_live)
       return check_flannel(ctx, n, r)
    end)
    timed(ctx, name, "uncordon", function()
-      local _, ours = nodestep.finish(ctx, n, M.DONE, json.null)
+      local ours
+      n, ours = nodestep.finish(ctx, n, M.DONE, json.null)
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"
    end)
    return "rolled-back"

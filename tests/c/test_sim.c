@@ -21,6 +21,7 @@ struct world {
     cm_fake *f;
     cm_sim *sim;
     int started, stopped; /* agent calls */
+    int resync_flannel, resync_calico; /* resyncs told to flannel's and calico-node's pods */
 };
 
 /* A fixture of examples/clusters/, read whole. */
@@ -51,6 +52,11 @@ static void agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod, enu
     CHECK(h != NULL);
     if (ev == CM_SIM_POD_STOPPED) {
         w->stopped++;
+        return;
+    }
+    if (ev == CM_SIM_POD_RESYNC) {
+        w->resync_flannel += prefixed(name, "kube-flannel-ds-");
+        w->resync_calico += prefixed(name, "calico-node-");
         return;
     }
     w->started++;
@@ -585,6 +591,47 @@ static void test_settles(void)
     world_free(&w);
 }
 
+/* A merge patch (or with path ending in "s", a POST), then how many flannel and calico-node pods
+ * the resync it causes tells. */
+static void resync_after(struct world *w, const char *path, const char *body, int flannel, int calico)
+{
+    w->resync_flannel = w->resync_calico = 0;
+    if (path[strlen(path) - 1] == 's')
+        CHECK_INT(req(w, "POST", path, NULL, body, NULL), 201);
+    else
+        CHECK_INT(req(w, "PATCH", path, "application/merge-patch+json", body, NULL), 200);
+    run_for(w, 5);
+    CHECK_INT(w->resync_flannel, flannel);
+    CHECK_INT(w->resync_calico, calico);
+}
+
+/* A change wakes the agents that read it: flanneld its annotations, calico-node Calico's; the
+ * migration's own annotations and a Node's labels wake none (a resync of every agent per node
+ * step made a rehearsal's time grow with the cube of its nodes). */
+static void test_resync_wakes_readers(void)
+{
+    struct world w;
+    world_new(&w, "flannel-calico-installed-4node.yaml", 4);
+    run_for(&w, 60);
+    /* calico-node on worker-1 (the migration's label), the other nodes flannel only */
+    CHECK_INT(req(&w, "PATCH", "/api/v1/nodes/worker-1", "application/merge-patch+json",
+                  "{\"metadata\":{\"labels\":{\"projectcalico.org/node-network-during-migration\":\"calico\"}}}", NULL), 200);
+    run_for(&w, 120);
+    CHECK_INT(count_pods(&w, "kube-system", "calico-node-", "worker-1", NULL), 1);
+    int flannels = count_pods(&w, "kube-flannel", "kube-flannel-ds-", NULL, NULL);
+    CHECK(flannels >= 3);
+    const char *node = "/api/v1/nodes/worker-2";
+    resync_after(&w, node, "{\"metadata\":{\"annotations\":{\"cni-migrate.dev/step\":\"drain\"}}}", 0, 0);
+    resync_after(&w, node, "{\"metadata\":{\"labels\":{\"x\":\"y\"}}}", 0, 0);
+    resync_after(&w, node, "{\"metadata\":{\"annotations\":{\"projectcalico.org/IPv4VXLANTunnelAddr\":\"10.244.2.0\"}}}", 0, 1);
+    resync_after(&w, node, "{\"metadata\":{\"annotations\":{\"flannel.alpha.coreos.com/public-ip\":\"10.0.0.99\"}}}",
+                 flannels, 0);
+    resync_after(&w, node, "{\"spec\":{\"podCIDR\":\"10.244.99.0/24\"}}", flannels, 1);
+    resync_after(&w, "/apis/crd.projectcalico.org/v1/ippools", "{\"apiVersion\":\"crd.projectcalico.org/v1\","
+                 "\"kind\":\"IPPool\",\"metadata\":{\"name\":\"p\"},\"spec\":{\"cidr\":\"10.99.0.0/16\"}}", 0, 1);
+    world_free(&w);
+}
+
 static void test_bad_settings(void)
 {
     cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, EPOCH_NS);
@@ -622,6 +669,7 @@ int main(void)
     RUN(test_same_seed_same_run);
     RUN(test_daemonset_rolling_update);
     RUN(test_settles);
+    RUN(test_resync_wakes_readers);
     RUN(test_bad_settings);
     return CHECK_DONE();
 }

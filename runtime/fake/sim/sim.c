@@ -79,6 +79,7 @@ struct cm_sim {
     cm_map *pdbs;         /* PDB "ns/name" -> struct pdbidx: the pods its selector matches */
     cm_timer *drain;
     cm_timer *resync;     /* the agents' resync, once the network data changed (network_changed) */
+    int resync_mask;      /* which agents it tells (AG_*) */
     cm_map *pods;         /* "ns/name" -> struct podstate */
     cm_map *nodes;        /* name -> struct simnode */
     cm_sim_agent_fn agent;
@@ -542,43 +543,76 @@ static int member_differs(const cJSON *a, const cJSON *b)
     return !cJSON_Compare(a, b, 1);
 }
 
+/* The network agents, by what they read (agent_pod): a resync tells only those whose data changed. */
+enum { AG_FLANNEL = 1, AG_CALICO = 2 };
+
+/* Which agents read an annotation: Calico's under projectcalico.org/, none cni-migrate.dev/ (the
+ * migration's own bookkeeping), flanneld any other (its prefix is --kube-annotation-prefix). */
+static int annotation_readers(const char *key)
+{
+    if (strncmp(key, "projectcalico.org/", 18) == 0)
+        return AG_CALICO;
+    if (strncmp(key, "cni-migrate.dev/", 16) == 0)
+        return 0;
+    return AG_FLANNEL;
+}
+
+/* The readers of the annotations that differ between a and b (either may be NULL). */
+static int annotations_changed(const cJSON *a, const cJSON *b)
+{
+    int mask = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a)
+        if (e->string && member_differs(e, cJSON_GetObjectItemCaseSensitive(b, e->string)))
+            mask |= annotation_readers(e->string);
+    cJSON_ArrayForEach(e, b)
+        if (e->string && !cJSON_GetObjectItemCaseSensitive(a, e->string))
+            mask |= annotation_readers(e->string);
+    return mask;
+}
+
 /*
- * Whether a change concerns what the network agents program from the cluster (flanneld: the
- * Nodes' annotations, podCIDRs and addresses; Felix: those, and Calico's IPAMBlocks, IPPools
- * and FelixConfiguration), so they must look again. A Node's labels, taints and status
- * conditions, and an IPAMBlock's allocations, are not.
+ * Which network agents must look again after a change (AG_*, 0 for none): flanneld reads the
+ * Nodes (its annotations, podCIDRs and addresses); Felix reads those with Calico's annotations,
+ * and Calico's IPAMBlocks, IPPools and FelixConfiguration. A Node's labels, taints, status
+ * conditions and the migration's own annotations, and an IPAMBlock's allocations, are read by none.
  */
 static int network_changed(cm_sim *s, const cm_event *ev)
 {
     if (ev->kind == s->k_node) {
         if (ev->type != CM_EV_MODIFIED || !ev->prev)
-            return 1;
-        const cJSON *m0 = sim_get(ev->prev, "metadata"), *m1 = sim_get(ev->obj, "metadata");
-        return member_differs(sim_get(m0, "annotations"), sim_get(m1, "annotations")) ||
-               member_differs(sim_get(sim_get(ev->prev, "spec"), "podCIDR"), sim_get(sim_get(ev->obj, "spec"), "podCIDR")) ||
-               member_differs(sim_get(sim_get(ev->prev, "status"), "addresses"),
-                              sim_get(sim_get(ev->obj, "status"), "addresses"));
+            return AG_FLANNEL | AG_CALICO;
+        if (member_differs(sim_get(sim_get(ev->prev, "spec"), "podCIDR"), sim_get(sim_get(ev->obj, "spec"), "podCIDR")) ||
+            member_differs(sim_get(sim_get(ev->prev, "status"), "addresses"),
+                           sim_get(sim_get(ev->obj, "status"), "addresses")))
+            return AG_FLANNEL | AG_CALICO;
+        return annotations_changed(sim_get(sim_get(ev->prev, "metadata"), "annotations"),
+                                   sim_get(sim_get(ev->obj, "metadata"), "annotations"));
     }
     if (!sim_is(ev->kind->group, "crd.projectcalico.org"))
         return 0;
     const char *k = ev->kind->kind;
     if (sim_is(k, "FelixConfiguration") || sim_is(k, "IPPool"))
-        return 1;
+        return AG_CALICO;
     if (!sim_is(k, "IPAMBlock"))
         return 0;
     if (ev->type != CM_EV_MODIFIED || !ev->prev)
-        return 1;
+        return AG_CALICO;
     const cJSON *s0 = sim_get(ev->prev, "spec"), *s1 = sim_get(ev->obj, "spec");
     return member_differs(sim_get(s0, "affinity"), sim_get(s1, "affinity")) ||
-           member_differs(sim_get(s0, "deleted"), sim_get(s1, "deleted"));
+                   member_differs(sim_get(s0, "deleted"), sim_get(s1, "deleted"))
+               ? AG_CALICO
+               : 0;
 }
 
-/* Whether a pod runs a network agent (flanneld, Canal, calico-node): the pods a resync tells. */
+/* Which network agent a pod runs (AG_*; Canal's runs both; 0: none): the pods a resync tells. */
 static int agent_pod(const cJSON *pod)
 {
     const cJSON *labels = sim_get(sim_get(pod, "metadata"), "labels");
     const char *app = sim_gets(labels, "app"), *k8s_app = sim_gets(labels, "k8s-app");
-    return sim_is(app, "flannel") || sim_is(k8s_app, "canal") || sim_is(k8s_app, "calico-node");
+    if (sim_is(k8s_app, "canal"))
+        return AG_FLANNEL | AG_CALICO;
+    return sim_is(app, "flannel") ? AG_FLANNEL : sim_is(k8s_app, "calico-node") ? AG_CALICO : 0;
 }
 
 struct keys { char **v; size_t n, cap; };
@@ -606,12 +640,15 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The resync: every running network agent looks at the cluster again, in pod key order. */
+/* The resync: every running network agent whose data changed looks at the cluster again, in pod
+ * key order. */
 static void resync_timer(cm_loop *loop, void *ud)
 {
     (void)loop;
     cm_sim *s = ud;
     s->resync = NULL;
+    int mask = s->resync_mask;
+    s->resync_mask = 0;
     struct keys k = {0};
     cm_map_each(s->pods, collect_agent_pod, &k);
     qsort(k.v, k.n, sizeof *k.v, cmp_str);
@@ -620,7 +657,7 @@ static void resync_timer(cm_loop *loop, void *ud)
         splitkey(k.v[i], ns, sizeof ns, name, sizeof name);
         cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
         const char *node = pod ? sim_gets(sim_get(pod->json, "spec"), "nodeName") : NULL;
-        if (pod && agent_pod(pod->json) && s->agent && node && cm_store_get(s->st, s->k_node, "", node))
+        if (pod && (agent_pod(pod->json) & mask) && s->agent && node && cm_store_get(s->st, s->k_node, "", node))
             tell_agent(s, pod, CM_SIM_POD_RESYNC); /* not on a deleted node: its host is gone */
         free(k.v[i]);
     }
@@ -635,7 +672,9 @@ static void on_change(void *ud, const cm_event *ev)
     const cJSON *o = ev->obj;
     const char *ns = ev->ns ? ev->ns : "";
     sim_x_on_change(s, ev);
-    if (s->agent && !s->resync && network_changed(s, ev))
+    int readers = s->agent ? network_changed(s, ev) : 0;
+    s->resync_mask |= readers;
+    if (readers && !s->resync)
         s->resync = cm_loop_timer(s->loop, cm_loop_now(s->loop) + s->react, resync_timer, s);
     if (k == s->k_pod) {
         own_track(s, ev);
