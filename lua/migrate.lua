@@ -19,6 +19,7 @@ local lock = require "cm.lock"
 local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
+local progress = require "cm.progress"
 local proc = require "cm.proc"
 local time = require "cm.time"
 
@@ -97,6 +98,7 @@ step("preflight", nil, ("%d check(s) ok, %d warning(s), %d skipped"):format(coun
 
 local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
    dry_run = info.dryRun, procedure = "migrate" }
+progress.start(ctx)
 
 -- 2. prepare the cluster ---------------------------------------------------------------------
 -- one writer at a time: a running rollback is never raced, and a rollback stops this run

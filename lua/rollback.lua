@@ -24,6 +24,7 @@ local hooks = require "cm.hooks"
 local lock = require "cm.lock"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
+local progress = require "cm.progress"
 local proc = require "cm.proc"
 local rollback = require "cm.rollback"
 local time = require "cm.time"
@@ -98,6 +99,7 @@ if nothing_to_do() then
 end
 local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
    node = require "cm.node", hooks = hook_set, procedure = "rollback" }
+progress.start(ctx)
 ctx.run_on = ctx.node.run_on
 local function guarded(fn, ...)
    local fine, err = pcall(fn, ...)

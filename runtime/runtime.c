@@ -1,4 +1,5 @@
 /* runtime.c - the embedding API (include/cnimigrate.h): one Lua state per run. */
+#include "metrics.h"
 #include "cnimigrate.h"
 
 #include "bundled.h"
@@ -354,12 +355,14 @@ static int run(cm_runtime *rt, const char *fixture, const struct cm_sim_opts *so
         .context = rt->context,
         .namespace = rt->namespace,
         .dry_run = rt->dry_run,
+        .metrics = cm_metrics_new(),
     };
     if (sim)
         cm_sim_run_install(sim, &r);
     int rc = b->fn ? run_c_body(rt, L, &r, b) : run_in_state(rt, L, &r, b->bundled, b->path, b->argc, b->argv);
     lua_sethook(L, NULL, 0, 0); /* an interrupt must not fire in finalizers */
     lua_close(L);
+    cm_metrics_free(r.metrics); /* stops its server */
     if (sim && !b->fn)
         rc = sim_done(rt, sim, &r, rc);
     if (sim && cm_sim_run_crashed(sim)) /* whatever the script's end said: it was killed */

@@ -3,7 +3,6 @@
 --- resumed at the step it stopped in; every step is idempotent. Label changes, our cordon and
 --- the step annotation go in one merge patch each (guarded by the resourceVersion read).
 local calico = require "cm.calico"
-local events = require "cm.events"
 local json = require "cm.json"
 local time = require "cm.time"
 
@@ -122,22 +121,24 @@ function M.delete_left(ctx, name)
    return deleted
 end
 
---- Runs one step, timed: the timeline line, the step's duration and its Event (cm.events; a step
---- that raises gets a Warning Event and raises on), between the site's before_step and after_step
---- hooks (cm.hooks; node() gives them the Node as last read).
+--- Runs one step, timed: the timeline line and the step's duration, reported to cm.progress (its
+--- Event, metrics, the live line; a step that raises is reported and raises on), between the
+--- site's before_step and after_step hooks (cm.hooks; node() gives them the Node as last read).
 function M.timed(ctx, name, step, fn, node)
-   require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
+   local progress = require "cm.progress" -- (cm.hooks and cm.progress require this module)
+   require("cm.hooks").around(ctx, node, step, function()
       local t0 = time.now()
+      progress.begin(ctx, name, step)
       local ok, text = pcall(fn)
+      local d = time.now() - t0
       if not ok then
-         events.failed(ctx, name, step, tostring(text))
+         progress.finish(ctx, name, step, d, nil, tostring(text))
          error(text, 0)
       end
-      local d = time.now() - t0
       ctx.durations[step] = ctx.durations[step] or {}
       table.insert(ctx.durations[step], d)
       ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
-      events.step(ctx, name, step, text)
+      progress.finish(ctx, name, step, d, text)
    end)
 end
 
@@ -158,6 +159,7 @@ function M.drain(ctx, name)
          tostring(b.pod))
    end
    M.need("node " .. name .. ": drain", res, msg, code)
+   require("cm.progress").evicted(ctx, #(res.evicted or {}))
    return ("%d evicted, %d deleted"):format(#(res.evicted or {}), #(res.deleted or {}))
 end
 

@@ -5,6 +5,7 @@ local calico = require "cm.calico"
 local checks = require "cm.checks"
 local cluster = require "cm.cluster"
 local config = require "cm.config"
+local log = require "cm.log"
 local time = require "cm.time"
 
 local M = {}
@@ -96,12 +97,19 @@ function M.order(nodes, pod_node)
 end
 
 --- The timeline's line printer: time (virtual in a rehearsal), seconds since t0, node (or
---- "cluster"), step, what happened; nothing when text is nil.
+--- "cluster"), step, what happened; nothing when text is nil. With --log-format json each line is
+--- a log line instead (stderr, JSON: time, level "info", msg = what happened, node, step, elapsed).
 ---@param t0 number time.now() at the start
 ---@return fun(name: string, node: string|nil, text: string|nil)
 function M.timeline(t0)
+   local as_log = log.format() == "json"
    return function(name, node, text)
       if not text then return end
+      if as_log then
+         local elapsed = math.floor((time.now() - t0) * 10 + 0.5) / 10
+         log.info(text, { node = node or "cluster", step = name, elapsed = elapsed })
+         return
+      end
       print(("%s +%7.1fs  %-16s %-16s %s"):format(time.rfc3339(), time.now() - t0, node or "cluster", name, text))
    end
 end
