@@ -9,6 +9,7 @@
 local events = require "cm.events"
 local log = require "cm.log"
 local metrics = require "cm.metrics"
+local proc = require "cm.proc"
 local status = require "cm.status"
 local time = require "cm.time"
 
@@ -65,7 +66,7 @@ function M.start(ctx)
    local port = ctx.cfg.opts.metrics_port
    if port and port >= 0 then
       local got, err = metrics.serve(port)
-      if not got then error(("--metrics-port %d: %s"):format(port, err), 0) end
+      if not got then proc.fail("--metrics-port %d: %s", port, err) end
       ctx.step("metrics", nil, ("Prometheus metrics on http://0.0.0.0:%d/metrics"):format(got))
    end
    if p.tty then -- each timeline line goes above the live block
