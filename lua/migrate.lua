@@ -45,9 +45,9 @@ end
 
 --- fn(...), or the run stops there with its error: every step is idempotent, so it resumes.
 local function guarded(fn, ...)
-   local ok, res = pcall(fn, ...)
-   if not ok then stop(1, "%s\n(the run can be resumed: run it again)", tostring(res)) end
-   return res
+   local r = table.pack(pcall(fn, ...))
+   if not r[1] then stop(1, "%s\n(the run can be resumed: run it again)", tostring(r[2])) end
+   return table.unpack(r, 2, r.n)
 end
 
 -- 1. preflight ------------------------------------------------------------------------------
@@ -139,27 +139,22 @@ if state == "flannel" then
       if not list then stop(1, "listing nodes: %s", lerr) end
       local by_name, todo = {}, {}
       for _, n in ipairs(list.items) do by_name[n.metadata.name] = n end
-      local own
       for _, name in ipairs(plan.order(list.items, cfg.values.POD_NODE_NAME)) do
-         if name == cfg.values.POD_NODE_NAME then own = by_name[name]
-         elseif not seen[name] then todo[#todo + 1] = by_name[name] end
+         if not seen[name] then todo[#todo + 1] = by_name[name] end
       end
-      if #todo > 0 then todo = guarded(hooks.order, hook_set, todo) end -- the site's; the controller's node last
-      if own and not seen[own.metadata.name] then todo[#todo + 1] = own end
       if #todo == 0 then break end
-      for _, n in ipairs(todo) do hook_set.ctx.plan.nodes[#hook_set.ctx.plan.nodes + 1] = n.metadata.name end
+      todo = guarded(hooks.sequence, hook_set, todo, cfg.values.POD_NODE_NAME) -- the site's order hooks
       for _, n in ipairs(todo) do
          local name = n.metadata.name
          rollback_asked()
          seen[name] = true
          local st, busy = plan.state(n)
-         local reason = st == "flannel" and not busy and guarded(hooks.hold, hook_set, n)
+         local reason
+         n, reason = guarded(hooks.check_hold, ctx, n, st == "flannel" and not busy)
          if reason then -- kept out of this run, on flannel
-            guarded(hooks.mark_held, ctx, n, reason)
             kept[#kept + 1] = ("%s (%s)"):format(name, reason)
             step("held", name, reason)
          else
-            n = guarded(hooks.unmark_held, ctx, n)
             if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
                guarded(hooks.around, ctx, n, "node-ipam", function()
                   prepare.label_flannel(ctx, n)
@@ -175,7 +170,7 @@ if state == "flannel" then
                step("skipped", name, "the node was deleted: skipped")
             else
                if res == "migrated" then migrated[#migrated + 1] = name end
-               if res == "migrated" or hooks.health_pending(n) then guarded(hooks.health, ctx, name) end
+               guarded(hooks.health, ctx, n, res == "migrated")
             end
          end
       end

@@ -102,9 +102,9 @@ local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations,
 progress.start(ctx)
 ctx.run_on = ctx.node.run_on
 local function guarded(fn, ...)
-   local fine, err = pcall(fn, ...)
-   if not fine then stop("%s\n(the run can be resumed: run it again)", tostring(err)) end
-   return err
+   local r = table.pack(pcall(fn, ...))
+   if not r[1] then stop("%s\n(the run can be resumed: run it again)", tostring(r[2])) end
+   return table.unpack(r, 2, r.n)
 end
 hooks.bind(hook_set, c, cfg, "rollback")
 started = true
@@ -119,24 +119,19 @@ guarded(hooks.step, ctx, "calico-selector", rollback.calico_selector)
 -- 4. the nodes ------------------------------------------------------------------------------
 local back, skipped, kept = {}, {}, {}
 local nodes = assert(c:list { apiVersion = "v1", kind = "Node" }).items
-local by_name, todo, own = {}, {}, nil
+local by_name, todo = {}, {}
 for _, n in ipairs(nodes) do by_name[n.metadata.name] = n end
-for _, name in ipairs(plan.order(nodes, cfg.values.POD_NODE_NAME)) do
-   if name == cfg.values.POD_NODE_NAME then own = by_name[name] else todo[#todo + 1] = by_name[name] end
-end
-if #todo > 0 then todo = guarded(hooks.order, hook_set, todo) end -- the site's order; the controller's node last
-todo[#todo + 1] = own
-for _, n in ipairs(todo) do hook_set.ctx.plan.nodes[#hook_set.ctx.plan.nodes + 1] = n.metadata.name end
+for _, name in ipairs(plan.order(nodes, cfg.values.POD_NODE_NAME)) do todo[#todo + 1] = by_name[name] end
+todo = guarded(hooks.sequence, hook_set, todo, cfg.values.POD_NODE_NAME) -- the site's order hooks
 for _, n in ipairs(todo) do
    local name = n.metadata.name
    local net, busy = rollback.state(n, flannel_live)
-   local reason = net ~= "flannel" and not busy and guarded(hooks.hold, hook_set, n)
+   local reason
+   n, reason = guarded(hooks.check_hold, ctx, n, net ~= "flannel" and not busy)
    if reason then -- kept out of this run, where it is
-      guarded(hooks.mark_held, ctx, n, reason)
       kept[#kept + 1] = ("%s (%s)"):format(name, reason)
       step("held", name, reason)
    else
-      n = guarded(hooks.unmark_held, ctx, n)
       local fine, res = pcall(rollback.node, ctx, n, flannel_live)
       if not fine then
          local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
@@ -145,7 +140,7 @@ for _, n in ipairs(todo) do
          step("skipped", name, "the node was deleted: skipped")
       else
          if res == "rolled-back" then back[#back + 1] = name end
-         if res == "rolled-back" or hooks.health_pending(n) then guarded(hooks.health, ctx, name) end
+         guarded(hooks.health, ctx, n, res == "rolled-back")
       end
    end
 end

@@ -495,7 +495,8 @@ static char *read_trimmed(const char *path)
 static int from_cluster(cm_k8s_config *cfg, const char *host, const char *port,
                         const cm_k8s_config_opts *o, cm_k8s_error *err)
 {
-    const char *dir = o->sa_dir ? o->sa_dir : SA_DIR;
+    const char *env_dir = getenv("CNI_MIGRATE_SERVICEACCOUNT_DIR"); /* fake serve's pods without a mount namespace */
+    const char *dir = o->sa_dir ? o->sa_dir : env_dir && *env_dir ? env_dir : SA_DIR;
     char path[4096];
     size_t n = strlen(host) + strlen(port) + 16;
     cfg->server = malloc(n);

@@ -38,6 +38,9 @@ static const char USAGE[] =
     "      --authorize             enforce RBAC for ServiceAccounts' tokens (kubectl create token);\n"
     "                              the kubeconfig's token (--token, or a random one) is an admin's;\n"
     "                              implies --tls\n"
+    "      --run-image REF         run pods of this image (REPO:TAG, or REPO for any tag) as\n"
+    "                              processes of this binary, as a kubelet would (in-cluster\n"
+    "                              config, logs, exit codes); implies --tls\n"
     "      --allow-remote          permit a --listen address that is not loopback\n"
     "      --speed N               run the cluster's clock N times as fast as real time\n"
     "                              (default 1; 0.001 to 100000); every delay is scaled\n"
@@ -294,7 +297,8 @@ static int serve_flag(int argc, char **argv, int *i, struct cm_serve_opts *o)
     const char *a = argv[*i];
     const char **slot = strcmp(a, "--listen") == 0 ? &o->listen
                         : strcmp(a, "--kubeconfig-out") == 0 ? &o->kubeconfig_out
-                        : strcmp(a, "--token") == 0 ? &o->token : NULL;
+                        : strcmp(a, "--token") == 0 ? &o->token
+                        : strcmp(a, "--run-image") == 0 ? &o->run_image : NULL;
     if (slot)
         return (*slot = flag_value(argc, argv, i)) ? CM_OK : CM_USAGE;
     if (strcmp(a, "--speed") == 0) {
@@ -331,8 +335,10 @@ static int serve_flags(cm_runtime *rt, int argc, char **argv, struct cm_serve_op
         return usage_error("fake serve: missing FIXTURE", NULL);
     if (o->token && !*o->token)
         return usage_error("fake serve: --token must not be empty", NULL);
-    if (o->authorize)
-        o->tls = 1; /* kubectl sends a bearer token over HTTPS only */
+    if (o->run_image && !*o->run_image)
+        return usage_error("fake serve: --run-image must not be empty", NULL);
+    if (o->authorize || o->run_image)
+        o->tls = 1; /* kubectl sends a bearer token over HTTPS only, and in-cluster clients speak HTTPS */
     return CM_OK;
 }
 

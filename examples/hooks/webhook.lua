@@ -6,7 +6,8 @@
 ---   WEBHOOK_URL=https://hooks.example.com/T000/B000 cni-migrate migrate --hooks examples/hooks/webhook.lua
 ---
 --- The body: {"text": "...", "event": "start|node|finish|failure", "command": "migrate|rollback",
---- "node": NAME (node events)}; Slack's and Mattermost's incoming webhooks show "text".
+--- "node": NAME (node events), "rehearsal": true in a rehearsal (--fake)}; Slack's and Mattermost's
+--- incoming webhooks show "text". A rehearsal posts too (its text says so): point it at a test channel.
 local http = require "cm.http"
 local json = require "cm.json"
 
@@ -14,7 +15,9 @@ local URL = os.getenv("WEBHOOK_URL")
 assert(URL and URL:match("^https?://"), "WEBHOOK_URL: expected an http(s) URL")
 
 local function post(ctx, event, text, node)
-   local body = json.encode { text = text, event = event, command = ctx.plan.command, node = node }
+   if ctx.plan.rehearsal then text = "(rehearsal) " .. text end
+   local body = json.encode { text = text, event = event, command = ctx.plan.command, node = node,
+      rehearsal = ctx.plan.rehearsal or nil }
    local r, msg = http.request { url = URL, method = "POST", body = body, timeout = 10,
       headers = { ["Content-Type"] = "application/json" } }
    if not r or r.status >= 300 then

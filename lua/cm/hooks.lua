@@ -87,15 +87,16 @@ function M.start(cfg, command)
 end
 
 --- The ctx every hook gets: the client (c), the settings (cfg), the plan ({command, nodes = names
---- in the order of the run, once known}) and a logger (log, cm.log's functions). A hook may keep
---- its own state in it under a name of its own.
+--- in the order of the run, once known, rehearsal = whether the cluster is simulated (--fake)}) and
+--- a logger (log, cm.log's functions). A hook may keep its own state in it under a name of its own.
 ---@param set table M.load's result
 ---@param c userdata the run's client
 ---@param cfg table the run's settings
 ---@param command string "migrate" | "rollback"
 ---@return table ctx
 function M.bind(set, c, cfg, command)
-   set.ctx = { c = c, cfg = cfg, plan = { command = command, nodes = {} }, log = log }
+   local rehearsal = (c:info().source or ""):match("^fake") ~= nil
+   set.ctx = { c = c, cfg = cfg, plan = { command = command, nodes = {}, rehearsal = rehearsal }, log = log }
    return set.ctx
 end
 
@@ -229,12 +230,8 @@ function M.hold(set, node)
    return nil
 end
 
---- Marks a node held (the annotation and its time), once per reason.
----@param ctx table the run's ctx
----@param n table the Node
----@param reason string
----@return table n the Node as patched
-function M.mark_held(ctx, n, reason)
+--- Marks a node held (the annotation and its time), once per reason: the Node as patched.
+local function mark_held(ctx, n, reason)
    local a, A = n.metadata.annotations or {}, nodestep
    if a[A.ANN_HELD] == reason then return n end
    local got, msg, code = ctx.c:patch({ apiVersion = "v1", kind = "Node", name = n.metadata.name },
@@ -243,11 +240,8 @@ function M.mark_held(ctx, n, reason)
    return got
 end
 
---- Removes the held annotation (when the node is no longer held, or starts migrating).
----@param ctx table
----@param n table
----@return table n
-function M.unmark_held(ctx, n)
+--- Removes the held annotation (the node is no longer held): the Node as it is now.
+local function unmark_held(ctx, n)
    local A = nodestep
    if (n.metadata.annotations or {})[A.ANN_HELD] == nil then return n end
    local got, msg, code = ctx.c:patch({ apiVersion = "v1", kind = "Node", name = n.metadata.name },
@@ -257,36 +251,69 @@ function M.unmark_held(ctx, n)
    return got
 end
 
---- Whether a node's health hooks must run (again): it was migrated in this run, or an earlier
---- run's health hook failed on it (ANN_FAILED).
+--- The nodes of a pass in the order to go through them: the order hooks applied to all but the
+--- controller's own node, which stays last; their names are added to the hooks' ctx.plan.nodes.
+---@param set table|nil
+---@param nodes table[] Nodes in the run's own order (cm.plan.order)
+---@param own string|nil the controller's node (POD_NODE_NAME)
+---@return table[] nodes
+function M.sequence(set, nodes, own)
+   local rest, last = {}, nil
+   for _, n in ipairs(nodes) do
+      if n.metadata.name == own then last = n else rest[#rest + 1] = n end
+   end
+   if #rest > 0 then rest = M.order(set, rest) end
+   rest[#rest + 1] = last
+   if set and set.ctx then
+      for _, n in ipairs(rest) do table.insert(set.ctx.plan.nodes, n.metadata.name) end
+   end
+   return rest
+end
+
+--- Whether the hold hooks keep a node out of this run. They are asked only about a node about to
+--- start (startable: not in progress, not done); the node's held annotation is written, or removed
+--- when it is no longer held.
+---@param ctx table the run's ctx (ctx.hooks)
 ---@param n table the Node
----@return boolean
-function M.health_pending(n)
+---@param startable boolean
+---@return table n the Node as it is now
+---@return string|nil reason
+function M.check_hold(ctx, n, startable)
+   local reason = startable and M.hold(ctx.hooks, n) or nil
+   if reason then return mark_held(ctx, n, reason), reason end
+   return unmark_held(ctx, n), nil
+end
+
+--- Whether a node's health hooks must run again: an earlier run's failed on it (ANN_FAILED).
+local function health_pending(n)
    return ((n.metadata.annotations or {})[nodestep.ANN_FAILED] or ""):match("^health: ") ~= nil
 end
 
---- The health gate after a node is done: every health hook, with the Node as it is now. A failure
---- marks the node (ANN_FAILED "health: message", so a rerun asks again) and raises; a pass
---- removes that mark.
+--- The health gate after a node: every health hook, with the Node as it is now, when the node was
+--- done in this run (done) or an earlier run's health hook failed on it. A failure marks the node
+--- (ANN_FAILED "health: message", so a rerun asks again) and raises; a pass removes that mark.
 ---@param ctx table the run's ctx
----@param name string the node's name
-function M.health(ctx, name)
+---@param n table the Node as the run last read it
+---@param done boolean the node was migrated (rolled back) in this run
+function M.health(ctx, n, done)
    local set = ctx.hooks
-   if not set or #set.health == 0 then return end
+   if not set or #set.health == 0 or not (done or health_pending(n)) then return end
+   local name = n.metadata.name
    local ref = { apiVersion = "v1", kind = "Node", name = name }
-   local n, msg, code = ctx.c:get(ref)
-   if not n then fail("node %s: read for the health hooks: %s (%s)", name, tostring(msg), tostring(code)) end
-   local ok, err = pcall(M.run, set, "health", n)
-   local pending = M.health_pending(n)
+   local cur, msg, code = ctx.c:get(ref)
+   if not cur then fail("node %s: read for the health hooks: %s (%s)", name, tostring(msg), tostring(code)) end
+   local ok, err = pcall(M.run, set, "health", cur)
    if not ok then -- best effort: the failure itself is what the run reports
       local mark = "health: " .. tostring(err):gsub("\n.*", "")
       ctx.c:patch(ref, { metadata = { annotations = { [nodestep.ANN_FAILED] = mark } } }, { type = "merge" })
       error(err, 0)
    end
-   if pending then
-      local done, pmsg, pcode = ctx.c:patch(ref, { metadata = { annotations = { [nodestep.ANN_FAILED] = json.null } } },
-         { type = "merge" })
-      if not done then fail("node %s: remove the failed annotation: %s (%s)", name, tostring(pmsg), tostring(pcode)) end
+   if health_pending(cur) then
+      local cleared, pmsg, pcode = ctx.c:patch(ref,
+         { metadata = { annotations = { [nodestep.ANN_FAILED] = json.null } } }, { type = "merge" })
+      if not cleared then
+         fail("node %s: remove the failed annotation: %s (%s)", name, tostring(pmsg), tostring(pcode))
+      end
    end
 end
 

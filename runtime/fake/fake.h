@@ -95,6 +95,16 @@ typedef void (*cm_fake_ext_fn)(void *ud, const cm_fake_req *req, cm_fake_resp *r
 /* Routes paths under /cni-migrate/ to fn (NULL: they are 404s, as any unknown path). */
 void cm_fake_set_extension(cm_fake *f, cm_fake_ext_fn fn, void *ud);
 
+/*
+ * Pod logs: what GET pods/NAME/log serves for a pod the simulated kubelet ran as a process
+ * (sim/podproc.c), by the pod's uid: its output appended as it comes, to every
+ * ?follow=true stream too; _end when the container ended (the streams end); _forget when the
+ * pod is gone. A pod without a stored log serves its fake.cni-migrate.dev/log annotation.
+ */
+void cm_fake_log_append(cm_fake *f, const char *uid, const char *data, size_t len);
+void cm_fake_log_end(cm_fake *f, const char *uid);
+void cm_fake_log_forget(cm_fake *f, const char *uid);
+
 /* The address clients reach the server at, for /api's serverAddressByClientCIDRs. */
 void cm_fake_set_address(cm_fake *f, const char *host_port);
 

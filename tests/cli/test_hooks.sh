@@ -196,6 +196,17 @@ expect_out '^Migrated 1 node\(s\) to Calico'
 nodes "$dir/end.yaml"
 [ "$(grep -c 'net=- busy=- unsched=false step=done held=- failed=-$' "$dir/nodes.txt")" -eq 4 ] || fail "after the hold"
 
+# and in a rollback: the held node stays on Calico, the others go back to flannel
+"$B" --fake "$dir/migrated.yaml" --fake-save "$dir/rb-labelled.yaml" --log-level warn run "$PATCH" Node - worker-2 \
+    '{"metadata":{"labels":{"cni-migrate.dev/hold":"db-maintenance"}}}' || fail "labelling worker-2"
+run "$B" --fake "$dir/rb-labelled.yaml" --fake-save "$dir/rb-held.yaml" rollback --hooks "$E/hold-by-label.lua"
+expect_rc 1
+expect_out "^cni-migrate: rollback: 1 node\(s\) held by the site's hooks, not rolled back: worker-2 \(label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*hold-by-label\.lua:14\)\)\. The rollback cannot complete until they move: run it again once they are no longer held \(3 node\(s\) rolled back in this run\)$"
+nodes "$dir/rb-held.yaml"
+expect_node '^worker-2 net=calico busy=- unsched=false step=rollback-label-calico held=label cni-migrate\.dev/hold=db-maintenance'
+[ "$(grep -c 'net=flannel busy=- unsched=false step=rolled-back held=- failed=-$' "$dir/nodes.txt")" -eq 3 ] ||
+    fail "rollback held: the other nodes"
+
 # 6. one zone at a time (examples/hooks/zone-order.lua)
 cp "$F" "$dir/zones.yaml"
 for nz in worker-1:b worker-2:b worker-3:a control-plane-1:a; do
@@ -256,7 +267,7 @@ class H(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         with open(sys.argv[1], "ab") as f:
             f.write(self.headers["Content-Type"].encode() + b" " + body + b"\n")
-        self.send_response(204)
+        self.send_response(500 if self.path == "/fail" else 204)
         self.end_headers()
     def log_message(self, *a):
         pass
@@ -272,20 +283,24 @@ url="http://127.0.0.1:$(cat "$dir/port")/hook"
 WEBHOOK_URL=$url run "$B" --fake "$F" migrate --hooks "$E/webhook.lua"
 expect_rc 0
 cat >"$dir/posts-want.txt" <<'EOF'
-application/json {"command":"migrate","event":"start","text":"cni-migrate migrate started"}
-application/json {"command":"migrate","event":"node","node":"worker-1","text":"cni-migrate migrate: node worker-1 done"}
-application/json {"command":"migrate","event":"node","node":"worker-2","text":"cni-migrate migrate: node worker-2 done"}
-application/json {"command":"migrate","event":"node","node":"worker-3","text":"cni-migrate migrate: node worker-3 done"}
-application/json {"command":"migrate","event":"node","node":"control-plane-1","text":"cni-migrate migrate: node control-plane-1 done"}
+application/json {"command":"migrate","event":"start","rehearsal":true,"text":"(rehearsal) cni-migrate migrate started"}
+application/json {"command":"migrate","event":"node","node":"worker-1","rehearsal":true,"text":"(rehearsal) cni-migrate migrate: node worker-1 done"}
+application/json {"command":"migrate","event":"node","node":"worker-2","rehearsal":true,"text":"(rehearsal) cni-migrate migrate: node worker-2 done"}
+application/json {"command":"migrate","event":"node","node":"worker-3","rehearsal":true,"text":"(rehearsal) cni-migrate migrate: node worker-3 done"}
+application/json {"command":"migrate","event":"node","node":"control-plane-1","rehearsal":true,"text":"(rehearsal) cni-migrate migrate: node control-plane-1 done"}
 EOF
-sed 's/,"text":"cni-migrate migrate finished: 4 node(s) in [0-9]* s"}$/,"text":"FINISHED"}/' "$dir/posts.txt" >"$dir/posts-got.txt"
-printf '%s\n' 'application/json {"command":"migrate","event":"finish","text":"FINISHED"}' >>"$dir/posts-want.txt"
+sed 's/,"text":"(rehearsal) cni-migrate migrate finished: 4 node(s) in [0-9]* s"}$/,"text":"FINISHED"}/' "$dir/posts.txt" >"$dir/posts-got.txt"
+printf '%s\n' 'application/json {"command":"migrate","event":"finish","rehearsal":true,"text":"FINISHED"}' >>"$dir/posts-want.txt"
 diff "$dir/posts-want.txt" "$dir/posts-got.txt" >&2 || fail "webhook: the posts differ"
 : >"$dir/posts.txt"
 WEBHOOK_URL=$url run "$B" --fake "$F" migrate --hooks "$E/webhook.lua" --hooks "$dir/fail.lua"
 expect_rc 1
-grep -q '"event":"failure","text":"cni-migrate migrate stopped: migrate: hook after_step' "$dir/posts.txt" ||
+grep -q '"event":"failure","rehearsal":true,"text":"(rehearsal) cni-migrate migrate stopped: migrate: hook after_step' "$dir/posts.txt" ||
     fail "webhook: no failure post"
+# an HTTP error: logged, and the run goes on
+WEBHOOK_URL="${url%/hook}/fail" run "$B" --fake "$F" migrate --hooks "$E/webhook.lua"
+expect_rc 0
+[ "$(printf '%s\n' "$OUT" | grep -c 'WARN  webhook: the post failed error="HTTP 500"')" -eq 6 ] || fail "webhook: HTTP 500 not logged"
 kill "$srv"
 wait "$srv" 2>/dev/null
 srv=""

@@ -33,14 +33,7 @@ while :; do
     esac
     expect_rc 1
     # the first 403: its verb and resource are those of the rule removed
-    denied=$(printf '%s\n' "$OUT" | grep -Eo "is forbidden: User \"$SA\" cannot [a-z]+ resource \"[a-z/]+\" in API group \"[a-z0-9.-]*\"" |
-        head -n 1 | awk -F'"' '{ split($3, w, " "); print ($6 == "" ? "core" : $6) " " $4 " " w[2] }')
-    set -- $dropped # groups resources verbs, each comma-separated
-    set -- ${denied:-none none none} "$1" "$2" "$3"
-    case ",$4, ,$5, ,$6," in
-        *",$1,"*" "*",$2,"*" "*",$3,"*) echo "without rule $rule ($dropped): 403 for $3 $1/$2" ;;
-        *) fail "without rule $rule ($dropped): no 403 naming one of its verbs and resources (got: ${denied:-none})" ;;
-    esac
+    expect_denied "$dropped"
     # preflight names what is missing too (or stops at the 403 of a read it needs)
     run "$B" --kubeconfig "$SAK" preflight
     expect_rc 1

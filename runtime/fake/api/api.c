@@ -2,6 +2,7 @@
 #include "fakeint.h"
 
 #include "json.h"
+#include "map.h"
 #include "rbac.h"
 #include "status.h"
 
@@ -88,6 +89,7 @@ void cm_fake_free(cm_fake *f)
     if (!f)
         return;
     cm_fake_pending_free(f);
+    cm_fake_logs_free(f);
     cm_store_free(f->store);
     cm_kinds_free(f->kinds);
     cJSON_Delete(f->settings);
@@ -878,6 +880,27 @@ static void api_list(struct call *c)
     cm_reply(c, 200, doc);
 }
 
+/* A container's output (the simulated kubelet's processes, cm_fake_log_append), by pod uid. */
+struct podlog {
+    char *text;
+    size_t len, cap;
+    int ended;
+};
+
+static struct podlog *podlog_of(cm_fake *f, const char *uid, int make)
+{
+    struct podlog *l = uid && f->logs ? cm_map_get(f->logs, uid) : NULL;
+    if (l || !make || !uid)
+        return l;
+    if (!f->logs && !(f->logs = cm_map_new()))
+        return NULL;
+    if (!(l = calloc(1, sizeof *l)) || cm_map_set(f->logs, uid, l) != 0) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
 /* ---- watch ---- */
 
 struct cm_fake_watch {
@@ -899,6 +922,8 @@ struct cm_fake_watch {
     void *ud;
     int ended;
     int dropped;     /* an injected fault ends it before its timeout */
+    char *log_uid;   /* a log followed (pods/log?follow=true): the pod's uid, else NULL */
+    size_t log_from; /* where in that log the stream starts */
 };
 
 /* Formats one watch event and hands it to the consumer. */
@@ -1016,6 +1041,16 @@ void cm_fake_watch_start(cm_fake_watch *w, cm_fake_watch_fn fn, void *ud)
 {
     w->fn = fn;
     w->ud = ud;
+    if (w->log_uid) { /* a followed log: what there is, then each append (cm_fake_log_append) */
+        struct podlog *l = podlog_of(w->f, w->log_uid, 0);
+        if (l && l->len > w->log_from)
+            fn(ud, l->text + w->log_from, l->len - w->log_from);
+        if ((!l || l->ended) && !w->ended) {
+            w->ended = 1;
+            fn(ud, NULL, 0);
+        }
+        return;
+    }
     int64_t start = cm_store_rv(w->f->store), oldest;
     if (w->from < 0) {
         send_current(w);
@@ -1062,6 +1097,7 @@ void cm_fake_watch_close(cm_fake_watch *w)
     filter_free(&w->fl);
     free(w->ns);
     free(w->name);
+    free(w->log_uid);
     free(w);
 }
 
@@ -1100,6 +1136,86 @@ static void api_watch(struct call *c)
 
 /* ---- pods/log ---- */
 
+void cm_fake_log_append(cm_fake *f, const char *uid, const char *data, size_t len)
+{
+    struct podlog *l = podlog_of(f, uid, 1);
+    if (!l || len == 0)
+        return;
+    if (l->len + len + 1 > l->cap) {
+        size_t cap = l->cap ? l->cap : 4096;
+        while (cap < l->len + len + 1)
+            cap *= 2;
+        char *t = realloc(l->text, cap);
+        if (!t)
+            return;
+        l->text = t;
+        l->cap = cap;
+    }
+    memcpy(l->text + l->len, data, len);
+    l->len += len;
+    l->text[l->len] = '\0';
+    for (cm_fake_watch *w = f->watches, *next; w; w = next) {
+        next = w->next; /* the consumer may close its stream */
+        if (w->log_uid && strcmp(w->log_uid, uid) == 0 && !w->ended)
+            w->fn(w->ud, data, len);
+    }
+}
+
+void cm_fake_log_end(cm_fake *f, const char *uid)
+{
+    struct podlog *l = podlog_of(f, uid, 1);
+    if (l)
+        l->ended = 1;
+    for (cm_fake_watch *w = f->watches, *next; w; w = next) {
+        next = w->next;
+        if (w->log_uid && uid && strcmp(w->log_uid, uid) == 0 && !w->ended) {
+            w->ended = 1;
+            w->fn(w->ud, NULL, 0);
+        }
+    }
+}
+
+void cm_fake_log_forget(cm_fake *f, const char *uid)
+{
+    cm_fake_log_end(f, uid);
+    struct podlog *l = uid && f->logs ? cm_map_del(f->logs, uid) : NULL;
+    if (l)
+        free(l->text);
+    free(l);
+}
+
+static void free_podlog(void *ud, const char *key, void *value)
+{
+    (void)ud, (void)key;
+    struct podlog *l = value;
+    free(l->text);
+    free(l);
+}
+
+void cm_fake_logs_free(cm_fake *f)
+{
+    if (f->logs)
+        cm_map_each(f->logs, free_podlog, NULL);
+    cm_map_free(f->logs);
+    f->logs = NULL;
+}
+
+/* The last n lines of text (n < 0: all of it), as tailLines counts them. */
+static const char *tail_lines(const char *text, size_t len, int64_t n)
+{
+    const char *p = text + len;
+    if (n < 0)
+        return text;
+    if (n == 0)
+        return p;
+    if (p > text && p[-1] == '\n')
+        p--;
+    for (; p > text; p--)
+        if (p[-1] == '\n' && --n == 0)
+            return p;
+    return text;
+}
+
 static void api_log(struct call *c)
 {
     cm_obj *o = cm_store_get(c->f->store, c->kind, c->ns, c->name);
@@ -1107,11 +1223,39 @@ static void api_log(struct call *c)
         cm_reply_status(c, cm_status_not_found(c->kind, c->name));
         return;
     }
-    /* the fake runs no containers: a pod's log is what its fixture says */
-    const char *log = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o->json, "metadata"), "annotations"),
-        "fake.cni-migrate.dev/log"));
-    reply_text(c, 200, log ? log : "");
+    const char *uid = cm_meta_str(o->json, "uid");
+    struct podlog *l = podlog_of(c->f, uid, 0);
+    if (!l) { /* no process of the simulated kubelet ran it: its log is what its fixture says */
+        const char *log = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o->json, "metadata"), "annotations"),
+            "fake.cni-migrate.dev/log"));
+        reply_text(c, 200, log ? log : "");
+        return;
+    }
+    const char *q = cm_call_query(c, "tailLines");
+    int64_t tail = -1;
+    if (q && (!cm_parse_int64(q, strlen(q), &tail) || tail < 0))
+        tail = -1;
+    const char *from = l->text ? tail_lines(l->text, l->len, tail) : "";
+    if (!query_bool(c, "follow") || l->ended) {
+        reply_text(c, 200, from);
+        return;
+    }
+    cm_fake_watch *w = calloc(1, sizeof *w);
+    if (!w || !(w->log_uid = strdup(uid))) {
+        free(w);
+        cm_reply_status(c, cm_status_new(500, "InternalError", "out of memory"));
+        return;
+    }
+    w->f = c->f;
+    w->kind = c->kind;
+    w->log_from = (size_t)(from - (l->text ? l->text : from));
+    w->next = c->f->watches;
+    c->f->watches = w;
+    c->f->nwatches++;
+    c->resp->status = 200;
+    c->resp->content_type = "text/plain; charset=utf-8";
+    c->resp->watch = w;
 }
 
 /* ---- dispatch ---- */

@@ -42,7 +42,11 @@ struct cm_fake {
     int authorize;            /* RBAC for ServiceAccounts' tokens (rbac.c); the token is an admin's */
     struct cm_sa_token *tokens; /* the tokens TokenRequests issued (rbac.c) */
     size_t ntokens;
+    struct cm_map *logs;      /* pod uid -> its containers' output (api.c, pods/log) */
 };
+
+/* Frees the stored logs (cm_fake_free). */
+void cm_fake_logs_free(cm_fake *f);
 
 /* A node of a parsed document and the line it starts on. */
 struct cm_node_line {

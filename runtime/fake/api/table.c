@@ -573,6 +573,111 @@ static const struct column EVENT_COLS[] = {
     {"Name", "string", "name", NAME_DESC, 1, c_name},
     {NULL, NULL, NULL, NULL, 0, NULL}};
 
+/* ---- jobs ---- */
+
+static int has_cond(const cJSON *o, const char *type)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, at(o, "status.conditions"))
+        if (strcmp(str_at(c, "type", ""), type) == 0 && strcmp(str_at(c, "status", ""), "True") == 0)
+            return 1;
+    return 0;
+}
+
+static void c_job_status(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *st = has_cond(o, "Complete")                ? "Complete"
+                     : has_cond(o, "Failed")                ? "Failed"
+                     : at(o, "metadata.deletionTimestamp")  ? "Terminating"
+                     : has_cond(o, "Suspended")             ? "Suspended"
+                     : has_cond(o, "FailureTarget")         ? "FailureTarget"
+                     : has_cond(o, "SuccessCriteriaMet")    ? "SuccessCriteriaMet"
+                                                            : "Running";
+    snprintf(b, n, "%s", st);
+}
+
+static void c_job_completions(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    long long done = (long long)int_at(o, "status.succeeded"), par = (long long)int_at(o, "spec.parallelism");
+    if (at(o, "spec.completions"))
+        snprintf(b, n, "%lld/%lld", done, (long long)int_at(o, "spec.completions"));
+    else if (par > 1)
+        snprintf(b, n, "%lld/1 of %lld", done, par);
+    else
+        snprintf(b, n, "%lld/1", done);
+}
+
+static void c_job_duration(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    int64_t start = cm_parse_time(str_at(o, "status.startTime", NULL));
+    int64_t end = cm_parse_time(str_at(o, "status.completionTime", NULL));
+    b[0] = '\0';
+    if (start >= 0)
+        cm_human_duration((end >= 0 ? end : now / 1000000000) - start, b, n);
+}
+
+/* Each container of the pod template's name or image, joined by commas. */
+static void template_containers(const cJSON *o, const char *field, char *b, size_t n)
+{
+    b[0] = '\0';
+    const cJSON *c;
+    cJSON_ArrayForEach(c, at(o, "spec.template.spec.containers"))
+        snprintf(b + strlen(b), n - strlen(b), "%s%s", b[0] ? "," : "", str_at(c, field, ""));
+}
+
+static void c_job_containers(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    template_containers(o, "name", b, n);
+}
+
+static void c_job_images(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    template_containers(o, "image", b, n);
+}
+
+/* metav1.FormatLabelSelector: matchLabels as k=v, then the expressions; <none> without any. */
+static void c_job_selector(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    b[0] = '\0';
+    const cJSON *l;
+    cJSON_ArrayForEach(l, at(o, "spec.selector.matchLabels"))
+        snprintf(b + strlen(b), n - strlen(b), "%s%s=%s", b[0] ? "," : "", l->string,
+                 cJSON_IsString(l) ? l->valuestring : "");
+    cJSON_ArrayForEach(l, at(o, "spec.selector.matchExpressions")) {
+        const char *op = str_at(l, "operator", ""), *key = str_at(l, "key", "");
+        if (strcmp(op, "Exists") == 0 || strcmp(op, "DoesNotExist") == 0) {
+            snprintf(b + strlen(b), n - strlen(b), "%s%s%s", b[0] ? "," : "", *op == 'D' ? "!" : "", key);
+            continue;
+        }
+        snprintf(b + strlen(b), n - strlen(b), "%s%s %s (", b[0] ? "," : "", key, strcmp(op, "In") == 0 ? "in" : "notin");
+        const cJSON *v;
+        int first = 1;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(l, "values")) {
+            snprintf(b + strlen(b), n - strlen(b), "%s%s", first ? "" : ",", cJSON_IsString(v) ? v->valuestring : "");
+            first = 0;
+        }
+        snprintf(b + strlen(b), n - strlen(b), ")");
+    }
+    if (!b[0])
+        snprintf(b, n, "<none>");
+}
+
+static const struct column JOB_COLS[] = {
+    {"Name", "string", "name", NAME_DESC, 0, c_name},
+    {"Status", "string", "", "Status of the job.", 0, c_job_status},
+    {"Completions", "string", "", "The number of pods which reached phase Succeeded. The value increases monotonically for a given spec. However, it may decrease in reaction to scale down of elastic indexed jobs.", 0, c_job_completions},
+    {"Duration", "string", "", "Time required to complete the job.", 0, c_job_duration},
+    {"Age", "string", "", AGE_DESC, 0, c_age},
+    {"Containers", "string", "", "Names of each container in the template.", 1, c_job_containers},
+    {"Images", "string", "", "Images referenced by each container in the template.", 1, c_job_images},
+    {"Selector", "string", "", "A label query over pods that should match the pod count. Normally, the system sets this field for you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors", 1, c_job_selector},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
 static const struct column DEFAULT_COLS[] = {
     {"Name", "string", "name", NAME_DESC, 0, c_name},
     {"Created At", "date", "", AGE_DESC, 0, c_created},
@@ -583,7 +688,8 @@ static const struct column *columns_of(const cm_kind *k)
     static const struct { const char *group, *kind; const struct column *cols; } P[] = {
         {"", "Node", NODE_COLS}, {"", "Pod", POD_COLS}, {"", "Namespace", NS_COLS},
         {"", "ConfigMap", CM_COLS}, {"", "Service", SVC_COLS}, {"", "Event", EVENT_COLS}, {"apps", "DaemonSet", DS_COLS},
-        {"apps", "Deployment", DEPLOY_COLS}, {"policy", "PodDisruptionBudget", PDB_COLS}};
+        {"apps", "Deployment", DEPLOY_COLS}, {"policy", "PodDisruptionBudget", PDB_COLS},
+        {"batch", "Job", JOB_COLS}};
     for (size_t i = 0; i < sizeof P / sizeof P[0]; i++)
         if (strcmp(P[i].group, k->group) == 0 && strcmp(P[i].kind, k->kind) == 0)
             return P[i].cols;

@@ -6,6 +6,7 @@
 #include "http.h"
 #include "json.h"
 #include "loop.h"
+#include "podproc.h"
 #include "runtime_int.h"
 #include "tls.h"
 
@@ -105,6 +106,8 @@ struct server {
     void *ud;
     cm_http *http;
     struct cm_tls tls;
+    const char *token;  /* the server's token (--token, or the admin's under --authorize) */
+    char admin[64];
 };
 
 /* Everything from the loaded cluster to listening: token, TLS, socket, kubeconfig. */
@@ -113,12 +116,12 @@ static int start(struct server *s, cm_fake *f, cm_loop *loop, char *url, size_t 
 {
     const struct cm_serve_opts *o = s->o;
     const char *token = o->token;
-    char admin[64];
     if (o->authorize && !token) {
-        if (cm_fake_random_token("cm-admin.", admin, sizeof admin) != 0)
+        if (cm_fake_random_token("cm-admin.", s->admin, sizeof s->admin) != 0)
             return snprintf(err, errsize, "getrandom: %s", strerror(errno)), CM_FAILED;
-        token = admin;
+        token = s->admin;
     }
+    s->token = token;
     if (token && cm_fake_set_token(f, token) != 0)
         return snprintf(err, errsize, "out of memory"), CM_FAILED;
     cm_fake_set_authorize(f, o->authorize);
@@ -146,6 +149,15 @@ static int serve_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, 
     if (s->o->on_fault)
         cm_sim_run_on_fault(sim, note_fault, (void *)s->o);
     int rc = start(s, cm_sim_run_fake(sim), run->loop, url, sizeof url, err, errsize);
+    cm_podproc *pp = NULL;
+    if (rc == CM_OK && s->o->run_image && cm_sim_run_sim(sim)) {
+        struct cm_podproc_opts po = {.image = s->o->run_image, .server_host = s->host,
+                                     .server_port = cm_http_port(s->http), .ca_pem = s->tls.ca_pem,
+                                     .token = s->token, .authorize = s->o->authorize};
+        if (!(pp = cm_podproc_new(cm_sim_run_sim(sim), cm_sim_run_fake(sim), run->loop, &po, err, errsize)))
+            rc = CM_FAILED;
+        cm_sim_run_set_podproc(sim, pp);
+    }
     if (rc == CM_OK) {
         if (s->ready)
             s->ready(s->ud, url);
@@ -154,6 +166,8 @@ static int serve_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, 
             rc = CM_FAILED;
         }
     }
+    cm_sim_run_set_podproc(sim, NULL);
+    cm_podproc_free(pp); /* no process outlives the server */
     cm_http_stop(s->http);
     cm_tls_free(&s->tls);
     return rc;

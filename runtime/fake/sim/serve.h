@@ -24,6 +24,7 @@ struct cm_serve_opts {
     int allow_remote;           /* permit a non-loopback --listen */
     double speed;               /* --speed: cluster seconds per real second (0: 1) */
     int frozen;                 /* --no-sim: the REST core alone, nothing reacts */
+    const char *run_image;      /* --run-image: this image's pods run as processes (podproc.h), or NULL */
     /* told each injected fault as it happens, as one line "fault KIND {...}" (NULL: nobody) */
     void (*on_fault)(void *ud, const char *line);
     void *on_fault_ud;

@@ -1188,6 +1188,8 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
         if (ps->stage != S_STOPPING) {
             int64_t grace = sim_geti(sim_get(pod->json, "metadata"), "deletionGracePeriodSeconds", 30) * CM_NS_PER_S;
             arm(ps, S_STOPPING, grace < s->stop ? grace : s->stop);
+            if (ps->agent_started)
+                tell_agent(s, pod, CM_SIM_POD_STOPPING);
             if (cm_fault_pod_stuck(s->f, pod->json)) { /* an injected fault: it never finishes */
                 cm_loop_timer_cancel(s->loop, ps->timer);
                 ps->timer = NULL;

@@ -51,6 +51,8 @@ typedef struct cm_sim cm_sim;
 /* What happened to a pod on a node, for the agent hook. */
 enum cm_sim_pod_event {
     CM_SIM_POD_STARTED, /* its containers started (Running; also pods found running at attach) */
+    CM_SIM_POD_STOPPING, /* it is being deleted: the kubelet stops its containers (a process gets
+                          * SIGTERM); STOPPED follows when that is done */
     CM_SIM_POD_STOPPED, /* its containers stopped; the pod is deleted right after */
     CM_SIM_POD_RESYNC   /* a running network agent's pod (flannel, Canal, calico-node): what it
                          * programs from changed (a Node's annotations, podCIDR or addresses, a
@@ -91,6 +93,11 @@ cm_host *cm_sim_host(cm_sim *sim, const char *node);
  * Failed under restartPolicy Never.
  */
 void cm_sim_pod_result(cm_sim *sim, const char *pod_uid, int exit_code, const char *message);
+
+/* The container of the pod with this uid is a process (podproc.h): it runs, Ready or not, until
+ * cm_sim_pod_exit says how it ended (message NULL: none); the pod then ends as above. */
+void cm_sim_pod_running(cm_sim *sim, const char *pod_uid);
+void cm_sim_pod_exit(cm_sim *sim, const char *pod_uid, int exit_code, const char *message);
 
 /* Sets (fn NULL: clears) the agent hook. */
 void cm_sim_set_agent(cm_sim *sim, cm_sim_agent_fn fn, void *ud);

@@ -15,8 +15,13 @@
  * pod (restartPolicy Never) is replaced after a back-off (10 s doubling, at most 10 min);
  * backoffLimit (failed pods, or container restarts under OnFailure) and activeDeadlineSeconds
  * end the Job: FailureTarget, its active pods deleted, then Failed once none is terminating;
- * success is SuccessCriteriaMet, then Complete with completionTime. Indexed Jobs, suspend and
- * podFailurePolicy are not simulated.
+ * success is SuccessCriteriaMet, then Complete with completionTime. podFailurePolicy (restartPolicy
+ * Never) is read for each failed pod, its rules in order: FailJob ends the Job at once
+ * (FailureTarget and Failed, reason PodFailurePolicy, the rule's message), Ignore does not count
+ * the pod, Count (or no rule matching) counts it; onExitCodes looks at the terminated containers
+ * with a non-zero code, onPodConditions at the pod's conditions. Indexed Jobs (and FailIndex) and
+ * suspend are not simulated, nor the DisruptionTarget condition of an evicted pod (the fake's
+ * eviction does not set it).
  *
  * A node-run pod's container (cni-migrate node-run SCRIPT) has its result set at start by the
  * run (cm_sim_pod_result, simrun.c): it exits with that code and termination message once the
@@ -281,7 +286,7 @@ static void pod_key(const cm_obj *pod, char *buf, size_t size)
 void cm_sim_pod_result(cm_sim *s, const char *uid, int exit_code, const char *message)
 {
     struct result *r = calloc(1, sizeof *r);
-    if (!r || !uid || !(r->message = strdup(message ? message : ""))) {
+    if (!r || !uid || (message && !(r->message = strdup(message)))) {
         free(r);
         return;
     }
@@ -293,9 +298,33 @@ void cm_sim_pod_result(cm_sim *s, const char *uid, int exit_code, const char *me
         free_result(NULL, NULL, r);
 }
 
+void cm_sim_pod_running(cm_sim *s, const char *uid)
+{
+    cm_sim_pod_result(s, uid, -1, NULL); /* -1: no end yet */
+}
+
+void cm_sim_pod_exit(cm_sim *s, const char *uid, int exit_code, const char *message)
+{
+    struct result *r = uid ? cm_map_get(J(s)->results, uid) : NULL;
+    int waiting = r && r->code < 0;
+    cm_sim_pod_result(s, uid, exit_code, message);
+    cm_obj *const *items;
+    size_t n = waiting && J(s)->k_pod ? cm_store_list(sim_store(s), J(s)->k_pod, NULL, &items) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (sim_is(pod_uid(items[i]->json), uid)) {
+            char k[520];
+            pod_key(items[i], k, sizeof k);
+            wake_at(s, W_EXIT, k, uid, 0); /* it ends now, Ready or not */
+            return;
+        }
+}
+
 void sim_job_pod_ready(cm_sim *s, const cm_obj *pod)
 {
-    if (pod_uid(pod->json) && cm_map_get(J(s)->results, pod_uid(pod->json))) {
+    struct result *res = pod_uid(pod->json) ? cm_map_get(J(s)->results, pod_uid(pod->json)) : NULL;
+    if (res && res->code < 0)
+        return; /* a process: it ends when it exits */
+    if (res) {
         char k[520];
         pod_key(pod, k, sizeof k);
         wake_at(s, W_EXIT, k, pod_uid(pod->json), 0); /* a node-run pod ends once Ready */
@@ -647,7 +676,57 @@ struct jobpods {
     char (*active)[256];
     size_t nactive;
     int64_t ready, terminating, new_succeeded, new_failed, restarts;
+    char fail_job[700]; /* a failed pod matched a FailJob rule of the podFailurePolicy: its message */
 };
+
+static int holds_code(const cJSON *values, int64_t code)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, values)
+        if (cJSON_IsNumber(v) && (int64_t)cJSON_GetNumberValue(v) == code)
+            return 1;
+    return 0;
+}
+
+/* The action of the first podFailurePolicy rule a failed pod matches ("FailJob", "Ignore", "Count",
+ * or NULL for none), with the API's message for it in msg. */
+static const char *failure_action(const cJSON *policy, const cJSON *pod, const char *ns, const char *name,
+                                  char *msg, size_t size)
+{
+    int i = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, sim_get(policy, "rules")) {
+        const char *action = sim_gets(r, "action");
+        const cJSON *codes = sim_get(r, "onExitCodes"), *cs;
+        if (codes) {
+            const char *only = sim_gets(codes, "containerName");
+            int in = !sim_is(sim_gets(codes, "operator"), "NotIn");
+            cJSON_ArrayForEach(cs, sim_get(sim_get(pod, "status"), "containerStatuses")) {
+                const cJSON *t = sim_get(sim_get(cs, "state"), "terminated");
+                int64_t code = sim_geti(t, "exitCode", 0);
+                if (!t || !code || (only && !sim_is(only, sim_gets(cs, "name"))) ||
+                    holds_code(sim_get(codes, "values"), code) != in)
+                    continue;
+                snprintf(msg, size, "Container %s for pod %s/%s failed with exit code %lld matching %s rule at index %d",
+                         sim_gets(cs, "name") ? sim_gets(cs, "name") : "", ns, name, (long long)code, action, i);
+                return action;
+            }
+        }
+        const cJSON *want;
+        cJSON_ArrayForEach(want, sim_get(r, "onPodConditions")) {
+            const char *status = sim_gets(want, "status") ? sim_gets(want, "status") : "True";
+            const cJSON *c;
+            cJSON_ArrayForEach(c, sim_get(sim_get(pod, "status"), "conditions"))
+                if (sim_is(sim_gets(c, "type"), sim_gets(want, "type")) && sim_is(sim_gets(c, "status"), status)) {
+                    snprintf(msg, size, "Pod %s/%s has condition %s matching %s rule at index %d", ns, name,
+                             sim_gets(want, "type"), action, i);
+                    return action;
+                }
+        }
+        i++;
+    }
+    return NULL;
+}
 
 static void look(cm_sim *s, const cm_obj *job, struct jobpods *jp)
 {
@@ -668,10 +747,16 @@ static void look(cm_sim *s, const cm_obj *job, struct jobpods *jp)
         }
         jp->terminating += sim_deleting(p) && !sim_terminal(p);
         if (sim_has_finalizer(p, TRACKING)) {
+            const cJSON *policy = sim_get(sim_get(job->json, "spec"), "podFailurePolicy");
+            char msg[700];
+            const char *action = policy && sim_is(sim_gets(sim_get(p, "status"), "phase"), "Failed")
+                                     ? failure_action(policy, p, pods[i]->ns, pods[i]->name, msg, sizeof msg) : NULL;
             if (sim_is(sim_gets(sim_get(p, "status"), "phase"), "Succeeded"))
                 jp->new_succeeded++;
-            else if (pod_failed(p))
+            else if (pod_failed(p) && !sim_is(action, "Ignore"))
                 jp->new_failed++;
+            if (sim_is(action, "FailJob") && !jp->fail_job[0])
+                snprintf(jp->fail_job, sizeof jp->fail_job, "%s", msg);
         }
         const char *phase = sim_gets(sim_get(p, "status"), "phase");
         if (sim_is(phase, "Running") || sim_is(phase, "Pending")) {
@@ -847,7 +932,10 @@ void sim_job_reconcile(cm_sim *s, const char *key)
     int64_t elapsed = cm_loop_wall(sim_loop(s)) / CM_NS_PER_S - cm_parse_time(start);
     if (!target && !met) {
         const char *reason = NULL, *msg = NULL;
-        if (failed > limit || (on_failure && (limit == 0 ? jp.restarts > 0 : jp.restarts >= limit))) {
+        if (jp.fail_job[0]) {
+            reason = "PodFailurePolicy";
+            msg = jp.fail_job;
+        } else if (failed > limit || (on_failure && (limit == 0 ? jp.restarts > 0 : jp.restarts >= limit))) {
             reason = "BackoffLimitExceeded";
             msg = "Job has reached the specified backoff limit";
         } else if (deadline >= 0 && elapsed >= deadline) {

@@ -37,6 +37,7 @@ struct cm_sim_run {
     long crash_after;    /* --fault crash:afterWrites=N, 0 for none */
     int crashed;         /* the crash happened: the script is dead, its requests go nowhere */
     int saved;           /* the state was saved (at the crash) */
+    cm_podproc *procs;   /* fake serve --run-image: that image's pods run as processes, or NULL */
 };
 
 /* An RFC 3339 time as ns since the Unix epoch, or -1. */
@@ -351,6 +352,15 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
     cm_sim_run *s = ud;
     if (ev == CM_SIM_POD_STARTED && node_run_pod(s, sim, node, pod))
         return; /* otherwise the handle finds the node's host through the run, at each call */
+    if (s->procs && cm_podproc_matches(s->procs, pod)) {
+        if (ev == CM_SIM_POD_STARTED)
+            cm_podproc_start(s->procs, node, pod);
+        else if (ev != CM_SIM_POD_RESYNC)
+            cm_podproc_stop(s->procs, pod, ev == CM_SIM_POD_STOPPED);
+        return;
+    }
+    if (ev == CM_SIM_POD_STOPPING)
+        return; /* the network agents are told when their pods have stopped */
     const char *event = ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync";
     char *err = cm_fake_agent_on_pod(s->run->L, node, pod, event);
     if (err) {
@@ -369,6 +379,16 @@ void cm_sim_run_install(cm_sim_run *s, struct cm_run *run)
     run->k8s_config_new = new_config;
     if (s->sim)
         cm_sim_set_agent(s->sim, run_agent, s);
+}
+
+void cm_sim_run_set_podproc(cm_sim_run *s, cm_podproc *pp)
+{
+    s->procs = pp;
+}
+
+cm_sim *cm_sim_run_sim(const cm_sim_run *s)
+{
+    return s->sim;
 }
 
 int cm_sim_run_agent_errors(const cm_sim_run *s)

@@ -11,6 +11,7 @@
 #include "fake.h"
 #include "fault.h"
 #include "host.h"
+#include "podproc.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -70,6 +71,12 @@ int cm_sim_run_request(cm_sim_run *s, const char *method, const char *path, cons
 
 /* The simulated host of node, or NULL when there is no such node (or the run is frozen). */
 cm_host *cm_sim_run_host(cm_sim_run *s, const char *node);
+
+/* The simulation (NULL when frozen). */
+cm_sim *cm_sim_run_sim(const cm_sim_run *s);
+
+/* Pods of pp's image run as processes (fake serve --run-image); NULL: none. The caller owns pp. */
+void cm_sim_run_set_podproc(cm_sim_run *s, cm_podproc *pp);
 
 /* Work items the simulation lost for want of memory (cm_sim_lost); the summary logs them. */
 uint64_t cm_sim_run_lost(const cm_sim_run *s);

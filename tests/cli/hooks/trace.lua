@@ -25,8 +25,9 @@ end
 
 return {
    on_start = function(ctx)
-      put("on_start %s client=%s vni=%d log=%s", ctx.plan.command, ctx.c:info().source:match("^fake") and "fake" or "?",
-         ctx.cfg.values.FLANNEL_VNI, type(ctx.log.info))
+      put("on_start %s client=%s rehearsal=%s vni=%d log=%s", ctx.plan.command,
+         ctx.c:info().source:match("^fake") and "fake" or "?", tostring(ctx.plan.rehearsal), ctx.cfg.values.FLANNEL_VNI,
+         type(ctx.log.info))
    end,
    order = function(ctx, nodes)
       put("order %s (plan: %s)", names(nodes), names(ctx.plan.nodes))
