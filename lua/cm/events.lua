@@ -24,6 +24,8 @@ M.STEPS = {
 }
 --- The Event of a step that failed, per procedure.
 M.FAILED = { migrate = "MigrationFailed", rollback = "RollbackFailed" }
+--- The Event of a node held out of the run (a hold hook), per procedure.
+M.HELD = { migrate = "MigrationHeld", rollback = "RollbackHeld" }
 
 --- metav1.Time: RFC 3339, seconds.
 local function stamp(t)
@@ -70,6 +72,11 @@ function M.failed(ctx, node_name, step, message)
    local prefix = ("node %s: %s: "):format(node_name, step) -- cm.nodestep's failures start so
    if message:sub(1, #prefix) == prefix then message = message:sub(#prefix + 1) end
    M.node(ctx, node_name, M.FAILED[ctx.procedure or "migrate"], ("%s: %s"):format(step, message), "Warning")
+end
+
+--- The Event of a node held out of the run: the reason.
+function M.held(ctx, node_name, reason)
+   M.node(ctx, node_name, M.HELD[ctx.procedure or "migrate"], reason)
 end
 
 return M

@@ -48,11 +48,22 @@ assert e["involvedObject"] == {"apiVersion": "v1", "kind": "Node", "name": e["in
 print("failed:", e["involvedObject"]["name"], e["message"][:80])
 EOF
 
+# a hook holding a node: MigrationHeld with its reason (and the run stops short of completing)
+printf 'return { hold = function(ctx, node) if node.metadata.name == "worker-2" then return true, "zone b is busy" end end }\n' \
+    > "$dir/hold.lua"
+run "$B" --fake "$F" migrate --hooks "$dir/hold.lua" --fake-save "$dir/held.yaml"
+python3 - "$dir/held.yaml" <<'EOF' || fail "no MigrationHeld Event for worker-2"
+import sys, yaml
+evs = [o for d in yaml.safe_load_all(open(sys.argv[1])) if d for o in (d.get("items") or [d])
+       if o.get("kind") == "Event" and (o.get("source") or {}).get("component") == "cni-migrate"]
+held = [e for e in evs if e["reason"] == "MigrationHeld"]
+assert len(held) == 1 and held[0]["involvedObject"]["name"] == "worker-2", [(e["reason"], e["involvedObject"]["name"]) for e in evs]
+assert held[0]["message"].startswith("zone b is busy"), held[0]["message"]
+print("held:", held[0]["message"])
+EOF
+
 # over HTTP, read with kubectl
-SDK=/usr/lib/google-cloud-sdk/bin
-VERSIONS=""
-command -v kubectl >/dev/null 2>&1 && VERSIONS="$(command -v kubectl)"
-for v in 1.27 1.33; do [ -x "$SDK/kubectl.$v" ] && VERSIONS="$VERSIONS $SDK/kubectl.$v"; done
+VERSIONS=$KUBECTLS
 if [ -z "$VERSIONS" ]; then
     echo "SKIP: no kubectl on this machine (the Events were checked in simulation only)"
     exit 77
