@@ -51,8 +51,11 @@ local function guarded(fn, ...)
 end
 
 -- 1. preflight ------------------------------------------------------------------------------
-local survey, serr = plan.survey(c, cfg)
-if not survey then stop(1, "reading the cluster: %s", serr) end
+local survey, serr, scode = plan.survey(c, cfg)
+if not survey then
+   if scode == "BadInput" then stop(2, "%s", serr) end
+   stop(1, "reading the cluster: %s", serr)
+end
 local snap = survey.snap
 print("Settings:")
 for _, line in ipairs(config.describe(cfg)) do print(line) end

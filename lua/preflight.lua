@@ -13,7 +13,11 @@ local proc = require "cm.proc"
 local cfg, c = config.start("preflight", { ... }, os.getenv)
 if not cfg then return end
 require("cm.hooks").start(cfg, "preflight") -- the hook files a run would load: checked, not called
-local survey = assert(plan.survey(c, cfg))
+local survey, serr, scode = plan.survey(c, cfg)
+if not survey then
+   if scode == "BadInput" then proc.usage("preflight: %s", serr) end
+   proc.fail("preflight: reading the cluster: %s", serr)
+end
 local counts = survey.results:counts()
 if cfg.opts.json then
    local settings = {}

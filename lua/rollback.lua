@@ -48,7 +48,10 @@ end
 
 -- 1. checks ---------------------------------------------------------------------------------
 local ok, snap = pcall(rollback.read, c, cfg)
-if not ok then stop("reading the cluster: %s", tostring(snap)) end
+if not ok then
+   if proc.is_failure(snap) and snap.exit == 2 then proc.usage("rollback: %s", snap.message) end
+   stop("reading the cluster: %s", tostring(snap))
+end
 print("Settings:")
 for _, line in ipairs(config.describe(cfg)) do print(line) end
 local results = rollback.checks(snap, cfg)

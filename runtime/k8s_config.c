@@ -315,19 +315,19 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* Reads PEM data from key-data (base64) or from the file key names. */
-static int load_pem(const cJSON *obj, const char *file_key, const char *data_key, char **out,
+/* Reads PEM data from key-data (base64) or from the file key names; an error names the kubeconfig. */
+static int load_pem(const char *source, const cJSON *obj, const char *file_key, const char *data_key, char **out,
                     size_t *len, cm_k8s_error *err)
 {
     const char *data = str_field(obj, data_key), *file = str_field(obj, file_key);
     if (data) {
         *out = cm_base64_decode(data, len);
         if (!*out)
-            return cm_k8s_errorf(err, "InvalidConfig", "%s is not valid base64", data_key);
+            return cm_k8s_errorf(err, "InvalidConfig", "%s: %s is not valid base64", source, data_key);
     } else if (file) {
         *out = cm_read_file(file, len);
         if (!*out)
-            return cm_k8s_errorf(err, errno_code(errno), "%s %s: %s", file_key, file, strerror(errno));
+            return cm_k8s_errorf(err, errno_code(errno), "%s: %s %s: %s", source, file_key, file, strerror(errno));
     }
     return 0;
 }
@@ -412,11 +412,28 @@ static int auth_provider(cm_k8s_config *cfg, const cJSON *ap, cm_k8s_error *err)
     return cfg->auth_provider ? 0 : cm_k8s_errorf(err, "ENOMEM", "out of memory");
 }
 
+/* Whether server is an http(s) URL with a host (client-go refuses the rest when it parses it). */
+static int valid_server(const char *server)
+{
+    const char *host = strncmp(server, "https://", 8) == 0 ? server + 8
+                       : strncmp(server, "http://", 7) == 0 ? server + 7 : NULL;
+    if (!host || !*host || *host == '/' || *host == ':')
+        return 0;
+    for (const char *p = host; *p && *p != '/'; p++) /* host[:port] or [v6]:port: no spaces, no '!' */
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]%", *p))
+            return 0;
+    const char *open = strchr(host, '['), *close = strchr(host, ']');
+    return (open == NULL) == (close == NULL) && (!open || open == host);
+}
+
 static int fill_from(cm_k8s_config *cfg, const cJSON *cluster, const cJSON *user, cm_k8s_error *err)
 {
     const char *server = str_field(cluster, "server");
     if (!server)
         return cm_k8s_errorf(err, "InvalidConfig", "%s: the cluster has no server", cfg->source);
+    if (!valid_server(server))
+        return cm_k8s_errorf(err, "InvalidConfig", "%s: server \"%s\": not an http:// or https:// URL with a host",
+                             cfg->source, server);
     cfg->server = strdup(server);
     size_t n = strlen(cfg->server);
     while (n > 0 && cfg->server[n - 1] == '/')
@@ -426,16 +443,20 @@ static int fill_from(cm_k8s_config *cfg, const cJSON *cluster, const cJSON *user
     cfg->tls_server_name = dup_or_null(str_field(cluster, "tls-server-name"));
     cfg->proxy_url = dup_or_null(str_field(cluster, "proxy-url"));
     cfg->cluster = cJSON_Duplicate(cluster, 1);
-    if (load_pem(cluster, "certificate-authority", "certificate-authority-data", &cfg->ca,
+    if (load_pem(cfg->source, cluster, "certificate-authority", "certificate-authority-data", &cfg->ca,
                  &cfg->ca_len, err) < 0)
         return -1;
     if (!user)
         return 0;
-    if (load_pem(user, "client-certificate", "client-certificate-data", &cfg->cert, &cfg->cert_len, err) < 0 ||
-        load_pem(user, "client-key", "client-key-data", &cfg->key, &cfg->key_len, err) < 0)
+    if (load_pem(cfg->source, user, "client-certificate", "client-certificate-data", &cfg->cert, &cfg->cert_len,
+                 err) < 0 ||
+        load_pem(cfg->source, user, "client-key", "client-key-data", &cfg->key, &cfg->key_len, err) < 0)
         return -1;
     cfg->token = dup_or_null(str_field(user, "token"));
     cfg->token_file = dup_or_null(str_field(user, "tokenFile"));
+    if (cfg->token_file && access(cfg->token_file, R_OK) != 0) /* read again for each request; here once */
+        return cm_k8s_errorf(err, errno_code(errno), "%s: tokenFile %s: %s", cfg->source, cfg->token_file,
+                             strerror(errno));
     cfg->username = dup_or_null(str_field(user, "username"));
     cfg->password = dup_or_null(str_field(user, "password"));
     if (impersonation(cfg, user, err) < 0)

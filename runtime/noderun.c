@@ -135,10 +135,11 @@ static int body(lua_State *L)
         lua_pushstring(L, "ScriptError");
         return 3;
     }
-    if (lua_isnil(L, base + 1)) {
-        lua_pushinteger(L, 1);
+    if (lua_isnil(L, base + 1)) { /* code "BadInput": what the host holds is unusable, exit 2 as for --args */
+        const char *code = lua_isstring(L, base + 3) ? lua_tostring(L, base + 3) : "ScriptError";
+        lua_pushinteger(L, strcmp(code, "BadInput") == 0 ? 2 : 1);
         lua_pushstring(L, lua_isstring(L, base + 2) ? lua_tostring(L, base + 2) : "the node script failed");
-        lua_pushstring(L, lua_isstring(L, base + 3) ? lua_tostring(L, base + 3) : "ScriptError");
+        lua_pushstring(L, code);
         return 3;
     }
     return push_result(L, cm_lua_to_json(L, base + 1)); /* raises for what JSON cannot hold: protected */

@@ -312,9 +312,12 @@ static int run_c_body(cm_runtime *rt, lua_State *L, struct cm_run *run, const st
     return rc == CM_OK ? CM_OK : set_error(rt, rc, "%s", err);
 }
 
-/* Ends a script's simulation: the summary, and a failure when the agents failed. */
+/* Ends a script's simulation: the summary, and a failure when the agents failed. A usage error
+ * (bad input, nothing run) stays the one line that names it. */
 static int sim_done(cm_runtime *rt, cm_sim_run *sim, struct cm_run *r, int rc)
 {
+    if (rc == CM_USAGE)
+        return rc;
     cm_sim_run_summary(sim, &r->log, r->loop);
     int failed = cm_sim_run_agent_errors(sim);
     if (failed && rc == CM_OK) /* a simulation whose agents failed cannot be trusted */

@@ -7,7 +7,8 @@
 # and the nodes it migrated. fake serve's own CPU is shown apart (it is the cluster, not us).
 #   scripts/bench-controller.sh [N...]      (default: 10 30 100)
 # A run that does not finish within BENCH_LIMIT seconds (default 1800) is stopped, and what it
-# reached is printed (nodes migrated, RSS so far, sampled from /proc).
+# reached is printed (nodes migrated, RSS so far, sampled from /proc). The controller is started once
+# the server answers promptly (a big cluster's simulation first catches up with its fixture).
 set -eu
 cd "$(dirname "$0")/.."
 if [ -z "${CNI_MIGRATE:-}" ]; then scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release; fi
@@ -31,6 +32,20 @@ for n in "$@"; do
     i=0
     while [ ! -s "$tmp/url" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
     [ -s "$tmp/url" ] || { echo "fake serve did not start:"; cat "$tmp/serve.err"; exit 1; }
+    # a big cluster's controllers and kubelets first catch up with the fixture, and the server answers
+    # slowly meanwhile: the controller starts once three requests in a row are answered within 1 s
+    url=$(head -n1 "$tmp/url")
+    quick=0
+    i=0
+    while [ $quick -lt 3 ] && [ $i -lt 600 ]; do
+        if curl -sf -m 1 -H 'Authorization: Bearer bench' -o /dev/null "$url/api/v1/nodes?limit=1"; then
+            quick=$((quick + 1))
+        else
+            quick=0
+        fi
+        sleep 1
+        i=$((i + 1))
+    done
     /usr/bin/time -f '%M %U %S %e' -o "$tmp/time" \
         timeout "$LIMIT" "$B" --kubeconfig "$tmp/kc" --log-level warn migrate >"$tmp/out" 2>&1 &
     tpid=$!

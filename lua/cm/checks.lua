@@ -28,6 +28,17 @@ M.PERMISSIONS = {
    { "crd.projectcalico.org", "felixconfigurations", "patch" },
 }
 
+--- Every check's name, of preflight and of rollback: what --skip accepts (cm.config), and the only
+--- names a result can carry.
+M.NAMES = {}
+for _, name in ipairs { "active-cni", "addon-managed", "backend-vxlan", "block-affinity", "calico-config",
+   "calico-crds", "calico-manifest", "cordoned", "direct-routing", "flannel-config", "flannel-daemonset",
+   "flannel-image", "flannel-version", "ippool", "kube-subnet-mgr", "net-conf", "node-annotations", "node-facts",
+   "node-podcidr", "node-ready", "node-vxlan", "pdb", "rbac", "rp-filter", "schedulable", "settings",
+   "subnet-env", "vtep-mac" } do
+   M.NAMES[name] = true
+end
+
 local Results = {}
 Results.__index = Results
 
@@ -40,6 +51,7 @@ end
 M.results = new_results
 
 function Results:add(check, result, object, message, fix)
+   assert(M.NAMES[check], "unknown check name " .. tostring(check))
    if result == "blocker" and self.skip[check] then result = "skipped" end
    self.list[#self.list + 1] = { check = check, result = result, object = object or "-", message = message,
       fix = fix }

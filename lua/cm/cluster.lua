@@ -56,7 +56,8 @@ end
 ---   calico_ds, calico_config, migration_config, backup, pools, felix, affinities, pdbs, crds, looked,
 ---   started (M.started)}
 ---@return string|nil message
----@return string|nil code
+---@return string|nil code "BadInput" for a malformed flannel ConfigMap or Node annotation (the message
+---   names the object and field), else the API's
 function M.read(c, cfg)
    local v = cfg.values
    local s = {}
@@ -71,11 +72,21 @@ function M.read(c, cfg)
       if s.flannel_cm == nil then return nil, err, code end
       local text = s.flannel_cm and s.flannel_cm.data and s.flannel_cm.data["net-conf.json"]
       if text then s.net_conf, s.net_conf_err = flannel.parse_net_conf(text) end
+      if s.net_conf_err then -- flanneld would not start on it either: bad input, not a blocker
+         return nil, ("ConfigMap %s/%s: %s"):format(s.flannel_cm.metadata.namespace, cm_name, s.net_conf_err),
+            "BadInput"
+      end
    end
    local nodes
    nodes, err, code = c:list { apiVersion = "v1", kind = "Node" }
    if not nodes then return nil, err, code end
    s.nodes = nodes.items
+   local prefix = cfg.explicit.FLANNEL_ANNOTATION_PREFIX and v.FLANNEL_ANNOTATION_PREFIX
+      or s.flannel_info and s.flannel_info.prefix or v.FLANNEL_ANNOTATION_PREFIX
+   for _, n in ipairs(s.nodes) do
+      local problem = flannel.annotation_problem(n, prefix)
+      if problem then return nil, ("Node %s: %s"):format(n.metadata.name, problem), "BadInput" end
+   end
    table.sort(s.nodes, function(a, b) return a.metadata.name < b.metadata.name end)
    local cns = v.CALICO_DAEMONSET_NAMESPACE
    -- in this order, so a simulated run with a seed sends the same requests every time (pairs'

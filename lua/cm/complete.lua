@@ -100,25 +100,26 @@ function M.calico_rollout(ctx)
       local st = d.status or {}
       return st.numberAvailable or 0, st.updatedNumberScheduled or 0
    end
+   local moved = t0 -- when the rollout last moved: one watch while it moves, a new one only at the limit
    while not rolled_out(cur) do
-      local a0, u0 = progress(cur)
-      local moved = false
+      local left = limit - (time.now() - moved)
+      if left <= 0 then
+         fail("DaemonSet %s/%s: rollout stuck at %d/%d updated, %d available for %ds", ref.namespace, ref.name,
+            (cur.status or {}).updatedNumberScheduled or 0, (cur.status or {}).desiredNumberScheduled or 0,
+            (cur.status or {}).numberAvailable or 0, limit)
+      end
       for ev in ctx.c:watch { apiVersion = "apps/v1", kind = "DaemonSet", namespace = ref.namespace,
          fieldSelector = "metadata.name=" .. ref.name, resourceVersion = cur.metadata.resourceVersion,
-         timeout = limit } do
+         timeout = left } do
          if ev.type == "ERROR" then fail("DaemonSet %s/%s: watch: %s (%s)", ref.namespace, ref.name,
             tostring(ev.message), tostring(ev.code)) end
          local o = ev.type == "RELIST" and (ev.object.items or {})[1] or ev.object
          if ev.type == "DELETED" or not o then fail("DaemonSet %s/%s was deleted", ref.namespace, ref.name) end
-         cur = o
+         local a0, u0 = progress(cur)
          local a, u = progress(o)
-         if a ~= a0 or u ~= u0 then moved = true break end
+         if a ~= a0 or u ~= u0 then moved = time.now() end
+         cur = o
          if rolled_out(o) then break end
-      end
-      if not moved and not rolled_out(cur) then
-         fail("DaemonSet %s/%s: rollout stuck at %d/%d updated, %d available for %ds", ref.namespace, ref.name,
-            (cur.status or {}).updatedNumberScheduled or 0, (cur.status or {}).desiredNumberScheduled or 0,
-            (cur.status or {}).numberAvailable or 0, limit)
       end
    end
    local d = time.now() - t0

@@ -2,13 +2,15 @@
 --- controller (calico-flannel-migration.md §1.2), with its name and default, is also a flag
 --- (FLANNEL_VNI is --flannel-vni); both come from the one table below. A flag wins over the
 --- variable, the variable over what the cluster shows (config.resolve), and that over the default.
+local checks = require "cm.checks"
+local flannel = require "cm.flannel"
 local k8s = require "cm.k8s"
 local proc = require "cm.proc"
 
 local M = {}
 
 --- The settings: name (the environment variable), kind, default, what it is.
---- kind: string | cidr | cidr6 | int | port | bool | size | size6 | dns
+--- kind: string | cidr | cidr6 | int | port | bool | dns | subnet_env
 M.SETTINGS = {
    { name = "FLANNEL_NETWORK", kind = "cidr", default = "", help = "flannel's IPv4 network (pod CIDR)" },
    { name = "FLANNEL_IPV6_NETWORK", kind = "cidr6", default = "", help = "flannel's IPv6 network" },
@@ -31,7 +33,7 @@ M.SETTINGS = {
       help = "its namespace (also of calico-config and flannel-migration-config)" },
    { name = "CNI_CONFIG_DIR", kind = "string", default = "/etc/cni/net.d", help = "CNI config directory" },
    { name = "POD_NODE_NAME", kind = "string", default = "", help = "the node this controller runs on" },
-   { name = "FLANNEL_SUBNET_ENV", kind = "string", default = "",
+   { name = "FLANNEL_SUBNET_ENV", kind = "subnet_env", default = "",
       help = "subnet.env text, ';' for newlines (else read from the cluster)" },
    { name = "DEFAULT_IPPOOL_SIZE", kind = "int", default = 26, min = 20, max = 32,
       help = "smallest IPv4 block size" },
@@ -40,12 +42,12 @@ M.SETTINGS = {
 }
 
 --- The flags that are not Calico's settings: flag, kind, default, what it is, and the environment
---- variable that gives it too (env; the flag wins). kind "list" is a set (opts.skip[check]), "files"
+--- variable that gives it too (env; the flag wins). kind "checks" is a set of check names (opts.skip[check]), "files"
 --- a list in the order given.
 M.OPTIONS = {
    { flag = "--json", kind = "bool", default = false, help = "preflight: the checks as JSON; status: the model" },
    { flag = "--watch", kind = "bool", default = false, help = "status: redraw on every change until done" },
-   { flag = "--skip", kind = "list", default = {}, help = "a check to pass over (repeatable, or a,b)" },
+   { flag = "--skip", kind = "checks", default = {}, help = "a check to pass over (repeatable, or a,b)" },
    { flag = "--calico-ready-timeout", kind = "duration", default = 300,
       help = "longest wait for calico-node Ready on a node" },
    { flag = "--drain-timeout", kind = "duration", default = 0, help = "longest drain (0: no limit)" },
@@ -107,6 +109,17 @@ end
 function M.convert(s, text)
    local k = s.kind
    if k == "string" then return text end
+   if k == "subnet_env" then
+      local ok, why = flannel.check_subnet_env(text)
+      if ok then return text end
+      return nil, why
+   end
+   if k == "checks" then
+      for item in text:gmatch("[^,]+") do
+         if not checks.NAMES[item] then return nil, ("no check is named %s"):format(item) end
+      end
+      return text
+   end
    if k == "dns" then
       if #text <= 253 and text:match("^[a-z0-9][-a-z0-9.]*$") and text:match("[a-z0-9]$") then return text end
       return nil, "expected a lower-case DNS name"
@@ -157,7 +170,7 @@ function M.parse(args, getenv)
    local cfg = { values = {}, sources = {}, explicit = {}, opts = {} }
    for _, s in ipairs(M.SETTINGS) do
       local text = getenv(s.name)
-      if text == "" and s.kind ~= "string" then text = nil end -- set but empty: as if unset
+      if text == "" and s.kind ~= "string" and s.kind ~= "subnet_env" then text = nil end -- set but empty: as if unset
       if text ~= nil then
          local v, why = M.convert(s, text)
          if v == nil then
@@ -171,7 +184,7 @@ function M.parse(args, getenv)
    local from_env = {}
    for _, o in ipairs(M.OPTIONS) do
       local key = o.flag:sub(3):gsub("-", "_")
-      cfg.opts[key] = (o.kind == "list" or o.kind == "files") and {} or o.default
+      cfg.opts[key] = (o.kind == "checks" or o.kind == "files") and {} or o.default
       local text = o.env and getenv(o.env)
       if text and text ~= "" then
          if o.kind ~= "files" then
@@ -203,11 +216,11 @@ function M.parse(args, getenv)
          text = args[i]
          if text == nil then return nil, ("flag %s needs a value"):format(name), "Usage" end
       end
-      local v, why = M.convert((s.kind == "list" or s.kind == "files") and { kind = "string" } or s, text)
+      local v, why = M.convert(s.kind == "files" and { kind = "string" } or s, text)
       if v == nil then return nil, ("flag %s %q: %s"):format(name, text, why), "Usage" end
       if s.name then
          cfg.values[s.name], cfg.sources[s.name], cfg.explicit[s.name] = v, "flag " .. name, true
-      elseif s.kind == "list" then
+      elseif s.kind == "checks" then
          local key = s.flag:sub(3):gsub("-", "_")
          for item in v:gmatch("[^,]+") do cfg.opts[key][item] = true end
       elseif s.kind == "files" then

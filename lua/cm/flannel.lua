@@ -61,7 +61,25 @@ function M.parse_net_conf(text)
    if network == nil and (v6 == nil or v6 == "") then
       return nil, "net-conf.json: Network: missing", "InvalidNetConf"
    end
-   local backend = type(raw.Backend) == "table" and raw.Backend or {}
+   local function integer(v, lo, hi) return math.type(v) == "integer" and v >= lo and v <= hi end
+   if raw.SubnetLen ~= nil and not integer(raw.SubnetLen, 1, 32) then
+      return nil, ("net-conf.json: SubnetLen: %s is not a prefix length from 1 to 32"):format(
+         json.encode(raw.SubnetLen)), "InvalidNetConf"
+   end
+   if raw.Backend ~= nil and (type(raw.Backend) ~= "table" or json.is_array(raw.Backend)) then
+      return nil, "net-conf.json: Backend: expected a JSON object", "InvalidNetConf"
+   end
+   local backend = raw.Backend or {}
+   for _, f in ipairs { { "VNI", 0, 16777215 }, { "Port", 0, 65535 } } do
+      local v = backend[f[1]]
+      if v ~= nil and not integer(v, f[2], f[3]) then
+         return nil, ("net-conf.json: Backend.%s: %s is not an integer from %d to %d"):format(f[1], json.encode(v),
+            f[2], f[3]), "InvalidNetConf"
+      end
+   end
+   if backend.Type ~= nil and type(backend.Type) ~= "string" then
+      return nil, "net-conf.json: Backend.Type: expected a string", "InvalidNetConf"
+   end
    local btype = backend.Type or "udp" -- flanneld's default backend when none is named
    local port = backend.Port
    if port == nil or port == 0 then port = M.DEFAULT_PORT end
@@ -86,6 +104,29 @@ function M.parse_subnet_env(text)
       if k then vars[k] = v end
    end
    return vars
+end
+
+--- Checks subnet.env text as FLANNEL_SUBNET_ENV gives it (';' for newlines): KEY=VALUE lines,
+--- the networks and subnets CIDRs, the MTU an integer, FLANNEL_IPMASQ true or false.
+---@param text string
+---@return boolean ok
+---@return string|nil why the first wrong line
+function M.check_subnet_env(text)
+   local kinds = { FLANNEL_NETWORK = "cidr", FLANNEL_SUBNET = "cidr", FLANNEL_IPV6_NETWORK = "cidr",
+      FLANNEL_IPV6_SUBNET = "cidr", FLANNEL_MTU = "int", FLANNEL_IPMASQ = "bool" }
+   for line in (text:gsub(";", "\n") .. "\n"):gmatch("([^\n]*)\n") do
+      if line:match("%S") then
+         local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
+         if not k then return false, ("%q is not KEY=VALUE"):format(line) end
+         local kind = kinds[k]
+         if (kind == "cidr" and not ip.is_cidr(v)) or (kind == "int" and not v:match("^%d+$"))
+            or (kind == "bool" and v ~= "true" and v ~= "false") then
+            return false, ("%s: %q is not %s"):format(k, v, kind == "cidr" and "a CIDR"
+               or kind == "int" and "an integer" or "true or false")
+         end
+      end
+   end
+   return true
 end
 
 --- Finds flannel's ConfigMap and DaemonSet among objects (plain flannel or Canal).
@@ -229,6 +270,41 @@ function M.node_info(node, prefix)
       vni = decoded.VNI,
       kube_subnet_manager = ann[prefix .. "/kube-subnet-manager"] == "true",
    }
+end
+
+--- What is malformed in the flannel annotations a Node carries (an absent one is not: flanneld may
+--- not have run there yet): backend-data that is not a JSON object, or with a VtepMAC that is not a
+--- MAC or a VNI that is not an integer; a public-ip that is not an address.
+---@param node table a Node
+---@param prefix string|nil the annotation prefix (default flannel.alpha.coreos.com)
+---@return string|nil problem "annotation NAME: why", nil when none
+function M.annotation_problem(node, prefix)
+   prefix = prefix or M.PREFIX
+   local ann = node.metadata and node.metadata.annotations or {}
+   local key = prefix .. "/backend-data"
+   local data = ann[key]
+   if data then
+      local decoded, err = json.decode(data)
+      if type(decoded) ~= "table" or json.is_array(decoded) then
+         return ("annotation %s: %s"):format(key, err or "expected a JSON object")
+      end
+      for k, v in pairs(decoded) do -- Go matches JSON keys case-insensitively: VtepMAC, VtepMac
+         if type(k) == "string" and k:lower() == "vtepmac" and not (type(v) == "string"
+            and v:match("^%x%x:%x%x:%x%x:%x%x:%x%x:%x%x$")) then
+            return ("annotation %s: VtepMAC %s is not a MAC address"):format(key, json.encode(v))
+         end
+      end
+      if decoded.VNI ~= nil and math.type(decoded.VNI) ~= "integer" then
+         return ("annotation %s: VNI %s is not an integer"):format(key, json.encode(decoded.VNI))
+      end
+   end
+   for _, name in ipairs { "public-ip", "public-ip-overwrite", "public-ipv6", "public-ipv6-overwrite" } do
+      local v = ann[prefix .. "/" .. name]
+      if v and v ~= "" and not ip.parse(v) then
+         return ("annotation %s/%s: %q is not an IP address"):format(prefix, name, v)
+      end
+   end
+   return nil
 end
 
 --- The masquerade and forward rules flanneld keeps (iptables-save lines, by table).

@@ -64,7 +64,8 @@ end
 
 --- Loads hook files, in order.
 ---@param paths string[]
----@return table|nil set {NAME = {{fn, name, file, line}...}, ctx = the hooks' ctx once M.bind has run}
+---@return table|nil set {NAME = {{fn, name, file, line}...}, files = the paths, ctx = the hooks' ctx
+---   once M.bind has run}
 ---@return string|nil message names the file (and the hook)
 function M.load(paths)
    local set = { files = {} }
@@ -97,6 +98,7 @@ end
 ---@return table ctx
 function M.bind(set, c, cfg, command)
    local rehearsal = (c:info().source or ""):match("^fake") ~= nil
+   if #set.files > 0 then log.info("site hooks", { command = command, files = table.concat(set.files, ", ") }) end
    set.ctx = { c = c, cfg = cfg, plan = { command = command, nodes = {}, rehearsal = rehearsal }, log = log }
    return set.ctx
 end
@@ -108,7 +110,7 @@ local function locate(h, err)
    if type(err) ~= "string" then return h.line, tostring(err) end
    local src, line, rest = err:match("^(.-):(%d+): (.*)$")
    if src == h.src then return tonumber(line), rest end
-   for level = 3, 60 do
+   for level = 2, 60 do
       local info = debug.getinfo(level, "Sl")
       if not info then break end
       if info.short_src == h.src and info.currentline > 0 then return info.currentline, err end

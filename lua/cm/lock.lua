@@ -15,7 +15,7 @@ local time = require "cm.time"
 local M = {}
 
 M.NAME = "cni-migrate"
-M.DURATION = 30 -- seconds a holder that stopped renewing keeps it
+M.DURATION = 60 -- seconds a holder that stopped renewing keeps it (renewed every 20 s)
 M.ANN_PROCEDURE = "cni-migrate.dev/procedure"
 M.ANN_STOP = "cni-migrate.dev/stop"
 
@@ -122,39 +122,40 @@ function M.acquire(c, ns, procedure, note)
    end
 end
 
---- Renews the Lease every DURATION/3 until released; a watch on it ends the wait early when the
---- run releases it.
+--- Renews the Lease every DURATION/3 until released. Between renewals a watch on it keeps what
+--- others wrote to it (a rollback's stop annotation, another holder), so stop_requested reads
+--- nothing, and ends the wait early when the run releases it.
 function Held:_renew()
-   while not self.released do
+   local function seen(o)
+      if not (o and o.metadata) then return end
+      self.rv = o.metadata.resourceVersion
+      self.stop = (o.metadata.annotations or {})[M.ANN_STOP]
+      local who = (o.spec or {}).holderIdentity
+      if who ~= self.me and not self.released then self.lost = type(who) == "string" and who or "nobody" end
+   end
+   while not self.released and not self.lost do
       for ev in self.c:watch { apiVersion = self.ref.apiVersion, kind = "Lease", namespace = self.ref.namespace,
          fieldSelector = "metadata.name=" .. M.NAME, resourceVersion = self.rv, timeout = M.DURATION / 3 } do
-         local o = ev.type == "RELIST" and (ev.object.items or {})[1] or ev.object
-         if o and o.metadata then self.rv = o.metadata.resourceVersion end
-         if self.released then break end
+         if ev.type == "DELETED" then self.lost = "nobody" break end
+         seen(ev.type == "RELIST" and (ev.object.items or {})[1] or ev.object)
+         if self.released or self.lost then break end
       end
-      if self.released then break end
+      if self.released or self.lost then break end
       local got = self.c:patch(self.ref, { metadata = { resourceVersion = self.rv },
          spec = { holderIdentity = self.me, renewTime = micro_time() } }, { type = "merge" })
-      if got then
-         self.rv = got.metadata.resourceVersion
-      else
-         local cur = self.c:get(self.ref)
-         if cur and cur.spec.holderIdentity ~= self.me then self.lost = true return end
-         if cur then self.rv = cur.metadata.resourceVersion end
-      end
+      seen(got or self.c:get(self.ref))
    end
 end
 
 --- What asked this run to stop (the procedure that wants the Lease), or nil; raises when the
---- Lease was lost (another run took it after it expired).
+--- Lease was lost (another run took it after it expired). Reads what the renewal's watch saw.
 ---@return string|nil
 function Held:stop_requested()
-   local cur = self.c:get(self.ref)
-   if self.lost or (cur and cur.spec.holderIdentity ~= self.me) then
+   if self.lost then
       fail("Lease %s/%s is held by %q now: this run lost it and stops", self.ref.namespace, M.NAME,
-         tostring(cur and cur.spec.holderIdentity or "nobody"))
+         tostring(self.lost))
    end
-   return cur and (cur.metadata.annotations or {})[M.ANN_STOP] or nil
+   return self.stop
 end
 
 --- Gives the Lease up (holderIdentity cleared, only while this run holds it) and ends the renewal.

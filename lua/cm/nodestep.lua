@@ -31,14 +31,15 @@ function M.selector_of(ds)
 end
 
 --- Patches the node (merge) with the resourceVersion it was read at; on Conflict reads it again
---- and asks build for the patch anew. build(node) -> patch or nil (nothing to do).
-function M.patch_node(ctx, n, build)
+--- and asks build for the patch anew. build(node) -> patch or nil (nothing to do). unguarded:
+--- without the resourceVersion, for a patch that is right whatever changed since the read.
+function M.patch_node(ctx, n, build, unguarded)
    local name = n.metadata.name
    for _ = 1, 5 do
       local p = build(n)
       if not p then return n end
       p.metadata = p.metadata or {}
-      p.metadata.resourceVersion = n.metadata.resourceVersion
+      if not unguarded then p.metadata.resourceVersion = n.metadata.resourceVersion end
       local got, msg, code = ctx.c:patch(node_ref(n.metadata.name), p, { type = "merge" })
       if got then return got end
       if code ~= "Conflict" then fail("node %s: patch: %s (%s)", n.metadata.name, tostring(msg), tostring(code)) end
@@ -69,14 +70,16 @@ function M.start(ctx, n, step)
    end)
 end
 
---- The network label (and the step annotation).
+--- The network label (and the step annotation). Unguarded: it sets one label whatever else changed
+--- on the node since it was read (the drain's cordon taint always has), and setting it again is
+--- harmless; a guarded patch conflicted and read the node again on most nodes.
 function M.label(ctx, n, value, step)
    return M.patch_node(ctx, n, function(cur)
       local l = cur.metadata.labels or {}
       if l[calico.LABEL_NETWORK] == value then return nil end
       return { metadata = { labels = { [calico.LABEL_NETWORK] = value },
          annotations = { [M.ANN_STEP] = step, [M.ANN_STEP_AT] = time.rfc3339() } } }
-   end)
+   end, true)
 end
 
 --- uncordon if we cordoned, in-progress removed, the step annotation set to step and
@@ -153,7 +156,8 @@ end
 function M.drain(ctx, name)
    local report = {}
    local res, msg, code = ctx.node.drain(ctx.c, name, { force = true, ignore_daemonsets = true,
-      delete_emptydir_data = true, cordon = false, timeout = ctx.cfg.opts.drain_timeout, report = report })
+      delete_emptydir_data = true, cordon = false, timeout = ctx.cfg.opts.drain_timeout, report = report,
+      relist = false }) -- pods bound to the node during the drain: the delete-pods step deletes them
    for _, b in ipairs(report.blocked or {}) do
       ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
          tostring(b.pod))

@@ -12,6 +12,7 @@ local cluster = require "cm.cluster"
 local config = require "cm.config"
 local flannel = require "cm.flannel"
 local json = require "cm.json"
+local proc = require "cm.proc"
 local nodestep = require "cm.nodestep"
 local prepare = require "cm.prepare"
 local time = require "cm.time"
@@ -51,7 +52,9 @@ end
 ---@param cfg table cm.config.parse's result (resolved in place)
 ---@return table snap cm.cluster.read's, with flannel_live, flannel_saved_cm
 function M.read(c, cfg)
-   local snap = must("reading the cluster", cluster.read(c, cfg))
+   local snap, err, code = cluster.read(c, cfg)
+   if code == "BadInput" then proc.usage("%s", err) end
+   must("reading the cluster", snap, err, code)
    snap.flannel_live = snap.flannel_ds and true or false
    if not snap.flannel_live and snap.backup then
       local d = snap.backup.data or {}

@@ -51,13 +51,18 @@ local function main(args)
    if env then res.subnet_env = flannel.parse_subnet_env(env) end
    local files = cni.list(dir)
    res.cni.files = list()
-   for _, e in ipairs(files or {}) do res.cni.files[#res.cni.files + 1] = e.name end
+   for _, e in ipairs(files or {}) do
+      -- a config no runtime can load (malformed, over the size limit, a symlink out of the directory
+      -- or dangling) is bad input: the migration stops before it writes a file beside it
+      local ok, cerr = cni.read(e.path)
+      if not ok then return nil, cerr, "BadInput" end
+      res.cni.files[#res.cni.files + 1] = e.name
+   end
    local active = cni.active(dir)
    if active then
       res.cni.active, res.cni.name = active.path, active.name
       res.cni.plugins = list()
       for _, p in ipairs(active.plugins) do res.cni.plugins[#res.cni.plugins + 1] = p.type end
-      res.cni.skipped = active.skipped -- invalid configs before it: containerd loads no network
    end
    return res
 end

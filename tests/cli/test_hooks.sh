@@ -6,6 +6,7 @@
 # order hook's result is checked; and the examples in examples/hooks/, the webhook against a real
 # local HTTP server.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
 X="${CM_SOURCE_DIR:?}/examples/clusters"
 F="$X/flannel-calico-installed-4node.yaml"
@@ -15,7 +16,7 @@ NODES="$CM_SOURCE_DIR/tests/k8s/hooks_nodes.lua"
 PATCH="$CM_SOURCE_DIR/tests/k8s/hooks_patch.lua"
 dir=$(mktemp -d)
 srv=""
-trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; fake_stop; rm -rf "$dir" "$FAKE_DIR"' EXIT
 export HOOK_TRACE="$dir/trace.txt"
 
 # nodes SAVED.yaml: the nodes' migration state, one line each (tests/k8s/hooks_nodes.lua)
@@ -115,6 +116,21 @@ nodes "$dir/resumed.yaml"
 [ "$(grep -c 'net=- busy=- unsched=false step=done held=- failed=-$' "$dir/nodes.txt")" -eq 4 ] ||
     fail "the rerun did not migrate every node: $(cat "$dir/nodes.txt")"
 expect_node '^flannel DaemonSet: gone$'
+
+# an error without a position (error(msg, 0)) in a function the hook calls: the line it was raised at
+cat >"$dir/nested.lua" <<'EOF'
+local function check(n)
+   error("no drain for " .. n.metadata.name, 0)
+end
+return {
+   before_step = function(_, node, step)
+      if step == "drain" then check(node) end
+   end,
+}
+EOF
+run "$B" --fake "$F" migrate --hooks "$dir/nested.lua"
+expect_rc 1
+expect_out "^cni-migrate: migrate: hook before_step \($dir/nested\.lua:2\): no drain for worker-1$"
 
 # false, reason: the same stop, with the reason
 cat >"$dir/false.lua" <<'EOF'
@@ -308,4 +324,16 @@ srv=""
 WEBHOOK_URL=$url run "$B" --fake "$F" migrate --hooks "$E/webhook.lua"
 expect_rc 0
 expect_out 'WARN +webhook: the post failed.*ConnectFailed|WARN +webhook: the post failed.*Failed to connect'
+
+# 9. over HTTP (fake serve, kubectl's kind of client): the same calls with the same Nodes; the
+# hooks' requests go through the run's client like the run's own
+fake_start "$F" --speed 100
+rm -f "$HOOK_TRACE"
+run "$B" migrate --hooks "$H/trace.lua" --hooks "$H/second.lua"
+expect_rc 0
+expect_out '^Migrated 4 node\(s\) to Calico in [0-9.]+ s of real time'
+sed '1s/^on_start migrate client=fake rehearsal=true /on_start migrate client=? rehearsal=false /' "$H/trace-migrate.txt" \
+    >"$dir/trace-http.txt"
+diff "$dir/trace-http.txt" "$HOOK_TRACE" >&2 || fail "over HTTP: the hooks' trace differs from trace-migrate.txt"
+fake_stop
 done_ok

@@ -69,6 +69,9 @@ expect_lines 1
 expect_out "^Flannel's DaemonSet is saved"
 run kubectl get job $NS flannel-migration -o jsonpath='{range .status.conditions[*]}{.type}={.status} {end}{.status.succeeded}'
 expect_out '^SuccessCriteriaMet=True Complete=True 1$'
+EVCOLS='-o custom-columns=TYPE:.type,REASON:.reason,SOURCE:.source.component,MESSAGE:.message'
+run kubectl get events $NS --field-selector involvedObject.kind=Job,involvedObject.name=flannel-migration $EVCOLS
+expect_out '^Normal +Completed +job-controller +Job completed$'
 run kubectl get pods $NS $SEL -o jsonpath='{.items[*].status.containerStatuses[0].state.terminated.reason}'
 expect_out '^Completed$'
 # every node on Calico: marked migrated, calico-node ready on it, flannel gone, its host on vxlan.calico
@@ -169,6 +172,8 @@ run kubectl get job $NS flannel-migration -o jsonpath='{.status.conditions[-1].t
 expect_out '^Failed PodFailurePolicy: Container cni-migrate for pod kube-system/flannel-migration-[a-z0-9]{5} failed with exit code 1 matching FailJob rule at index 0$'
 run kubectl get pods $NS $SEL -o name
 expect_lines 1
+run kubectl get events $NS --field-selector involvedObject.kind=Job,involvedObject.name=flannel-migration $EVCOLS
+expect_out '^Warning +PodFailurePolicy +job-controller +Container cni-migrate for pod kube-system/flannel-migration-[a-z0-9]{5} failed with exit code 1 matching FailJob rule at index 0$'
 run kubectl logs $NS $SEL --tail=-1
 expect_out '^calico-manifest +blocker '
 expect_out '^cni-migrate: migrate: 3 blocker\(s\): nothing was changed'

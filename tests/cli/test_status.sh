@@ -48,7 +48,7 @@ for n in $points; do
     expect_rc 0
     seen="$seen $(printf '%s' "$OUT" | awk '{print $2}')"
     case "$OUT" in "ok migrating 2/1/1") at=$n ;; esac # worker-3 in flight, control-plane-1 left
-    # the run that crashed still holds the Lease for up to 30 s
+    # the run that crashed still holds the Lease for up to 60 s (cm.lock.DURATION)
     grep -q '"run":{"expires_in":[0-9]*,"holder":"migrate cli ' "$dir/s$n.json" || fail "crash $n: no run in $(cat "$dir/s$n.json")"
 done
 for p in preparing migrating complete; do

@@ -30,7 +30,8 @@ local function blank_meta(md)
       ann["projectcalico.org/metadata"] = ann["projectcalico.org/metadata"]:gsub('"creationTimestamp":"[^"]*"',
          '"creationTimestamp":"T"')
    end
-   for _, k in ipairs { "cni-migrate.dev/cordoned", "cni-migrate.dev/migrated", "cni-migrate.dev/step-at" } do
+   for _, k in ipairs { "cni-migrate.dev/cordoned", "cni-migrate.dev/migrated", "cni-migrate.dev/step-at",
+      "cni-migrate.dev/held-at" } do
       if ann[k] then ann[k] = "T" end
    end
    return md

@@ -249,6 +249,16 @@ static int load_one(struct loader *ld, const struct item *it)
     if (is_settings(obj)) {
         if (ld->f->settings)
             return failf(ld, it->line, "a second FakeCluster document (there can be one)");
+        static const char *const KEYS[] = {"simulation", "faults", "hosts", "startTime", "randomState"};
+        const cJSON *key; /* a misspelt setting would be ignored: it is named instead */
+        cJSON_ArrayForEach(key, cJSON_GetObjectItemCaseSensitive(obj, "spec")) {
+            size_t i = 0;
+            while (i < sizeof KEYS / sizeof *KEYS && strcmp(KEYS[i], key->string) != 0)
+                i++;
+            if (i == sizeof KEYS / sizeof *KEYS)
+                return failf(ld, it->line, "FakeCluster spec.%.100s: unknown field (simulation, faults, hosts, "
+                             "startTime, randomState)", key->string);
+        }
         ld->f->settings = take(ld, it); /* the same nodes, so settings_lines finds them */
         ld->f->settings_line = it->line;
         return ld->f->settings ? 0 : failf(ld, it->line, "out of memory");

@@ -2396,6 +2396,7 @@ cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *set
     enqueue_all(s, SIM_RS, s->k_rs, NULL);
     enqueue_all(s, SIM_STS, s->k_sts, NULL);
     enqueue_all(s, SIM_PDB, s->k_pdb, NULL);
+    sim_ipam_resync(s);
     sim_x_attach(s);
     return s;
 }

@@ -393,6 +393,36 @@ void sim_ipam_on_change(cm_sim *s, const cm_event *ev)
     sim_enqueue_key(s, SIM_IPAM, key);
 }
 
+/* At the start: an address whose pod is gone goes back too. A saved cluster (--fake-save) keeps no
+ * work queue, so a pod deleted just before the save would keep its address for ever, where the
+ * node's CNI DEL, which no crash of a migration stops, gives it back. */
+void sim_ipam_resync(cm_sim *s)
+{
+    const cm_kind *kb = ckind(s, "IPAMBlock"), *kp = cm_kinds_by_kind(sim_fake(s)->kinds, "v1", "Pod");
+    cm_obj *const *items;
+    size_t n = kb && kp ? cm_store_list(sim_store(s), kb, NULL, &items) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *spec = sim_get(items[i]->json, "spec"), *a;
+        uint32_t net;
+        int bits, ord = 0;
+        if (!parse_cidr(sim_gets(spec, "cidr"), &net, &bits))
+            continue;
+        cJSON_ArrayForEach(a, sim_get(spec, "allocations")) {
+            const cJSON *attr = cJSON_IsNumber(a) ? cJSON_GetArrayItem(sim_get(spec, "attributes"), (int)a->valuedouble)
+                                                  : NULL;
+            const char *pod = sim_gets(sim_get(attr, "secondary"), "pod"),
+                       *ns = sim_gets(sim_get(attr, "secondary"), "namespace");
+            if (pod && ns && !cm_store_get(sim_store(s), kp, ns, pod)) {
+                char ip[16], key[700];
+                cm_ip4_format(net + (uint32_t)ord, ip, sizeof ip);
+                snprintf(key, sizeof key, "%s|%s|%s", ip, ns, pod);
+                sim_enqueue_key(s, SIM_IPAM, key);
+            }
+            ord++;
+        }
+    }
+}
+
 /* Gives a deleted pod's address back to its block (ReleaseIPs): the end of unallocated, its
  * attribute dropped when nothing else uses it, the sequence number moved on. */
 void sim_ipam_reconcile(cm_sim *s, const char *key)

@@ -15,7 +15,9 @@
  * pod (restartPolicy Never) is replaced after a back-off (10 s doubling, at most 10 min);
  * backoffLimit (failed pods, or container restarts under OnFailure) and activeDeadlineSeconds
  * end the Job: FailureTarget, its active pods deleted, then Failed once none is terminating;
- * success is SuccessCriteriaMet, then Complete with completionTime. podFailurePolicy (restartPolicy
+ * success is SuccessCriteriaMet, then Complete with completionTime. The end is an Event on the Job
+ * (job-controller): Normal Completed "Job completed", or Warning with the failure's reason and
+ * message. podFailurePolicy (restartPolicy
  * Never) is read for each failed pod, its rules in order: FailJob ends the Job at once
  * (FailureTarget and Failed, reason PodFailurePolicy, the rule's message), Ignore does not count
  * the pod, Count (or no rule matching) counts it; onExitCodes looks at the terminated containers
@@ -81,7 +83,7 @@ struct sim_job {
     cm_map *backoffs; /* Job uid -> struct backoff */
     cm_map *results;  /* pod uid -> struct result: node-run pods' ends */
     struct wake *wakes;
-    const cm_kind *k_job, *k_pod;
+    const cm_kind *k_job, *k_pod, *k_event;
 };
 
 /* ---- settings ---- */
@@ -194,6 +196,7 @@ static struct sim_job *J(cm_sim *s)
     if (!j->k_job) {
         j->k_job = cm_kinds_by_kind(sim_fake(s)->kinds, "batch/v1", "Job");
         j->k_pod = cm_kinds_by_kind(sim_fake(s)->kinds, "v1", "Pod");
+        j->k_event = cm_kinds_by_kind(sim_fake(s)->kinds, "v1", "Event");
     }
     return j;
 }
@@ -857,6 +860,21 @@ static int64_t manage(cm_sim *s, const cm_obj *job, const struct jobpods *jp, in
     return active < want ? want : (active > want ? want : active);
 }
 
+/* The Job controller's Event when a Job ends: Warning with the failure's reason and message, or
+ * Normal Completed "Job completed". */
+static void job_event(cm_sim *s, const char *ns, const char *name, const cJSON *finished, const char *now)
+{
+    cm_obj *job = cm_store_get(sim_store(s), J(s)->k_job, ns, name);
+    if (!job || !J(s)->k_event)
+        return;
+    int failed = sim_is(sim_gets(finished, "type"), "Failed");
+    char ev_name[300];
+    snprintf(ev_name, sizeof ev_name, "%.250s.%016llx", name, (unsigned long long)sim_rand(s));
+    const struct cm_evspec e = {"Job", failed ? "Warning" : "Normal", failed ? sim_gets(finished, "reason") : "Completed",
+                                failed ? sim_gets(finished, "message") : "Job completed", "job-controller", NULL, NULL};
+    sim_call(s, "POST", J(s)->k_event, ns, NULL, NULL, NULL, cm_fake_event_new(ns, ev_name, job->json, &e, now));
+}
+
 static void job_status(cm_sim *s, const char *ns, const char *name, int64_t active, const struct jobpods *jp,
                        int64_t succeeded, int64_t failed, const char *start, cJSON *conds, int finished)
 {
@@ -981,6 +999,7 @@ void sim_job_reconcile(cm_sim *s, const char *key)
         cJSON_AddItemToArray(conds, cond(target ? "Failed" : "Complete", "True", sim_gets(interim, "reason"),
                                          sim_gets(interim, "message"), now));
         finished = 1;
+        job_event(s, ns, name, cJSON_GetArrayItem(conds, cJSON_GetArraySize(conds) - 1), now);
     }
     job_status(s, ns, name, active, &jp, succeeded, failed, start, conds, finished);
     free_look(&jp);

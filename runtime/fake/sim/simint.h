@@ -126,6 +126,7 @@ void sim_job_pod_ready(cm_sim *s, const cm_obj *pod);
 struct sim_ipam *sim_ipam_new(void);
 void sim_ipam_free(struct sim_ipam *p);
 void sim_ipam_on_change(cm_sim *s, const cm_event *ev);
+void sim_ipam_resync(cm_sim *s);
 void sim_ipam_reconcile(cm_sim *s, const char *key);
 
 /* Small readers shared by sim_*.c. */
