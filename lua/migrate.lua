@@ -21,25 +21,48 @@ local plan = require "cm.plan"
 local prepare = require "cm.prepare"
 local progress = require "cm.progress"
 local proc = require "cm.proc"
+local schedule = require "cm.schedule"
+local task = require "cm.task"
 local time = require "cm.time"
 
-local cfg, c = config.start("migrate", { ... }, os.getenv)
+local ARGS = { ... }
+local cfg, c = config.start("migrate", ARGS, os.getenv)
 if not cfg then return end
 local hook_set = hooks.start(cfg, "migrate") -- a bad hook file: exit 2 before anything is read
 local info = c:info()
 local simulated = (info.source or ""):match("^fake") ~= nil
-local T0 = time.now()
+local T0, W0 = time.now(), time.wall()
 local durations, blocked, notes = {}, {}, {}
 
-local step = plan.timeline(T0)
+local events = cfg.opts.report ~= "" and {} or nil -- the timeline's lines, for --report
+local step = plan.timeline(T0, events)
 
 local held -- the Lease (cm.lock) while this run writes
 local started = false -- on_start has run: a stop calls on_failure
+
+local ctx -- the run's context, once the preflight has read the cluster
+local survey -- what the preflight read and found
+
+--- Writes --report's page (a rehearsal's only), the outcome given.
+local function write_report(ok, outcome)
+   if not events then return end
+   if not simulated then
+      io.stderr:write("migrate: --report: only a rehearsal (--fake) writes a report; none written\n")
+      return
+   end
+   local report = require "cm.report"
+   local d = report.data(c, cfg, { ok = ok, outcome = outcome, t0 = T0, events = events, ctx = ctx,
+      checks = survey and survey.results.list, steps = nodestep.STEPS, command = "migrate", args = ARGS })
+   local f, err = io.open(cfg.opts.report, "w")
+   if f then f, err = f:write(report.html(d)), select(2, f:close()) end
+   if not f then io.stderr:write(("migrate: --report %s: %s\n"):format(cfg.opts.report, tostring(err))) end
+end
 
 local function stop(code, fmt, ...)
    if code == 2 then proc.usage("migrate: " .. fmt, ...) end
    if started then hooks.failed(hook_set, "migrate: " .. fmt:format(...)) end
    if held then held:release() end
+   write_report(false, ("migrate: " .. fmt):format(...))
    proc.fail("migrate: " .. fmt, ...)
 end
 
@@ -51,7 +74,8 @@ local function guarded(fn, ...)
 end
 
 -- 1. preflight ------------------------------------------------------------------------------
-local survey, serr, scode = plan.survey(c, cfg)
+local serr, scode
+survey, serr, scode = plan.survey(c, cfg)
 if not survey then
    if scode == "BadInput" then stop(2, "%s", serr) end
    stop(1, "reading the cluster: %s", serr)
@@ -99,8 +123,8 @@ for _, r in ipairs(survey.results.list) do
 end
 step("preflight", nil, ("%d check(s) ok, %d warning(s), %d skipped"):format(counts.ok, counts.warning, counts.skipped))
 
-local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
-   dry_run = info.dryRun, procedure = "migrate" }
+ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
+   dry_run = info.dryRun, bars = events and {}, holds = events and {}, procedure = "migrate" }
 progress.start(ctx)
 
 -- 2. prepare the cluster ---------------------------------------------------------------------
@@ -108,10 +132,11 @@ progress.start(ctx)
 if not info.dryRun then
    held = lock.acquire(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, "migrate", function(text) step("lock", nil, text) end)
 end
-local function rollback_asked()
+--- Why this run must stop before its next node (a rollback asked), or nil.
+local function stop_asked()
    local by = held and held:stop_requested()
-   if by then stop(1, "a %s asked this run to stop (Lease %s/%s): stopped before the next node", by,
-      cfg.values.CALICO_DAEMONSET_NAMESPACE, lock.NAME) end
+   return by and ("a %s asked this run to stop (Lease %s/%s): stopped before the next node"):format(by,
+      cfg.values.CALICO_DAEMONSET_NAMESPACE, lock.NAME)
 end
 if not info.dryRun then -- a dry run checks the hook files and calls none
    ctx.hooks = hook_set
@@ -136,58 +161,96 @@ if state == "flannel" then
    if not has_node then stop(1, "the node steps need cm.node, which this build lacks; the cluster is prepared "
       .. "and the run can be resumed with a build that has it") end
    ctx.node = node
-   local seen, kept = {}, {}
-   while true do -- nodes that join during the run are picked up on the next pass
-      local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
-      if not list then stop(1, "listing nodes: %s", lerr) end
-      local by_name, todo = {}, {}
-      for _, n in ipairs(list.items) do by_name[n.metadata.name] = n end
-      for _, name in ipairs(plan.order(list.items, cfg.values.POD_NODE_NAME)) do
-         if not seen[name] then todo[#todo + 1] = by_name[name] end
-      end
-      if #todo == 0 then break end
-      todo = guarded(hooks.sequence, hook_set, todo, cfg.values.POD_NODE_NAME) -- the site's order hooks
-      for _, n in ipairs(todo) do
-         local name = n.metadata.name
-         rollback_asked()
-         seen[name] = true
+   local own = cfg.values.POD_NODE_NAME
+   local wake = task.signal()
+   local pause = schedule.watch_pause(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, snap.migration_config,
+      function() wake:notify() end)
+   local r = schedule.run {
+      list = function()
+         local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
+         if not list then stop(1, "listing nodes: %s", lerr) end
+         return list.items
+      end,
+      todo = function() return true end, -- a node done already costs nothing (a health gate may be due)
+      order = function(nodes) -- the run's order, then the site's order hooks (the own node stays last)
+         local by, ordered = {}, {}
+         for _, n in ipairs(nodes) do by[n.metadata.name] = n end
+         for _, name in ipairs(plan.order(nodes, own)) do ordered[#ordered + 1] = by[name] end
+         local names = {}
+         for _, n in ipairs(guarded(hooks.sequence, hook_set, ordered, own)) do
+            names[#names + 1] = n.metadata.name
+         end
+         return names
+      end,
+      hold = function(n) -- the site's hold hooks, asked as the node is picked
          local st, busy = plan.state(n)
-         local reason
-         n, reason = guarded(hooks.check_hold, ctx, n, st == "flannel" and not busy)
-         if reason then -- kept out of this run, on flannel
-            kept[#kept + 1] = ("%s (%s)"):format(name, reason)
-            step("held", name, reason)
-         else
+         local cur, reason = guarded(hooks.check_hold, ctx, n, st == "flannel" and not busy)
+         if reason then step("held", n.metadata.name, reason) end
+         return reason, cur
+      end,
+      start = stop_asked,
+      work = function(n)
+         local name = n.metadata.name
+         local ok, res = pcall(function()
             if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
-               guarded(hooks.around, ctx, n, "node-ipam", function()
+               hooks.around(ctx, n, "node-ipam", function()
                   prepare.label_flannel(ctx, n)
                   prepare.node_ipam(ctx, n)
                end)
             end
-            local ok, res = pcall(nodestep.migrate, ctx, n)
-            if not ok then
-               local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
-               if gone ~= "NotFound" then stop(1, "%s\n(the run can be resumed: run it again)", tostring(res)) end
-               skipped[#skipped + 1] = name
+            return nodestep.migrate(ctx, n)
+         end)
+         if not ok then
+            local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
+            if gone == "NotFound" then
                notes[#notes + 1] = ("node %s was deleted during its migration: skipped"):format(name)
                step("skipped", name, "the node was deleted: skipped")
-            else
-               if res == "migrated" then migrated[#migrated + 1] = name end
-               guarded(hooks.health, ctx, n, res == "migrated")
+               return "skipped"
             end
+            nodestep.failed(ctx, name, (ctx.at or {})[name], res) -- best effort: the run's message says it all
+            return "failed", tostring(res)
          end
+         local hok, herr = pcall(hooks.health, ctx, n, res == "migrated") -- it marks the node itself
+         if not hok then return "failed", tostring(herr) end
+         return res
+      end,
+      gate = schedule.gate(cfg.opts, pause, W0),
+      signal = wake,
+      own = own, limit = cfg.opts.max_unavailable, per_zone = cfg.opts.max_unavailable_per_zone,
+      delay = cfg.opts.node_delay, note = function(who, what, text) step(what, who, text) end,
+   }
+   pause.close()
+   local failed, kept = {}, {}
+   for _, name in ipairs(r.order) do
+      local out = r.outcomes[name]
+      if out == "migrated" then migrated[#migrated + 1] = name end
+      if out == "skipped" then skipped[#skipped + 1] = name end
+      if out == "failed" then failed[#failed + 1] = name end
+      if out == "held" then
+         kept[#kept + 1] = ("%s (drain timed out after %gs: --drain-timeout-policy hold)"):format(name,
+            cfg.opts.drain_timeout)
       end
    end
+   for name, why in pairs(r.held) do kept[#kept + 1] = ("%s (%s)"):format(name, why) end
+   if #failed > 0 then
+      local also = #failed > 1 and ("\nalso failed: " .. table.concat(failed, ", ", 2)) or ""
+      stop(1, "%s%s\n(the run can be resumed: run it again)", r.details[failed[1]], also)
+   end
+   if r.asked then stop(1, "%s", r.asked) end
+   if r.stopped then stop(1, "%s; %d node(s) migrated in this run (the run can be resumed: run it again)", r.stopped,
+      #migrated) end
    if #kept > 0 then
-      stop(1, "%d node(s) held by the site's hooks, still on flannel: %s. The migration cannot complete until they "
-         .. "move: run it again once they are no longer held (%d node(s) migrated in this run)", #kept,
-         table.concat(kept, "; "), #migrated)
+      table.sort(kept)
+      stop(1, "%d node(s) held, still on flannel: %s. The migration cannot complete until they move: run it again "
+         .. "once they are no longer held (%d node(s) migrated in this run)", #kept, table.concat(kept, "; "),
+         #migrated)
    end
    guarded(hooks.step, ctx, "phase", prepare.migration_config, { ["cni-migrate.phase"] = "complete" })
 end
 
 -- 4. complete --------------------------------------------------------------------------------
-rollback_asked()
+local asked = stop_asked()
+if asked then stop(1, "%s", asked) end
 guarded(hooks.step, ctx, "backup", complete.backup)
 guarded(hooks.step, ctx, "delete-flannel", complete.delete_flannel)
 guarded(hooks.step, ctx, "calico-selector", complete.calico_selector)
@@ -207,7 +270,11 @@ print("")
 print(("Migrated %d node(s) to Calico in %.1f s of %s time; %d skipped; %d node(s) in the cluster."):format(
    #migrated, total, simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, #final))
 for _, line in ipairs(plan.step_summary(durations, nodestep.STEPS)) do print(line) end
+for _, line in ipairs(require("cm.invariants").summary()) do print(line) end
 for _, b in ipairs(blocked) do print("blocked: " .. b) end
 for _, n in ipairs(notes) do print("note: " .. n) end
 print(("Flannel's DaemonSet is saved in ConfigMap %s/%s for rollback."):format(cfg.values.CALICO_DAEMONSET_NAMESPACE,
    calico.BACKUP_CONFIGMAP))
+write_report(true, ("Migrated %d node(s) to Calico in %.1f s of virtual time; %d skipped; %d node(s) in the cluster.")
+   :format(#migrated, total, #skipped, #final))
+if events then print(("Report: %s"):format(cfg.opts.report)) end

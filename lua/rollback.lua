@@ -22,11 +22,14 @@ local checks = require "cm.checks"
 local config = require "cm.config"
 local hooks = require "cm.hooks"
 local lock = require "cm.lock"
+local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
 local progress = require "cm.progress"
 local proc = require "cm.proc"
 local rollback = require "cm.rollback"
+local schedule = require "cm.schedule"
+local task = require "cm.task"
 local time = require "cm.time"
 
 local cfg, c = config.start("rollback", { ... }, os.getenv)
@@ -120,32 +123,68 @@ guarded(hooks.step, ctx, "flannel-ds", rollback.recreate_flannel)
 guarded(hooks.step, ctx, "calico-selector", rollback.calico_selector)
 
 -- 4. the nodes ------------------------------------------------------------------------------
-local back, skipped, kept = {}, {}, {}
-local nodes = assert(c:list { apiVersion = "v1", kind = "Node" }).items
-local by_name, todo = {}, {}
-for _, n in ipairs(nodes) do by_name[n.metadata.name] = n end
-for _, name in ipairs(plan.order(nodes, cfg.values.POD_NODE_NAME)) do todo[#todo + 1] = by_name[name] end
-todo = guarded(hooks.sequence, hook_set, todo, cfg.values.POD_NODE_NAME) -- the site's order hooks
-for _, n in ipairs(todo) do
-   local name = n.metadata.name
-   local net, busy = rollback.state(n, flannel_live)
-   local reason
-   n, reason = guarded(hooks.check_hold, ctx, n, net ~= "flannel" and not busy)
-   if reason then -- kept out of this run, where it is
-      kept[#kept + 1] = ("%s (%s)"):format(name, reason)
-      step("held", name, reason)
-   else
+local back, skipped, kept, failed = {}, {}, {}, {}
+local own = cfg.values.POD_NODE_NAME
+local wake = task.signal()
+local pause = schedule.watch_pause(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, ctx.snap.migration_config,
+   function() wake:notify() end)
+local r = schedule.run { -- as migrate's: --max-unavailable, one control plane, per zone, pause; no window
+   list = function()
+      local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
+      if not list then stop("listing nodes: %s", lerr) end
+      return list.items
+   end,
+   todo = function() return true end,
+   order = function(nodes)
+      local by, ordered, names = {}, {}, {}
+      for _, n in ipairs(nodes) do by[n.metadata.name] = n end
+      for _, name in ipairs(plan.order(nodes, own)) do ordered[#ordered + 1] = by[name] end
+      for _, n in ipairs(guarded(hooks.sequence, hook_set, ordered, own)) do
+         names[#names + 1] = n.metadata.name
+      end
+      return names
+   end,
+   hold = function(n)
+      local net, busy = rollback.state(n, flannel_live)
+      local cur, reason = guarded(hooks.check_hold, ctx, n, net ~= "flannel" and not busy)
+      if reason then step("held", n.metadata.name, reason) end
+      return reason, cur
+   end,
+   start = function() return nil end,
+   work = function(n)
+      local name = n.metadata.name
       local fine, res = pcall(rollback.node, ctx, n, flannel_live)
       if not fine then
          local _, _, gone = c:get { apiVersion = "v1", kind = "Node", name = name }
-         if gone ~= "NotFound" then stop("%s\n(the run can be resumed: run it again)", tostring(res)) end
-         skipped[#skipped + 1] = name
-         step("skipped", name, "the node was deleted: skipped")
-      else
-         if res == "rolled-back" then back[#back + 1] = name end
-         guarded(hooks.health, ctx, n, res == "rolled-back")
+         if gone == "NotFound" then
+            step("skipped", name, "the node was deleted: skipped")
+            return "skipped"
+         end
+         nodestep.failed(ctx, name, (ctx.at or {})[name], res)
+         return "failed", tostring(res)
       end
-   end
+      local hok, herr = pcall(hooks.health, ctx, n, res == "rolled-back")
+      if not hok then return "failed", tostring(herr) end
+      return res
+   end,
+   gate = function()
+      if pause.reason then return ("paused (%s)"):format(pause.reason) end
+   end,
+   signal = wake, own = own, limit = cfg.opts.max_unavailable, per_zone = cfg.opts.max_unavailable_per_zone,
+   delay = cfg.opts.node_delay, note = function(who, what, text) step(what, who, text) end,
+}
+pause.close()
+for _, name in ipairs(r.order) do
+   local out = r.outcomes[name]
+   if out == "rolled-back" then back[#back + 1] = name end
+   if out == "skipped" then skipped[#skipped + 1] = name end
+   if out == "failed" then failed[#failed + 1] = name end
+end
+for name, why in pairs(r.held) do kept[#kept + 1] = ("%s (%s)"):format(name, why) end
+table.sort(kept)
+if #failed > 0 then
+   local also = #failed > 1 and ("\nalso failed: " .. table.concat(failed, ", ", 2)) or ""
+   stop("%s%s\n(the run can be resumed: run it again)", r.details[failed[1]], also)
 end
 if #kept > 0 then
    stop("%d node(s) held by the site's hooks, not rolled back: %s. The rollback cannot complete until they move: "
@@ -171,8 +210,9 @@ held:release()
 print("")
 print(("Rolled back %d node(s) to %s in %.1f s of %s time; %d skipped; %d node(s) in the cluster."):format(#back,
    snap.flannel_info.canal and "Canal" or "flannel", time.now() - T0,
-   simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, #nodes))
+   simulated and "virtual (a rehearsal's prediction)" or "real", #skipped, r.total))
 for _, line in ipairs(plan.step_summary(durations, rollback.STEPS)) do print(line) end
+for _, line in ipairs(require("cm.invariants").summary()) do print(line) end
 for _, b in ipairs(blocked) do print("blocked: " .. b) end
 if not cfg.opts.remove_calico_state then
    print(("Calico's objects stay (IP pool, IPAM, node data): --remove-calico-state removes them; Calico's manifest "

@@ -36,9 +36,22 @@
  *                                                a file) against this host through the host seam,
  *                                                as a node-run pod on it runs it (noderun.h)
  *   host:close()                                 also __gc and __close
+ *
+ *   fake.on_change(kinds, fn)   in a --fake run: fn(type, obj, prev) after every change of an
+ *       object whose kind is in the list kinds ("Pod", "Node", ...): type "ADDED", "MODIFIED" or
+ *       "DELETED", obj the object as of the change (DELETED: its last state), prev the object
+ *       before a MODIFIED (else nil). fn runs inside the cluster's write: it reads (objects,
+ *       hosts) and must not write (fake.request other than GET raises there); an error in it
+ *       is logged and fails the run as an agent's does. The rehearsal's invariants use it.
+ *   fake.rehearsal()            in a --fake run: {fixture = path, seed = n, exe = this binary,
+ *       lua_dir = --lua-dir or nil}: what it takes to run the same rehearsal again on another seed
+ *   fake.violation(message)     in a --fake run: a safety invariant is broken; logged with the
+ *       virtual time, and the run ends failed (exit 1) whatever the script does
  */
 #include "cmlua.h"
 #include "fake/host/cni.h"
+#include "fake/api/kinds.h"
+#include "fake/api/store.h"
 #include "fake/fake.h"
 #include "fake/host/host.h"
 #include "fake/sim/simrun.h"
@@ -50,8 +63,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HOST_MT "cm.fake.Host"
+
+/* The registry key of the on_change table: kind name -> array of functions. */
+static const char WATCHERS_KEY = 'w';
 
 /* The result of a host operation: true, or nil, "what: strerror", errno name. */
 static int result(lua_State *L, int rc, const char *what)
@@ -410,6 +427,8 @@ static int fake_request(lua_State *L)
     struct cm_run *run = cm_run_get(L);
     if (!run->sim)
         return luaL_error(L, "fake.request: only in a --fake run");
+    if (strcmp(method, "GET") != 0 && cm_sim_run_watching(run->sim))
+        return luaL_error(L, "fake.request: %s inside fake.on_change (it only reads)", method);
     char *body = NULL;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
@@ -482,11 +501,106 @@ static int fake_host(lua_State *L)
     return 1;
 }
 
+static const char *const EVENT_TYPES[] = {"ADDED", "MODIFIED", "DELETED"};
+
+/* Calls each on_change function of the change's kind with (type, obj, prev); failures are the run's. */
+static void changed(void *ud, const struct cm_event *ev)
+{
+    struct cm_run *run = ud;
+    lua_State *L = run->L;
+    int top = lua_gettop(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &WATCHERS_KEY); /* [watchers] */
+    if (lua_getfield(L, -1, ev->kind->kind) == LUA_TTABLE) { /* [watchers, fns] */
+        lua_Integer n = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, top + 2, i);
+            lua_pushstring(L, EVENT_TYPES[ev->type]);
+            cm_lua_push_json(L, ev->obj);
+            if (ev->prev)
+                cm_lua_push_json(L, ev->prev);
+            else
+                lua_pushnil(L); /* [watchers, fns, fn, type, obj, prev] */
+            if (cm_pcall(L, 3, 0) != LUA_OK) {
+                const char *msg = lua_tostring(L, -1);
+                cm_sim_run_agent_failed(run->sim, NULL, msg ? msg : "fake.on_change: an error that is not a string");
+                lua_pop(L, 1);
+            }
+        }
+    }
+    lua_settop(L, top);
+}
+
+static int fake_on_change(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    struct cm_run *run = cm_run_get(L);
+    if (!run->sim)
+        return luaL_error(L, "fake.on_change: only in a --fake run");
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &WATCHERS_KEY) != LUA_TTABLE) { /* [.., watchers?] */
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &WATCHERS_KEY);
+        cm_sim_run_watch(run->sim, changed, run);
+    }
+    for (lua_Integer i = 1; lua_rawgeti(L, 1, i) != LUA_TNIL; i++) { /* [.., watchers, kind] */
+        luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 1, "kinds must be a list of kind names");
+        if (lua_getfield(L, -2, lua_tostring(L, -1)) != LUA_TTABLE) { /* [.., watchers, kind, fns?] */
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2); /* [.., watchers, kind, fns, kind, fns] */
+            lua_rawset(L, -5);
+        }
+        lua_pushvalue(L, 2);
+        lua_rawseti(L, -2, luaL_len(L, -2) + 1);
+        lua_pop(L, 2); /* [.., watchers] */
+    }
+    return 0;
+}
+
+static int fake_rehearsal(lua_State *L)
+{
+    struct cm_run *run = cm_run_get(L);
+    if (!run->sim)
+        return luaL_error(L, "fake.rehearsal: only in a --fake run");
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, cm_sim_run_fixture(run->sim));
+    lua_setfield(L, -2, "fixture");
+    lua_pushinteger(L, (lua_Integer)cm_sim_run_seed(run->sim));
+    lua_setfield(L, -2, "seed");
+    if (n > 0) {
+        lua_pushlstring(L, exe, (size_t)n);
+        lua_setfield(L, -2, "exe");
+    }
+    if (run->lua_dir) {
+        lua_pushstring(L, run->lua_dir);
+        lua_setfield(L, -2, "lua_dir");
+    }
+    return 1;
+}
+
+static int fake_violation(lua_State *L)
+{
+    const char *msg = luaL_checkstring(L, 1);
+    struct cm_run *run = cm_run_get(L);
+    if (!run->sim)
+        return luaL_error(L, "fake.violation: only in a --fake run");
+    cm_sim_run_violation(run->sim, msg);
+    return 0;
+}
+
 static const luaL_Reg fake_funcs[] = {
     {"host", fake_host},
     {"new_host", fake_new_host},
     {"node_host", fake_node_host},
+    {"on_change", fake_on_change},
+    {"rehearsal", fake_rehearsal},
     {"request", fake_request},
+    {"violation", fake_violation},
     {NULL, NULL},
 };
 

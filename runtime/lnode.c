@@ -39,6 +39,7 @@ typedef struct lop {
     cm_waiter w;
     enum finish_as as;
     int has_cb, has_report;
+    int idx; /* the handle's stack index (a task's wait pushes above it: the top is not it) */
 } lop;
 
 static int op_gc(lua_State *L)
@@ -82,7 +83,7 @@ static int op_outcome(lua_State *L, lop *o)
     int rc = cm_node_op_finish(o->op, &result, &err);
     o->op = NULL;
     if (o->as == F_DRAIN && o->has_report && result) {
-        lua_getiuservalue(L, -1, 2); /* [.., op, report] */
+        lua_getiuservalue(L, o->idx, 2); /* [.., op, .., report] */
         fill_report(L, lua_gettop(L), result);
         lua_pop(L, 1);
     }
@@ -107,7 +108,7 @@ static int op_outcome(lua_State *L, lop *o)
 }
 
 /* Continues a wait for an operation: hands over its progress events, then waits again or ends.
- * The handle is at the top of the stack whenever this runs. */
+ * The handle is at o->idx whenever this runs. */
 static int op_continue(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
@@ -119,8 +120,8 @@ static int op_continue(lua_State *L, int status, lua_KContext ctx)
             continue;
         }
         int top = lua_gettop(L);
-        lua_getiuservalue(L, top, 1); /* [.., op, cb] */
-        cm_lua_push_json(L, ev);      /* [.., op, cb, ev] */
+        lua_getiuservalue(L, o->idx, 1); /* [.., op, .., cb] */
+        cm_lua_push_json(L, ev);         /* [.., op, .., cb, ev] */
         cJSON_Delete(ev);
         lua_callk(L, 1, 0, ctx, op_continue); /* may wait: it comes back here */
         lua_settop(L, top);
@@ -139,6 +140,7 @@ static int await_op(lua_State *L, lop *o, cm_node_op *op)
     if (!op)
         return luaL_error(L, "not enough memory");
     o->op = op;
+    o->idx = lua_gettop(L);
     return op_continue(L, LUA_OK, (lua_KContext)o);
 }
 

@@ -8,6 +8,11 @@
  *                          | nil, message, "Timeout"      timeout seconds passed first
  *   task:done() -> boolean
  *   task.yield()              lets the other tasks run, then goes on
+ *   task.signal() -> Signal   a condition to wait on until another task notifies it:
+ *   signal:wait([timeout]) -> true | nil, message, "Timeout"
+ *   signal:notify()           wakes every waiter (each resumes at the loop's next turn);
+ *                             a notify with nobody waiting is not remembered, so a waiter
+ *                             looks at what it waits for first (tasks switch only at waits)
  *
  * A task is a coroutine. When it waits (time.sleep, a request, task:wait) it
  * yields to the loop, which resumes it once what it waits for has happened,
@@ -24,6 +29,7 @@
 #include <string.h>
 
 #define TASK_MT "cm.task.Task"
+#define SIGNAL_MT "cm.task.Signal"
 
 enum task_state { TASK_RUNNING, TASK_DONE, TASK_FAILED };
 
@@ -330,9 +336,113 @@ static const luaL_Reg task_meta[] = {
     {NULL, NULL},
 };
 
+/* ---- Signals ---- */
+
+/* The waiters of a signal; each lives on its waiting thread's stack until it is woken. */
+struct cm_signal {
+    struct cm_run *run;
+    cm_waiter **waiters;
+    size_t n, cap;
+};
+
+static struct cm_signal *check_signal(lua_State *L, int idx)
+{
+    struct cm_signal **box = luaL_checkudata(L, idx, SIGNAL_MT);
+    luaL_argcheck(L, *box != NULL, idx, "a closed signal");
+    return *box;
+}
+
+static int signal_close(lua_State *L)
+{
+    struct cm_signal **box = luaL_checkudata(L, 1, SIGNAL_MT);
+    if (*box) { /* a waiter keeps the signal referenced: nobody waits now */
+        free((*box)->waiters);
+        free(*box);
+        *box = NULL;
+    }
+    return 0;
+}
+
+/* Continues signal:wait() once notified or timed out. */
+static int signal_wait_done(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    struct cm_signal *s = check_signal(L, 1);
+    cm_waiter *w = (cm_waiter *)ctx;
+    if (w->done) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    for (size_t i = 0; i < s->n; i++) { /* timed out: no longer a waiter */
+        if (s->waiters[i] == w) {
+            s->waiters[i] = s->waiters[--s->n];
+            break;
+        }
+    }
+    return cm_fail(L, "Timeout", "timed out after %f s waiting for a signal", lua_tonumber(L, 2));
+}
+
+static int signal_wait(lua_State *L)
+{
+    struct cm_signal *s = check_signal(L, 1);
+    double timeout = luaL_optnumber(L, 2, -1);
+    lua_settop(L, 2);
+    luaL_argcheck(L, timeout < 1e9, 2, "expected seconds");
+    cm_waiter *w = lua_newuserdatauv(L, sizeof *w, 0); /* [signal, timeout, waiter] */
+    *w = (cm_waiter){0};
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 4;
+        cm_waiter **a = realloc(s->waiters, cap * sizeof *a);
+        if (!a)
+            return luaL_error(L, "not enough memory");
+        s->waiters = a;
+        s->cap = cap;
+    }
+    s->waiters[s->n++] = w;
+    int64_t now = cm_loop_now(s->run->loop);
+    int64_t until = timeout < 0 ? CM_TIME_NEVER : now + (int64_t)(timeout * 1e9);
+    return cm_await(L, w, until, (lua_KContext)w, signal_wait_done);
+}
+
+static int signal_notify(lua_State *L)
+{
+    struct cm_signal *s = check_signal(L, 1);
+    size_t n = s->n;
+    s->n = 0; /* woken waiters leave the list now: each resumes once */
+    for (size_t i = 0; i < n; i++)
+        cm_waiter_wake(s->run, s->waiters[i]);
+    return 0;
+}
+
+static int task_signal(lua_State *L)
+{
+    struct cm_signal **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    luaL_setmetatable(L, SIGNAL_MT);
+    struct cm_signal *s = calloc(1, sizeof *s);
+    if (!s)
+        return luaL_error(L, "not enough memory");
+    s->run = cm_run_get(L);
+    *box = s;
+    return 1;
+}
+
+static const luaL_Reg signal_methods[] = {
+    {"wait", signal_wait},
+    {"notify", signal_notify},
+    {NULL, NULL},
+};
+
+static const luaL_Reg signal_meta[] = {
+    {"__gc", signal_close},
+    {"__index", NULL},
+    {NULL, NULL},
+};
+
 static const luaL_Reg task_funcs[] = {
     {"spawn", task_spawn},
     {"yield", task_yield},
+    {"signal", task_signal},
     {"_depth", task_depth},
     {NULL, NULL},
 };
@@ -340,6 +450,8 @@ static const luaL_Reg task_funcs[] = {
 int luaopen_cm_task(lua_State *L)
 {
     cm_new_class(L, TASK_MT, task_meta, task_methods);
+    lua_pop(L, 1);
+    cm_new_class(L, SIGNAL_MT, signal_meta, signal_methods);
     lua_pop(L, 1);
     luaL_newlib(L, task_funcs);
     return 1;

@@ -28,6 +28,9 @@ static const char USAGE[] =
     "  status [--json] [--watch]  where the migration is, read from the cluster: phase, nodes\n"
     "                        done / in flight / held / failed / left, ETA; --watch redraws on\n"
     "                        every change until done (the bundled lua/status.lua)\n"
+    "  pause [--reason TEXT] no node starts until resume (a running migrate or rollback lets\n"
+    "                        its nodes in flight finish and waits)\n"
+    "  resume                nodes start again\n"
     "  run SCRIPT [ARGS...]  run a Lua script (a file, or the name of a bundled procedure)\n"
     "  fake serve FIXTURE    serve the simulated cluster of a fixture (YAML) to kubectl and other\n"
     "                        clients, on real time, until SIGTERM/SIGINT:\n"
@@ -47,9 +50,14 @@ static const char USAGE[] =
     "      --no-sim                serve the fixture frozen: no controllers, kubelets or hosts\n"
     "      --fault SECTION:K=V,... inject a fault (repeatable; see --fault below)\n"
     "      --seed N, --trace FILE  as for --fake (faults are drawn from the seed too)\n"
+    "  fake snapshot [-o FILE]  write a fixture of the cluster (--kubeconfig, ...) for rehearsals:\n"
+    "                        its workloads, flannel's and Calico's objects, no Secrets, and the\n"
+    "                        delays its pods show (the bundled lua/snapshot.lua; see --help)\n"
     "  fake host FIXTURE NODE  simulate the cluster and print NODE's simulated host as JSON\n"
     "      --at DURATION           after this much virtual time (default 5m, or sooner once\n"
     "                              nothing is left to happen)\n"
+    "      --reach                 print instead, per the dataplane model, whether each Running\n"
+    "                              pod on NODE and every Running pod elsewhere reach each other\n"
     "      --seed N, --trace FILE  as for --fake\n"
     "  node-run SCRIPT [--args JSON] [--result-file PATH] [--script-env VAR]\n"
     "                        run a node script (lua/node/SCRIPT.lua, or a file) on this host and\n"
@@ -361,9 +369,12 @@ static int cmd_fake_host(cm_runtime *rt, int argc, char **argv)
     const char *pos[2] = {NULL, NULL};
     int npos = 0;
     int64_t at = CM_FAKE_HOST_DEFAULT_AT;
+    int reach = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--at") == 0) {
+        if (strcmp(a, "--reach") == 0) {
+            reach = 1;
+        } else if (strcmp(a, "--at") == 0) {
             const char *v = flag_value(argc, argv, &i);
             if (!v)
                 return CM_USAGE;
@@ -383,36 +394,41 @@ static int cmd_fake_host(cm_runtime *rt, int argc, char **argv)
     if (npos < 2)
         return usage_error(npos ? "fake host: missing NODE" : "fake host: missing FIXTURE and NODE", NULL);
     char err[1024] = "";
-    int rc = cm_fake_host(rt, pos[0], pos[1], at, stdout, err, sizeof err);
+    int rc = cm_fake_host(rt, pos[0], pos[1], at, reach, stdout, err, sizeof err);
     if (rc != CM_OK)
         fprintf(stderr, "cni-migrate: %s\n", err);
     return rc;
 }
 
-/* fake serve | fake host. */
+static int cmd_procedure(cm_runtime *rt, const char *name, int ndeferred, char **deferred, int argc, char **argv);
+
+/* fake serve | fake host | fake snapshot (the bundled lua/snapshot.lua). */
 static int cmd_fake(cm_runtime *rt, int argc, char **argv)
 {
     if (argc >= 1 && strcmp(argv[0], "serve") == 0)
         return cmd_fake_serve(rt, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "host") == 0)
         return cmd_fake_host(rt, argc - 1, argv + 1);
-    return usage_error("fake: expected 'serve' or 'host', got", argc ? argv[0] : "nothing");
+    if (argc >= 1 && strcmp(argv[0], "snapshot") == 0)
+        return cmd_procedure(rt, "snapshot", 0, NULL, argc - 1, argv + 1);
+    return usage_error("fake: expected 'serve', 'host' or 'snapshot', got", argc ? argv[0] : "nothing");
 }
 
 /* The commands, for telling a flag's value from the command that follows a flag. */
 static int is_command(const char *arg)
 {
-    static const char *const COMMANDS[] = {"migrate", "rollback", "preflight", "status", "run", "fake", "version", "help", NULL};
+    static const char *const COMMANDS[] = {"migrate", "rollback", "preflight", "status", "pause", "resume", "run",
+                                           "fake", "version", "help", NULL};
     for (const char *const *c = COMMANDS; *c; c++)
         if (strcmp(arg, *c) == 0)
             return 1;
     return 0;
 }
 
-/* The bundled procedure a command runs (migrate, rollback, preflight, status), or NULL. */
+/* The bundled procedure a command runs (migrate, rollback, preflight, status, pause, resume), or NULL. */
 static const char *procedure_of(const char *command)
 {
-    static const char *const PROCEDURES[] = {"migrate", "rollback", "preflight", "status", NULL};
+    static const char *const PROCEDURES[] = {"migrate", "rollback", "preflight", "status", "pause", "resume", NULL};
     for (const char *const *p = PROCEDURES; *p; p++)
         if (strcmp(command, *p) == 0)
             return command;

@@ -325,6 +325,11 @@ static int sim_done(cm_runtime *rt, cm_sim_run *sim, struct cm_run *r, int rc)
                        failed, failed == 1 ? "" : "s");
     if (cm_sim_run_lost(sim) && rc == CM_OK) /* nor one that dropped work it was given */
         rc = set_error(rt, CM_FAILED, "the simulation ran out of memory and lost queued work (logged above)");
+    const char *first;
+    long broken = cm_sim_run_violations(sim, &first);
+    if (broken && rc == CM_OK) /* the rehearsal did what the real run must never do */
+        rc = set_error(rt, CM_FAILED, "the rehearsal broke %ld safety invariant%s (logged above); the first %s",
+                       broken, broken == 1 ? "" : "s", first);
     return rc;
 }
 
@@ -364,6 +369,8 @@ static int run(cm_runtime *rt, const char *fixture, const struct cm_sim_opts *so
         cm_sim_run_install(sim, &r);
     int rc = b->fn ? run_c_body(rt, L, &r, b) : run_in_state(rt, L, &r, b->bundled, b->path, b->argc, b->argv);
     lua_sethook(L, NULL, 0, 0); /* an interrupt must not fire in finalizers */
+    if (sim)
+        cm_sim_run_watch(sim, NULL, NULL); /* its functions go with L */
     lua_close(L);
     cm_metrics_free(r.metrics); /* stops its server */
     if (sim && !b->fn)

@@ -7,6 +7,8 @@
 ---   --pods-per-node M     replicas of the "web" Deployment per worker (default 2)
 ---   --statefulset N       replicas of the "db" StatefulSet (default 0)
 ---   --api N               replicas of a second Deployment, "api" (default 0)
+---   --zones K             label the nodes topology.kubernetes.io/zone zone-a, zone-b, ... in turn
+---                         (default 0: no zone label)
 ---   --pdbs                PodDisruptionBudgets for web (minAvailable 50%), api (maxUnavailable 1)
 ---                         and db (maxUnavailable 1)
 ---   --canal               Canal instead of flannel (examples/manifests/canal.yaml)
@@ -23,7 +25,7 @@
 local json = require "cm.json"
 local yaml = require "cm.yaml"
 
-local opts = { nodes = 3, ["control-planes"] = 1, ["pods-per-node"] = 2, statefulset = 0, api = 0 }
+local opts = { nodes = 3, ["control-planes"] = 1, ["pods-per-node"] = 2, statefulset = 0, api = 0, zones = 0 }
 local flags = { pdbs = true, canal = true, ["calico-installed"] = true, ["old-manifest"] = true }
 local strings = { manifests = true, ["annotation-prefix"] = true }
 do
@@ -45,6 +47,10 @@ do
       end
       i = i + 1
    end
+end
+if opts.zones < 0 or opts.zones > 26 then
+   io.stderr:write("generate.lua: --zones: expected 0 to 26\n")
+   os.exit(2)
 end
 if opts.nodes < 1 or opts.nodes > 65000 or opts["control-planes"] > opts.nodes then
    io.stderr:write("generate.lua: need 1 <= --control-planes <= --nodes <= 65000\n")
@@ -127,6 +133,7 @@ for i = 1, opts.nodes do
    local mac = ("9e:3a:7c:%02x:%02x:%02x"):format(i >> 16 & 255, i >> 8 & 255, i & 255)
    local labels = { ["kubernetes.io/hostname"] = name, ["kubernetes.io/os"] = "linux",
       ["kubernetes.io/arch"] = "amd64", ["beta.kubernetes.io/os"] = "linux", ["beta.kubernetes.io/arch"] = "amd64" }
+   if opts.zones > 0 then labels["topology.kubernetes.io/zone"] = "zone-" .. string.char(97 + (i - 1) % opts.zones) end
    if cp then
       labels[CP_ROLE] = ""
       labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""

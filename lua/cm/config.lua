@@ -5,7 +5,9 @@
 local checks = require "cm.checks"
 local flannel = require "cm.flannel"
 local k8s = require "cm.k8s"
+local lock = require "cm.lock"
 local proc = require "cm.proc"
+local time = require "cm.time"
 
 local M = {}
 
@@ -48,21 +50,48 @@ M.OPTIONS = {
    { flag = "--json", kind = "bool", default = false, help = "preflight: the checks as JSON; status: the model" },
    { flag = "--watch", kind = "bool", default = false, help = "status: redraw on every change until done" },
    { flag = "--skip", kind = "checks", default = {}, help = "a check to pass over (repeatable, or a,b)" },
-   { flag = "--calico-ready-timeout", kind = "duration", default = 300,
+   { flag = "--max-unavailable", env = "CNI_MIGRATE_MAX_UNAVAILABLE", kind = "unavailable", default = { count = 1 },
+      help = "nodes in flight at once: N, or P% of the nodes (rounded down, at least 1)" },
+   { flag = "--max-unavailable-per-zone", env = "CNI_MIGRATE_MAX_UNAVAILABLE_PER_ZONE", kind = "count", default = 0,
+      help = "at most N of them in one topology.kubernetes.io/zone (0: no limit)" },
+   { flag = "--window-days", env = "CNI_MIGRATE_WINDOW_DAYS", kind = "days", default = false,
+      help = "days a node may start on: mon-fri, sat,sun (default: every day)" },
+   { flag = "--window-start", env = "CNI_MIGRATE_WINDOW_START", kind = "clock", default = false,
+      help = "HH:MM from which a node may start (with --window-end)" },
+   { flag = "--window-end", env = "CNI_MIGRATE_WINDOW_END", kind = "clock", default = false,
+      help = "HH:MM from which no node starts (before the start: the window crosses midnight)" },
+   { flag = "--window-time-zone", env = "CNI_MIGRATE_WINDOW_TIME_ZONE", kind = "zone", default = "UTC",
+      help = "the window's time zone, an IANA name (Europe/Berlin)" },
+   { flag = "--deadline", env = "CNI_MIGRATE_DEADLINE", kind = "deadline", default = false,
+      help = "no node starts after it: an RFC 3339 time, or a duration from the start" },
+   { flag = "--node-delay", env = "CNI_MIGRATE_NODE_DELAY", kind = "duration", default = 0,
+      help = "wait after each node before its slot takes the next" },
+   { flag = "--calico-ready-timeout", env = "CNI_MIGRATE_CALICO_READY_TIMEOUT", kind = "duration", default = 300,
       help = "longest wait for calico-node Ready on a node" },
-   { flag = "--drain-timeout", kind = "duration", default = 0, help = "longest drain (0: no limit)" },
-   { flag = "--pod-gone-timeout", kind = "duration", default = 300,
+   { flag = "--drain-timeout", env = "CNI_MIGRATE_DRAIN_TIMEOUT", kind = "duration", default = 0,
+      help = "longest drain (0: no limit)" },
+   { flag = "--drain-timeout-policy", env = "CNI_MIGRATE_DRAIN_TIMEOUT_POLICY", kind = "choice", default = "stop",
+      choices = { "stop", "hold" },
+      help = "when a drain times out: stop the run, or hold the node (uncordoned, on flannel) and go on" },
+   { flag = "--pod-gone-timeout", env = "CNI_MIGRATE_POD_GONE_TIMEOUT", kind = "duration", default = 300,
       help = "longest wait for flannel's pod (rollback: calico-node's) to leave a node" },
-   { flag = "--node-step-timeout", kind = "duration", default = 300,
+   { flag = "--node-step-timeout", env = "CNI_MIGRATE_NODE_STEP_TIMEOUT", kind = "duration", default = 300,
       help = "longest node script (flannel-cleanup, calico-check)" },
-   { flag = "--flannel-ready-timeout", kind = "duration", default = 300,
+   { flag = "--flannel-ready-timeout", env = "CNI_MIGRATE_FLANNEL_READY_TIMEOUT", kind = "duration", default = 300,
       help = "rollback: longest wait for flannel's pod Ready on a node" },
    { flag = "--remove-calico-state", kind = "bool", default = false,
       help = "rollback: also remove what the migration made in Calico's objects" },
+   { flag = "--report", kind = "string", default = "",
+      help = "migrate, rehearsal (--fake): write the rehearsal's report to this HTML file" },
+   { flag = "--seeds", kind = "int", default = 1, min = 1, max = 100,
+      help = "with --report: rehearse on this many seeds (from --seed on) for the duration's spread" },
+   { flag = "--no-invariants", kind = "bool", default = false,
+      help = "rehearsal (--fake): do not check the safety invariants (cm.invariants) after every change" },
    { flag = "--hooks", kind = "files", env = "CNI_MIGRATE_HOOKS", default = {},
       help = "a site hooks file (repeatable, or a,b; run in that order)" },
    { flag = "--metrics-port", kind = "int", min = 0, max = 65535, env = "CNI_MIGRATE_METRICS_PORT", default = -1,
       help = "serve Prometheus metrics on this port's /metrics (0: any free port; default: off)" },
+   { flag = "--reason", kind = "string", default = "", help = "pause: why (status shows it)" },
    { flag = "--help", kind = "bool", default = false, help = "this list" },
 }
 
@@ -88,6 +117,72 @@ function M.duration(s)
    end
    return total
 end
+
+local DAYS = { sun = 1, mon = 2, tue = 3, wed = 4, thu = 5, fri = 6, sat = 7 } -- os.date's wday
+for name, d in pairs { sunday = 1, monday = 2, tuesday = 3, wednesday = 4, thursday = 5, friday = 6, saturday = 7 } do
+   DAYS[name] = d
+end
+
+--- The operator's kinds (schedule, window, deadline): text -> value, or nil and why.
+M.KINDS = {
+   unavailable = function(text)
+      local n, pct = text:match("^(%d+)(%%?)$")
+      n = math.tointeger(tonumber(n))
+      if n and pct == "%" and n >= 1 and n <= 100 then return { percent = n } end
+      if n and pct == "" and n >= 1 then return { count = n } end
+      return nil, "expected a number of nodes (1 or more) or a percentage (1% to 100%)"
+   end,
+   count = function(text)
+      local n = math.tointeger(tonumber(text:match("^%d+$") and text or ""))
+      if n then return n end
+      return nil, "expected an integer, 0 or more"
+   end,
+   days = function(text)
+      local set = {}
+      for part in (text:lower() .. ","):gmatch("([^,]*),") do
+         local a, b = part:match("^%s*(%a+)%s*%-%s*(%a+)%s*$")
+         if not a then
+            a = part:match("^%s*(%a+)%s*$")
+            b = a
+         end
+         a, b = DAYS[a], DAYS[b]
+         if not (a and b) then return nil, "expected days such as mon-fri or sat,sun" end
+         set[a] = true
+         while a ~= b do
+            a = a % 7 + 1
+            set[a] = true
+         end
+      end
+      return set
+   end,
+   clock = function(text)
+      local h, m = text:match("^(%d%d?):(%d%d)$")
+      h, m = tonumber(h), tonumber(m)
+      if h and h < 24 and m < 60 then return h * 60 + m end
+      return nil, "expected a time of day HH:MM (00:00 to 23:59)"
+   end,
+   zone = function(text)
+      if time.civil(0, text) then return text end
+      return nil, "expected a time zone the system knows (UTC, Europe/Berlin, ...)"
+   end,
+   choice = function(text, s)
+      for _, c in ipairs(s.choices) do
+         if c == text then return text end
+      end
+      return nil, "expected " .. table.concat(s.choices, " or ")
+   end,
+   deadline = function(text)
+      local d = M.duration(text)
+      if d then return { after = d } end
+      local y, rest = text:match("^(%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.?%d*)(.*)$")
+      local sign, oh, om = (rest or ""):match("^([+-])(%d%d):(%d%d)$")
+      local at = y and (rest == "Z" or sign) and lock.epoch(y .. "Z")
+      if at then
+         return { at = at - (sign and (sign == "+" and 1 or -1) * (tonumber(oh) * 3600 + tonumber(om) * 60) or 0) }
+      end
+      return nil, "expected an RFC 3339 time (2026-12-08T06:00:00Z) or a duration from the start (4h)"
+   end,
+}
 
 local function is_cidr(s, v6)
    local addr, len = s:match("^([%x:.]+)/(%d+)$")
@@ -140,6 +235,7 @@ function M.convert(s, text)
       if d then return d end
       return nil, "expected a duration (90, 90s, 5m, 1h30m)"
    end
+   if M.KINDS[k] then return M.KINDS[k](text, s) end
    local n = math.tointeger(tonumber(text:match("^%-?%d+$") and text or ""))
    if k == "port" then
       if n and n >= 1 and n <= 65535 then return n end
@@ -182,6 +278,7 @@ function M.parse(args, getenv)
       end
    end
    local from_env = {}
+   cfg.opt_sources = {} -- key -> "flag --x" | "environment variable X", for messages
    for _, o in ipairs(M.OPTIONS) do
       local key = o.flag:sub(3):gsub("-", "_")
       cfg.opts[key] = (o.kind == "checks" or o.kind == "files") and {} or o.default
@@ -194,7 +291,7 @@ function M.parse(args, getenv)
          else
             for item in text:gmatch("[^,]+") do table.insert(cfg.opts[key], item) end
          end
-         from_env[key] = true
+         from_env[key], cfg.opt_sources[key] = true, "environment variable " .. o.env
       end
    end
    local flags, i = by_flag(), 1
@@ -228,9 +325,18 @@ function M.parse(args, getenv)
          if from_env[key] then cfg.opts[key], from_env[key] = {}, nil end -- the flag wins over the variable
          for item in v:gmatch("[^,]+") do table.insert(cfg.opts[key], item) end
       else
-         cfg.opts[s.flag:sub(3):gsub("-", "_")] = v
+         local key = s.flag:sub(3):gsub("-", "_")
+         cfg.opts[key], cfg.opt_sources[key] = v, "flag " .. name
       end
       i = i + 1
+   end
+   local o, src = cfg.opts, cfg.opt_sources
+   if (o.window_start == false) ~= (o.window_end == false) then
+      local given = o.window_start and "window_start" or "window_end"
+      return nil, ("%s: a window needs both --window-start and --window-end"):format(src[given]), "Usage"
+   end
+   if o.window_start and o.window_start == o.window_end then
+      return nil, ("%s and %s: the same time, an empty window"):format(src.window_start, src.window_end), "Usage"
    end
    return cfg
 end
@@ -290,6 +396,8 @@ end
 --- How every procedure starts: its flags and variables parsed (a malformed one is a usage error
 --- naming it), --help printed, and a client at kube-controller-manager's rate (20/s, burst 40, not
 --- client-go's 5/10); no kubeconfig, or a malformed one, is a usage error before anything is sent.
+--- In a rehearsal (--fake) the safety invariants are checked from here on (cm.invariants), with
+--- the run's --max-unavailable as the most nodes it may cordon, unless --no-invariants.
 ---@param command string the procedure's name, for messages and --help
 ---@param args string[] the procedure's arguments
 ---@param getenv fun(name: string): string|nil
@@ -304,6 +412,9 @@ function M.start(command, args, getenv)
    end
    local c, cerr = k8s.client { qps = 20, burst = 40 }
    if not c then proc.usage("%s: %s", command, cerr) end
+   if not cfg.opts.no_invariants and (c:info().source or ""):match("^fake") then -- a rehearsal
+      require("cm.invariants").watch { max_unavailable = cfg.opts.max_unavailable }
+   end
    return cfg, c
 end
 

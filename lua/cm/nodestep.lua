@@ -66,7 +66,42 @@ function M.start(ctx, n, step)
       if a[M.ANN_STEP] ~= step then
          p.metadata.annotations[M.ANN_STEP], p.metadata.annotations[M.ANN_STEP_AT], todo = step, time.rfc3339(), true
       end
+      if a[M.ANN_FAILED] then p.metadata.annotations[M.ANN_FAILED], todo = json.null, true end
       return todo and p or nil
+   end)
+end
+
+--- Removes the failed mark of a node whose migration resumes past its start (M.start does it
+--- otherwise; a health hook's mark is cm.hooks' to clear).
+function M.clear_failed(ctx, n)
+   return M.patch_node(ctx, n, function(cur)
+      local f = (cur.metadata.annotations or {})[M.ANN_FAILED]
+      if not f or f:match("^health: ") then return nil end
+      return { metadata = { annotations = { [M.ANN_FAILED] = json.null } } }
+   end)
+end
+
+--- Marks a node failed: "STEP: message" (the message's first line).
+---@return table|nil node, string|nil message, string|nil code
+function M.failed(ctx, name, step, message)
+   local line = tostring(message):match("^[^\n]*"):sub(1, 500)
+   return ctx.c:patch(node_ref(name), { metadata = { annotations = {
+      [M.ANN_FAILED] = ("%s: %s"):format(step or "start", line) } } }, { type = "merge" })
+end
+
+--- Puts a node whose drain timed out back as it was (uncordoned if the cordon was ours, not in
+--- progress, no step) and marks it held: the drain timeout's "hold" policy.
+function M.hold_back(ctx, n, reason)
+   return M.patch_node(ctx, n, function(cur)
+      local a = cur.metadata.annotations or {}
+      local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null }, annotations = {
+         [M.ANN_STEP] = json.null, [M.ANN_STEP_AT] = json.null, [M.ANN_HELD] = reason,
+         [M.ANN_HELD_AT] = time.rfc3339() } } }
+      if a[M.ANN_CORDONED] then
+         p.spec = { unschedulable = json.null }
+         p.metadata.annotations[M.ANN_CORDONED] = json.null
+      end
+      return p
    end)
 end
 
@@ -127,13 +162,23 @@ end
 --- Runs one step, timed: the timeline line and the step's duration, reported to cm.progress (its
 --- Event, metrics, the live line; a step that raises is reported and raises on), between the
 --- site's before_step and after_step hooks (cm.hooks; node() gives them the Node as last read).
+--- With ctx.bars (a list, for the report) also {node, step, t0, t1, text, failed} of each step, the
+--- one that failed too.
 function M.timed(ctx, name, step, fn, node)
+   if name then -- where each node is, for the failed annotation
+      ctx.at = ctx.at or {}
+      ctx.at[name] = step
+   end
    local progress = require "cm.progress" -- (cm.hooks and cm.progress require this module)
    require("cm.hooks").around(ctx, node, step, function()
       local t0 = time.now()
       progress.begin(ctx, name, step)
       local ok, text = pcall(fn)
       local d = time.now() - t0
+      if ctx.bars then
+         ctx.bars[#ctx.bars + 1] = { node = name, step = step, t0 = t0, t1 = t0 + d, failed = not ok,
+            text = ok and text or tostring(text) }
+      end
       if not ok then
          progress.finish(ctx, name, step, d, nil, tostring(text))
          error(text, 0)
@@ -152,16 +197,29 @@ function M.need(what, v, msg, code)
 end
 
 --- Drains the node as kubectl drain --force --ignore-daemonsets --delete-emptydir-data (never the
---- controller's own pod); PDBs that held it up go to ctx.blocked. The timeline text.
-function M.drain(ctx, name)
+--- controller's own pod); PDBs that held it up go to ctx.blocked. The timeline text; or, when
+--- it timed out and may_hold (the "hold" policy), nil and why.
+function M.drain(ctx, name, may_hold)
    local report = {}
+   local holds = ctx.holds and {} -- pod -> {node, pdb, pod, t0, t1}: how long a PDB held it (the report)
+   local function progress(ev)
+      local h = holds[ev.pod]
+      if ev.event == "blocked" and ev.pdb and not h then
+         h = { node = name, pdb = ev.pdb, pod = ev.pod, t0 = time.now() }
+         holds[ev.pod] = h
+         ctx.holds[#ctx.holds + 1] = h
+      end
+      if h then h.t1 = time.now() end
+   end
    local res, msg, code = ctx.node.drain(ctx.c, name, { force = true, ignore_daemonsets = true,
       delete_emptydir_data = true, cordon = false, timeout = ctx.cfg.opts.drain_timeout, report = report,
-      relist = false }) -- pods bound to the node during the drain: the delete-pods step deletes them
+      relist = false, -- pods bound to the node during the drain: the delete-pods step deletes them
+      on_progress = holds and progress or nil })
    for _, b in ipairs(report.blocked or {}) do
       ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
          tostring(b.pod))
    end
+   if not res and code == "Timeout" and may_hold then return nil, tostring(msg) end
    M.need("node " .. name .. ": drain", res, msg, code)
    require("cm.progress").evicted(ctx, #(res.evicted or {}))
    return ("%d evicted, %d deleted"):format(#(res.evicted or {}), #(res.deleted or {}))
@@ -170,7 +228,7 @@ end
 --- Migrates one node, from whatever state it is in.
 ---@param ctx table {c, cfg, snap, node (cm.node), step, durations, blocked}
 ---@param n table the Node as last read
----@return string outcome "migrated" | "already"
+---@return string outcome "migrated" | "already" | "held" (the drain timed out under the "hold" policy)
 function M.migrate(ctx, n)
    local node, v, o = ctx.node, ctx.cfg.values, ctx.cfg.opts
    local need, label, selector_of = M.need, M.label, M.selector_of
@@ -181,6 +239,7 @@ function M.migrate(ctx, n)
    if net == "calico" and not busy then return "already" end
    local fds = ctx.snap.flannel_ds
    local canal = ctx.snap.flannel_info.canal
+   if net == "none" or net == "calico" then n = M.clear_failed(ctx, n) end
    if net ~= "calico" then
       if net ~= "none" then
          timed(ctx, name, "cordon", function()
@@ -190,7 +249,19 @@ function M.migrate(ctx, n)
                or "in progress; cordoned"
          end)
       end
-      timed(ctx, name, "drain", function() return M.drain(ctx, name) end)
+      local held -- the drain timed out under the "hold" policy (only while the node is still on flannel)
+      timed(ctx, name, "drain", function()
+         local text, why = M.drain(ctx, name, net ~= "none" and o.drain_timeout_policy == "hold")
+         held = why
+         return text or ("timed out after %gs: %s"):format(o.drain_timeout, why)
+      end)
+      if held then
+         timed(ctx, name, "held", function()
+            n = M.hold_back(ctx, n, ("drain timed out after %gs (--drain-timeout-policy hold)"):format(o.drain_timeout))
+            return "uncordoned, back on flannel, held; the run goes on without it"
+         end)
+         return "held"
+      end
       if net ~= "none" then
          timed(ctx, name, "label-none", function()
             n = label(ctx, n, "none", "label-none")

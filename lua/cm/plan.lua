@@ -71,17 +71,21 @@ function M.state(n)
    return net or "flannel", busy
 end
 
---- The order nodes migrate in: workers by name, then control-plane nodes by name, then the node
+--- The order nodes migrate in: a node a stopped run left in progress first (it is cordoned
+--- already: starting another beside it would take two nodes out at once, as a rollback after a
+--- migration killed half-way did), then workers by name, control-plane nodes by name, and the node
 --- the controller runs on (POD_NODE_NAME), so that a restart retries the same node first and the
 --- controller's own node goes last.
 ---@param nodes table[] Nodes
 ---@param pod_node string|nil
 ---@return string[] names
 function M.order(nodes, pod_node)
-   local workers, cps, own = {}, {}, nil
+   local workers, cps, own, busy = {}, {}, nil, {}
    for _, n in ipairs(nodes) do
       local name = n.metadata.name
-      if name == pod_node then
+      if select(2, M.state(n)) then
+         busy[#busy + 1] = name
+      elseif name == pod_node then
          own = name
       elseif cluster.is_control_plane(n) then
          cps[#cps + 1] = name
@@ -89,22 +93,27 @@ function M.order(nodes, pod_node)
          workers[#workers + 1] = name
       end
    end
+   table.sort(busy)
    table.sort(workers)
    table.sort(cps)
-   for _, name in ipairs(cps) do workers[#workers + 1] = name end
-   if own then workers[#workers + 1] = own end
-   return workers
+   for _, name in ipairs(workers) do busy[#busy + 1] = name end
+   for _, name in ipairs(cps) do busy[#busy + 1] = name end
+   if own then busy[#busy + 1] = own end
+   return busy
 end
 
 --- The timeline's line printer: time (virtual in a rehearsal), seconds since t0, node (or
 --- "cluster"), step, what happened; nothing when text is nil. With --log-format json each line is
 --- a log line instead (stderr, JSON: time, level "info", msg = what happened, node, step, elapsed).
+--- With events (a list, for the report) each line is also kept there as {t, node, step, text}.
 ---@param t0 number time.now() at the start
+---@param events table[]|nil
 ---@return fun(name: string, node: string|nil, text: string|nil)
-function M.timeline(t0)
+function M.timeline(t0, events)
    local as_log = log.format() == "json"
    return function(name, node, text)
       if not text then return end
+      if events then events[#events + 1] = { t = time.now(), node = node, step = name, text = text } end
       if as_log then
          local elapsed = math.floor((time.now() - t0) * 10 + 0.5) / 10
          log.info(text, { node = node or "cluster", step = name, elapsed = elapsed })

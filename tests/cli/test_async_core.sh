@@ -96,4 +96,47 @@ run "$CNI_MIGRATE" --fake "$F" run "$TMP/fifty.lua"
 expect_rc 0
 expect_out '^resumed 50 tasks in event order; depth now 0, max 1; virtual 10\.55 s$'
 expect_out '^a wait that cannot yield raises$'
+
+# a node operation in a task finds its handle under what the task's wait pushed: drain's report and
+# its on_progress callback (which waits itself) work there as on the main thread (they raised
+# "attempt to index a nil value" in a task)
+cat >"$TMP/drain_task.lua" <<'LUA'
+local k8s = require "cm.k8s"
+local node = require "cm.node"
+local task = require "cm.task"
+local time = require "cm.time"
+local c = assert(k8s.client { qps = -1 })
+local events = 0
+local t = task.spawn(function()
+   local report = {}
+   local r = assert(node.drain(c, "worker-1", { ignore_daemonsets = true, delete_emptydir_data = true,
+      report = report, on_progress = function() events = events + 1; time.sleep(0.01) end }))
+   return #r.evicted, #report.evicted
+end)
+local a, b = t:wait()
+assert(a, b)
+print(("drained in a task: %d evicted, report %d, %d progress events"):format(a, b, events))
+LUA
+run "$CNI_MIGRATE" --fake "$F" run "$TMP/drain_task.lua"
+expect_rc 0
+expect_out '^drained in a task: 3 evicted, report 3, [1-9][0-9]* progress events$'
+
+# task.signal: every waiter wakes at the notify's time; a wait with a timeout ends with Timeout
+cat >"$TMP/signal.lua" <<'LUA'
+local task = require "cm.task"
+local time = require "cm.time"
+local s, t0, got = task.signal(), time.now(), {}
+for i = 1, 3 do
+   task.spawn(function() assert(s:wait()) got[#got + 1] = ("w%d@%.1f"):format(i, time.now() - t0) end)
+end
+task.spawn(function() time.sleep(2) s:notify() end)
+assert(s:wait(5) == true)
+local ok, msg, code = s:wait(1)
+assert(ok == nil and code == "Timeout", msg)
+task.yield()
+print(table.concat(got, " ") .. (" then a timeout at %.1f"):format(time.now() - t0))
+LUA
+run "$CNI_MIGRATE" --fake "$F" run "$TMP/signal.lua"
+expect_rc 0
+expect_out '^w1@2\.0 w2@2\.0 w3@2\.0 then a timeout at 3\.0$'
 done_ok

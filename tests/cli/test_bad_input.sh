@@ -57,6 +57,7 @@ fx ann_vni "s/backend-data: '{\"VNI\":1,/backend-data: '{\"VNI\":\"x\",/"
 fx yaml_syntax '20s/$/: : :/'
 fx yaml_tab '20s/^ /\t/'
 fx noname '0,/^    name: /{/^    name: /d}'
+fx badann '0,/^    annotations:$/s/^    annotations:$/    annotations:\n      bad key!: x/'
 printf 'apiVersion: cni-migrate.dev/v1alpha1\nkind: FakeCluster\nspec:\n  bogus: 1\n' > "$D/fc_field.yaml"
 printf 'apiVersion: cni-migrate.dev/v1alpha1\nkind: FakeCluster\nspec:\n  faults:\n    requests:\n    - {error: 500, verbs: [lst]}\n' > "$D/fc_verb.yaml"
 printf 'apiVersion: cni-migrate.dev/v1alpha1\nkind: FakeCluster\nspec:\n  faults:\n    requests:\n    - {error: 500, rate: 2}\n' > "$D/fc_rate.yaml"
@@ -159,6 +160,7 @@ kc-context         | - | --kubeconfig @K --context nosuch migrate | .*context.*n
 fx-yaml-syntax     | - | --fake @D/yaml_syntax.yaml migrate | .*yaml_syntax\.yaml:20.*
 fx-yaml-tab        | - | --fake @D/yaml_tab.yaml migrate | .*yaml_tab\.yaml:20.*
 fx-noname          | - | --fake @D/noname.yaml migrate | .*noname\.yaml:[0-9]+.*name.*
+fx-badann          | - | --fake @D/badann.yaml migrate | .*badann\.yaml:[0-9]+: [A-Za-z]+ "[a-z0-9-]+" is invalid: metadata\.annotations: Invalid value: "bad key!": name part must consist of.*
 fx-nokind          | - | --fake @D/nokind.yaml migrate | .*nokind\.yaml:1.*kind.*
 fx-dupnode         | - | --fake @D/dupnode.yaml migrate | .*dupnode\.yaml:[0-9]+.*
 fx-fc-field        | - | --fake @D/fixture_fc_field.yaml migrate | .*fixture_fc_field\.yaml:[0-9]+.*bogus.*

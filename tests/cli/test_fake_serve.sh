@@ -13,10 +13,10 @@ fi
 
 run "$B" fake
 expect_rc 2
-expect_out "^cni-migrate: fake: expected 'serve' or 'host', got 'nothing'"
+expect_out "^cni-migrate: fake: expected 'serve', 'host' or 'snapshot', got 'nothing'"
 run "$B" fake frob
 expect_rc 2
-expect_out "^cni-migrate: fake: expected 'serve' or 'host', got 'frob' "
+expect_out "^cni-migrate: fake: expected 'serve', 'host' or 'snapshot', got 'frob' "
 run "$B" fake serve
 expect_rc 2
 expect_out '^cni-migrate: fake serve: missing FIXTURE'

@@ -23,6 +23,12 @@ export HOOK_TRACE="$dir/trace.txt"
 nodes() {
     "$B" --fake "$1" --log-level warn run "$NODES" >"$dir/nodes.txt" 2>&1 || fail "reading the nodes of $1"
 }
+# patch IN.yaml OUT.yaml KIND NAMESPACE|- NAME JSON: a merge patch on the saved cluster (set-up)
+patch() {
+    in=$1 out=$2
+    shift 2
+    "$B" --fake "$in" --fake-save "$out" --log-level warn run "$PATCH" "$@" || fail "patching $*"
+}
 expect_node() {
     grep -Eq -- "$1" "$dir/nodes.txt" || { fail "no node line matches: $1"; cat "$dir/nodes.txt" >&2; }
 }
@@ -103,7 +109,7 @@ grep -q "^on_failure migrate: hook after_step ($dir/fail\.lua:4): worker-2 is dr
 grep -q '^before_step worker-3' "$HOOK_TRACE" && fail "the run went on after the failing hook"
 nodes "$dir/stopped.yaml"
 expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=-$'
-expect_node '^worker-2 net=flannel busy=true unsched=true step=cordon held=- failed=-$'
+expect_node "^worker-2 net=flannel busy=true unsched=true step=cordon held=- failed=drain: hook after_step \\($dir/fail\\.lua:4\\): worker-2 is drained: stop here\$"
 expect_node '^worker-3 net=flannel busy=- unsched=false step=-'
 expect_node '^flannel DaemonSet: there$'
 rm -f "$HOOK_TRACE"
@@ -190,11 +196,11 @@ check_order 'nodes[3] = 7 return nodes' 'returned a number at \[3\], not a Node 
 
 # 5. hold (examples/hooks/hold-by-label.lua): the node stays on flannel, annotated; the others are
 # migrated; the run cannot complete (exit 1 naming it); without the label, the rerun completes
-"$B" --fake "$F" --fake-save "$dir/labelled.yaml" --log-level warn run "$PATCH" Node - worker-2 \
-    '{"metadata":{"labels":{"cni-migrate.dev/hold":"db-maintenance"}}}' || fail "labelling worker-2"
+patch "$F" "$dir/labelled.yaml" Node - worker-2 \
+    '{"metadata":{"labels":{"cni-migrate.dev/hold":"db-maintenance"}}}'
 run "$B" --fake "$dir/labelled.yaml" --fake-save "$dir/held.yaml" migrate --hooks "$E/hold-by-label.lua"
 expect_rc 1
-expect_out "^cni-migrate: migrate: 1 node\(s\) held by the site's hooks, still on flannel: worker-2 \(label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*examples/hooks/hold-by-label\.lua:14\)\)\. The migration cannot complete until they move: run it again once they are no longer held \(3 node\(s\) migrated in this run\)$"
+expect_out "^cni-migrate: migrate: 1 node\(s\) held, still on flannel: worker-2 \(label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*examples/hooks/hold-by-label\.lua:14\)\)\. The migration cannot complete until they move: run it again once they are no longer held \(3 node\(s\) migrated in this run\)$"
 expect_out ' worker-2 +held +label cni-migrate\.dev/hold=db-maintenance'
 nodes "$dir/held.yaml"
 expect_node '^worker-2 net=flannel busy=- unsched=false step=- held=label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*hold-by-label\.lua:14\) failed=-$'
@@ -204,8 +210,8 @@ run "$B" --fake "$dir/held.yaml" --log-level warn status
 expect_rc 0
 expect_out '^Nodes: 3 done, 0 in flight, 1 held, 0 failed, 0 left \(of 4\)$'
 expect_out '^worker-2 +held +- +[0-9TZ:-]+ \([0-9]+s ago\) +label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*hold-by-label\.lua:14\)$'
-"$B" --fake "$dir/held.yaml" --fake-save "$dir/unlabelled.yaml" --log-level warn run "$PATCH" Node - worker-2 \
-    '{"metadata":{"labels":{"cni-migrate.dev/hold":null}}}' || fail "unlabelling worker-2"
+patch "$dir/held.yaml" "$dir/unlabelled.yaml" Node - worker-2 \
+    '{"metadata":{"labels":{"cni-migrate.dev/hold":null}}}'
 run "$B" --fake "$dir/unlabelled.yaml" --fake-save "$dir/end.yaml" migrate --hooks "$E/hold-by-label.lua"
 expect_rc 0
 expect_out '^Migrated 1 node\(s\) to Calico'
@@ -213,8 +219,8 @@ nodes "$dir/end.yaml"
 [ "$(grep -c 'net=- busy=- unsched=false step=done held=- failed=-$' "$dir/nodes.txt")" -eq 4 ] || fail "after the hold"
 
 # and in a rollback: the held node stays on Calico, the others go back to flannel
-"$B" --fake "$dir/migrated.yaml" --fake-save "$dir/rb-labelled.yaml" --log-level warn run "$PATCH" Node - worker-2 \
-    '{"metadata":{"labels":{"cni-migrate.dev/hold":"db-maintenance"}}}' || fail "labelling worker-2"
+patch "$dir/migrated.yaml" "$dir/rb-labelled.yaml" Node - worker-2 \
+    '{"metadata":{"labels":{"cni-migrate.dev/hold":"db-maintenance"}}}'
 run "$B" --fake "$dir/rb-labelled.yaml" --fake-save "$dir/rb-held.yaml" rollback --hooks "$E/hold-by-label.lua"
 expect_rc 1
 expect_out "^cni-migrate: rollback: 1 node\(s\) held by the site's hooks, not rolled back: worker-2 \(label cni-migrate\.dev/hold=db-maintenance \(hook hold, .*hold-by-label\.lua:14\)\)\. The rollback cannot complete until they move: run it again once they are no longer held \(3 node\(s\) rolled back in this run\)$"
@@ -226,8 +232,8 @@ expect_node '^worker-2 net=calico busy=- unsched=false step=rollback-label-calic
 # 6. one zone at a time (examples/hooks/zone-order.lua)
 cp "$F" "$dir/zones.yaml"
 for nz in worker-1:b worker-2:b worker-3:a control-plane-1:a; do
-    "$B" --fake "$dir/zones.yaml" --fake-save "$dir/zones.yaml" --log-level warn run "$PATCH" Node - "${nz%:*}" \
-        "{\"metadata\":{\"labels\":{\"topology.kubernetes.io/zone\":\"${nz#*:}\"}}}" || fail "zone label"
+    patch "$dir/zones.yaml" "$dir/zones.yaml" Node - "${nz%:*}" \
+        "{\"metadata\":{\"labels\":{\"topology.kubernetes.io/zone\":\"${nz#*:}\"}}}"
 done
 run "$B" --fake "$dir/zones.yaml" migrate --hooks "$E/zone-order.lua"
 expect_rc 0
@@ -269,8 +275,8 @@ HEALTH_DEPLOYMENT=apps/web run "$B" --fake "$F" migrate --hooks "$dir/scale.lua"
 expect_rc 0
 expect_out 'health: Deployment ready deployment=apps/web node=worker-1 replicas="8/8 available, 8 updated" waited=[1-9][0-9]*\.[0-9]s$'
 # a Deployment that cannot come back: its pods need a node that no node is (a nodeSelector)
-"$B" --fake "$F" --fake-save "$dir/stuck.yaml" --log-level warn run "$PATCH" Deployment apps web \
-    '{"spec":{"template":{"spec":{"nodeSelector":{"no-such":"label"}}}}}' || fail "patching apps/web"
+patch "$F" "$dir/stuck.yaml" Deployment apps web \
+    '{"spec":{"template":{"spec":{"nodeSelector":{"no-such":"label"}}}}}'
 HEALTH_DEPLOYMENT=apps/web HEALTH_TIMEOUT=60 run "$B" --fake "$dir/stuck.yaml" migrate --hooks "$E/deployment-health.lua"
 expect_rc 1
 expect_out '^cni-migrate: migrate: hook health \(.*deployment-health\.lua:[0-9]+\) returned false: Deployment apps/web: [0-9]+/6 available, [0-9]+ updated after 60s \(node worker-1\)$'

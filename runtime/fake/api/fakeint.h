@@ -126,6 +126,11 @@ int cm_fake_crd_serve(cm_fake *f, const cJSON *crd, char *err, size_t errsize);
 /* Validates a custom object against its kind's schema; fills a 422 Status or returns NULL. */
 cJSON *cm_fake_validate(const cm_kind *k, const cJSON *obj);
 
+/* What a create or an update checks (write.c): metadata (validate.h), the checks of the built-in
+ * kinds that clients meet most, a custom kind's schema; a 422 Status or NULL. Fixtures are loaded
+ * through it too, so an object the server would refuse is not loaded to fail every later write. */
+cJSON *cm_fake_validate_write(const cm_kind *k, const cJSON *obj);
+
 /*
  * ?fieldValidation on the object of a create, update or patch (fields.c): its
  * unknown fields are dropped and duplicates keep their last value; under

@@ -290,7 +290,7 @@ static int load_one(struct loader *ld, const struct item *it)
         cJSON_Delete(copy); /* name and ns point into it */
         return -1;
     }
-    cJSON *invalid = (k->flags & CM_KIND_CUSTOM) ? cm_fake_validate(k, copy) : NULL;
+    cJSON *invalid = cm_fake_validate_write(k, copy); /* what a create checks */
     if (invalid) {
         failf(ld, it->line, "%s", status_message(invalid));
         cJSON_Delete(invalid);

@@ -144,8 +144,7 @@ static int check_type(struct call *c, cJSON *obj)
 
 /* ---- validation ---- */
 
-/* The checks of the built-in kinds that clients meet most; a 422 Status or NULL. */
-static cJSON *validate(const cm_kind *k, const cJSON *obj)
+cJSON *cm_fake_validate_write(const cm_kind *k, const cJSON *obj)
 {
     const char *name = cm_meta_str(obj, "name");
     cJSON *st = cm_status_invalid(k, name ? name : "");
@@ -490,7 +489,7 @@ static int prepare_create(struct call *c, cJSON *obj)
     } else {
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
     }
-    cJSON *invalid = validate(c->kind, obj);
+    cJSON *invalid = cm_fake_validate_write(c->kind, obj);
     if (invalid) {
         cm_reply_status(c, invalid);
         return 0;
@@ -726,7 +725,7 @@ static void update_object(struct call *c, cm_obj *o, cJSON *next, int code, int 
     if (!status_only)
         cm_fake_apps_defaults(c->kind, next);
     cm_set_str(cm_meta(next), "resourceVersion", have);
-    cJSON *invalid = validate(c->kind, next);
+    cJSON *invalid = cm_fake_validate_write(c->kind, next);
     if (invalid) {
         cm_reply_status(c, invalid);
         cJSON_Delete(next);

@@ -11,6 +11,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,8 +196,37 @@ int cm_fake_serve(cm_runtime *rt, const struct cm_serve_opts *o, cm_serve_ready_
 struct host_cmd {
     const char *node;
     int64_t at;
+    int reach; /* --reach: the dataplane model's verdicts instead of the host */
     FILE *out;
 };
+
+/* --reach: writes require("cm.dataplane").report(node)'s lines to out. */
+static int reach_lines(struct cm_run *run, const struct host_cmd *c, char *err, size_t errsize)
+{
+    lua_State *L = run->L;
+    int top = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cm.dataplane");
+    int rc = cm_pcall(L, 1, 1);
+    if (rc == LUA_OK) {
+        lua_getfield(L, -1, "report"); /* [dataplane, report] */
+        lua_pushstring(L, c->node);
+        rc = cm_pcall(L, 1, 1); /* [dataplane, lines] */
+    }
+    if (rc != LUA_OK) {
+        snprintf(err, errsize, "fake host --reach: %s", lua_tostring(L, -1));
+        lua_settop(L, top);
+        return CM_FAILED;
+    }
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        fprintf(c->out, "%s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_settop(L, top);
+    return fflush(c->out) == 0 ? CM_OK : (snprintf(err, errsize, "writing: %s", strerror(errno)), CM_FAILED);
+}
 
 static int host_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, size_t errsize)
 {
@@ -213,6 +243,8 @@ static int host_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, s
     cm_host *h = cm_sim_run_host(sim, c->node);
     if (!h)
         return snprintf(err, errsize, "fake host: node '%s' was deleted in the simulation", c->node), CM_FAILED;
+    if (c->reach)
+        return reach_lines(run, c, err, errsize);
     char *text = cm_json_print_pretty(cm_host_json(h));
     if (!text)
         return snprintf(err, errsize, "out of memory"), CM_FAILED;
@@ -221,10 +253,10 @@ static int host_body(struct cm_run *run, cm_sim_run *sim, void *ud, char *err, s
     return ok ? CM_OK : (snprintf(err, errsize, "writing the host: %s", strerror(errno)), CM_FAILED);
 }
 
-int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, FILE *out, char *err,
-                 size_t errsize)
+int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, int reach, FILE *out,
+                 char *err, size_t errsize)
 {
-    struct host_cmd c = {.node = node, .at = at, .out = out};
+    struct host_cmd c = {.node = node, .at = at, .reach = reach, .out = out};
     struct cm_sim_opts so = {.clock = CM_CLOCK_VIRTUAL};
     int rc = cm_runtime_run_sim(rt, fixture, &so, host_body, &c);
     if (rc != CM_OK)

@@ -48,10 +48,12 @@ int cm_fake_serve(cm_runtime *rt, const struct cm_serve_opts *o, cm_serve_ready_
 /*
  * Simulates the cluster of fixture on the virtual clock for `at` ns (less
  * when nothing is left to happen), then writes node's simulated host to out
- * as JSON (two-space indented). CM_USAGE for a bad fixture or an unknown
- * node, CM_FAILED when the simulation's agents failed; why in err.
+ * as JSON (two-space indented), or with reach the dataplane model's verdicts
+ * from node's pods to every other pod and back (lua/cm/dataplane.lua, one
+ * line each). CM_USAGE for a bad fixture or an unknown node, CM_FAILED when
+ * the simulation's agents failed; why in err.
  */
-int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, FILE *out, char *err,
-                 size_t errsize);
+int cm_fake_host(cm_runtime *rt, const char *fixture, const char *node, int64_t at, int reach, FILE *out,
+                 char *err, size_t errsize);
 
 #endif

@@ -37,6 +37,12 @@ struct cm_sim_run {
     long crash_after;    /* --fault crash:afterWrites=N, 0 for none */
     int crashed;         /* the crash happened: the script is dead, its requests go nowhere */
     int saved;           /* the state was saved (at the crash) */
+    cm_sim_watch_fn watch; /* told of every change (cm.fake.on_change), or NULL */
+    void *watch_ud;
+    int watch_sub;       /* its store subscription, or -1 */
+    int watching;        /* inside watch: the cluster must not be written */
+    long violations;     /* safety invariants broken (cm_sim_run_violation) */
+    char *first_violation;
     cm_podproc *procs;   /* fake serve --run-image: that image's pods run as processes, or NULL */
 };
 
@@ -224,7 +230,7 @@ cm_sim_run *cm_sim_run_new(const char *fixture, const struct cm_sim_opts *o, cha
     }
     cm_sim_run *s = calloc(1, sizeof *s);
     if (s) {
-        *s = (cm_sim_run){.sub = -1, .fixture = strdup(fixture)};
+        *s = (cm_sim_run){.sub = -1, .watch_sub = -1, .fixture = strdup(fixture)};
         s->loop = new_loop(o);
         s->fake = s->loop ? cm_fake_new(s->loop) : NULL;
     }
@@ -364,9 +370,7 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
     const char *event = ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync";
     char *err = cm_fake_agent_on_pod(s->run->L, node, pod, event);
     if (err) {
-        s->agent_errors++;
-        cm_log_field f = {.key = "node", .value = node};
-        cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), err, &f, 1);
+        cm_sim_run_agent_failed(s, node, err);
         free(err);
     }
 }
@@ -394,6 +398,64 @@ cm_sim *cm_sim_run_sim(const cm_sim_run *s)
 int cm_sim_run_agent_errors(const cm_sim_run *s)
 {
     return s->agent_errors;
+}
+
+void cm_sim_run_agent_failed(cm_sim_run *s, const char *node, const char *err)
+{
+    s->agent_errors++;
+    cm_log_field f = {.key = "node", .value = node};
+    cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), err, &f, node ? 1 : 0);
+}
+
+/* The store's subscriber while a watch is set: hands the change on, flagged as a read-only moment. */
+static void watch_event(void *ud, const cm_event *ev)
+{
+    cm_sim_run *s = ud;
+    if (!s->watch || s->watching)
+        return; /* a change made inside the watch (it must make none) is not handed back to it */
+    s->watching = 1;
+    s->watch(s->watch_ud, ev);
+    s->watching = 0;
+}
+
+void cm_sim_run_watch(cm_sim_run *s, cm_sim_watch_fn fn, void *ud)
+{
+    s->watch = fn;
+    s->watch_ud = ud;
+    if (fn && s->watch_sub < 0)
+        s->watch_sub = cm_store_subscribe(cm_fake_store(s->fake), watch_event, s);
+}
+
+int cm_sim_run_watching(const cm_sim_run *s)
+{
+    return s->watching;
+}
+
+void cm_sim_run_violation(cm_sim_run *s, const char *message)
+{
+    char at[80], ts[40];
+    cm_log_format_time(ts, sizeof ts, cm_loop_wall(s->loop));
+    snprintf(at, sizeof at, "at %s (+%.1fs)", ts, (double)cm_loop_now(s->loop) / 1e9);
+    cm_log_field f = {.key = "at", .value = at};
+    size_t n = strlen(message) + 40;
+    char *msg = malloc(n);
+    if (msg)
+        snprintf(msg, n, "safety invariant broken: %s", message);
+    if (s->run)
+        cm_log_write(&s->run->log, CM_LOG_ERROR, cm_loop_wall(s->loop), msg ? msg : message, &f, 1);
+    free(msg);
+    if (s->violations++ == 0) {
+        n = strlen(message) + strlen(at) + 4;
+        if ((s->first_violation = malloc(n)))
+            snprintf(s->first_violation, n, "%s: %s", at, message);
+    }
+}
+
+long cm_sim_run_violations(const cm_sim_run *s, const char **first)
+{
+    if (first)
+        *first = s->first_violation ? s->first_violation : "(out of memory)";
+    return s->violations;
 }
 
 uint64_t cm_sim_run_lost(const cm_sim_run *s)
@@ -465,6 +527,26 @@ static int by_rv(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A Secret as a saved cluster holds it: every value of data (base64 of "[redacted]", still valid
+ * base64) and stringData replaced, and kubectl's last-applied copy dropped; the keys stay. A saved
+ * cluster is a file an operator keeps and shares: no Secret's payload reaches it. */
+static cJSON *redacted(const cm_obj *o)
+{
+    cJSON *copy = cJSON_Duplicate(o->json, 1);
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(copy, "kind"));
+    if (!copy || !kind || strcmp(kind, "Secret") != 0)
+        return copy;
+    static const char *const FIELDS[][2] = {{"data", "W3JlZGFjdGVkXQ=="}, {"stringData", "[redacted]"}};
+    for (size_t f = 0; f < 2; f++) {
+        cJSON *v;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(copy, FIELDS[f][0]))
+            cJSON_SetValuestring(v, FIELDS[f][1]);
+    }
+    cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(copy, "metadata"), "annotations");
+    cJSON_DeleteItemFromObjectCaseSensitive(ann, "kubectl.kubernetes.io/last-applied-configuration");
+    return copy;
+}
+
 cJSON *cm_sim_run_snapshot(cm_sim_run *s)
 {
     cm_store *st = cm_fake_store(s->fake);
@@ -497,7 +579,7 @@ cJSON *cm_sim_run_snapshot(cm_sim_run *s)
         items = cJSON_AddArrayToObject(list, "items");
     }
     for (size_t i = 0; items && i < n; i++)
-        cJSON_AddItemToArray(items, cJSON_Duplicate(all[i]->json, 1));
+        cJSON_AddItemToArray(items, redacted(all[i]));
     /* the FakeCluster document: the fixture's settings, the clock now, the uid generator, the hosts */
     const cJSON *old = cm_fake_settings(s->fake);
     cJSON *fc = old ? cJSON_Duplicate(old, 1) : cJSON_CreateObject();
@@ -620,6 +702,9 @@ void cm_sim_run_free(cm_sim_run *s)
     cm_faults_free(s->faults);
     if (s->sub >= 0)
         cm_store_unsubscribe(cm_fake_store(s->fake), s->sub);
+    if (s->watch_sub >= 0)
+        cm_store_unsubscribe(cm_fake_store(s->fake), s->watch_sub);
+    free(s->first_violation);
     if (s->trace)
         fclose(s->trace);
     cm_fake_free(s->fake);
@@ -627,6 +712,11 @@ void cm_sim_run_free(cm_sim_run *s)
     free(s->fixture);
     free(s->save);
     free(s);
+}
+
+const char *cm_sim_run_fixture(const cm_sim_run *s)
+{
+    return s->fixture;
 }
 
 uint64_t cm_sim_run_seed(const cm_sim_run *s)

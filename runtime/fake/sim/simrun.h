@@ -55,6 +55,9 @@ cm_fake *cm_sim_run_fake(const cm_sim_run *s);
 void cm_sim_run_on_fault(cm_sim_run *s, cm_fault_note_fn fn, void *ud);
 
 
+/* The fixture's path, as given. */
+const char *cm_sim_run_fixture(const cm_sim_run *s);
+
 /* The run's --seed: whatever else in the run draws random numbers seeds from it too (cm.node's jitter). */
 uint64_t cm_sim_run_seed(const cm_sim_run *s);
 
@@ -83,6 +86,27 @@ uint64_t cm_sim_run_lost(const cm_sim_run *s);
 
 /* How many times an agent (lua/cm/agents.lua) failed; each was logged as an error. */
 int cm_sim_run_agent_errors(const cm_sim_run *s);
+
+/* Logs an agent's (or a watch's) failure, with the node when there is one, and counts it. */
+void cm_sim_run_agent_failed(cm_sim_run *s, const char *node, const char *err);
+
+/*
+ * Hands every change of the cluster's objects, after it is made, to fn (what cm.fake.on_change
+ * calls Lua with), or to none when fn is NULL. fn must not write to the cluster; while it runs,
+ * cm_sim_run_watching() is 1 and the changes it makes anyway are not handed back to it.
+ */
+struct cm_event;
+typedef void (*cm_sim_watch_fn)(void *ud, const struct cm_event *ev);
+void cm_sim_run_watch(cm_sim_run *s, cm_sim_watch_fn fn, void *ud);
+int cm_sim_run_watching(const cm_sim_run *s);
+
+/*
+ * A safety invariant of the rehearsal is broken (cm.fake.violation): logged as an error with
+ * the virtual time ("at 2026-11-01T09:02:30.433Z (+150.4s)"), counted; the run then fails
+ * (cm_sim_run_violations, which also gives the first, with its time).
+ */
+void cm_sim_run_violation(cm_sim_run *s, const char *message);
+long cm_sim_run_violations(const cm_sim_run *s, const char **first);
 
 /* Logs the summary: virtual time elapsed, requests by verb; then the faults injected, by kind. */
 void cm_sim_run_summary(const cm_sim_run *s, const cm_logger *log, const cm_loop *loop);
