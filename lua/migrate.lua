@@ -19,6 +19,7 @@ local lock = require "cm.lock"
 local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
+local progress = require "cm.progress"
 local proc = require "cm.proc"
 local schedule = require "cm.schedule"
 local task = require "cm.task"
@@ -123,7 +124,8 @@ end
 step("preflight", nil, ("%d check(s) ok, %d warning(s), %d skipped"):format(counts.ok, counts.warning, counts.skipped))
 
 ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
-   dry_run = info.dryRun, bars = events and {}, holds = events and {} }
+   dry_run = info.dryRun, bars = events and {}, holds = events and {}, procedure = "migrate" }
+progress.start(ctx)
 
 -- 2. prepare the cluster ---------------------------------------------------------------------
 -- one writer at a time: a running rollback is never raced, and a rollback stops this run

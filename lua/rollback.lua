@@ -25,6 +25,7 @@ local lock = require "cm.lock"
 local nodestep = require "cm.nodestep"
 local plan = require "cm.plan"
 local prepare = require "cm.prepare"
+local progress = require "cm.progress"
 local proc = require "cm.proc"
 local rollback = require "cm.rollback"
 local schedule = require "cm.schedule"
@@ -103,7 +104,8 @@ if nothing_to_do() then
    return
 end
 local ctx = { c = c, cfg = cfg, snap = snap, step = step, durations = durations, blocked = blocked,
-   node = require "cm.node", hooks = hook_set }
+   node = require "cm.node", hooks = hook_set, procedure = "rollback" }
+progress.start(ctx)
 ctx.run_on = ctx.node.run_on
 local function guarded(fn, ...)
    local r = table.pack(pcall(fn, ...))

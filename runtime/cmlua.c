@@ -155,6 +155,7 @@ static const luaL_Reg C_MODULES[] = {
     {"cm.json", luaopen_cm_json},
     {"cm.k8s", luaopen_cm_k8s},
     {"cm.log", luaopen_cm_log},
+    {"cm.metrics", luaopen_cm_metrics},
     {"cm.node", luaopen_cm_node},
     {"cm.task", luaopen_cm_task},
     {"cm.time", luaopen_cm_time},

@@ -51,6 +51,7 @@ struct cm_run {
      * A node script run by the simulated kubelet gets its node's simulated host. */
     const struct cm_hostops *host_ops;
     void *host_ud;
+    struct cm_metrics *metrics; /* the run's Prometheus metrics (cm.metrics, metrics.h); NULL: none */
 };
 
 /* Stores run as the context of L (NULL removes it). */
@@ -149,6 +150,7 @@ int luaopen_cm_json(lua_State *L);
 int luaopen_cm_k8s(lua_State *L);
 int luaopen_cm_yaml(lua_State *L);
 int luaopen_cm_log(lua_State *L);
+int luaopen_cm_metrics(lua_State *L);
 int luaopen_cm_node(lua_State *L);
 int luaopen_cm_task(lua_State *L);
 int luaopen_cm_time(lua_State *L);

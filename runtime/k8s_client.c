@@ -1,4 +1,5 @@
 /* k8s_client.c - requests, discovery, credentials, rate limit and retries (see k8s_client.h). */
+#include "metrics.h"
 #include "k8s_client.h"
 
 #include "json.h"
@@ -727,6 +728,40 @@ static int refreshable(const cm_k8s_client *c)
 
 /* ---- the client ---- */
 
+/* The metric names the client counts under (metrics.h), declared with the first client of a registry. */
+#define M_REQUESTS "cni_migrate_api_requests_total"
+#define M_ERRORS "cni_migrate_api_errors_total"
+#define M_RETRIES "cni_migrate_api_retries_total"
+
+static void declare_metrics(cm_metrics *m)
+{
+    cm_metrics_declare(m, M_REQUESTS, CM_COUNTER, "Kubernetes API requests answered (or failed to be), by method "
+                       "and HTTP status (0: no answer).", NULL, 0);
+    cm_metrics_declare(m, M_ERRORS, CM_COUNTER, "Kubernetes API requests that failed, by method and reason "
+                       "(the Status reason, or the client's: Timeout, ConnectFailed, ...).", NULL, 0);
+    cm_metrics_declare(m, M_RETRIES, CM_COUNTER, "Kubernetes API requests retried (429 or 5xx with Retry-After, "
+                       "a reset read, a refreshed credential).", NULL, 0);
+}
+
+/* Counts one answered exchange: its method and status, and its failure's reason when it failed. */
+static void count_request(cm_k8s_client *c, const cm_http_call *call, const cm_k8s_result *res, int rc)
+{
+    cm_metrics *m = c->opts.metrics;
+    if (!m)
+        return;
+    char labels[160] = "", status[16];
+    snprintf(status, sizeof status, "%ld", call->status);
+    cm_metrics_label(labels, sizeof labels, "method", call->method ? call->method : "");
+    cm_metrics_label(labels, sizeof labels, "code", status);
+    cm_metrics_add(m, M_REQUESTS, labels, 1);
+    if (rc == 0)
+        return;
+    labels[0] = '\0';
+    cm_metrics_label(labels, sizeof labels, "method", call->method ? call->method : "");
+    cm_metrics_label(labels, sizeof labels, "reason", res->err.code ? res->err.code : "Unknown");
+    cm_metrics_add(m, M_ERRORS, labels, 1);
+}
+
 cm_k8s_client *cm_k8s_client_new(cm_loop *loop, const cm_logger *log, cm_k8s_config *cfg,
                                  cm_transport *transport, const cm_k8s_client_opts *opts,
                                  cm_k8s_error *err)
@@ -757,6 +792,8 @@ cm_k8s_client *cm_k8s_client_new(cm_loop *loop, const cm_logger *log, cm_k8s_con
         c->opts.max_retries = 10;
     c->discovery = c->opts.discovery;
     c->opts.discovery = NULL;
+    if (c->opts.metrics)
+        declare_metrics(c->opts.metrics);
     if (!c->discovery) {
         c->discovery = cm_k8s_discovery_new();
         c->own_discovery = 1;
@@ -1066,10 +1103,14 @@ static int retry_when(cm_k8s_req *r, int64_t *until)
     *until = now;
     if (strcmp(res->err.code, "ConnectionReset") == 0 && !is_write(r->ex_method) && a->resets < MAX_RESET_RETRIES) {
         *until = now + (CM_NS_PER_S / 10 << a->resets++); /* a read only: a write may have happened */
+        if (*until < r->deadline && c->opts.metrics)
+            cm_metrics_add(c->opts.metrics, M_RETRIES, "", 1);
         return *until < r->deadline;
     }
     if (res->status == 401 && !a->refreshed && refreshable(c)) {
         a->refreshed = 1; /* nothing happened: safe for writes too */
+        if (c->opts.metrics)
+            cm_metrics_add(c->opts.metrics, M_RETRIES, "", 1);
         return 1;
     }
     if ((res->status != 429 && res->status < 500) || res->retry_after <= 0 || a->retries >= c->opts.max_retries)
@@ -1082,6 +1123,8 @@ static int retry_when(cm_k8s_req *r, int64_t *until)
     cm_log_field f[] = {{.key = "url", .value = r->url}, {.key = "status", .value = res->err.code},
                         {.key = "retry_after", .value = s, .is_json = 1}};
     logf_(c, CM_LOG_DEBUG, "k8s retry", f, 3);
+    if (c->opts.metrics)
+        cm_metrics_add(c->opts.metrics, M_RETRIES, "", 1);
     a->retries++;
     a->waited += wait;
     *until = now + wait;
@@ -1104,6 +1147,7 @@ static void ex_answered(cm_k8s_req *r)
     cm_http_headers_each(call, "Warning", on_warning, c);
     int rc = take_answer(c, call, &r->res);
     log_request(c, call, r->started, &r->res);
+    count_request(c, call, &r->res, rc);
     cm_buf_free(&call->headers_in);
     cm_buf_free(&call->body_in);
     free(r->auth);

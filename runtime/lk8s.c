@@ -309,7 +309,7 @@ static void client_opts(lua_State *L, const struct cm_run *run, cm_k8s_config_op
 {
     *co = (cm_k8s_config_opts){.kubeconfig = run->kubeconfig, .context = run->context,
                                .namespace = run->namespace};
-    *o = (cm_k8s_client_opts){.dry_run = run->dry_run};
+    *o = (cm_k8s_client_opts){.dry_run = run->dry_run, .metrics = run->metrics};
     *timeout = num_opt(L, 1, "timeout", 60);
     luaL_argcheck(L, *timeout >= 0 && *timeout < 1e9, 1, "timeout must be seconds from 0 to 1e9");
     if (!lua_istable(L, 1))

@@ -10,6 +10,7 @@
  *   log.enabled(level) -> whether a line at that level would be written
  *   log.isatty(stream) -> whether "stdout" or "stderr" is a terminal (for redraws and
  *       live progress lines; plain lines otherwise)
+ *   log.format() -> "text" or "json" (--log-format)
  *
  * Lines carry the run's clock: wall time on a real run, virtual time in a
  * simulation. Format and level come from --log-format and --log-level.
@@ -101,6 +102,12 @@ static int log_isatty(lua_State *L)
     return 1;
 }
 
+static int log_format(lua_State *L)
+{
+    lua_pushstring(L, cm_run_get(L)->log.json ? "json" : "text");
+    return 1;
+}
+
 static int log_secret(lua_State *L)
 {
     luaL_checkany(L, 1);
@@ -138,6 +145,7 @@ static const luaL_Reg secret_meta[] = {
 static const luaL_Reg log_funcs[] = {
     {"enabled", log_enabled},
     {"isatty", log_isatty},
+    {"format", log_format},
     {"secret", log_secret},
     {NULL, NULL},
 };

@@ -39,7 +39,7 @@ typedef struct lop {
     cm_waiter w;
     enum finish_as as;
     int has_cb, has_report;
-    int idx; /* the handle's stack index (a task's wait pushes above it: the top is not it) */
+    int idx; /* the handle's stack index */
 } lop;
 
 static int op_gc(lua_State *L)

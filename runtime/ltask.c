@@ -138,6 +138,7 @@ static int await_on_loop(lua_State *L, struct cm_run *run, cm_waiter *w, int64_t
 struct resume_ctx {
     lua_KContext ctx;
     lua_KFunction k;
+    int idx; /* where it is on the task's stack */
 };
 
 static int await_resumed(lua_State *L, int status, lua_KContext ctx)
@@ -146,6 +147,9 @@ static int await_resumed(lua_State *L, int status, lua_KContext ctx)
     const struct resume_ctx *rc = (const struct resume_ctx *)ctx;
     lua_KContext inner = rc->ctx;
     lua_KFunction k = rc->k;
+    /* off the stack again: a continuation that waits anew (a watch woken with nothing to say)
+     * would otherwise leave one more on its frame at every wait, past the slots it may use */
+    lua_remove(L, rc->idx);
     if (t) {
         if (t->timer) { /* woken early: drop the time limit */
             cm_loop_timer_cancel(t->run->loop, t->timer);
@@ -166,8 +170,9 @@ int cm_await(lua_State *L, cm_waiter *w, int64_t until, lua_KContext ctx, lua_KF
         return k(L, LUA_OK, ctx);
     if (!t || !lua_isyieldable(L)) /* the main thread, or a wait a task cannot yield from */
         return await_on_loop(L, run, w, until, ctx, k);
+    luaL_checkstack(L, 1, "waiting");
     struct resume_ctx *rc = lua_newuserdatauv(L, sizeof *rc, 0); /* kept on the task's stack */
-    *rc = (struct resume_ctx){ctx, k};
+    *rc = (struct resume_ctx){ctx, k, lua_gettop(L)};
     w->task = t;
     t->waiting = w;
     if (until != CM_TIME_NEVER)

@@ -1,4 +1,5 @@
 /* runtime.c - the embedding API (include/cnimigrate.h): one Lua state per run. */
+#include "metrics.h"
 #include "cnimigrate.h"
 
 #include "bundled.h"
@@ -362,6 +363,7 @@ static int run(cm_runtime *rt, const char *fixture, const struct cm_sim_opts *so
         .context = rt->context,
         .namespace = rt->namespace,
         .dry_run = rt->dry_run,
+        .metrics = cm_metrics_new(),
     };
     if (sim)
         cm_sim_run_install(sim, &r);
@@ -370,6 +372,7 @@ static int run(cm_runtime *rt, const char *fixture, const struct cm_sim_opts *so
     if (sim)
         cm_sim_run_watch(sim, NULL, NULL); /* its functions go with L */
     lua_close(L);
+    cm_metrics_free(r.metrics); /* stops its server */
     if (sim && !b->fn)
         rc = sim_done(rt, sim, &r, rc);
     if (sim && cm_sim_run_crashed(sim)) /* whatever the script's end said: it was killed */

@@ -18,7 +18,7 @@ M.PERMISSIONS = {
    { "", "configmaps", "patch" },
    { "apps", "daemonsets", "get" }, { "apps", "daemonsets", "watch" }, { "apps", "daemonsets", "patch" },
    { "apps", "daemonsets", "delete" },
-   { "policy", "poddisruptionbudgets", "list" },
+   { "policy", "poddisruptionbudgets", "list" }, { "", "events", "create" },
    { "coordination.k8s.io", "leases", "get" }, { "coordination.k8s.io", "leases", "watch" },
    { "coordination.k8s.io", "leases", "create" }, { "coordination.k8s.io", "leases", "patch" },
    { "crd.projectcalico.org", "ippools", "list" }, { "crd.projectcalico.org", "ippools", "create" },

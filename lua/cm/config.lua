@@ -89,6 +89,8 @@ M.OPTIONS = {
       help = "rehearsal (--fake): do not check the safety invariants (cm.invariants) after every change" },
    { flag = "--hooks", kind = "files", env = "CNI_MIGRATE_HOOKS", default = {},
       help = "a site hooks file (repeatable, or a,b; run in that order)" },
+   { flag = "--metrics-port", kind = "int", min = 0, max = 65535, env = "CNI_MIGRATE_METRICS_PORT", default = -1,
+      help = "serve Prometheus metrics on this port's /metrics (0: any free port; default: off)" },
    { flag = "--reason", kind = "string", default = "", help = "pause: why (status shows it)" },
    { flag = "--help", kind = "bool", default = false, help = "this list" },
 }

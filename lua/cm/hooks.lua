@@ -7,6 +7,7 @@
 --- Every hook runs protected. An error, or a return of `false, reason` (hold and order excepted:
 --- their results are data), raises "hook NAME (FILE:LINE): message", which stops the run where it
 --- is, at a resumable point: every step is idempotent, so running it again goes on from there.
+local events = require "cm.events"
 local json = require "cm.json"
 local log = require "cm.log"
 local nodestep = require "cm.nodestep"
@@ -239,6 +240,7 @@ local function mark_held(ctx, n, reason)
    local got, msg, code = ctx.c:patch({ apiVersion = "v1", kind = "Node", name = n.metadata.name },
       { metadata = { annotations = { [A.ANN_HELD] = reason, [A.ANN_HELD_AT] = time.rfc3339() } } }, { type = "merge" })
    if not got then fail("node %s: annotate held: %s (%s)", n.metadata.name, tostring(msg), tostring(code)) end
+   events.held(ctx, n.metadata.name, reason)
    return got
 end
 
@@ -308,6 +310,7 @@ function M.health(ctx, n, done)
    if not ok then -- best effort: the failure itself is what the run reports
       local mark = "health: " .. tostring(err):gsub("\n.*", "")
       ctx.c:patch(ref, { metadata = { annotations = { [nodestep.ANN_FAILED] = mark } } }, { type = "merge" })
+      events.failed(ctx, name, "health", (tostring(err):gsub("\n.*", "")))
       error(err, 0)
    end
    if health_pending(cur) then

@@ -159,27 +159,34 @@ function M.delete_left(ctx, name)
    return deleted
 end
 
---- Runs one step, timed: the timeline line and the step's duration, between the site's
---- before_step and after_step hooks (cm.hooks; node() gives them the Node as last read). With
---- ctx.bars (a list, for the report) also {node, step, t0, t1, text, failed} of each step, the
+--- Runs one step, timed: the timeline line and the step's duration, reported to cm.progress (its
+--- Event, metrics, the live line; a step that raises is reported and raises on), between the
+--- site's before_step and after_step hooks (cm.hooks; node() gives them the Node as last read).
+--- With ctx.bars (a list, for the report) also {node, step, t0, t1, text, failed} of each step, the
 --- one that failed too.
 function M.timed(ctx, name, step, fn, node)
    if name then -- where each node is, for the failed annotation
       ctx.at = ctx.at or {}
       ctx.at[name] = step
    end
-   require("cm.hooks").around(ctx, node, step, function() -- (cm.hooks requires this module)
+   local progress = require "cm.progress" -- (cm.hooks and cm.progress require this module)
+   require("cm.hooks").around(ctx, node, step, function()
       local t0 = time.now()
+      progress.begin(ctx, name, step)
       local ok, text = pcall(fn)
       local d = time.now() - t0
       if ctx.bars then
          ctx.bars[#ctx.bars + 1] = { node = name, step = step, t0 = t0, t1 = t0 + d, failed = not ok,
             text = ok and text or tostring(text) }
       end
-      if not ok then error(text, 0) end
+      if not ok then
+         progress.finish(ctx, name, step, d, nil, tostring(text))
+         error(text, 0)
+      end
       ctx.durations[step] = ctx.durations[step] or {}
       table.insert(ctx.durations[step], d)
       ctx.step(step, name, text and (text .. (d >= 0.05 and (" (%.1fs)"):format(d) or "")) or nil)
+      progress.finish(ctx, name, step, d, text)
    end)
 end
 
@@ -214,6 +221,7 @@ function M.drain(ctx, name, may_hold)
    end
    if not res and code == "Timeout" and may_hold then return nil, tostring(msg) end
    M.need("node " .. name .. ": drain", res, msg, code)
+   require("cm.progress").evicted(ctx, #(res.evicted or {}))
    return ("%d evicted, %d deleted"):format(#(res.evicted or {}), #(res.deleted or {}))
 end
 

@@ -5,6 +5,7 @@ local calico = require "cm.calico"
 local checks = require "cm.checks"
 local cluster = require "cm.cluster"
 local config = require "cm.config"
+local log = require "cm.log"
 local time = require "cm.time"
 
 local M = {}
@@ -102,15 +103,22 @@ function M.order(nodes, pod_node)
 end
 
 --- The timeline's line printer: time (virtual in a rehearsal), seconds since t0, node (or
---- "cluster"), step, what happened; nothing when text is nil. With events (a list, for the
---- report) each line is also kept there as {t, node, step, text}.
+--- "cluster"), step, what happened; nothing when text is nil. With --log-format json each line is
+--- a log line instead (stderr, JSON: time, level "info", msg = what happened, node, step, elapsed).
+--- With events (a list, for the report) each line is also kept there as {t, node, step, text}.
 ---@param t0 number time.now() at the start
 ---@param events table[]|nil
 ---@return fun(name: string, node: string|nil, text: string|nil)
 function M.timeline(t0, events)
+   local as_log = log.format() == "json"
    return function(name, node, text)
       if not text then return end
       if events then events[#events + 1] = { t = time.now(), node = node, step = name, text = text } end
+      if as_log then
+         local elapsed = math.floor((time.now() - t0) * 10 + 0.5) / 10
+         log.info(text, { node = node or "cluster", step = name, elapsed = elapsed })
+         return
+      end
       print(("%s +%7.1fs  %-16s %-16s %s"):format(time.rfc3339(), time.now() - t0, node or "cluster", name, text))
    end
 end

@@ -50,3 +50,9 @@ fake_start() {
     fi
     export KUBECONFIG="$FAKE_DIR/kubeconfig"
 }
+
+# KUBECTLS: the kubectl versions on this machine: /usr/bin's, then the Cloud SDK's 1.27 and 1.33.
+SDK=/usr/lib/google-cloud-sdk/bin
+KUBECTLS=""
+command -v kubectl >/dev/null 2>&1 && KUBECTLS="$(command -v kubectl)"
+for v in 1.27 1.33; do [ -x "$SDK/kubectl.$v" ] && KUBECTLS="$KUBECTLS $SDK/kubectl.$v"; done

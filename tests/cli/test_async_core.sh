@@ -97,9 +97,9 @@ expect_rc 0
 expect_out '^resumed 50 tasks in event order; depth now 0, max 1; virtual 10\.55 s$'
 expect_out '^a wait that cannot yield raises$'
 
-# a node operation in a task finds its handle under what the task's wait pushed: drain's report and
-# its on_progress callback (which waits itself) work there as on the main thread (they raised
-# "attempt to index a nil value" in a task)
+# a node operation in a task: drain's report and its on_progress callback (which waits itself) work
+# there as on the main thread (they raised "attempt to index a nil value" in a task, when each wait
+# left a value on the task's stack)
 cat >"$TMP/drain_task.lua" <<'LUA'
 local k8s = require "cm.k8s"
 local node = require "cm.node"
@@ -139,4 +139,33 @@ LUA
 run "$CNI_MIGRATE" --fake "$F" run "$TMP/signal.lua"
 expect_rc 0
 expect_out '^w1@2\.0 w2@2\.0 w3@2\.0 then a timeout at 3\.0$'
+# a task's watch that the server ends every 30 minutes (its timeoutSeconds) and that wakes with
+# nothing to deliver is waited on again and again in one call: each wait must leave the task's
+# stack as it found it (each left one more value there, past the slots a C function may use, and
+# the run wrote over the watch beside it: a crash at its end, or the main thread's sleep woken early)
+cat >"$TMP/long.lua" <<'LUA'
+local k8s = require "cm.k8s"
+local task = require "cm.task"
+local time = require "cm.time"
+local c = assert(k8s.client { qps = -1 })
+local t0 = time.now()
+local w = task.spawn(function()
+   local n = 0
+   for ev in c:watch { apiVersion = "v1", kind = "ConfigMap", namespace = "default", timeout = 36000 } do
+      assert(ev.type ~= "ERROR", ev.message)
+      n = n + 1
+   end
+   local node = assert(c:get { apiVersion = "v1", kind = "Node", name = "worker-1" })
+   return n, node.metadata.name, time.now() - t0
+end)
+time.sleep(30000)
+print(("the main thread slept until %.1f s"):format(time.now() - t0))
+local n, name, at = w:wait()
+print(("the watch delivered %s event(s) and ended at %.1f s; then the task read %s"):format(n, at, name))
+LUA
+run "$CNI_MIGRATE" --fake "$F" --trace "$TMP/long.jsonl" run "$TMP/long.lua"
+expect_rc 0
+expect_out '^the main thread slept until 30000\.0 s$'
+expect_out '^the watch delivered 0 event\(s\) and ended at 36000\.0 s; then the task read worker-1$'
+[ "$(grep -c '"verb":"watch"' "$TMP/long.jsonl")" -eq 20 ] || fail "the watch was not opened again every 30 minutes"
 done_ok

@@ -7,10 +7,7 @@
 # other versions the machine has among v1.27 and v1.33.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
-SDK=/usr/lib/google-cloud-sdk/bin
-VERSIONS=""
-command -v kubectl >/dev/null 2>&1 && VERSIONS="$(command -v kubectl)"
-for v in 1.27 1.33; do [ -x "$SDK/kubectl.$v" ] && VERSIONS="$VERSIONS $SDK/kubectl.$v"; done
+VERSIONS=$KUBECTLS
 if [ -z "$VERSIONS" ]; then
     echo "SKIP: no kubectl on this machine"
     exit 77

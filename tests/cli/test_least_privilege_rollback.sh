@@ -4,6 +4,7 @@
 # ServiceAccount against fake serve --authorize succeeds with the shipped ClusterRole, and with any
 # one rule of it removed fails with the API server's 403 naming the verb and the resource. pods/log
 # is read only when a node step fails: for that rule the cluster's node-facts (flannel-check) fails.
+# Without events create the rollback succeeds, each Event's 403 logged (Events are best-effort).
 MANIFEST="${CM_SOURCE_DIR:?}/examples/deploy/rollback-job.yaml"
 SA_NAME=cni-migrate-rollback
 . "$(dirname "$0")/lib.sh"
@@ -34,8 +35,14 @@ while :; do
         *) start_rbac "$FAKE_DIR/less.yaml" --speed 100 ;;
     esac
     run "$B" --kubeconfig "$SAK" rollback
-    expect_rc 1
-    expect_denied "$dropped"
+    case "$dropped" in
+        *events*) # best-effort: the rollback goes on, and says why each Event was not written
+            expect_rc 0
+            expect_out 'WARN  an Event could not be written \(the run goes on\) code=Forbidden' ;;
+        *)
+            expect_rc 1
+            expect_denied "$dropped" ;;
+    esac
     fake_stop
     rule=$((rule + 1))
 done

@@ -182,6 +182,9 @@ expect_out '^cni-migrate: migrate: 3 blocker\(s\): nothing was changed'
 fake_start "$F" --authorize --run-image "$IMAGE" --speed 1
 run kubectl apply -f "$CALICO"
 run kubectl apply -f "$JOB"
+# (kubectl wait -l fails at once while nothing matches: first the Job's pod exists, then it runs)
+run kubectl wait $NS --for=jsonpath='{.status.active}'=1 job/flannel-migration --timeout=60s
+expect_rc 0
 run kubectl wait $NS $SEL --for=jsonpath='{.status.phase}'=Running pod --timeout=60s
 expect_rc 0
 kids=$(children "$FAKE_PID")

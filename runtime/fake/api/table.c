@@ -4,6 +4,7 @@
 
 #include "json.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,6 +469,110 @@ static const struct column SVC_COLS[] = {
     {"Selector", "string", "", "Route service traffic to pods with label keys and values matching this selector.", 1, c_svc_selector},
     {NULL, NULL, NULL, NULL, 0, NULL}};
 
+/* ---- events (the API server's printEvent, wide: every cell) ---- */
+
+/* HumanDuration since a time field, "<unknown>" when it is absent. */
+static void since(const cJSON *o, const char *path, int64_t now, char *b, size_t n)
+{
+    int64_t t = cm_parse_time(str_at(o, path, NULL));
+    if (t < 0)
+        snprintf(b, n, "<unknown>");
+    else
+        cm_human_duration(now / 1000000000 - t, b, n);
+}
+
+static void c_ev_first(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    since(o, at(o, "firstTimestamp") && !cJSON_IsNull(at(o, "firstTimestamp")) ? "firstTimestamp" : "eventTime",
+          now, b, n);
+}
+
+static void c_ev_last(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    if (at(o, "series.lastObservedTime"))
+        since(o, "series.lastObservedTime", now, b, n);
+    else if (cJSON_IsString(at(o, "lastTimestamp")))
+        since(o, "lastTimestamp", now, b, n);
+    else
+        c_ev_first(o, now, b, n);
+}
+
+static void c_ev_type(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    snprintf(b, n, "%s", str_at(o, "type", ""));
+}
+
+static void c_ev_reason(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    snprintf(b, n, "%s", str_at(o, "reason", ""));
+}
+
+/* "node/worker-1": the kind in lower case, then the name when there is one. */
+static void c_ev_object(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *kind = str_at(o, "involvedObject.kind", ""), *name = str_at(o, "involvedObject.name", "");
+    size_t i = 0;
+    for (; kind[i] && i + 1 < n; i++)
+        b[i] = (char)tolower((unsigned char)kind[i]);
+    b[i] = '\0';
+    if (*name)
+        snprintf(b + i, n - i, "/%s", name);
+}
+
+static void c_ev_subobject(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    snprintf(b, n, "%s", str_at(o, "involvedObject.fieldPath", ""));
+}
+
+/* source.component (else reportingComponent), ", " and source.host (else reportingInstance) if any. */
+static void c_ev_source(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *c = str_at(o, "source.component", ""), *h = str_at(o, "source.host", "");
+    if (!*c)
+        c = str_at(o, "reportingComponent", "");
+    if (!*h)
+        h = str_at(o, "reportingInstance", "");
+    snprintf(b, n, *h ? "%s, %s" : "%s", c, h);
+}
+
+/* The message without surrounding white space. */
+static void c_ev_message(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    const char *m = str_at(o, "message", "");
+    while (isspace((unsigned char)*m))
+        m++;
+    size_t len = strlen(m);
+    while (len && isspace((unsigned char)m[len - 1]))
+        len--;
+    snprintf(b, n, "%.*s", (int)len, m);
+}
+
+static void c_ev_count(const cJSON *o, int64_t now, char *b, size_t n)
+{
+    (void)now;
+    int64_t count = at(o, "series") ? int_at(o, "series.count") : int_at(o, "count");
+    snprintf(b, n, "%lld", (long long)(count ? count : 1));
+}
+
+static const struct column EVENT_COLS[] = {
+    {"Last Seen", "string", "", "The time at which the most recent occurrence of this event was recorded.", 0, c_ev_last},
+    {"Type", "string", "", "Type of this event (Normal, Warning), new types could be added in the future", 0, c_ev_type},
+    {"Reason", "string", "", "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.", 0, c_ev_reason},
+    {"Object", "string", "", "The object that this event is about.", 0, c_ev_object},
+    {"Subobject", "string", "", "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: \"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the event) or if no container name is specified \"spec.containers[2]\" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.", 1, c_ev_subobject},
+    {"Source", "string", "", "The component reporting this event. Should be a short machine understandable string.", 1, c_ev_source},
+    {"Message", "string", "", "A human-readable description of the status of this operation.", 0, c_ev_message},
+    {"First Seen", "string", "", "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)", 1, c_ev_first},
+    {"Count", "string", "", "The number of times this event has occurred.", 1, c_ev_count},
+    {"Name", "string", "name", NAME_DESC, 1, c_name},
+    {NULL, NULL, NULL, NULL, 0, NULL}};
+
 /* ---- jobs ---- */
 
 static int has_cond(const cJSON *o, const char *type)
@@ -582,7 +687,7 @@ static const struct column *columns_of(const cm_kind *k)
 {
     static const struct { const char *group, *kind; const struct column *cols; } P[] = {
         {"", "Node", NODE_COLS}, {"", "Pod", POD_COLS}, {"", "Namespace", NS_COLS},
-        {"", "ConfigMap", CM_COLS}, {"", "Service", SVC_COLS}, {"apps", "DaemonSet", DS_COLS},
+        {"", "ConfigMap", CM_COLS}, {"", "Service", SVC_COLS}, {"", "Event", EVENT_COLS}, {"apps", "DaemonSet", DS_COLS},
         {"apps", "Deployment", DEPLOY_COLS}, {"policy", "PodDisruptionBudget", PDB_COLS},
         {"batch", "Job", JOB_COLS}};
     for (size_t i = 0; i < sizeof P / sizeof P[0]; i++)

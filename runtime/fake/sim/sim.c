@@ -738,6 +738,36 @@ cm_host *cm_sim_host(cm_sim *s, const char *node)
 }
 
 /* The node controller's part here: the cordon taint follows spec.unschedulable. */
+/* The pod garbage collector's gcOrphaned: the pods bound to a Node that is gone are deleted at
+ * once (grace 0); nothing else would end them, and a drain of that node would wait on them. */
+static void gc_orphaned_pods(cm_sim *s, const char *node)
+{
+    cm_obj *const *items;
+    size_t n = cm_store_list(s->st, s->k_pod, NULL, &items);
+    struct keys k = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (!sim_is(sim_gets(sim_get(items[i]->json, "spec"), "nodeName"), node))
+            continue;
+        char key[600];
+        snprintf(key, sizeof key, "%s/%s", items[i]->ns, items[i]->name);
+        char **v = k.n == k.cap ? realloc(k.v, (k.cap = k.cap ? 2 * k.cap : 16) * sizeof *v) : k.v;
+        if (!v)
+            break;
+        k.v = v;
+        if ((k.v[k.n] = strdup(key)))
+            k.n++;
+    }
+    for (size_t i = 0; i < k.n; i++) { /* each delete changes the store: keys first, then each read again */
+        char ns[512], name[512];
+        splitkey(k.v[i], ns, sizeof ns, name, sizeof name);
+        cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
+        if (pod)
+            delete_pod(s, pod, 0);
+        free(k.v[i]);
+    }
+    free(k.v);
+}
+
 static void reconcile_node(cm_sim *s, const char *ns, const char *name)
 {
     (void)ns;
@@ -747,6 +777,7 @@ static void reconcile_node(cm_sim *s, const char *ns, const char *name)
         if (n)
             cm_host_free(n->host);
         free(n);
+        gc_orphaned_pods(s, name);
         return;
     }
     simnode(s, name);

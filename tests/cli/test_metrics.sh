@@ -1,0 +1,77 @@
+#!/bin/sh
+# --metrics-port: a migration over HTTP (fake serve, 20 times real time, some GETs answered 429
+# with Retry-After) serves Prometheus metrics while it runs; curl scrapes them every 0.3 s and the
+# scrapes show nodes by state (one in flight mid-run, all done at the end), step durations,
+# evictions, the API's requests, errors and retries. Off by default; a bad port is exit 2.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fake_lib.sh"
+B=${CNI_MIGRATE:?}
+F="$CM_SOURCE_DIR/examples/clusters/flannel-calico-installed-4node.yaml"
+dir=$(mktemp -d)
+trap 'fake_stop; rm -rf "$dir" "$FAKE_DIR"' EXIT
+command -v curl >/dev/null 2>&1 || { echo "SKIP: no curl"; exit 77; }
+
+run "$B" --fake "$F" migrate --metrics-port 70000
+expect_rc 2
+expect_out '^cni-migrate: migrate: flag --metrics-port "70000": expected an integer from 0 to 65535$'
+CNI_MIGRATE_METRICS_PORT=x run "$B" --fake "$F" migrate
+expect_rc 2
+expect_out 'CNI_MIGRATE_METRICS_PORT="x": expected an integer'
+run "$B" --fake "$F" migrate
+expect_rc 0
+expect_no_out 'metrics'
+
+fake_start "$F" --speed 20 --fault requests:error=429,retryAfter=1,verbs=get,rate=0.05
+"$B" migrate --metrics-port 0 > "$dir/out" 2>&1 &
+mpid=$!
+i=0
+while ! grep -q 'Prometheus metrics on' "$dir/out" && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+port=$(grep -o 'Prometheus metrics on http://0\.0\.0\.0:[0-9]*/metrics' "$dir/out" | grep -o '[0-9]*/metrics' | cut -d/ -f1)
+[ -n "$port" ] || fail "no metrics URL: $(cat "$dir/out")"
+url="http://127.0.0.1:$port/metrics"
+n=0
+while kill -0 "$mpid" 2>/dev/null; do
+    curl -s -D "$dir/h$n" -o "$dir/m$n" "$url" && n=$((n + 1))
+    sleep 0.3
+done
+wait "$mpid"
+RC=$?
+OUT=$(cat "$dir/out")
+expect_rc 0
+expect_out '^Migrated 4 node\(s\) to Calico'
+[ "$n" -ge 5 ] || fail "only $n scrapes during the run"
+grep -qi '^Content-Type: text/plain; version=0\.0\.4; charset=utf-8' "$dir/h0" || fail "content type: $(cat "$dir/h0")"
+curl -s -o /dev/null -w '%{http_code}' "$url" >/dev/null 2>&1 && fail "the server outlived the run"
+python3 - "$dir" "$n" <<'EOF' || fail "the scrapes"
+import re, sys
+d, n = sys.argv[1], int(sys.argv[2])
+def parse(path):
+    m = {}
+    for line in open(path):
+        if line.startswith("#") or not line.strip():
+            continue
+        k, v = line.rsplit(" ", 1)
+        m[k] = float(v)
+    return m
+scrapes = [parse("%s/m%d" % (d, i)) for i in range(n)]
+states = ("done", "in_flight", "held", "failed", "left")
+for s in scrapes:
+    nodes = [s.get('cni_migrate_nodes{state="%s"}' % st, 0) for st in states]
+    assert sum(nodes) == 4, nodes
+    assert nodes[1] <= 1, "more than one node in flight"
+assert any(s.get('cni_migrate_nodes{state="in_flight"}') == 1 for s in scrapes), "never a node in flight"
+last = scrapes[-1]
+assert last['cni_migrate_nodes{state="done"}'] == 4, last
+reqs = [sum(v for k, v in s.items() if k.startswith("cni_migrate_api_requests_total{")) for s in scrapes]
+assert all(a <= b for a, b in zip(reqs, reqs[1:])) and reqs[-1] > reqs[0] > 0, reqs
+assert last.get('cni_migrate_api_requests_total{method="GET",code="429"}', 0) > 0, "no 429 counted"
+assert last.get('cni_migrate_api_errors_total{method="GET",reason="TooManyRequests"}', 0) > 0, "no error counted"
+assert last.get("cni_migrate_api_retries_total", 0) > 0, "no retry counted"
+assert last.get("cni_migrate_evictions_total", 0) > 0, "no eviction counted"
+assert last['cni_migrate_step_duration_seconds_count{procedure="migrate",step="drain"}'] == 4
+assert last['cni_migrate_step_duration_seconds_bucket{procedure="migrate",step="drain",le="+Inf"}'] == 4
+print("%d scrapes; at the end %d requests, %d retries, %d evictions" % (n, reqs[-1],
+      last["cni_migrate_api_retries_total"], last["cni_migrate_evictions_total"]))
+EOF
+fake_stop
+done_ok
