@@ -45,6 +45,20 @@ expect_empty() {
     [ -z "$OUT" ] || fail "expected no output"
 }
 
+# expect_usage_error FIXTURE TRACE REGEX [VAR=VALUE] ARGS...: `cni-migrate --fake FIXTURE ARGS` (with
+# VAR=VALUE in its environment) exits 2 with one output line matching REGEX, and its trace file shows
+# no request from the script: a bad value is refused before anything is sent.
+expect_usage_error() {
+    _fixture=$1 _trace=$2 _want=$3
+    shift 3
+    case "$1" in *=*) _env=$1; shift ;; *) _env=NOTHING=; esac
+    run env "$_env" "$CNI_MIGRATE" --log-level warn --fake "$_fixture" --trace "$_trace" "$@"
+    expect_rc 2
+    expect_lines 1
+    expect_out "$_want"
+    [ "$(grep -c '"actor":"script"' "$_trace")" -eq 0 ] || fail "a bad value still sent requests"
+}
+
 done_ok() {
     if [ "$failures" -ne 0 ]; then
         echo "$failures check(s) failed" >&2
