@@ -281,7 +281,8 @@ struct ownent {
     const char *rev;     /* its controller-revision-hash label, or NULL */
     size_t pos;          /* the first node (store order) whose name is >= node */
     unsigned char at;    /* ... and that node is node itself */
-    unsigned char deleting, failed, ready;
+    unsigned char deleting, failed, ready; /* sim_deleting(), phase Failed, pod_ready() */
+    unsigned char terminal, running, bound; /* sim_terminal(), phase Running, spec.nodeName set */
 };
 
 /* A controller's pods, in creation order. The store's events keep it exact: a pod is
@@ -356,7 +357,12 @@ struct pdbidx {
     char uid[64];       /* the PDB it was built for */
     cJSON *selector;    /* a copy of the spec.selector it was built for */
     cm_selector *sel;   /* NULL, or empty: it selects nothing */
-    cm_obj **pods;
+    struct pdbent {
+        cm_obj *pod;
+        int64_t rv;       /* the pod version the facts are for; -1: not read yet */
+        unsigned char terminal, ready; /* sim_terminal(), pod_ready() */
+        const char *ckind, *cname;     /* its controller reference's kind and name (NULL: none) */
+    } *pods;
     size_t n, cap;
 };
 
@@ -376,7 +382,7 @@ static size_t pdb_slot(const struct pdbidx *ix, const char *name, int *found)
     size_t lo = 0, hi = ix->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(ix->pods[mid]->name, name);
+        int c = strcmp(ix->pods[mid].pod->name, name);
         if (c == 0) {
             *found = 1;
             return mid;
@@ -401,18 +407,19 @@ static void pdb_place(struct pdbidx *ix, const char *name, cm_obj *pod)
         memmove(ix->pods + at, ix->pods + at + 1, (ix->n - at - 1) * sizeof *ix->pods);
         ix->n--;
     } else if (found) {
-        ix->pods[at] = pod;
+        if (ix->pods[at].pod != pod)
+            ix->pods[at] = (struct pdbent){.pod = pod, .rv = -1};
     } else if (want) {
         if (ix->n == ix->cap) {
             size_t cap = ix->cap ? ix->cap * 2 : 16;
-            cm_obj **p = realloc(ix->pods, cap * sizeof *p);
+            struct pdbent *p = realloc(ix->pods, cap * sizeof *p);
             if (!p)
                 return;
             ix->pods = p;
             ix->cap = cap;
         }
         memmove(ix->pods + at + 1, ix->pods + at, (ix->n - at) * sizeof *ix->pods);
-        ix->pods[at] = pod;
+        ix->pods[at] = (struct pdbent){.pod = pod, .rv = -1};
         ix->n++;
     }
 }
@@ -1664,22 +1671,33 @@ struct dsplan {
     size_t nold;
 };
 
+/* Reads again what the controllers' reconciles read of a pod, when it changed since its facts
+ * were read (1: read again). */
+static int own_facts(struct ownent *e)
+{
+    const cJSON *pod = e->pod->json;
+    if (e->rv == e->pod->rv)
+        return 0;
+    const char *node = ds_pod_node(pod), *phase = phase_of(pod);
+    e->node = node ? node : "";
+    e->rev = sim_gets(sim_get(sim_get(pod, "metadata"), "labels"), "controller-revision-hash");
+    e->deleting = (unsigned char)sim_deleting(pod);
+    e->failed = (unsigned char)sim_is(phase, "Failed");
+    e->ready = (unsigned char)pod_ready(pod);
+    e->terminal = (unsigned char)sim_terminal(pod);
+    e->running = (unsigned char)sim_is(phase, "Running");
+    e->bound = sim_gets(sim_get(pod, "spec"), "nodeName") != NULL;
+    e->rv = e->pod->rv;
+    return 1;
+}
+
 /* Reads again what the DaemonSet reconcile needs of a pod, when the pod or the node list
  * changed since (the answers of sim_deleting(), phase_of(), pod_ready(), ds_pod_node(), the
  * revision label, and where its node sorts among the nodes). */
 static void own_refresh(struct ownent *e, cm_obj *const *nodes, size_t nn, uint64_t epoch)
 {
-    const cJSON *pod = e->pod->json;
-    if (e->rv != e->pod->rv) {
-        const char *node = ds_pod_node(pod);
-        e->node = node ? node : "";
-        e->rev = sim_gets(sim_get(sim_get(pod, "metadata"), "labels"), "controller-revision-hash");
-        e->deleting = (unsigned char)sim_deleting(pod);
-        e->failed = (unsigned char)sim_is(phase_of(pod), "Failed");
-        e->ready = (unsigned char)pod_ready(pod);
-        e->rv = e->pod->rv;
+    if (own_facts(e))
         e->epoch = epoch - 1; /* the node may have moved */
-    }
     if (e->epoch != epoch) {
         size_t lo = 0, hi = nn;
         while (lo < hi) {
@@ -1965,32 +1983,34 @@ static void reconcile_rs(cm_sim *s, const char *ns, const char *name)
     if (!rs || sim_deleting(rs->json))
         return;
     int64_t want = sim_geti(sim_get(rs->json, "spec"), "replicas", 1);
-    cm_obj **pods;
-    size_t np = owned_pods(s, rs, &pods);
+    const char *uid = uid_of(rs->json);
+    struct ownidx *ix = uid ? cm_map_get(s->owned, uid) : NULL;
+    size_t np = ix ? ix->n : 0;
     int64_t active = 0, ready = 0;
-    char (*extra)[256] = malloc((np ? np : 1) * sizeof *extra);
-    size_t nextra = 0;
     for (size_t i = 0; i < np; i++) {
-        if (sim_deleting(pods[i]->json) || sim_terminal(pods[i]->json))
+        const struct ownent *e = &ix->e[i];
+        own_facts(&ix->e[i]);
+        if (e->deleting || e->terminal)
             continue;
         active++;
-        ready += pod_ready(pods[i]->json);
+        ready += e->ready;
     }
     /* Too many: the unbound, then the not running, then the not ready go first (as the
      * controller ranks them), the rest from the end of the sorted list. */
+    char (*extra)[256] = active > want ? malloc((size_t)(active - want) * sizeof *extra) : NULL;
+    size_t nextra = 0;
     for (int pass = 0; pass < 4 && extra && active - (int64_t)nextra > want; pass++)
         for (size_t i = np; i-- > 0 && active - (int64_t)nextra > want;) {
-            const cJSON *p = pods[i]->json;
-            if (sim_deleting(p) || sim_terminal(p))
+            const struct ownent *e = &ix->e[i];
+            if (e->deleting || e->terminal)
                 continue;
-            int pick = pass == 0 ? !sim_gets(sim_get(p, "spec"), "nodeName")
-                     : pass == 1 ? !sim_is(phase_of(p), "Running") && sim_gets(sim_get(p, "spec"), "nodeName")
-                     : pass == 2 ? sim_is(phase_of(p), "Running") && !pod_ready(p)
-                                 : pod_ready(p);
+            int pick = pass == 0 ? !e->bound
+                     : pass == 1 ? !e->running && e->bound
+                     : pass == 2 ? e->running && !e->ready
+                                 : e->ready;
             if (pick)
-                snprintf(extra[nextra++], sizeof *extra, "%s", pods[i]->name);
+                snprintf(extra[nextra++], sizeof *extra, "%s", e->pod->name);
         }
-    free(pods);
     char gen[300];
     snprintf(gen, sizeof gen, "%.250s-", name);
     for (int64_t i = active; i < want; i++) {
@@ -2096,13 +2116,13 @@ static void reconcile_sts(cm_sim *s, const char *ns, const char *name)
 }
 
 /* The scale of a pod's controller (ReplicaSet, StatefulSet, ...), or -1 when it has none. */
-static int64_t controller_scale(cm_sim *s, const cJSON *pod, const char *ns, char *uid, size_t size)
+static int64_t controller_scale(cm_sim *s, const char *kind, const char *name, const char *ns, char *uid,
+                                size_t size)
 {
-    const cJSON *r = controller_ref(pod);
-    const cm_kind *k = sim_is(sim_gets(r, "kind"), "ReplicaSet") ? s->k_rs
-                     : sim_is(sim_gets(r, "kind"), "StatefulSet") ? s->k_sts
-                     : sim_is(sim_gets(r, "kind"), "Deployment") ? s->k_deploy : NULL;
-    cm_obj *o = k ? cm_store_get(s->st, k, ns, sim_gets(r, "name")) : NULL;
+    const cm_kind *k = sim_is(kind, "ReplicaSet") ? s->k_rs
+                     : sim_is(kind, "StatefulSet") ? s->k_sts
+                     : sim_is(kind, "Deployment") ? s->k_deploy : NULL;
+    cm_obj *o = k ? cm_store_get(s->st, k, ns, name) : NULL;
     if (!o)
         return -1;
     snprintf(uid, size, "%s", uid_of(o->json) ? uid_of(o->json) : "");
@@ -2132,14 +2152,31 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
     size_t nseen = 0;
     int all_controlled = 1;
     const cJSON *min = sim_get(spec, "minAvailable"), *max = sim_get(spec, "maxUnavailable");
+    const char *last_kind = NULL, *last_name = NULL; /* the controller looked up last, and what it said */
+    int64_t last_sc = -1;
+    char last_uid[64] = "";
     for (size_t i = 0; i < n; i++) {
-        const cJSON *p = ix->pods[i]->json;
-        if (sim_terminal(p))
+        struct pdbent *e = &ix->pods[i];
+        if (e->rv != e->pod->rv) {
+            const cJSON *p = e->pod->json, *r = controller_ref(p);
+            e->terminal = (unsigned char)sim_terminal(p);
+            e->ready = (unsigned char)pod_ready(p);
+            e->ckind = sim_gets(r, "kind");
+            e->cname = sim_gets(r, "name");
+            e->rv = e->pod->rv;
+        }
+        if (e->terminal)
             continue;
         pods++;
-        healthy += pod_ready(p);
+        healthy += e->ready;
         char uid[64];
-        int64_t sc = controller_scale(s, p, ns, uid, sizeof uid);
+        if (!last_kind || !sim_is(last_kind, e->ckind) || !sim_is(last_name, e->cname)) {
+            last_kind = e->ckind ? e->ckind : "";
+            last_name = e->cname ? e->cname : "";
+            last_sc = controller_scale(s, e->ckind, e->cname, ns, last_uid, sizeof last_uid);
+        }
+        int64_t sc = last_sc;
+        snprintf(uid, sizeof uid, "%s", last_uid);
         if (sc < 0) {
             all_controlled = 0;
             continue;
