@@ -157,7 +157,7 @@ static int sim_route_del(cm_hostcall *c, const cJSON *route)
     const char *dev = jstr(route, "dev"); /* the kernel resolves the device first */
     if (dev && !cm_host_link(H(c), dev))
         return check(c, -ENODEV, what);
-    return check(c, dst ? cm_host_route_del(H(c), jstr(route, "family"), dst) : -EINVAL, what);
+    return check(c, dst ? cm_host_route_del(H(c), jstr(route, "family"), dst, NULL) : -EINVAL, what);
 }
 
 static int sim_neighs(cm_hostcall *c, int fdb, cJSON **out)

@@ -22,7 +22,7 @@
  *   host:link(name) -> table | nil, message, "ENODEV"
  *   host:link_add(link), host:link_del(name), host:link_set(name, {up = bool, mtu = n})
  *   host:addr_add(dev, cidr), host:addr_del(dev, cidr)
- *   host:route_add(route), host:route_replace(route), host:route_del(dst)
+ *   host:route_add(route), host:route_replace(route), host:route_del(dst [, dev]) (dev: only through it)
  *   host:neigh_add(n), host:neigh_replace(n), host:neigh_del(dev, dst)
  *   host:fdb_add(f), host:fdb_replace(f), host:fdb_del(dev, lladdr, dst)
  *   host:sysctl(key) -> value | nil, message, "ENOENT";  host:sysctl_set(key, value)
@@ -224,8 +224,8 @@ static int host_addr_del(lua_State *L)
 
 static int host_route_del(lua_State *L)
 {
-    const char *dst = luaL_checkstring(L, 2);
-    return result(L, cm_host_route_del(check_host(L), NULL, dst), lua_pushfstring(L, "route del %s", dst));
+    const char *dst = luaL_checkstring(L, 2), *dev = luaL_optstring(L, 3, NULL);
+    return result(L, cm_host_route_del(check_host(L), NULL, dst, dev), lua_pushfstring(L, "route del %s", dst));
 }
 
 static int host_neigh_del(lua_State *L)

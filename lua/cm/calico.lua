@@ -147,7 +147,7 @@ end
 ---@param blocks table[] the IPAMBlock (or BlockAffinity) objects
 ---@param opts table|nil {iface = "eth0", mtu = 1500 (the host's), calico_config = ConfigMap,
 ---   conf_name = install-cni's CNI_CONF_NAME}
----@return table|nil state in cm.sim's host shape
+---@return table|nil state in cm.sim's host shape; its peers: each peer's own entries by name (peer_entries)
 ---@return string|nil message
 ---@return string|nil code
 function M.node_state(node, nodes, felix, blocks, opts)
@@ -167,35 +167,67 @@ function M.node_state(node, nodes, felix, blocks, opts)
       local p = other.metadata.name ~= me.name and M.node_vxlan(other)
       if p then peers[p.name] = p end
    end
-   local routed = {}
+   local cidrs, names = {}, {} -- peer -> the CIDRs of its blocks; the peers with blocks
    for _, b in ipairs(blocks) do
-      local spec = b.spec or {}
-      local host
-      if b.kind == "BlockAffinity" then
-         host = spec.state == "confirmed" and spec.deleted ~= "true" and spec.node or nil
-      else
-         host = spec.deleted ~= true and type(spec.affinity) == "string" and spec.affinity:match("^host:(.+)$") or nil
+      local host, cidr = M.block_host(b)
+      if host and peers[host] then
+         if not cidrs[host] then cidrs[host], names[#names + 1] = {}, host end
+         table.insert(cidrs[host], cidr)
       end
-      if host and peers[host] and ip.is_cidr(spec.cidr) then routed[#routed + 1] = { cidr = spec.cidr, node = host } end
    end
-   table.sort(routed, function(a, b) -- node, then block: the order of the affinities' names
-      if a.node ~= b.node then return a.node < b.node end
-      return a.cidr < b.cidr
-   end)
+   table.sort(names) -- node, then block: the order of the affinities' names
    local seen = {}
-   for _, a in ipairs(routed) do
-      local p = peers[a.node]
-      if not seen[a.cidr] then
-         seen[a.cidr] = true
-         st.routes[#st.routes + 1] = { dst = a.cidr, gateway = p.tunnel_addr, dev = dev, onlink = true }
-         if not seen[p.name] then
-            seen[p.name] = true
-            st.neighbours[#st.neighbours + 1] = { dst = p.tunnel_addr, lladdr = p.mac, dev = dev, state = "permanent" }
-            st.fdb[#st.fdb + 1] = { lladdr = p.mac, dev = dev, dst = p.ip, self = true, permanent = true }
-         end
+   st.peers = {} -- the same entries by peer (for an agent that updates one peer at a time)
+   for _, name in ipairs(names) do
+      local e = M.peer_entries(peers[name], cidrs[name], dev, seen)
+      st.peers[name] = e
+      for _, k in ipairs { "routes", "neighbours", "fdb" } do
+         for _, x in ipairs(e[k]) do st[k][#st[k] + 1] = x end
       end
    end
    return st
+end
+
+--- The node an IPAMBlock (or a BlockAffinity) routes to, and its CIDR; nil when none (deleted,
+--- unconfirmed, no host affinity, or no valid CIDR).
+---@param b table
+---@return string|nil host
+---@return string|nil cidr
+function M.block_host(b)
+   local spec = b.spec or {}
+   local host
+   if b.kind == "BlockAffinity" then
+      host = spec.state == "confirmed" and spec.deleted ~= "true" and spec.node or nil
+   else
+      host = spec.deleted ~= true and type(spec.affinity) == "string" and spec.affinity:match("^host:(.+)$") or nil
+   end
+   if host and ip.is_cidr(spec.cidr) then return host, spec.cidr end
+   return nil
+end
+
+--- What Felix programs on vxlan.calico (dev) for one other node (node_state's, a peer at a time,
+--- as Felix does on a change of that node or its blocks): a route per block affine to it, and
+--- with at least one route its neighbour and FDB entry.
+---@param p table the peer, as node_vxlan gives it
+---@param cidrs string[] its blocks' CIDRs (sorted here)
+---@param dev string
+---@param seen table|nil CIDRs routed already (node_state's, over all peers), added to
+---@return table entries {routes = {...}, neighbours = {n}|{}, fdb = {f}|{}}
+function M.peer_entries(p, cidrs, dev, seen)
+   seen = seen or {}
+   table.sort(cidrs)
+   local e = { routes = {}, neighbours = {}, fdb = {} }
+   for _, cidr in ipairs(cidrs) do
+      if not seen[cidr] then
+         seen[cidr] = true
+         e.routes[#e.routes + 1] = { dst = cidr, gateway = p.tunnel_addr, dev = dev, onlink = true }
+      end
+   end
+   if #e.routes > 0 then
+      e.neighbours[1] = { dst = p.tunnel_addr, lladdr = p.mac, dev = dev, state = "permanent" }
+      e.fdb[1] = { lladdr = p.mac, dev = dev, dst = p.ip, self = true, permanent = true }
+   end
+   return e
 end
 
 M.POOL_V4 = "default-ipv4-ippool"

@@ -384,7 +384,7 @@ end
 ---@param conf table parse_net_conf's result
 ---@param opts table|nil {iface = "eth0", mtu = 1500, ipmasq = true, has_pods = true,
 ---   version = "v0.28.9", canal = false, cni_conf = text, prefix = ...}
----@return table|nil state
+---@return table|nil state in cm.sim's host shape; its peers: each peer's own entries by name (peer_entries)
 ---@return string|nil message
 ---@return string|nil code
 function M.node_state(node, nodes, conf, opts)
@@ -419,19 +419,35 @@ function M.node_state(node, nodes, conf, opts)
          scope = "link", protocol = "kernel", src = gw }
    end
    local peers = {}
+   st.peers = {} -- the same entries by peer (for an agent that updates one peer at a time)
    for _, other in ipairs(nodes) do
-      local p = other.metadata.name ~= me.name and M.node_info(other, opts.prefix)
-      if p and p.kube_subnet_manager and p.backend_type == "vxlan" then peers[#peers + 1] = p end
+      local p = other.metadata.name ~= me.name and M.peer_entries(other, opts.prefix, dev)
+      if p then peers[#peers + 1], st.peers[p.name] = p, p end
    end
    table.sort(peers, function(a, b) return a.name < b.name end)
    for _, p in ipairs(peers) do
-      local vtep = ip.host(p.pod_cidr, 0)
-      st.neighbours[#st.neighbours + 1] = { dst = vtep, lladdr = p.vtep_mac, dev = dev, state = "permanent" }
-      st.fdb[#st.fdb + 1] = { lladdr = p.vtep_mac, dev = dev, dst = p.public_ip, self = true,
-         permanent = true }
-      st.routes[#st.routes + 1] = { dst = p.pod_cidr, gateway = vtep, dev = dev, onlink = true }
+      st.neighbours[#st.neighbours + 1] = p.neighbours[1]
+      st.fdb[#st.fdb + 1] = p.fdb[1]
+      st.routes[#st.routes + 1] = p.routes[1]
    end
    return st
+end
+
+--- What flanneld programs on its VXLAN device dev for one other node (node_state's, a peer at a
+--- time, as flanneld does on a lease's change): a neighbour, an FDB entry and a route; nil when
+--- that node is no flannel VXLAN node with a subnet lease of kube-subnet-mgr.
+---@param other table the other Node
+---@param prefix string|nil the annotation prefix
+---@param dev string the VXLAN device (flannel.VNI)
+---@return table|nil entries {name, neighbours = {n}, fdb = {f}, routes = {r}}
+function M.peer_entries(other, prefix, dev)
+   local p = M.node_info(other, prefix)
+   if not (p and p.kube_subnet_manager and p.backend_type == "vxlan") then return nil end
+   local vtep = ip.host(p.pod_cidr, 0)
+   return { name = p.name,
+      neighbours = { { dst = vtep, lladdr = p.vtep_mac, dev = dev, state = "permanent" } },
+      fdb = { { lladdr = p.vtep_mac, dev = dev, dst = p.public_ip, self = true, permanent = true } },
+      routes = { { dst = p.pod_cidr, gateway = vtep, dev = dev, onlink = true } } }
 end
 
 --- Where flannel's DaemonSet is looked for, newest layout first (datamodel.md C.1, D).

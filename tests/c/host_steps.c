@@ -103,7 +103,7 @@ static int apply(cm_host *h, char **w, int n)
                                         : cm_host_addr_del(h, after(w, n, "dev"), w[3]);
     } else if (strcmp(obj, "route") == 0) {
         if (strcmp(verb, "del") == 0)
-            return cm_host_route_del(h, NULL, w[3]);
+            return cm_host_route_del(h, NULL, w[3], NULL);
         return route_add(h, w, n, strcmp(verb, "replace") == 0);
     } else if (strcmp(obj, "neigh") == 0 && strcmp(verb, "add") == 0) {
         return entry_add(h, w, n, 0);

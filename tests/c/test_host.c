@@ -118,7 +118,7 @@ static void test_vxlan_rules(void)
     CHECK_SECTION(h, "neighbours", "[]");
     CHECK_SECTION(h, "fdb", "[]");
     CHECK(cm_host_sysctl_get(h, "net/ipv4/conf/flannel.1/rp_filter") == NULL);
-    CHECK_INT(cm_host_route_del(h, NULL, "10.244.2.0/24"), -ESRCH);
+    CHECK_INT(cm_host_route_del(h, NULL, "10.244.2.0/24", NULL), -ESRCH);
     CHECK_INT(add_link(h, calico), 0); /* VNI 1 on 8472 is free again (vx2 has it on 4789) */
     cm_host_free(h);
 }
@@ -145,7 +145,11 @@ static void test_down_and_up(void)
     CHECK_INT(cm_host_link_set_up(h, "cni0", 1), 0);
     CHECK_INT(add_route(h, "{\"dst\":\"10.244.9.0/24\",\"gateway\":\"10.244.1.7\",\"dev\":\"cni0\"}", 0), 0);
     CHECK_INT(add_route(h, "{\"dst\":\"10.244.9.5/16\",\"dev\":\"cni0\"}", 0), 0); /* stored as 10.244.0.0/16 */
-    CHECK_INT(cm_host_route_del(h, NULL, "10.244.0.0/16"), 0);
+    CHECK_INT(cm_host_route_del(h, NULL, "10.244.0.0/16", NULL), 0);
+    /* through a device: only the route to dst through that one (ip route del DST dev DEV) */
+    CHECK_INT(cm_host_route_del(h, NULL, "10.244.9.0/24", "eth0"), -ESRCH);
+    CHECK_INT(add_route(h, "{\"dst\":\"10.244.8.0/24\",\"dev\":\"cni0\"}", 0), 0);
+    CHECK_INT(cm_host_route_del(h, NULL, "10.244.8.0/24", "cni0"), 0);
     CHECK_INT(cm_host_link_set_up(h, "cni0", 0), 0);
     CHECK_SECTION(h, "routes", "[{\"dst\":\"192.168.1.0/24\",\"dev\":\"eth0\",\"scope\":\"link\",\"protocol\":\"kernel\","
                                "\"src\":\"192.168.1.11\"},{\"dst\":\"default\",\"gateway\":\"192.168.1.1\",\"dev\":\"eth0\"}]");
@@ -184,9 +188,9 @@ static void test_ipv6(void)
     CHECK_INT(cm_host_addr_add(h, "eth0", "fd00::11/129"), -EINVAL);
     CHECK_INT(add_route(h, "{\"dst\":\"fd00:99::/64\",\"gateway\":\"fd00:77::1\",\"dev\":\"eth0\"}", 0), -EHOSTUNREACH);
     CHECK_INT(add_route(h, "{\"family\":\"inet6\",\"dst\":\"default\",\"gateway\":\"fd00::1\",\"dev\":\"eth0\"}", 0), 0);
-    CHECK_INT(cm_host_route_del(h, "inet6", "default"), 0);
-    CHECK_INT(cm_host_route_del(h, "inet6", "default"), -ESRCH);
-    CHECK_INT(cm_host_route_del(h, NULL, "default"), 0); /* the IPv4 one was kept */
+    CHECK_INT(cm_host_route_del(h, "inet6", "default", NULL), 0);
+    CHECK_INT(cm_host_route_del(h, "inet6", "default", NULL), -ESRCH);
+    CHECK_INT(cm_host_route_del(h, NULL, "default", NULL), 0); /* the IPv4 one was kept */
     CHECK_SECTION(h, "addresses", "[{\"dev\":\"lo\",\"address\":\"127.0.0.1/8\"},{\"dev\":\"eth0\",\"address\":\"192.168.1.11/24\"},"
                                   "{\"dev\":\"eth0\",\"address\":\"fd00::11/64\",\"family\":\"inet6\"}]");
     /* flannel-v6.1 shares flannel.1's VNI and port; a second IPv6 device may not */

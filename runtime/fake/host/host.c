@@ -722,12 +722,12 @@ int cm_host_route_add(cm_host *h, const cJSON *route, int replace)
     return 0;
 }
 
-int cm_host_route_del(cm_host *h, const char *family, const char *dst)
+int cm_host_route_del(cm_host *h, const char *family, const char *dst, const char *dev)
 {
     char canon[64];
     if (!canonical_dst(dst, canon, sizeof canon))
         return -EINVAL;
-    cJSON *r = find_route(h, given_family(family, dst), canon, NULL);
+    cJSON *r = find_route(h, given_family(family, dst), canon, dev);
     if (!r)
         return -ESRCH;
     cJSON_Delete(cJSON_DetachItemViaPointer(h->routes, r));

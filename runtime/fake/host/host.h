@@ -102,8 +102,8 @@ int cm_host_addr_del(cm_host *h, const char *dev, const char *cidr);
 int cm_host_route_add(cm_host *h, const cJSON *route, int replace);
 
 /* Deletes the route to dst ("default" or a CIDR) of family ("inet6" for an IPv6 default
- * route; NULL: the dst's own) (-ESRCH). */
-int cm_host_route_del(cm_host *h, const char *family, const char *dst);
+ * route; NULL: the dst's own), through dev when given (NULL: any) (-ESRCH). */
+int cm_host_route_del(cm_host *h, const char *family, const char *dst, const char *dev);
 
 /* Neighbours, keyed by (dev, dst); FDB entries, keyed by (dev, lladdr, dst). */
 int cm_host_neigh_add(cm_host *h, const cJSON *neigh, int replace);
