@@ -37,10 +37,12 @@
  *                                                as a node-run pod on it runs it (noderun.h)
  *   host:close()                                 also __gc and __close
  *
- *   fake.on_change(kinds, fn)   in a --fake run: fn(type, obj, prev) after every change of an
- *       object whose kind is in the list kinds ("Pod", "Node", ...): type "ADDED", "MODIFIED" or
- *       "DELETED", obj the object as of the change (DELETED: its last state), prev the object
- *       before a MODIFIED (else nil). fn runs inside the cluster's write: it reads (objects,
+ *   fake.on_change(kinds, fn [, fields])   in a --fake run: fn(type, obj, prev) after every change
+ *       of an object whose kind is in the list kinds ("Pod", "Node", ...): type "ADDED", "MODIFIED"
+ *       or "DELETED", obj the object as of the change (DELETED: its last state), prev the object
+ *       before a MODIFIED (else nil). With fields (a list of member paths: "kind",
+ *       "metadata.name", "status.addresses"), obj and prev hold only those members (so a watcher
+ *       of every pod does not copy each whole pod). fn runs inside the cluster's write: it reads (objects,
  *       hosts) and must not write (fake.request other than GET raises there); an error in it
  *       is logged and fails the run as an agent's does. The rehearsal's invariants use it.
  *   fake.rehearsal()            in a --fake run: {fixture = path, seed = n, exe = this binary,
@@ -503,6 +505,54 @@ static int fake_host(lua_State *L)
 
 static const char *const EVENT_TYPES[] = {"ADDED", "MODIFIED", "DELETED"};
 
+/* Pushes obj with only the members the list of dotted paths at index fields names. */
+static void push_fields(lua_State *L, const cJSON *obj, int fields)
+{
+    lua_newtable(L);
+    cm_lua_mark(L, -1, 0);
+    int root = lua_gettop(L);
+    for (lua_Integer i = 1; lua_rawgeti(L, fields, i) == LUA_TSTRING; i++) {
+        const char *path = lua_tostring(L, -1);
+        const cJSON *o = obj;
+        lua_pushvalue(L, root); /* [.., path, t] */
+        for (const char *dot; o && (dot = strchr(path, '.')); path = dot + 1) {
+            char seg[128];
+            snprintf(seg, sizeof seg, "%.*s", (int)(dot - path), path);
+            o = cJSON_GetObjectItemCaseSensitive(o, seg);
+            if (!cJSON_IsObject(o))
+                o = NULL;
+            else if (lua_getfield(L, -1, seg) != LUA_TTABLE) { /* [.., path, t, sub?] */
+                lua_pop(L, 1);
+                lua_newtable(L);
+                cm_lua_mark(L, -1, 0);
+                lua_pushvalue(L, -1);
+                lua_setfield(L, -3, seg);
+            }
+            if (o)
+                lua_remove(L, -2); /* [.., path, sub] */
+        }
+        const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, path) : NULL;
+        if (v) {
+            cm_lua_push_json(L, v);
+            lua_setfield(L, -2, path);
+        }
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1); /* the value that ended the list */
+}
+
+/* Pushes an object of a change for an on_change entry at index e (a function, or {fn, fields}). */
+static void push_changed(lua_State *L, const cJSON *obj, int e)
+{
+    if (lua_type(L, e) != LUA_TTABLE) {
+        cm_lua_push_json(L, obj);
+        return;
+    }
+    lua_rawgeti(L, e, 2);
+    push_fields(L, obj, lua_gettop(L));
+    lua_remove(L, -2);
+}
+
 /* Calls each on_change function of the change's kind with (type, obj, prev); failures are the run's. */
 static void changed(void *ud, const struct cm_event *ev)
 {
@@ -513,18 +563,22 @@ static void changed(void *ud, const struct cm_event *ev)
     if (lua_getfield(L, -1, ev->kind->kind) == LUA_TTABLE) { /* [watchers, fns] */
         lua_Integer n = luaL_len(L, -1);
         for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, top + 2, i);
-            lua_pushstring(L, EVENT_TYPES[ev->type]);
-            cm_lua_push_json(L, ev->obj);
-            if (ev->prev)
-                cm_lua_push_json(L, ev->prev);
+            int e = (lua_rawgeti(L, top + 2, i), lua_gettop(L)); /* [watchers, fns, entry] */
+            if (lua_type(L, e) == LUA_TTABLE)
+                lua_rawgeti(L, e, 1);
             else
-                lua_pushnil(L); /* [watchers, fns, fn, type, obj, prev] */
+                lua_pushvalue(L, e);
+            lua_pushstring(L, EVENT_TYPES[ev->type]);
+            push_changed(L, ev->obj, e);
+            if (ev->prev)
+                push_changed(L, ev->prev, e);
+            else
+                lua_pushnil(L); /* [watchers, fns, entry, fn, type, obj, prev] */
             if (cm_pcall(L, 3, 0) != LUA_OK) {
                 const char *msg = lua_tostring(L, -1);
                 cm_sim_run_agent_failed(run->sim, NULL, msg ? msg : "fake.on_change: an error that is not a string");
-                lua_pop(L, 1);
             }
+            lua_settop(L, top + 2);
         }
     }
     lua_settop(L, top);
@@ -534,6 +588,20 @@ static int fake_on_change(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!lua_isnoneornil(L, 3)) { /* the entry is {fn, fields} */
+        luaL_checktype(L, 3, LUA_TTABLE);
+        for (lua_Integer i = 1; lua_rawgeti(L, 3, i) != LUA_TNIL; i++) {
+            luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 3, "fields must be a list of member paths");
+            lua_pop(L, 1);
+        }
+        lua_settop(L, 3);
+        lua_createtable(L, 2, 0);
+        lua_pushvalue(L, 2);
+        lua_rawseti(L, -2, 1);
+        lua_pushvalue(L, 3);
+        lua_rawseti(L, -2, 2);
+        lua_replace(L, 2);
+    }
     struct cm_run *run = cm_run_get(L);
     if (!run->sim)
         return luaL_error(L, "fake.on_change: only in a --fake run");

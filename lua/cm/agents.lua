@@ -65,11 +65,13 @@ local function inform()
          inf.log[#inf.log + 1] = host
       end
    end
+   -- what the agents read of a Node (cm.flannel.node_info, cm.calico.node_vxlan) and of a block
+   -- (cm.calico.block_host): fake.on_change copies only that much
    local ok = pcall(fake.on_change, { "Node" }, function(typ, obj, prev)
       local name = obj.metadata.name
       inf.nodes[name] = typ ~= "DELETED" and obj or nil
       if network_changed(obj, typ == "MODIFIED" and prev or nil) then inf.log[#inf.log + 1] = name end
-   end)
+   end, { "kind", "metadata.name", "metadata.annotations", "spec.podCIDR", "status.addresses" })
    if not ok then
       informer = false
       return nil
@@ -78,7 +80,7 @@ local function inform()
       if prev then place(prev, false) end
       inf.blocks[obj.metadata.name] = typ ~= "DELETED" and obj or nil
       place(obj, typ ~= "DELETED")
-   end)
+   end, { "kind", "metadata.name", "spec.affinity", "spec.deleted", "spec.cidr", "spec.node", "spec.state" })
    fake.on_change({ "FelixConfiguration", "IPPool" }, function() inf.config = inf.config + 1 end)
    for _, n in ipairs(check(get("/api/v1/nodes")).items) do inf.nodes[n.metadata.name] = n end
    local blocks = get("/apis/crd.projectcalico.org/v1/ipamblocks")

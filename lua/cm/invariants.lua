@@ -251,6 +251,14 @@ function M.check_reach()
 end
 
 local HANDLERS = { Node = node_changed, BlockAffinity = affinity_changed, Pod = pod_changed }
+--- What the handlers read of each kind's objects (fake.on_change copies only that much).
+local FIELDS = {
+   Node = { "kind", "metadata.name", "metadata.labels", "metadata.annotations", "spec.unschedulable", "spec.podCIDR",
+      "status.addresses" },
+   BlockAffinity = { "kind", "spec.node", "spec.cidr", "spec.state", "spec.deleted" },
+   Pod = { "kind", "metadata.name", "metadata.namespace", "metadata.uid", "metadata.deletionTimestamp",
+      "spec.hostNetwork", "spec.nodeName", "status.phase", "status.podIP" },
+}
 
 --- Starts checking, in a --fake run (elsewhere nothing happens). Call it before the first write.
 ---@param opts table|nil {max_unavailable = cm.config's {count =}|{percent =}, or "N"|"P%"|nil}
@@ -272,11 +280,12 @@ function M.watch(opts)
    for _, a in ipairs(affs and affs.items or {}) do affinity_changed("ADDED", a) end
    state.cordoned_at_start = state.cordoned
    for _, p in ipairs(fake.request("GET", "/api/v1/pods").items) do pod_changed("ADDED", p, nil) end
-   fake.on_change({ "Node", "Pod", "BlockAffinity" }, function(typ, obj, prev)
+   local function changed(typ, obj, prev)
       state.changes = state.changes + 1
       HANDLERS[obj.kind](typ, obj, prev)
       if time.now() - state.last_reach >= M.REACH_EVERY then M.check_reach() end
-   end)
+   end
+   for kind, fields in pairs(FIELDS) do fake.on_change({ kind }, changed, fields) end
    return true
 end
 
