@@ -347,7 +347,8 @@ function M.calico_node(node, pod, host, resync)
    end
 end
 
---- The simulation's hook: a pod started or stopped on node, or (resync) a running agent's pod
+--- The simulation's hook: a network agent's pod (runtime/fake/sim cm_sim_network_agent) started or stopped
+--- on node, or (resync) a running agent's pod
 --- when the cluster's network data changed.
 ---@param node string
 ---@param pod table the Pod

@@ -622,6 +622,11 @@ static int agent_pod(const cJSON *pod)
     return sim_is(app, "flannel") ? AG_FLANNEL : sim_is(k8s_app, "calico-node") ? AG_CALICO : 0;
 }
 
+int cm_sim_network_agent(const cJSON *pod)
+{
+    return agent_pod(pod) != 0;
+}
+
 struct keys { char **v; size_t n, cap; };
 
 static void collect_agent_pod(void *ud, const char *key, void *value)

@@ -99,6 +99,10 @@ void cm_sim_pod_result(cm_sim *sim, const char *pod_uid, int exit_code, const ch
 void cm_sim_pod_running(cm_sim *sim, const char *pod_uid);
 void cm_sim_pod_exit(cm_sim *sim, const char *pod_uid, int exit_code, const char *message);
 
+/* Whether a pod runs a network agent (flanneld, calico-node, Canal's): the pods whose start,
+ * stop and resync lua/cm/agents.lua acts on. */
+int cm_sim_network_agent(const cJSON *pod);
+
 /* Sets (fn NULL: clears) the agent hook. */
 void cm_sim_set_agent(cm_sim *sim, cm_sim_agent_fn fn, void *ud);
 

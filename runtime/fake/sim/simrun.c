@@ -365,8 +365,8 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
             cm_podproc_stop(s->procs, pod, ev == CM_SIM_POD_STOPPED);
         return;
     }
-    if (ev == CM_SIM_POD_STOPPING)
-        return; /* the network agents are told when their pods have stopped */
+    if (ev == CM_SIM_POD_STOPPING || !cm_sim_network_agent(pod))
+        return; /* the network agents are told when their pods have stopped; other pods change no host */
     const char *event = ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync";
     char *err = cm_fake_agent_on_pod(s->run->L, node, pod, event);
     if (err) {
