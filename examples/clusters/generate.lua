@@ -123,13 +123,16 @@ for _, ns in ipairs(namespaces) do
       spec = { finalizers = { "kubernetes" } }, status = { phase = "Active" } }
 end
 
--- nodes
+-- nodes: a /24 podCIDR each, from the manifests' 10.244.0.0/16 (256 of them); a bigger cluster gets
+-- 10.0.0.0/8 in net-conf.json (and Canal's pool), as its operator would have configured flannel
+local NETWORK = opts.nodes > 256 and "10.0.0.0/8" or "10.244.0.0/16"
 local nodes = {}
 for i = 1, opts.nodes do
    local cp = i <= opts["control-planes"]
    local name = cp and ("control-plane-%d"):format(i) or ("worker-%d"):format(i - opts["control-planes"])
    local ip = ("192.168.%d.%d"):format(1 + (i + 9) // 250, (i + 9) % 250 + 1)
-   local cidr = ("10.244.%d.0/24"):format(i - 1)
+   local cidr = opts.nodes > 256 and ("10.%d.%d.0/24"):format((i - 1) // 256, (i - 1) % 256)
+      or ("10.244.%d.0/24"):format(i - 1)
    local mac = ("9e:3a:7c:%02x:%02x:%02x"):format(i >> 16 & 255, i >> 8 & 255, i & 255)
    local labels = { ["kubernetes.io/hostname"] = name, ["kubernetes.io/os"] = "linux",
       ["kubernetes.io/arch"] = "amd64", ["beta.kubernetes.io/os"] = "linux", ["beta.kubernetes.io/arch"] = "amd64" }
@@ -295,6 +298,10 @@ end
 
 for _, obj in ipairs(manifest) do
    if OLD then old_manifest(obj) end
+   if obj.kind == "ConfigMap" and obj.data and obj.data["net-conf.json"] then
+      obj.data["net-conf.json"] = obj.data["net-conf.json"]:gsub('"Network": "10%.244%.0%.0/16"',
+         '"Network": "' .. NETWORK .. '"')
+   end
    if obj.kind == "ConfigMap" and obj.data and obj.data["net-conf.json"] and VNI ~= 1 then
       obj.data["net-conf.json"] = obj.data["net-conf.json"]:gsub('(\n( *)"Type": "vxlan")', '%1,\n%2"VNI": ' .. VNI)
    end
@@ -334,7 +341,7 @@ if opts.canal then
          reportingInterval = "0s" } }
    manifest[#manifest + 1] = { apiVersion = "crd.projectcalico.org/v1", kind = "IPPool",
       metadata = calico_meta("default-ipv4-ippool"), spec = { allowedUses = { "Workload", "Tunnel" },
-         assignmentMode = "Automatic", blockSize = 26, cidr = "10.244.0.0/16", ipipMode = "Never",
+         assignmentMode = "Automatic", blockSize = 26, cidr = NETWORK, ipipMode = "Never",
          natOutgoing = true, nodeSelector = "all()", vxlanMode = "Never" } }
 end
 for _, obj in ipairs(manifest) do
