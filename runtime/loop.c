@@ -207,6 +207,11 @@ size_t cm_loop_pending(const cm_loop *loop)
     return loop->ntimers;
 }
 
+int cm_loop_cancelled(const cm_loop *loop)
+{
+    return loop->cancel && *loop->cancel;
+}
+
 /* Runs every timer due at `now`, including ones armed by the callbacks. */
 static void run_due(cm_loop *loop, int64_t now, const int *done)
 {

@@ -113,6 +113,10 @@ void cm_loop_timer_cancel(cm_loop *loop, cm_timer *timer);
 /* Number of timers pending. */
 size_t cm_loop_pending(const cm_loop *loop);
 
+/* Whether the loop's cancel flag is raised: a callback with much to do stops early on it, so
+ * that a signal stops a run promptly however far behind its timers are. */
+int cm_loop_cancelled(const cm_loop *loop);
+
 /*
  * Watches fd for events (POLLIN/POLLOUT) on the real or scaled clock; events == 0
  * removes the watch. Returns 0, or -1 with errno ENOMEM or EINVAL (virtual clock).

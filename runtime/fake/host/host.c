@@ -1,6 +1,7 @@
 /* host.c - a simulated Linux host (see host.h). */
 #include "host.h"
 #include "ip4.h"
+#include "map.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,9 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * An index of a section (routes by family and dst, neighbours by dev and dst, FDB entries by
+ * dev, MAC and dst): the first entry with each key, so that a host with thousands of peers'
+ * entries finds one at once. Built when first needed, kept up by the changes that know what they
+ * did, and built again after one that removes entries wholesale (a device gone or down).
+ */
+struct hidx {
+    cm_map *m;  /* key -> the first entry (array order) with it */
+    int valid;  /* m is the section's */
+    int dups;   /* some key has more than one entry (kernel routes of one prefix on two devices) */
+};
+
+enum { IX_ROUTES, IX_NEIGH, IX_FDB };
+
 struct cm_host {
     cJSON *doc;
     cJSON *links, *addresses, *routes, *neighbours, *fdb, *sysctls, *files;
+    struct hidx ix[3];
 };
 
 /* ---- small helpers ---- */
@@ -50,6 +66,110 @@ static void remove_where(cJSON *arr, const char *key, const char *value)
             cJSON_Delete(cJSON_DetachItemViaPointer(arr, e));
         e = next;
     }
+}
+
+/* ---- the sections' indexes (struct hidx) ---- */
+
+static int route_family(const cJSON *r);
+
+/* An entry's key in section which (0 when it has none). */
+static int entry_key(int which, const cJSON *e, char *buf, size_t size)
+{
+    const char *dst = str(e, "dst"), *dev = str(e, "dev");
+    int n = which == IX_ROUTES  ? snprintf(buf, size, "%d %s", route_family(e), dst ? dst : "")
+          : which == IX_NEIGH   ? snprintf(buf, size, "%s %s", dev ? dev : "", dst ? dst : "")
+                                : snprintf(buf, size, "%s %s %s", dev ? dev : "", str(e, "lladdr") ? str(e, "lladdr") : "",
+                                           dst ? dst : "");
+    return n > 0 && (size_t)n < size;
+}
+
+static cJSON *section(const cm_host *h, int which)
+{
+    return which == IX_ROUTES ? h->routes : which == IX_NEIGH ? h->neighbours : h->fdb;
+}
+
+/* The index of section which, built first when it is not valid; NULL when out of memory. */
+static struct hidx *index_of(cm_host *h, int which)
+{
+    struct hidx *x = &h->ix[which];
+    if (x->valid)
+        return x;
+    cm_map_free(x->m);
+    if (!(x->m = cm_map_new()))
+        return NULL;
+    x->dups = 0;
+    cJSON *e;
+    char key[256];
+    cJSON_ArrayForEach(e, section(h, which))
+    {
+        if (!entry_key(which, e, key, sizeof key))
+            continue;
+        if (cm_map_get(x->m, key))
+            x->dups = 1;
+        else if (cm_map_set(x->m, key, e) != 0)
+            return NULL;
+    }
+    x->valid = 1;
+    return x;
+}
+
+/* The first entry of section which with this key, or NULL. */
+static cJSON *index_find(cm_host *h, int which, const char *key)
+{
+    struct hidx *x = index_of(h, which);
+    if (x)
+        return cm_map_get(x->m, key);
+    cJSON *e; /* out of memory: the slow way */
+    char k[256];
+    cJSON_ArrayForEach(e, section(h, which))
+        if (entry_key(which, e, k, sizeof k) && strcmp(k, key) == 0)
+            return e;
+    return NULL;
+}
+
+/* The section's entries changed wholesale: its index is built again when next needed. */
+static void index_reset(cm_host *h, int which)
+{
+    h->ix[which].valid = 0;
+}
+
+/* e was appended to section which. */
+static void index_added(cm_host *h, int which, cJSON *e)
+{
+    struct hidx *x = &h->ix[which];
+    char key[256];
+    if (!x->valid || !entry_key(which, e, key, sizeof key))
+        return index_reset(h, which);
+    if (cm_map_get(x->m, key))
+        x->dups = 1;
+    else if (cm_map_set(x->m, key, e) != 0)
+        index_reset(h, which);
+}
+
+/* e took the place of old (same key) in section which. */
+static void index_replaced(cm_host *h, int which, const cJSON *old, cJSON *e)
+{
+    struct hidx *x = &h->ix[which];
+    char key[256];
+    if (!x->valid || !entry_key(which, e, key, sizeof key))
+        return index_reset(h, which);
+    if (cm_map_get(x->m, key) == old && cm_map_set(x->m, key, e) != 0)
+        index_reset(h, which);
+}
+
+/* e is about to leave section which. */
+static void index_removing(cm_host *h, int which, const cJSON *e)
+{
+    struct hidx *x = &h->ix[which];
+    char key[256];
+    if (!x->valid || !entry_key(which, e, key, sizeof key))
+        return index_reset(h, which);
+    if (cm_map_get(x->m, key) != e)
+        return; /* a later entry of a key that has more */
+    if (x->dups)
+        index_reset(h, which); /* the next one of its key becomes the first */
+    else
+        cm_map_del(x->m, key);
 }
 
 /* Whether s is written as an IPv6 address or prefix. */
@@ -249,6 +369,8 @@ void cm_host_free(cm_host *h)
     if (!h)
         return;
     cJSON_Delete(h->doc);
+    for (int i = 0; i < 3; i++)
+        cm_map_free(h->ix[i].m);
     free(h);
 }
 
@@ -469,6 +591,8 @@ int cm_host_link_del(cm_host *h, const char *name)
     remove_where(h->routes, "dev", dev);
     remove_where(h->neighbours, "dev", dev);
     remove_where(h->fdb, "dev", dev);
+    for (int i = 0; i < 3; i++)
+        index_reset(h, i);
     remove_device_sysctls(h, dev);
     cJSON *l = h->links->child;
     while (l) { /* enslaved links lose their master; VXLAN devices on it go with it */
@@ -493,12 +617,18 @@ int cm_host_link_del(cm_host *h, const char *name)
 }
 
 /* The route of family fam (4 or 6) to dst (canonical), or NULL. */
-static cJSON *find_route(const cm_host *h, int fam, const char *dst, const char *dev)
+static cJSON *find_route(cm_host *h, int fam, const char *dst, const char *dev)
 {
-    cJSON *r;
-    cJSON_ArrayForEach(r, h->routes)
+    char key[256];
+    snprintf(key, sizeof key, "%d %s", fam, dst);
+    cJSON *r = index_find(h, IX_ROUTES, key); /* the first of family fam to dst */
+    if (!r || !dev || streq(str(r, "dev"), dev))
+        return r;
+    if (h->ix[IX_ROUTES].valid && !h->ix[IX_ROUTES].dups)
+        return NULL; /* no other route to dst */
+    cJSON_ArrayForEach(r, h->routes) /* one prefix on several devices: the one on dev */
     {
-        if (route_family(r) == fam && streq(str(r, "dst"), dst) && (!dev || streq(str(r, "dev"), dev)))
+        if (route_family(r) == fam && streq(str(r, "dst"), dst) && streq(str(r, "dev"), dev))
             return r;
     }
     return NULL;
@@ -517,6 +647,7 @@ static void add_prefix_route6(cm_host *h, const char *dev, const char *cidr)
     cJSON_AddStringToObject(r, "scope", "universe");
     cJSON_AddStringToObject(r, "protocol", "kernel");
     cJSON_AddItemToArray(h->routes, r);
+    index_added(h, IX_ROUTES, r);
 }
 
 /* Adds the kernel's prefix route for an address (not for /32 or the loopback). */
@@ -531,7 +662,7 @@ static void add_prefix_route(cm_host *h, const char *dev, const char *cidr)
     }
     if (streq(dev, "lo") || !cm_ip4_parse_cidr(cidr, &a, &p) || p == 32 || !canonical_dst(cidr, dst, sizeof dst))
         return;
-    if (find(h->routes, "dst", dst, "dev", dev, NULL, NULL))
+    if (find_route(h, 4, dst, dev))
         return;
     cm_ip4_format(a, src, sizeof src);
     cJSON *r = cJSON_CreateObject();
@@ -541,6 +672,7 @@ static void add_prefix_route(cm_host *h, const char *dev, const char *cidr)
     cJSON_AddStringToObject(r, "protocol", "kernel");
     cJSON_AddStringToObject(r, "src", src);
     cJSON_AddItemToArray(h->routes, r);
+    index_added(h, IX_ROUTES, r);
 }
 
 int cm_host_link_set_up(cm_host *h, const char *name, int up)
@@ -553,6 +685,8 @@ int cm_host_link_set_up(cm_host *h, const char *name, int up)
                 * (net.ipv6.conf.*.keep_addr_on_down = 0) */
         remove_where(h->routes, "dev", name);
         remove_where(h->neighbours, "dev", name);
+        index_reset(h, IX_ROUTES);
+        index_reset(h, IX_NEIGH);
         cJSON *a = h->addresses->child;
         while (a) {
             cJSON *next = a->next;
@@ -623,8 +757,10 @@ int cm_host_addr_del(cm_host *h, const char *dev, const char *cidr)
     char dst[64];
     if (canonical_dst(cidr, dst, sizeof dst)) {
         cJSON *r = find_route(h, is_v6(cidr) ? 6 : 4, dst, dev);
-        if (r && streq(str(r, "protocol"), "kernel"))
+        if (r && streq(str(r, "protocol"), "kernel")) {
+            index_removing(h, IX_ROUTES, r);
             cJSON_Delete(cJSON_DetachItemViaPointer(h->routes, r));
+        }
     }
     return 0;
 }
@@ -715,10 +851,13 @@ int cm_host_route_add(cm_host *h, const cJSON *route, int replace)
     set_str(copy, "dst", dst);
     if (fam == 6)
         set_str(copy, "family", "inet6");
-    if (old)
+    if (old) {
         cJSON_ReplaceItemViaPointer(h->routes, old, copy);
-    else
+        index_replaced(h, IX_ROUTES, old, copy);
+    } else {
         cJSON_AddItemToArray(h->routes, copy);
+        index_added(h, IX_ROUTES, copy);
+    }
     return 0;
 }
 
@@ -730,6 +869,7 @@ int cm_host_route_del(cm_host *h, const char *family, const char *dst, const cha
     cJSON *r = find_route(h, given_family(family, dst), canon, dev);
     if (!r)
         return -ESRCH;
+    index_removing(h, IX_ROUTES, r);
     cJSON_Delete(cJSON_DetachItemViaPointer(h->routes, r));
     return 0;
 }
@@ -737,23 +877,28 @@ int cm_host_route_del(cm_host *h, const char *family, const char *dst, const cha
 /* ---- neighbours and FDB ---- */
 
 /* Adds or replaces an entry of arr keyed by its dev and the given members. */
-static int add_keyed(cm_host *h, cJSON *arr, const cJSON *entry, const char *k2, const char *k3, int replace)
+static int add_keyed(cm_host *h, int which, const cJSON *entry, const char *k2, const char *k3, int replace)
 {
+    cJSON *arr = section(h, which);
     const char *dev = str(entry, "dev");
+    char key[256];
     if (!dev || !cm_host_link(h, dev))
         return -ENODEV;
-    if (!str(entry, k2) || (k3 && !str(entry, k3)))
+    if (!str(entry, k2) || (k3 && !str(entry, k3)) || !entry_key(which, entry, key, sizeof key))
         return -EINVAL;
-    cJSON *old = find(arr, "dev", dev, k2, str(entry, k2), k3, k3 ? str(entry, k3) : NULL);
+    cJSON *old = index_find(h, which, key);
     if (old && !replace)
         return -EEXIST;
     cJSON *copy = cJSON_Duplicate(entry, 1);
     if (!copy)
         return -ENOMEM;
-    if (old)
+    if (old) {
         cJSON_ReplaceItemViaPointer(arr, old, copy);
-    else
+        index_replaced(h, which, old, copy);
+    } else {
         cJSON_AddItemToArray(arr, copy);
+        index_added(h, which, copy);
+    }
     return 0;
 }
 
@@ -774,17 +919,19 @@ static cJSON *with_canonical_dst(const cJSON *entry, int neigh)
 int cm_host_neigh_add(cm_host *h, const cJSON *neigh, int replace)
 {
     cJSON *e = with_canonical_dst(neigh, 1);
-    int rc = e ? add_keyed(h, h->neighbours, e, "dst", NULL, replace) : -ENOMEM;
+    int rc = e ? add_keyed(h, IX_NEIGH, e, "dst", NULL, replace) : -ENOMEM;
     cJSON_Delete(e);
     return rc;
 }
 
 int cm_host_neigh_del(cm_host *h, const char *dev, const char *dst)
 {
-    char buf[64];
-    cJSON *e = find(h->neighbours, "dev", dev, "dst", canonical_addr(dst, buf, sizeof buf), NULL, NULL);
+    char buf[64], key[256];
+    snprintf(key, sizeof key, "%s %s", dev, canonical_addr(dst, buf, sizeof buf));
+    cJSON *e = index_find(h, IX_NEIGH, key);
     if (!e)
         return cm_host_link(h, dev) ? -ENOENT : -ENODEV;
+    index_removing(h, IX_NEIGH, e);
     cJSON_Delete(cJSON_DetachItemViaPointer(h->neighbours, e));
     return 0;
 }
@@ -792,17 +939,19 @@ int cm_host_neigh_del(cm_host *h, const char *dev, const char *dst)
 int cm_host_fdb_add(cm_host *h, const cJSON *fdb, int replace)
 {
     cJSON *e = with_canonical_dst(fdb, 0);
-    int rc = e ? add_keyed(h, h->fdb, e, "lladdr", "dst", replace) : -ENOMEM;
+    int rc = e ? add_keyed(h, IX_FDB, e, "lladdr", "dst", replace) : -ENOMEM;
     cJSON_Delete(e);
     return rc;
 }
 
 int cm_host_fdb_del(cm_host *h, const char *dev, const char *lladdr, const char *dst)
 {
-    char buf[64];
-    cJSON *e = find(h->fdb, "dev", dev, "lladdr", lladdr, "dst", canonical_addr(dst, buf, sizeof buf));
+    char buf[64], key[256];
+    snprintf(key, sizeof key, "%s %s %s", dev, lladdr, canonical_addr(dst, buf, sizeof buf));
+    cJSON *e = index_find(h, IX_FDB, key);
     if (!e)
         return cm_host_link(h, dev) ? -ENOENT : -ENODEV;
+    index_removing(h, IX_FDB, e);
     cJSON_Delete(cJSON_DetachItemViaPointer(h->fdb, e));
     return 0;
 }

@@ -656,7 +656,6 @@ static int cmp_str(const void *a, const void *b)
  * key order. */
 static void resync_timer(cm_loop *loop, void *ud)
 {
-    (void)loop;
     cm_sim *s = ud;
     s->resync = NULL;
     int mask = s->resync_mask;
@@ -669,7 +668,8 @@ static void resync_timer(cm_loop *loop, void *ud)
         splitkey(k.v[i], ns, sizeof ns, name, sizeof name);
         cm_obj *pod = cm_store_get(s->st, s->k_pod, ns, name);
         const char *node = pod ? sim_gets(sim_get(pod->json, "spec"), "nodeName") : NULL;
-        if (pod && (agent_pod(pod->json) & mask) && s->agent && node && cm_store_get(s->st, s->k_node, "", node))
+        if (pod && (agent_pod(pod->json) & mask) && s->agent && node && cm_store_get(s->st, s->k_node, "", node) &&
+            !cm_loop_cancelled(loop)) /* a signal stops it between agents */
             tell_agent(s, pod, CM_SIM_POD_RESYNC); /* not on a deleted node: its host is gone */
         free(k.v[i]);
     }
@@ -2282,11 +2282,10 @@ static void reconcile(cm_sim *s, enum sim_ctl ctl, const char *key)
 /* Runs the items queued before this drain, in order; what they cause waits for the next one. */
 static void drain(cm_loop *loop, void *ud)
 {
-    (void)loop;
     cm_sim *s = ud;
     s->drain = NULL;
     size_t n = s->qlen;
-    for (size_t i = 0; i < n && s->qlen; i++) {
+    for (size_t i = 0; i < n && s->qlen && !cm_loop_cancelled(loop); i++) { /* a signal stops it between items */
         struct item it = s->q[s->qhead];
         s->qhead = (s->qhead + 1) % s->qcap;
         s->qlen--;
