@@ -12,6 +12,7 @@
 --- 4. complete: back up and delete flannel's DaemonSet, calico-node everywhere, labels gone.
 local calico = require "cm.calico"
 local checks = require "cm.checks"
+local cluster = require "cm.cluster"
 local complete = require "cm.complete"
 local config = require "cm.config"
 local hooks = require "cm.hooks"
@@ -169,6 +170,7 @@ if state == "flannel" then
       list = function()
          local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
          if not list then stop(1, "listing nodes: %s", lerr) end
+         for _, n in ipairs(list.items) do cluster.slim_node(n) end
          return list.items
       end,
       todo = function() return true end, -- a node done already costs nothing (a health gate may be due)

@@ -19,6 +19,7 @@
 ---    Calico's objects too.
 local calico = require "cm.calico"
 local checks = require "cm.checks"
+local cluster = require "cm.cluster"
 local config = require "cm.config"
 local hooks = require "cm.hooks"
 local lock = require "cm.lock"
@@ -132,6 +133,7 @@ local r = schedule.run { -- as migrate's: --max-unavailable, one control plane, 
    list = function()
       local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
       if not list then stop("listing nodes: %s", lerr) end
+      for _, n in ipairs(list.items) do cluster.slim_node(n) end
       return list.items
    end,
    todo = function() return true end,

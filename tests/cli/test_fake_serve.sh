@@ -1,7 +1,7 @@
 #!/bin/sh
 # The fake serve and fake host commands' contract: exit codes and messages for bad input, loopback
 # only unless --allow-remote, the kubeconfig it writes, --token (also for the hosts' path), --tls, a
-# clean stop on SIGTERM; fake host's JSON (flannel.1 or vxlan.calico, routes, files) and --at.
+# clean stop on SIGTERM (also while catching up with a big fixture); fake host's JSON (flannel.1 or vxlan.calico, routes, files) and --at.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
@@ -208,4 +208,14 @@ run curl -s --cacert "$FAKE_DIR/ca.pem" "$URL/cni-migrate/v1alpha1/hosts/worker-
 expect_out '"message":"no simulated hosts: the simulation is off \(--no-sim\)","reason":"NotFound","code":404\}$'
 fake_stop
 [ "$FAKE_RC" -eq 0 ] || fail "fake serve --tls exited $FAKE_RC after SIGTERM, not 0"
+
+# SIGTERM while the simulation catches up with a big fixture (300 nodes: its agents' first starts
+# took over a minute in one go, and the server stopped only after them) stops it at once
+"$B" run "$CM_SOURCE_DIR/examples/clusters/generate.lua" --nodes 300 --pods-per-node 1 > "$FAKE_DIR/big.yaml"
+fake_start "$FAKE_DIR/big.yaml"
+sleep 1
+t0=$(date +%s)
+fake_stop
+[ "$FAKE_RC" -eq 0 ] || fail "fake serve of 300 nodes exited $FAKE_RC after SIGTERM, not 0"
+[ $(($(date +%s) - t0)) -le 10 ] || fail "fake serve of 300 nodes took more than 10 s to stop on SIGTERM"
 done_ok
