@@ -193,10 +193,7 @@ if state == "flannel" then
          local name = n.metadata.name
          local ok, res = pcall(function()
             if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
-               hooks.around(ctx, n, "node-ipam", function()
-                  prepare.label_flannel(ctx, n)
-                  prepare.node_ipam(ctx, n)
-               end)
+               hooks.around(ctx, n, "node-ipam", function() prepare.node_ipam(ctx, n) end)
             end
             return nodestep.migrate(ctx, n)
          end)

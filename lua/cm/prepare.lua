@@ -208,9 +208,10 @@ local function ensure_handle(ctx, node, block_cidr)
 end
 
 --- One node's IPAM: host affinity for every block of its podCIDR, the VTEP address (the
---- podCIDR's network address) assigned with handle vxlan-tunnel-addr-NODE, and Calico's node
---- data (IPv4Address public-ip/32, the VTEP address and flannel's VtepMAC). A block affine to
---- another node is an error naming both. Returns whether anything was written.
+--- podCIDR's network address) assigned with handle vxlan-tunnel-addr-NODE, then Calico's node
+--- data (IPv4Address public-ip/32, the VTEP address and flannel's VtepMAC) and the network=flannel
+--- label of a node that has no migration label yet, in one patch. A block affine to another node
+--- is an error naming both. Returns whether anything was written.
 ---@param ctx table
 ---@param n table the Node
 ---@return boolean
@@ -266,11 +267,17 @@ function M.node_ipam(ctx, n)
    for k, val in pairs(want) do
       if ann[k] ~= val then diff[k] = val end
    end
-   if next(diff) then
+   local labels = n.metadata.labels or {}
+   local label = labels[calico.LABEL_NETWORK] == nil and { [calico.LABEL_NETWORK] = "flannel" } or nil
+   if next(diff) or label then
       must("patch Node " .. name, c:patch({ apiVersion = "v1", kind = "Node", name = name },
-         { metadata = { annotations = diff } }, { type = "merge" }))
+         { metadata = { annotations = next(diff) and diff or nil, labels = label } }, { type = "merge" }))
       for k, val in pairs(diff) do ann[k] = val end
       n.metadata.annotations = ann
+      if label then
+         labels[calico.LABEL_NETWORK] = "flannel"
+         n.metadata.labels = labels
+      end
       wrote = true
    end
    if wrote then
@@ -278,16 +285,6 @@ function M.node_ipam(ctx, n)
          info.vtep_mac))
    end
    return wrote
-end
-
---- Labels network=flannel on nodes that have no migration label yet.
-function M.label_flannel(ctx, n)
-   local l = n.metadata.labels or {}
-   if l[calico.LABEL_NETWORK] ~= nil then return end
-   must("label Node " .. n.metadata.name, ctx.c:patch({ apiVersion = "v1", kind = "Node", name = n.metadata.name },
-      { metadata = { labels = { [calico.LABEL_NETWORK] = "flannel" } } }, { type = "merge" }))
-   l[calico.LABEL_NETWORK] = "flannel"
-   n.metadata.labels = l
 end
 
 --- flannel's DaemonSet only on nodes labelled flannel (its other selectors kept).
@@ -336,10 +333,7 @@ function M.run(ctx)
    hooks.step(ctx, "felix-vxlan", M.felix)
    hooks.step(ctx, "ippool", M.pool)
    hooks.step(ctx, "node-ipam", function()
-      M.each_node(ctx.snap.nodes, function(n)
-         M.label_flannel(ctx, n)
-         M.node_ipam(ctx, n)
-      end)
+      M.each_node(ctx.snap.nodes, function(n) M.node_ipam(ctx, n) end)
    end)
    hooks.step(ctx, "felix-vxlan-on", M.felix_clear)
    hooks.step(ctx, "flannel-selector", M.flannel_selector)
