@@ -165,6 +165,7 @@ if state == "flannel" then
    local wake = task.signal()
    local pause = schedule.watch_pause(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, snap.migration_config,
       function() wake:notify() end)
+   local joined = guarded(prepare.label_joined, ctx)
    local r = schedule.run {
       list = function()
          local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
@@ -217,6 +218,7 @@ if state == "flannel" then
       delay = cfg.opts.node_delay, note = function(who, what, text) step(what, who, text) end,
    }
    pause.close()
+   joined.close()
    local failed, kept = {}, {}
    for _, name in ipairs(r.order) do
       local out = r.outcomes[name]

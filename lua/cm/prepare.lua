@@ -287,6 +287,44 @@ function M.node_ipam(ctx, n)
    return wrote
 end
 
+--- Nodes that join while the nodes migrate: each is labelled network=flannel as soon as the run
+--- sees it (a list, then a watch of Nodes), so that flannel's DaemonSet, which by then selects only
+--- labelled nodes, gives it a network at once; its IPAM and migration come at its turn. Without
+--- this, pods the drains evict could be scheduled onto it with no network at all, and a drain
+--- waiting on their PodDisruptionBudget would wait for a node that only gets its turn after it.
+--- Returns {close = fn}.
+---@param ctx table
+---@return table
+function M.label_joined(ctx)
+   local c = ctx.c
+   local done = {}
+   local function seen(n)
+      local name = n.metadata and n.metadata.name
+      if not name or done[name] or (n.metadata.labels or {})[calico.LABEL_NETWORK] ~= nil then return end
+      done[name] = true
+      local ok, msg, code = c:patch({ apiVersion = "v1", kind = "Node", name = name },
+         { metadata = { labels = { [calico.LABEL_NETWORK] = "flannel" } } }, { type = "merge" })
+      if ok then
+         ctx.step("joined", name, calico.LABEL_NETWORK .. "=flannel: a node that joined gets flannel now, "
+            .. "Calico at its turn")
+      elseif code ~= "NotFound" then
+         done[name] = nil -- seen again on its next change
+         require("cm.log").warn("a joined node could not be labelled", { node = name, error = tostring(msg),
+            code = tostring(code) })
+      end
+   end
+   local list = must("list Nodes", c:list { apiVersion = "v1", kind = "Node" })
+   for _, n in ipairs(list.items) do seen(n) end
+   return require("cm.schedule").follow(c, { apiVersion = "v1", kind = "Node" }, list.metadata.resourceVersion,
+      function(ev)
+         if ev.type == "RELIST" then
+            for _, n in ipairs(ev.object.items or {}) do seen(n) end
+         elseif ev.type ~= "DELETED" and ev.object then
+            seen(ev.object)
+         end
+      end)
+end
+
 --- flannel's DaemonSet only on nodes labelled flannel (its other selectors kept).
 function M.flannel_selector(ctx)
    local ds = ctx.snap.flannel_ds
