@@ -301,6 +301,8 @@ function M.label_joined(ctx)
    local function seen(n)
       local name = n.metadata and n.metadata.name
       if not name or done[name] or (n.metadata.labels or {})[calico.LABEL_NETWORK] ~= nil then return end
+      -- Calico's node data: not a node that joined (its label removed by hand); its turn decides
+      if (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then return end
       done[name] = true
       local ok, msg, code = c:patch({ apiVersion = "v1", kind = "Node", name = name },
          { metadata = { labels = { [calico.LABEL_NETWORK] = "flannel" } } }, { type = "merge" })
