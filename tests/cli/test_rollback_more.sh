@@ -81,18 +81,36 @@ expect_out ' cluster +ippool +IPPool default-ipv4-ippool deleted \(Canal.s, vxla
 expect_out '^Migrated 3 node\(s\) to Calico'
 
 # --- checks and the command line --------------------------------------------------------------
-# no DaemonSet and no backup: a blocker, nothing written
+# rollback's checks, each a blocker with nothing written: no DaemonSet and no backup; flanneld's
+# image not known (the saved copy's container has none); flannel's net-conf.json not valid
 cat >"$dir/nobackup.lua" <<'EOF'
 local c = require("cm.k8s").client()
 assert(c:delete { apiVersion = "v1", kind = "ConfigMap", namespace = "kube-system", name = "cni-migrate-flannel-backup" })
 EOF
-run "$B" --fake "$END" --fake-save "$dir/nob.yaml" run "$dir/nobackup.lua"
-expect_rc 0
-run "$B" --fake "$dir/nob.yaml" --trace "$dir/t4.jsonl" rollback
-expect_rc 1
-expect_out '^flannel-daemonset +blocker +DaemonSet +no flannel or Canal DaemonSet \(looked for .*\) and no copy of one in ConfigMap kube-system/cni-migrate-flannel-backup$'
-expect_out '^cni-migrate: rollback: 1 blocker\(s\): nothing was changed'
-[ "$(writes "$dir/t4.jsonl" | wc -l)" -eq 0 ] || fail "rollback wrote before refusing"
+cat >"$dir/noimage.lua" <<'EOF'
+local c = require("cm.k8s").client()
+local json = require "cm.json"
+local ref = { apiVersion = "v1", kind = "ConfigMap", namespace = "kube-system", name = "cni-migrate-flannel-backup" }
+local ds = json.decode(assert(c:get(ref)).data["daemonset.json"])
+for _, ct in ipairs(ds.spec.template.spec.containers) do if ct.name == "kube-flannel" then ct.image = nil end end
+assert(c:patch(ref, { data = { ["daemonset.json"] = json.encode(ds) } }, { type = "merge" }))
+EOF
+cat >"$dir/badconf.lua" <<'EOF'
+assert(require("cm.k8s").client():patch({ apiVersion = "v1", kind = "ConfigMap", namespace = "kube-flannel",
+   name = "kube-flannel-cfg" }, { data = { ["net-conf.json"] = '{"Network": 12}' } }, { type = "merge" }))
+EOF
+for spec in 'nobackup:^flannel-daemonset +blocker +DaemonSet +no flannel or Canal DaemonSet \(looked for .*\) and no copy of one in ConfigMap kube-system/cni-migrate-flannel-backup$' \
+    'noimage:^flannel-image +blocker +DaemonSet kube-flannel/kube-flannel-ds +no flanneld container with an image$' \
+    'badconf:^flannel-config +blocker +ConfigMap +no valid net-conf\.json in flannel.s ConfigMap or its copy: net-conf\.json: Network: "12" is not a CIDR$'; do
+    script=${spec%%:*}
+    run "$B" --fake "$END" --fake-save "$dir/bad.yaml" run "$dir/$script.lua"
+    expect_rc 0
+    run "$B" --fake "$dir/bad.yaml" --trace "$dir/t4.jsonl" rollback
+    expect_rc 1
+    expect_out "${spec#*:}"
+    expect_out '^cni-migrate: rollback: 1 blocker\(s\): nothing was changed'
+    [ "$(writes "$dir/t4.jsonl" | wc -l)" -eq 0 ] || fail "rollback wrote before refusing ($script)"
+done
 # flags before or after the command
 run "$B" --fake "$S" --log-level warn rollback --flannel-vni 1
 expect_rc 0
