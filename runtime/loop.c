@@ -13,6 +13,7 @@ struct cm_timer {
     size_t slot;  /* index in the heap */
     cm_timer_fn fn;
     void *ud;
+    int background; /* cm_loop_timer_background(): does not keep a virtual clock going */
 };
 
 struct cm_watch {
@@ -31,6 +32,7 @@ struct cm_loop {
     int64_t base_real;  /* scaled clock: CLOCK_MONOTONIC when the speed was last set */
     cm_timer **heap;
     size_t ntimers, captimers;
+    size_t nbackground; /* how many of the timers are background ones */
     uint64_t seq;
     struct cm_watch *watches;
     size_t nwatches, capwatches;
@@ -168,6 +170,7 @@ static void heap_down(cm_loop *loop, size_t i)
 static void heap_remove(cm_loop *loop, cm_timer *t)
 {
     size_t i = t->slot;
+    loop->nbackground -= (size_t)t->background;
     cm_timer *last = loop->heap[--loop->ntimers];
     if (i == loop->ntimers)
         return;
@@ -193,6 +196,16 @@ cm_timer *cm_loop_timer(cm_loop *loop, int64_t at, cm_timer_fn fn, void *ud)
     loop->ntimers++;
     heap_put(loop, loop->ntimers - 1, t);
     heap_up(loop, loop->ntimers - 1);
+    return t;
+}
+
+cm_timer *cm_loop_timer_background(cm_loop *loop, int64_t at, cm_timer_fn fn, void *ud)
+{
+    cm_timer *t = cm_loop_timer(loop, at, fn, ud);
+    if (t) {
+        t->background = 1;
+        loop->nbackground++;
+    }
     return t;
 }
 
@@ -327,6 +340,8 @@ static enum cm_loop_result run_until(cm_loop *loop, int64_t until, const int *do
         if (now >= until)
             return CM_LOOP_TIME;
         int64_t next = loop->ntimers ? loop->heap[0]->at : CM_TIME_NEVER;
+        if (loop->ntimers == loop->nbackground && until == CM_TIME_NEVER)
+            next = CM_TIME_NEVER; /* only background timers: nothing can change what is awaited */
         if (next > until)
             next = until;
         if (loop->kind == CM_CLOCK_VIRTUAL) {
