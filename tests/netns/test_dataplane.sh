@@ -23,6 +23,16 @@ trap cleanup EXIT
 for ns in $NS; do ip netns add "$ns" && ip -n "$ns" link set lo up || { echo "SKIP: cannot add network namespaces"; exit 77; }; done
 ip -n "${P}ul" link add br0 type bridge && ip -n "${P}ul" link set br0 up
 mac() { echo "0e:00:00:00:00:0$1"; }
+# calico_pod NODE_NS DEV POD_NS IP: a pod as Calico makes it, a veth DEV with a /32 route and proxy
+# ARP on the node; the pod's gateway 169.254.1.1
+calico_pod() {
+    ip link add "$2" netns "$1" type veth peer name eth0 netns "$3"
+    ip -n "$1" link set "$2" up
+    ip netns exec "$1" sysctl -qw "net.ipv4.conf.$2.proxy_arp=1"
+    ip -n "$1" route add "$4/32" dev "$2" scope link
+    ip -n "$3" addr add "$4/32" dev eth0 && ip -n "$3" link set eth0 up
+    ip -n "$3" route add 169.254.1.1 dev eth0 scope link && ip -n "$3" route add default via 169.254.1.1 dev eth0
+}
 dev_of() { [ "$1" = 3 ] && echo vxlan.calico || echo flannel.1; }
 for i in 1 2 3; do
     n=${P}n$i
@@ -36,13 +46,8 @@ for i in 1 2 3; do
     ip -n "$n" link set "$d" address "$(mac $i)" up
     ip -n "$n" addr add 10.244.$i.0/32 dev "$d"
     p=${P}p$i
-    if [ $i = 3 ]; then # Calico: a cali veth with a /32 route and proxy ARP; the pod's gateway 169.254.1.1
-        ip link add cali3 netns "$n" type veth peer name eth0 netns "$p"
-        ip -n "$n" link set cali3 up
-        ip netns exec "$n" sysctl -qw net.ipv4.conf.cali3.proxy_arp=1
-        ip -n "$n" route add 10.244.3.10/32 dev cali3 scope link
-        ip -n "$p" addr add 10.244.3.10/32 dev eth0 && ip -n "$p" link set eth0 up
-        ip -n "$p" route add 169.254.1.1 dev eth0 scope link && ip -n "$p" route add default via 169.254.1.1 dev eth0
+    if [ $i = 3 ]; then
+        calico_pod "$n" cali3 "$p" 10.244.3.10
     else # flannel: cni0 with the pod's veth
         ip -n "$n" link add cni0 type bridge && ip -n "$n" addr add 10.244.$i.1/24 dev cni0 && ip -n "$n" link set cni0 up
         ip link add veth$i netns "$n" type veth peer name eth0 netns "$p"
@@ -96,12 +101,7 @@ for j in 1 2; do
     bridge -n "${P}n3" fdb replace "$(mac $j)" dev vxlan.calico dst 192.168.77.$j self permanent
 done
 # p4 on n3, 10.244.9.10 from a Calico block (10.244.9.0/26, routed to n3 by the others)
-ip link add cali4 netns "${P}n3" type veth peer name eth0 netns "${P}p4"
-ip -n "${P}n3" link set cali4 up
-ip netns exec "${P}n3" sysctl -qw net.ipv4.conf.cali4.proxy_arp=1
-ip -n "${P}n3" route add 10.244.9.10/32 dev cali4 scope link
-ip -n "${P}p4" addr add 10.244.9.10/32 dev eth0 && ip -n "${P}p4" link set eth0 up
-ip -n "${P}p4" route add 169.254.1.1 dev eth0 scope link && ip -n "${P}p4" route add default via 169.254.1.1 dev eth0
+calico_pod "${P}n3" cali4 "${P}p4" 10.244.9.10
 for i in 1 2; do ip -n "${P}n$i" route add 10.244.9.0/26 via 10.244.3.0 dev flannel.1 onlink; done
 # what flanneld v0.28 left in n3's nat table for its subnet 10.244.3.0/24 (lua/cm/flannel.lua's rules)
 lf=$(mktemp --suffix=.lua)
