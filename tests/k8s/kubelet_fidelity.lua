@@ -41,8 +41,8 @@ time.sleep(10)
 local p = assert(c:get { apiVersion = "v1", kind = "Pod", namespace = "default", name = "p" })
 t.eq(p.status.phase, "Running", "the pod runs")
 local log = assert(c:logs { namespace = "default", name = "p" })
-t.match(log, "^2026%-11%-01T09:01:0[5-9]%.%d+Z simulated container main %(image example%.com/app:1%) started on node worker%-1\n$",
-   "its log")
+t.match(log, "^2026%-11%-01T09:01:0[5-9]%.%d+Z simulated container main %(image example%.com/app:1%) "
+   .. "started on node worker%-1\n$", "its log")
 assert(c:delete { apiVersion = "v1", kind = "Pod", namespace = "default", name = "p" })
 time.sleep(10)
 local evs = assert(c:list { apiVersion = "v1", kind = "Event", namespace = "default",
@@ -62,7 +62,8 @@ for _, e in ipairs(evs.items) do
 end
 t.eq(table.concat(seen, "\n"), table.concat({
    "Normal Scheduled Successfully assigned default/p to worker-1 [default-scheduler/default-scheduler-control-plane-1 -] -",
-   'Normal Pulled Container image "example.com/app:1" already present on machine [kubelet/worker-1 spec.containers{main}] kubelet',
+   'Normal Pulled Container image "example.com/app:1" already present on machine '
+      .. "[kubelet/worker-1 spec.containers{main}] kubelet",
    "Normal Created Created container: main [kubelet/worker-1 spec.containers{main}] kubelet",
    "Normal Started Started container main [kubelet/worker-1 spec.containers{main}] kubelet",
    "Normal Killing Stopping container main [kubelet/worker-1 spec.containers{main}] kubelet",
