@@ -39,6 +39,7 @@ struct cm_loop {
     volatile sig_atomic_t *cancel;
     int wake_fd;
     int depth, max_depth; /* cm_loop_run_until() calls in progress, and the most ever at once */
+    int64_t untils[16];   /* the limits of the calls in progress (the first 16): times someone wakes */
 };
 
 static int64_t clock_ns(clockid_t id)
@@ -209,6 +210,20 @@ cm_timer *cm_loop_timer_background(cm_loop *loop, int64_t at, cm_timer_fn fn, vo
     return t;
 }
 
+int64_t cm_loop_next_foreground(const cm_loop *loop)
+{
+    int64_t next = CM_TIME_NEVER;
+    if (loop->depth > 16)
+        return cm_loop_now(loop); /* (limits not kept: as if something were due now) */
+    for (int i = 0; i < loop->depth; i++)
+        if (loop->untils[i] < next)
+            next = loop->untils[i];
+    for (size_t i = 0; i < loop->ntimers && loop->nbackground < loop->ntimers; i++)
+        if (!loop->heap[i]->background && loop->heap[i]->at < next)
+            next = loop->heap[i]->at;
+    return next;
+}
+
 void cm_loop_timer_cancel(cm_loop *loop, cm_timer *timer)
 {
     heap_remove(loop, timer);
@@ -316,6 +331,8 @@ static enum cm_loop_result run_until(cm_loop *loop, int64_t until, const int *do
 
 enum cm_loop_result cm_loop_run_until(cm_loop *loop, int64_t until, const int *done)
 {
+    if (loop->depth < 16)
+        loop->untils[loop->depth] = until;
     if (++loop->depth > loop->max_depth)
         loop->max_depth = loop->depth;
     enum cm_loop_result r = run_until(loop, until, done);
