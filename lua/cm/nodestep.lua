@@ -89,20 +89,33 @@ function M.failed(ctx, name, step, message)
       [M.ANN_FAILED] = ("%s: %s"):format(step or "start", line) } } }, { type = "merge" })
 end
 
---- Puts a node whose drain timed out back as it was (uncordoned if the cordon was ours, not in
---- progress, no step) and marks it held: the drain timeout's "hold" policy.
-function M.hold_back(ctx, n, reason)
-   return M.patch_node(ctx, n, function(cur)
-      local a = cur.metadata.annotations or {}
-      local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null }, annotations = {
-         [M.ANN_STEP] = json.null, [M.ANN_STEP_AT] = json.null, [M.ANN_HELD] = reason,
-         [M.ANN_HELD_AT] = time.rfc3339() } } }
-      if a[M.ANN_CORDONED] then
-         p.spec = { unschedulable = json.null }
-         p.metadata.annotations[M.ANN_CORDONED] = json.null
+--- Holds a node out of the run, the one home of a hold (a hold hook's, cm.hooks; the drain
+--- timeout's "hold" policy): the held annotation (reason) and its time in one patch, then its
+--- Event, the nodes gauge's held state and no live line (cm.progress.held). back (the drain
+--- timeout) also puts the node back as it was: uncordoned if the cordon was ours, not in
+--- progress, no step. Without back, a node held for this reason already is left as it is.
+---@param ctx table the run's ctx
+---@param n table the Node as last read
+---@param reason string
+---@param back boolean|nil
+---@return table n the Node as patched
+function M.hold(ctx, n, reason, back)
+   if not back and (n.metadata.annotations or {})[M.ANN_HELD] == reason then return n end
+   n = M.patch_node(ctx, n, function(cur)
+      local a = { [M.ANN_HELD] = reason, [M.ANN_HELD_AT] = time.rfc3339() }
+      local p = { metadata = { annotations = a } }
+      if back then
+         p.metadata.labels = { [calico.LABEL_IN_PROGRESS] = json.null }
+         a[M.ANN_STEP], a[M.ANN_STEP_AT] = json.null, json.null
+         if (cur.metadata.annotations or {})[M.ANN_CORDONED] then
+            p.spec = { unschedulable = json.null }
+            a[M.ANN_CORDONED] = json.null
+         end
       end
       return p
-   end)
+   end, not back)
+   require("cm.progress").held(ctx, n.metadata.name, reason) -- (cm.progress requires this module)
+   return n
 end
 
 --- The network label (and the step annotation). Unguarded: it sets one label whatever else changed
@@ -257,7 +270,8 @@ function M.migrate(ctx, n)
       end)
       if held then
          timed(ctx, name, "held", function()
-            n = M.hold_back(ctx, n, ("drain timed out after %gs (--drain-timeout-policy hold)"):format(o.drain_timeout))
+            local why = ("drain timed out after %gs (--drain-timeout-policy hold)"):format(o.drain_timeout)
+            n = M.hold(ctx, n, why, true)
             return "uncordoned, back on flannel, held; the run goes on without it"
          end)
          return "held"
