@@ -123,6 +123,40 @@ nodes "$dir/resumed.yaml"
     fail "the rerun did not migrate every node: $(cat "$dir/nodes.txt")"
 expect_node '^flannel DaemonSet: gone$'
 
+# a hold hook that raises as the next node is picked (a slot freed; the other node of two in flight
+# is mid-step): no node starts after it, the node in flight finishes, exit 1 with the hook's
+# file:line; the rerun goes on to the end
+cat >"$dir/hold-raises.lua" <<'EOF'
+return {
+   hold = function(_, node)
+      if node.metadata.name == "worker-3" then error("the CMDB is down") end
+   end,
+}
+EOF
+run "$B" --fake "$F" --fake-save "$dir/hold-stopped.yaml" migrate --hooks "$dir/hold-raises.lua" --max-unavailable 2
+expect_rc 1
+expect_out "^cni-migrate: migrate: hook hold \($dir/hold-raises\.lua:3\): the CMDB is down$"
+expect_out '^\(the run can be resumed: run it again\)$'
+nodes "$dir/hold-stopped.yaml"
+expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=-$'
+expect_node '^worker-2 net=calico busy=- unsched=false step=done held=- failed=-$'
+expect_node '^worker-3 net=flannel busy=- unsched=false step=- held=- failed=-$'
+expect_node '^control-plane-1 net=flannel busy=- unsched=false step=- held=- failed=-$'
+run "$B" --fake "$dir/hold-stopped.yaml" migrate
+expect_rc 0
+expect_out '^Migrated 2 node\(s\) to Calico'
+# the same in a rollback
+run "$B" --fake "$dir/migrated.yaml" --fake-save "$dir/rb-hold-stopped.yaml" rollback --hooks "$dir/hold-raises.lua" \
+    --max-unavailable 2
+expect_rc 1
+expect_out "^cni-migrate: rollback: hook hold \($dir/hold-raises\.lua:3\): the CMDB is down$"
+nodes "$dir/rb-hold-stopped.yaml"
+[ "$(grep -c 'net=flannel busy=- unsched=false step=rolled-back held=- failed=-$' "$dir/nodes.txt")" -eq 2 ] ||
+    fail "rollback, hold raising: the nodes in flight did not finish: $(cat "$dir/nodes.txt")"
+run "$B" --fake "$dir/rb-hold-stopped.yaml" rollback
+expect_rc 0
+expect_out '^Rolled back 2 node\(s\) to flannel'
+
 # an error without a position (error(msg, 0)) in a function the hook calls: the line it was raised at
 cat >"$dir/nested.lua" <<'EOF'
 local function check(n)
