@@ -2,6 +2,12 @@
 --- contracts.md "Migration state"). The node's state is read from its labels, so a node is
 --- resumed at the step it stopped in; every step is idempotent. Label changes, our cordon and
 --- the step annotation go in one merge patch each (guarded by the resourceVersion read).
+---
+--- The step annotation (cni-migrate.dev/step, and step-at: since when) says the step the node is
+--- in, for `cni-migrate status`. It rides on the writes the steps make anyway (no request of its
+--- own): each such write names the step that comes after it, so the cordon says "drain", the
+--- network label none "flannel-gone" (then also flannel's cleanup on the host and the pods left),
+--- calico "calico-ready" (then also the check), the end "done".
 local calico = require "cm.calico"
 local json = require "cm.json"
 local time = require "cm.time"
@@ -50,9 +56,9 @@ function M.patch_node(ctx, n, build, unguarded)
 end
 
 --- in-progress label and our cordon, in one patch (cordoned only when it was schedulable); step
---- is the step annotation it leaves (default "cordon").
+--- is the step annotation it leaves: the step that comes next (default "drain").
 function M.start(ctx, n, step)
-   step = step or "cordon"
+   step = step or "drain"
    return M.patch_node(ctx, n, function(cur)
       local l, a = cur.metadata.labels or {}, cur.metadata.annotations or {}
       local p = { metadata = { labels = {}, annotations = {} } }
@@ -118,9 +124,10 @@ function M.hold(ctx, n, reason, back)
    return n
 end
 
---- The network label (and the step annotation). Unguarded: it sets one label whatever else changed
---- on the node since it was read (the drain's cordon taint always has), and setting it again is
---- harmless; a guarded patch conflicted and read the node again on most nodes.
+--- The network label, and the step annotation: step, the step that comes next. Unguarded: it
+--- sets one label whatever else changed on the node since it was read (the drain's cordon taint
+--- always has), and setting it again is harmless; a guarded patch conflicted and read the node
+--- again on most nodes.
 function M.label(ctx, n, value, step)
    return M.patch_node(ctx, n, function(cur)
       local l = cur.metadata.labels or {}
@@ -278,7 +285,7 @@ function M.migrate(ctx, n)
       end
       if net ~= "none" then
          timed(ctx, name, "label-none", function()
-            n = label(ctx, n, "none", "label-none")
+            n = label(ctx, n, "none", "flannel-gone")
             return calico.LABEL_NETWORK .. "=none: flannel's DaemonSet leaves the node"
          end)
       end
@@ -308,7 +315,7 @@ function M.migrate(ctx, n)
             #d > 0 and (" (" .. table.concat(d, ", ") .. ")") or "")
       end)
       timed(ctx, name, "label-calico", function()
-         n = label(ctx, n, "calico", "label-calico")
+         n = label(ctx, n, "calico", "calico-ready")
          return calico.LABEL_NETWORK .. "=calico: calico-node's DaemonSet comes"
       end)
    end

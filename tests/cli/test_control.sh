@@ -98,7 +98,7 @@ expect_out '^also failed: worker-2$'
 expect_out '^\(the run can be resumed: run it again\)$'
 [ "$(cordons | wc -l)" -eq 2 ] || fail "nodes started after the failure: $(cordons)"
 nodes "$dir/d1.yaml"
-expect_out '^worker-1 net=flannel unsched=true step=cordon held=- failed=drain: node worker-1: drain: drain node worker-1: timed out'
+expect_out '^worker-1 net=flannel unsched=true step=drain held=- failed=drain: node worker-1: drain: drain node worker-1: timed out'
 expect_out '^worker-3 net=flannel unsched=false step=- held=- failed=-$'
 run "$B" --fake "$dir/d1.yaml" --log-level warn --fake-save "$dir/d2.yaml" migrate --max-unavailable 2
 expect_rc 0

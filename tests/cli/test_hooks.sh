@@ -109,7 +109,7 @@ grep -q "^on_failure migrate: hook after_step ($dir/fail\.lua:4): worker-2 is dr
 grep -q '^before_step worker-3' "$HOOK_TRACE" && fail "the run went on after the failing hook"
 nodes "$dir/stopped.yaml"
 expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=-$'
-expect_node "^worker-2 net=flannel busy=true unsched=true step=cordon held=- failed=drain: hook after_step \\($dir/fail\\.lua:4\\): worker-2 is drained: stop here\$"
+expect_node "^worker-2 net=flannel busy=true unsched=true step=drain held=- failed=drain: hook after_step \\($dir/fail\\.lua:4\\): worker-2 is drained: stop here\$"
 expect_node '^worker-3 net=flannel busy=- unsched=false step=-'
 expect_node '^flannel DaemonSet: there$'
 rm -f "$HOOK_TRACE"
@@ -287,7 +287,7 @@ nodes "$dir/unhealthy.yaml"
 expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=health: hook health .*NotFound\)$'
 expect_node '^worker-2 net=flannel busy=- unsched=false step=-'
 run "$B" --fake "$dir/unhealthy.yaml" --log-level warn status
-expect_out '^worker-1 +failed +done +.* health: hook health \(.*deployment-health\.lua:[0-9]+\) returned false: Deployment apps/gone: .*\(NotFound\)$'
+expect_out '^worker-1 +failed +health +.* health: hook health \(.*deployment-health\.lua:[0-9]+\) returned false: Deployment apps/gone: .*\(NotFound\)$'
 HEALTH_DEPLOYMENT=apps/web run "$B" --fake "$dir/unhealthy.yaml" --fake-save "$dir/healthy.yaml" migrate \
     --hooks "$E/deployment-health.lua"
 expect_rc 0

@@ -58,7 +58,26 @@ done
 run "$B" --fake "$dir/c$at.yaml" --log-level warn status
 expect_out '^Nodes: [0-9] done, 1 in flight, 0 held, 0 failed, [0-9] left \(of 4\); ETA [0-9ms]+ at the rate so far$'
 expect_out '^Run: migrate \(migrate cli [^)]*\), Lease renewed .*, expires in [0-9]+s unless renewed$'
-expect_out '^worker-[0-9] +in flight +(cordon|label-none|label-calico) +2026-[0-9T:-]+Z \([0-9hms]+ ago\)$'
+expect_out '^worker-[0-9] +in flight +(drain|flannel-gone|calico-ready) +2026-[0-9T:-]+Z \([0-9hms]+ ago\)$'
+
+# the step a node is in, and since when, at points of worker-1's migration found in the writes: mid-drain
+# (right after the run's first eviction: drain, since the cordon's write), after its label none
+# (flannel-gone), after its label calico (calico-ready), after its end (done)
+evict=$(grep -n '/eviction"' "$dir/writes" | head -n1 | cut -d: -f1)
+w1=$(grep -n '"path":"/api/v1/nodes/worker-1"' "$dir/writes" | cut -d: -f1)
+cordon=$(printf '%s\n' "$w1" | awk -v e="$evict" '$1 < e' | tail -n1)
+set -- $(printf '%s\n' "$w1" | awk -v e="$evict" '$1 > e' | head -n3)
+none=$1 calico=$2 end=$3
+cordon_at=$(sed -n "${cordon}p" "$dir/writes" | sed -E 's/.*"t":"([^".]*)(\.[0-9]*)?Z".*/\1Z/')
+for point in "$evict drain $cordon_at" "$none flannel-gone" "$calico calico-ready" "$end done"; do
+    set -- $point
+    run "$B" --fake "$F" migrate --fault "crash:afterWrites=$1" --fake-save "$dir/w$1.yaml"
+    run "$B" --fake "$dir/w$1.yaml" --log-level warn status
+    expect_rc 0
+    state="in flight"
+    [ "$2" = done ] && state=done
+    expect_out "^worker-1 +$state +$2 +${3:-2026-[0-9T:-]+Z} \\([0-9hms]+ ago\\)\$"
+done
 
 # a finished cluster
 run "$B" --fake "$F" migrate --fake-save "$dir/end.yaml"
