@@ -70,11 +70,25 @@ function M.migration_config(ctx, data)
 end
 
 --- Keys of flannel-migration-config that rollback reads: flannel's nodeSelector as it was before
---- the migration's (JSON, "null" for none), and the IP pool the migration creates ("" if it kept one).
+--- the migration's (JSON, "null" for none), the IP pool the migration creates ("" if it kept one),
+--- and the pool it replaces (Canal's, as JSON: name, labels, annotations and spec; "" for none).
 M.KEY_FLANNEL_SELECTOR = "cni-migrate.flannel-node-selector"
 M.KEY_POOL_CREATED = "cni-migrate.pool-created"
+M.KEY_POOL_REPLACED = "cni-migrate.pool-replaced"
 --- The phase a finished rollback leaves.
 M.ROLLED_BACK = "rolled-back"
+
+--- Whether M.pool replaces pool p, which is in the migration's CIDR but not what it needs: Canal's
+--- pool without VXLAN (Calico's controller does the same); any other mismatch is a failure.
+local function replaced(ctx, p) return ctx.snap.flannel_info.canal and p.spec.vxlanMode ~= "Always" end
+
+--- Whether a pool named name is there.
+local function has_pool(pools, name)
+   for _, p in ipairs(pools) do
+      if p.metadata.name == name then return true end
+   end
+   return false
+end
 
 --- Saves flannel's settings (Calico's flannel_subnet_env, and ours) and marks the phase.
 function M.save_config(ctx)
@@ -95,12 +109,19 @@ function M.save_config(ctx)
       data[M.KEY_FLANNEL_SELECTOR] = ctx.snap.flannel_ds.spec.template.spec.nodeSelector
          and json.encode(json.object(sel)) or "null"
    end
-   if again or md[M.KEY_POOL_CREATED] == nil then -- written before M.pool creates it: "" when one is kept
-      local want, kept = calico.pool_spec(ctx.cfg), false
+   -- written before M.pool changes a pool: "" when one is kept. After a rollback that left the
+   -- pool an earlier migration made (and the copy of the one it replaced), those stay the record.
+   local made = md[M.KEY_POOL_CREATED]
+   if made == nil or (again and not (made ~= "" and has_pool(ctx.snap.pools, made))) then
+      local want, kept, old = calico.pool_spec(ctx.cfg), false, nil
       for _, p in ipairs(ctx.snap.pools) do
-         if p.spec.cidr == want.cidr and not calico.pool_mismatch(p.spec, want) then kept = true end
+         if p.spec.cidr == want.cidr then
+            if not calico.pool_mismatch(p.spec, want) then kept = true elseif replaced(ctx, p) then old = p end
+         end
       end
       data[M.KEY_POOL_CREATED] = kept and "" or calico.POOL_V4
+      data[M.KEY_POOL_REPLACED] = old and json.encode { metadata = { name = old.metadata.name,
+         labels = old.metadata.labels, annotations = old.metadata.annotations }, spec = old.spec } or ""
    end
    if M.migration_config(ctx, data) then ctx.step("save-config", nil, "ConfigMap " .. calico.MIGRATION_CONFIGMAP) end
 end
@@ -173,7 +194,7 @@ function M.pool(ctx)
       if p.spec.cidr == want.cidr then
          local bad = calico.pool_mismatch(p.spec, want)
          if not bad then return end
-         if not (ctx.snap.flannel_info.canal and p.spec.vxlanMode ~= "Always") then
+         if not replaced(ctx, p) then
             fail("IPPool %s: %s", p.metadata.name, bad)
          end
          must("delete IPPool " .. p.metadata.name,

@@ -467,29 +467,44 @@ local function delete_all(ctx, kind, pick)
 end
 
 --- --remove-calico-state: what the migration made in Calico's objects, so that a later migration
---- starts clean: the IP pool if it made it, the nodes' block affinities, blocks (their addresses
---- with them) and the handles in those blocks, the FelixConfiguration fields it set, and
---- flannel-migration-config. (The nodes' Calico annotations go in M.labels.)
+--- starts clean: the IP pool if it made it (and the one it replaced, Canal's, made again as it
+--- was), the nodes' block affinities, blocks (their addresses with them) and the handles in those
+--- blocks, the FelixConfiguration fields it set, and flannel-migration-config. (The nodes' Calico
+--- annotations go in M.labels.)
 function M.remove_calico_state(ctx)
    local c, s = ctx.c, ctx.snap
    if not s.crds then return end
    local nodes = {}
    for _, n in ipairs(s.nodes) do nodes["host:" .. n.metadata.name] = true end
-   local blocks, count = {}, {}
+   local blocks, kept, count = {}, {}, {}
    count.affinities = delete_all(ctx, "BlockAffinity", function(a) return nodes["host:" .. tostring(a.spec.node)] end)
    count.blocks = delete_all(ctx, "IPAMBlock", function(b)
-      if nodes[tostring(b.spec.affinity)] then blocks[b.spec.cidr] = true end
+      if nodes[tostring(b.spec.affinity)] then blocks[b.spec.cidr] = true else kept[b.spec.cidr] = true end
       return blocks[b.spec.cidr]
    end)
-   count.handles = delete_all(ctx, "IPAMHandle", function(h) -- those whose addresses all were in those blocks
+   -- the handles with no address left in a block that stays: those in the deleted blocks, and those
+   -- a migration stopped between a handle and its block left pointing at no block
+   count.handles = delete_all(ctx, "IPAMHandle", function(h)
       local mine = next(h.spec.block or {}) ~= nil
-      for cidr in pairs(h.spec.block or {}) do mine = mine and blocks[cidr] end
+      for cidr in pairs(h.spec.block or {}) do mine = mine and not kept[cidr] end
       return mine
    end)
    local md = s.migration_config and s.migration_config.data or {}
-   local pool = md[prepare.KEY_POOL_CREATED]
-   if pool and pool ~= "" and delete(ctx, { apiVersion = G, kind = "IPPool", name = pool }) then
-      ctx.step("ippool", nil, ("IPPool %s deleted (the migration made it)"):format(pool))
+   local pool, old = md[prepare.KEY_POOL_CREATED], decoded(md[prepare.KEY_POOL_REPLACED])
+   if pool and pool ~= "" then
+      local live = c:get { apiVersion = G, kind = "IPPool", name = pool }
+      local back = live and old and old.metadata.name == pool and not calico.pool_mismatch(live.spec, old.spec)
+      if not back and delete(ctx, { apiVersion = G, kind = "IPPool", name = pool }) then
+         ctx.step("ippool", nil, ("IPPool %s deleted (the migration made it)"):format(pool))
+      end
+   end
+   if old then -- the pool the migration replaced (Canal's), as it was
+      local got, msg, code = c:create { apiVersion = G, kind = "IPPool", metadata = old.metadata, spec = old.spec }
+      if not got and code ~= "AlreadyExists" then must("create IPPool " .. old.metadata.name, nil, msg, code) end
+      if got then
+         ctx.step("ippool", nil, ("IPPool %s made again as it was before the migration (vxlanMode %s, ipipMode %s)")
+            :format(old.metadata.name, tostring(old.spec.vxlanMode), tostring(old.spec.ipipMode)))
+      end
    end
    local fc = s.felix
    if fc then
