@@ -229,9 +229,10 @@ local function ensure_handle(ctx, node, block_cidr)
 end
 
 --- One node's IPAM: host affinity for every block of its podCIDR, the VTEP address (the
---- podCIDR's network address) assigned with handle vxlan-tunnel-addr-NODE, and Calico's node
---- data (IPv4Address public-ip/32, the VTEP address and flannel's VtepMAC). A block affine to
---- another node is an error naming both. Returns whether anything was written.
+--- podCIDR's network address) assigned with handle vxlan-tunnel-addr-NODE, then Calico's node
+--- data (IPv4Address public-ip/32, the VTEP address and flannel's VtepMAC) and the network=flannel
+--- label of a node that has no migration label yet, in one patch. A block affine to another node
+--- is an error naming both. Returns whether anything was written.
 ---@param ctx table
 ---@param n table the Node
 ---@return boolean
@@ -287,11 +288,17 @@ function M.node_ipam(ctx, n)
    for k, val in pairs(want) do
       if ann[k] ~= val then diff[k] = val end
    end
-   if next(diff) then
+   local labels = n.metadata.labels or {}
+   local label = labels[calico.LABEL_NETWORK] == nil and { [calico.LABEL_NETWORK] = "flannel" } or nil
+   if next(diff) or label then
       must("patch Node " .. name, c:patch({ apiVersion = "v1", kind = "Node", name = name },
-         { metadata = { annotations = diff } }, { type = "merge" }))
+         { metadata = { annotations = next(diff) and diff or nil, labels = label } }, { type = "merge" }))
       for k, val in pairs(diff) do ann[k] = val end
       n.metadata.annotations = ann
+      if label then
+         labels[calico.LABEL_NETWORK] = "flannel"
+         n.metadata.labels = labels
+      end
       wrote = true
    end
    if wrote then
@@ -301,14 +308,44 @@ function M.node_ipam(ctx, n)
    return wrote
 end
 
---- Labels network=flannel on nodes that have no migration label yet.
-function M.label_flannel(ctx, n)
-   local l = n.metadata.labels or {}
-   if l[calico.LABEL_NETWORK] ~= nil then return end
-   must("label Node " .. n.metadata.name, ctx.c:patch({ apiVersion = "v1", kind = "Node", name = n.metadata.name },
-      { metadata = { labels = { [calico.LABEL_NETWORK] = "flannel" } } }, { type = "merge" }))
-   l[calico.LABEL_NETWORK] = "flannel"
-   n.metadata.labels = l
+--- Nodes that join while the nodes migrate: each is labelled network=flannel as soon as the run
+--- sees it (a list, then a watch of Nodes), so that flannel's DaemonSet, which by then selects only
+--- labelled nodes, gives it a network at once; its IPAM and migration come at its turn. Without
+--- this, pods the drains evict could be scheduled onto it with no network at all, and a drain
+--- waiting on their PodDisruptionBudget would wait for a node that only gets its turn after it.
+--- Returns {close = fn}.
+---@param ctx table
+---@return table
+function M.label_joined(ctx)
+   local c = ctx.c
+   local done = {}
+   local function seen(n)
+      local name = n.metadata and n.metadata.name
+      if not name or done[name] or (n.metadata.labels or {})[calico.LABEL_NETWORK] ~= nil then return end
+      -- Calico's node data: not a node that joined (its label removed by hand); its turn decides
+      if (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then return end
+      done[name] = true
+      local ok, msg, code = c:patch({ apiVersion = "v1", kind = "Node", name = name },
+         { metadata = { labels = { [calico.LABEL_NETWORK] = "flannel" } } }, { type = "merge" })
+      if ok then
+         ctx.step("joined", name, calico.LABEL_NETWORK .. "=flannel: a node that joined gets flannel now, "
+            .. "Calico at its turn")
+      elseif code ~= "NotFound" then
+         done[name] = nil -- seen again on its next change
+         require("cm.log").warn("a joined node could not be labelled", { node = name, error = tostring(msg),
+            code = tostring(code) })
+      end
+   end
+   local list = must("list Nodes", c:list { apiVersion = "v1", kind = "Node" })
+   for _, n in ipairs(list.items) do seen(n) end
+   return require("cm.schedule").follow(c, { apiVersion = "v1", kind = "Node" }, list.metadata.resourceVersion,
+      function(ev)
+         if ev.type == "RELIST" then
+            for _, n in ipairs(ev.object.items or {}) do seen(n) end
+         elseif ev.type ~= "DELETED" and ev.object then
+            seen(ev.object)
+         end
+      end)
 end
 
 --- flannel's DaemonSet only on nodes labelled flannel (its other selectors kept).
@@ -357,10 +394,7 @@ function M.run(ctx)
    hooks.step(ctx, "felix-vxlan", M.felix)
    hooks.step(ctx, "ippool", M.pool)
    hooks.step(ctx, "node-ipam", function()
-      M.each_node(ctx.snap.nodes, function(n)
-         M.label_flannel(ctx, n)
-         M.node_ipam(ctx, n)
-      end)
+      M.each_node(ctx.snap.nodes, function(n) M.node_ipam(ctx, n) end)
    end)
    hooks.step(ctx, "felix-vxlan-on", M.felix_clear)
    hooks.step(ctx, "flannel-selector", M.flannel_selector)

@@ -298,11 +298,14 @@ function M.node(ctx, n, flannel_live)
       end
       timed(ctx, name, "calico-cleanup", function()
          local info = flannel.node_info(n, v.FLANNEL_ANNOTATION_PREFIX)
-         local iface = s.flannel_info.iface
+         local iface -- the first of FLANNEL_IFACE that names a device (flanneld also takes addresses)
+         for part in v.FLANNEL_IFACE:gmatch("[^,]+") do
+            if not iface and part:match("^[%w][%w._-]*$") and not part:match("^%d+%.") then iface = part end
+         end
          local vtep = info and { name = (flannel.device_names(v.FLANNEL_VNI)), mac = info.vtep_mac,
             vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT, ["local"] = info.public_ip:gsub("/%d+$", ""),
             mtu = v.FLANNEL_MTU > 0 and v.FLANNEL_MTU or nil,
-            dev = iface and iface:match("^[%w][%w._-]*$") and not iface:match("^%d+%.") and iface or nil } or nil
+            dev = iface } or nil
          local r = need("node " .. name .. ": calico-cleanup",
             ctx.run_on(ctx.c, name, "calico-cleanup", { cni_dir = v.CNI_CONFIG_DIR,
             cni_conf_name = calico.CNI_CONF_NAME, restore = { conf_name }, fallback = conf_text and
