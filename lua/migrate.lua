@@ -165,6 +165,7 @@ if state == "flannel" then
    local wake = task.signal()
    local pause = schedule.watch_pause(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, snap.migration_config,
       function() wake:notify() end)
+   local joined = guarded(prepare.label_joined, ctx)
    local r = schedule.run {
       list = function()
          local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
@@ -193,10 +194,7 @@ if state == "flannel" then
          local name = n.metadata.name
          local ok, res = pcall(function()
             if not (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then -- joined after the preparation
-               hooks.around(ctx, n, "node-ipam", function()
-                  prepare.label_flannel(ctx, n)
-                  prepare.node_ipam(ctx, n)
-               end)
+               hooks.around(ctx, n, "node-ipam", function() prepare.node_ipam(ctx, n) end)
             end
             return nodestep.migrate(ctx, n)
          end)
@@ -220,6 +218,7 @@ if state == "flannel" then
       delay = cfg.opts.node_delay, note = function(who, what, text) step(what, who, text) end,
    }
    pause.close()
+   joined.close()
    local failed, kept = {}, {}
    for _, name in ipairs(r.order) do
       local out = r.outcomes[name]

@@ -326,15 +326,16 @@ static int push_own_pod(lua_State *L, cm_k8s_client *c)
     return 1;
 }
 
-/* Reads opts.exclude (a list of "ns/name") and adds the controller's own pod; the strings stay
- * referenced by the table at the top of the stack. */
-static const char **exclusions(lua_State *L, int opts, cm_k8s_client *c, size_t *n)
+/* Reads opts[field] (a list of "ns/name"), with the controller's own pod added when c is given;
+ * the strings stay referenced by the table it leaves at the top of the stack. */
+static const char **ns_names(lua_State *L, int opts, const char *field, cm_k8s_client *c, size_t *n)
 {
     lua_newtable(L); /* [.., keep] */
     int keep = lua_gettop(L);
     size_t cap = 1;
-    if (!lua_isnoneornil(L, opts) && lua_getfield(L, opts, "exclude") != LUA_TNIL) {
-        luaL_argcheck(L, lua_istable(L, -1), opts, "exclude must be a list of \"namespace/name\"");
+    if (!lua_isnoneornil(L, opts) && lua_getfield(L, opts, field) != LUA_TNIL) {
+        if (!lua_istable(L, -1))
+            luaL_argerror(L, opts, lua_pushfstring(L, "%s must be a list of \"namespace/name\"", field));
         cap += lua_rawlen(L, -1);
     }
     const char **list = lua_newuserdatauv(L, cap * sizeof *list, 0);
@@ -343,13 +344,13 @@ static const char **exclusions(lua_State *L, int opts, cm_k8s_client *c, size_t 
     if (lua_istable(L, -1) && lua_gettop(L) > keep) {
         for (lua_Integer i = 1; i < (lua_Integer)cap; i++) {
             if (lua_rawgeti(L, -1, i) != LUA_TSTRING || !strchr(lua_tostring(L, -1), '/'))
-                luaL_error(L, "exclude[%d] must be \"namespace/name\"", (int)i);
+                luaL_error(L, "%s[%d] must be \"namespace/name\"", field, (int)i);
             list[(*n)++] = lua_tostring(L, -1);
             lua_rawseti(L, keep, i);
         }
     }
     lua_settop(L, keep);
-    if (push_own_pod(L, c)) {
+    if (c && push_own_pod(L, c)) {
         list[(*n)++] = lua_tostring(L, -1);
         lua_rawseti(L, keep, (lua_Integer)cap + 1);
     }
@@ -386,7 +387,7 @@ static int node_drain(lua_State *L)
     static const char *const OPTS[] = {
         "force", "ignore_daemonsets", "delete_emptydir_data", "disable_eviction", "grace_period", "timeout",
         "pod_selector", "skip_wait_for_delete_timeout", "cordon", "retry_delay", "parallel", "exclude",
-        "on_blocked", "relist", "on_progress", "report", NULL};
+        "on_blocked", "relist", "on_progress", "report", "daemonsets", NULL};
     cm_k8s_client *c = cm_lua_k8s_client(L, 1);
     const char *name = luaL_checkstring(L, 2);
     lua_settop(L, 3);
@@ -414,7 +415,8 @@ static int node_drain(lua_State *L)
     o.deadline = timeout > 0 ? now + seconds_ns(timeout) : CM_TIME_NEVER;
     if (run->deadline < o.deadline)
         o.deadline = run->deadline;
-    o.exclude = exclusions(L, 3, c, &o.nexclude); /* [.., keep] */
+    o.exclude = ns_names(L, 3, "exclude", c, &o.nexclude);                /* [.., keep] */
+    o.daemonsets = ns_names(L, 3, "daemonsets", NULL, &o.ndaemonsets); /* [.., keep, keep] */
     o.seed = drain_seed(run, name);
     int cb = !lua_isnil(L, 3) && lua_getfield(L, 3, "on_progress") != LUA_TNIL; /* [.., keep, cb?] */
     if (!cb && !lua_isnil(L, 3))

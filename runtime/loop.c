@@ -13,6 +13,7 @@ struct cm_timer {
     size_t slot;  /* index in the heap */
     cm_timer_fn fn;
     void *ud;
+    int background; /* cm_loop_timer_background(): does not keep a virtual clock going */
 };
 
 struct cm_watch {
@@ -31,12 +32,14 @@ struct cm_loop {
     int64_t base_real;  /* scaled clock: CLOCK_MONOTONIC when the speed was last set */
     cm_timer **heap;
     size_t ntimers, captimers;
+    size_t nbackground; /* how many of the timers are background ones */
     uint64_t seq;
     struct cm_watch *watches;
     size_t nwatches, capwatches;
     volatile sig_atomic_t *cancel;
     int wake_fd;
     int depth, max_depth; /* cm_loop_run_until() calls in progress, and the most ever at once */
+    int64_t untils[16];   /* the limits of the calls in progress (the first 16): times someone wakes */
 };
 
 static int64_t clock_ns(clockid_t id)
@@ -168,6 +171,7 @@ static void heap_down(cm_loop *loop, size_t i)
 static void heap_remove(cm_loop *loop, cm_timer *t)
 {
     size_t i = t->slot;
+    loop->nbackground -= (size_t)t->background;
     cm_timer *last = loop->heap[--loop->ntimers];
     if (i == loop->ntimers)
         return;
@@ -194,6 +198,30 @@ cm_timer *cm_loop_timer(cm_loop *loop, int64_t at, cm_timer_fn fn, void *ud)
     heap_put(loop, loop->ntimers - 1, t);
     heap_up(loop, loop->ntimers - 1);
     return t;
+}
+
+cm_timer *cm_loop_timer_background(cm_loop *loop, int64_t at, cm_timer_fn fn, void *ud)
+{
+    cm_timer *t = cm_loop_timer(loop, at, fn, ud);
+    if (t) {
+        t->background = 1;
+        loop->nbackground++;
+    }
+    return t;
+}
+
+int64_t cm_loop_next_foreground(const cm_loop *loop)
+{
+    int64_t next = CM_TIME_NEVER;
+    if (loop->depth > 16)
+        return cm_loop_now(loop); /* (limits not kept: as if something were due now) */
+    for (int i = 0; i < loop->depth; i++)
+        if (loop->untils[i] < next)
+            next = loop->untils[i];
+    for (size_t i = 0; i < loop->ntimers && loop->nbackground < loop->ntimers; i++)
+        if (!loop->heap[i]->background && loop->heap[i]->at < next)
+            next = loop->heap[i]->at;
+    return next;
 }
 
 void cm_loop_timer_cancel(cm_loop *loop, cm_timer *timer)
@@ -303,6 +331,8 @@ static enum cm_loop_result run_until(cm_loop *loop, int64_t until, const int *do
 
 enum cm_loop_result cm_loop_run_until(cm_loop *loop, int64_t until, const int *done)
 {
+    if (loop->depth < 16)
+        loop->untils[loop->depth] = until;
     if (++loop->depth > loop->max_depth)
         loop->max_depth = loop->depth;
     enum cm_loop_result r = run_until(loop, until, done);
@@ -327,6 +357,8 @@ static enum cm_loop_result run_until(cm_loop *loop, int64_t until, const int *do
         if (now >= until)
             return CM_LOOP_TIME;
         int64_t next = loop->ntimers ? loop->heap[0]->at : CM_TIME_NEVER;
+        if (loop->ntimers == loop->nbackground && until == CM_TIME_NEVER)
+            next = CM_TIME_NEVER; /* only background timers: nothing can change what is awaited */
         if (next > until)
             next = until;
         if (loop->kind == CM_CLOCK_VIRTUAL) {

@@ -107,6 +107,17 @@ void cm_loop_set_cancel(cm_loop *loop, volatile sig_atomic_t *flag, int wake_fd)
  */
 cm_timer *cm_loop_timer(cm_loop *loop, int64_t at, cm_timer_fn fn, void *ud);
 
+/*
+ * As cm_loop_timer, for a periodic chore that changes nothing anyone waits for (a kubelet
+ * renewing its node Lease): on the virtual clock, a wait without a time limit whose only
+ * pending timers are background ones ends CM_LOOP_STALLED instead of running them for ever.
+ */
+cm_timer *cm_loop_timer_background(cm_loop *loop, int64_t at, cm_timer_fn fn, void *ud);
+
+/* The next time something but a background timer may run: the earliest foreground timer or
+ * the limit of a cm_loop_run_until() in progress (CM_TIME_NEVER: none). */
+int64_t cm_loop_next_foreground(const cm_loop *loop);
+
 /* Cancels a timer that has not fired yet. */
 void cm_loop_timer_cancel(cm_loop *loop, cm_timer *timer);
 

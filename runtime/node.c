@@ -1410,6 +1410,13 @@ static void drain_finish(cm_node_op *op)
     op->phase = D_DONE;
     result_left(op, NULL);
     cJSON_AddNumberToObject(op->result, "requests", (double)op->requests);
+    cJSON *known = cJSON_AddArrayToObject(op->result, "daemonsets");
+    char key[512];
+    for (size_t i = 0; i < op->ndsets; i++)
+        if (op->dsets[i].state == 1) {
+            snprintf(key, sizeof key, "%s/%s", op->dsets[i].ns, op->dsets[i].name);
+            cJSON_AddItemToArray(known, cJSON_CreateString(key));
+        }
     cJSON *failed = cJSON_GetObjectItemCaseSensitive(op->result, "failed");
     if (!cJSON_GetArraySize(failed)) {
         op_end(op, 0);
@@ -1564,6 +1571,26 @@ cm_node_op *cm_node_drain_start(cm_k8s_client *c, cm_loop *loop, const char *nam
     for (size_t i = 0; i < o->nexclude; i++)
         if ((op->exclude[i] = dup(o->exclude[i])) != NULL)
             op->o.nexclude++;
+    op->o.daemonsets = NULL;
+    op->o.ndaemonsets = 0;
+    op->dsets = calloc(o->ndaemonsets + 1, sizeof *op->dsets);
+    if (!op->dsets) {
+        cm_node_op_cancel(op);
+        return NULL;
+    }
+    for (size_t i = 0; i < o->ndaemonsets; i++) { /* known to exist: state 1, never asked */
+        const char *slash = strchr(o->daemonsets[i], '/');
+        if (!slash)
+            continue;
+        struct dset *d = &op->dsets[op->ndsets];
+        d->ns = strndup(o->daemonsets[i], (size_t)(slash - o->daemonsets[i]));
+        d->name = dup(slash + 1);
+        d->state = 1;
+        if (d->ns && d->name)
+            op->ndsets++;
+        else
+            free(d->ns), free(d->name);
+    }
     op->field = dup(o->pod_selector); /* kept here; o.pod_selector points at it */
     op->o.pod_selector = op->field;
     cJSON_AddStringToObject(op->result, "node", name);

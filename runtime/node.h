@@ -71,6 +71,8 @@ typedef struct cm_drain_opts {
     int parallel;                  /* evictions in flight at once (>= 1) */
     const char *const *exclude;    /* "ns/name" never touched, nexclude of them */
     size_t nexclude;
+    const char *const *daemonsets; /* "ns/name" of DaemonSets known to exist (not asked again), ndaemonsets */
+    size_t ndaemonsets;
     int64_t blocked_after;         /* ns a budget may block before blocked_action (< 0: never) */
     enum cm_blocked_action blocked_action;
     int relist;                    /* list again at the end: pods that landed after the cordon */
@@ -83,7 +85,9 @@ typedef struct cm_drain_opts {
  * "evicting"|"evicted"|"deleted"|"blocked"|"gone"|"failed"|"skipped", "message", "pdb"}.
  * Result (also on failure, from cm_node_op_finish): {"node", "evicted": [..], "deleted": [..],
  * "skipped": [{"pod", "reason"}], "warnings": [..], "failed": [{"pod", "reason", "message"}],
- * "left": [..], "blocked": [{"pod", "pdb", "message"}], "requests": N}.
+ * "left": [..], "blocked": [{"pod", "pdb", "message"}], "requests": N, "daemonsets": [..]}; daemonsets:
+ * "ns/name" of the DaemonSets known to exist at its end (o->daemonsets and those it found), for the
+ * next drain of a run to take instead of asking again (kubectl asks on every drain).
  */
 cm_node_op *cm_node_drain_start(cm_k8s_client *c, cm_loop *loop, const char *name, const cm_drain_opts *o,
                                 cm_node_notify fn, void *ud);

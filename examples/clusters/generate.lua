@@ -262,7 +262,8 @@ local deployments = {}
 local manifest = read_manifest(opts.canal and "canal.yaml" or "kube-flannel.yml")
 
 --- The flannel manifest as an older release shipped it: kube-system, the per-architecture
---- DaemonSet name, flannel v0.11.0 (no install-cni-plugin init container, no health port).
+--- DaemonSet name, flannel v0.11.0 (no install-cni-plugin init container, no health port), its
+--- nodes chosen by the nodeSelector beta.kubernetes.io/arch=amd64 (v0.11.0 had no affinity).
 local function old_manifest(obj)
    if obj.metadata.namespace == "kube-flannel" then obj.metadata.namespace = "kube-system" end
    for _, subject in ipairs(obj.subjects or {}) do
@@ -271,6 +272,7 @@ local function old_manifest(obj)
    if obj.kind ~= "DaemonSet" then return end
    obj.metadata.name = "kube-flannel-ds-amd64"
    local spec = obj.spec.template.spec
+   spec.affinity, spec.nodeSelector = nil, { ["beta.kubernetes.io/arch"] = "amd64" }
    local init = {}
    for _, c in ipairs(spec.initContainers or {}) do
       if c.name ~= "install-cni-plugin" then

@@ -11,7 +11,7 @@ local M = {}
 --- The permissions a migration uses: {group, resource, verb[, subresource]}; exactly what the
 --- ClusterRole of examples/deploy/migration-job.yaml grants (tests/cli/test_deploy.sh).
 M.PERMISSIONS = {
-   { "", "nodes", "get" }, { "", "nodes", "list" }, { "", "nodes", "patch" },
+   { "", "nodes", "get" }, { "", "nodes", "list" }, { "", "nodes", "watch" }, { "", "nodes", "patch" },
    { "", "pods", "get" }, { "", "pods", "list" }, { "", "pods", "watch" }, { "", "pods", "create" },
    { "", "pods", "delete" }, { "", "pods", "create", "eviction" }, { "", "pods", "get", "log" },
    { "", "configmaps", "get" }, { "", "configmaps", "watch" }, { "", "configmaps", "create" },

@@ -169,6 +169,8 @@ function M.observe(s, subnet_env, subnet_env_source)
       see(obs, "FLANNEL_DAEMONSET_NAMESPACE", md.namespace, "found: " .. where)
       local fi = s.flannel_info
       see(obs, "FLANNEL_ANNOTATION_PREFIX", fi.prefix, where .. " --kube-annotation-prefix", true)
+      -- not a fact to contradict: a value given explicitly wins (an --iface-regex flanneld, a site's name)
+      see(obs, "FLANNEL_IFACE", fi.iface and table.concat(fi.iface, ","), where .. " --iface")
       local masq = from_cm(fi.flags["ip-masq"], s.flannel_cm)
       if masq ~= nil then
          see(obs, "FLANNEL_IP_MASQ", masq == true or masq == "true", where .. " --ip-masq", true)

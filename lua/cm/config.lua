@@ -28,6 +28,8 @@ M.SETTINGS = {
       help = "each node's IPv6 podCIDR prefix length" },
    { name = "FLANNEL_ANNOTATION_PREFIX", kind = "string", default = "flannel.alpha.coreos.com",
       help = "flanneld --kube-annotation-prefix" },
+   { name = "FLANNEL_IFACE", kind = "string", default = "",
+      help = "flanneld --iface: its interfaces, a,b (the first that exists); not Calico's" },
    { name = "FLANNEL_VNI", kind = "int", default = 1, min = 0, max = 16777215, help = "VXLAN VNI" },
    { name = "FLANNEL_PORT", kind = "port", default = 8472, help = "VXLAN UDP port" },
    { name = "CALICO_DAEMONSET_NAME", kind = "dns", default = "calico-node", help = "Calico's DaemonSet" },

@@ -449,7 +449,7 @@ M.ADDON_LABEL = "addonmanager.kubernetes.io/mode"
 --- (as args or FLANNELD_* environment variables), the ConfigMap it mounts, its version.
 ---@param ds table a DaemonSet
 ---@return table info {canal, container, version, flags = {name = value|true}, configmap,
----   prefix, iface, ip_masq, kube_subnet_mgr, etcd, addon}
+---   prefix, iface (a list, or nil), ip_masq, kube_subnet_mgr, etcd, addon}
 function M.daemonset_info(ds)
    local spec = ds.spec and ds.spec.template and ds.spec.template.spec or {}
    local info = { flags = {}, canal = ds.metadata.name == "canal" }
@@ -468,18 +468,21 @@ function M.daemonset_info(ds)
             if not k then
                k = a:match("^%-%-?([%w-]+)$")
                local nxt = argv[i + 1]
-               v = (nxt and not nxt:match("^%-")) and nil or true
+               v = (nxt and not nxt:match("^%-")) and nxt or true -- --flag value, or a boolean --flag
             end
             if k then info.flags[k] = v end
          end
+         local env = {}
          for _, e in ipairs(c.env or {}) do -- flanneld reads FLANNELD_<FLAG> too
             local k = e.name:match("^FLANNELD_(.+)$")
             if k then
                local v = e.value
                if v == nil and e.valueFrom then v = { from = e.valueFrom } end
                info.flags[k:lower():gsub("_", "-")] = v
+               env[e.name] = e.value
             end
          end
+         info.iface = M.flanneld_args(argv, env).iface -- repeatable: the list, in flanneld's order
       end
    end
    for _, v in ipairs(spec.volumes or {}) do
@@ -490,7 +493,6 @@ function M.daemonset_info(ds)
    end
    local f = info.flags
    info.prefix = type(f["kube-annotation-prefix"]) == "string" and f["kube-annotation-prefix"] or nil
-   info.iface = type(f.iface) == "string" and f.iface or nil
    info.ip_masq = f["ip-masq"] == true or f["ip-masq"] == "true"
    info.kube_subnet_mgr = f["kube-subnet-mgr"] == true or f["kube-subnet-mgr"] == "true"
    info.etcd = f["etcd-endpoints"] ~= nil

@@ -12,7 +12,8 @@
 ---               config is the migration's placeholder (it would have no network)
 ---   affinity    a node's podCIDR is covered by IPAM blocks affine to it (BlockAffinity,
 ---               confirmed) when it is switched to Calico (labelled network=calico)
----   reach       Running pods on different nodes (neither being migrated) reach each other per
+---   reach       Running pods on different nodes (neither being migrated) reach each other, each
+---               under its own address (not masqueraded by a leftover flannel chain), per
 ---               the dataplane model (cm.dataplane) over the simulated hosts: REACH_PAIRS pairs
 ---               drawn at most every REACH_EVERY seconds of virtual time, and at the summary
 ---
@@ -240,11 +241,15 @@ function M.check_reach()
          state.reach_tried = state.reach_tried + 1
          if cal[a.node] == nil then cal[a.node] = calico_networked(a.node) end
          if cal[b.node] == nil then cal[b.node] = calico_networked(b.node) end
-         local ok, why = dataplane.reach(net, { ip = a.ip, node = a.node, calico = cal[a.node] },
+         local ok, why, _, seen = dataplane.reach(net, { ip = a.ip, node = a.node, calico = cal[a.node] },
             { ip = b.ip, node = b.node, calico = cal[b.node] })
          if not ok then
             broken("reach", "pod %s (%s on %s) cannot reach pod %s (%s on %s) per the dataplane model: %s", a.name,
                a.ip, a.node, b.name, b.ip, b.node, why)
+         elseif seen then
+            broken("reach", "pod %s (%s on %s) reaches pod %s (%s on %s) under another source address, which a "
+               .. "NetworkPolicy admitting it would drop (calico#12920), per the dataplane model: %s", a.name, a.ip,
+               a.node, b.name, b.ip, b.node, seen)
          end
       end
    end

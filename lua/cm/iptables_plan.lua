@@ -9,7 +9,8 @@ local M = {}
 M.FAMILIES = { "ipv4", "ipv6" }
 M.BACKENDS = { "legacy", "nft" }
 
---- Parses iptables-save text into {table = {chains = {name = true}, rules = {{chain, spec, line}}}}.
+--- Parses iptables-save text into {table = {chains = {name = true}, order = {name...},
+--- policy = {name = "ACCEPT"|"DROP"} (built-in chains), rules = {{chain, spec, line}}}}.
 ---@param text string
 ---@return table
 function M.parse(text)
@@ -17,12 +18,13 @@ function M.parse(text)
    for line in text:gmatch("[^\n]+") do
       local t = line:match("^%*(%S+)")
       if t then
-         cur = { chains = {}, order = {}, rules = {} }
+         cur = { chains = {}, order = {}, policy = {}, rules = {} }
          tables[t] = cur
       elseif cur and line:match("^:") then
-         local chain = line:match("^:(%S+)")
+         local chain, policy = line:match("^:(%S+)%s*(%S*)")
          cur.chains[chain] = true
          cur.order[#cur.order + 1] = chain
+         if policy == "ACCEPT" or policy == "DROP" then cur.policy[chain] = policy end
       elseif cur and line:match("^%-A ") then
          local chain, spec = line:match("^%-A (%S+)(.*)$")
          cur.rules[#cur.rules + 1] = { chain = chain, spec = spec, line = line }

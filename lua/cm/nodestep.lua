@@ -214,7 +214,11 @@ function M.drain(ctx, name, may_hold)
    local res, msg, code = ctx.node.drain(ctx.c, name, { force = true, ignore_daemonsets = true,
       delete_emptydir_data = true, cordon = false, timeout = ctx.cfg.opts.drain_timeout, report = report,
       relist = false, -- pods bound to the node during the drain: the delete-pods step deletes them
+      -- the DaemonSets earlier drains found, not asked again: one deleted since has its pods left
+      -- by the drain, and the delete-pods step deletes them
+      daemonsets = ctx.daemonsets,
       on_progress = holds and progress or nil })
+   if res then ctx.daemonsets = res.daemonsets end
    for _, b in ipairs(report.blocked or {}) do
       ctx.blocked[#ctx.blocked + 1] = ("%s: drain waited on PDB %s for %s"):format(name, tostring(b.pdb),
          tostring(b.pod))

@@ -70,11 +70,25 @@ function M.migration_config(ctx, data)
 end
 
 --- Keys of flannel-migration-config that rollback reads: flannel's nodeSelector as it was before
---- the migration's (JSON, "null" for none), and the IP pool the migration creates ("" if it kept one).
+--- the migration's (JSON, "null" for none), the IP pool the migration creates ("" if it kept one),
+--- and the pool it replaces (Canal's, as JSON: name, labels, annotations and spec; "" for none).
 M.KEY_FLANNEL_SELECTOR = "cni-migrate.flannel-node-selector"
 M.KEY_POOL_CREATED = "cni-migrate.pool-created"
+M.KEY_POOL_REPLACED = "cni-migrate.pool-replaced"
 --- The phase a finished rollback leaves.
 M.ROLLED_BACK = "rolled-back"
+
+--- Whether M.pool replaces pool p, which is in the migration's CIDR but not what it needs: Canal's
+--- pool without VXLAN (Calico's controller does the same); any other mismatch is a failure.
+local function replaced(ctx, p) return ctx.snap.flannel_info.canal and p.spec.vxlanMode ~= "Always" end
+
+--- Whether a pool named name is there.
+local function has_pool(pools, name)
+   for _, p in ipairs(pools) do
+      if p.metadata.name == name then return true end
+   end
+   return false
+end
 
 --- Saves flannel's settings (Calico's flannel_subnet_env, and ours) and marks the phase.
 function M.save_config(ctx)
@@ -95,12 +109,19 @@ function M.save_config(ctx)
       data[M.KEY_FLANNEL_SELECTOR] = ctx.snap.flannel_ds.spec.template.spec.nodeSelector
          and json.encode(json.object(sel)) or "null"
    end
-   if again or md[M.KEY_POOL_CREATED] == nil then -- written before M.pool creates it: "" when one is kept
-      local want, kept = calico.pool_spec(ctx.cfg), false
+   -- written before M.pool changes a pool: "" when one is kept. After a rollback that left the
+   -- pool an earlier migration made (and the copy of the one it replaced), those stay the record.
+   local made = md[M.KEY_POOL_CREATED]
+   if made == nil or (again and not (made ~= "" and has_pool(ctx.snap.pools, made))) then
+      local want, kept, old = calico.pool_spec(ctx.cfg), false, nil
       for _, p in ipairs(ctx.snap.pools) do
-         if p.spec.cidr == want.cidr and not calico.pool_mismatch(p.spec, want) then kept = true end
+         if p.spec.cidr == want.cidr then
+            if not calico.pool_mismatch(p.spec, want) then kept = true elseif replaced(ctx, p) then old = p end
+         end
       end
       data[M.KEY_POOL_CREATED] = kept and "" or calico.POOL_V4
+      data[M.KEY_POOL_REPLACED] = old and json.encode { metadata = { name = old.metadata.name,
+         labels = old.metadata.labels, annotations = old.metadata.annotations }, spec = old.spec } or ""
    end
    if M.migration_config(ctx, data) then ctx.step("save-config", nil, "ConfigMap " .. calico.MIGRATION_CONFIGMAP) end
 end
@@ -173,7 +194,7 @@ function M.pool(ctx)
       if p.spec.cidr == want.cidr then
          local bad = calico.pool_mismatch(p.spec, want)
          if not bad then return end
-         if not (ctx.snap.flannel_info.canal and p.spec.vxlanMode ~= "Always") then
+         if not replaced(ctx, p) then
             fail("IPPool %s: %s", p.metadata.name, bad)
          end
          must("delete IPPool " .. p.metadata.name,
@@ -208,9 +229,10 @@ local function ensure_handle(ctx, node, block_cidr)
 end
 
 --- One node's IPAM: host affinity for every block of its podCIDR, the VTEP address (the
---- podCIDR's network address) assigned with handle vxlan-tunnel-addr-NODE, and Calico's node
---- data (IPv4Address public-ip/32, the VTEP address and flannel's VtepMAC). A block affine to
---- another node is an error naming both. Returns whether anything was written.
+--- podCIDR's network address) assigned with handle vxlan-tunnel-addr-NODE, then Calico's node
+--- data (IPv4Address public-ip/32, the VTEP address and flannel's VtepMAC) and the network=flannel
+--- label of a node that has no migration label yet, in one patch. A block affine to another node
+--- is an error naming both. Returns whether anything was written.
 ---@param ctx table
 ---@param n table the Node
 ---@return boolean
@@ -266,11 +288,17 @@ function M.node_ipam(ctx, n)
    for k, val in pairs(want) do
       if ann[k] ~= val then diff[k] = val end
    end
-   if next(diff) then
+   local labels = n.metadata.labels or {}
+   local label = labels[calico.LABEL_NETWORK] == nil and { [calico.LABEL_NETWORK] = "flannel" } or nil
+   if next(diff) or label then
       must("patch Node " .. name, c:patch({ apiVersion = "v1", kind = "Node", name = name },
-         { metadata = { annotations = diff } }, { type = "merge" }))
+         { metadata = { annotations = next(diff) and diff or nil, labels = label } }, { type = "merge" }))
       for k, val in pairs(diff) do ann[k] = val end
       n.metadata.annotations = ann
+      if label then
+         labels[calico.LABEL_NETWORK] = "flannel"
+         n.metadata.labels = labels
+      end
       wrote = true
    end
    if wrote then
@@ -280,14 +308,44 @@ function M.node_ipam(ctx, n)
    return wrote
 end
 
---- Labels network=flannel on nodes that have no migration label yet.
-function M.label_flannel(ctx, n)
-   local l = n.metadata.labels or {}
-   if l[calico.LABEL_NETWORK] ~= nil then return end
-   must("label Node " .. n.metadata.name, ctx.c:patch({ apiVersion = "v1", kind = "Node", name = n.metadata.name },
-      { metadata = { labels = { [calico.LABEL_NETWORK] = "flannel" } } }, { type = "merge" }))
-   l[calico.LABEL_NETWORK] = "flannel"
-   n.metadata.labels = l
+--- Nodes that join while the nodes migrate: each is labelled network=flannel as soon as the run
+--- sees it (a list, then a watch of Nodes), so that flannel's DaemonSet, which by then selects only
+--- labelled nodes, gives it a network at once; its IPAM and migration come at its turn. Without
+--- this, pods the drains evict could be scheduled onto it with no network at all, and a drain
+--- waiting on their PodDisruptionBudget would wait for a node that only gets its turn after it.
+--- Returns {close = fn}.
+---@param ctx table
+---@return table
+function M.label_joined(ctx)
+   local c = ctx.c
+   local done = {}
+   local function seen(n)
+      local name = n.metadata and n.metadata.name
+      if not name or done[name] or (n.metadata.labels or {})[calico.LABEL_NETWORK] ~= nil then return end
+      -- Calico's node data: not a node that joined (its label removed by hand); its turn decides
+      if (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR] then return end
+      done[name] = true
+      local ok, msg, code = c:patch({ apiVersion = "v1", kind = "Node", name = name },
+         { metadata = { labels = { [calico.LABEL_NETWORK] = "flannel" } } }, { type = "merge" })
+      if ok then
+         ctx.step("joined", name, calico.LABEL_NETWORK .. "=flannel: a node that joined gets flannel now, "
+            .. "Calico at its turn")
+      elseif code ~= "NotFound" then
+         done[name] = nil -- seen again on its next change
+         require("cm.log").warn("a joined node could not be labelled", { node = name, error = tostring(msg),
+            code = tostring(code) })
+      end
+   end
+   local list = must("list Nodes", c:list { apiVersion = "v1", kind = "Node" })
+   for _, n in ipairs(list.items) do seen(n) end
+   return require("cm.schedule").follow(c, { apiVersion = "v1", kind = "Node" }, list.metadata.resourceVersion,
+      function(ev)
+         if ev.type == "RELIST" then
+            for _, n in ipairs(ev.object.items or {}) do seen(n) end
+         elseif ev.type ~= "DELETED" and ev.object then
+            seen(ev.object)
+         end
+      end)
 end
 
 --- flannel's DaemonSet only on nodes labelled flannel (its other selectors kept).
@@ -336,10 +394,7 @@ function M.run(ctx)
    hooks.step(ctx, "felix-vxlan", M.felix)
    hooks.step(ctx, "ippool", M.pool)
    hooks.step(ctx, "node-ipam", function()
-      M.each_node(ctx.snap.nodes, function(n)
-         M.label_flannel(ctx, n)
-         M.node_ipam(ctx, n)
-      end)
+      M.each_node(ctx.snap.nodes, function(n) M.node_ipam(ctx, n) end)
    end)
    hooks.step(ctx, "felix-vxlan-on", M.felix_clear)
    hooks.step(ctx, "flannel-selector", M.flannel_selector)

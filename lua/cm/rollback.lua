@@ -298,11 +298,14 @@ function M.node(ctx, n, flannel_live)
       end
       timed(ctx, name, "calico-cleanup", function()
          local info = flannel.node_info(n, v.FLANNEL_ANNOTATION_PREFIX)
-         local iface = s.flannel_info.iface
+         local iface -- the first of FLANNEL_IFACE that names a device (flanneld also takes addresses)
+         for part in v.FLANNEL_IFACE:gmatch("[^,]+") do
+            if not iface and part:match("^[%w][%w._-]*$") and not part:match("^%d+%.") then iface = part end
+         end
          local vtep = info and { name = (flannel.device_names(v.FLANNEL_VNI)), mac = info.vtep_mac,
             vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT, ["local"] = info.public_ip:gsub("/%d+$", ""),
             mtu = v.FLANNEL_MTU > 0 and v.FLANNEL_MTU or nil,
-            dev = iface and iface:match("^[%w][%w._-]*$") and not iface:match("^%d+%.") and iface or nil } or nil
+            dev = iface } or nil
          local r = need("node " .. name .. ": calico-cleanup",
             ctx.run_on(ctx.c, name, "calico-cleanup", { cni_dir = v.CNI_CONFIG_DIR,
             cni_conf_name = calico.CNI_CONF_NAME, restore = { conf_name }, fallback = conf_text and
@@ -467,29 +470,44 @@ local function delete_all(ctx, kind, pick)
 end
 
 --- --remove-calico-state: what the migration made in Calico's objects, so that a later migration
---- starts clean: the IP pool if it made it, the nodes' block affinities, blocks (their addresses
---- with them) and the handles in those blocks, the FelixConfiguration fields it set, and
---- flannel-migration-config. (The nodes' Calico annotations go in M.labels.)
+--- starts clean: the IP pool if it made it (and the one it replaced, Canal's, made again as it
+--- was), the nodes' block affinities, blocks (their addresses with them) and the handles in those
+--- blocks, the FelixConfiguration fields it set, and flannel-migration-config. (The nodes' Calico
+--- annotations go in M.labels.)
 function M.remove_calico_state(ctx)
    local c, s = ctx.c, ctx.snap
    if not s.crds then return end
    local nodes = {}
    for _, n in ipairs(s.nodes) do nodes["host:" .. n.metadata.name] = true end
-   local blocks, count = {}, {}
+   local blocks, kept, count = {}, {}, {}
    count.affinities = delete_all(ctx, "BlockAffinity", function(a) return nodes["host:" .. tostring(a.spec.node)] end)
    count.blocks = delete_all(ctx, "IPAMBlock", function(b)
-      if nodes[tostring(b.spec.affinity)] then blocks[b.spec.cidr] = true end
+      if nodes[tostring(b.spec.affinity)] then blocks[b.spec.cidr] = true else kept[b.spec.cidr] = true end
       return blocks[b.spec.cidr]
    end)
-   count.handles = delete_all(ctx, "IPAMHandle", function(h) -- those whose addresses all were in those blocks
+   -- the handles with no address left in a block that stays: those in the deleted blocks, and those
+   -- a migration stopped between a handle and its block left pointing at no block
+   count.handles = delete_all(ctx, "IPAMHandle", function(h)
       local mine = next(h.spec.block or {}) ~= nil
-      for cidr in pairs(h.spec.block or {}) do mine = mine and blocks[cidr] end
+      for cidr in pairs(h.spec.block or {}) do mine = mine and not kept[cidr] end
       return mine
    end)
    local md = s.migration_config and s.migration_config.data or {}
-   local pool = md[prepare.KEY_POOL_CREATED]
-   if pool and pool ~= "" and delete(ctx, { apiVersion = G, kind = "IPPool", name = pool }) then
-      ctx.step("ippool", nil, ("IPPool %s deleted (the migration made it)"):format(pool))
+   local pool, old = md[prepare.KEY_POOL_CREATED], decoded(md[prepare.KEY_POOL_REPLACED])
+   if pool and pool ~= "" then
+      local live = c:get { apiVersion = G, kind = "IPPool", name = pool }
+      local back = live and old and old.metadata.name == pool and not calico.pool_mismatch(live.spec, old.spec)
+      if not back and delete(ctx, { apiVersion = G, kind = "IPPool", name = pool }) then
+         ctx.step("ippool", nil, ("IPPool %s deleted (the migration made it)"):format(pool))
+      end
+   end
+   if old then -- the pool the migration replaced (Canal's), as it was
+      local got, msg, code = c:create { apiVersion = G, kind = "IPPool", metadata = old.metadata, spec = old.spec }
+      if not got and code ~= "AlreadyExists" then must("create IPPool " .. old.metadata.name, nil, msg, code) end
+      if got then
+         ctx.step("ippool", nil, ("IPPool %s made again as it was before the migration (vxlanMode %s, ipipMode %s)")
+            :format(old.metadata.name, tostring(old.spec.vxlanMode), tostring(old.spec.ipipMode)))
+      end
    end
    local fc = s.felix
    if fc then

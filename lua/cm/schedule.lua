@@ -106,44 +106,31 @@ function M.set_pause(c, ns, reason)
    return got, pmsg, pcode, got ~= nil
 end
 
---- Follows the pause keys from cm (the ConfigMap as last read or written; nil: not there) with a
---- watch from its resourceVersion, so that nothing written since is missed. on_change() is called
---- after each change of w.reason. w:close() ends it.
+--- Follows a watch (query: cm.k8s watch arguments) from resourceVersion rv, 10 minutes at a time,
+--- each from where the last ended, and again after an error; on_event(ev) gets each event but
+--- ERROR (RELIST included: ev.object is the list). w:close() ends it.
 ---@param c userdata
----@param ns string
----@param cm table|nil
----@param on_change fun()
----@return table w {reason = string|nil, close = fn}
-function M.watch_pause(c, ns, cm, on_change)
-   local w = { reason = M.paused(cm) }
-   local rv = cm and cm.metadata.resourceVersion
-   local function seen(obj)
-      local r = M.paused(obj)
-      if r ~= w.reason then
-         w.reason = r
-         on_change()
-      end
-   end
+---@param query table
+---@param rv string|nil
+---@param on_event fun(ev: table)
+---@return table w {close = fn}
+function M.follow(c, query, rv, on_event)
+   local w = {}
    w.task = task.spawn(function()
       while not w.closed do
-         -- watched 10 minutes at a time, each from where the last ended (this began as a way round
-         -- a task's watch that the server ended after 30 minutes crashing the run, fixed in cm.task
-         -- since; kept, as rehearsals' request traces count these watches)
-         w.watch = c:watch { apiVersion = "v1", kind = "ConfigMap", namespace = ns, timeout = 600,
-            fieldSelector = "metadata.name=" .. calico.MIGRATION_CONFIGMAP, resourceVersion = rv }
+         -- (10 minutes began as a way round a task's watch that the server ended after 30 minutes
+         -- crashing the run, fixed in cm.task since; kept, as rehearsals' request traces count them)
+         local q = { timeout = 600, resourceVersion = rv }
+         for k, v in pairs(query) do q[k] = v end
+         w.watch = c:watch(q)
          local failed
          local ok = pcall(function()
             for ev in w.watch do
-               if ev.type == "RELIST" then
-                  seen((ev.object.items or {})[1])
-               elseif ev.type == "DELETED" then
-                  seen(nil)
-               elseif ev.type == "ERROR" then
+               if ev.type == "ERROR" then
                   failed = true
                   break
-               elseif ev.object and ev.object.metadata then
-                  seen(ev.object)
                end
+               on_event(ev)
             end
          end)
          if not ok or w.closed then break end
@@ -156,6 +143,38 @@ function M.watch_pause(c, ns, cm, on_change)
       if w.watch then w.watch:close() end
       w.task:wait()
    end
+   return w
+end
+
+--- Follows the pause keys from cm (the ConfigMap as last read or written; nil: not there) with a
+--- watch from its resourceVersion, so that nothing written since is missed. on_change() is called
+--- after each change of w.reason. w:close() ends it.
+---@param c userdata
+---@param ns string
+---@param cm table|nil
+---@param on_change fun()
+---@return table w {reason = string|nil, close = fn}
+function M.watch_pause(c, ns, cm, on_change)
+   local w = { reason = M.paused(cm) }
+   local function seen(obj)
+      local r = M.paused(obj)
+      if r ~= w.reason then
+         w.reason = r
+         on_change()
+      end
+   end
+   local f = M.follow(c, { apiVersion = "v1", kind = "ConfigMap", namespace = ns,
+      fieldSelector = "metadata.name=" .. calico.MIGRATION_CONFIGMAP }, cm and cm.metadata.resourceVersion,
+      function(ev)
+         if ev.type == "RELIST" then
+            seen((ev.object.items or {})[1])
+         elseif ev.type == "DELETED" then
+            seen(nil)
+         elseif ev.object and ev.object.metadata then
+            seen(ev.object)
+         end
+      end)
+   w.close = f.close
    return w
 end
 

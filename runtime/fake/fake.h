@@ -47,6 +47,10 @@ typedef struct cm_fake_req {
     int status_only;           /* the caller reads only resp->status: no response body is made */
     int internal;              /* from the cluster's own actors (the simulation and its agents):
                                   no token is asked of them */
+    int aside;                 /* internal, and nothing in the run waits for it (a kubelet's Lease,
+                                  the routine Events of the scheduler and kubelets): a new object's
+                                  uid comes from a generator of its own, so the uids and generated
+                                  names of everything else stay those of a run without these writes */
 } cm_fake_req;
 
 typedef struct cm_fake_resp {

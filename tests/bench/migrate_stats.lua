@@ -1,17 +1,19 @@
 --- migrate_stats.lua TRACE OUTPUT: figures of one `migrate --fake` rehearsal, from its --trace
 --- (every request the procedure sent) and its printed output (summary, per-step durations).
---- Prints the API requests per migrated node by verb, the requests that repeat one read of one
---- path (polling would show there), the virtual duration, and the per-node lower bound: drain +
---- flannel's pod gone + calico-node Ready, the waits no procedure can shorten.
+--- Prints the API requests per migrated node by verb (and the Events among them), the requests
+--- that repeat one read of one path (polling would show there), the virtual duration, and the
+--- per-node lower bound: drain + flannel's pod gone + calico-node Ready, the waits no procedure
+--- can shorten.
 local json = require "cm.json"
 
 local trace_path, out_path, wall = ...
 assert(trace_path and out_path, "usage: migrate_stats.lua TRACE OUTPUT [WALL_SECONDS]")
-local verbs, total, reads = {}, 0, {}
+local verbs, total, reads, events = {}, 0, {}, 0
 for line in io.lines(trace_path) do
    local ev = json.decode(line)
    if ev and ev.actor == "script" and ev.verb then
       total = total + 1
+      if ev.verb == "create" and ev.path:match("/events$") then events = events + 1 end
       verbs[ev.verb] = (verbs[ev.verb] or 0) + 1
       if ev.verb == "get" or ev.verb == "list" then
          local key = ev.verb .. " " .. ev.path
@@ -29,6 +31,8 @@ end
 local per = migrated > 0 and total / migrated or 0
 print(("migrated nodes          %d"):format(migrated))
 print(("API requests            %d (%.1f per migrated node; target <= 25)"):format(total, per))
+print(("  of which Events %d (%.1f per node); without them %.1f per node"):format(events,
+   migrated > 0 and events / migrated or 0, migrated > 0 and (total - events) / migrated or 0))
 local names = {}
 for v in pairs(verbs) do names[#names + 1] = v end
 table.sort(names)

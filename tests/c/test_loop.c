@@ -58,6 +58,52 @@ static void test_virtual_order_and_jumps(void)
     cm_loop_free(loop);
 }
 
+/* A background chore that re-arms itself every 10 s, as a kubelet's Lease renewal does. */
+static void chore(cm_loop *loop, void *ud)
+{
+    mark(loop, ud);
+    cm_loop_timer_background(loop, cm_loop_now(loop) + 10 * CM_NS_PER_S, chore, ud);
+}
+
+static int64_t seen_next;
+
+static void next_seen(cm_loop *loop, void *ud)
+{
+    (void)ud;
+    seen_next = cm_loop_next_foreground(loop);
+}
+
+/* Background timers run while there is a limit or other work, and never keep a wait without a
+ * limit going by themselves: it stalls as if they were not there. */
+static void test_virtual_background(void)
+{
+    tr = (struct trace){0};
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, 0);
+    cm_loop_timer_background(loop, 0, chore, (void *)"h");
+    CHECK_INT(cm_loop_next_foreground(loop), CM_TIME_NEVER);
+    cm_loop_timer(loop, 25 * CM_NS_PER_S, mark, (void *)"w");
+    CHECK_INT(cm_loop_next_foreground(loop), 25 * CM_NS_PER_S); /* not the background one at 0 */
+    CHECK_INT(cm_loop_run_until(loop, CM_TIME_NEVER, NULL), CM_LOOP_STALLED);
+    CHECK_STR(tr.order, "hhhw"); /* 0, 10, 20 s, then the other timer at 25 s; then only the chore */
+    CHECK_INT(cm_loop_now(loop), 25 * CM_NS_PER_S);
+    CHECK_INT(cm_loop_pending(loop), 1);
+    CHECK_INT(cm_loop_run_until(loop, 45 * CM_NS_PER_S, NULL), CM_LOOP_TIME); /* a limit: it runs */
+    CHECK_STR(tr.order, "hhhwhh");
+    CHECK_INT(tr.at[5], 40 * CM_NS_PER_S);
+    cm_loop_free(loop);
+}
+
+/* The next foreground time seen from inside a wait: the wait's own limit counts. */
+static void test_virtual_next_foreground(void)
+{
+    cm_loop *loop = cm_loop_new(CM_CLOCK_VIRTUAL, 0);
+    cm_loop_timer(loop, 5 * CM_NS_PER_S, next_seen, loop);
+    cm_loop_timer(loop, 9 * CM_NS_PER_S, mark, (void *)"x");
+    CHECK_INT(cm_loop_run_until(loop, 7 * CM_NS_PER_S, NULL), CM_LOOP_TIME);
+    CHECK_INT(seen_next, 7 * CM_NS_PER_S);
+    cm_loop_free(loop);
+}
+
 static int done_flag;
 
 static void set_done(cm_loop *loop, void *ud)
@@ -212,6 +258,8 @@ int main(void)
 {
     RUN(test_virtual_order_and_jumps);
     RUN(test_virtual_done_and_cancel);
+    RUN(test_virtual_background);
+    RUN(test_virtual_next_foreground);
     RUN(test_real_clock_sleep);
     RUN(test_real_clock_io_and_wake);
     RUN(test_scaled_clock);

@@ -781,7 +781,7 @@ static void test_ipam_uses_existing_blocks(void)
     cJSON *stuck = get_obj(&w, "/api/v1/namespaces/default/pods/stuck");
     CHECK_STR(cJSON_GetStringValue(at(stuck, "status", "phase", NULL)), "Pending");
     cJSON *ev = NULL;
-    req(&w, "GET", "/api/v1/namespaces/default/events", "fieldSelector=involvedObject.name%3Dstuck", NULL, &ev);
+    req(&w, "GET", "/api/v1/namespaces/default/events", "fieldSelector=involvedObject.name%3Dstuck,reason%3DFailedCreatePodSandBox", NULL, &ev);
     const char *msg = cJSON_GetStringValue(at(cJSON_GetArrayItem(at(ev, "items", NULL, NULL), 0), "message", NULL, NULL));
     CHECK(msg && strstr(msg, "plugin type=\"calico\" failed (add): no configured Calico pools for node worker-3"));
     cJSON_Delete(ev);

@@ -1,6 +1,7 @@
 --- blocker_fixture.lua FIXTURE VARIANT [HOST_JSON]: prints FIXTURE (a List, as kubectl get -A -o
 --- yaml) changed so that one preflight check finds a blocker (tests/cli/test_preflight_blockers.sh).
---- VARIANT names the change; rp-filter also needs worker-1's host as `fake host` prints it.
+--- VARIANT names the change; rp-filter, subnet-env and vtep-mac also need worker-1's host as `fake
+--- host` prints it. Some add a FakeCluster document (a host, pod faults).
 local json = require "cm.json"
 local yaml = require "cm.yaml"
 
@@ -32,6 +33,31 @@ local function annotations(node) return find("Node", node).metadata.annotations 
 local function pool(spec)
    list.items[#list.items + 1] = { apiVersion = "crd.projectcalico.org/v1", kind = "IPPool",
       metadata = { name = "site-pool" }, spec = spec }
+end
+
+--- worker-1's host as `fake host` printed it (HOST_JSON).
+local function host()
+   assert(host_path, variant .. " needs HOST_JSON")
+   return json.decode(assert(io.open(host_path)):read("a"))
+end
+
+--- A FakeCluster document with spec (its hosts, its faults).
+local function fake_cluster(spec)
+   docs[#docs + 1] = { apiVersion = "cni-migrate.dev/v1alpha1", kind = "FakeCluster", metadata = { name = variant },
+      spec = spec }
+end
+
+--- The pod fault that keeps worker-1's flanneld from starting again (its pod Pending, then
+--- CrashLoopBackOff; found Running, its agent would program the host at once): the host stays as the
+--- fixture gives it, as on a node whose flanneld broke after it last wrote subnet.env and its device.
+local function flanneld_down()
+   for _, o in ipairs(list.items) do
+      if o.kind == "Pod" and (o.metadata.labels or {}).app == "flannel" and o.spec.nodeName == "worker-1" then
+         o.status = { phase = "Pending" }
+         return { namespace = o.metadata.namespace, name = o.metadata.name, fail = "CrashLoopBackOff" }
+      end
+   end
+   error("no flannel pod on worker-1")
 end
 
 local VARIANTS = {
@@ -79,11 +105,33 @@ local VARIANTS = {
       a["flannel.alpha.coreos.com/backend-data"] = a["flannel.alpha.coreos.com/backend-data"]:gsub('"VNI":1', '"VNI":2')
    end,
    ["rp-filter"] = function()
-      assert(host_path, "rp-filter needs HOST_JSON")
-      local host = json.decode(assert(io.open(host_path)):read("a"))
-      host.sysctls["net/ipv4/conf/all/rp_filter"] = "2"
-      docs[#docs + 1] = { apiVersion = "cni-migrate.dev/v1alpha1", kind = "FakeCluster", metadata = { name = "rp" },
-         spec = { hosts = { ["worker-1"] = host } } }
+      local h = host()
+      h.sysctls["net/ipv4/conf/all/rp_filter"] = "2"
+      fake_cluster { hosts = { ["worker-1"] = h } }
+   end,
+   -- worker-1's node-facts pod never starts (its image cannot be pulled): the step times out
+   ["node-facts"] = function()
+      fake_cluster { faults = { pods = { { namespace = "kube-system", name = "cm-node-facts-worker-1",
+         fail = "ErrImagePull" } } } }
+   end,
+   -- no node-facts anywhere and no Backend.MTU in net-conf.json: flannel's MTU is not known
+   ["mtu-unknown"] = function()
+      fake_cluster { faults = { pods = { { namespace = "kube-system", selector = "cni-migrate.dev/node-run=node-facts",
+         fail = "ErrImagePull" } } } }
+   end,
+   -- worker-1's subnet.env says another MTU, its flanneld down since it wrote it
+   ["subnet-env"] = function()
+      local h = host()
+      local f = "/run/flannel/subnet.env"
+      h.files[f] = (assert(h.files[f]):gsub("FLANNEL_MTU=%d+", "FLANNEL_MTU=1400"))
+      fake_cluster { hosts = { ["worker-1"] = h }, faults = { pods = { flanneld_down() } } }
+   end,
+   -- worker-1's backend-data names another VtepMAC than flannel.1 has, its flanneld down since
+   ["vtep-mac"] = function()
+      local a = annotations("worker-1")
+      local k = "flannel.alpha.coreos.com/backend-data"
+      a[k] = a[k]:gsub('"VtepMAC":"[^"]*"', '"VtepMAC":"0a:58:0a:f4:01:99"')
+      fake_cluster { hosts = { ["worker-1"] = host() }, faults = { pods = { flanneld_down() } } }
    end,
 }
 

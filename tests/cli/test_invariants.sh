@@ -32,6 +32,11 @@ planted placeholder placeholder "pod apps/late became Running on node worker-3 w
 run "$B" run --fake "$F" "$S" reach
 expect_rc 1
 expect_out '^  reach +BROKEN [0-9]+ time\(s\); first at \+35\.0s: pod [a-z-]+/[a-z0-9-]+ \(10\.244\.[0-9]+\.[0-9]+ on [a-z0-9-]+\) cannot reach pod [a-z-]+/[a-z0-9-]+ \(10\.244\.[0-9.]+ on [a-z0-9-]+\) per the dataplane model: (reply: )?worker-1: no FDB entry for 9e:3a:7c:00:00:0[1-4] on flannel\.1$'
+# reach, under its own address: a leftover FLANNEL-POSTRTG masquerading pods (calico#12920)
+run "$B" run --fake "$F" "$S" masquerade
+expect_rc 1
+expect_out '^  reach +BROKEN [0-9]+ time\(s\); first at \+35\.0s: pod [a-z-]+/[a-z0-9-]+ \(10\.244\.[0-9.]+ on [a-z0-9-]+\) reaches pod [a-z-]+/[a-z0-9-]+ \(10\.244\.[0-9.]+ on [a-z0-9-]+\) under another source address, which a NetworkPolicy admitting it would drop \(calico#12920\), per the dataplane model: worker-1: source 10\.244\.[0-9.]+ rewritten to 10\.244\.1\.[01] by iptables nat -A FLANNEL-POSTRTG -s 10\.244\.0\.0/16 ! -d 224\.0\.0\.0/4 .*-j MASQUERADE --random-fully$'
+expect_no_out 'cannot reach'
 # fake host --reach: every Running pod of worker-1 to every other, both ways
 run "$B" fake host "$F" worker-1 --reach --at 30s
 expect_rc 0

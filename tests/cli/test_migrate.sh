@@ -24,7 +24,7 @@ expect_out '^  FLANNEL_NETWORK +10\.244\.0\.0/16 +net-conf\.json \(ConfigMap kub
 expect_out '^  FLANNEL_MTU +1450 +flag --flannel-mtu$'
 expect_out '^  FLANNEL_SUBNET_LEN +24 +nodes. spec\.podCIDR \(4\)$'
 expect_out '^calico-manifest +ok +DaemonSet kube-system/calico-node'
-expect_out '^rbac +ok +this account +33 permissions allowed$'
+expect_out '^rbac +ok +this account +34 permissions allowed$'
 expect_out '^[0-9]+ ok, [0-9]+ warning\(s\), 0 blocker\(s\), 0 skipped$'
 
 # flags before the command; the flag wins over the variable, the variable over the cluster (here
@@ -157,27 +157,45 @@ fake_start "$F" --speed 100
 run "$B" run "$CM_SOURCE_DIR/tests/k8s/migrate_prepare.lua"
 expect_rc 0
 expect_out '^ok: [0-9]+ checks$'
-# a whole migration over HTTP (the client's watches hand their events on outside libcurl, so the
-# drain's evictions and relists start from the loop), checked with kubectl
-fake_start "$F" --speed 100
-run "$B" migrate
-expect_rc 0
-expect_out '^Migrated 4 node\(s\) to Calico in [0-9.]+ s of real time; 0 skipped; 4 node\(s\) in the cluster\.$'
-for step in cordon drain label-none flannel-gone flannel-cleanup delete-pods label-calico calico-ready calico-check uncordon; do
-    k=$(printf '%s\n' "$OUT" | awk -v s="$step" '$5 == s' | wc -l)
-    [ "$k" -eq 4 ] || fail "over HTTP, step $step: $k node(s), expected 4"
-done
-run kubectl get ds -A -o 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.spec.template.spec.nodeSelector}{"\n"}{end}'
-expect_rc 0
-expect_no_out 'kube-flannel-ds'
-expect_out '^kube-system/calico-node \{"kubernetes.io/os":"linux"\}$'
-run kubectl get nodes -o 'jsonpath={range .items[*]}{.metadata.name} [{.metadata.labels.projectcalico\.org/node-network-during-migration}] [{.spec.unschedulable}] {.metadata.annotations.projectcalico\.org/IPv4VXLANTunnelAddr}{"\n"}{end}'
-expect_rc 0
-[ "$(printf '%s\n' "$OUT" | grep -Ec '^[a-z0-9-]+ \[\] \[\] 10\.244\.[0-9]+\.0$')" -eq 4 ] || fail "nodes after the migration over HTTP"
-run kubectl get pods -n kube-system -l k8s-app=calico-node -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}'
-[ "$(printf '%s\n' "$OUT" | grep -c '^True$')" -eq 4 ] || fail "calico-node Ready over HTTP: $OUT"
-run "$B" migrate
-expect_rc 0
-expect_out '^The cluster is migrated already'
+# whole migrations over HTTP (the client's watches hand their events on outside libcurl, so the
+# drain's evictions and relists start from the loop), checked with kubectl and object by object
+# (migrate_end.lua through the client, hosts included): the 4-node fixture and the demo's 10 nodes
+# (PDBs, a StatefulSet)
+over_http() { # FIXTURE NODES
+    fake_start "$X/$1.yaml" --speed 100
+    run "$B" migrate
+    expect_rc 0
+    expect_out "^Migrated $2 node\(s\) to Calico in [0-9.]+ s of real time; 0 skipped; $2 node\(s\) in the cluster\.$"
+    for step in cordon drain label-none flannel-gone flannel-cleanup delete-pods label-calico calico-ready calico-check uncordon; do
+        k=$(printf '%s\n' "$OUT" | awk -v s="$step" '$5 == s' | wc -l)
+        [ "$k" -eq "$2" ] || fail "$1 over HTTP, step $step: $k node(s), expected $2"
+    done
+    run kubectl get ds -A -o 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.spec.template.spec.nodeSelector}{"\n"}{end}'
+    expect_rc 0
+    expect_no_out 'kube-flannel-ds'
+    expect_out '^kube-system/calico-node \{"kubernetes.io/os":"linux"\}$'
+    run kubectl get nodes -o 'jsonpath={range .items[*]}{.metadata.name} [{.metadata.labels.projectcalico\.org/node-network-during-migration}] [{.spec.unschedulable}] {.metadata.annotations.projectcalico\.org/IPv4VXLANTunnelAddr}{"\n"}{end}'
+    expect_rc 0
+    [ "$(printf '%s\n' "$OUT" | grep -Ec '^[a-z0-9-]+ \[\] \[\] 10\.244\.[0-9]+\.0$')" -eq "$2" ] || fail "$1: nodes after the migration over HTTP"
+    run kubectl get pods -n kube-system -l k8s-app=calico-node -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}'
+    [ "$(printf '%s\n' "$OUT" | grep -c '^True$')" -eq "$2" ] || fail "$1: calico-node Ready over HTTP: $OUT"
+    run "$B" --log-level warn run "$E" kube-flannel kube-flannel-ds 1 - no-hosts
+    expect_rc 0
+    expect_out '^ok: [0-9]+ checks$'
+    for n in $(kubectl get nodes -o name); do # the hosts, through fake serve's hosts path
+        curl -s "$URL/cni-migrate/v1alpha1/hosts/${n#node/}" >"$dir/host.json"
+        /usr/bin/python3 -c "import json, sys
+h = json.load(open(sys.argv[1]))
+links = {l['name']: l for l in h['links']}
+assert links['vxlan.calico']['vxlan']['id'] == 1 and 'flannel.1' not in links and 'cni0' not in links, sorted(links)
+assert sorted(p for p in h['files'] if p.startswith('/etc/cni/net.d/') and p.endswith('.conflist')) == \
+    ['/etc/cni/net.d/10-calico.conflist'], sorted(h['files'])" "$dir/host.json" || fail "$1: host ${n#node/}"
+    done
+    run "$B" migrate
+    expect_rc 0
+    expect_out '^The cluster is migrated already'
+}
+over_http flannel-calico-installed-4node 4
+over_http flannel-calico-installed-10node 10
 fake_stop
 done_ok

@@ -269,9 +269,24 @@ print("skipped " .. table.concat(skipped, " "))
 print("evicted " .. table.concat(r.evicted, " "))
 local ok, err = pcall(node.drain, c, "worker-1", { exclude = { "no-slash" } })
 assert(not ok and err:find('exclude[1] must be "namespace/name"', 1, true), err)
+-- the DaemonSets a drain found are passed on: the next drain does not ask for them again
+table.sort(r.daemonsets)
+print("daemonsets " .. table.concat(r.daemonsets, " "))
+local r2 = assert(node.drain(c, "worker-2", { ignore_daemonsets = true, delete_emptydir_data = true, timeout = 60,
+   relist = false, cordon = false, daemonsets = r.daemonsets }))
+local r3 = assert(node.drain(c, "control-plane-1", { ignore_daemonsets = true, delete_emptydir_data = true, timeout = 60,
+   relist = false, cordon = false, daemonsets = { "kube-system/kube-proxy" } }))
+table.sort(r3.daemonsets)
+print(("daemonsets asked: %d %d, %s"):format(r2.requests - #r2.evicted - 1, r3.requests - #r3.evicted - 1,
+   table.concat(r3.daemonsets, " ")))
+ok, err = pcall(node.drain, c, "worker-1", { daemonsets = { "kube-proxy" } })
+assert(not ok and err:find('daemonsets[1] must be "namespace/name"', 1, true), err)
 LUA
 run env POD_NAMESPACE=apps POD_NAME=web-25lf9c8f6-8kl82 "$CNI_MIGRATE" --fake "$F" run "$TMP/exclude.lua"
 expect_rc 0
 expect_out '^skipped apps/web-25lf9c8f6-8kl82=excluded kube-flannel/kube-flannel-ds-[a-z0-9]+=DaemonSet kube-system/coredns-[a-z0-9-]+=excluded kube-system/kube-proxy-[a-z0-9]+=DaemonSet$'
 expect_out '^evicted apps/web-25lf9c8f6-bll82$'
+expect_out '^daemonsets kube-flannel/kube-flannel-ds kube-system/kube-proxy$'
+# requests beyond the list and the evictions (its watch is not counted): none known none asked; kube-proxy known, flannel's asked
+expect_out '^daemonsets asked: 0 1, kube-flannel/kube-flannel-ds kube-system/kube-proxy$'
 done_ok

@@ -51,6 +51,10 @@ block-affinity|block-affinity +blocker +1 node\(s\) +blocks already affine to an
 pdb|pdb +blocker +1 PodDisruptionBudget\(s\) +would block drains now: apps/db \(disruptionsAllowed 0
 settings-disagree|settings +blocker +FLANNEL_VNI +the cluster disagrees with itself: net-conf\.json
 rp-filter|rp-filter +blocker +4 node\(s\) +net\.ipv4\.conf\.all\.rp_filter=2 \(loose\): Felix refuses to start: worker-1
+node-facts|node-facts +blocker +4 node\(s\) +node-facts failed: worker-1 \(node-run node-facts on worker-1: pod kube-system/cm-node-facts-worker-1 not done by the deadline\)$
+mtu-unknown|settings +blocker +FLANNEL_MTU +flannel's MTU is not known \(no subnet\.env, no Backend\.MTU\)$
+subnet-env|subnet-env +blocker +4 node\(s\) +subnet\.env disagrees with the settings: worker-1 \(10\.244\.0\.0/16, MTU 1400\)$
+vtep-mac|vtep-mac +blocker +4 node\(s\) +flannel's device MAC differs from its backend-data annotation: .*: worker-1 \(flannel\.1 9e:3a:7c:00:00:02, annotation 0a:58:0a:f4:01:99\)$
 EOF
-[ "$tried" -eq 18 ] || fail "$tried variant(s) run, not 18"
+[ "$tried" -eq 22 ] || fail "$tried variant(s) run, not 22"
 done_ok

@@ -1,13 +1,19 @@
 #!/bin/sh
-# rollback, beyond the 10-node fixture's stopping points (test_rollback.sh): migrate and rollback
-# never race (the Lease: a killed migration waited for, migrate refused beside a rollback, a
-# running migration stopped by a rollback's request); Canal stopped at many points and after its
-# completion, rolled back, then migrated again; the checks (zero writes on a blocker), the command
-# line, the dry run; one rollback over HTTP, checked with kubectl.
+# rollback, beyond a migration stopped at each of its writes (rollback_every_write.sh, run by
+# ctest in shards): nothing to roll back; migrate and rollback never race (the Lease: a killed
+# migration waited for, migrate refused beside a rollback, a running migration stopped by a
+# rollback's request); Canal after its completion, rolled back (with --remove-calico-state too:
+# Canal's pool as it was), then migrated again; the checks (zero writes on a blocker), the command
+# line, the dry run; one rollback over HTTP, checked with kubectl and tests/k8s/rollback_end.lua.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 . "$(dirname "$0")/rollback_lib.sh"
 start10
+# nothing to roll back: exit 0 and no write
+run "$B" --fake "$S" --trace "$dir/t0.jsonl" rollback
+expect_rc 0
+expect_out '^Nothing to roll back: DaemonSet kube-flannel/kube-flannel-ds runs without'
+[ "$(writes "$dir/t0.jsonl" | wc -l)" -eq 0 ] || fail "rollback of an untouched cluster wrote"
 
 # --- the lock: migrate and rollback never race ------------------------------------------------
 # a migration killed while it held the Lease: the rollback asks it to stop and waits for it to expire
@@ -43,49 +49,68 @@ expect_out ' worker-1 +uncordon +uncordoned; in-progress removed$'
 run "$B" --fake "$dir/stop.yaml" --fake-save "$dir/back.yaml" rollback
 expect_rc 0
 expect_no_out ' lock +waiting'
-check_back "$S" "$dir/h10" kube-flannel kube-flannel-ds
+check_back "$S" "$H" kube-flannel kube-flannel-ds
 
-# --- Canal ---------------------------------------------------------------------------------------
+# --- Canal after its completion ------------------------------------------------------------------
 C="$X/canal-calico-installed-3node.yaml"
 hosts "$C" "$dir/hc"
-run "$B" --fake "$C" --trace "$dir/tc.jsonl" --fake-save "$dir/endc.yaml" migrate
+run "$B" --fake "$C" --fake-save "$dir/endc.yaml" migrate
 expect_rc 0
-writes "$dir/tc.jsonl" >"$dir/w1.txt"
-total=$(wc -l <"$dir/w1.txt")
-points="$(first 'leases"') $(first 'ippools"') $(first 'daemonsets/canal"')"
-points="$points $(grep -E '"path":"/api/v1/nodes/worker-1"' "$dir/w1.txt" | awk '{print $1}' | tail -n 4 | tr '\n' ' ')"
-points="$points $(first 'delete.*daemonsets/canal') $(first 'daemonsets/calico-node"') $((total - 1))"
-n=25
-while [ "$n" -lt "$total" ]; do points="$points $n"; n=$((n + 25)); done
-for n in $points; do
-    stop_and_back "$C" "$n" "$dir/hc" kube-system canal canal
-done
 cp "$dir/endc.yaml" "$dir/stop.yaml"
 run "$B" --fake "$dir/stop.yaml" --fake-save "$dir/back.yaml" rollback
 expect_rc 0
 expect_out '^Rolled back 3 node\(s\) to Canal'
 expect_out ' worker-1 +flannel-check +flannel\.1 VNI 1 MAC [0-9a-f:]+ \(the node.s VtepMAC\), /etc/cni/net\.d/10-canal\.conflist active'
-check_back "$C" "$dir/hc" kube-system canal canal
+check_back "$C" "$dir/hc" kube-system canal
 run "$B" --fake "$dir/back.yaml" --fake-save "$dir/again.yaml" migrate
 expect_rc 0
 expect_out '^Migrated 3 node\(s\) to Calico'
 run "$B" --fake "$dir/again.yaml" --log-level warn run "$M" kube-system canal 1 canal
 expect_rc 0
 expect_out '^ok: [0-9]+ checks$'
+# --remove-calico-state: the pool the migration replaced (Canal's, without VXLAN) made again as it
+# was, also after a second migration (which kept the first one's pool); then a migration again
+run "$B" --fake "$dir/again.yaml" --fake-save "$dir/back.yaml" rollback --remove-calico-state
+expect_rc 0
+expect_out ' cluster +ippool +IPPool default-ipv4-ippool deleted \(the migration made it\)$'
+expect_out ' cluster +ippool +IPPool default-ipv4-ippool made again as it was before the migration \(vxlanMode Never, ipipMode Never\)$'
+check_back "$C" "$dir/hc" kube-system canal clean
+run "$B" --fake "$dir/back.yaml" --fake-save "$dir/again.yaml" migrate
+expect_rc 0
+expect_out ' cluster +ippool +IPPool default-ipv4-ippool deleted \(Canal.s, vxlanMode is Never, the migration needs Always\)$'
+expect_out '^Migrated 3 node\(s\) to Calico'
 
 # --- checks and the command line --------------------------------------------------------------
-# no DaemonSet and no backup: a blocker, nothing written
+# rollback's checks, each a blocker with nothing written: no DaemonSet and no backup; flanneld's
+# image not known (the saved copy's container has none); flannel's net-conf.json not valid
 cat >"$dir/nobackup.lua" <<'EOF'
 local c = require("cm.k8s").client()
 assert(c:delete { apiVersion = "v1", kind = "ConfigMap", namespace = "kube-system", name = "cni-migrate-flannel-backup" })
 EOF
-run "$B" --fake "$dir/end10.yaml" --fake-save "$dir/nob.yaml" run "$dir/nobackup.lua"
-expect_rc 0
-run "$B" --fake "$dir/nob.yaml" --trace "$dir/t4.jsonl" rollback
-expect_rc 1
-expect_out '^flannel-daemonset +blocker +DaemonSet +no flannel or Canal DaemonSet \(looked for .*\) and no copy of one in ConfigMap kube-system/cni-migrate-flannel-backup$'
-expect_out '^cni-migrate: rollback: 1 blocker\(s\): nothing was changed'
-[ "$(writes "$dir/t4.jsonl" | wc -l)" -eq 0 ] || fail "rollback wrote before refusing"
+cat >"$dir/noimage.lua" <<'EOF'
+local c = require("cm.k8s").client()
+local json = require "cm.json"
+local ref = { apiVersion = "v1", kind = "ConfigMap", namespace = "kube-system", name = "cni-migrate-flannel-backup" }
+local ds = json.decode(assert(c:get(ref)).data["daemonset.json"])
+for _, ct in ipairs(ds.spec.template.spec.containers) do if ct.name == "kube-flannel" then ct.image = nil end end
+assert(c:patch(ref, { data = { ["daemonset.json"] = json.encode(ds) } }, { type = "merge" }))
+EOF
+cat >"$dir/badconf.lua" <<'EOF'
+assert(require("cm.k8s").client():patch({ apiVersion = "v1", kind = "ConfigMap", namespace = "kube-flannel",
+   name = "kube-flannel-cfg" }, { data = { ["net-conf.json"] = '{"Network": 12}' } }, { type = "merge" }))
+EOF
+for spec in 'nobackup:^flannel-daemonset +blocker +DaemonSet +no flannel or Canal DaemonSet \(looked for .*\) and no copy of one in ConfigMap kube-system/cni-migrate-flannel-backup$' \
+    'noimage:^flannel-image +blocker +DaemonSet kube-flannel/kube-flannel-ds +no flanneld container with an image$' \
+    'badconf:^flannel-config +blocker +ConfigMap +no valid net-conf\.json in flannel.s ConfigMap or its copy: net-conf\.json: Network: "12" is not a CIDR$'; do
+    script=${spec%%:*}
+    run "$B" --fake "$END" --fake-save "$dir/bad.yaml" run "$dir/$script.lua"
+    expect_rc 0
+    run "$B" --fake "$dir/bad.yaml" --trace "$dir/t4.jsonl" rollback
+    expect_rc 1
+    expect_out "${spec#*:}"
+    expect_out '^cni-migrate: rollback: 1 blocker\(s\): nothing was changed'
+    [ "$(writes "$dir/t4.jsonl" | wc -l)" -eq 0 ] || fail "rollback wrote before refusing ($script)"
+done
 # flags before or after the command
 run "$B" --fake "$S" --log-level warn rollback --flannel-vni 1
 expect_rc 0
@@ -101,12 +126,12 @@ expect_out '^  --remove-calico-state +rollback: also remove'
 run "$B" help
 expect_out '^  rollback \[FLAGS\] +return the cluster to flannel'
 # --dry-run=server: nothing sent
-run "$B" --fake "$dir/end10.yaml" --trace "$dir/t5.jsonl" rollback --dry-run=server
+run "$B" --fake "$END" --trace "$dir/t5.jsonl" rollback --dry-run=server
 expect_rc 0
 expect_out ' worker-1 +plan +calico: would return to flannel'
 [ "$(writes "$dir/t5.jsonl" | wc -l)" -eq 0 ] || fail "the dry run wrote"
 
-# --- over HTTP, with kubectl: one stopping point ----------------------------------------------
+# --- over HTTP, with kubectl and the end-state check: one stopping point ---------------------
 # (the stopping point: worker-1 labelled none, its flannel gone; one node to bring back)
 F4="$X/flannel-calico-installed-4node.yaml"
 run "$B" --fake "$F4" --trace "$dir/t6.jsonl" migrate
@@ -130,6 +155,17 @@ printf '%s\n' "$OUT" | grep -Eq '^[a-z0-9-]+ $' || fail "nodes: $OUT"
 printf '%s\n' "$OUT" | grep -Ev '^[a-z0-9-]+ $' | grep -q . && fail "a node kept a label or a cordon: $OUT"
 run kubectl get pods -n kube-flannel -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}'
 [ "$(printf '%s\n' "$OUT" | grep -c '^True$')" -eq 4 ] || fail "flannel pods Ready: $OUT"
+# and the whole end state, as in simulation (tests/k8s/rollback_end.lua through the runtime's HTTP
+# client), with every host as the server serves it against `fake host` of the start
+hosts "$F4" "$dir/h4"
+mkdir -p "$dir/s4"
+for f in "$dir/h4"/*.json; do
+    node=$(basename "$f" .json)
+    curl -fsS "$URL/cni-migrate/v1alpha1/hosts/$node" >"$dir/s4/$node.json" || fail "GET hosts/$node"
+done
+run "$B" run "$E" "$F4" "$dir/h4" kube-flannel kube-flannel-ds served="$dir/s4"
+expect_rc 0
+expect_out '^ok: [0-9]+ checks$'
 fake_stop
 done_ok
 

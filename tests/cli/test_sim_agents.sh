@@ -60,7 +60,7 @@ for o in d['items']:
         for c in spec['containers']:
             if c['name'] == 'kube-flannel':
                 c['args'][-1] = '--iface=ens9'
-                c['args'].append('--iface=eth0')
+                c['args'] += ['--iface', 'eth0']
 yaml.safe_dump(d, open(sys.argv[2] + '/iface-good.yaml', 'w'))
 PY
 [ -s "$dir/iface-bad.yaml" ] || { echo "SKIP: no PyYAML under /usr/bin/python3"; exit 77; }
@@ -70,6 +70,20 @@ expect_out 'ERROR failed to find interface to use that matches ens9'
 host "$dir/iface-good.yaml" worker-1 "
 assert links['flannel.1']['vxlan']['dev'] == 'eth0', links['flannel.1']
 "
+# the run detects --iface (both forms, in flanneld's order) and prints it with its source; a value
+# given explicitly wins and is no contradiction (settings stays ok)
+iface_line() { printf '%s\n' "$OUT" | grep '^  FLANNEL_IFACE ' | tr -s ' '; }
+run "$B" --fake "$dir/iface-good.yaml" preflight
+[ "$(iface_line)" = " FLANNEL_IFACE ens9,eth0 DaemonSet kube-flannel/kube-flannel-ds --iface" ] ||
+    fail "detected --iface: $(iface_line)"
+expect_out '^settings +ok +- +consistent$'
+run "$B" --fake "$dir/iface-good.yaml" preflight --flannel-iface eth1
+[ "$(iface_line)" = " FLANNEL_IFACE eth1 flag --flannel-iface" ] || fail "--flannel-iface: $(iface_line)"
+expect_out '^settings +ok +- +consistent$'
+run env FLANNEL_IFACE=ens4 "$B" --fake "$dir/iface-good.yaml" preflight
+[ "$(iface_line)" = " FLANNEL_IFACE ens4 env FLANNEL_IFACE" ] || fail "FLANNEL_IFACE=ens4: $(iface_line)"
+run "$B" --fake "$C/flannel-3node.yaml" preflight
+[ "$(iface_line)" = " FLANNEL_IFACE - default" ] || fail "no --iface: $(iface_line)"
 
 # mixed operation, on the 4-node fixture and on the demo's 10 nodes
 for f in flannel-calico-installed-4node flannel-calico-installed-10node; do

@@ -8,6 +8,9 @@
 --   placeholder  makes the placeholder worker-3's active CNI config, then a pod there Running
 --   reach        removes worker-1's FDB entries (its pods reach no other node's; found by the
 --                summary's check, 5 s later)
+--   masquerade   keeps worker-1's FLANNEL-POSTRTG for a subnet its pods are not in (10.244.99.0/24), as
+--                a leftover chain does for Calico's addresses (calico#12920): its pods' packets to
+--                other nodes leave masqueraded to flannel.1's address (the summary's check too)
 local calico = require "cm.calico"
 local fake = require "cm.fake"
 local inv = require "cm.invariants"
@@ -50,6 +53,13 @@ elseif what == "placeholder" then
 elseif what == "reach" then
    local h = fake.host("worker-1")
    for _, f in ipairs(h:json().fdb) do assert(h:fdb_del(f.dev, f.lladdr, f.dst)) end
+elseif what == "masquerade" then
+   local text = { "*nat", "-F FLANNEL-POSTRTG" }
+   for _, l in ipairs(require("cm.flannel").iptables_rules("10.244.0.0/16", "10.244.99.0/24", "v0.28.9").nat) do
+      if l:match("^%-A FLANNEL%-POSTRTG ") then text[#text + 1] = l end
+   end
+   text[#text + 1] = "COMMIT\n"
+   assert(fake.host("worker-1"):iptables_restore("ipv4", "nft", table.concat(text, "\n")))
 else
    error("unknown violation " .. tostring(what))
 end

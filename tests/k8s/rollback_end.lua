@@ -1,11 +1,13 @@
 --- The end state of a rollback, on the cluster a `rollback --fake S --fake-save R` left (run with
 --- --fake R), against the cluster the migration started from: the same DaemonSets with the same
---- nodeSelectors, no migration labels or annotations, the same cordons, no calico-node pod,
---- flannel's pod Ready on every node, and every node's host as flannel made it there (links,
---- addresses, routes, neighbours, FDB, iptables, CNI config), as `fake host START NODE` printed
---- it into HOSTS/NODE.json.
---- usage: run rollback_end.lua START.yaml HOSTS FLANNEL_NS FLANNEL_DS [clean] [canal]
+--- pod templates (nodeSelector and affinity exactly), no migration labels or annotations, the
+--- same cordons, no calico-node pod, flannel's pod Ready on every node, and every node's host as
+--- flannel made it there (links, addresses, routes, neighbours, FDB, iptables, CNI config), as
+--- `fake host START NODE` printed it into HOSTS/NODE.json.
+--- usage: run rollback_end.lua START.yaml HOSTS FLANNEL_NS FLANNEL_DS [clean] [served=DIR]
 ---   clean: --remove-calico-state was given: Calico's objects and node data as at the start too
+---   served=DIR: the cluster is `fake serve`'s (run without --fake): its hosts are read from
+---   DIR/NODE.json, as GET /cni-migrate/v1alpha1/hosts/NODE served them
 local fake = require "cm.fake"
 local json = require "cm.json"
 local k8s = require "cm.k8s"
@@ -13,8 +15,12 @@ local t = require "t"
 local yaml = require "cm.yaml"
 
 local start_file, hosts_dir, fns, fds = ...
-local flags = {}
-for i = 5, select("#", ...) do flags[select(i, ...)] = true end
+local flags, served = {}, nil
+for i = 5, select("#", ...) do
+   local a = select(i, ...)
+   served = served or a:match("^served=(.+)$")
+   flags[a] = true
+end
 local c = assert(k8s.client())
 local G = "crd.projectcalico.org/v1"
 local LABEL = "projectcalico.org/node-network-during-migration"
@@ -47,7 +53,9 @@ for key, ds in pairs(start.DaemonSet or {}) do
    local live = c:get { apiVersion = "apps/v1", kind = "DaemonSet", namespace = ns, name = name }
    t.eq(live ~= nil, true, "DaemonSet " .. key .. " there")
    t.eq(live.spec.template.spec.nodeSelector, ds.spec.template.spec.nodeSelector, key .. ": nodeSelector as at the start")
-   t.eq(live.spec.template.spec.containers[1].image, ds.spec.template.spec.containers[1].image, key .. ": image")
+   t.eq(live.spec.template.spec.affinity, ds.spec.template.spec.affinity, key .. ": affinity as at the start")
+   t.eq(live.spec.template, ds.spec.template, key .. ": pod template as at the start")
+   t.eq(live.spec.selector, ds.spec.selector, key .. ": selector as at the start")
 end
 local fdaemon = assert(c:get { apiVersion = "apps/v1", kind = "DaemonSet", namespace = fns, name = fds })
 local _, _, code = c:get { apiVersion = "v1", kind = "ConfigMap", namespace = "kube-system",
@@ -67,6 +75,11 @@ if flags.clean then
       table.sort(names)
       table.sort(want)
       t.eq(names, want, kind .. ": as at the start")
+   end
+   for key, p in pairs(start.IPPool or {}) do -- Canal's pool, which the migration replaced, as it was
+      local live = c:get { apiVersion = G, kind = "IPPool", name = key:sub(2) }
+      t.eq(live and live.spec, p.spec, "IPPool " .. key:sub(2) .. ": spec as at the start")
+      t.eq(live and live.metadata.annotations, p.metadata.annotations, "IPPool " .. key:sub(2) .. ": annotations")
    end
    local fc = c:get { apiVersion = G, kind = "FelixConfiguration", name = "default" }
    local fstart = (start.FelixConfiguration or {})["/default"]
@@ -123,7 +136,7 @@ for _, n in ipairs(nodes) do
    for _, cond in ipairs(pods[1].status.conditions or {}) do if cond.type == "Ready" then ready = cond.status end end
    t.eq(ready, "True", name .. ": flannel's pod Ready")
    local want = parts(json.decode(read(hosts_dir .. "/" .. name .. ".json")))
-   local have = parts(fake.host(name):json())
+   local have = parts(served and json.decode(read(served .. "/" .. name .. ".json")) or fake.host(name):json())
    for k, v in pairs(want) do t.eq(have[k], v, name .. ": host " .. k .. " as flannel made it") end
 end
 t.done()

@@ -66,6 +66,12 @@ void *cm_fake_filter_ud(const cm_fake *f, const cm_fake_filter *filter)
     return f->filter == filter ? f->filter_ud : NULL;
 }
 
+/* The aside generator follows from the main one's state (never 0: xorshift would stay there). */
+static void seed_aside(cm_fake *f)
+{
+    f->rng_aside = (f->rng ^ UINT64_C(0x5851f42d4c957f2d)) | 1;
+}
+
 cm_fake *cm_fake_new(cm_loop *loop)
 {
     cm_fake *f = calloc(1, sizeof *f);
@@ -76,6 +82,7 @@ cm_fake *cm_fake_new(cm_loop *loop)
     f->store = cm_store_new(10000);
     f->kinds = cm_kinds_new();
     f->rng = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)cm_loop_wall(loop);
+    seed_aside(f);
     snprintf(f->address, sizeof f->address, "127.0.0.1:6443");
     if (!f->store || !f->kinds) {
         cm_fake_free(f);
@@ -120,6 +127,7 @@ int cm_fake_set_token(cm_fake *f, const char *token)
 void cm_fake_seed(cm_fake *f, uint64_t seed)
 {
     f->rng = seed ? seed : 1;
+    seed_aside(f);
 }
 
 uint64_t cm_fake_random_state(const cm_fake *f)
@@ -131,6 +139,7 @@ void cm_fake_set_random_state(cm_fake *f, uint64_t state)
 {
     if (state)
         f->rng = state;
+    seed_aside(f);
 }
 
 void cm_fake_set_address(cm_fake *f, const char *host_port)
@@ -154,17 +163,23 @@ size_t cm_fake_watch_count(const cm_fake *f)
 }
 
 /* xorshift64*: uids and generated names, reproducible under cm_fake_seed. */
-static uint64_t next_random(cm_fake *f)
+static uint64_t next_random(uint64_t *rng)
 {
-    f->rng ^= f->rng >> 12;
-    f->rng ^= f->rng << 25;
-    f->rng ^= f->rng >> 27;
-    return f->rng * UINT64_C(2685821657736338717);
+    *rng ^= *rng >> 12;
+    *rng ^= *rng << 25;
+    *rng ^= *rng >> 27;
+    return *rng * UINT64_C(2685821657736338717);
 }
 
 void cm_fake_uid(cm_fake *f, char *buf, size_t size)
 {
-    uint64_t a = next_random(f), b = next_random(f);
+    cm_fake_uid_from(f, 0, buf, size);
+}
+
+void cm_fake_uid_from(cm_fake *f, int aside, char *buf, size_t size)
+{
+    uint64_t *rng = aside ? &f->rng_aside : &f->rng;
+    uint64_t a = next_random(rng), b = next_random(rng);
     snprintf(buf, size, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
              (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
              (unsigned)(0x8000 | ((b >> 48) & 0x3fff)), (unsigned long long)(b & 0xffffffffffffULL));
@@ -1142,7 +1157,7 @@ void cm_fake_log_append(cm_fake *f, const char *uid, const char *data, size_t le
     if (!l || len == 0)
         return;
     if (l->len + len + 1 > l->cap) {
-        size_t cap = l->cap ? l->cap : 4096;
+        size_t cap = l->cap ? l->cap : 256; /* most are a few lines (a simulated container's) */
         while (cap < l->len + len + 1)
             cap *= 2;
         char *t = realloc(l->text, cap);

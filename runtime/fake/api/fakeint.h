@@ -27,6 +27,7 @@ struct cm_fake {
     char *token;
     char address[128];
     uint64_t rng;
+    uint64_t rng_aside;       /* the uids of cm_fake_req.aside writes */
     cJSON *settings;          /* the FakeCluster document, or NULL */
     struct cm_fake_watch *watches; /* open watches, a list */
     size_t nwatches;
@@ -91,6 +92,8 @@ void cm_fake_now(const cm_fake *f, char *buf, size_t size);
 
 /* A fresh uid (a v4 UUID from the cluster's generator). */
 void cm_fake_uid(cm_fake *f, char *buf, size_t size);
+/* The same from the aside generator when aside (cm_fake_req.aside). */
+void cm_fake_uid_from(cm_fake *f, int aside, char *buf, size_t size);
 
 /* The apps/v1 workloads' spec defaults the API server sets on every write (update strategy,
  * revisionHistoryLimit, ...), added where obj lacks them; other kinds are left alone. */

@@ -299,12 +299,12 @@ static void defaults(const cm_kind *k, cJSON *obj)
     }
 }
 
-/* Fills uid, creationTimestamp and generation on a new object. */
-static void stamp_new(cm_fake *f, const cm_kind *k, cJSON *obj)
+/* Fills uid, creationTimestamp and generation on a new object (aside: cm_fake_req.aside). */
+static void stamp_new(cm_fake *f, const cm_kind *k, cJSON *obj, int aside)
 {
     cJSON *meta = cm_meta(obj);
     char uid[64], now[40];
-    cm_fake_uid(f, uid, sizeof uid);
+    cm_fake_uid_from(f, aside, uid, sizeof uid);
     cm_fake_now(f, now, sizeof now);
     cm_set_str(meta, "uid", uid);
     cm_set_str(meta, "creationTimestamp", now);
@@ -362,7 +362,7 @@ cm_obj *cm_fake_insert(struct call *c, cJSON *obj)
         cJSON_Delete(obj);
         return NULL;
     }
-    stamp_new(c->f, c->kind, obj);
+    stamp_new(c->f, c->kind, obj, c->req->aside);
     cm_obj *o = cm_store_insert(c->f->store, c->kind, obj);
     if (!o) {
         cm_reply_status(c, cm_status_new(500, "InternalError", "out of memory"));
@@ -528,7 +528,7 @@ static void create_object(struct call *c, cJSON *obj, int applied)
             cJSON_Delete(obj);
             return;
         }
-        stamp_new(c->f, c->kind, obj);
+        stamp_new(c->f, c->kind, obj, c->req->aside);
         cm_reply(c, 201, obj);
         return;
     }

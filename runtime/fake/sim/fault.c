@@ -1276,7 +1276,7 @@ static void failing_step(cm_faults *fl, struct failing *p, cm_obj *pod)
     } else {
         snprintf(msg, sizeof msg, "Container image \"%s\" already present on machine", image);
         pod_event(fl, p, pj, 0, "Normal", "Pulled", msg);
-        snprintf(msg, sizeof msg, "Created container %s", name);
+        snprintf(msg, sizeof msg, "Created container: %s", name);
         pod_event(fl, p, pj, 1, "Normal", "Created", msg);
         snprintf(msg, sizeof msg, "Started container %s", name);
         pod_event(fl, p, pj, 2, "Normal", "Started", msg);

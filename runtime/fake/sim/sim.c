@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct item {
     enum sim_ctl ctl;
@@ -87,6 +88,8 @@ struct cm_sim {
     uint64_t requests, reconciles;
     uint64_t lost; /* work items out of memory kept from the queue (cm_sim_lost) */
     uint64_t node_epoch;  /* bumped when a node comes or goes (positions in the node list move) */
+    int64_t event_ns;     /* the time in the name of the last Event made (names_event) */
+    char scheduler[300];  /* the scheduler's reportingInstance, once found (scheduler_instance) */
     struct sim_x *x;      /* the controllers of sim_*.c (simint.h) */
     const cm_kind *k_pod, *k_node, *k_ds, *k_rs, *k_deploy, *k_sts, *k_pdb, *k_event;
 };
@@ -208,22 +211,29 @@ static void path_of(const cm_kind *k, const char *ns, const char *name, const ch
         snprintf(buf + n, size - (size_t)n, "/%s", sub);
 }
 
-/* Sends one request with body (consumed, may be NULL); returns the HTTP status. */
-static int call(cm_sim *s, const char *method, const cm_kind *k, const char *ns, const char *name,
-                const char *sub, cJSON *body)
+/* Sends one request with body (consumed, may be NULL); returns the HTTP status. aside: see
+ * cm_fake_req (the writes that nothing in the run waits for). */
+static int call_as(cm_sim *s, const char *method, const cm_kind *k, const char *ns, const char *name,
+                   const char *sub, cJSON *body, int aside)
 {
     char path[1024];
     path_of(k, ns, name, sub, path, sizeof path);
     /* the tree itself, as the text it prints would parse (numbers from cm_json_new_int64,
      * the rest copied from stored objects); only the status comes back */
     cm_fake_req req = {.method = method, .path = path, .internal = 1, .content_type = "application/json",
-                       .json = body, .status_only = 1};
+                       .json = body, .status_only = 1, .aside = aside};
     cm_fake_resp resp = {0};
     cm_fake_handle(s->f, &req, &resp);
     s->requests++;
     int status = resp.status;
     cm_fake_resp_clear(&resp);
     return status;
+}
+
+static int call(cm_sim *s, const char *method, const cm_kind *k, const char *ns, const char *name,
+                const char *sub, cJSON *body)
+{
+    return call_as(s, method, k, ns, name, sub, body, 0);
 }
 
 /* PUTs obj (consumed) to its resource or its status subresource. */
@@ -1033,6 +1043,94 @@ static void unschedulable(cm_sim *s, cm_obj *pod, struct reason *r, size_t nr, s
     put_status(s, pod, status);
 }
 
+/* ---- Events of the scheduler and the kubelets ---- */
+
+/* An Event's name as the event recorders make it: the object's name, a dot, the time in ns in hex
+ * (a later ns than the last one's, so that Events of one virtual instant differ; no draw from the
+ * seed, so the run's timeline is that of a simulation without them). */
+static void event_name(cm_sim *s, const char *about, char *buf, size_t size)
+{
+    int64_t ns = cm_loop_wall(s->loop);
+    s->event_ns = ns > s->event_ns ? ns : s->event_ns + 1;
+    snprintf(buf, size, "%.200s.%llx", about, (unsigned long long)s->event_ns);
+}
+
+/* The scheduler's instance, "default-scheduler-" and the host it runs on (the first
+ * control-plane node), as its Events name it. */
+static const char *scheduler_instance(cm_sim *s)
+{
+    if (s->scheduler[0])
+        return s->scheduler;
+    cm_obj *const *nodes;
+    size_t n = cm_store_list(s->st, s->k_node, NULL, &nodes);
+    const char *host = NULL;
+    for (size_t i = 0; i < n && !host; i++)
+        if (sim_get(sim_get(sim_get(nodes[i]->json, "metadata"), "labels"), "node-role.kubernetes.io/control-plane"))
+            host = nodes[i]->name;
+    snprintf(s->scheduler, sizeof s->scheduler, "default-scheduler%s%.200s", host ? "-" : "", host ? host : "");
+    return s->scheduler;
+}
+
+/* The scheduler's Scheduled Event: written through events.k8s.io/v1 upstream, so its core/v1 form
+ * has eventTime, action and the reporting fields, and no source, count or timestamps. */
+static void scheduled_event(cm_sim *s, const cm_obj *pod, const char *node)
+{
+    char name[300], msg[800], now[40];
+    event_name(s, pod->name, name, sizeof name);
+    snprintf(msg, sizeof msg, "Successfully assigned %s/%s to %s", pod->ns, pod->name, node);
+    sim_micro_now(s, now, sizeof now);
+    const struct cm_evspec e = {"Pod", "Normal", "Scheduled", msg, "default-scheduler", NULL, NULL};
+    cJSON *ev = cm_fake_event_new(pod->ns, name, pod->json, &e, now);
+    cJSON_DeleteItemFromObjectCaseSensitive(ev, "count");
+    cJSON_ReplaceItemInObjectCaseSensitive(ev, "firstTimestamp", cJSON_CreateNull());
+    cJSON_ReplaceItemInObjectCaseSensitive(ev, "lastTimestamp", cJSON_CreateNull());
+    cJSON_ReplaceItemInObjectCaseSensitive(ev, "source", cJSON_CreateObject());
+    cm_set_str(ev, "reportingInstance", scheduler_instance(s));
+    cJSON_AddStringToObject(ev, "action", "Binding");
+    cJSON_AddStringToObject(ev, "eventTime", now);
+    char nsb[256];
+    snprintf(nsb, sizeof nsb, "%s", pod->ns);
+    call_as(s, "POST", s->k_event, nsb, NULL, NULL, ev, 1);
+}
+
+/* A kubelet's Normal Event about each container of the pod (init containers first), in the
+ * kubelet's words: Pulled, Created, Started when they start, Killing when they are stopped. */
+static void container_events(cm_sim *s, const cm_obj *pod, const char *node, int starting)
+{
+    static const char *const LISTS[] = {"initContainers", "containers"};
+    char ns[256], nodename[256];
+    snprintf(ns, sizeof ns, "%s", pod->ns);
+    snprintf(nodename, sizeof nodename, "%s", node);
+    cJSON *about = cJSON_Duplicate(pod->json, 1); /* the writes may replace the stored pod */
+    for (int l = starting ? 0 : 1; about && l < 2; l++) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, sim_get(sim_get(about, "spec"), LISTS[l])) {
+            const char *cname = sim_gets(c, "name") ? sim_gets(c, "name") : "";
+            const char *image = sim_gets(c, "image") ? sim_gets(c, "image") : "";
+            char field[300], msg[3][800];
+            snprintf(field, sizeof field, "spec.%s{%.250s}", LISTS[l], cname);
+            const char *reasons[3] = {"Pulled", "Created", "Started"};
+            int n = starting ? 3 : 1;
+            if (starting) {
+                snprintf(msg[0], sizeof msg[0], "Container image \"%.600s\" already present on machine", image);
+                snprintf(msg[1], sizeof msg[1], "Created container: %.250s", cname);
+                snprintf(msg[2], sizeof msg[2], "Started container %.250s", cname);
+            } else {
+                reasons[0] = "Killing";
+                snprintf(msg[0], sizeof msg[0], "Stopping container %.250s", cname);
+            }
+            for (int i = 0; i < n; i++) {
+                char now[40], name[300];
+                now_str(s, now, sizeof now);
+                event_name(s, cm_meta_str(about, "name"), name, sizeof name);
+                const struct cm_evspec e = {"Pod", "Normal", reasons[i], msg[i], "kubelet", nodename, field};
+                call_as(s, "POST", s->k_event, ns, NULL, NULL, cm_fake_event_new(ns, name, about, &e, now), 1);
+            }
+        }
+    }
+    cJSON_Delete(about);
+}
+
 /* Binds the pod to node: spec.nodeName, then PodScheduled=True (a binding's two effects). */
 static void bind(cm_sim *s, cm_obj *pod, const char *node)
 {
@@ -1059,6 +1157,8 @@ static void bind(cm_sim *s, cm_obj *pod, const char *node)
     cJSON_AddStringToObject(cond, "type", "PodScheduled");
     cJSON_AddItemToArray(cJSON_AddArrayToObject(status, "conditions"), cond);
     put_status(s, pod, status);
+    if ((pod = cm_store_get(s->st, s->k_pod, ns, name)))
+        scheduled_event(s, pod, node);
 }
 
 static const char *ds_pod_node(const cJSON *pod);
@@ -1219,6 +1319,11 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
         if (ps->stage != S_STOPPING) {
             int64_t grace = sim_geti(sim_get(pod->json, "metadata"), "deletionGracePeriodSeconds", 30) * CM_NS_PER_S;
             arm(ps, S_STOPPING, grace < s->stop ? grace : s->stop);
+            if (sim_is(phase_of(pod->json), "Running")) {
+                container_events(s, pod, node, 0);
+                if (!(pod = cm_store_get(s->st, s->k_pod, ns, name)))
+                    return;
+            }
             if (ps->agent_started)
                 tell_agent(s, pod, CM_SIM_POD_STOPPING);
             if (cm_fault_pod_stuck(s->f, pod->json)) { /* an injected fault: it never finishes */
@@ -1447,6 +1552,10 @@ static void kubelet_start(cm_sim *s, struct podstate *ps, cm_obj *pod)
     put_status(s, pod, kubelet_status(s, pod, n->json, 1, ip));
     arm(ps, S_READYING, jittered(s, ready));
     pod = cm_store_get(s->st, s->k_pod, ns, name);
+    if (pod) {
+        container_events(s, pod, nodename, 1);
+        pod = cm_store_get(s->st, s->k_pod, ns, name);
+    }
     if (pod && !ps->agent_started) {
         ps->agent_started = 1;
         tell_agent(s, pod, CM_SIM_POD_STARTED);
@@ -2605,6 +2714,11 @@ int sim_put(cm_sim *s, const cm_kind *k, cJSON *obj, const char *sub)
     return put(s, k, obj, sub);
 }
 
+int sim_create_aside(cm_sim *s, const cm_kind *k, const char *ns, cJSON *obj)
+{
+    return call_as(s, "POST", k, ns, NULL, NULL, obj, 1);
+}
+
 void sim_put_status(cm_sim *s, const cm_obj *o, cJSON *status)
 {
     put_status(s, o, status);
@@ -2643,4 +2757,14 @@ int sim_pod_ready(const cJSON *pod)
 void sim_now(cm_sim *s, char *buf, size_t size)
 {
     now_str(s, buf, size);
+}
+
+void sim_micro_now(cm_sim *s, char *buf, size_t size)
+{
+    int64_t ns = cm_loop_wall(s->loop);
+    time_t secs = (time_t)(ns / CM_NS_PER_S);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, size - n, ".%06dZ", (int)(ns / 1000 % 1000000));
 }

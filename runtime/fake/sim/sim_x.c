@@ -62,8 +62,9 @@ int sim_x_new(cm_sim *s, const cJSON *settings, char *err, size_t errsize)
     sim_set_ext(s, x);
     x->gc = sim_gc_new();
     x->ipam = sim_ipam_new();
-    x->job = x->gc && x->ipam ? sim_job_new(settings, err, errsize) : NULL;
-    return x->gc && x->job && x->ipam ? 0 : -1;
+    x->lease = sim_lease_new(s);
+    x->job = x->gc && x->ipam && x->lease ? sim_job_new(settings, err, errsize) : NULL;
+    return x->gc && x->job && x->ipam && x->lease ? 0 : -1;
 }
 
 void sim_x_free(cm_sim *s)
@@ -74,6 +75,7 @@ void sim_x_free(cm_sim *s)
     sim_gc_free(x->gc);
     sim_job_free(s, x->job);
     sim_ipam_free(x->ipam);
+    sim_lease_free(s, x->lease);
     free(x);
     sim_set_ext(s, NULL);
 }
@@ -112,6 +114,7 @@ void sim_x_attach(cm_sim *s)
 {
     sim_gc_attach(s);
     sim_job_attach(s);
+    sim_lease_attach(s);
 }
 
 void sim_x_pod_ready(cm_sim *s, const cm_obj *pod)

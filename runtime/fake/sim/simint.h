@@ -7,6 +7,7 @@
  *   sim_job.c     the Job controller, and the kubelet's part that ends containers
  *   sim_deploy.c  the Deployment controller: ReplicaSets per template, rollouts, status
  *   sim_ipam.c    pod addresses from Calico's IPAM blocks on Calico-networked nodes
+ *   sim_lease.c   each node's Lease in kube-node-lease, renewed by its kubelet
  */
 #ifndef CM_FAKE_SIMINT_H
 #define CM_FAKE_SIMINT_H
@@ -44,6 +45,7 @@ struct sim_x {
     struct sim_gc *gc;
     struct sim_job *job;
     struct sim_ipam *ipam;
+    struct sim_lease *lease;
 };
 
 /* ---- from sim.c ---- */
@@ -63,6 +65,10 @@ int64_t sim_jittered(cm_sim *s, int64_t d);
 /* Sends one request (body consumed, may be NULL; query may be NULL); returns the HTTP status. */
 int sim_call(cm_sim *s, const char *method, const cm_kind *k, const char *ns, const char *name,
              const char *sub, const char *query, cJSON *body);
+
+/* POSTs obj (consumed) as a write nothing in the run waits for (cm_fake_req.aside: a Lease, a
+ * routine Event); returns the status. */
+int sim_create_aside(cm_sim *s, const cm_kind *k, const char *ns, cJSON *obj);
 
 /* PUTs obj (consumed) to its resource or its status subresource ("status"). */
 int sim_put(cm_sim *s, const cm_kind *k, cJSON *obj, const char *sub);
@@ -91,8 +97,10 @@ void sim_owner_ref(cJSON *meta, const cm_obj *owner);
 /* Whether a pod is Running, Ready and not being deleted. */
 int sim_pod_ready(const cJSON *pod);
 
-/* RFC 3339 "now" of the simulated cluster. */
+/* RFC 3339 "now" of the simulated cluster; and as a MicroTime (microseconds: a Lease's renewTime,
+ * an events.k8s.io Event's eventTime). */
 void sim_now(cm_sim *s, char *buf, size_t size);
+void sim_micro_now(cm_sim *s, char *buf, size_t size);
 
 /* ---- into sim_*.c (hooks sim.c calls) ---- */
 
@@ -128,6 +136,10 @@ void sim_ipam_free(struct sim_ipam *p);
 void sim_ipam_on_change(cm_sim *s, const cm_event *ev);
 void sim_ipam_resync(cm_sim *s);
 void sim_ipam_reconcile(cm_sim *s, const char *key);
+
+struct sim_lease *sim_lease_new(cm_sim *s);
+void sim_lease_free(cm_sim *s, struct sim_lease *l);
+void sim_lease_attach(cm_sim *s);
 
 /* Small readers shared by sim_*.c. */
 cJSON *sim_get(const cJSON *o, const char *k);

@@ -7,6 +7,7 @@
 #include "inproc.h"
 #include "k8s_config.h"
 #include "lfake.h"
+#include "log.h"
 #include "noderun.h"
 #include "sim.h"
 #include "status.h"
@@ -348,6 +349,38 @@ static int node_run_pod(cm_sim_run *s, cm_sim *sim, const char *node, const cJSO
     return 1;
 }
 
+/* What the simulated containers of a pod (not a process, not a node-run script) print, so that
+ * `kubectl logs` shows when and where they ran: a line per container as they start and as the
+ * kubelet stops them; the log goes with the pod when they have stopped. */
+static void container_log(cm_sim_run *s, const cJSON *pod, const char *node, enum cm_sim_pod_event ev)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+    const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
+    if (!uid || ev == CM_SIM_POD_RESYNC)
+        return;
+    if (ev == CM_SIM_POD_STOPPED) {
+        cm_fake_log_forget(s->fake, uid);
+        return;
+    }
+    char now[40], line[1200];
+    cm_log_format_time(now, sizeof now, cm_loop_wall(s->loop));
+    long long grace = 30;
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(meta, "deletionGracePeriodSeconds");
+    if (cJSON_IsNumber(g))
+        grace = (long long)g->valuedouble;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "spec"), "containers")) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "name"));
+        const char *image = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "image"));
+        int n = ev == CM_SIM_POD_STARTED
+                    ? snprintf(line, sizeof line, "%s simulated container %.250s (image %.400s) started on node %.250s\n",
+                               now, name ? name : "", image ? image : "", node)
+                    : snprintf(line, sizeof line, "%s simulated container %.250s stopping: SIGTERM from the kubelet, "
+                               "grace period %llds\n", now, name ? name : "", grace);
+        cm_fake_log_append(s->fake, uid, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    }
+}
+
 /*
  * The simulation's agent hook: a pod started or stopped on a node. What that
  * does to the node's host is add-on knowledge, so it is Lua's:
@@ -366,6 +399,7 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
             cm_podproc_stop(s->procs, pod, ev == CM_SIM_POD_STOPPED);
         return;
     }
+    container_log(s, pod, node, ev);
     if (ev == CM_SIM_POD_STOPPING)
         return; /* the network agents are told when their pods have stopped */
     const char *event = ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync";
