@@ -7,7 +7,7 @@
 # consistent with the steps, a CNI config on every host); run again on what it saved, with the
 # faults off (and the NotReady node back: tests/k8s/node_back.lua), it reaches the end state of an
 # uninterrupted run (tests/k8s/migrate_state.lua).
-# The drain scenarios give --drain-timeout 2m, shorter than the default hour.
+# The drain scenarios give --drain-timeout 2m: without a limit the drain waits, as kubectl's does.
 . "$(dirname "$0")/lib.sh"
 B=${CNI_MIGRATE:?}
 F="${CM_SOURCE_DIR:?}/examples/clusters/flannel-calico-installed-4node.yaml"

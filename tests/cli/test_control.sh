@@ -4,8 +4,7 @@
 # the maintenance window (with a time zone; nodes start only inside it, the rest wait for the next
 # day), the delay after each node, and a drain timeout under its two policies (stop: the node
 # marked failed, the others in flight finish, exit 1 and the rerun completes; hold: the node
-# uncordoned, back on flannel and marked held, the run goes on and exits 1, the rerun completes;
-# by default the limit is 1h, and 0 is none).
+# uncordoned, back on flannel and marked held, the run goes on and exits 1, the rerun completes).
 # Rollback: --max-unavailable and a pause mid-run. Bad values: exit 2 naming the flag or
 # variable, nothing sent.
 . "$(dirname "$0")/lib.sh"
@@ -119,23 +118,6 @@ run "$B" --fake "$dir/h1.yaml" --log-level warn --fake-save "$dir/h2.yaml" migra
 expect_rc 0
 nodes "$dir/h2.yaml"
 [ "$(printf '%s\n' "$OUT" | grep -c 'unsched=false step=done held=- failed=-$')" -eq 4 ] || fail "after the rerun: $OUT"
-
-# the default limit is 1h (a drain that long is stuck), at which the run stops; --drain-timeout 0 is
-# none, as kubectl drain's: 10 s of real time later it still waits, past an hour of virtual time
-# shellcheck disable=SC2086
-run "$B" --fake "$F4" $PDB migrate --skip pdb
-expect_rc 1
-expect_out '^cni-migrate: migrate: node worker-1: drain: drain node worker-1: timed out with 1 pods left: apps/db-0 \(blocked by PodDisruptionBudget apps/db'
-expect_out 'INFO  simulation done: .* virtual_seconds=360[6-9]\.'
-# shellcheck disable=SC2086
-timeout 10 "$B" --fake "$F4" --log-level warn --trace "$dir/t0.jsonl" $PDB migrate --skip pdb --drain-timeout 0 \
-    >"$dir/t0.out" 2>&1
-[ $? -eq 124 ] || fail "--drain-timeout 0: the run ended: $(tail -n2 "$dir/t0.out")"
-last=$(tail -n1 "$dir/t0.jsonl" | cut -c7-25)
-[ "$(printf '%s\n' "$last" 2026-11-01T10:00:07 | sort | tail -n1)" = "$last" ] ||
-    fail "--drain-timeout 0: the run's virtual clock at $last after 10 s, not past the hour"
-grep -q '"path":"/api/v1/namespaces/apps/pods/db-0/eviction","status":429' "$dir/t0.jsonl" ||
-    fail "--drain-timeout 0: no eviction refused"
 
 # 7. rollback honours --max-unavailable (watched at every node event) and a pause mid-run
 run "$B" --fake "$F10" --log-level warn --fake-save "$dir/m10.yaml" migrate --max-unavailable 3
