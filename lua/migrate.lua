@@ -178,14 +178,14 @@ if state == "flannel" then
          for _, n in ipairs(nodes) do by[n.metadata.name] = n end
          for _, name in ipairs(plan.order(nodes, own)) do ordered[#ordered + 1] = by[name] end
          local names = {}
-         for _, n in ipairs(guarded(hooks.sequence, hook_set, ordered, own)) do
+         for _, n in ipairs(hooks.sequence(hook_set, ordered, own)) do
             names[#names + 1] = n.metadata.name
          end
          return names
       end,
       hold = function(n) -- the site's hold hooks, asked as the node is picked
          local st, busy = plan.state(n)
-         local cur, reason = guarded(hooks.check_hold, ctx, n, st == "flannel" and not busy)
+         local cur, reason = hooks.check_hold(ctx, n, st == "flannel" and not busy)
          if reason then step("held", n.metadata.name, reason) end
          return reason, cur
       end,
@@ -235,6 +235,7 @@ if state == "flannel" then
       local also = #failed > 1 and ("\nalso failed: " .. table.concat(failed, ", ", 2)) or ""
       stop(1, "%s%s\n(the run can be resumed: run it again)", r.details[failed[1]], also)
    end
+   if r.error then stop(1, "%s\n(the run can be resumed: run it again)", r.error) end -- an order or hold hook's
    if r.asked then stop(1, "%s", r.asked) end
    if r.stopped then stop(1, "%s; %d node(s) migrated in this run (the run can be resumed: run it again)", r.stopped,
       #migrated) end

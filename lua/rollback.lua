@@ -139,14 +139,14 @@ local r = schedule.run { -- as migrate's: --max-unavailable, one control plane, 
       local by, ordered, names = {}, {}, {}
       for _, n in ipairs(nodes) do by[n.metadata.name] = n end
       for _, name in ipairs(plan.order(nodes, own)) do ordered[#ordered + 1] = by[name] end
-      for _, n in ipairs(guarded(hooks.sequence, hook_set, ordered, own)) do
+      for _, n in ipairs(hooks.sequence(hook_set, ordered, own)) do
          names[#names + 1] = n.metadata.name
       end
       return names
    end,
    hold = function(n)
       local net, busy = rollback.state(n, flannel_live)
-      local cur, reason = guarded(hooks.check_hold, ctx, n, net ~= "flannel" and not busy)
+      local cur, reason = hooks.check_hold(ctx, n, net ~= "flannel" and not busy)
       if reason then step("held", n.metadata.name, reason) end
       return reason, cur
    end,
@@ -186,6 +186,7 @@ if #failed > 0 then
    local also = #failed > 1 and ("\nalso failed: " .. table.concat(failed, ", ", 2)) or ""
    stop("%s%s\n(the run can be resumed: run it again)", r.details[failed[1]], also)
 end
+if r.error then stop("%s\n(the run can be resumed: run it again)", r.error) end -- an order or hold hook's
 if #kept > 0 then
    stop("%d node(s) held by the site's hooks, not rolled back: %s. The rollback cannot complete until they move: "
       .. "run it again once they are no longer held (%d node(s) rolled back in this run)", #kept,

@@ -111,6 +111,15 @@ int cm_load_bundled(lua_State *L, const char *path);
  */
 int cm_await(lua_State *L, cm_waiter *w, int64_t until, lua_KContext ctx, lua_KFunction k);
 
+/*
+ * For a continuation that may wait again and again (a watch woken with nothing to deliver, an
+ * operation's progress events): where cm_await would run the loop rather than yield (the main
+ * thread), waits for w here and returns 1, so the continuation loops; otherwise returns 0 and the
+ * caller does `return cm_await(...)`. A continuation that re-entered itself through cm_await on the
+ * main thread would nest one C frame per wait, without bound on a quiet cluster.
+ */
+int cm_wait_here(lua_State *L, cm_waiter *w, int64_t until);
+
 /* Completes w: ends a main-thread wait, or has the loop resume the waiting task. */
 void cm_waiter_wake(struct cm_run *run, cm_waiter *w);
 

@@ -743,8 +743,9 @@ static void declare_metrics(cm_metrics *m)
                        "a reset read, a refreshed credential).", NULL, 0);
 }
 
-/* Counts one answered exchange: its method and status, and its failure's reason when it failed. */
-static void count_request(cm_k8s_client *c, const cm_http_call *call, const cm_k8s_result *res, int rc)
+/* Counts one exchange (a request, or a watch's stream): its method and status (0: no answer), and
+ * reason when it failed (NULL: it did not). */
+static void count_call(cm_k8s_client *c, const cm_http_call *call, const char *reason)
 {
     cm_metrics *m = c->opts.metrics;
     if (!m)
@@ -754,12 +755,25 @@ static void count_request(cm_k8s_client *c, const cm_http_call *call, const cm_k
     cm_metrics_label(labels, sizeof labels, "method", call->method ? call->method : "");
     cm_metrics_label(labels, sizeof labels, "code", status);
     cm_metrics_add(m, M_REQUESTS, labels, 1);
-    if (rc == 0)
+    if (!reason)
         return;
     labels[0] = '\0';
     cm_metrics_label(labels, sizeof labels, "method", call->method ? call->method : "");
-    cm_metrics_label(labels, sizeof labels, "reason", res->err.code ? res->err.code : "Unknown");
+    cm_metrics_label(labels, sizeof labels, "reason", reason);
     cm_metrics_add(m, M_ERRORS, labels, 1);
+}
+
+/* Counts a request or a watch's stream sent again (after a 429/5xx's Retry-After, a reset, a 401). */
+static void count_retry(cm_k8s_client *c)
+{
+    if (c->opts.metrics)
+        cm_metrics_add(c->opts.metrics, M_RETRIES, "", 1);
+}
+
+/* Counts one answered request: rc != 0 when it failed, with res's reason. */
+static void count_request(cm_k8s_client *c, const cm_http_call *call, const cm_k8s_result *res, int rc)
+{
+    count_call(c, call, rc == 0 ? NULL : res->err.code ? res->err.code : "Unknown");
 }
 
 cm_k8s_client *cm_k8s_client_new(cm_loop *loop, const cm_logger *log, cm_k8s_config *cfg,
@@ -1103,14 +1117,13 @@ static int retry_when(cm_k8s_req *r, int64_t *until)
     *until = now;
     if (strcmp(res->err.code, "ConnectionReset") == 0 && !is_write(r->ex_method) && a->resets < MAX_RESET_RETRIES) {
         *until = now + (CM_NS_PER_S / 10 << a->resets++); /* a read only: a write may have happened */
-        if (*until < r->deadline && c->opts.metrics)
-            cm_metrics_add(c->opts.metrics, M_RETRIES, "", 1);
+        if (*until < r->deadline)
+            count_retry(c);
         return *until < r->deadline;
     }
     if (res->status == 401 && !a->refreshed && refreshable(c)) {
         a->refreshed = 1; /* nothing happened: safe for writes too */
-        if (c->opts.metrics)
-            cm_metrics_add(c->opts.metrics, M_RETRIES, "", 1);
+        count_retry(c);
         return 1;
     }
     if ((res->status != 429 && res->status < 500) || res->retry_after <= 0 || a->retries >= c->opts.max_retries)
@@ -1123,8 +1136,7 @@ static int retry_when(cm_k8s_req *r, int64_t *until)
     cm_log_field f[] = {{.key = "url", .value = r->url}, {.key = "status", .value = res->err.code},
                         {.key = "retry_after", .value = s, .is_json = 1}};
     logf_(c, CM_LOG_DEBUG, "k8s retry", f, 3);
-    if (c->opts.metrics)
-        cm_metrics_add(c->opts.metrics, M_RETRIES, "", 1);
+    count_retry(c);
     a->retries++;
     a->waited += wait;
     *until = now + wait;
@@ -1836,11 +1848,25 @@ static void watch_poke(cm_k8s_watch *w)
         w->notify(w->notify_ud);
 }
 
+/* Counts a stream that ended (watch_done) or that the watch ended itself (cancelled: not a failure). */
+static void watch_count(cm_k8s_watch *w, int cancelled)
+{
+    const cm_http_call *call = &w->call;
+    const char *reason = NULL;
+    if (!cancelled && call->error_code)
+        reason = call->error_code;
+    else if (!cancelled && (call->status < 200 || call->status >= 300))
+        reason = reason_of_status(call->status);
+    count_call(w->c, call, reason);
+}
+
 /* Ends the stream in flight, if any. */
 static void watch_stop(cm_k8s_watch *w)
 {
-    if (w->active && !w->call.done && w->c)
+    if (w->active && !w->call.done && w->c) {
         w->c->tr->ops->cancel(w->c->tr, &w->call);
+        watch_count(w, 1);
+    }
     w->active = 0;
     cm_buf_free(&w->call.headers_in);
     cm_buf_free(&w->call.body_in);
@@ -1936,6 +1962,7 @@ static void watch_data(cm_http_call *call, const char *data, size_t len)
 static void watch_done(cm_http_call *call)
 {
     cm_k8s_watch *w = call->ud;
+    watch_count(w, 0);
     if (w->line.n && call->status >= 200 && call->status < 300 && !call->error_code)
         watch_line(w, w->line.p, w->line.n); /* a last line without its newline */
     w->line.n = 0;
@@ -2114,6 +2141,7 @@ static int watch_ended(cm_k8s_watch *w, int64_t deadline, cm_k8s_error *err)
                         strcmp(call->error_code, "ConnectFailed") == 0;
         if (!transient || w->resets >= WATCH_RECONNECTS)
             return cm_k8s_errorf(err, call->error_code, "watch %s: %s", w->url, call->error);
+        count_retry(w->c);
         int64_t backoff = CM_NS_PER_S / 10 << w->resets++;
         int64_t until = now + (backoff < 5 * CM_NS_PER_S ? backoff : 5 * CM_NS_PER_S);
         return watch_sleep(w, until < deadline ? until : deadline, err);
@@ -2128,6 +2156,7 @@ static int watch_ended(cm_k8s_watch *w, int64_t deadline, cm_k8s_error *err)
     char ra[32];
     double wait = cm_http_header(call, "Retry-After", ra, sizeof ra) ? atof(ra) : 0;
     if ((call->status == 429 || call->status >= 500) && wait > 0 && w->resets++ < WATCH_RECONNECTS) {
+        count_retry(w->c);
         int64_t until = now + (int64_t)(wait * 1e9); /* the server says when */
         return watch_sleep(w, until < deadline ? until : deadline, err);
     }
@@ -2191,6 +2220,7 @@ int cm_k8s_watch_poll(cm_k8s_watch *w, int64_t deadline, cJSON **event, cm_k8s_e
         if (rc == 0 && w->active && w->call.done) {
             if (w->call.status == 401 && !w->refreshed && refreshable(w->c)) {
                 w->refreshed = w->force_auth = 1; /* new credentials, and the stream again */
+                count_retry(w->c);
                 w->active = 0;
                 continue;
             }

@@ -51,7 +51,7 @@ typedef struct cm_k8s_client_opts {
     int max_retries;        /* 0: 10 (429/5xx with Retry-After) */
     const char *user_agent; /* NULL: cni-migrate/<version> (<os>/<arch>) */
     cm_k8s_discovery *discovery; /* shared, outliving the client; NULL: the client's own */
-    struct cm_metrics *metrics;  /* counts every answer, failure and retry (metrics.h); NULL: none */
+    struct cm_metrics *metrics;  /* counts answers (watch streams too), failures, retries (metrics.h); NULL: none */
 } cm_k8s_client_opts;
 
 /* An object's address. namespace NULL: the client's namespace for a named

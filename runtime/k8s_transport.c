@@ -458,6 +458,7 @@ static void curl_cancel(cm_transport *base, cm_http_call *call)
         return;
     struct easy_private *ep = NULL;
     curl_easy_getinfo(cc->easy, CURLINFO_PRIVATE, (char **)&ep);
+    curl_easy_getinfo(cc->easy, CURLINFO_RESPONSE_CODE, &call->status); /* 0 until the headers came */
     curl_multi_remove_handle(t->multi, cc->easy);
     curl_easy_cleanup(cc->easy);
     curl_slist_free_all(cc->headers);

@@ -17,7 +17,8 @@
  *     first called. on_data and on_done may start and cancel calls: they are
  *     called from the loop, never from inside the transport's own machinery
  *     (libcurl refuses requests started from its callbacks).
- *   - cancel() abandons a call that is not done: no callback follows.
+ *   - cancel() abandons a call that is not done: no callback follows; status is
+ *     the answer's if its headers came (a watch's stream), else 0.
  *   - The call and everything it points to belong to the caller and stay
  *     valid until done or cancelled.
  */

@@ -746,18 +746,22 @@ static int watch_polled(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
     lwatch *lw = (lwatch *)ctx;
-    if (!lw->w) {
-        lw->busy = 0;
-        return luaL_error(L, "attempt to use a closed watch");
-    }
-    struct cm_run *run = lw->run;
-    int64_t deadline = lw->deadline < run->deadline ? lw->deadline : run->deadline;
     cJSON *ev = NULL;
     cm_k8s_error err = {0};
-    int rc = cm_k8s_watch_poll(lw->w, deadline, &ev, &err);
-    if (rc == CM_K8S_PENDING) {
+    int rc;
+    for (;;) {
+        if (!lw->w) {
+            lw->busy = 0;
+            return luaL_error(L, "attempt to use a closed watch");
+        }
+        struct cm_run *run = lw->run;
+        int64_t deadline = lw->deadline < run->deadline ? lw->deadline : run->deadline;
+        rc = cm_k8s_watch_poll(lw->w, deadline, &ev, &err);
+        if (rc != CM_K8S_PENDING)
+            break;
         lw->waiter = (cm_waiter){0};
-        return cm_await(L, &lw->waiter, deadline, ctx, watch_polled);
+        if (!cm_wait_here(L, &lw->waiter, deadline))
+            return cm_await(L, &lw->waiter, deadline, ctx, watch_polled);
     }
     lw->busy = 0;
     cm_check_interrupt(L);

@@ -114,24 +114,27 @@ static int op_continue(lua_State *L, int status, lua_KContext ctx)
     (void)status;
     lop *o = (lop *)ctx;
     luaL_checkstack(L, 4, NULL);
-    for (cJSON *ev; o->op && (ev = cm_node_op_event(o->op)) != NULL;) {
-        if (!o->has_cb) {
+    for (;;) {
+        for (cJSON *ev; o->op && (ev = cm_node_op_event(o->op)) != NULL;) {
+            if (!o->has_cb) {
+                cJSON_Delete(ev);
+                continue;
+            }
+            int top = lua_gettop(L);
+            lua_getiuservalue(L, o->idx, 1); /* [.., op, .., cb] */
+            cm_lua_push_json(L, ev);         /* [.., op, .., cb, ev] */
             cJSON_Delete(ev);
-            continue;
+            lua_callk(L, 1, 0, ctx, op_continue); /* may wait: it comes back here */
+            lua_settop(L, top);
         }
-        int top = lua_gettop(L);
-        lua_getiuservalue(L, o->idx, 1); /* [.., op, .., cb] */
-        cm_lua_push_json(L, ev);         /* [.., op, .., cb, ev] */
-        cJSON_Delete(ev);
-        lua_callk(L, 1, 0, ctx, op_continue); /* may wait: it comes back here */
-        lua_settop(L, top);
+        if (!o->op)
+            return luaL_error(L, "the operation was cancelled");
+        if (cm_node_op_done(o->op))
+            return op_outcome(L, o);
+        o->w = (cm_waiter){0};
+        if (!cm_wait_here(L, &o->w, CM_TIME_NEVER))
+            return cm_await(L, &o->w, CM_TIME_NEVER, ctx, op_continue);
     }
-    if (!o->op)
-        return luaL_error(L, "the operation was cancelled");
-    if (cm_node_op_done(o->op))
-        return op_outcome(L, o);
-    o->w = (cm_waiter){0};
-    return cm_await(L, &o->w, CM_TIME_NEVER, ctx, op_continue);
 }
 
 /* Waits for the operation just started into o (the handle at the top of the stack). */

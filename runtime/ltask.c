@@ -115,23 +115,31 @@ static void resume_task(cm_loop *loop, void *ud)
     settle(t, status, nres);
 }
 
-/* The main thread's wait: runs the loop until w is woken or `until`, then continues. */
-static int await_on_loop(lua_State *L, struct cm_run *run, cm_waiter *w, int64_t until,
-                         lua_KContext ctx, lua_KFunction k)
+/* The main thread's wait: runs the loop until w is woken or `until`. */
+static void wait_on_loop(lua_State *L, struct cm_run *run, cm_waiter *w, int64_t until)
 {
     if (cm_loop_depth(run->loop) > 0) /* never a loop inside the loop: the waits it runs would reorder */
-        return luaL_error(L, "cannot wait here: %s", !task_of(L) ? "code the event loop calls must not wait"
-                                                                          : "a task cannot wait across a C call "
-                                                                            "boundary (a metamethod, an iterator "
-                                                                            "of table.sort or gsub, require)");
+        luaL_error(L, "cannot wait here: %s", !task_of(L) ? "code the event loop calls must not wait"
+                                                                 : "a task cannot wait across a C call "
+                                                                   "boundary (a metamethod, an iterator "
+                                                                   "of table.sort or gsub, require)");
     int64_t limit = until < run->deadline ? until : run->deadline;
     enum cm_loop_result r = cm_loop_run_until(run->loop, limit, &w->done);
     cm_check_interrupt(L);
     if (r == CM_LOOP_ERROR)
-        return luaL_error(L, "the run's event loop failed");
+        luaL_error(L, "the run's event loop failed");
     if (r == CM_LOOP_STALLED)
-        return luaL_error(L, "waiting for something that can no longer happen (every task is waiting)");
-    return k(L, LUA_OK, ctx);
+        luaL_error(L, "waiting for something that can no longer happen (every task is waiting)");
+}
+
+int cm_wait_here(lua_State *L, cm_waiter *w, int64_t until)
+{
+    if (task_of(L) && lua_isyieldable(L))
+        return 0;
+    cm_check_interrupt(L);
+    if (!w->done)
+        wait_on_loop(L, cm_run_get(L), w, until);
+    return 1;
 }
 
 /* Where a task goes on after a yield in cm_await: clears the wait, then the caller's k. */
@@ -168,8 +176,10 @@ int cm_await(lua_State *L, cm_waiter *w, int64_t until, lua_KContext ctx, lua_KF
     struct cm_task *t = task_of(L);
     if (w->done)
         return k(L, LUA_OK, ctx);
-    if (!t || !lua_isyieldable(L)) /* the main thread, or a wait a task cannot yield from */
-        return await_on_loop(L, run, w, until, ctx, k);
+    if (!t || !lua_isyieldable(L)) { /* the main thread, or a wait a task cannot yield from */
+        wait_on_loop(L, run, w, until);
+        return k(L, LUA_OK, ctx);
+    }
     luaL_checkstack(L, 1, "waiting");
     struct resume_ctx *rc = lua_newuserdatauv(L, sizeof *rc, 0); /* kept on the task's stack */
     *rc = (struct resume_ctx){ctx, k, lua_gettop(L)};

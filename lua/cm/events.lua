@@ -24,7 +24,7 @@ M.STEPS = {
 }
 --- The Event of a step that failed, per procedure.
 M.FAILED = { migrate = "MigrationFailed", rollback = "RollbackFailed" }
---- The Event of a node held out of the run (a hold hook), per procedure.
+--- The Event of a node held out of the run (a hold hook, the drain timeout's hold policy), per procedure.
 M.HELD = { migrate = "MigrationHeld", rollback = "RollbackHeld" }
 
 --- metav1.Time: RFC 3339, seconds.

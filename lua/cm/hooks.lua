@@ -12,7 +12,6 @@ local json = require "cm.json"
 local log = require "cm.log"
 local nodestep = require "cm.nodestep"
 local proc = require "cm.proc"
-local time = require "cm.time"
 
 local M = {}
 
@@ -233,17 +232,6 @@ function M.hold(set, node)
    return nil
 end
 
---- Marks a node held (the annotation and its time), once per reason: the Node as patched.
-local function mark_held(ctx, n, reason)
-   local a, A = n.metadata.annotations or {}, nodestep
-   if a[A.ANN_HELD] == reason then return n end
-   local got, msg, code = ctx.c:patch({ apiVersion = "v1", kind = "Node", name = n.metadata.name },
-      { metadata = { annotations = { [A.ANN_HELD] = reason, [A.ANN_HELD_AT] = time.rfc3339() } } }, { type = "merge" })
-   if not got then fail("node %s: annotate held: %s (%s)", n.metadata.name, tostring(msg), tostring(code)) end
-   events.held(ctx, n.metadata.name, reason)
-   return got
-end
-
 --- Removes the held annotation (the node is no longer held): the Node as it is now.
 local function unmark_held(ctx, n)
    local A = nodestep
@@ -284,7 +272,7 @@ end
 ---@return string|nil reason
 function M.check_hold(ctx, n, startable)
    local reason = startable and M.hold(ctx.hooks, n) or nil
-   if reason then return mark_held(ctx, n, reason), reason end
+   if reason then return nodestep.hold(ctx, n, reason), reason end
    return unmark_held(ctx, n), nil
 end
 

@@ -2,6 +2,12 @@
 --- contracts.md "Migration state"). The node's state is read from its labels, so a node is
 --- resumed at the step it stopped in; every step is idempotent. Label changes, our cordon and
 --- the step annotation go in one merge patch each (guarded by the resourceVersion read).
+---
+--- The step annotation (cni-migrate.dev/step, and step-at: since when) says the step the node is
+--- in, for `cni-migrate status`. It rides on the writes the steps make anyway (no request of its
+--- own): each such write names the step that comes after it, so the cordon says "drain", the
+--- network label none "flannel-gone" (then also flannel's cleanup on the host and the pods left),
+--- calico "calico-ready" (then also the check), the end "done".
 local calico = require "cm.calico"
 local json = require "cm.json"
 local time = require "cm.time"
@@ -50,9 +56,9 @@ function M.patch_node(ctx, n, build, unguarded)
 end
 
 --- in-progress label and our cordon, in one patch (cordoned only when it was schedulable); step
---- is the step annotation it leaves (default "cordon").
+--- is the step annotation it leaves: the step that comes next (default "drain").
 function M.start(ctx, n, step)
-   step = step or "cordon"
+   step = step or "drain"
    return M.patch_node(ctx, n, function(cur)
       local l, a = cur.metadata.labels or {}, cur.metadata.annotations or {}
       local p = { metadata = { labels = {}, annotations = {} } }
@@ -89,25 +95,39 @@ function M.failed(ctx, name, step, message)
       [M.ANN_FAILED] = ("%s: %s"):format(step or "start", line) } } }, { type = "merge" })
 end
 
---- Puts a node whose drain timed out back as it was (uncordoned if the cordon was ours, not in
---- progress, no step) and marks it held: the drain timeout's "hold" policy.
-function M.hold_back(ctx, n, reason)
-   return M.patch_node(ctx, n, function(cur)
-      local a = cur.metadata.annotations or {}
-      local p = { metadata = { labels = { [calico.LABEL_IN_PROGRESS] = json.null }, annotations = {
-         [M.ANN_STEP] = json.null, [M.ANN_STEP_AT] = json.null, [M.ANN_HELD] = reason,
-         [M.ANN_HELD_AT] = time.rfc3339() } } }
-      if a[M.ANN_CORDONED] then
-         p.spec = { unschedulable = json.null }
-         p.metadata.annotations[M.ANN_CORDONED] = json.null
+--- Holds a node out of the run, the one home of a hold (a hold hook's, cm.hooks; the drain
+--- timeout's "hold" policy): the held annotation (reason) and its time in one patch, then its
+--- Event, the nodes gauge's held state and no live line (cm.progress.held). back (the drain
+--- timeout) also puts the node back as it was: uncordoned if the cordon was ours, not in
+--- progress, no step. Without back, a node held for this reason already is left as it is.
+---@param ctx table the run's ctx
+---@param n table the Node as last read
+---@param reason string
+---@param back boolean|nil
+---@return table n the Node as patched
+function M.hold(ctx, n, reason, back)
+   if not back and (n.metadata.annotations or {})[M.ANN_HELD] == reason then return n end
+   n = M.patch_node(ctx, n, function(cur)
+      local a = { [M.ANN_HELD] = reason, [M.ANN_HELD_AT] = time.rfc3339() }
+      local p = { metadata = { annotations = a } }
+      if back then
+         p.metadata.labels = { [calico.LABEL_IN_PROGRESS] = json.null }
+         a[M.ANN_STEP], a[M.ANN_STEP_AT] = json.null, json.null
+         if (cur.metadata.annotations or {})[M.ANN_CORDONED] then
+            p.spec = { unschedulable = json.null }
+            a[M.ANN_CORDONED] = json.null
+         end
       end
       return p
-   end)
+   end, not back)
+   require("cm.progress").held(ctx, n.metadata.name, reason) -- (cm.progress requires this module)
+   return n
 end
 
---- The network label (and the step annotation). Unguarded: it sets one label whatever else changed
---- on the node since it was read (the drain's cordon taint always has), and setting it again is
---- harmless; a guarded patch conflicted and read the node again on most nodes.
+--- The network label, and the step annotation: step, the step that comes next. Unguarded: it
+--- sets one label whatever else changed on the node since it was read (the drain's cordon taint
+--- always has), and setting it again is harmless; a guarded patch conflicted and read the node
+--- again on most nodes.
 function M.label(ctx, n, value, step)
    return M.patch_node(ctx, n, function(cur)
       local l = cur.metadata.labels or {}
@@ -261,14 +281,15 @@ function M.migrate(ctx, n)
       end)
       if held then
          timed(ctx, name, "held", function()
-            n = M.hold_back(ctx, n, ("drain timed out after %gs (--drain-timeout-policy hold)"):format(o.drain_timeout))
+            local why = ("drain timed out after %gs (--drain-timeout-policy hold)"):format(o.drain_timeout)
+            n = M.hold(ctx, n, why, true)
             return "uncordoned, back on flannel, held; the run goes on without it"
          end)
          return "held"
       end
       if net ~= "none" then
          timed(ctx, name, "label-none", function()
-            n = label(ctx, n, "none", "label-none")
+            n = label(ctx, n, "none", "flannel-gone")
             return calico.LABEL_NETWORK .. "=none: flannel's DaemonSet leaves the node"
          end)
       end
@@ -298,7 +319,7 @@ function M.migrate(ctx, n)
             #d > 0 and (" (" .. table.concat(d, ", ") .. ")") or "")
       end)
       timed(ctx, name, "label-calico", function()
-         n = label(ctx, n, "calico", "label-calico")
+         n = label(ctx, n, "calico", "calico-ready")
          return calico.LABEL_NETWORK .. "=calico: calico-node's DaemonSet comes"
       end)
    end

@@ -121,6 +121,21 @@ function M.finish(ctx, name, step, seconds, text, err)
    end
 end
 
+--- A node held out of the run (cm.nodestep.hold wrote it): its Event (MigrationHeld, RollbackHeld),
+--- the held state, and no live line.
+function M.held(ctx, name, reason)
+   events.held(ctx, name, reason)
+   local p = ctx.progress
+   if not p then return end
+   p.state[name] = "held"
+   publish(p)
+   if p.tty and p.live[name] then
+      p.live[name] = nil
+      erase(p)
+      draw(p)
+   end
+end
+
 --- Pods a drain evicted.
 function M.evicted(ctx, count)
    if ctx.progress and count > 0 then metrics.add(M.EVICTIONS, count) end

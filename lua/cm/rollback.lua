@@ -276,14 +276,14 @@ function M.node(ctx, n, flannel_live)
    if net ~= "flannel" then
       timed(ctx, name, "cordon", function()
          local was = n.spec.unschedulable
-         n = nodestep.start(ctx, n, "rollback-cordon")
+         n = nodestep.start(ctx, n, "rollback-drain")
          return was and "in progress; already unschedulable (not ours to uncordon unless we cordoned it)"
             or "in progress; cordoned"
       end)
       timed(ctx, name, "drain", function() return nodestep.drain(ctx, name) end)
       if net == "calico" then
          timed(ctx, name, "label-none", function()
-            n = nodestep.label(ctx, n, "none", "rollback-label-none")
+            n = nodestep.label(ctx, n, "none", "rollback-calico-gone")
             return LABEL .. "=none: calico-node's DaemonSet leaves the node"
          end)
       end
@@ -328,7 +328,7 @@ function M.node(ctx, n, flannel_live)
             #d > 0 and (" (" .. table.concat(d, ", ") .. ")") or "")
       end)
       timed(ctx, name, "label-flannel", function()
-         n = nodestep.label(ctx, n, "flannel", "rollback-label-flannel")
+         n = nodestep.label(ctx, n, "flannel", "rollback-flannel-ready")
          return LABEL .. "=flannel: flannel's DaemonSet comes"
       end)
    end

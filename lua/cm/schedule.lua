@@ -191,7 +191,9 @@ end
 ---   order(nodes)-> string[]: the names in the order to start them (hooks' order); nodes in
 ---                  progress from an earlier run go first, the own node last whatever it says
 ---   hold(n)     -> reason|nil, Node|nil: asked as the node is picked (hooks' hold); a held node is
----                  left out; the Node returned (as the hold's annotation left it) replaces n
+---                  left out; the Node returned (as the hold's annotation left it) replaces n.
+---                  order and hold may raise (a site hook's error): no node starts after it, the
+---                  nodes in flight finish, and r.error is the message
 ---   start(n)    -> reason|nil: a reason to stop before this node (a rollback asked); nil: go on
 ---   work(n)     -> outcome, detail: in the node's task; "failed" (detail: the message) stops new
 ---                  starts; a raise counts as "failed"
@@ -202,14 +204,20 @@ end
 ---   note(node, step, text) the timeline
 ---   signal      a cm.task signal that whoever changes what gate() says notifies (the pause watch)
 ---@return table r {outcomes = {name = outcome}, details = {name = detail}, held = {name = reason},
----   order = {names in start order}, stopped = reason|nil (failure, deadline, start's), asked = start's
----   reason|nil, max = most in flight, total = nodes in the cluster at the last list}
+---   order = {names in start order}, stopped = reason|nil (failure, deadline, start's, error), asked =
+---   start's reason|nil, error = what order or hold raised|nil, max = most in flight, total = nodes in
+---   the cluster at the last list}
 function M.run(o)
    local r = { outcomes = {}, details = {}, held = {}, order = {}, max = 0 }
    local sig = o.signal or task.signal()
    local queue, nodes, seen, total = {}, {}, {}, 0
    local flight, cps, zones = 0, 0, {}
    local stopping, said
+
+   local function raised(err)
+      r.error = r.error or tostring(err)
+      stopping = stopping or r.error
+   end
 
    local function refill()
       local list = o.list()
@@ -225,7 +233,9 @@ function M.run(o)
          end
       end
       local names, own = {}, nil
-      for _, name in ipairs(o.order(fresh)) do
+      local ok, ordered = pcall(o.order, fresh)
+      if not ok then return raised(ordered) end
+      for _, name in ipairs(ordered) do
          seen[name] = true
          if name == o.own then own = name else names[#names + 1] = name end
       end
@@ -275,7 +285,11 @@ function M.run(o)
       for i, name in ipairs(queue) do
          if fits(name) then
             table.remove(queue, i)
-            local why, cur = o.hold(nodes[name])
+            local ok, why, cur = pcall(o.hold, nodes[name])
+            if not ok then
+               raised(why)
+               return false
+            end
             nodes[name] = cur or nodes[name]
             if why then
                r.held[name] = why

@@ -17,7 +17,8 @@
 ---   counts      {total, done, in_flight, held, failed, left}
 ---   eta_seconds left and in-flight nodes at the rate so far (done / time since started), or null
 ---   nodes       [{name, state (done | in flight | held | failed | left), network (the label, or null),
----               step, since, reason, control_plane}] in the migration's order
+---               step, since, reason, control_plane}] in the migration's order; step is the step the
+---               node is in (cm.nodestep's step annotation) or, when failed, the step that failed
 local calico = require "cm.calico"
 local cluster = require "cm.cluster"
 local json = require "cm.json"
@@ -71,7 +72,9 @@ function M.node_state(n, direction, completed)
    local net, busy = l[calico.LABEL_NETWORK], l[calico.LABEL_IN_PROGRESS] == "true"
    local step = a[nodestep.ANN_STEP]
    local since = a[nodestep.ANN_STEP_AT]
-   if a[nodestep.ANN_FAILED] then return "failed", step, since, a[nodestep.ANN_FAILED] end
+   if a[nodestep.ANN_FAILED] then -- "STEP: message": the step it failed in
+      return "failed", a[nodestep.ANN_FAILED]:match("^([%w-]+): ") or step, since, a[nodestep.ANN_FAILED]
+   end
    if busy or net == "none" then return "in flight", step, since or a[nodestep.ANN_CORDONED], nil end
    if a[nodestep.ANN_HELD] then return "held", step, a[nodestep.ANN_HELD_AT], a[nodestep.ANN_HELD] end
    local done

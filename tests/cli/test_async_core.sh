@@ -168,4 +168,21 @@ expect_rc 0
 expect_out '^the main thread slept until 30000\.0 s$'
 expect_out '^the watch delivered 0 event\(s\) and ended at 36000\.0 s; then the task read worker-1$'
 [ "$(grep -c '"verb":"watch"' "$TMP/long.jsonl")" -eq 20 ] || fail "the watch was not opened again every 30 minutes"
+
+# the same on the main thread: a watch that wakes with nothing to deliver (a quiet cluster, the server
+# ending the stream every 30 minutes, Leases renewed) waits again in a loop; each wait nested one
+# more C frame, and two days of it overflowed a 512 KiB stack (segfault)
+cat >"$TMP/quiet.lua" <<'LUA'
+local k8s = require "cm.k8s"
+local time = require "cm.time"
+local c = assert(k8s.client { qps = -1 })
+local t0, n = time.now(), 0
+for _ in c:watch { apiVersion = "v1", kind = "ConfigMap", namespace = "default", name = "never",
+                   timeout = 2 * 86400 } do n = n + 1 end
+print(("the main thread's watch ended at %.0f s with %d event(s)"):format(time.now() - t0, n))
+LUA
+run sh -c 'ulimit -s 512 && exec "$0" "$@"' "$CNI_MIGRATE" --fake "$SRC/examples/clusters/flannel-1node.yaml" \
+    --log-level warn run "$TMP/quiet.lua"
+expect_rc 0
+expect_out '^the main thread.s watch ended at 172800 s with 0 event\(s\)$'
 done_ok

@@ -4,8 +4,8 @@
 # the maintenance window (with a time zone; nodes start only inside it, the rest wait for the next
 # day), the delay after each node, and a drain timeout under its two policies (stop: the node
 # marked failed, the others in flight finish, exit 1 and the rerun completes; hold: the node
-# uncordoned, back on flannel and marked held, the run goes on and exits 1, the rerun completes).
-# Rollback: --max-unavailable and a pause mid-run. Bad values: exit 2 naming the flag or
+# uncordoned, back on flannel and marked held, the run goes on and exits 1, the rerun completes),
+# a per-node step timeout (calico-node never Ready: the node fails at calico-ready). Rollback: --max-unavailable and a pause mid-run. Bad values: exit 2 naming the flag or
 # variable, nothing sent.
 . "$(dirname "$0")/lib.sh"
 B=${CNI_MIGRATE:?}
@@ -98,7 +98,7 @@ expect_out '^also failed: worker-2$'
 expect_out '^\(the run can be resumed: run it again\)$'
 [ "$(cordons | wc -l)" -eq 2 ] || fail "nodes started after the failure: $(cordons)"
 nodes "$dir/d1.yaml"
-expect_out '^worker-1 net=flannel unsched=true step=cordon held=- failed=drain: node worker-1: drain: drain node worker-1: timed out'
+expect_out '^worker-1 net=flannel unsched=true step=drain held=- failed=drain: node worker-1: drain: drain node worker-1: timed out'
 expect_out '^worker-3 net=flannel unsched=false step=- held=- failed=-$'
 run "$B" --fake "$dir/d1.yaml" --log-level warn --fake-save "$dir/d2.yaml" migrate --max-unavailable 2
 expect_rc 0
@@ -118,6 +118,19 @@ run "$B" --fake "$dir/h1.yaml" --log-level warn --fake-save "$dir/h2.yaml" migra
 expect_rc 0
 nodes "$dir/h2.yaml"
 [ "$(printf '%s\n' "$OUT" | grep -c 'unsched=false step=done held=- failed=-$')" -eq 4 ] || fail "after the rerun: $OUT"
+
+# a per-node step timeout: calico-node never Ready (its image crashes), --calico-ready-timeout 30s: the
+# node fails at calico-ready 30 s after its label calico (status: since then, the saved cluster's
+# clock now), marked; the rerun (the fault gone) completes
+run "$B" --fake "$F4" --log-level warn --fake-save "$dir/t1.yaml" \
+    --fault pods:imagePrefix=quay.io/calico/node,fail=CrashLoopBackOff migrate --calico-ready-timeout 30s
+expect_rc 1
+expect_out '^cni-migrate: migrate: node worker-1: calico-node Ready: timed out waiting for Pod worker-1 \(Timeout\)$'
+run "$B" --fake "$dir/t1.yaml" --log-level warn status # the saved cluster's clock: when it failed
+expect_out '^worker-1 +failed +calico-ready +2026-11-01T09:00:14Z \(3[01]s ago\) +calico-ready: node worker-1: calico-node Ready: timed out'
+run "$B" --fake "$dir/t1.yaml" --log-level warn migrate
+expect_rc 0
+expect_out '^Migrated 4 node\(s\) to Calico'
 
 # 7. rollback honours --max-unavailable (watched at every node event) and a pause mid-run
 run "$B" --fake "$F10" --log-level warn --fake-save "$dir/m10.yaml" migrate --max-unavailable 3

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Events (cm.events): five per node on a migration and on a rollback (counted in the trace), a
-# Warning on a step that fails, none of them able to stop a run (the API refusing them); and over
-# fake serve, a migration over HTTP whose Events kubectl shows in `describe node` and `get events`
-# (every kubectl version there is, as test_fake_kubectl finds them).
+# Warning on a step that fails, MigrationHeld on a node held (a hook's hold, the drain timeout's
+# hold policy), none of them able to stop a run (the API refusing them); and over fake serve, a
+# migration over HTTP whose Events kubectl shows in `describe node` and `get events` (every
+# kubectl version there is, as test_fake_kubectl finds them).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
@@ -60,6 +61,21 @@ held = [e for e in evs if e["reason"] == "MigrationHeld"]
 assert len(held) == 1 and held[0]["involvedObject"]["name"] == "worker-2", [(e["reason"], e["involvedObject"]["name"]) for e in evs]
 assert held[0]["message"].startswith("zone b is busy"), held[0]["message"]
 print("held:", held[0]["message"])
+EOF
+
+# the drain timeout's hold policy (db's PDB allows no disruption; worker-1 and worker-2 run db pods):
+# MigrationHeld on each, with why
+run "$B" --fake "$F" --fault pdbs:namespace=apps,name=db migrate --skip pdb --drain-timeout 20s \
+    --drain-timeout-policy hold --max-unavailable 2 --fake-save "$dir/drain-held.yaml"
+expect_rc 1
+python3 - "$dir/drain-held.yaml" <<'EOF' || fail "no MigrationHeld Event for the drain timeout's holds"
+import sys, yaml
+evs = [o for d in yaml.safe_load_all(open(sys.argv[1])) if d for o in (d.get("items") or [d])
+       if o.get("kind") == "Event" and (o.get("source") or {}).get("component") == "cni-migrate"]
+held = sorted((e["involvedObject"]["name"], e["message"]) for e in evs if e["reason"] == "MigrationHeld")
+why = "drain timed out after 20s (--drain-timeout-policy hold)"
+assert held == [("worker-1", why), ("worker-2", why)], held
+print("held:", held)
 EOF
 
 # over HTTP, read with kubectl

@@ -109,7 +109,7 @@ grep -q "^on_failure migrate: hook after_step ($dir/fail\.lua:4): worker-2 is dr
 grep -q '^before_step worker-3' "$HOOK_TRACE" && fail "the run went on after the failing hook"
 nodes "$dir/stopped.yaml"
 expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=-$'
-expect_node "^worker-2 net=flannel busy=true unsched=true step=cordon held=- failed=drain: hook after_step \\($dir/fail\\.lua:4\\): worker-2 is drained: stop here\$"
+expect_node "^worker-2 net=flannel busy=true unsched=true step=drain held=- failed=drain: hook after_step \\($dir/fail\\.lua:4\\): worker-2 is drained: stop here\$"
 expect_node '^worker-3 net=flannel busy=- unsched=false step=-'
 expect_node '^flannel DaemonSet: there$'
 rm -f "$HOOK_TRACE"
@@ -122,6 +122,40 @@ nodes "$dir/resumed.yaml"
 [ "$(grep -c 'net=- busy=- unsched=false step=done held=- failed=-$' "$dir/nodes.txt")" -eq 4 ] ||
     fail "the rerun did not migrate every node: $(cat "$dir/nodes.txt")"
 expect_node '^flannel DaemonSet: gone$'
+
+# a hold hook that raises as the next node is picked (a slot freed; the other node of two in flight
+# is mid-step): no node starts after it, the node in flight finishes, exit 1 with the hook's
+# file:line; the rerun goes on to the end
+cat >"$dir/hold-raises.lua" <<'EOF'
+return {
+   hold = function(_, node)
+      if node.metadata.name == "worker-3" then error("the CMDB is down") end
+   end,
+}
+EOF
+run "$B" --fake "$F" --fake-save "$dir/hold-stopped.yaml" migrate --hooks "$dir/hold-raises.lua" --max-unavailable 2
+expect_rc 1
+expect_out "^cni-migrate: migrate: hook hold \($dir/hold-raises\.lua:3\): the CMDB is down$"
+expect_out '^\(the run can be resumed: run it again\)$'
+nodes "$dir/hold-stopped.yaml"
+expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=-$'
+expect_node '^worker-2 net=calico busy=- unsched=false step=done held=- failed=-$'
+expect_node '^worker-3 net=flannel busy=- unsched=false step=- held=- failed=-$'
+expect_node '^control-plane-1 net=flannel busy=- unsched=false step=- held=- failed=-$'
+run "$B" --fake "$dir/hold-stopped.yaml" migrate
+expect_rc 0
+expect_out '^Migrated 2 node\(s\) to Calico'
+# the same in a rollback
+run "$B" --fake "$dir/migrated.yaml" --fake-save "$dir/rb-hold-stopped.yaml" rollback --hooks "$dir/hold-raises.lua" \
+    --max-unavailable 2
+expect_rc 1
+expect_out "^cni-migrate: rollback: hook hold \($dir/hold-raises\.lua:3\): the CMDB is down$"
+nodes "$dir/rb-hold-stopped.yaml"
+[ "$(grep -c 'net=flannel busy=- unsched=false step=rolled-back held=- failed=-$' "$dir/nodes.txt")" -eq 2 ] ||
+    fail "rollback, hold raising: the nodes in flight did not finish: $(cat "$dir/nodes.txt")"
+run "$B" --fake "$dir/rb-hold-stopped.yaml" rollback
+expect_rc 0
+expect_out '^Rolled back 2 node\(s\) to flannel'
 
 # an error without a position (error(msg, 0)) in a function the hook calls: the line it was raised at
 cat >"$dir/nested.lua" <<'EOF'
@@ -253,7 +287,7 @@ nodes "$dir/unhealthy.yaml"
 expect_node '^worker-1 net=calico busy=- unsched=false step=done held=- failed=health: hook health .*NotFound\)$'
 expect_node '^worker-2 net=flannel busy=- unsched=false step=-'
 run "$B" --fake "$dir/unhealthy.yaml" --log-level warn status
-expect_out '^worker-1 +failed +done +.* health: hook health \(.*deployment-health\.lua:[0-9]+\) returned false: Deployment apps/gone: .*\(NotFound\)$'
+expect_out '^worker-1 +failed +health +.* health: hook health \(.*deployment-health\.lua:[0-9]+\) returned false: Deployment apps/gone: .*\(NotFound\)$'
 HEALTH_DEPLOYMENT=apps/web run "$B" --fake "$dir/unhealthy.yaml" --fake-save "$dir/healthy.yaml" migrate \
     --hooks "$E/deployment-health.lua"
 expect_rc 0

@@ -1,6 +1,9 @@
 #!/bin/sh
 # status: checked against the cluster at several points of a rehearsal (crash after N writes, the
-# cluster saved, status --fake on it, compared by status_check.py reading the saved YAML itself), on
+# cluster saved, status --fake on it, compared by status_check.py reading the saved YAML itself),
+# the step and since of a node at points of its migration found in the writes (mid-drain, after
+# each label, at its end), each also over fake serve against kubectl's reading of the labels and
+# Events (status_kubectl.py), on
 # a finished and a rolled-back cluster, over fake serve (the same model as in process; held, failed
 # and paused written with kubectl), and --watch --json following a migration over HTTP to its end.
 . "$(dirname "$0")/lib.sh"
@@ -58,7 +61,36 @@ done
 run "$B" --fake "$dir/c$at.yaml" --log-level warn status
 expect_out '^Nodes: [0-9] done, 1 in flight, 0 held, 0 failed, [0-9] left \(of 4\); ETA [0-9ms]+ at the rate so far$'
 expect_out '^Run: migrate \(migrate cli [^)]*\), Lease renewed .*, expires in [0-9]+s unless renewed$'
-expect_out '^worker-[0-9] +in flight +(cordon|label-none|label-calico) +2026-[0-9T:-]+Z \([0-9hms]+ ago\)$'
+expect_out '^worker-[0-9] +in flight +(drain|flannel-gone|calico-ready) +2026-[0-9T:-]+Z \([0-9hms]+ ago\)$'
+
+# the step a node is in, and since when, at points of worker-1's migration found in the writes: mid-drain
+# (right after the run's first eviction: drain, since the cordon's write), after its label none
+# (flannel-gone), after its label calico (calico-ready), after its end (done)
+evict=$(grep -n '/eviction"' "$dir/writes" | head -n1 | cut -d: -f1)
+w1=$(grep -n '"path":"/api/v1/nodes/worker-1"' "$dir/writes" | cut -d: -f1)
+cordon=$(printf '%s\n' "$w1" | awk -v e="$evict" '$1 < e' | tail -n1)
+set -- $(printf '%s\n' "$w1" | awk -v e="$evict" '$1 > e' | head -n3)
+none=$1 calico=$2 end=$3
+cordon_at=$(sed -n "${cordon}p" "$dir/writes" | sed -E 's/.*"t":"([^".]*)(\.[0-9]*)?Z".*/\1Z/')
+# and, over fake serve, against what kubectl reads (labels, and the Events the step lies between)
+for point in "$evict drain $cordon_at" "$none flannel-gone" "$calico calico-ready" "$end done"; do
+    set -- $point
+    run "$B" --fake "$F" migrate --fault "crash:afterWrites=$1" --fake-save "$dir/w$1.yaml"
+    run "$B" --fake "$dir/w$1.yaml" --log-level warn status
+    expect_rc 0
+    state="in flight"
+    [ "$2" = done ] && state=done
+    expect_out "^worker-1 +$state +$2 +${3:-2026-[0-9T:-]+Z} \\([0-9hms]+ ago\\)\$"
+    command -v kubectl >/dev/null 2>&1 || continue
+    fake_start "$dir/w$1.yaml" --no-sim
+    "$B" --log-level warn status --json > "$dir/k-status.json" || fail "status over HTTP at write $1"
+    kubectl get nodes -o json > "$dir/k-nodes.json" || fail "kubectl get nodes"
+    kubectl get events -A --field-selector source=cni-migrate -o json > "$dir/k-events.json" || fail "kubectl get events"
+    fake_stop
+    run python3 "$CM_SOURCE_DIR/tests/cli/status_kubectl.py" "$dir/k-nodes.json" "$dir/k-events.json" "$dir/k-status.json"
+    expect_rc 0
+done
+command -v kubectl >/dev/null 2>&1 || echo "no kubectl: status against kubectl's reading not checked"
 
 # a finished cluster
 run "$B" --fake "$F" migrate --fake-save "$dir/end.yaml"
