@@ -1,6 +1,7 @@
 /* nl.c - rtnetlink on libmnl for the real host (see nl.h). */
 #define _GNU_SOURCE /* setns */
 #include "nl.h"
+#include "nl_parse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -119,12 +120,13 @@ struct answer {
 /* The extended-ack message of an NLMSG_ERROR, when the kernel sent one. */
 static void read_extack(const struct nlmsghdr *nlh, struct answer *a)
 {
-    if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-        return;
     const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-    size_t off = sizeof *e;
+    if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS) || mnl_nlmsg_get_payload_len(nlh) < sizeof *e ||
+        e->msg.nlmsg_len < sizeof e->msg)
+        return;
+    size_t off = sizeof *e; /* then the request's payload unless capped, then the TLVs, aligned */
     if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-        off += e->msg.nlmsg_len - sizeof e->msg;
+        off = MNL_ALIGN(off + e->msg.nlmsg_len - sizeof e->msg);
     if (mnl_nlmsg_get_payload_len(nlh) < off)
         return;
     const char *payload = (const char *)e + off;
@@ -137,6 +139,12 @@ static void read_extack(const struct nlmsghdr *nlh, struct answer *a)
     }
 }
 
+/* The errno of a kernel's negative error code (-errno); EBADMSG for a value no errno gives. */
+static int kernel_errno(int code)
+{
+    return code < 0 && code > -4096 ? -code : EBADMSG;
+}
+
 /* Control messages: an error or ACK ends the request, as does the end of a dump. */
 static int ctl_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -147,14 +155,14 @@ static int ctl_cb(const struct nlmsghdr *nlh, void *data)
             a->err = EBADMSG;
             return MNL_CB_ERROR;
         }
-        a->err = -e->error;
+        a->err = e->error ? kernel_errno(e->error) : 0;
         read_extack(nlh, a);
         return a->err ? MNL_CB_ERROR : MNL_CB_STOP;
     }
     if (nlh->nlmsg_type == NLMSG_DONE) {
         int rc = mnl_nlmsg_get_payload_len(nlh) >= sizeof(int) ? *(const int *)mnl_nlmsg_get_payload(nlh) : 0;
         if (rc < 0) {
-            a->err = -rc;
+            a->err = kernel_errno(rc);
             return MNL_CB_ERROR;
         }
         return MNL_CB_STOP;
@@ -175,6 +183,51 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Whether each message of a datagram lies within it (a partial header at the end aside). libmnl
+ * checks the same, but as an int: a message length over INT_MAX passes and its walk leaves the buffer.
+ */
+static int framed(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    while (len >= sizeof(struct nlmsghdr)) {
+        const struct nlmsghdr *nlh = (const void *)p;
+        if (nlh->nlmsg_len < sizeof *nlh || nlh->nlmsg_len > len)
+            return 0;
+        size_t step = MNL_ALIGN(nlh->nlmsg_len);
+        if (step >= len)
+            return 1;
+        p += step;
+        len -= step;
+    }
+    return 1;
+}
+
+/*
+ * One datagram of answers (len bytes) through a: 1 at the end of the answer (ACK, dump end), 0 when
+ * more is to come, -1 with c filled. Nothing is dropped silently: a message cut short is EBADMSG;
+ * in mnl_cb_run2 a wrong seq or port id (0: not checked) is ESRCH/EPROTO, an interrupted dump EINTR.
+ */
+static int read_answers(cm_hostcall *c, const void *buf, size_t len, unsigned seq, unsigned portid, struct answer *a,
+                        const char *what)
+{
+    mnl_cb_t ctl[NLMSG_MIN_TYPE];
+    for (int i = 0; i < NLMSG_MIN_TYPE; i++)
+        ctl[i] = ctl_cb;
+    if (!framed(buf, len))
+        return cm_hostcall_fail(c, EBADMSG, "%s: a message longer than the kernel's answer (%zu bytes)", what, len);
+    errno = 0;
+    int rc = mnl_cb_run2(buf, len, seq, portid, data_cb, a, ctl, NLMSG_MIN_TYPE);
+    if (rc == MNL_CB_STOP)
+        return 1;
+    if (rc != MNL_CB_ERROR && rc >= 0)
+        return 0;
+    int err = a->err ? a->err : errno ? errno : EBADMSG;
+    if (a->extack[0])
+        return cm_hostcall_fail(c, err, "%s: %s (kernel: %s)", what, strerror(err), a->extack);
+    return cm_hostcall_fail(c, err, "%s: %s", what, strerror(err));
+}
+
 /* Sends nlh (its seq set here) and reads the answers until the ACK, error or dump end. */
 static int transact(cm_hostcall *c, struct nl *nl, struct nlmsghdr *nlh, msg_fn fn, void *ud, const char *what)
 {
@@ -182,9 +235,6 @@ static int transact(cm_hostcall *c, struct nl *nl, struct nlmsghdr *nlh, msg_fn 
     if (mnl_socket_sendto(nl->sk, nlh, nlh->nlmsg_len) < 0)
         return cm_hostcall_fail(c, errno, "%s: netlink send: %s", what, strerror(errno));
     static char buf[BUFSZ] __attribute__((aligned(8)));
-    mnl_cb_t ctl[NLMSG_MIN_TYPE];
-    for (int i = 0; i < NLMSG_MIN_TYPE; i++)
-        ctl[i] = ctl_cb;
     struct answer a = {.fn = fn, .ud = ud};
     long long until = now_ms() + (c->timeout_ms > 0 ? c->timeout_ms : 10000);
     for (;;) {
@@ -201,16 +251,9 @@ static int transact(cm_hostcall *c, struct nl *nl, struct nlmsghdr *nlh, msg_fn 
         ssize_t got = mnl_socket_recvfrom(nl->sk, buf, sizeof buf);
         if (got < 0)
             return cm_hostcall_fail(c, errno, "%s: netlink receive: %s", what, strerror(errno));
-        /* mnl_cb_run2 drops nothing silently: a wrong seq or port id is ESRCH/EPROTO */
-        int rc = mnl_cb_run2(buf, (size_t)got, nl->seq, nl->portid, data_cb, &a, ctl, NLMSG_MIN_TYPE);
-        if (rc == MNL_CB_STOP)
-            return 0;
-        if (rc == MNL_CB_ERROR || rc < 0) {
-            int err = a.err ? a.err : errno;
-            if (a.extack[0])
-                return cm_hostcall_fail(c, err, "%s: %s (kernel: %s)", what, strerror(err), a.extack);
-            return cm_hostcall_fail(c, err, "%s: %s", what, strerror(err));
-        }
+        int rc = read_answers(c, buf, (size_t)got, nl->seq, nl->portid, &a, what);
+        if (rc != 0)
+            return rc > 0 ? 0 : -1;
     }
 }
 
@@ -323,50 +366,93 @@ static void parse_attrs(const struct nlattr *nest, const struct nlmsghdr *nlh, s
         mnl_attr_parse(nlh, (unsigned)hdr, attr_cb, a);
 }
 
+/* An attribute's value when it has the size of its type (the kernel's, or a broken answer's). */
+static const char *attr_str(const struct nlattr *a)
+{
+    return a && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0 ? mnl_attr_get_str(a) : NULL;
+}
+
+static int attr_u32(const struct nlattr *a, uint32_t *v)
+{
+    if (!a || mnl_attr_validate(a, MNL_TYPE_U32) != 0)
+        return 0;
+    *v = mnl_attr_get_u32(a);
+    return 1;
+}
+
+static int attr_u16(const struct nlattr *a, uint16_t *v)
+{
+    if (!a || mnl_attr_validate(a, MNL_TYPE_U16) != 0)
+        return 0;
+    *v = mnl_attr_get_u16(a);
+    return 1;
+}
+
+/* An address attribute as text: 4 bytes for inet, 16 for inet6; NULL otherwise. */
+static const char *attr_ip(const struct nlattr *a, int family, char text[INET6_ADDRSTRLEN])
+{
+    size_t want = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
+    if (!a || !want || mnl_attr_get_payload_len(a) != want)
+        return NULL;
+    return inet_ntop(family, mnl_attr_get_payload(a), text, INET6_ADDRSTRLEN);
+}
+
+/* The family header of a message, or NULL (EBADMSG) when the message is shorter. */
+static const void *family_header(const struct nlmsghdr *nlh, size_t size)
+{
+    if (mnl_nlmsg_get_payload_len(nlh) < size) {
+        errno = EBADMSG;
+        return NULL;
+    }
+    return mnl_nlmsg_get_payload(nlh);
+}
+
 static void add_vxlan(cJSON *link, const struct nlattr *data)
 {
     struct attrs v;
     parse_attrs(data, NULL, 0, &v, IFLA_VXLAN_MAX);
     cJSON *vx = cJSON_AddObjectToObject(link, "vxlan");
-    if (v.tb[IFLA_VXLAN_ID])
-        cJSON_AddNumberToObject(vx, "id", mnl_attr_get_u32(v.tb[IFLA_VXLAN_ID]));
-    if (v.tb[IFLA_VXLAN_PORT])
-        cJSON_AddNumberToObject(vx, "port", ntohs(mnl_attr_get_u16(v.tb[IFLA_VXLAN_PORT])));
+    uint32_t u;
+    uint16_t port;
+    if (attr_u32(v.tb[IFLA_VXLAN_ID], &u))
+        cJSON_AddNumberToObject(vx, "id", u);
+    if (attr_u16(v.tb[IFLA_VXLAN_PORT], &port))
+        cJSON_AddNumberToObject(vx, "port", ntohs(port));
     char text[INET6_ADDRSTRLEN];
-    if (v.tb[IFLA_VXLAN_LOCAL] && mnl_attr_get_payload_len(v.tb[IFLA_VXLAN_LOCAL]) == 4 &&
-        inet_ntop(AF_INET, mnl_attr_get_payload(v.tb[IFLA_VXLAN_LOCAL]), text, sizeof text))
+    if (attr_ip(v.tb[IFLA_VXLAN_LOCAL], AF_INET, text) || attr_ip(v.tb[IFLA_VXLAN_LOCAL6], AF_INET6, text))
         cJSON_AddStringToObject(vx, "local", text);
-    if (v.tb[IFLA_VXLAN_LOCAL6] && mnl_attr_get_payload_len(v.tb[IFLA_VXLAN_LOCAL6]) == 16 &&
-        inet_ntop(AF_INET6, mnl_attr_get_payload(v.tb[IFLA_VXLAN_LOCAL6]), text, sizeof text))
-        cJSON_AddStringToObject(vx, "local", text);
-    if (v.tb[IFLA_VXLAN_LINK])
-        cJSON_AddNumberToObject(vx, "dev_index", mnl_attr_get_u32(v.tb[IFLA_VXLAN_LINK]));
-    if (v.tb[IFLA_VXLAN_LEARNING])
+    if (attr_u32(v.tb[IFLA_VXLAN_LINK], &u))
+        cJSON_AddNumberToObject(vx, "dev_index", u);
+    if (v.tb[IFLA_VXLAN_LEARNING] && mnl_attr_validate(v.tb[IFLA_VXLAN_LEARNING], MNL_TYPE_U8) == 0)
         cJSON_AddBoolToObject(vx, "learning", mnl_attr_get_u8(v.tb[IFLA_VXLAN_LEARNING]) != 0);
 }
 
 static int link_cb(const struct nlmsghdr *nlh, void *ud)
 {
     cJSON *arr = ud;
-    const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+    const struct ifinfomsg *ifi = family_header(nlh, sizeof *ifi);
+    if (!ifi)
+        return MNL_CB_ERROR;
     struct attrs a;
     parse_attrs(NULL, nlh, sizeof *ifi, &a, IFLA_MAX);
-    if (!a.tb[IFLA_IFNAME])
+    const char *name = attr_str(a.tb[IFLA_IFNAME]);
+    if (!name)
         return MNL_CB_OK;
     cJSON *l = cJSON_CreateObject();
-    cJSON_AddStringToObject(l, "name", mnl_attr_get_str(a.tb[IFLA_IFNAME]));
+    cJSON_AddStringToObject(l, "name", name);
     cJSON_AddNumberToObject(l, "index", ifi->ifi_index);
     const char *kind = ifi->ifi_type == ARPHRD_LOOPBACK ? "loopback" : "device";
     struct attrs info;
     memset(&info, 0, sizeof info);
     if (a.tb[IFLA_LINKINFO]) {
         parse_attrs(a.tb[IFLA_LINKINFO], NULL, 0, &info, IFLA_INFO_MAX);
-        if (info.tb[IFLA_INFO_KIND])
-            kind = mnl_attr_get_str(info.tb[IFLA_INFO_KIND]);
+        if (attr_str(info.tb[IFLA_INFO_KIND]))
+            kind = attr_str(info.tb[IFLA_INFO_KIND]);
     }
     cJSON_AddStringToObject(l, "kind", kind);
-    if (a.tb[IFLA_MTU])
-        cJSON_AddNumberToObject(l, "mtu", mnl_attr_get_u32(a.tb[IFLA_MTU]));
+    uint32_t u;
+    if (attr_u32(a.tb[IFLA_MTU], &u))
+        cJSON_AddNumberToObject(l, "mtu", u);
     if (a.tb[IFLA_ADDRESS]) {
         char mac[64];
         mac_text(mnl_attr_get_payload(a.tb[IFLA_ADDRESS]), mnl_attr_get_payload_len(a.tb[IFLA_ADDRESS]), mac,
@@ -374,10 +460,10 @@ static int link_cb(const struct nlmsghdr *nlh, void *ud)
         cJSON_AddStringToObject(l, "mac", mac);
     }
     cJSON_AddBoolToObject(l, "up", (ifi->ifi_flags & IFF_UP) != 0);
-    if (a.tb[IFLA_MASTER])
-        cJSON_AddNumberToObject(l, "master_index", mnl_attr_get_u32(a.tb[IFLA_MASTER]));
-    if (a.tb[IFLA_LINK] && strcmp(kind, "veth") == 0)
-        cJSON_AddNumberToObject(l, "peer_index", mnl_attr_get_u32(a.tb[IFLA_LINK]));
+    if (attr_u32(a.tb[IFLA_MASTER], &u))
+        cJSON_AddNumberToObject(l, "master_index", u);
+    if (strcmp(kind, "veth") == 0 && attr_u32(a.tb[IFLA_LINK], &u))
+        cJSON_AddNumberToObject(l, "peer_index", u);
     if (strcmp(kind, "vxlan") == 0 && info.tb[IFLA_INFO_DATA])
         add_vxlan(l, info.tb[IFLA_INFO_DATA]);
     cJSON_AddItemToArray(arr, l);
@@ -646,14 +732,14 @@ struct addr_ud {
 static int addr_cb(const struct nlmsghdr *nlh, void *ud)
 {
     struct addr_ud *u = ud;
-    const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+    const struct ifaddrmsg *ifa = family_header(nlh, sizeof *ifa);
+    if (!ifa)
+        return MNL_CB_ERROR;
     struct attrs a;
     parse_attrs(NULL, nlh, sizeof *ifa, &a, IFA_MAX);
     const struct nlattr *at = a.tb[IFA_LOCAL] ? a.tb[IFA_LOCAL] : a.tb[IFA_ADDRESS];
-    if (!at || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
-        return MNL_CB_OK;
     char text[INET6_ADDRSTRLEN], cidr[64];
-    if (!inet_ntop(ifa->ifa_family, mnl_attr_get_payload(at), text, sizeof text))
+    if (!attr_ip(at, ifa->ifa_family, text))
         return MNL_CB_OK;
     snprintf(cidr, sizeof cidr, "%s/%u", text, ifa->ifa_prefixlen);
     cJSON *e = cJSON_CreateObject();
@@ -798,7 +884,9 @@ static int table_number(const char *s)
 static int route_cb(const struct nlmsghdr *nlh, void *ud)
 {
     struct addr_ud *u = ud;
-    const struct rtmsg *rt = mnl_nlmsg_get_payload(nlh);
+    const struct rtmsg *rt = family_header(nlh, sizeof *rt);
+    if (!rt)
+        return MNL_CB_ERROR;
     if (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6)
         return MNL_CB_OK;
     struct attrs a;
@@ -808,14 +896,15 @@ static int route_cb(const struct nlmsghdr *nlh, void *ud)
     char text[INET6_ADDRSTRLEN], buf[80];
     if (rt->rtm_dst_len == 0 || !a.tb[RTA_DST]) {
         cJSON_AddStringToObject(r, "dst", "default");
-    } else if (inet_ntop(rt->rtm_family, mnl_attr_get_payload(a.tb[RTA_DST]), text, sizeof text)) {
+    } else if (attr_ip(a.tb[RTA_DST], rt->rtm_family, text)) {
         snprintf(buf, sizeof buf, "%s/%u", text, rt->rtm_dst_len);
         cJSON_AddStringToObject(r, "dst", buf);
     }
-    if (a.tb[RTA_GATEWAY] && inet_ntop(rt->rtm_family, mnl_attr_get_payload(a.tb[RTA_GATEWAY]), text, sizeof text))
+    if (attr_ip(a.tb[RTA_GATEWAY], rt->rtm_family, text))
         cJSON_AddStringToObject(r, "gateway", text);
-    if (a.tb[RTA_OIF]) {
-        const char *dev = name_of(u->links, mnl_attr_get_u32(a.tb[RTA_OIF]));
+    uint32_t v;
+    if (attr_u32(a.tb[RTA_OIF], &v)) {
+        const char *dev = name_of(u->links, v);
         if (dev)
             cJSON_AddStringToObject(r, "dev", dev);
     }
@@ -825,9 +914,10 @@ static int route_cb(const struct nlmsghdr *nlh, void *ud)
     cJSON_AddStringToObject(r, "scope", buf);
     FIND_NAME(PROTOS, rt->rtm_protocol, buf);
     cJSON_AddStringToObject(r, "protocol", buf);
-    if (a.tb[RTA_PREFSRC] && inet_ntop(rt->rtm_family, mnl_attr_get_payload(a.tb[RTA_PREFSRC]), text, sizeof text))
+    if (attr_ip(a.tb[RTA_PREFSRC], rt->rtm_family, text))
         cJSON_AddStringToObject(r, "src", text);
-    unsigned table = a.tb[RTA_TABLE] ? mnl_attr_get_u32(a.tb[RTA_TABLE]) : rt->rtm_table;
+    uint32_t table = rt->rtm_table;
+    attr_u32(a.tb[RTA_TABLE], &table);
     if (table == RT_TABLE_MAIN)
         snprintf(buf, sizeof buf, "main");
     else if (table == RT_TABLE_LOCAL)
@@ -837,8 +927,8 @@ static int route_cb(const struct nlmsghdr *nlh, void *ud)
     cJSON_AddStringToObject(r, "table", buf);
     FIND_NAME(TYPES, rt->rtm_type, buf);
     cJSON_AddStringToObject(r, "type", buf);
-    if (a.tb[RTA_PRIORITY])
-        cJSON_AddNumberToObject(r, "metric", mnl_attr_get_u32(a.tb[RTA_PRIORITY]));
+    if (attr_u32(a.tb[RTA_PRIORITY], &v))
+        cJSON_AddNumberToObject(r, "metric", v);
     cJSON_AddItemToArray(u->arr, r);
     return MNL_CB_OK;
 }
@@ -961,7 +1051,9 @@ struct neigh_ud {
 static int neigh_cb(const struct nlmsghdr *nlh, void *ud)
 {
     struct neigh_ud *u = ud;
-    const struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
+    const struct ndmsg *nd = family_header(nlh, sizeof *nd);
+    if (!nd)
+        return MNL_CB_ERROR;
     if ((nd->ndm_family == AF_BRIDGE) != u->fdb)
         return MNL_CB_OK;
     struct attrs a;
@@ -974,11 +1066,8 @@ static int neigh_cb(const struct nlmsghdr *nlh, void *ud)
         cJSON_AddStringToObject(e, "lladdr", buf);
     }
     cJSON_AddStringToObject(e, "dev", dev ? dev : "?");
-    if (a.tb[NDA_DST]) {
-        int fam = mnl_attr_get_payload_len(a.tb[NDA_DST]) == 4 ? AF_INET : AF_INET6;
-        if (inet_ntop(fam, mnl_attr_get_payload(a.tb[NDA_DST]), text, sizeof text))
-            cJSON_AddStringToObject(e, "dst", text);
-    }
+    if (attr_ip(a.tb[NDA_DST], AF_INET, text) || attr_ip(a.tb[NDA_DST], AF_INET6, text))
+        cJSON_AddStringToObject(e, "dst", text);
     if (u->fdb) {
         if (nd->ndm_flags & NTF_SELF)
             cJSON_AddTrueToObject(e, "self");
@@ -986,8 +1075,9 @@ static int neigh_cb(const struct nlmsghdr *nlh, void *ud)
             cJSON_AddTrueToObject(e, "master");
         if (nd->ndm_state & NUD_PERMANENT)
             cJSON_AddTrueToObject(e, "permanent");
-        if (a.tb[NDA_VLAN])
-            cJSON_AddNumberToObject(e, "vlan", mnl_attr_get_u16(a.tb[NDA_VLAN]));
+        uint16_t vlan;
+        if (attr_u16(a.tb[NDA_VLAN], &vlan))
+            cJSON_AddNumberToObject(e, "vlan", vlan);
     } else {
         cJSON_AddStringToObject(e, "family", family_name(nd->ndm_family));
         FIND_NAME(STATES, nd->ndm_state, buf);
@@ -1072,4 +1162,19 @@ int cm_nl_neigh_add(cm_hostcall *c, int fdb, const cJSON *entry, int replace)
 int cm_nl_neigh_del(cm_hostcall *c, int fdb, const cJSON *entry)
 {
     return neigh_change(c, fdb, entry, RTM_DELNEIGH, 0, "del");
+}
+
+/* ---- reading answers without a socket (nl_parse.h) ---- */
+
+int cm_nl_read_dump(cm_hostcall *c, enum cm_nl_dump what, const void *buf, size_t len, const cJSON *links,
+                    cJSON *out)
+{
+    static const msg_fn FNS[] = {link_cb, addr_cb, route_cb, neigh_cb, neigh_cb};
+    struct addr_ud au = {out, (cJSON *)links};
+    struct neigh_ud nu = {out, (cJSON *)links, what == CM_NL_FDB};
+    struct answer a = {.fn = FNS[what], .ud = what == CM_NL_LINKS ? (void *)out : what < CM_NL_NEIGHS ? (void *)&au : &nu};
+    int rc = read_answers(c, buf, len, 0, 0, &a, "netlink answer");
+    if (what == CM_NL_LINKS)
+        resolve_names(out);
+    return rc;
 }

@@ -4,7 +4,7 @@
 # (with a fuzzing time) fuzz executions. Runs the tests that measure them on a built tree:
 #   scripts/figures.sh [BUILD-DIR [STEP [FUZZ-SECONDS]]]
 # STEP: every STEP-th write of each crash matrix (default 1: every write; the 10-node fixture's
-# ~500 writes take about 25 minutes of CPU); FUZZ-SECONDS: scripts/fuzz.sh's time per target
+# some 360 writes take over an hour on a loaded 2-core machine); FUZZ-SECONDS: fuzz.sh's time per target
 # (default 0: no fuzzing).
 set -u
 cd "$(dirname "$0")/.."

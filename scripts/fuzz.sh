@@ -1,7 +1,7 @@
 #!/bin/sh
 # Fuzzes the parsers with libFuzzer under ASan and UBSan (needs clang and libclang-rt-14-dev;
 # not in CI): JSON, YAML, CNI configs, label and field selectors, merge and JSON patches,
-# kubeconfigs (tests/fuzz/fuzz_*.c).
+# kubeconfigs, netlink answers (tests/fuzz/fuzz_*.c).
 #   scripts/fuzz.sh [SECONDS-PER-TARGET [TARGET...]]   (default 600 s each, every target)
 # New inputs that reach new code are kept in tests/fuzz/corpus/TARGET, which ctest replays. Prints
 # each target's executions and time (libFuzzer's last "stat::" lines).
@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-600}
 [ $# -gt 0 ] && shift
-targets=${*:-json yaml cni selector patch kubeconfig}
+targets=${*:-json yaml cni selector patch kubeconfig netlink}
 command -v clang >/dev/null || { echo "fuzz.sh: needs clang (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
 out=build-fuzz
 CC=clang scripts/build.sh "$out" -DCM_SANITIZE=ON -DCM_FUZZ=ON -DCM_WERROR=OFF -DCMAKE_BUILD_TYPE=Debug

@@ -547,6 +547,11 @@ static void test_patches(void)
                 "{\"op\":\"copy\",\"from\":\"/m/c~0d\",\"path\":\"/x\"},{\"op\":\"move\",\"from\":\"/l/0\",\"path\":\"/y\"},"
                 "{\"op\":\"test\",\"path\":\"/x\",\"value\":2}]",
                 "{\"m\":{\"c~d\":2},\"l\":[2],\"x\":2,\"y\":1}");
+    /* inside an array, at its head, and moved inside it (libcjson's own insert refused these) */
+    check_patch("json", "{\"a\":[1,2,3]}",
+                "[{\"op\":\"add\",\"path\":\"/a/1\",\"value\":9},{\"op\":\"add\",\"path\":\"/a/0\",\"value\":0},"
+                "{\"op\":\"move\",\"from\":\"/a/4\",\"path\":\"/a/2\"}]",
+                "{\"a\":[0,1,3,9,2]}");
     check_patch("json", "{\"a\":1}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":2}]", "testing value /a failed: test failed");
     check_patch("json", "{\"a\":1}", "[{\"op\":\"remove\",\"path\":\"/b\"}]", "unable to remove nonexistent key: /b: missing value");
     check_patch("json", "{\"a\":1}", "[{\"op\":\"frob\",\"path\":\"/b\"}]", "Unexpected kind: frob");

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Secrets: a bearer token, a client key and a Secret's data are planted, and no output of a
 # migration (its log at debug level, text and JSON, the --trace timeline, the --fake-save file
-# with its Events, fake serve's log and trace, the cluster's Events as kubectl lists them) shows
+# with its Events, fake serve's log and trace, the cluster's Events as kubectl lists them) or of
+# fake snapshot (the fixture it writes, its debug log) shows
 # any of them. TLS is verified by default: fake serve --tls without its CA in the kubeconfig is a
 # clear error. fake serve listens on loopback only unless --allow-remote.
 . "$(dirname "$0")/lib.sh"
@@ -55,6 +56,13 @@ sed "s|^\( *\)token: .*|\1client-certificate-data: $(base64 -w0 "$D/client.crt")
 run "$B" --kubeconfig "$D/cert.kubeconfig" -v rollback
 expect_rc 0
 printf '%s\n' "$OUT" >"$D/http2.txt"
+run "$B" --kubeconfig "$D/cert.kubeconfig" -v fake snapshot -o "$D/snapshot.yaml"
+expect_rc 0
+printf '%s\n' "$OUT" >"$D/snapshot.txt"
+grep -q 'DEBUG' "$D/snapshot.txt" || fail "fake snapshot: no debug log to look in"
+grep -q '^kind: FakeCluster$' "$D/snapshot.yaml" && grep -q '^  kind: Node$' "$D/snapshot.yaml" ||
+    fail "fake snapshot: no Node and FakeCluster to look in"
+! grep -q 'kind: Secret$' "$D/snapshot.yaml" || fail "fake snapshot: wrote a Secret"
 run kubectl --kubeconfig "$KUBECONFIG" get events -A -o yaml
 expect_rc 0
 printf '%s\n' "$OUT" >"$D/events.yaml"
@@ -66,7 +74,7 @@ expect_rc 1
 expect_lines 1
 expect_out '^cni-migrate: preflight: reading the cluster: GET https://127\.0\.0\.1:[0-9]+/[^ ]*: SSL certificate problem: (unable to get local issuer certificate|self[- ]signed certificate.*)$'
 fake_stop
-planted "$D/http.txt" "$D/http2.txt" "$D/events.yaml" "$D/serve.jsonl" "$D/stderr"
+planted "$D/http.txt" "$D/http2.txt" "$D/snapshot.txt" "$D/snapshot.yaml" "$D/events.yaml" "$D/serve.jsonl" "$D/stderr"
 
 # fake serve: loopback only unless told otherwise
 run "$B" fake serve "$D/fixture.yaml" --listen 0.0.0.0:0

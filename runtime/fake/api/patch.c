@@ -139,6 +139,19 @@ static cJSON *detach(cJSON *doc, const char *path)
     return NULL;
 }
 
+/* Inserts value before the array item at, by hand: Debian 12's libcjson (1.7.15-1+deb12u4)
+ * cJSON_InsertItemInArray refuses any index inside the array but 0, and the value was lost. */
+static void insert_before(cJSON *arr, cJSON *at, cJSON *value)
+{
+    value->next = at;
+    value->prev = at->prev; /* the head's prev is the tail */
+    if (at == arr->child)
+        arr->child = value;
+    else
+        at->prev->next = value;
+    at->prev = value;
+}
+
 /* Adds value (owned) at path: object member set, array insert. */
 static int add_at(cJSON **doc, const char *path, cJSON *value, char *err, size_t errsize)
 {
@@ -157,8 +170,14 @@ static int add_at(cJSON **doc, const char *path, cJSON *value, char *err, size_t
     if (cJSON_IsArray(parent)) {
         int n = cJSON_GetArraySize(parent);
         long i = array_index(last, n);
-        if (i >= 0 && i < n)
-            return cJSON_InsertItemInArray(parent, (int)i, value) ? 0 : -1;
+        if (i >= 0 && i <= n && !(value->type & cJSON_StringIsConst)) {
+            cJSON_free(value->string); /* a member's name ("value") is no array item's */
+            value->string = NULL;
+        }
+        if (i >= 0 && i < n) {
+            insert_before(parent, cJSON_GetArrayItem(parent, (int)i), value);
+            return 0;
+        }
         if (i == n)
             return cJSON_AddItemToArray(parent, value) ? 0 : -1;
     }

@@ -2715,6 +2715,11 @@ void sim_set_ext(cm_sim *s, struct sim_x *x)
     s->x = x;
 }
 
+void cm_sim_reseed(cm_sim *s, uint64_t state)
+{
+    s->rng ^= state;
+}
+
 uint64_t sim_rand(cm_sim *s)
 {
     return cm_splitmix64(&s->rng);

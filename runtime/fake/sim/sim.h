@@ -80,6 +80,14 @@ typedef void (*cm_sim_agent_fn)(void *ud, cm_sim *sim, const char *node, const c
 cm_sim *cm_sim_new(cm_fake *fake, cm_loop *loop, uint64_t seed, const cJSON *settings,
                    char *err, size_t errsize);
 
+/*
+ * Moves the simulation's random sequence off the seed's start by state (a saved cluster's
+ * FakeCluster spec.randomState), so that a run on a cluster that another run saved (--fake-save,
+ * then a resumed run) does not hand out that run's sandbox ids again, as a node's container
+ * runtime never does; the same saved cluster and seed still give the same run.
+ */
+void cm_sim_reseed(cm_sim *sim, uint64_t state);
+
 /* Detaches and frees the simulation (its timers, its hosts). */
 void cm_sim_free(cm_sim *sim);
 

@@ -10,7 +10,8 @@
  * that exist): a BlockAffinity created pending, the IPAMBlock created with
  * affinity host:<node>, then the affinity confirmed (datamodel.md A.3, A.4). Each
  * address also counts in the IPAMHandle k8s-pod-network.<sandbox id>. A deleted pod's
- * address goes back to the end of its block's unallocated list, and its handle goes.
+ * address goes back to the end of its block's unallocated list, and its handle counts one less
+ * there (deleted when it counts none).
  * Any other CNI config (flannel, Canal's host-local) leaves the address to the podCIDR.
  */
 #include "simint.h"
@@ -199,15 +200,30 @@ static void handle_add(cm_sim *s, const char *handle, const char *cidr)
     sim_call(s, "POST", k, "", NULL, NULL, NULL, h);
 }
 
-static void handle_release(cm_sim *s, const char *handle)
+/* Takes one address in block cidr off a handle; the handle goes when it holds none (A.5). */
+static void handle_release(cm_sim *s, const char *handle, const char *cidr)
 {
     const cm_kind *k = ckind(s, "IPAMHandle");
     char name[300];
     snprintf(name, sizeof name, "%s", handle ? handle : "");
     for (char *p = name; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-    if (k && handle && cm_store_get(sim_store(s), k, "", name))
-        sim_call(s, "DELETE", k, "", name, NULL, NULL, NULL);
+    cm_obj *o = k && handle ? cm_store_get(sim_store(s), k, "", name) : NULL;
+    if (!o)
+        return;
+    cJSON *next = cJSON_Duplicate(o->json, 1), *blk = sim_get(sim_get(next, "spec"), "block"), *c;
+    int64_t left = sim_geti(blk, cidr, 0) - 1, held = 0;
+    if (left > 0)
+        sim_seti(blk, cidr, left);
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(blk, cidr);
+    cJSON_ArrayForEach(c, blk) held += cJSON_IsNumber(c) && c->valuedouble > 0;
+    if (held) {
+        sim_put(s, k, next, NULL);
+        return;
+    }
+    cJSON_Delete(next);
+    sim_call(s, "DELETE", k, "", name, NULL, NULL, NULL);
 }
 
 /* The ordinal a pod already holds in block (a kubelet retry), or -1. */
@@ -457,8 +473,9 @@ void sim_ipam_reconcile(cm_sim *s, const char *key)
         if (!attr || !sim_is(sim_gets(sim_get(attr, "secondary"), "pod"), pod) ||
             !sim_is(sim_gets(sim_get(attr, "secondary"), "namespace"), ns))
             return;
-        char handle[128];
+        char handle[128], cidr[64];
         snprintf(handle, sizeof handle, "%s", sim_gets(attr, "handle_id") ? sim_gets(attr, "handle_id") : "");
+        snprintf(cidr, sizeof cidr, "%s", sim_gets(spec, "cidr"));
         int idx = (int)a->valuedouble, users = 0;
         cJSON *next = cJSON_Duplicate(items[i]->json, 1), *nspec = sim_get(next, "spec");
         cJSON *allocs = sim_get(nspec, "allocations");
@@ -479,7 +496,7 @@ void sim_ipam_reconcile(cm_sim *s, const char *key)
         cJSON_DeleteItemFromObjectCaseSensitive(sim_get(nspec, "sequenceNumberForAllocation"), okey);
         sim_seti(nspec, "sequenceNumber", sim_geti(nspec, "sequenceNumber", 0) + 1);
         sim_put(s, kb, next, NULL);
-        handle_release(s, handle);
+        handle_release(s, handle, cidr);
         sim_ext(s)->ipam->released++;
         return;
     }

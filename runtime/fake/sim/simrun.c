@@ -206,7 +206,7 @@ static int attach(cm_sim_run *s, const struct cm_sim_opts *o, char *err, size_t 
     s->sim = cm_sim_new(s->fake, s->loop, o->seed, NULL, why, sizeof why);
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cm_fake_settings(s->fake),
                                                                                         "spec"), "randomState");
-    if (s->sim && rs) { /* a saved cluster: its uids are not handed out again (after the simulation's own seeding) */
+    if (s->sim && rs) { /* a saved cluster: its uids and sandbox ids are not handed out again (after the seeding) */
         unsigned long long st = 0;
         char tail;
         if (!cJSON_IsString(rs) || sscanf(rs->valuestring, "%llx%c", &st, &tail) != 1 || !st) {
@@ -215,6 +215,7 @@ static int attach(cm_sim_run *s, const struct cm_sim_opts *o, char *err, size_t 
             return -1;
         }
         cm_fake_set_random_state(s->fake, (uint64_t)st);
+        cm_sim_reseed(s->sim, (uint64_t)st);
     }
     if (!s->sim)
         snprintf(err, errsize, "%s: %s", s->fixture, why);
