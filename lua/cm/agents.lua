@@ -260,8 +260,8 @@ function M.flannel(node, pod, host, resync)
    end
    local c = container(pod, "kube-flannel") or pod.spec.containers[1]
    local argv = {}
-   for _, a in ipairs(c.command or {}) do argv[#argv + 1] = a end
-   for _, a in ipairs(c.args or {}) do argv[#argv + 1] = a end
+   for _, w in ipairs(c.command or {}) do argv[#argv + 1] = w end
+   for _, w in ipairs(c.args or {}) do argv[#argv + 1] = w end
    local args = flannel.flanneld_args(argv, environment(pod, c))
    if not cm then error(("no flannel ConfigMap in %s"):format(ns), 0) end
    local conf = check(flannel.parse_net_conf(cm.data and cm.data["net-conf.json"] or ""))
