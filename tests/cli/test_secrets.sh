@@ -1,6 +1,6 @@
 #!/bin/sh
 # Secrets: a bearer token, a client key and a Secret's data are planted, and no output of a
-# migration (its log at debug level, text and JSON, the --trace timeline, the --fake-save file
+# migration (its log at debug level, text and JSON, the --trace timeline, the --report page, the --fake-save file
 # with its Events, fake serve's log and trace, the cluster's Events as kubectl lists them) or of
 # fake snapshot (the fixture it writes, its debug log) shows
 # any of them. TLS is verified by default: fake serve --tls without its CA in the kubeconfig is a
@@ -31,12 +31,13 @@ planted() {
     done
 }
 
-# in process: the Secret's data, at debug level, traced and saved
-run "$B" --fake "$D/fixture.yaml" -v --trace "$D/t.jsonl" --fake-save "$D/saved.yaml" migrate
+# in process: the Secret's data, at debug level, traced, saved and in the rehearsal's report
+run "$B" --fake "$D/fixture.yaml" -v --trace "$D/t.jsonl" --fake-save "$D/saved.yaml" migrate --report "$D/report.html"
 expect_rc 0
 printf '%s\n' "$OUT" >"$D/out.txt"
 grep -q 'DEBUG' "$D/out.txt" || fail "no debug log to look in"
-planted "$D/out.txt" "$D/t.jsonl" "$D/saved.yaml"
+[ -s "$D/report.html" ] && grep -q '<svg' "$D/report.html" || fail "--report: no report with its timeline to look in"
+planted "$D/out.txt" "$D/t.jsonl" "$D/saved.yaml" "$D/report.html"
 grep -q 'token: W3JlZGFjdGVkXQ==' "$D/saved.yaml" || fail "--fake-save: the Secret's data key is not kept, redacted"
 echo "--fake-save: $(grep -c '^  kind: Event$' "$D/saved.yaml") Event(s) looked in"
 run "$B" --fake "$D/saved.yaml" --log-format json -v --fake-save "$D/saved2.yaml" rollback
