@@ -304,17 +304,23 @@ function M.flannel(node, pod, host, resync)
    local me
    for _, n in ipairs(nodes) do if n.metadata.name == node then me = n end end
    local iface = flannel_iface(host, args.iface)
+   local peer_entries -- the shared entries of the informer's Nodes
+   if inf then
+      peer_entries = function(other, prefix, dev)
+         if inf.nodes[other.metadata.name] ~= other then return flannel.peer_entries(other, prefix, dev) end
+         return shared_entries(inf, dev .. " " .. (prefix or ""), other.metadata.name, 0, function(n)
+            return flannel.peer_entries(n, prefix, dev)
+         end)
+      end
+   end
    local state = check(flannel.node_state(check(me, "no Node " .. node), nodes, conf,
-      { cni_conf = cm.data["cni-conf.json"],
+      { cni_conf = cm.data["cni-conf.json"], peer_entries = peer_entries,
          version = flannel.image_version { spec = { template = { spec = pod.spec } } },
          canal = canal, prefix = args.prefix, iface = iface, ipmasq = args.ipmasq,
          mtu = (host:link(iface) or {}).mtu }))
    check(sim.apply(host, state))
    check(sim.prune(host, state, state.links[1].name))
    if inf then
-      local dev = state.links[1].name
-      share_peers(inf, dev .. " " .. (args.prefix or ""), state.peers, function() return 0 end,
-         function(n) return flannel.peer_entries(n, args.prefix, dev) end)
       synced[key] = { seq = seq, dev = state.links[1].name, peers = state.peers, prefix = args.prefix,
          cm_rv = cm.metadata.resourceVersion, pod = pod.metadata.uid }
    end
