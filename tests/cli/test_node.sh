@@ -289,4 +289,38 @@ expect_out '^evicted apps/web-25lf9c8f6-bll82$'
 expect_out '^daemonsets kube-flannel/kube-flannel-ds kube-system/kube-proxy$'
 # requests beyond the list and the evictions (its watch is not counted): none known none asked; kube-proxy known, flannel's asked
 expect_out '^daemonsets asked: 0 1, kube-flannel/kube-flannel-ds kube-system/kube-proxy$'
+# a pod view (node.pods): one list and one watch of a node's pods serve its drain, pod waits, a
+# node script and the pods left (view:list()); a view is of one node; a closed one raises
+cat >"$TMP/view.lua" <<'LUA'
+local node = require "cm.node"
+local c = assert(require("cm.k8s").client { qps = -1 })
+require("cm.time").sleep(30)
+local v <close> = node.pods(c, "worker-1")
+local r = assert(node.drain(c, "worker-1", { ignore_daemonsets = true, delete_emptydir_data = true, timeout = 60,
+   relist = false, pods = v }))
+print("view evicted " .. #r.evicted)
+local left = {}
+for _, p in ipairs(assert(v:list())) do left[#left + 1] = p.metadata.namespace .. "/" .. p.metadata.name end
+table.sort(left)
+print("view left " .. table.concat(left, " "))
+local proxy = assert(node.wait_pod(c, { namespace = "kube-system", selector = "k8s-app=kube-proxy", node = "worker-1",
+   state = "ready", timeout = 10, pods = v }))
+print("view ready " .. proxy.metadata.name:match("^(kube%-proxy)"))
+assert(node.wait_pod(c, { selector = "app=web", node = "worker-1", state = "gone", timeout = 10, pods = v }) == true)
+local f = assert(node.run_on(c, "worker-1", "node-facts", { vni = 1 }, { pods = v }))
+print("view facts " .. f.flannel.name)
+local ok, err = pcall(node.run_on, c, "worker-2", "node-facts", {}, { pods = v })
+assert(not ok and err:find("option 'pods' is the view of node worker-1, not of worker-2", 1, true), err)
+v:close()
+ok, err = pcall(v.list, v)
+assert(not ok and err:find("closed pod view", 1, true), err)
+LUA
+run "$CNI_MIGRATE" --fake "$F" --trace "$TMP/view.jsonl" run "$TMP/view.lua"
+expect_rc 0
+expect_out '^view evicted [1-9]'
+expect_out '^view left kube-flannel/kube-flannel-ds-[a-z0-9]+ kube-system/kube-proxy-[a-z0-9]+$'
+expect_out '^view ready kube-proxy$'
+expect_out '^view facts flannel.1$'
+reads=$(grep '"actor":"script"' "$TMP/view.jsonl" | grep -E '"verb":"(list|watch)"' | grep -c '/pods"')
+[ "$reads" = 2 ] || fail "a view's drain, waits and node script read pods $reads times (expected 2: one list, one watch)"
 done_ok
