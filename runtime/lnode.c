@@ -10,7 +10,8 @@
  *   node.wait_pod(c, opts) -> pod | true | nil, msg, code
  *   node.wait_node(c, name [, opts]) -> node | true | nil, msg, code
  *   node.run_on(c, name, script [, args [, opts]]) -> result | nil, msg, code
- *   node.pods(c, name) -> view; view:list() -> {pod, ...} | nil, msg, code; view:close()
+ *   node.pods(c, name | {node =, namespace =, selector =}) -> view; view:list() -> {pod, ...} | nil,
+ *     msg, code; view:close()
  *   node.is_cordoned_by_us(node_object) -> boolean
  *
  * Each operation runs on the run's loop (node.h) while the caller waits with
@@ -278,25 +279,37 @@ static int pods_list(lua_State *L)
 }
 
 /* node.pods(c, name) -> view: one list and one watch of the node's pods, for drain, wait_pod
- * and run_on on that node (their option pods) and view:list(). Close it when the node is done. */
+ * and run_on on that node (their option pods) and view:list(). node.pods(c, {node =, namespace =,
+ * selector =}): of the pods that match (each optional), for run_on. Close it when done. */
 static int node_pods(lua_State *L)
 {
+    static const char *const OPTS[] = {"node", "namespace", "selector", NULL};
     cm_k8s_client *c = cm_lua_k8s_client(L, 1);
-    const char *name = luaL_checkstring(L, 2);
+    const char *name = NULL, *ns = NULL, *sel = NULL;
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_settop(L, 2);
+        check_options(L, 2, OPTS);
+        name = opt_str(L, 2, "node"); /* [c, opts, node?, ns?, sel?]: kept while the view is made */
+        ns = opt_str(L, 2, "namespace");
+        sel = opt_str(L, 2, "selector");
+    } else {
+        name = luaL_checkstring(L, 2);
+    }
     lpods *p = lua_newuserdatauv(L, sizeof *p, 1);
     *p = (lpods){.run = cm_run_get(L)};
     luaL_setmetatable(L, PODS_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1); /* the view keeps its client alive */
-    p->v = cm_pod_view_new(c, p->run->loop, name);
+    p->v = cm_pod_view_new(c, p->run->loop, name, ns, sel);
     if (!p->v)
         return luaL_error(L, "not enough memory");
     cm_pod_view_set_notify(p->v, pods_wake, p);
     return 1;
 }
 
-/* opts.pods of an operation on node: its pod view, or NULL. */
-static cm_pod_view *opt_pods(lua_State *L, int idx, const char *node)
+/* opts.pods of an operation on node: its pod view, or NULL. whole: it must be of all the node's
+ * pods (drain, wait_pod); else (run_on) of node or any node, and of namespace or all. */
+static cm_pod_view *opt_pods(lua_State *L, int idx, const char *node, int whole, const char *namespace)
 {
     if (lua_isnoneornil(L, idx) || lua_getfield(L, idx, "pods") == LUA_TNIL) {
         if (!lua_isnoneornil(L, idx))
@@ -308,9 +321,14 @@ static cm_pod_view *opt_pods(lua_State *L, int idx, const char *node)
         luaL_error(L, "option 'pods' must be a pod view (node.pods)");
     if (!p->v)
         luaL_error(L, "attempt to use a closed pod view");
-    if (!node || strcmp(cm_pod_view_node(p->v), node))
-        luaL_error(L, "option 'pods' is the view of node %s, not of %s", cm_pod_view_node(p->v),
+    const char *vn = cm_pod_view_node(p->v), *vns = cm_pod_view_namespace(p->v);
+    if (whole && !cm_pod_view_whole_node(p->v))
+        luaL_error(L, "option 'pods' must be the view of all the pods of node %s (node.pods(c, name))",
                    node ? node : "(no node)");
+    if (vn && (!node || strcmp(vn, node)))
+        luaL_error(L, "option 'pods' is the view of node %s, not of %s", vn, node ? node : "(no node)");
+    if (vns && namespace && strcmp(vns, namespace))
+        luaL_error(L, "option 'pods' is the view of namespace %s, not of %s", vns, namespace);
     lua_pop(L, 1); /* the options table keeps it */
     return p->v;
 }
@@ -507,7 +525,7 @@ static int node_drain(lua_State *L)
         .parallel = (int)opt_num(L, 3, "parallel", 10),
         .relist = opt_bool(L, 3, "relist", 1),
         .dry_run = run->dry_run,
-        .view = opt_pods(L, 3, name),
+        .view = opt_pods(L, 3, name, 1, NULL),
     };
     double timeout = opt_num(L, 3, "timeout", 0);
     luaL_argcheck(L, timeout >= 0 && o.parallel >= 1 && o.retry_delay >= 0, 3,
@@ -559,7 +577,7 @@ static int node_wait_pod(lua_State *L)
     luaL_argcheck(L, !state || !strcmp(state, "ready") || !strcmp(state, "gone"), 2,
                   "state must be \"ready\" or \"gone\"");
     w.gone = state && !strcmp(state, "gone");
-    w.view = opt_pods(L, 2, w.node);
+    w.view = opt_pods(L, 2, w.node, 1, NULL);
     double timeout = opt_num(L, 2, "timeout", 0);
     int64_t now = cm_loop_now(run->loop);
     w.deadline = timeout > 0 ? now + seconds_ns(timeout) : CM_TIME_NEVER;
@@ -633,7 +651,7 @@ static int node_run_on(lua_State *L)
     s.namespace = ns ? ns : s.namespace;
     s.step = opt_str(L, 5, "step");
     s.cni_dir = opt_str(L, 5, "cni_dir");
-    s.view = opt_pods(L, 5, name);
+    s.view = opt_pods(L, 5, name, 0, s.namespace);
     s.image = opt_str(L, 5, "image");
     if (!s.image)
         s.image = getenv("CNI_MIGRATE_IMAGE");

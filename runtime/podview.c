@@ -22,7 +22,9 @@ struct cm_pod_sub {
 struct cm_pod_view {
     cm_k8s_client *c;
     cm_loop *loop;
-    char *node, fs[300];
+    char *node, *ns, *sel, fs[300];
+    cm_k8s_param params[2];
+    size_t nparams;
     cm_k8s_req *list;
     cm_k8s_watch *watch;
     cJSON *pods; /* uid -> pod */
@@ -195,9 +197,8 @@ static void listed(cm_k8s_req *req, void *ud)
             cJSON_Delete(wrap);
         }
         v->rv = rv ? strdup(rv) : NULL;
-        cm_k8s_param p = {"fieldSelector", v->fs};
-        cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod"};
-        v->watch = cm_k8s_watch_new(v->c, &ref, &p, 1, rv, 0);
+        cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .namespace = v->ns};
+        v->watch = cm_k8s_watch_new(v->c, &ref, v->params, v->nparams, rv, 0);
         cm_k8s_error oom = {0};
         cm_k8s_errorf(&oom, "ENOMEM", "out of memory");
         if (!wrap || !v->pods || !v->watch)
@@ -211,18 +212,33 @@ static void listed(cm_k8s_req *req, void *ud)
     soon(v); /* the subscriptions' initial RELIST (or the failure), from the loop */
 }
 
-cm_pod_view *cm_pod_view_new(cm_k8s_client *c, cm_loop *loop, const char *node)
+static char *dup(const char *s, int *oom)
+{
+    char *d = s ? strdup(s) : NULL;
+    *oom |= s && !d;
+    return d;
+}
+
+cm_pod_view *cm_pod_view_new(cm_k8s_client *c, cm_loop *loop, const char *node, const char *namespace,
+                             const char *label_selector)
 {
     cm_pod_view *v = calloc(1, sizeof *v);
     if (!v)
         return NULL;
+    int oom = 0;
     v->c = c, v->loop = loop;
-    v->node = strdup(node);
+    v->node = dup(node, &oom), v->ns = dup(namespace, &oom);
+    v->sel = dup(label_selector && *label_selector ? label_selector : NULL, &oom);
     v->pods = cJSON_CreateObject();
-    snprintf(v->fs, sizeof v->fs, "spec.nodeName=%s", node);
-    cm_k8s_param p = {"fieldSelector", v->fs};
-    cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod"};
-    cm_k8s_req *r = v->node && v->pods ? cm_k8s_list_start(c, &ref, &p, 1, 500, CM_TIME_NEVER, listed, v) : NULL;
+    if (node) {
+        snprintf(v->fs, sizeof v->fs, "spec.nodeName=%s", node);
+        v->params[v->nparams++] = (cm_k8s_param){"fieldSelector", v->fs};
+    }
+    if (v->sel)
+        v->params[v->nparams++] = (cm_k8s_param){"labelSelector", v->sel};
+    cm_k8s_ref ref = {.api_version = "v1", .kind = "Pod", .namespace = v->ns};
+    cm_k8s_req *r = !oom && v->pods ? cm_k8s_list_start(c, &ref, v->params, v->nparams, 500, CM_TIME_NEVER, listed, v)
+                                    : NULL;
     if (!r) {
         cm_pod_view_free(v);
         return NULL;
@@ -235,6 +251,16 @@ cm_pod_view *cm_pod_view_new(cm_k8s_client *c, cm_loop *loop, const char *node)
 const char *cm_pod_view_node(const cm_pod_view *v)
 {
     return v->node;
+}
+
+const char *cm_pod_view_namespace(const cm_pod_view *v)
+{
+    return v->ns;
+}
+
+int cm_pod_view_whole_node(const cm_pod_view *v)
+{
+    return v->node && !v->ns && !v->sel;
 }
 
 int cm_pod_view_state(const cm_pod_view *v, cm_k8s_error *err)
@@ -271,7 +297,7 @@ void cm_pod_view_free(cm_pod_view *v)
     if (v->timer)
         cm_loop_timer_cancel(v->loop, v->timer);
     cJSON_Delete(v->pods);
-    free(v->node), free(v->rv);
+    free(v->node), free(v->ns), free(v->sel), free(v->rv);
     free(v);
 }
 

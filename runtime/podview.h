@@ -3,6 +3,8 @@
  * spec.nodeName=NODE, all namespaces), shared by the operations on that node
  * (node.h: a drain, pod waits, node-run pods): a node's migration reads its pods
  * once and follows them on one stream instead of a list and a watch per step.
+ * A view may instead (or also) be of a namespace and a label selector: the
+ * node-run pods of one script on every node, say.
  *
  * A subscription hands over events as a watch does ({"type", "object"}): first
  * {"type": "RELIST", "initial": true, "object": {"metadata": {"resourceVersion"},
@@ -25,11 +27,19 @@
 typedef struct cm_pod_view cm_pod_view;
 typedef struct cm_pod_sub cm_pod_sub;
 
-/* Starts the view of node's pods: its list goes out now. NULL when out of memory. */
-cm_pod_view *cm_pod_view_new(cm_k8s_client *c, cm_loop *loop, const char *node);
+/* Starts the view of the pods on node, in namespace, matching label_selector (each NULL: any): its
+ * list goes out now. NULL when out of memory. */
+cm_pod_view *cm_pod_view_new(cm_k8s_client *c, cm_loop *loop, const char *node, const char *namespace,
+                             const char *label_selector);
 
-/* The node the view is of. */
+/* The node the view is of (NULL: any). */
 const char *cm_pod_view_node(const cm_pod_view *v);
+
+/* The namespace the view is of (NULL: all). */
+const char *cm_pod_view_namespace(const cm_pod_view *v);
+
+/* Whether the view is of all pods of its node (no namespace, no selector). */
+int cm_pod_view_whole_node(const cm_pod_view *v);
 
 /* 1 once the list has come, 0 before, -1 when the list or the watch failed (err filled). */
 int cm_pod_view_state(const cm_pod_view *v, cm_k8s_error *err);

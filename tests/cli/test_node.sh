@@ -290,7 +290,8 @@ expect_out '^daemonsets kube-flannel/kube-flannel-ds kube-system/kube-proxy$'
 # requests beyond the list and the evictions (its watch is not counted): none known none asked; kube-proxy known, flannel's asked
 expect_out '^daemonsets asked: 0 1, kube-flannel/kube-flannel-ds kube-system/kube-proxy$'
 # a pod view (node.pods): one list and one watch of a node's pods serve its drain, pod waits, a
-# node script and the pods left (view:list()); a view is of one node; a closed one raises
+# node script and the pods left (view:list()); a view is of one node; a closed one raises; a view
+# of one namespace and selector serves node scripts on any node, not a drain
 cat >"$TMP/view.lua" <<'LUA'
 local node = require "cm.node"
 local c = assert(require("cm.k8s").client { qps = -1 })
@@ -311,6 +312,12 @@ local f = assert(node.run_on(c, "worker-1", "node-facts", { vni = 1 }, { pods = 
 print("view facts " .. f.flannel.name)
 local ok, err = pcall(node.run_on, c, "worker-2", "node-facts", {}, { pods = v })
 assert(not ok and err:find("option 'pods' is the view of node worker-1, not of worker-2", 1, true), err)
+local ns <close> = node.pods(c, { namespace = "kube-system", selector = "cni-migrate.dev/node-run=node-facts" })
+ok, err = pcall(node.drain, c, "worker-1", { pods = ns })
+assert(not ok and err:find("must be the view of all the pods of node worker-1", 1, true), err)
+ok, err = pcall(node.run_on, c, "worker-1", "node-facts", {}, { namespace = "default", pods = ns })
+assert(not ok and err:find("is the view of namespace kube-system, not of default", 1, true), err)
+assert(node.run_on(c, "worker-2", "node-facts", { vni = 1 }, { pods = ns })) -- of every node's node-facts pods
 v:close()
 ok, err = pcall(v.list, v)
 assert(not ok and err:find("closed pod view", 1, true), err)
@@ -322,5 +329,5 @@ expect_out '^view left kube-flannel/kube-flannel-ds-[a-z0-9]+ kube-system/kube-p
 expect_out '^view ready kube-proxy$'
 expect_out '^view facts flannel.1$'
 reads=$(grep '"actor":"script"' "$TMP/view.jsonl" | grep -E '"verb":"(list|watch)"' | grep -c '/pods"')
-[ "$reads" = 2 ] || fail "a view's drain, waits and node script read pods $reads times (expected 2: one list, one watch)"
+[ "$reads" = 4 ] || fail "two views, a drain, waits and two node scripts read pods $reads times (expected 4: a list and a watch each)"
 done_ok
