@@ -97,9 +97,12 @@ static void tell(cm_pod_view *v)
         v->fn(v->ud);
 }
 
-/* Primes the subscriptions that have had no initial RELIST yet. */
+/* Primes the subscriptions that have had no initial RELIST yet (none while the view has no list:
+ * a view whose list failed must not pass for a node without pods). */
 static void prime(cm_pod_view *v)
 {
+    if (v->state != 1)
+        return;
     for (cm_pod_sub *s = v->subs; s; s = s->next) {
         if (s->primed)
             continue;

@@ -330,4 +330,16 @@ expect_out '^view ready kube-proxy$'
 expect_out '^view facts flannel.1$'
 reads=$(grep '"actor":"script"' "$TMP/view.jsonl" | grep -E '"verb":"(list|watch)"' | grep -c '/pods"')
 [ "$reads" = 4 ] || fail "two views, a drain, waits and two node scripts read pods $reads times (expected 4: a list and a watch each)"
+# a view whose list fails fails the drain and view:list() (a drain once took it for a node without pods)
+cat >"$TMP/viewfail.lua" <<'LUA'
+local node = require "cm.node"
+local c = assert(require("cm.k8s").client { qps = -1 })
+local v <close> = node.pods(c, "worker-1")
+local r, _, code = node.drain(c, "worker-1", { ignore_daemonsets = true, relist = false, timeout = 60, pods = v })
+local l, _, lcode = v:list()
+print(("view failed: drain %s %s, list %s %s"):format(tostring(r), tostring(code), tostring(l), tostring(lcode)))
+LUA
+run "$CNI_MIGRATE" --fake "$F" --fault requests:error=500,resources=pods,verbs=list run "$TMP/viewfail.lua"
+expect_rc 0
+expect_out '^view failed: drain nil InternalError, list nil InternalError$'
 done_ok
