@@ -33,6 +33,7 @@
 
 #include "duration.h"
 #include "map.h"
+#include "noderun.h"
 #include "select.h"
 #include "table.h"
 
@@ -424,8 +425,9 @@ static cJSON *terminated(const char *cid, int64_t code, const char *started, con
         cJSON_AddStringToObject(t, "containerID", cid);
     sim_seti(t, "exitCode", code);
     cJSON_AddStringToObject(t, "finishedAt", now);
-    if (message)
-        cJSON_AddStringToObject(t, "message", message);
+    size_t n = message ? strlen(message) : 0;
+    if (message) /* the kubelet keeps the file's last 4096 bytes */
+        cJSON_AddStringToObject(t, "message", message + (n > CM_TERMINATION_MESSAGE_MAX ? n - CM_TERMINATION_MESSAGE_MAX : 0));
     cJSON_AddStringToObject(t, "reason", code ? "Error" : "Completed");
     cJSON_AddStringToObject(t, "startedAt", started ? started : now);
     return t;

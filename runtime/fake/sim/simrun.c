@@ -342,9 +342,22 @@ static int node_run_pod(cm_sim_run *s, cm_sim *sim, const char *node, const cJSO
                                  .log = s->run->log, .loop = s->loop, .source = source};
     char *line = NULL;
     int code = o.ud ? cm_node_run(&o, script, args, &line) : 1;
+    const char *out = line ? line : "{\"error\":\"no simulated host\",\"code\":\"ENODEV\"}";
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-    cm_sim_pod_result(sim, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid")), code,
-                      line ? line : "{\"error\":\"no simulated host\",\"code\":\"ENODEV\"}");
+    const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
+    /* what node-run prints: the line on stdout (and, failed, on stderr), the message in its file */
+    cm_fake_log_append(s->fake, uid, out, strlen(out));
+    cm_fake_log_append(s->fake, uid, "\n", 1);
+    if (code != 0) {
+        char head[300];
+        int n = snprintf(head, sizeof head, "cni-migrate: node-run %.200s: ", script);
+        cm_fake_log_append(s->fake, uid, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
+        cm_fake_log_append(s->fake, uid, out, strlen(out));
+        cm_fake_log_append(s->fake, uid, "\n", 1);
+    }
+    char *msg = cm_node_run_message(out);
+    cm_sim_pod_result(sim, uid, code, msg ? msg : out);
+    free(msg);
     free(line);
     return 1;
 }
