@@ -21,9 +21,8 @@
  * Never) is read for each failed pod, its rules in order: FailJob ends the Job at once
  * (FailureTarget and Failed, reason PodFailurePolicy, the rule's message), Ignore does not count
  * the pod, Count (or no rule matching) counts it; onExitCodes looks at the terminated containers
- * with a non-zero code, onPodConditions at the pod's conditions. Indexed Jobs (and FailIndex) and
- * suspend are not simulated, nor the DisruptionTarget condition of an evicted pod (the fake's
- * eviction does not set it).
+ * with a non-zero code, onPodConditions at the pod's conditions (an evicted pod's DisruptionTarget
+ * among them, which the eviction sets). Indexed Jobs (and FailIndex) and suspend are not simulated.
  *
  * A node-run pod's container (cni-migrate node-run SCRIPT) has its result set at start by the
  * run (cm_sim_pod_result, simrun.c): it exits with that code and termination message once the
