@@ -3,6 +3,7 @@
 #include "podproc.h"
 
 #include "json.h"
+#include "k8s_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -199,7 +200,170 @@ static const char *field_ref(const cJSON *pod, const char *node, const char *pat
     return v ? v : map_ref(meta, path, "metadata.annotations");
 }
 
-static int build_env(const cJSON *pod, const char *node, const cm_podproc *pp, struct strv *env)
+/* The value of NAME=... in env, or NULL. */
+static const char *env_get(const struct strv *env, const char *name, size_t len)
+{
+    for (size_t i = env->n; i-- > 0;)
+        if (strncmp(env->v[i], name, len) == 0 && env->v[i][len] == '=')
+            return env->v[i] + len + 1;
+    return NULL;
+}
+
+/* Sets NAME=value, replacing an earlier NAME (a later definition wins, as the kubelet's map). */
+static int env_set(struct strv *env, const char *name, const char *value)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < env->n; i++)
+        if (strncmp(env->v[i], name, len) == 0 && env->v[i][len] == '=') {
+            free(env->v[i]);
+            memmove(env->v + i, env->v + i + 1, (env->n - i) * sizeof *env->v); /* the NULL too */
+            env->n--;
+            break;
+        }
+    return strv_addf(env, name, value);
+}
+
+/*
+ * in with $(VAR) replaced by VAR's value in env, as the kubelet expands env values, command and
+ * args (third_party/forked/golang/expansion): "$$" is a "$", a $(VAR) not defined stays as it is,
+ * and so does a "$" before anything else. malloc'd; NULL when out of memory.
+ */
+static char *expand(const char *in, const struct strv *env)
+{
+    size_t cap = strlen(in) + 1, n = 0;
+    char *out = malloc(cap);
+    for (const char *p = in; out && *p;) {
+        const char *piece = p, *close = NULL, *val = NULL;
+        size_t len = 1;
+        if (p[0] == '$' && p[1] == '$') {
+            len = 1, p += 2;                         /* an escaped "$" */
+        } else if (p[0] == '$' && p[1] == '(' && (close = strchr(p + 2, ')')) &&
+                   (val = env_get(env, p + 2, (size_t)(close - p - 2)))) {
+            piece = val, len = strlen(val), p = close + 1; /* a defined $(VAR) */
+        } else {
+            len = close ? (size_t)(close + 1 - p) : 1, p += len; /* anything else, as it is */
+        }
+        if (n + len + 1 > cap) {
+            char *t = realloc(out, cap = 2 * (n + len + 1));
+            if (!t)
+                free(out);
+            out = t;
+            if (!out)
+                break;
+        }
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    if (out)
+        out[n] = '\0';
+    return out;
+}
+
+/* The object at path (an internal GET: the kubelet reads what the pod names), or NULL. */
+static cJSON *get_object(cm_podproc *pp, const char *path)
+{
+    cm_fake_req req = {.method = "GET", .path = path, .internal = 1};
+    cm_fake_resp resp = {0};
+    cm_fake_handle(pp->f, &req, &resp);
+    cJSON *doc = resp.status == 200 && resp.body ? cJSON_Parse(resp.body) : NULL;
+    cm_fake_resp_clear(&resp);
+    return doc;
+}
+
+/* A ConfigMap's ("configmaps") or Secret's ("secrets") data, values decoded: an object the caller
+ * frees (empty without data), or NULL with why (the kubelet's words) when it is not there. */
+static cJSON *source_data(cm_podproc *pp, const char *ns, const char *plural, const char *name, char *why,
+                          size_t size)
+{
+    char path[700];
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/%s/%s", ns, plural, name ? name : "");
+    cJSON *obj = name ? get_object(pp, path) : NULL;
+    if (!obj) {
+        snprintf(why, size, "%s \"%s\" not found", plural[0] == 'c' ? "configmap" : "secret", name ? name : "");
+        return NULL;
+    }
+    cJSON *out = cJSON_CreateObject();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, get(obj, "data")) {
+        if (!cJSON_IsString(e))
+            continue;
+        size_t len = 0;
+        char *v = plural[0] == 's' ? cm_base64_decode(e->valuestring, &len) : strdup(e->valuestring);
+        if (v)
+            cJSON_AddStringToObject(out, e->string, v);
+        free(v);
+    }
+    cJSON_Delete(obj);
+    return out;
+}
+
+/* An env entry's valueFrom: its value into *value (malloc'd; NULL: left out, optional or not
+ * given, said in why when not given), or -1 with why when the container cannot start. */
+static int value_from(cm_podproc *pp, const cJSON *pod, const char *node, const cJSON *from, char **value,
+                      char *why, size_t size)
+{
+    const char *ns = gets(get(pod, "metadata"), "namespace");
+    const char *path = gets(get(from, "fieldRef"), "fieldPath");
+    const cJSON *ref = get(from, "configMapKeyRef");
+    const char *plural = ref ? "configmaps" : "secrets", *kind = ref ? "ConfigMap" : "Secret";
+    *value = NULL;
+    if (path) {
+        const char *v = field_ref(pod, node, path);
+        *value = v ? strdup(v) : NULL;
+        if (!v)
+            snprintf(why, size, "fieldRef %s is not one the kubelet gives; left out", path);
+        return 0;
+    }
+    if (!ref && !(ref = get(from, "secretKeyRef"))) {
+        snprintf(why, size, "only fieldRef, configMapKeyRef and secretKeyRef values are given; left out");
+        return 0;
+    }
+    int optional = cJSON_IsTrue(get(ref, "optional"));
+    cJSON *data = source_data(pp, ns, plural, gets(ref, "name"), why, size);
+    const char *key = gets(ref, "key"), *v = cJSON_GetStringValue(get(data, key ? key : ""));
+    if (data && !v)
+        snprintf(why, size, "couldn't find key %s in %s %s/%s", key ? key : "", kind, ns, gets(ref, "name"));
+    *value = v ? strdup(v) : NULL;
+    cJSON_Delete(data);
+    if (!v && optional)
+        why[0] = '\0';
+    return v || optional ? 0 : -1;
+}
+
+/* envFrom: every key of each ConfigMap or Secret (with its prefix). -1 with why when one that is
+ * not optional is not there. */
+static int env_from(cm_podproc *pp, const cJSON *pod, struct strv *env, char *why, size_t size)
+{
+    const char *ns = gets(get(pod, "metadata"), "namespace");
+    const cJSON *src;
+    cJSON_ArrayForEach(src, get(first_container(pod), "envFrom")) {
+        const cJSON *ref = get(src, "configMapRef");
+        const char *plural = ref ? "configmaps" : "secrets", *prefix = gets(src, "prefix");
+        if (!ref && !(ref = get(src, "secretRef")))
+            continue;
+        cJSON *data = source_data(pp, ns, plural, gets(ref, "name"), why, size);
+        if (!data && !cJSON_IsTrue(get(ref, "optional")))
+            return -1;
+        why[0] = '\0';
+        const cJSON *e;
+        cJSON_ArrayForEach(e, data) {
+            char name[600];
+            snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", e->string);
+            if (env_set(env, name, e->valuestring)) {
+                cJSON_Delete(data);
+                return snprintf(why, size, "out of memory"), -1;
+            }
+        }
+        cJSON_Delete(data);
+    }
+    return 0;
+}
+
+/* The container's environment as the kubelet makes it: the service variables, envFrom, then env in
+ * order, each value's $(VAR) expanded with what came before. -1 with why when it cannot start
+ * (a ConfigMap, Secret or key that is not there and not optional). */
+static int build_env(const cJSON *pod, const char *node, cm_podproc *pp, struct strv *env, char *why,
+                     size_t size)
 {
     const cJSON *c = first_container(pod), *meta = get(pod, "metadata");
     const char *ns = gets(meta, "namespace"), *name = gets(meta, "name");
@@ -209,31 +373,39 @@ static int build_env(const cJSON *pod, const char *node, const cm_podproc *pp, s
     if (strv_addf(env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") ||
         strv_addf(env, "HOSTNAME", host_net ? node : name) || strv_addf(env, "KUBERNETES_SERVICE_HOST", pp->host) ||
         strv_addf(env, "KUBERNETES_SERVICE_PORT", port))
+        return snprintf(why, size, "out of memory"), -1;
+    if (env_from(pp, pod, env, why, size) != 0)
         return -1;
     const cJSON *e;
     cJSON_ArrayForEach(e, get(c, "env")) {
-        const char *k = gets(e, "name"), *v = gets(e, "value");
+        const char *k = gets(e, "name");
         const cJSON *from = get(e, "valueFrom");
+        char *v = NULL, note_why[400] = "";
         if (!k)
             continue;
-        if (from) {
-            const char *path = gets(get(from, "fieldRef"), "fieldPath");
-            v = path ? field_ref(pod, node, path) : NULL;
-            if (!v) {
-                char msg[400];
-                snprintf(msg, sizeof msg, "env %s: only fieldRef (downward API) values are given; left out", k);
-                note(ns, name, msg);
-                continue;
-            }
-        }
-        if (strv_addf(env, k, v ? v : ""))
+        if (from && value_from(pp, pod, node, from, &v, why, size) != 0)
             return -1;
+        if (from && !v) {
+            if (why[0]) {
+                snprintf(note_why, sizeof note_why, "env %s: %.300s", k, why);
+                note(ns, name, note_why);
+                why[0] = '\0';
+            }
+            continue;
+        }
+        if (!from)
+            v = expand(gets(e, "value") ? gets(e, "value") : "", env);
+        int rc = v ? env_set(env, k, v) : -1;
+        free(v);
+        if (rc)
+            return snprintf(why, size, "out of memory"), -1;
     }
     return 0;
 }
 
-/* command and args: the image's entrypoint is cni-migrate, which is this binary. */
-static int build_argv(const cJSON *pod, const cm_podproc *pp, struct strv *argv, char *why, size_t size)
+/* command and args ($(VAR) expanded with env): the image's entrypoint is cni-migrate, which is this binary. */
+static int build_argv(const cJSON *pod, const cm_podproc *pp, const struct strv *env, struct strv *argv, char *why,
+                      size_t size)
 {
     const cJSON *c = first_container(pod), *a;
     const cJSON *cmd = get(c, "command");
@@ -248,10 +420,10 @@ static int build_argv(const cJSON *pod, const cm_podproc *pp, struct strv *argv,
         return snprintf(why, size, "out of memory"), -1;
     int i = 0;
     cJSON_ArrayForEach(a, cmd)
-        if (i++ > 0 && strv_add(argv, strdup(cJSON_IsString(a) ? a->valuestring : "")))
+        if (i++ > 0 && strv_add(argv, expand(cJSON_IsString(a) ? a->valuestring : "", env)))
             return snprintf(why, size, "out of memory"), -1;
     cJSON_ArrayForEach(a, get(c, "args"))
-        if (strv_add(argv, strdup(cJSON_IsString(a) ? a->valuestring : "")))
+        if (strv_add(argv, expand(cJSON_IsString(a) ? a->valuestring : "", env)))
             return snprintf(why, size, "out of memory"), -1;
     return 0;
 }
@@ -457,8 +629,8 @@ void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod)
     char *token = NULL;
     if (!p || !(p->tail = malloc(FALLBACK_BYTES + 1)))
         snprintf(why, sizeof why, "out of memory");
-    else if (build_argv(pod, pp, &argv, why, sizeof why) == 0 && build_env(pod, node, pp, &env) != 0)
-        snprintf(why, sizeof why, "out of memory");
+    else if (build_env(pod, node, pp, &env, why, sizeof why) == 0)
+        build_argv(pod, pp, &env, &argv, why, sizeof why);
     if (!why[0]) {
         snprintf(p->dir, sizeof p->dir, "/tmp/cni-migrate-pod-XXXXXX");
         if (!mkdtemp(p->dir)) {
