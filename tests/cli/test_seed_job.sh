@@ -6,7 +6,8 @@
 # `kubectl delete -f` the Job. A blocker (no Calico manifest) fails the Job at once through its
 # podFailurePolicy: one pod, the reason in its log and in the Job's condition. What the kubelet gives
 # the process (serviceaccount files at the standard path, downward API, ConfigMap and Secret variables,
-# envFrom, $(VAR) expansion, service host and port) is checked by a pod that runs a script. No process outlives the server.
+# envFrom, $(VAR) expansion, service host and port) is checked by a pod that runs a script; a pod
+# under restartPolicy OnFailure runs a new process after its failure. No process outlives the server.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
@@ -195,6 +196,39 @@ run kubectl wait $NS --for=jsonpath='{.status.phase}'=Failed pod/no-config --tim
 expect_rc 0
 run kubectl get pod $NS no-config -o jsonpath='{.status.containerStatuses[0].state.terminated.message}'
 expect_out '^configmap "missing" not found$'
+# restartPolicy OnFailure: the kubelet runs a new process after a failure (back-off), whose log is
+# the pod's log from then on; it ends once a run succeeds
+cat >"$FAKE_DIR/again.lua" <<'LUA'
+local marker = ...
+local f = io.open(marker)
+if not f then
+   io.open(marker, "w"):close()
+   print("first run fails")
+   os.exit(1)
+end
+f:close()
+print("second run succeeds")
+LUA
+cat >"$FAKE_DIR/again.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: again, namespace: kube-system}
+spec:
+  serviceAccountName: cni-migrate
+  restartPolicy: OnFailure
+  nodeName: worker-1
+  containers:
+    - {name: c, image: "$IMAGE:0.1.0", args: [run, "$FAKE_DIR/again.lua", "$FAKE_DIR/again.marker"]}
+EOF
+run kubectl apply -f "$FAKE_DIR/again.yaml"
+expect_rc 0
+run kubectl wait $NS --for=jsonpath='{.status.phase}'=Succeeded pod/again --timeout=60s
+expect_rc 0
+run kubectl get pod $NS again -o jsonpath='{.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.exitCode} {.status.containerStatuses[0].state.terminated.reason}'
+expect_out '^1 1 Completed$'
+run kubectl logs $NS again
+expect_out '^second run succeeds$'
+expect_no_out 'first run'
 # the host's /var/run is untouched by the pod's private mount
 ! grep -qs '^cm-sa\.' /var/run/secrets/kubernetes.io/serviceaccount/token || fail "the pod's token is on the host"
 

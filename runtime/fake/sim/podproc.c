@@ -686,6 +686,7 @@ void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod)
     p->next = pp->procs;
     pp->procs = p;
     cm_sim_pod_running(pp->sim, uid);
+    cm_fake_log_forget(pp->f, uid);        /* a restarted container's log starts empty */
     cm_fake_log_append(pp->f, uid, "", 0); /* the log exists from now: kubectl logs -f follows it */
     if (cm_loop_watch_fd(pp->loop, p->fd, POLLIN, on_output, p) != 0) {
         kill(-pid, SIGKILL);

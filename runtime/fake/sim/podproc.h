@@ -20,9 +20,10 @@
  * the pod's log (cm_fake_log_append: kubectl logs, -f); its exit ends the container
  * (cm_sim_pod_exit: exit code, reason Completed/Error, with FallbackToLogsOnError the log's
  * last 80 lines, at most 2048 bytes, as the message of a failure). Deleting the pod sends
- * SIGTERM, and SIGKILL when the kubelet's grace ends. Not modelled: resourceFieldRef values
- * (left out, with a line on stderr), volumes, terminationMessagePath files, restarts under restartPolicy OnFailure or Always (a
- * restarted container runs no new process).
+ * SIGTERM, and SIGKILL when the kubelet's grace ends. A container restarted under restartPolicy
+ * OnFailure or Always (CM_SIM_POD_RESTARTED) runs a new process; its log starts anew (no
+ * --previous). Not modelled: resourceFieldRef values (left out, with a line on stderr), volumes,
+ * terminationMessagePath files.
  *
  * Every child is in its own process group with PR_SET_PDEATHSIG SIGKILL, and
  * cm_podproc_free() kills and reaps those left: none outlives fake serve, none is a zombie.

@@ -510,6 +510,7 @@ static void container_restart(cm_sim *s, cm_obj *pod)
     pod_key(pod, key, sizeof key);
     snprintf(uid, sizeof uid, "%s", pod_uid(pod->json) ? pod_uid(pod->json) : "");
     sim_put_status(s, pod, st);
+    sim_tell_agent(s, pod, CM_SIM_POD_RESTARTED);
     wake_at(s, W_READY, key, uid, sim_jittered(s, CM_NS_PER_S));
 }
 

@@ -406,14 +406,14 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
     if (ev == CM_SIM_POD_STARTED && node_run_pod(s, sim, node, pod))
         return; /* otherwise the handle finds the node's host through the run, at each call */
     if (s->procs && cm_podproc_matches(s->procs, pod)) {
-        if (ev == CM_SIM_POD_STARTED)
+        if (ev == CM_SIM_POD_STARTED || ev == CM_SIM_POD_RESTARTED)
             cm_podproc_start(s->procs, node, pod);
         else if (ev != CM_SIM_POD_RESYNC)
             cm_podproc_stop(s->procs, pod, ev == CM_SIM_POD_STOPPED);
         return;
     }
-    container_log(s, pod, node, ev);
-    if (ev == CM_SIM_POD_STOPPING || !cm_sim_network_agent(pod))
+    container_log(s, pod, node, ev == CM_SIM_POD_RESTARTED ? CM_SIM_POD_STARTED : ev);
+    if (ev == CM_SIM_POD_STOPPING || ev == CM_SIM_POD_RESTARTED || !cm_sim_network_agent(pod))
         return; /* the network agents are told when their pods have stopped; other pods change no host */
     const char *event = ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync";
     char *err = cm_fake_agent_on_pod(s->run->L, node, pod, event);
