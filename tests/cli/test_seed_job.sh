@@ -7,7 +7,8 @@
 # podFailurePolicy: one pod, the reason in its log and in the Job's condition. What the kubelet gives
 # the process (serviceaccount files at the standard path, downward API, ConfigMap and Secret variables,
 # envFrom, $(VAR) expansion, service host and port) is checked by a pod that runs a script; a pod
-# under restartPolicy OnFailure runs a new process after its failure. No process outlives the server.
+# under restartPolicy OnFailure runs a new process after its failure; what a container writes at its
+# terminationMessagePath is its termination message. No process outlives the server.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
@@ -229,6 +230,42 @@ expect_out '^1 1 Completed$'
 run kubectl logs $NS again
 expect_out '^second run succeeds$'
 expect_no_out 'first run'
+# terminationMessagePath: what the container writes there is its termination message (as root, in
+# its private mount namespace: its own /dev, with the host's devices; the host's /dev untouched)
+cat >"$FAKE_DIR/message.lua" <<'LUA'
+local path = ...
+local f = assert(io.open(path, "w"))
+f:write(string.rep("x", 5000) .. "; the end of the message")
+f:close()
+assert(io.open("/dev/null", "w")):write("still a device\n")
+print("wrote " .. path)
+LUA
+for path in /dev/termination-log /run/msg/out; do
+    name=message-$(printf '%s' "$path" | tr -c 'a-z\n' '-' | sed 's/^-*//;s/-*$//')
+    cat >"$FAKE_DIR/$name.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: $name, namespace: kube-system}
+spec:
+  serviceAccountName: cni-migrate
+  restartPolicy: Never
+  nodeName: worker-1
+  containers:
+    - {name: c, image: "$IMAGE:0.1.0", args: [run, "$FAKE_DIR/message.lua", "$path"], terminationMessagePath: "$path"}
+EOF
+    run kubectl apply -f "$FAKE_DIR/$name.yaml"
+    expect_rc 0
+    run kubectl wait $NS --for=jsonpath='{.status.phase}'=Succeeded pod/$name --timeout=60s
+    expect_rc 0
+    run kubectl get pod $NS $name -o jsonpath='{.status.containerStatuses[0].state.terminated.message}'
+    if [ "$(id -u)" -eq 0 ]; then
+        expect_out '^x+; the end of the message$'
+        [ "${#OUT}" -eq 4096 ] || fail "$path: a termination message of ${#OUT} bytes, not the file's last 4096"
+    else
+        expect_no_out 'the end of the message' # no private mount namespace: no such file for the container
+    fi
+done
+[ ! -e /dev/termination-log ] || fail "the host has a /dev/termination-log"
 # the host's /var/run is untouched by the pod's private mount
 ! grep -qs '^cm-sa\.' /var/run/secrets/kubernetes.io/serviceaccount/token || fail "the pod's token is on the host"
 

@@ -4,6 +4,7 @@
 
 #include "json.h"
 #include "k8s_config.h"
+#include "noderun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@ struct proc {
     int fd;              /* the read end of its stdout and stderr, -1 once at EOF */
     char uid[64];
     char dir[64];        /* the serviceaccount files */
+    char msg[64];        /* the termination message file, at the container's terminationMessagePath */
     int fallback_logs;   /* terminationMessagePolicy FallbackToLogsOnError */
     int gone;            /* its pod is gone: its log goes when it ends */
     char *tail;          /* the last FALLBACK_BYTES of its output */
@@ -497,7 +499,69 @@ static int mount_serviceaccount(const char *dir)
     return mkdirs(sa) == 0 && mount(dir, sa, NULL, MS_BIND, NULL) == 0 ? 0 : -1;
 }
 
-static void child(const char *dir, int out, char **argv, struct strv *env)
+/* Binds the host's path (under hold, its /dev) onto the same name under the new /dev. */
+static void bind_dev(const char *hold, const char *name, int dir)
+{
+    char src[128], dst[64];
+    snprintf(src, sizeof src, "%s/%s", hold, name);
+    snprintf(dst, sizeof dst, "/dev/%s", name);
+    int fd = dir ? mkdir(dst, 0755) : open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (!dir && fd >= 0)
+        close(fd);
+    mount(src, dst, NULL, MS_BIND | (dir ? MS_REC : 0), NULL);
+}
+
+/* A /dev of the container's own (a tmpfs with the devices runc gives one), so that a file can be
+ * put in it without touching the host's: 0, or -1. Runs in the private mount namespace. */
+static int private_dev(void)
+{
+    static const char *const NODES[] = {"null", "zero", "full", "random", "urandom", "tty", "ptmx"};
+    static const char *const DIRS[] = {"pts", "shm", "mqueue"};
+    static const char *const LINKS[][2] = {{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+                                           {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}};
+    const char *hold = "/run/.cni-migrate-host-dev";
+    if (mkdir(hold, 0700) != 0 || mount("/dev", hold, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+        mount("tmpfs", "/dev", "tmpfs", MS_NOSUID, "mode=755") != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof NODES / sizeof *NODES; i++)
+        bind_dev(hold, NODES[i], 0);
+    for (size_t i = 0; i < sizeof DIRS / sizeof *DIRS; i++)
+        bind_dev(hold, DIRS[i], 1);
+    for (size_t i = 0; i < sizeof LINKS / sizeof *LINKS; i++) {
+        char dst[64];
+        snprintf(dst, sizeof dst, "/dev/%s", LINKS[i][0]);
+        if (symlink(LINKS[i][1], dst) != 0)
+            return -1;
+    }
+    umount2(hold, MNT_DETACH);
+    rmdir(hold);
+    return 0;
+}
+
+/* The termination message file (host path file) at the container's terminationMessagePath, in
+ * its private /dev or /run: 0, or -1 (another place, or it failed: the container has none). */
+static int mount_message(const char *file, const char *path)
+{
+    char parent[PATH_MAX];
+    if (strncmp(path, "/dev/", 5) == 0) {
+        if (strchr(path + 5, '/') || private_dev() != 0)
+            return -1;
+    } else if (strncmp(path, "/run/", 5) == 0 || strncmp(path, "/var/run/", 9) == 0) {
+        snprintf(parent, sizeof parent, "%s", path);
+        *strrchr(parent, '/') = '\0';
+        if (mkdirs(parent) != 0)
+            return -1;
+    } else {
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return mount(file, path, NULL, MS_BIND, NULL);
+}
+
+static void child(const char *dir, const char *msg_file, const char *msg_path, int out, char **argv, struct strv *env)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     setpgid(0, 0);
@@ -510,6 +574,8 @@ static void child(const char *dir, int out, char **argv, struct strv *env)
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (mount_serviceaccount(dir) != 0)
         strv_addf(env, SA_DIR_ENV, dir); /* the documented fallback (podproc.h) */
+    else if (msg_file[0])
+        mount_message(msg_file, msg_path);
     execve(argv[0], argv, env->v);
     fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);
@@ -527,6 +593,8 @@ static void proc_free(struct proc *p)
     }
     if (p->dir[0])
         remove_dir(p->dir);
+    if (p->msg[0])
+        unlink(p->msg);
     free(p->tail);
     free(p);
 }
@@ -555,10 +623,32 @@ static const char *fallback_message(const struct proc *p)
     return q;
 }
 
+/* The termination message file's last CM_TERMINATION_MESSAGE_MAX bytes (as a kubelet reads it),
+ * into buf; NULL when it is empty or absent. */
+static const char *message_file(const struct proc *p, char *buf, size_t size)
+{
+    int fd = p->msg[0] ? open(p->msg, O_RDONLY | O_CLOEXEC) : -1;
+    struct stat st;
+    ssize_t n = -1;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        off_t from = st.st_size > (off_t)(size - 1) ? st.st_size - (off_t)(size - 1) : 0;
+        n = pread(fd, buf, size - 1, from);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    return buf;
+}
+
 static void ended(struct proc *p, int status)
 {
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    const char *msg = code && p->fallback_logs ? fallback_message(p) : NULL;
+    char file[CM_TERMINATION_MESSAGE_MAX + 1];
+    const char *msg = message_file(p, file, sizeof file);
+    if (!msg && code && p->fallback_logs)
+        msg = fallback_message(p);
     if (p->gone)
         cm_fake_log_forget(p->pp->f, p->uid);
     else
@@ -625,8 +715,10 @@ void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod)
     struct strv argv = {0}, env = {0};
     char why[600] = "";
     struct proc *p = calloc(1, sizeof *p);
-    int fds[2] = {-1, -1};
+    int fds[2] = {-1, -1}, msg_fd = -1;
     char *token = NULL;
+    const char *msg_path = gets(first_container(pod), "terminationMessagePath");
+    msg_path = msg_path ? msg_path : "/dev/termination-log";
     if (!p || !(p->tail = malloc(FALLBACK_BYTES + 1)))
         snprintf(why, sizeof why, "out of memory");
     else if (build_env(pod, node, pp, &env, why, sizeof why) == 0)
@@ -641,6 +733,11 @@ void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod)
         } else if (write_file(p->dir, "token", token) || write_file(p->dir, "namespace", ns) ||
                    (pp->ca && write_file(p->dir, "ca.crt", pp->ca))) {
             snprintf(why, sizeof why, "writing %s: %s", p->dir, strerror(errno));
+        } else if (snprintf(p->msg, sizeof p->msg, "/tmp/cni-migrate-msg-XXXXXX") < 0 ||
+                   (msg_fd = mkstemp(p->msg)) < 0 || close(msg_fd) != 0 || chmod(p->msg, 0666) != 0) {
+            snprintf(why, sizeof why, "termination message file: %s", strerror(errno));
+            if (msg_fd < 0)
+                p->msg[0] = '\0';
         } else if (pipe2(fds, O_CLOEXEC) != 0) {
             snprintf(why, sizeof why, "pipe: %s", strerror(errno));
         }
@@ -651,7 +748,7 @@ void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod)
         fflush(NULL);
         pid = fork();
         if (pid == 0)
-            child(p->dir, fds[1], argv.v, &env);
+            child(p->dir, p->msg, msg_path, fds[1], argv.v, &env);
         if (pid > 0)
             setpgid(pid, pid); /* as the child does: either may run first */
         if (pid < 0)

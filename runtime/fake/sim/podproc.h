@@ -18,12 +18,14 @@
  * bind-mounted), or where that is not permitted (not root), in a private directory that
  * CNI_MIGRATE_SERVICEACCOUNT_DIR names (k8s_config.c reads it). Its stdout and stderr are
  * the pod's log (cm_fake_log_append: kubectl logs, -f); its exit ends the container
- * (cm_sim_pod_exit: exit code, reason Completed/Error, with FallbackToLogsOnError the log's
- * last 80 lines, at most 2048 bytes, as the message of a failure). Deleting the pod sends
+ * (cm_sim_pod_exit: exit code, reason Completed/Error, the last 4096 bytes of what it wrote at
+ * its terminationMessagePath, and when that is empty, with FallbackToLogsOnError, the log's last
+ * 80 lines, at most 2048 bytes, as the message of a failure; the file is given in the private
+ * mount namespace only, at /dev/NAME in a /dev of the container's own or under /run). Deleting the pod sends
  * SIGTERM, and SIGKILL when the kubelet's grace ends. A container restarted under restartPolicy
  * OnFailure or Always (CM_SIM_POD_RESTARTED) runs a new process; its log starts anew (no
  * --previous). Not modelled: resourceFieldRef values (left out, with a line on stderr), volumes,
- * terminationMessagePath files.
+ * a terminationMessagePath elsewhere than /dev or /run.
  *
  * Every child is in its own process group with PR_SET_PDEATHSIG SIGKILL, and
  * cm_podproc_free() kills and reaps those left: none outlives fake serve, none is a zombie.
