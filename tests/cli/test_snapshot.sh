@@ -79,8 +79,10 @@ a=$?
 "$B" migrate --fake "$dir/facts.yaml" --fake-save "$dir/facts.b.save" > "$dir/facts.b" 2>&1
 b=$?
 [ "$a" -eq 0 ] && [ "$b" -eq 0 ] || { OUT=$(tail -5 "$dir/facts.b"); fail "--node-facts: exit $a on the fixture, $b on its snapshot"; }
-timeline "$dir/facts.a" > "$dir/facts.at"
-timeline "$dir/facts.b" | diff "$dir/facts.at" - > "$dir/diff" ||
+# (not the last line's count of the cluster's own requests: the served cluster went on living while
+# the pods ran, so a controller may have less to write at the start of the rehearsal)
+timeline "$dir/facts.a" | grep -v ' simulation done: ' > "$dir/facts.at"
+timeline "$dir/facts.b" | grep -v ' simulation done: ' | diff "$dir/facts.at" - > "$dir/diff" ||
     { OUT=$(head -20 "$dir/diff"); fail "--node-facts: the rehearsal on the snapshot differs from the one on the fixture"; }
 OUT=$(python3 "$(dirname "$0")/snapshot_hosts.py" "$dir/facts.a.save" "$dir/facts.b.save" 2>&1) ||
     fail "--node-facts: the hosts at the end differ"
