@@ -15,8 +15,8 @@
 ---    Calico off (label none), calico-cleanup on the node, label flannel, flannel's pod Ready,
 ---    flannel.VNI with the node's VtepMAC and flannel's CNI config active, uncordon if ours.
 --- 5. the end: flannel's nodeSelector as before the migration, the migration's labels and
----    annotations gone, the backup deleted; with --remove-calico-state, what the migration made in
----    Calico's objects too.
+---    annotations gone, the backup deleted; with --remove-calico-state, and always on Canal (whose
+---    own calico-node reads them), what the migration made in Calico's objects too.
 local calico = require "cm.calico"
 local checks = require "cm.checks"
 local cluster = require "cm.cluster"
@@ -198,11 +198,13 @@ end
 -- 5. the end --------------------------------------------------------------------------------
 guarded(hooks.step, ctx, "flannel-selector", rollback.flannel_selector)
 guarded(hooks.step, ctx, "flannel-rollout", rollback.wait_rollout)
-guarded(hooks.step, ctx, "labels", rollback.labels, cfg.opts.remove_calico_state)
+local calico_off = rollback.calico_off(snap, cfg)
+guarded(hooks.step, ctx, "labels", rollback.labels, calico_off)
 guarded(hooks.step, ctx, "backup", rollback.delete_backup)
-if cfg.opts.remove_calico_state then
-   guarded(hooks.step, ctx, "remove-calico-state", rollback.remove_calico_state)
-else
+if calico_off then
+   guarded(hooks.step, ctx, "remove-calico-state", rollback.remove_calico_state, cfg.opts.remove_calico_state)
+end
+if not cfg.opts.remove_calico_state then
    guarded(hooks.step, ctx, "phase", rollback.mark, prepare.ROLLED_BACK)
 end
 guarded(hooks.run, hook_set, "on_finish", { command = "rollback", nodes = back, skipped = skipped,
@@ -217,7 +219,10 @@ print(("Rolled back %d node(s) to %s in %.1f s of %s time; %d skipped; %d node(s
 for _, line in ipairs(plan.step_summary(durations, rollback.STEPS)) do print(line) end
 for _, line in ipairs(require("cm.invariants").summary()) do print(line) end
 for _, b in ipairs(blocked) do print("blocked: " .. b) end
-if not cfg.opts.remove_calico_state then
+if not calico_off then
    print(("Calico's objects stay (IP pool, IPAM, node data): --remove-calico-state removes them; Calico's manifest "
       .. "is yours to delete (README, \"Rolling back\")."))
+elseif not cfg.opts.remove_calico_state then
+   print(("Canal's IP pool and FelixConfiguration are as before the migration, its IPAM and node data removed (Canal's "
+      .. "calico-node reads them); Calico's manifest is yours to delete (README, \"Rolling back\")."))
 end

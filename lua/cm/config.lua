@@ -47,7 +47,8 @@ M.SETTINGS = {
 
 --- The flags that are not Calico's settings: flag, kind, default, what it is, and the environment
 --- variable that gives it too (env; the flag wins). kind "checks" is a set of check names (opts.skip[check]), "files"
---- a list in the order given.
+--- a list in the order given. waits: a window or deadline that holds back a migration's nodes, which
+--- a rollback refuses rather than ignores (it must not wait for a window).
 M.OPTIONS = {
    { flag = "--json", kind = "bool", default = false, help = "preflight: the checks as JSON; status: the model" },
    { flag = "--watch", kind = "bool", default = false, help = "status: redraw on every change until done" },
@@ -56,15 +57,15 @@ M.OPTIONS = {
       help = "nodes in flight at once: N, or P% of the nodes (rounded down, at least 1)" },
    { flag = "--max-unavailable-per-zone", env = "CNI_MIGRATE_MAX_UNAVAILABLE_PER_ZONE", kind = "count", default = 0,
       help = "at most N of them in one topology.kubernetes.io/zone (0: no limit)" },
-   { flag = "--window-days", env = "CNI_MIGRATE_WINDOW_DAYS", kind = "days", default = false,
+   { flag = "--window-days", waits = true, env = "CNI_MIGRATE_WINDOW_DAYS", kind = "days", default = false,
       help = "days a node may start on: mon-fri, sat,sun (default: every day)" },
-   { flag = "--window-start", env = "CNI_MIGRATE_WINDOW_START", kind = "clock", default = false,
+   { flag = "--window-start", waits = true, env = "CNI_MIGRATE_WINDOW_START", kind = "clock", default = false,
       help = "HH:MM from which a node may start (with --window-end)" },
-   { flag = "--window-end", env = "CNI_MIGRATE_WINDOW_END", kind = "clock", default = false,
+   { flag = "--window-end", waits = true, env = "CNI_MIGRATE_WINDOW_END", kind = "clock", default = false,
       help = "HH:MM from which no node starts (before the start: the window crosses midnight)" },
-   { flag = "--window-time-zone", env = "CNI_MIGRATE_WINDOW_TIME_ZONE", kind = "zone", default = "UTC",
+   { flag = "--window-time-zone", waits = true, env = "CNI_MIGRATE_WINDOW_TIME_ZONE", kind = "zone", default = "UTC",
       help = "the window's time zone, an IANA name (Europe/Berlin)" },
-   { flag = "--deadline", env = "CNI_MIGRATE_DEADLINE", kind = "deadline", default = false,
+   { flag = "--deadline", waits = true, env = "CNI_MIGRATE_DEADLINE", kind = "deadline", default = false,
       help = "no node starts after it: an RFC 3339 time, or a duration from the start" },
    { flag = "--node-delay", env = "CNI_MIGRATE_NODE_DELAY", kind = "duration", default = 0,
       help = "wait after each node before its slot takes the next" },
@@ -408,6 +409,12 @@ end
 function M.start(command, args, getenv)
    local cfg, err = M.parse(args, getenv)
    if not cfg then proc.usage("%s: %s", command, err) end
+   for _, o in ipairs(command == "rollback" and M.OPTIONS or {}) do
+      local given = o.waits and cfg.opt_sources[o.flag:sub(3):gsub("-", "_")]
+      if given then
+         proc.usage("rollback: %s: a rollback does not wait for a window or a deadline (they pace migrate only)", given)
+      end
+   end
    if cfg.opts.help then
       io.write(M.usage(command))
       return nil

@@ -408,7 +408,16 @@ function M.wait_rollout(ctx)
       cur.status.desiredNumberScheduled, time.now() - t0))
 end
 
---- Calico's node data the migration wrote (with --remove-calico-state).
+--- Whether the rollback takes what the migration made in Calico's objects and node data away:
+--- with --remove-calico-state, and always on Canal, whose own calico-node (Felix, policy only)
+--- reads them and would otherwise, with the migration's VXLAN pool left, turn VXLAN on beside
+--- flannel's (Felix enables it for any VXLAN pool).
+---@return boolean
+function M.calico_off(snap, cfg)
+   return cfg.opts.remove_calico_state or (snap.flannel_info and snap.flannel_info.canal) or false
+end
+
+--- Calico's node data the migration wrote (removed when M.calico_off).
 local CALICO_ANNOTATIONS = { calico.ANN_IPV4, calico.ANN_VXLAN_ADDR, calico.ANN_VXLAN_MAC }
 
 --- The migration's labels and annotations off every node (and Calico's node data with
@@ -469,12 +478,15 @@ local function delete_all(ctx, kind, pick)
    return n
 end
 
---- --remove-calico-state: what the migration made in Calico's objects, so that a later migration
---- starts clean: the IP pool if it made it (and the one it replaced, Canal's, made again as it
---- was), the nodes' block affinities, blocks (their addresses with them) and the handles in those
---- blocks, the FelixConfiguration fields it set, and flannel-migration-config. (The nodes' Calico
+--- What the migration made in Calico's objects: the IP pool if it made it (and the one it
+--- replaced, Canal's, made again as it was), the nodes' block affinities, blocks (their addresses
+--- with them) and the handles in those blocks, the FelixConfiguration fields it set, and with
+--- all (--remove-calico-state) flannel-migration-config too, so that a later migration starts
+--- clean. On Canal it runs without the flag as well (see M.calico_off). (The nodes' Calico
 --- annotations go in M.labels.)
-function M.remove_calico_state(ctx)
+---@param ctx table
+---@param all boolean also flannel-migration-config
+function M.remove_calico_state(ctx, all)
    local c, s = ctx.c, ctx.snap
    if not s.crds then return end
    local nodes = {}
@@ -495,7 +507,8 @@ function M.remove_calico_state(ctx)
    local md = s.migration_config and s.migration_config.data or {}
    local pool, old = md[prepare.KEY_POOL_CREATED], decoded(md[prepare.KEY_POOL_REPLACED])
    if pool and pool ~= "" then
-      local live = c:get { apiVersion = G, kind = "IPPool", name = pool }
+      local live, msg, code = c:get { apiVersion = G, kind = "IPPool", name = pool }
+      if not live and code ~= "NotFound" then must("get IPPool " .. pool, nil, msg, code) end
       local back = live and old and old.metadata.name == pool and not calico.pool_mismatch(live.spec, old.spec)
       if not back and delete(ctx, { apiVersion = G, kind = "IPPool", name = pool }) then
          ctx.step("ippool", nil, ("IPPool %s deleted (the migration made it)"):format(pool))
@@ -523,7 +536,7 @@ function M.remove_calico_state(ctx)
    end
    ctx.step("ipam", nil, ("%d block affinit(ies), %d block(s), %d handle(s) deleted"):format(count.affinities,
       count.blocks, count.handles))
-   if s.migration_config then
+   if all and s.migration_config then
       delete(ctx, { apiVersion = "v1", kind = "ConfigMap", namespace = ctx.cfg.values.CALICO_DAEMONSET_NAMESPACE,
          name = calico.MIGRATION_CONFIGMAP })
       s.migration_config = false

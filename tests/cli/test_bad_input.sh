@@ -130,6 +130,11 @@ pre-json           | - | --fake @F preflight --json=perhaps | preflight: flag --
 pre-skip-unknown   | - | --fake @F preflight --skip ippool,nosuch | preflight: flag --skip "ippool,nosuch": .*
 rb-timeout         | - | --fake @F rollback --flannel-ready-timeout soon | rollback: flag --flannel-ready-timeout "soon": .*
 rb-flag-unknown    | - | --fake @F rollback --remove-calico | rollback: unknown flag --remove-calico
+rb-window          | - | --fake @F rollback --window-start 22:00 --window-end 05:00 | rollback: flag --window-start: a rollback does not wait for a window or a deadline \(they pace migrate only\)
+rb-window-days     | - | --fake @F rollback --window-days sat,sun | rollback: flag --window-days: a rollback does not wait .*
+rb-time-zone       | - | --fake @F rollback --window-time-zone UTC | rollback: flag --window-time-zone: a rollback does not wait .*
+rb-deadline        | - | --fake @F rollback --deadline=6h | rollback: flag --deadline: a rollback does not wait .*
+env-rb-deadline    | CNI_MIGRATE_DEADLINE=6h | --fake @F rollback | rollback: environment variable CNI_MIGRATE_DEADLINE: a rollback does not wait .*
 env-vni            | FLANNEL_VNI=abc | --fake @F migrate | migrate: environment variable FLANNEL_VNI="abc": .*
 env-mtu            | FLANNEL_MTU=-1 | --fake @F migrate | migrate: environment variable FLANNEL_MTU="-1": .*
 env-subnet-len     | FLANNEL_SUBNET_LEN=33 | --fake @F migrate | migrate: environment variable FLANNEL_SUBNET_LEN="33": .*

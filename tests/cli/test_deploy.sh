@@ -45,7 +45,8 @@ expect_out '^preflight checks the same [0-9]+ permissions$'
 echo "$OUT"
 
 # rollback-job.yaml: the requests of rollbacks after a migration killed early (at its 60th write)
-# and half-way (200th), and after a completed one whose flannel ConfigMap an operator then deleted
+# and half-way (200th), after a completed one whose flannel ConfigMap an operator then deleted, and
+# of Canal's after its completion (Calico's objects put back as they were: pools, IPAM, Felix)
 run "$B" --fake "$F" --fake-save "$TMP/done.yaml" migrate
 expect_rc 0
 cat >"$TMP/rm-cm.lua" <<'LUA'
@@ -63,6 +64,13 @@ for start in half60 half200 done-nocm; do
     expect_rc 0
     expect_out 'rolled back|Rolled back'
 done
+run "$B" --fake "$SRC/examples/clusters/canal-calico-installed-3node.yaml" --fake-save "$TMP/canal0.yaml" run "$TMP/own.lua"
+expect_rc 0
+run "$B" --fake "$TMP/canal0.yaml" --fake-save "$TMP/canal.yaml" migrate
+expect_rc 0
+run "$B" --fake "$TMP/canal.yaml" --trace "$TMP/rollback-canal.jsonl" rollback
+expect_rc 0
+expect_out '^Rolled back 3 node\(s\) to Canal'
 # and one whose node step fails
 printf 'return { host_paths = {}, main = function() return nil, "site cleanup failed", "EBOOM" end }\n' \
     >"$TMP/lua/node/calico-cleanup.lua"

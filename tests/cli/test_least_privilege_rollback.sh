@@ -1,8 +1,10 @@
 #!/bin/sh
 # Least privilege of examples/deploy/rollback-job.yaml: after a migration stopped half-way (killed
 # at its 120th write, 2 of its 4 nodes touched), a rollback over HTTPS as the rollback's
-# ServiceAccount against fake serve --authorize succeeds with the shipped ClusterRole, and with any
-# one rule of it removed fails with the API server's 403 naming the verb and the resource. pods/log
+# ServiceAccount against fake serve --authorize succeeds with the shipped ClusterRole (also with
+# --remove-calico-state, which asks for what a rollback of Canal always does: Calico's pool, IPAM and
+# Felix written), and with any one rule of it removed a rollback --remove-calico-state fails with the
+# API server's 403 naming the verb and the resource. pods/log
 # is read only when a node step fails: for that rule the cluster's node-facts (flannel-check) fails.
 # Without events create the rollback succeeds, each Event's 403 logged (Events are best-effort).
 MANIFEST="${CM_SOURCE_DIR:?}/examples/deploy/rollback-job.yaml"
@@ -24,6 +26,10 @@ run "$B" --kubeconfig "$SAK" rollback
 expect_rc 0
 expect_out '^Rolled back 2 node\(s\) to flannel'
 expect_no_out 'forbidden'
+run "$B" --kubeconfig "$SAK" rollback --remove-calico-state
+expect_rc 0
+expect_out ' cluster +ipam +[0-9]+ block affinit\(ies\), [0-9]+ block\(s\), [0-9]+ handle\(s\) deleted$'
+expect_no_out 'forbidden'
 fake_stop
 
 rule=1
@@ -34,7 +40,7 @@ while :; do
         *pods/log*) start_rbac "$FAKE_DIR/less.yaml" --speed 100 --lua-dir "$FAKE_DIR/lua" ;;
         *) start_rbac "$FAKE_DIR/less.yaml" --speed 100 ;;
     esac
-    run "$B" --kubeconfig "$SAK" rollback
+    run "$B" --kubeconfig "$SAK" rollback --remove-calico-state
     case "$dropped" in
         *events*) # best-effort: the rollback goes on, and says why each Event was not written
             expect_rc 0
@@ -46,5 +52,5 @@ while :; do
     fake_stop
     rule=$((rule + 1))
 done
-[ "$rule" -gt 10 ] || fail "only $((rule - 1)) rules in $MANIFEST's ClusterRole"
+[ "$rule" -gt 12 ] || fail "only $((rule - 1)) rules in $MANIFEST's ClusterRole"
 done_ok

@@ -4,7 +4,8 @@
 # migration waited for, migrate refused beside a rollback, a running migration stopped by a
 # rollback's request); Canal after its completion, rolled back (with --remove-calico-state too:
 # Canal's pool as it was), then migrated again; the checks (zero writes on a blocker), the command
-# line, the dry run; one rollback over HTTP, checked with kubectl and tests/k8s/rollback_end.lua.
+# line, the dry run; one rollback over HTTP, checked with kubectl and tests/k8s/rollback_end.lua,
+# and a migration after it over HTTP, checked with kubectl and tests/k8s/migrate_end.lua.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 . "$(dirname "$0")/rollback_lib.sh"
@@ -164,6 +165,21 @@ for f in "$dir/h4"/*.json; do
     curl -fsS "$URL/cni-migrate/v1alpha1/hosts/$node" >"$dir/s4/$node.json" || fail "GET hosts/$node"
 done
 run "$B" run "$E" "$F4" "$dir/h4" kube-flannel kube-flannel-ds served="$dir/s4"
+expect_rc 0
+expect_out '^ok: [0-9]+ checks$'
+# a migration after the rollback, over HTTP too, succeeds: kubectl and tests/k8s/migrate_end.lua
+# through the runtime's HTTP client show the migrated end
+run "$B" migrate
+expect_rc 0
+expect_out '^Migrated 4 node\(s\) to Calico'
+run kubectl get ds -A -o 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.spec.template.spec.nodeSelector}{"\n"}{end}'
+expect_rc 0
+expect_no_out 'kube-flannel-ds'
+expect_out '^kube-system/calico-node \{"kubernetes.io/os":"linux"\}$'
+run kubectl get nodes -o 'jsonpath={range .items[*]}{.metadata.name} [{.metadata.labels.projectcalico\.org/node-network-during-migration}] [{.spec.unschedulable}] [{.metadata.annotations.cni-migrate\.dev/step}]{"\n"}{end}'
+expect_rc 0
+[ "$(printf '%s\n' "$OUT" | grep -Ec '^[a-z0-9-]+ \[\] \[\] \[done\]$')" -eq 4 ] || fail "nodes after the migration after the rollback: $OUT"
+run "$B" --log-level warn run "$M" kube-flannel kube-flannel-ds 1 - no-hosts
 expect_rc 0
 expect_out '^ok: [0-9]+ checks$'
 fake_stop

@@ -5,7 +5,10 @@
 --- flannel made it there (links, addresses, routes, neighbours, FDB, iptables, CNI config), as
 --- `fake host START NODE` printed it into HOSTS/NODE.json.
 --- usage: run rollback_end.lua START.yaml HOSTS FLANNEL_NS FLANNEL_DS [clean] [served=DIR]
----   clean: --remove-calico-state was given: Calico's objects and node data as at the start too
+---   clean: --remove-calico-state was given: Calico's objects and node data as at the start too,
+---   and flannel-migration-config gone. On Canal (FLANNEL_DS runs a calico-node container too)
+---   Calico's objects and node data are compared with the start with or without it: Canal's own
+---   calico-node reads them.
 ---   served=DIR: the cluster is `fake serve`'s (run without --fake): its hosts are read from
 ---   DIR/NODE.json, as GET /cni-migrate/v1alpha1/hosts/NODE served them
 local fake = require "cm.fake"
@@ -58,6 +61,9 @@ for key, ds in pairs(start.DaemonSet or {}) do
    t.eq(live.spec.selector, ds.spec.selector, key .. ": selector as at the start")
 end
 local fdaemon = assert(c:get { apiVersion = "apps/v1", kind = "DaemonSet", namespace = fns, name = fds })
+local canal = false
+for _, ct in ipairs(fdaemon.spec.template.spec.containers) do canal = canal or ct.name == "calico-node" end
+local calico_too = flags.clean or canal -- Calico's objects and node data compared with the start
 local _, _, code = c:get { apiVersion = "v1", kind = "ConfigMap", namespace = "kube-system",
    name = "cni-migrate-flannel-backup" }
 t.eq(code, "NotFound", "the backup is gone with the DaemonSet live again")
@@ -67,6 +73,11 @@ t.eq(lease and lease.spec.holderIdentity, nil, "the Lease is free")
 local mc = c:get { apiVersion = "v1", kind = "ConfigMap", namespace = "kube-system", name = "flannel-migration-config" }
 if flags.clean then
    t.eq(mc, nil, "flannel-migration-config removed")
+else
+   -- absent when the migration stopped before its first write to the cluster (nothing to roll back)
+   if mc then t.eq(mc.data["cni-migrate.phase"], "rolled-back", "flannel-migration-config says rolled back") end
+end
+if calico_too then
    for _, kind in ipairs { "IPPool", "BlockAffinity", "IPAMBlock", "IPAMHandle" } do
       local names = {}
       for _, o in ipairs(assert(c:list { apiVersion = G, kind = kind }).items) do names[#names + 1] = o.metadata.name end
@@ -83,12 +94,12 @@ if flags.clean then
    end
    local fc = c:get { apiVersion = G, kind = "FelixConfiguration", name = "default" }
    local fstart = (start.FelixConfiguration or {})["/default"]
+   if fstart then -- as at the start (where the migration made it, the fields it set gone)
+      t.eq(fc and fc.spec, fstart.spec, "FelixConfiguration default: spec as at the start")
+   end
    for _, k in ipairs { "vxlanVNI", "vxlanPort", "vxlanMTU", "vxlanEnabled" } do
       t.eq(fc and fc.spec[k], fstart and fstart.spec[k], "FelixConfiguration " .. k)
    end
-else
-   -- absent when the migration stopped before its first write to the cluster (nothing to roll back)
-   if mc then t.eq(mc.data["cni-migrate.phase"], "rolled-back", "flannel-migration-config says rolled back") end
 end
 
 -- nodes: labels, annotations and cordons as at the start; calico-node gone, flannel Ready
@@ -125,7 +136,7 @@ for _, n in ipairs(nodes) do
    t.eq(l, s.metadata.labels or {}, name .. ": labels as at the start")
    local ann = {}
    for k, v in pairs(a) do
-      if not (CALICO_ANN[k] and not flags.clean) then ann[k] = v end
+      if not (CALICO_ANN[k] and not calico_too) then ann[k] = v end
    end
    t.eq(ann, s.metadata.annotations or {}, name .. ": annotations as at the start")
    t.eq(n.spec.unschedulable, s.spec.unschedulable, name .. ": cordoned as at the start")
