@@ -2078,8 +2078,7 @@ static void run_ended(cm_node_op *op, const cJSON *pod)
         r->result_len = (size_t)in_log->valuedouble; /* too long for the message: the log's */
         cJSON_Delete(v);
         r->phase = RUN_LOG;
-        if (op->watch)
-            cm_k8s_watch_set_notify(op->watch, NULL, NULL);
+        quiet(op);
         cm_k8s_ref ref;
         run_ref(op, &ref);
         ref.subresource = "log";
