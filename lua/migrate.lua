@@ -169,10 +169,9 @@ if state == "flannel" then
    local joined = guarded(prepare.label_joined, ctx)
    local r = schedule.run {
       list = function()
-         local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
-         if not list then stop(1, "listing nodes: %s", lerr) end
-         for _, n in ipairs(list.items) do cluster.slim_node(n) end
-         return list.items
+         local nodes, lerr = cluster.list_nodes(c)
+         if not nodes then stop(1, "listing nodes: %s", lerr) end
+         return nodes
       end,
       todo = function() return true end, -- a node done already costs nothing (a health gate may be due)
       order = function(nodes) -- the run's order, then the site's order hooks (the own node stays last)
@@ -257,7 +256,7 @@ guarded(hooks.step, ctx, "backup", complete.backup)
 guarded(hooks.step, ctx, "delete-flannel", complete.delete_flannel)
 guarded(hooks.step, ctx, "calico-selector", complete.calico_selector)
 guarded(hooks.step, ctx, "calico-rollout", complete.calico_rollout)
-local final = assert(c:list { apiVersion = "v1", kind = "Node" }).items
+local final = assert(cluster.list_nodes(c))
 guarded(hooks.step, ctx, "labels", complete.labels, final)
 guarded(hooks.step, ctx, "phase", prepare.migration_config, { ["cni-migrate.phase"] = "done",
    ["cni-migrate.finished"] = time.rfc3339() })

@@ -131,10 +131,9 @@ local pause = schedule.watch_pause(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, ctx
    function() wake:notify() end)
 local r = schedule.run { -- as migrate's: --max-unavailable, one control plane, per zone, pause; no window
    list = function()
-      local list, lerr = c:list { apiVersion = "v1", kind = "Node" }
-      if not list then stop("listing nodes: %s", lerr) end
-      for _, n in ipairs(list.items) do cluster.slim_node(n) end
-      return list.items
+      local nodes, lerr = cluster.list_nodes(c)
+      if not nodes then stop("listing nodes: %s", lerr) end
+      return nodes
    end,
    todo = function() return true end,
    order = function(nodes)

@@ -56,12 +56,13 @@ end
 --- The informer, made at the first agent's start.
 local function inform()
    if informer ~= nil then return informer or nil end
-   local inf = { nodes = {}, blocks = {}, by_host = {}, log = {}, config = 0 }
+   local inf = { nodes = {}, blocks = {}, by_host = {}, blocks_v = {}, log = {}, config = 0 }
    local function place(b, on)
       local host, cidr = calico.block_host(b)
       if host then
          inf.by_host[host] = inf.by_host[host] or {}
          inf.by_host[host][b.metadata.name] = on and cidr or nil
+         inf.blocks_v[host] = (inf.blocks_v[host] or 0) + 1
          inf.log[#inf.log + 1] = host
       end
    end
@@ -137,6 +138,7 @@ local KEYS = {
 
 --- Whether two peers' entries are the same.
 local function same_entries(a, b)
+   if a == b then return true end
    for k in pairs(KEYS) do
       local x, y = a and a[k] or {}, b and b[k] or {}
       if #x ~= #y then return false end
@@ -146,6 +148,36 @@ local function same_entries(a, b)
       end
    end
    return true
+end
+
+--- The peers' entries every agent keeps for a peer, once: by device (and flannel's annotation
+--- prefix), then peer name, {node = the informer's Node they were made from, v = the version of
+--- its blocks, e = entries}. Every node's agent programs the same entries for a peer, so N agents
+--- keep one table per peer between them instead of N copies, made once per change of the peer.
+local shared = {}
+
+--- A peer's entries for an agent on dev: the shared ones while the peer's Node (and blocks, v) are
+--- those they were made from; else make(node) (nil: none), shared from now on.
+local function shared_entries(inf, dev, name, v, make)
+   local by_name = shared[dev]
+   if not by_name then
+      by_name = {}
+      shared[dev] = by_name
+   end
+   local slot, node = by_name[name], inf.nodes[name]
+   if slot and slot.node == node and slot.v == v then return slot.e end
+   local e = node and make(node) or nil
+   by_name[name] = { node = node, v = v, e = e }
+   return e
+end
+
+--- An agent's whole look (node_state's peers, by name) keeps the shared entries of each peer
+--- whose entries are the same (all but a peer whose blocks another peer routes already).
+local function share_peers(inf, dev, peers, v_of, make)
+   for name, mine in pairs(peers) do
+      local e = shared_entries(inf, dev, name, v_of(name), make)
+      if e ~= mine and same_entries(e, mine) then peers[name] = e end
+   end
 end
 
 --- A resync from the change: for each peer logged since the agent last looked, what it no longer
@@ -252,7 +284,9 @@ function M.flannel(node, pod, host, resync)
       if not own then
          a.seq = #inf.log
          update_peers(a, host, names, function(name)
-            return inf.nodes[name] and flannel.peer_entries(inf.nodes[name], a.prefix, a.dev)
+            return shared_entries(inf, a.dev .. " " .. (a.prefix or ""), name, 0, function(n)
+               return flannel.peer_entries(n, a.prefix, a.dev)
+            end)
          end)
          synced[key] = a
          return
@@ -270,8 +304,17 @@ function M.flannel(node, pod, host, resync)
    local me
    for _, n in ipairs(nodes) do if n.metadata.name == node then me = n end end
    local iface = flannel_iface(host, args.iface)
+   local peer_entries -- the shared entries of the informer's Nodes
+   if inf then
+      peer_entries = function(other, prefix, dev)
+         if inf.nodes[other.metadata.name] ~= other then return flannel.peer_entries(other, prefix, dev) end
+         return shared_entries(inf, dev .. " " .. (prefix or ""), other.metadata.name, 0, function(n)
+            return flannel.peer_entries(n, prefix, dev)
+         end)
+      end
+   end
    local state = check(flannel.node_state(check(me, "no Node " .. node), nodes, conf,
-      { cni_conf = cm.data["cni-conf.json"],
+      { cni_conf = cm.data["cni-conf.json"], peer_entries = peer_entries,
          version = flannel.image_version { spec = { template = { spec = pod.spec } } },
          canal = canal, prefix = args.prefix, iface = iface, ipmasq = args.ipmasq,
          mtu = (host:link(iface) or {}).mtu }))
@@ -280,6 +323,17 @@ function M.flannel(node, pod, host, resync)
    if inf then
       synced[key] = { seq = seq, dev = state.links[1].name, peers = state.peers, prefix = args.prefix,
          cm_rv = cm.metadata.resourceVersion, pod = pod.metadata.uid }
+   end
+end
+
+--- What Felix programs on dev for a peer Node from the informer's blocks affine to it (nil: none).
+local function calico_peer(inf, dev)
+   return function(n)
+      local p = calico.node_vxlan(n)
+      local cidrs = {}
+      for _, cidr in pairs(p and inf.by_host[n.metadata.name] or {}) do cidrs[#cidrs + 1] = cidr end
+      local e = p and calico.peer_entries(p, cidrs, dev)
+      return e and #e.routes > 0 and e or nil
    end
 end
 
@@ -301,11 +355,7 @@ function M.calico_node(node, pod, host, resync)
       if not own then
          a.seq = #inf.log
          update_peers(a, host, names, function(name)
-            local p = inf.nodes[name] and calico.node_vxlan(inf.nodes[name])
-            local cidrs = {}
-            for _, cidr in pairs(p and inf.by_host[name] or {}) do cidrs[#cidrs + 1] = cidr end
-            local e = p and calico.peer_entries(p, cidrs, a.dev)
-            return e and #e.routes > 0 and e or nil
+            return shared_entries(inf, a.dev, name, inf.blocks_v[name] or 0, calico_peer(inf, a.dev))
          end)
          synced[key] = a
          return
@@ -341,6 +391,8 @@ function M.calico_node(node, pod, host, resync)
    if enabled then
       check(sim.prune(host, state, calico.VXLAN_DEVICE))
       if inf and state.peers then
+         share_peers(inf, calico.VXLAN_DEVICE, state.peers, function(name) return inf.blocks_v[name] or 0 end,
+            calico_peer(inf, calico.VXLAN_DEVICE))
          synced[key] = { seq = seq, dev = calico.VXLAN_DEVICE, peers = state.peers, config = felix_changes,
             pod = pod.metadata.uid }
       end

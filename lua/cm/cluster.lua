@@ -61,6 +61,31 @@ function M.slim_node(n)
    return n
 end
 
+--- Every Node, a page (500) at a time, each kept slim (slim_node) as its page comes, so that a big
+--- cluster's whole Node list is never held at once (as c:list holds it: every page's JSON, then
+--- the whole table); and the list's resourceVersion, to watch from.
+---@param c userdata a cm.k8s client
+---@return table[]|nil nodes
+---@return string|nil rv the list's resourceVersion (or the message of a failure)
+---@return string|nil code
+function M.list_nodes(c)
+   local nodes, rv = {}, nil
+   for page, restarted, code in c:pages { apiVersion = "v1", kind = "Node", limit = 500 } do
+      if not page then return nil, restarted, code end
+      if restarted then nodes = {} end
+      rv = page.metadata and page.metadata.resourceVersion
+      for _, n in ipairs(page.items) do nodes[#nodes + 1] = M.slim_node(n) end
+   end
+   return nodes, rv
+end
+
+--- What a run keeps of a BlockAffinity: its name and spec (cidr, node, state, deleted).
+---@param a table
+---@return table
+function M.slim_affinity(a)
+   return { metadata = { name = a.metadata.name }, spec = a.spec }
+end
+
 --- Reads the cluster.
 ---@param c userdata a cm.k8s client
 ---@param cfg table cm.config.parse's result (names and namespaces to look in)
@@ -89,11 +114,8 @@ function M.read(c, cfg)
             "BadInput"
       end
    end
-   local nodes
-   nodes, err, code = c:list { apiVersion = "v1", kind = "Node" }
-   if not nodes then return nil, err, code end
-   s.nodes = nodes.items
-   for _, n in ipairs(s.nodes) do M.slim_node(n) end
+   s.nodes, err, code = M.list_nodes(c)
+   if not s.nodes then return nil, err, code end
    local prefix = cfg.explicit.FLANNEL_ANNOTATION_PREFIX and v.FLANNEL_ANNOTATION_PREFIX
       or s.flannel_info and s.flannel_info.prefix or v.FLANNEL_ANNOTATION_PREFIX
    for _, n in ipairs(s.nodes) do
@@ -123,6 +145,7 @@ function M.read(c, cfg)
       if s.felix == nil then return nil, err, code end
       s.affinities, err, code = list(c, { apiVersion = CALICO, kind = "BlockAffinity" })
       if s.affinities == nil then return nil, err, code end
+      for i, a in ipairs(s.affinities or {}) do s.affinities[i] = M.slim_affinity(a) end
    else
       s.pools, s.affinities, s.felix = {}, {}, false
    end

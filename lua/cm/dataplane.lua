@@ -21,16 +21,29 @@ local M = {}
 
 local MAX_HOPS = 4
 
+--- Route destinations parsed: dst -> {value, prefix, mask} of an IPv4 one, or false. Every host has
+--- a route to every peer's subnet, so each dst is parsed once, not once per host and look.
+local dsts = {}
+
+local function parse_dst(dst)
+   local d = dsts[dst]
+   if d ~= nil then return d end
+   local c = dst == "default" and { family = 4, value = 0, prefix = 0 }
+      or ip.cidr(dst:find("/") and dst or dst .. "/32")
+   d = c and c.family == 4 and { value = c.value, prefix = c.prefix,
+      mask = c.prefix == 0 and 0 or (0xffffffff << (32 - c.prefix)) & 0xffffffff } or false
+   dsts[dst] = d
+   return d
+end
+
 --- A state's IPv4 routes parsed once: {value, mask, prefix, route}.
 local function parsed_routes(state)
    if state._v4 then return state._v4 end
    local list = {}
    for _, r in ipairs(state.routes or {}) do
-      local c = r.dst == "default" and { family = 4, value = 0, prefix = 0 }
-         or ip.cidr(r.dst:find("/") and r.dst or r.dst .. "/32")
-      if c and c.family == 4 then
-         list[#list + 1] = { value = c.value, prefix = c.prefix, route = r,
-            mask = c.prefix == 0 and 0 or (0xffffffff << (32 - c.prefix)) & 0xffffffff }
+      local d = parse_dst(r.dst)
+      if d then
+         list[#list + 1] = { value = d.value, prefix = d.prefix, route = r, mask = d.mask }
       end
    end
    state._v4 = list

@@ -5,6 +5,7 @@
 --- Each function takes the run's context ctx = {c, cfg, snap, step = function(name, node, text)}
 --- and returns nothing or raises (error(message, 0)) on a failure of the world.
 local calico = require "cm.calico"
+local cluster = require "cm.cluster"
 local flannel = require "cm.flannel"
 local hooks = require "cm.hooks"
 local ip = require "cm.ip"
@@ -277,7 +278,7 @@ function M.node_ipam(ctx, n)
             a.spec.state = "confirmed"
             a = must("update BlockAffinity " .. a.metadata.name, c:update(a))
          end
-         by_name[a.metadata.name] = a
+         by_name[a.metadata.name] = cluster.slim_affinity(a)
          wrote = true
       end
    end
@@ -336,9 +337,10 @@ function M.label_joined(ctx)
             code = tostring(code) })
       end
    end
-   local list = must("list Nodes", c:list { apiVersion = "v1", kind = "Node" })
-   for _, n in ipairs(list.items) do seen(n) end
-   return require("cm.schedule").follow(c, { apiVersion = "v1", kind = "Node" }, list.metadata.resourceVersion,
+   local nodes, rv, code = cluster.list_nodes(c)
+   must("list Nodes", nodes, rv, code)
+   for _, n in ipairs(nodes) do seen(n) end
+   return require("cm.schedule").follow(c, { apiVersion = "v1", kind = "Node" }, rv,
       function(ev)
          if ev.type == "RELIST" then
             for _, n in ipairs(ev.object.items or {}) do seen(n) end

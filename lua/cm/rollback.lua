@@ -423,7 +423,7 @@ local CALICO_ANNOTATIONS = { calico.ANN_IPV4, calico.ANN_VXLAN_ADDR, calico.ANN_
 --- The migration's labels and annotations off every node (and Calico's node data with
 --- remove_calico), one patch per node that has any.
 function M.labels(ctx, remove_calico)
-   local nodes = must("list nodes", ctx.c:list { apiVersion = "v1", kind = "Node" }).items
+   local nodes = must("list nodes", cluster.list_nodes(ctx.c))
    local count = 0
    for _, n in ipairs(nodes) do
       local l, a = n.metadata.labels or {}, n.metadata.annotations or {}

@@ -260,6 +260,45 @@ static void test_from_json(void)
     cJSON_Delete(doc);
 }
 
+/* Hosts with the same peers' entries keep each entry once (host.c's pool): a host's entry is
+ * the same storage as another's, and removing, replacing or freeing it on one host leaves the
+ * others' as they were. */
+static void test_entries_stored_once(void)
+{
+    cm_host *a = node(), *b = node();
+    const char *vx = "{\"name\":\"flannel.1\",\"kind\":\"vxlan\",\"mtu\":1450,\"up\":true,\"vxlan\":{\"id\":1,\"port\":8472}}";
+    const char *peer = "{\"dst\":\"10.244.2.0/24\",\"gateway\":\"10.244.2.0\",\"dev\":\"flannel.1\",\"onlink\":true}";
+    cJSON *n = J("{\"dst\":\"10.244.2.0\",\"lladdr\":\"9e:3a:7c:00:00:02\",\"dev\":\"flannel.1\",\"state\":\"permanent\"}");
+    cm_host *hosts[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(add_link(hosts[i], vx), 0);
+        CHECK_INT(add_route(hosts[i], peer, 0), 0);
+        CHECK_INT(cm_host_neigh_add(hosts[i], n, 0), 0);
+    }
+    cJSON_Delete(n);
+    const cJSON *ra = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cm_host_json(a), "routes"), 2);
+    const cJSON *rb = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cm_host_json(b), "routes"), 2);
+    CHECK(ra && rb && ra != rb && ra->child == rb->child); /* two references, one entry */
+    char *ja = section(a, "routes"), *jb = section(b, "routes");
+    CHECK_STR(ja, jb);
+    free(ja);
+    free(jb);
+    CHECK_INT(cm_host_route_del(a, NULL, "10.244.2.0/24", NULL), 0);
+    CHECK(section_has(b, "routes", peer));
+    CHECK_INT(add_route(b, "{\"dst\":\"10.244.2.0/24\",\"gateway\":\"10.244.2.0\",\"dev\":\"flannel.1\",\"onlink\":true,\"protocol\":\"static\"}", 1), 0);
+    CHECK(section_has(b, "routes", "\"onlink\":true,\"protocol\":\"static\"}"));
+    cm_host *c = cm_host_from_json(cm_host_json(b), (char[64]){0}, 64); /* a copy of a host is a host of its own */
+    CHECK(c != NULL);
+    cm_host_free(b);
+    CHECK(section_has(c, "neighbours", "9e:3a:7c:00:00:02"));
+    CHECK(section_has(a, "neighbours", "9e:3a:7c:00:00:02"));
+    CHECK_INT(cm_host_link_del(a, "flannel.1"), 0);
+    CHECK_SECTION(a, "neighbours", "[]");
+    CHECK(section_has(c, "routes", "\"protocol\":\"static\"}"));
+    cm_host_free(a);
+    cm_host_free(c);
+}
+
 int main(void)
 {
     RUN(test_links_and_addresses);
@@ -270,5 +309,6 @@ int main(void)
     RUN(test_ipv6);
     RUN(test_bridge_mtu_and_sysctl_values);
     RUN(test_from_json);
+    RUN(test_entries_stored_once);
     return CHECK_DONE();
 }

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,97 @@ struct cm_host {
     cJSON *links, *addresses, *routes, *neighbours, *fdb, *sysctls, *files;
     struct hidx ix[3];
 };
+
+/*
+ * ---- entries stored once ----
+ * Every host of a simulated cluster carries the same peers' routes, neighbours and FDB entries
+ * (each node's flannel.1 has a route, a neighbour and an FDB entry for every other node), so the
+ * entries of those three sections are kept once, process-wide, and a host's section holds small
+ * references to them (cJSON_CreateObjectReference): N hosts with N peers hold N^2 references
+ * to N entries instead of N^2 copies. Nothing changes an entry in place (a change replaces the
+ * item), and a reference reads, prints and copies as the entry itself, so the sharing shows
+ * nowhere. A pooled entry is freed with its last reference.
+ */
+struct pooled {
+    cJSON *obj;  /* the entry; owned */
+    size_t refs; /* references to it in hosts' sections */
+    char *text;  /* its compact JSON: the key it is found by */
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER; /* fake serve's threads have hosts too */
+static cm_map *pool_by_text, *pool_by_child; /* text -> pooled; "%p" of obj->child -> pooled */
+
+/* The pool's key of a reference or pooled entry: the address of its first member. */
+static void child_key(const cJSON *e, char buf[32])
+{
+    snprintf(buf, 32, "%p", (const void *)e->child);
+}
+
+/* A reference to the pooled copy of entry (which this consumes); entry itself when it has no
+ * members or memory is short (it is then a plain entry, which drop() frees as well). */
+static cJSON *share(cJSON *entry)
+{
+    char *text = entry && entry->child ? cJSON_PrintUnformatted(entry) : NULL;
+    if (!text)
+        return entry;
+    char key[32];
+    cJSON *ref = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (!pool_by_text && !(pool_by_text = cm_map_new()))
+        goto out;
+    if (!pool_by_child && !(pool_by_child = cm_map_new()))
+        goto out;
+    struct pooled *p = cm_map_get(pool_by_text, text);
+    if (!p) {
+        if (!(p = calloc(1, sizeof *p)))
+            goto out;
+        p->obj = entry;
+        p->text = text;
+        child_key(entry, key);
+        if (cm_map_set(pool_by_text, text, p) != 0 || cm_map_set(pool_by_child, key, p) != 0) {
+            cm_map_del(pool_by_text, text);
+            free(p);
+            goto out;
+        }
+        entry = NULL;
+        text = NULL;
+    }
+    if ((ref = cJSON_CreateObjectReference(p->obj->child)))
+        p->refs++;
+out:
+    pthread_mutex_unlock(&pool_lock);
+    free(text);
+    if (!ref)
+        return entry; /* out of memory: entry, when it was not pooled, else NULL */
+    cJSON_Delete(entry);
+    return ref;
+}
+
+/* Lets go of the pooled entry that e (an entry leaving its section) refers to, if it does. */
+static void release(const cJSON *e)
+{
+    if (!e || !(e->type & cJSON_IsReference) || !e->child)
+        return;
+    char key[32];
+    child_key(e, key);
+    pthread_mutex_lock(&pool_lock);
+    struct pooled *p = pool_by_child ? cm_map_get(pool_by_child, key) : NULL;
+    if (p && --p->refs == 0) {
+        cm_map_del(pool_by_child, key);
+        cm_map_del(pool_by_text, p->text);
+        cJSON_Delete(p->obj);
+        free(p->text);
+        free(p);
+    }
+    pthread_mutex_unlock(&pool_lock);
+}
+
+/* Frees an entry that has left its section. */
+static void drop(cJSON *e)
+{
+    release(e);
+    cJSON_Delete(e);
+}
 
 /* ---- small helpers ---- */
 
@@ -63,7 +155,7 @@ static void remove_where(cJSON *arr, const char *key, const char *value)
     while (e) {
         cJSON *next = e->next;
         if (streq(str(e, key), value))
-            cJSON_Delete(cJSON_DetachItemViaPointer(arr, e));
+            drop(cJSON_DetachItemViaPointer(arr, e));
         e = next;
     }
 }
@@ -368,6 +460,10 @@ void cm_host_free(cm_host *h)
 {
     if (!h)
         return;
+    for (int i = 0; i < 3; i++) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, section(h, i)) release(e);
+    }
     cJSON_Delete(h->doc);
     for (int i = 0; i < 3; i++)
         cm_map_free(h->ix[i].m);
@@ -759,7 +855,7 @@ int cm_host_addr_del(cm_host *h, const char *dev, const char *cidr)
         cJSON *r = find_route(h, is_v6(cidr) ? 6 : 4, dst, dev);
         if (r && streq(str(r, "protocol"), "kernel")) {
             index_removing(h, IX_ROUTES, r);
-            cJSON_Delete(cJSON_DetachItemViaPointer(h->routes, r));
+            drop(cJSON_DetachItemViaPointer(h->routes, r));
         }
     }
     return 0;
@@ -851,7 +947,10 @@ int cm_host_route_add(cm_host *h, const cJSON *route, int replace)
     set_str(copy, "dst", dst);
     if (fam == 6)
         set_str(copy, "family", "inet6");
+    if (!(copy = share(copy)))
+        return -ENOMEM;
     if (old) {
+        release(old);
         cJSON_ReplaceItemViaPointer(h->routes, old, copy);
         index_replaced(h, IX_ROUTES, old, copy);
     } else {
@@ -870,7 +969,7 @@ int cm_host_route_del(cm_host *h, const char *family, const char *dst, const cha
     if (!r)
         return -ESRCH;
     index_removing(h, IX_ROUTES, r);
-    cJSON_Delete(cJSON_DetachItemViaPointer(h->routes, r));
+    drop(cJSON_DetachItemViaPointer(h->routes, r));
     return 0;
 }
 
@@ -889,10 +988,11 @@ static int add_keyed(cm_host *h, int which, const cJSON *entry, const char *k2, 
     cJSON *old = index_find(h, which, key);
     if (old && !replace)
         return -EEXIST;
-    cJSON *copy = cJSON_Duplicate(entry, 1);
+    cJSON *copy = share(cJSON_Duplicate(entry, 1));
     if (!copy)
         return -ENOMEM;
     if (old) {
+        release(old);
         cJSON_ReplaceItemViaPointer(arr, old, copy);
         index_replaced(h, which, old, copy);
     } else {
@@ -932,7 +1032,7 @@ int cm_host_neigh_del(cm_host *h, const char *dev, const char *dst)
     if (!e)
         return cm_host_link(h, dev) ? -ENOENT : -ENODEV;
     index_removing(h, IX_NEIGH, e);
-    cJSON_Delete(cJSON_DetachItemViaPointer(h->neighbours, e));
+    drop(cJSON_DetachItemViaPointer(h->neighbours, e));
     return 0;
 }
 
@@ -952,7 +1052,7 @@ int cm_host_fdb_del(cm_host *h, const char *dev, const char *lladdr, const char 
     if (!e)
         return cm_host_link(h, dev) ? -ENOENT : -ENODEV;
     index_removing(h, IX_FDB, e);
-    cJSON_Delete(cJSON_DetachItemViaPointer(h->fdb, e));
+    drop(cJSON_DetachItemViaPointer(h->fdb, e));
     return 0;
 }
 
