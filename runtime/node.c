@@ -1774,6 +1774,7 @@ struct run_on {
     int creates;          /* pods created (a failed or going one is replaced, a few times at most) */
     int adopted;
     int failing;          /* the pod is deleted, then the op fails with op->err */
+    size_t result_len;    /* the result's length when it is in the pod's log */
     cm_timer *timer;      /* the create after an earlier pod went (not from inside the watch) */
     char why[600];        /* the pod's end: reason, exit code, the script's error */
 };
@@ -1972,6 +1973,38 @@ static const cJSON *run_terminated(const cJSON *pod)
     return obj(obj(first, "state"), "terminated");
 }
 
+/* The log's line of len bytes that is a JSON object: the result too long for the termination
+ * message (noderun.h cm_node_run_message). */
+static void run_result_logged(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
+{
+    (void)slot;
+    struct run_on *r = op->run;
+    const char *log = rc == 0 && res->text ? res->text : "";
+    for (const char *p = log; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (n == r->result_len) {
+            cJSON *v = cJSON_ParseWithLength(p, n);
+            if (cJSON_IsObject(v)) {
+                cJSON_Delete(op->result);
+                op->result = v;
+                run_delete(op);
+                return;
+            }
+            cJSON_Delete(v);
+        }
+        p += n + (p[n] == '\n');
+    }
+    if (rc != 0)
+        cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: its result (%zu bytes) is in pod %s/%s's log, "
+                      "which could not be read: %s (%s)", r->script, r->node, r->result_len, r->ns, r->pod,
+                      res->err.message, res->err.code ? res->err.code : "?");
+    else
+        cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: its result (%zu bytes) is not in pod %s/%s's log",
+                      r->script, r->node, r->result_len, r->ns, r->pod);
+    r->failing = 1;
+    run_delete(op);
+}
+
 /* The pod ended: its result, or its failure with the end of its log. */
 static void run_ended(cm_node_op *op, const cJSON *pod)
 {
@@ -1979,6 +2012,20 @@ static void run_ended(cm_node_op *op, const cJSON *pod)
     const cJSON *t = run_terminated(pod);
     const char *msg = str(t, "message");
     cJSON *v = msg ? cJSON_Parse(msg) : NULL;
+    const cJSON *in_log = obj(v, "resultInLog");
+    if (!strcmp(phase_of(pod), "Succeeded") && cJSON_IsNumber(in_log) && in_log->valuedouble > 0) {
+        r->result_len = (size_t)in_log->valuedouble; /* too long for the message: the log's */
+        cJSON_Delete(v);
+        r->phase = RUN_LOG;
+        if (op->watch)
+            cm_k8s_watch_set_notify(op->watch, NULL, NULL);
+        cm_k8s_ref ref;
+        run_ref(op, &ref);
+        ref.subresource = "log";
+        cm_k8s_param p[2] = {{"container", "node-run"}, {"tailLines", "20"}};
+        issue(op, R_CALL, "GET", &ref, p, 2, NULL, NULL, 0, run_result_logged);
+        return;
+    }
     if (!strcmp(phase_of(pod), "Succeeded") && cJSON_IsObject(v)) {
         cJSON_Delete(op->result);
         op->result = v;

@@ -131,7 +131,8 @@ typedef struct cm_node_run_spec {
  * The pod's name derives from node and step, so a pod of that name already there is adopted
  * (a restarted controller waits for the run in flight; one that failed or is going is replaced).
  * Waits on a watch for the pod to end, then deletes it. Result: the script's JSON result (the
- * termination message). Failures: ScriptFailed (the message has the pod's reason, exit code,
+ * termination message; one over a kubelet's 4096 bytes is a line of the pod's log, which the
+ * message, {"resultInLog": N}, points at: noderun.h cm_node_run_message). Failures: ScriptFailed (the message has the pod's reason, exit code,
  * the script's error and the end of its log), Timeout (the pod is deleted), Conflict (a pod of
  * that name on another node), the client's codes.
  */

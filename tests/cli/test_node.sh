@@ -195,7 +195,9 @@ local graces = {}
 local w = task.spawn(function()
    for ev in c:watch { apiVersion = "v1", kind = "Pod", namespace = "default", labelSelector = "app=many", timeout = 60 } do
       local md = ev.object.metadata
-      if ev.type ~= "ADDED" and not graces[md.name] then -- the first change: graceful (MODIFIED) or not
+      -- the first change toward its end: graceful (MODIFIED with a deletionTimestamp) or not; the
+      -- eviction's DisruptionTarget condition comes before either
+      if ev.type ~= "ADDED" and not graces[md.name] and (ev.type == "DELETED" or md.deletionTimestamp) then
          graces[md.name] = ev.type .. (md.deletionTimestamp and " graceful" or "")
       end
    end
