@@ -8,18 +8,29 @@
 --- `kubectl get -o yaml` prints it) and a FakeCluster document with the delays the cluster shows:
 --- flannel's and calico-node's start (pod started to container running) and readiness (running
 --- to Ready) times, median over their pods, printed on stderr; a delay the pods do not show is
---- left at the simulation's default (said so). Nodes' hosts are synthesized by the simulation.
+--- left at the simulation's default (said so). Nodes' hosts are synthesized by the simulation;
+--- with --node-facts each Ready node's host is read there by node-facts (a run_on pod, as
+--- preflight runs it) and written as FakeCluster spec.hosts, so the simulated hosts start as the
+--- real ones.
+local cluster = require "cm.cluster"
 local k8s = require "cm.k8s"
+local node = require "cm.node"
+local prepare = require "cm.prepare"
 local proc = require "cm.proc"
 local yaml = require "cm.yaml"
 
 local USAGE = [[
-usage: cni-migrate fake snapshot [-o FILE] [--kubeconfig FILE] [--context NAME]
+usage: cni-migrate fake snapshot [-o FILE] [--node-facts] [--kubeconfig FILE] [--context NAME]
 
 Writes a fixture of the cluster (stdout, or FILE written whole or not at all): Namespaces, Nodes,
 Pods, DaemonSets, Deployments, ReplicaSets, StatefulSets, Jobs, PodDisruptionBudgets, ConfigMaps,
 Calico's CRDs and their objects; no Secrets, no managedFields; and a FakeCluster document with the
 delays the cluster shows (printed on stderr). Rehearse on it: cni-migrate migrate --fake FILE
+
+  --node-facts   each Ready node's host (links, addresses, routes, neighbours, FDB entries,
+                 sysctls, CNI files, subnet.env, flannel's and Calico's iptables chains) read on the
+                 node by node-facts in a pod of kube-system (image: CNI_MIGRATE_IMAGE, else the
+                 release's), 8 nodes at a time; other nodes' hosts are synthesized (said so)
 ]]
 
 local KINDS = {
@@ -34,7 +45,7 @@ local CALICO_GROUP = "crd.projectcalico.org"
 local CRD_GROUPS = { [CALICO_GROUP] = true, ["policy.networking.k8s.io"] = true }
 
 local args = { ... }
-local out
+local out, node_facts
 local i = 1
 while i <= #args do
    local a = args[i]
@@ -44,6 +55,8 @@ while i <= #args do
       i = i + 1
    elseif a:match("^%-%-output=") then
       out = a:sub(10)
+   elseif a == "--node-facts" then
+      node_facts = true
    elseif a == "-h" or a == "--help" then
       io.write(USAGE)
       return
@@ -107,6 +120,35 @@ for _, crd in ipairs(crds) do
       if v.served and (v.storage or not version) then version = v.name end
    end
    if version then take(CALICO_GROUP .. "/" .. version, crd.spec.names.kind) end
+end
+
+--- With --node-facts: each Ready Node's host as node-facts reads it on the node ({name = host}),
+--- eight at a time; a node not Ready or whose pod fails keeps a synthesized host (said so).
+local function hosts()
+   local nodes, got, done, failed, total = {}, {}, 0, 0, 0
+   for _, o in ipairs(items) do
+      if o.kind == "Node" then
+         total = total + 1
+         if cluster.node_ready(o) == "True" then nodes[#nodes + 1] = o
+         else io.stderr:write(("node %s: not Ready: its host is synthesized\n"):format(o.metadata.name)) end
+      end
+   end
+   prepare.each_node(nodes, function(n)
+      local name = n.metadata.name
+      local r, msg, code = node.run_on(c, name, "node-facts", { host = true }, { timeout = 120 })
+      if r and r.host then
+         got[name] = r.host
+      else
+         failed = failed + 1
+         io.stderr:write(("node %s: node-facts: %s (%s): its host is synthesized\n"):format(name, tostring(msg),
+            tostring(code)))
+      end
+      done = done + 1
+      progress(("node-facts: %d of %d node(s)"):format(done, #nodes))
+   end)
+   progress("")
+   io.stderr:write(("hosts read with node-facts: %d of %d node(s)\n"):format(done - failed, total))
+   return next(got) and got or nil
 end
 
 --- Seconds from an RFC 3339 time; nil when absent or malformed.
@@ -182,7 +224,8 @@ for _, l in ipairs(lines) do io.stderr:write("  " .. l .. "\n") end
 if #lines == 0 then io.stderr:write("  no flannel, Canal or calico-node pods: the simulation's defaults kept\n") end
 
 local fc = { apiVersion = "cni-migrate.dev/v1alpha1", kind = "FakeCluster", metadata = { name = "snapshot" },
-   spec = { startTime = os.date("!%Y-%m-%dT%H:%M:%SZ"), simulation = #rules > 0 and { pods = rules } or nil } }
+   spec = { startTime = os.date("!%Y-%m-%dT%H:%M:%SZ"), simulation = #rules > 0 and { pods = rules } or nil,
+      hosts = node_facts and hosts() or nil } }
 -- in the order they were last written (resourceVersion, where it is a number, as etcd's are), as
 -- --fake-save writes them: the cluster's history starts over in that order
 for k, o in ipairs(items) do o._at = k end

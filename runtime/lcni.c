@@ -12,6 +12,8 @@
  *   cni.remove(path, backup_dir) -> backup_path   copy into backup_dir, then remove
  *   cni.restore(backup_path, path) -> true        the backup's content back, atomically
  *   cni.read_text(path) -> text                 a small host file (subnet.env), same limits
+ *   cni.files(dir) -> {{name, type}, ...}          every entry of dir, sorted by name (type "file",
+ *                                                  "link", "dir" or "other"; node-facts' host)
  *   cni.MAX_SIZE                                   the largest file read or written (bytes)
  * Codes: "ENOENT", "ELOOP" (a symlink not followed), "EFBIG" (over MAX_SIZE), "EISDIR",
  * "InvalidConfig", "NotFound", or another errno name.
@@ -40,6 +42,16 @@ static int cni_list(lua_State *L)
     const cm_hostops *ops = cm_lua_host(L, &c, 0);
     cJSON *out = NULL;
     int rc = cm_cnifile_list(ops, &c, dir, &out);
+    return push(L, &c, rc, out);
+}
+
+static int cni_files(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    cm_hostcall c;
+    const cm_hostops *ops = cm_lua_host(L, &c, 0);
+    cJSON *out = NULL;
+    int rc = ops->file_list(&c, dir, &out);
     return push(L, &c, rc, out);
 }
 
@@ -138,6 +150,7 @@ static int cni_restore(lua_State *L)
 
 static const luaL_Reg funcs[] = {
     {"list", cni_list},       {"parse", cni_parse},     {"read", cni_read},     {"read_text", cni_read_text},     {"active", cni_active},
+    {"files", cni_files},
     {"write", cni_write},     {"remove", cni_remove},   {"restore", cni_restore}, {NULL, NULL},
 };
 

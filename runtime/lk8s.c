@@ -7,7 +7,7 @@
  *                                  -- serviceaccount_dir, max_retries, user_agent
  *   c:get(ref) / c:list(ref) / c:pages(ref) / c:create(obj [, opts]) / c:update(obj [, opts])
  *   c:patch(ref, patch [, opts]) / c:delete(ref [, opts]) / c:evict(ref [, opts])
- *   c:watch(ref) / c:logs(ref) / c:info() / c:close()
+ *   c:watch(ref) / c:logs(ref) / c:info() / c:close()   (w:timeout(s), w:resource_version(), w:close())
  *
  * A ref is a table {apiVersion=, kind=, name=, namespace=, subresource=}.
  * Misuse raises. A failure of the world returns nil, message, code (the Status
@@ -44,7 +44,8 @@ typedef struct lclient {
 
 typedef struct lwatch {
     cm_k8s_watch *w;
-    int64_t deadline;
+    int64_t deadline; /* c:watch's timeout: the stream's (its timeoutSeconds) and the iterator's */
+    int64_t until;    /* w:timeout's: the iterator's only, the stream goes on (CM_TIME_NEVER: none) */
     struct cm_run *run;
     cm_waiter waiter; /* woken by the watch's notify */
     int busy;         /* a task waits on it */
@@ -756,12 +757,17 @@ static int watch_polled(lua_State *L, int status, lua_KContext ctx)
         }
         struct cm_run *run = lw->run;
         int64_t deadline = lw->deadline < run->deadline ? lw->deadline : run->deadline;
+        int64_t until = lw->until < deadline ? lw->until : deadline;
         rc = cm_k8s_watch_poll(lw->w, deadline, &ev, &err);
         if (rc != CM_K8S_PENDING)
             break;
+        if (cm_loop_now(run->loop) >= until) { /* w:timeout's end: the stream stays open */
+            rc = 0;
+            break;
+        }
         lw->waiter = (cm_waiter){0};
-        if (!cm_wait_here(L, &lw->waiter, deadline))
-            return cm_await(L, &lw->waiter, deadline, ctx, watch_polled);
+        if (!cm_wait_here(L, &lw->waiter, until))
+            return cm_await(L, &lw->waiter, until, ctx, watch_polled);
     }
     lw->busy = 0;
     cm_check_interrupt(L);
@@ -819,6 +825,21 @@ static int watch_rv(lua_State *L)
     return 1;
 }
 
+/* w:timeout(seconds) -> w: the iterator ends that many seconds from now, its stream staying open
+ * (as c:watch's timeout allows): a loop woken now and then by a watch opened without a timeout
+ * does not open it again each time */
+static int watch_timeout(lua_State *L)
+{
+    lwatch *lw = luaL_checkudata(L, 1, WATCH_MT);
+    double s = luaL_checknumber(L, 2);
+    luaL_argcheck(L, s >= 0, 2, "the timeout must be >= 0");
+    if (!lw->w)
+        return luaL_error(L, "attempt to use a closed watch");
+    lw->until = cm_loop_now(lw->run->loop) + (int64_t)(s * 1e9);
+    lua_settop(L, 1);
+    return 1;
+}
+
 /*
  * c:watch(ref) -> w, nil, nil, w: for ev in c:watch{apiVersion=, kind=, namespace=,
  * labelSelector=, fieldSelector=, resourceVersion=, timeout=, bookmarks=} do ... end
@@ -844,7 +865,7 @@ static int client_watch(lua_State *L)
     double timeout = num_opt(L, 2, "timeout", -1);
     struct cm_run *run = cm_run_get(L);
     lwatch *lw = lua_newuserdatauv(L, sizeof *lw, 1);
-    *lw = (lwatch){.run = run};
+    *lw = (lwatch){.run = run, .until = CM_TIME_NEVER};
     luaL_setmetatable(L, WATCH_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1); /* the watch keeps its client alive */
@@ -869,6 +890,7 @@ static const luaL_Reg client_methods[] = {
 static const luaL_Reg watch_methods[] = {
     {"close", watch_close},
     {"resource_version", watch_rv},
+    {"timeout", watch_timeout},
     {NULL, NULL},
 };
 

@@ -10,6 +10,8 @@
  *   node.wait_pod(c, opts) -> pod | true | nil, msg, code
  *   node.wait_node(c, name [, opts]) -> node | true | nil, msg, code
  *   node.run_on(c, name, script [, args [, opts]]) -> result | nil, msg, code
+ *   node.pods(c, name | {node =, namespace =, selector =}) -> view; view:list() -> {pod, ...} | nil,
+ *     msg, code; view:close()
  *   node.is_cordoned_by_us(node_object) -> boolean
  *
  * Each operation runs on the run's loop (node.h) while the caller waits with
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 #define OP_MT "cm.node.Op"
+#define PODS_MT "cm.node.Pods"
 
 enum finish_as { F_CHANGED, F_DRAIN, F_WAIT, F_RESULT };
 
@@ -216,6 +219,120 @@ static int64_t seconds_ns(double s)
     return s >= 9e9 ? CM_TIME_NEVER : (int64_t)(s * 1e9);
 }
 
+/* ---- pod views ---- */
+
+/* A view of one node's pods (podview.h), shared by the operations on that node. */
+typedef struct lpods {
+    cm_pod_view *v;
+    struct cm_run *run;
+    cm_waiter w; /* view:list() waiting for the view's list */
+} lpods;
+
+/* view:close(), __close and __gc: stops the view (once). */
+static int pods_close(lua_State *L)
+{
+    lpods *p = luaL_checkudata(L, 1, PODS_MT);
+    cm_pod_view_free(p->v);
+    p->v = NULL;
+    return 0;
+}
+
+static void pods_wake(void *ud)
+{
+    lpods *p = ud;
+    cm_waiter_wake(p->run, &p->w);
+}
+
+/* Continues view:list(): the pods once the view's list has come. */
+static int pods_listed(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    lpods *p = (lpods *)ctx;
+    for (;;) {
+        if (!p->v)
+            return luaL_error(L, "attempt to use a closed pod view");
+        cm_k8s_error err = {0};
+        int st = cm_pod_view_state(p->v, &err);
+        if (st < 0)
+            return cm_fail(L, err.code ? err.code : "Unknown", "%s", err.message);
+        if (st > 0) {
+            cJSON *items = cm_pod_view_pods(p->v);
+            if (!items)
+                return luaL_error(L, "not enough memory");
+            cm_lua_push_json(L, items);
+            cJSON_Delete(items);
+            return 1;
+        }
+        p->w = (cm_waiter){0};
+        if (!cm_wait_here(L, &p->w, CM_TIME_NEVER))
+            return cm_await(L, &p->w, CM_TIME_NEVER, ctx, pods_listed);
+    }
+}
+
+/* view:list() -> the node's pods as the view has them now (no request) | nil, msg, code */
+static int pods_list(lua_State *L)
+{
+    lpods *p = luaL_checkudata(L, 1, PODS_MT);
+    lua_settop(L, 1); /* the view stays referenced while the caller waits */
+    cm_check_interrupt(L);
+    return pods_listed(L, LUA_OK, (lua_KContext)p);
+}
+
+/* node.pods(c, name) -> view: one list and one watch of the node's pods, for drain, wait_pod
+ * and run_on on that node (their option pods) and view:list(). node.pods(c, {node =, namespace =,
+ * selector =}): of the pods that match (each optional), for run_on. Close it when done. */
+static int node_pods(lua_State *L)
+{
+    static const char *const OPTS[] = {"node", "namespace", "selector", NULL};
+    cm_k8s_client *c = cm_lua_k8s_client(L, 1);
+    const char *name = NULL, *ns = NULL, *sel = NULL;
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_settop(L, 2);
+        check_options(L, 2, OPTS);
+        name = opt_str(L, 2, "node"); /* [c, opts, node?, ns?, sel?]: kept while the view is made */
+        ns = opt_str(L, 2, "namespace");
+        sel = opt_str(L, 2, "selector");
+    } else {
+        name = luaL_checkstring(L, 2);
+    }
+    lpods *p = lua_newuserdatauv(L, sizeof *p, 1);
+    *p = (lpods){.run = cm_run_get(L)};
+    luaL_setmetatable(L, PODS_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1); /* the view keeps its client alive */
+    p->v = cm_pod_view_new(c, p->run->loop, name, ns, sel);
+    if (!p->v)
+        return luaL_error(L, "not enough memory");
+    cm_pod_view_set_notify(p->v, pods_wake, p);
+    return 1;
+}
+
+/* opts.pods of an operation on node: its pod view, or NULL. whole: it must be of all the node's
+ * pods (drain, wait_pod); else (run_on) of node or any node, and of namespace or all. */
+static cm_pod_view *opt_pods(lua_State *L, int idx, const char *node, int whole, const char *namespace)
+{
+    if (lua_isnoneornil(L, idx) || lua_getfield(L, idx, "pods") == LUA_TNIL) {
+        if (!lua_isnoneornil(L, idx))
+            lua_pop(L, 1);
+        return NULL;
+    }
+    lpods *p = luaL_testudata(L, -1, PODS_MT);
+    if (!p)
+        luaL_error(L, "option 'pods' must be a pod view (node.pods)");
+    if (!p->v)
+        luaL_error(L, "attempt to use a closed pod view");
+    const char *vn = cm_pod_view_node(p->v), *vns = cm_pod_view_namespace(p->v);
+    if (whole && !cm_pod_view_whole_node(p->v))
+        luaL_error(L, "option 'pods' must be the view of all the pods of node %s (node.pods(c, name))",
+                   node ? node : "(no node)");
+    if (vn && (!node || strcmp(vn, node)))
+        luaL_error(L, "option 'pods' is the view of node %s, not of %s", vn, node ? node : "(no node)");
+    if (vns && namespace && strcmp(vns, namespace))
+        luaL_error(L, "option 'pods' is the view of namespace %s, not of %s", vns, namespace);
+    lua_pop(L, 1); /* the options table keeps it */
+    return p->v;
+}
+
 /* ---- cordon, uncordon, labels, annotations ---- */
 
 static int node_cordon(lua_State *L)
@@ -390,7 +507,7 @@ static int node_drain(lua_State *L)
     static const char *const OPTS[] = {
         "force", "ignore_daemonsets", "delete_emptydir_data", "disable_eviction", "grace_period", "timeout",
         "pod_selector", "skip_wait_for_delete_timeout", "cordon", "retry_delay", "parallel", "exclude",
-        "on_blocked", "relist", "on_progress", "report", "daemonsets", NULL};
+        "on_blocked", "relist", "on_progress", "report", "daemonsets", "pods", NULL};
     cm_k8s_client *c = cm_lua_k8s_client(L, 1);
     const char *name = luaL_checkstring(L, 2);
     lua_settop(L, 3);
@@ -408,6 +525,7 @@ static int node_drain(lua_State *L)
         .parallel = (int)opt_num(L, 3, "parallel", 10),
         .relist = opt_bool(L, 3, "relist", 1),
         .dry_run = run->dry_run,
+        .view = opt_pods(L, 3, name, 1, NULL),
     };
     double timeout = opt_num(L, 3, "timeout", 0);
     luaL_argcheck(L, timeout >= 0 && o.parallel >= 1 && o.retry_delay >= 0, 3,
@@ -445,7 +563,7 @@ static int node_drain(lua_State *L)
 
 static int node_wait_pod(lua_State *L)
 {
-    static const char *const OPTS[] = {"namespace", "selector", "node", "state", "timeout", NULL};
+    static const char *const OPTS[] = {"namespace", "selector", "node", "state", "timeout", "pods", NULL};
     cm_k8s_client *c = cm_lua_k8s_client(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
@@ -459,6 +577,7 @@ static int node_wait_pod(lua_State *L)
     luaL_argcheck(L, !state || !strcmp(state, "ready") || !strcmp(state, "gone"), 2,
                   "state must be \"ready\" or \"gone\"");
     w.gone = state && !strcmp(state, "gone");
+    w.view = opt_pods(L, 2, w.node, 1, NULL);
     double timeout = opt_num(L, 2, "timeout", 0);
     int64_t now = cm_loop_now(run->loop);
     w.deadline = timeout > 0 ? now + seconds_ns(timeout) : CM_TIME_NEVER;
@@ -520,7 +639,7 @@ static const char *args_json(lua_State *L, int idx)
 
 static int node_run_on(lua_State *L)
 {
-    static const char *const OPTS[] = {"namespace", "timeout", "image", "step", "cni_dir", NULL};
+    static const char *const OPTS[] = {"namespace", "timeout", "image", "step", "cni_dir", "pods", NULL};
     cm_k8s_client *c = cm_lua_k8s_client(L, 1);
     const char *name = luaL_checkstring(L, 2), *script = luaL_checkstring(L, 3);
     lua_settop(L, 5);
@@ -532,6 +651,7 @@ static int node_run_on(lua_State *L)
     s.namespace = ns ? ns : s.namespace;
     s.step = opt_str(L, 5, "step");
     s.cni_dir = opt_str(L, 5, "cni_dir");
+    s.view = opt_pods(L, 5, name, 0, s.namespace);
     s.image = opt_str(L, 5, "image");
     if (!s.image)
         s.image = getenv("CNI_MIGRATE_IMAGE");
@@ -575,6 +695,7 @@ static const luaL_Reg node_funcs[] = {
     {"wait_pod", node_wait_pod},
     {"wait_node", node_wait_node},
     {"run_on", node_run_on},
+    {"pods", node_pods},
     {NULL, NULL},
 };
 
@@ -582,6 +703,10 @@ int luaopen_cm_node(lua_State *L)
 {
     static const luaL_Reg no_methods[] = {{NULL, NULL}};
     cm_new_class(L, OP_MT, op_meta, no_methods);
+    lua_pop(L, 1);
+    static const luaL_Reg pods_meta[] = {{"__gc", pods_close}, {"__close", pods_close}, {"__index", NULL}, {NULL, NULL}};
+    static const luaL_Reg pods_methods[] = {{"list", pods_list}, {"close", pods_close}, {NULL, NULL}};
+    cm_new_class(L, PODS_MT, pods_meta, pods_methods);
     lua_pop(L, 1);
     luaL_newlib(L, node_funcs);
     lua_pushliteral(L, CM_NODE_CORDONED_ANNOTATION);

@@ -241,9 +241,12 @@ static int cmd_node_run(cm_runtime *rt, int argc, char **argv)
     int rc = cm_runtime_node_run(rt, script, source, args, &line);
     printf("%s\n", line ? line : "{\"error\":\"out of memory\",\"code\":\"ENOMEM\"}");
     fflush(stdout);
-    if (result_file) {
+    if (result_file) { /* the termination message: the line, or where it is when too long for one */
+        char *msg = line ? cm_node_run_message(line) : NULL;
         FILE *f = fopen(result_file, "w");
-        if (!f || fprintf(f, "%s", line ? line : "") < 0 || fclose(f) != 0) {
+        int bad = !f || fprintf(f, "%s", msg ? msg : "") < 0;
+        free(msg);
+        if ((f && fclose(f) != 0) || bad) {
             fprintf(stderr, "cni-migrate: node-run: --result-file %s: cannot write it\n", result_file);
             if (rc == CM_OK)
                 rc = CM_FAILED;

@@ -11,7 +11,9 @@
 #include "json.h"
 #include "kinds.h"
 #include "log.h"
+#include "podview.h"
 #include "rand.h"
+#include "select.h"
 #include "status.h"
 #include "strbuf.h"
 #include "validate.h"
@@ -80,6 +82,9 @@ struct cm_node_op {
     uint64_t rng;
     uint64_t requests;
     cm_k8s_watch *watch;
+    cm_pod_view *view; /* the node's pods, shared (podview.h): then sub stands for watch */
+    cm_pod_sub *sub;
+    int view_listed;   /* the drain: the view's initial RELIST was its list */
     cm_timer *poll_timer; /* the watch's news, taken from the loop (see soon_poll) */
     void (*poll)(cm_node_op *op);
     char *rv;
@@ -87,6 +92,7 @@ struct cm_node_op {
     /* wait */
     cm_node_wait w;
     char *w_ns, *w_sel, *w_node, *w_cond, *w_status;
+    cm_selector *w_selector; /* w_sel parsed, to pick the view's pods */
     cJSON *matched; /* uid -> object */
     /* run_on */
     struct run_on *run;
@@ -153,6 +159,15 @@ static void stop_pod_timers(cm_node_op *op)
 
 static void stop_run_timer(cm_node_op *op);
 
+/* The watch (or the view's subscription) tells nobody any more. */
+static void quiet(cm_node_op *op)
+{
+    if (op->watch)
+        cm_k8s_watch_set_notify(op->watch, NULL, NULL);
+    if (op->sub)
+        cm_pod_sub_set_notify(op->sub, NULL, NULL);
+}
+
 /* Abandons every request in flight except those completing now. */
 static void stop_requests(cm_node_op *op)
 {
@@ -185,8 +200,7 @@ static void op_end(cm_node_op *op, int rc)
     if (op->poll_timer)
         cm_loop_timer_cancel(op->loop, op->poll_timer);
     op->poll_timer = NULL;
-    if (op->watch)
-        cm_k8s_watch_set_notify(op->watch, NULL, NULL);
+    quiet(op);
     tell(op);
 }
 
@@ -220,7 +234,8 @@ static void take_events(cm_node_op *op, int (*fn)(cm_node_op *op, const cJSON *e
         for (int more = 1; more && !op->done;) {
             cJSON *ev = NULL;
             cm_k8s_error err = {0};
-            int rc = cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
+            int rc = op->sub ? cm_pod_sub_poll(op->sub, &ev, &err)
+                             : cm_k8s_watch_poll(op->watch, op->deadline, &ev, &err);
             if (rc < 0 && !op->done) {
                 op->polling = 0;
                 op_fail(op, &err);
@@ -375,6 +390,8 @@ void cm_node_op_cancel(cm_node_op *op)
     if (op->deadline_timer)
         cm_loop_timer_cancel(op->loop, op->deadline_timer);
     cm_k8s_watch_free(op->watch);
+    cm_pod_sub_free(op->sub);
+    cm_selector_free(op->w_selector);
     drain_free(op);
     cJSON_Delete(op->events);
     cJSON_Delete(op->result);
@@ -1307,10 +1324,17 @@ static void drain_event(cm_node_op *op, const cJSON *ev)
 }
 
 static void watch_notified(void *ud);
+static void drain_have(cm_node_op *op, const cJSON *list);
 
 /* Takes every event the watch has now. */
 static int drain_take(cm_node_op *op, const cJSON *ev)
 {
+    const char *type = str(ev, "type");
+    if (op->sub && !op->view_listed && type && !strcmp(type, "RELIST")) { /* the view's pods: the list */
+        op->view_listed = 1;
+        drain_have(op, obj(ev, "object"));
+        return 1;
+    }
     drain_event(op, ev);
     return 1;
 }
@@ -1396,6 +1420,12 @@ static void drain_listed(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res
 
 static void drain_list(cm_node_op *op)
 {
+    if (op->view && !op->rounds && !op->o.dry_run && !(op->o.pod_selector && *op->o.pod_selector)) {
+        op->sub = cm_pod_view_subscribe(op->view, watch_notified, op); /* its initial RELIST: the list */
+        if (!op->sub)
+            op_oom(op);
+        return;
+    }
     char fs[300];
     snprintf(fs, sizeof fs, "spec.nodeName=%s", op->name);
     cm_k8s_param p[2] = {{"fieldSelector", fs}, {"labelSelector", op->o.pod_selector}};
@@ -1435,17 +1465,13 @@ static void drain_finish(cm_node_op *op)
     op_end(op, -1);
 }
 
-static void drain_listed(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
+/* The node's pods listed (by a request or the view): filter and evict the new ones. */
+static void drain_have(cm_node_op *op, const cJSON *list)
 {
-    (void)slot;
-    if (rc < 0) {
-        op_fail(op, &res->err);
-        return;
-    }
-    size_t first = add_pods(op, res->json);
+    size_t first = add_pods(op, list);
     op->filter_from = first;
-    if (!op->watch && !op->o.dry_run) { /* the pods' deletions, from the list's resourceVersion on */
-        const char *rv = str(obj(res->json, "metadata"), "resourceVersion");
+    if (!op->watch && !op->sub && !op->o.dry_run) { /* the pods' deletions, from the list's resourceVersion on */
+        const char *rv = str(obj(list, "metadata"), "resourceVersion");
         char fs[300];
         snprintf(fs, sizeof fs, "spec.nodeName=%s", op->name);
         cm_k8s_param p = {"fieldSelector", fs};
@@ -1467,6 +1493,15 @@ static void drain_listed(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res
     }
     if (!ask_dsets(op, first))
         drain_step(op);
+}
+
+static void drain_listed(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
+{
+    (void)slot;
+    if (rc < 0)
+        op_fail(op, &res->err);
+    else
+        drain_have(op, res->json);
 }
 
 /* Moves the drain on to its next phase. */
@@ -1491,7 +1526,7 @@ static void drain_step(cm_node_op *op)
         for (size_t i = first; i < op->npods; i++)
             op->pods[i]->use_delete = op->evict_mode == 0;
         op->phase = D_EVICT;
-        if (op->watch)
+        if (op->watch || op->sub)
             drain_poll(op);
         evict_next(op);
         return;
@@ -1558,6 +1593,7 @@ cm_node_op *cm_node_drain_start(cm_k8s_client *c, cm_loop *loop, const char *nam
     op->o.exclude = NULL;
     op->o.nexclude = 0;
     op->rng = o->seed;
+    op->view = o->view;
     op->evict_mode = -1;
     if (op->o.parallel < 1)
         op->o.parallel = 1;
@@ -1654,13 +1690,24 @@ static void wait_check(cm_node_op *op)
     }
 }
 
+/* Whether a pod of the view is one the wait is about (a watch of its own selects them). */
+static int wait_wants(const cm_node_op *op, const cJSON *o)
+{
+    const cJSON *md = obj(o, "metadata");
+    if (!op->sub)
+        return 1;
+    if (op->w_ns && (!str(md, "namespace") || strcmp(str(md, "namespace"), op->w_ns)))
+        return 0;
+    return !op->w_selector || cm_selector_match_labels(op->w_selector, obj(md, "labels"));
+}
+
 static void wait_put(cm_node_op *op, const cJSON *o, int gone)
 {
     const char *uid = str(obj(o, "metadata"), "uid");
     if (!uid)
         return;
     cJSON_DeleteItemFromObjectCaseSensitive(op->matched, uid);
-    if (!gone)
+    if (!gone && wait_wants(op, o))
         cJSON_AddItemToObject(op->matched, uid, cJSON_Duplicate(o, 1));
 }
 
@@ -1755,6 +1802,20 @@ cm_node_op *cm_node_wait_start(cm_k8s_client *c, cm_loop *loop, const cm_node_wa
     }
     op->name = dup(w->node);
     arm_deadline(op);
+    if (w->view && op->kind == OP_WAIT && !strcmp(op->w.kind, "Pod")) { /* the view's initial RELIST: the list */
+        char msg[256];
+        op->view = w->view;
+        op->w_selector = cm_label_selector_parse(op->w_sel ? op->w_sel : "", msg, sizeof msg);
+        if (!op->w_selector) {
+            cm_k8s_errorf(&op->err, "Invalid", "wait: selector %s: %s", op->w_sel, msg);
+            op_end(op, -1);
+            return op;
+        }
+        op->sub = cm_pod_view_subscribe(w->view, wait_notified, op);
+        if (!op->sub)
+            op_oom(op);
+        return op;
+    }
     char fs[300];
     cm_k8s_param p[2];
     size_t n = wait_params(op, p, fs, sizeof fs);
@@ -1774,7 +1835,9 @@ struct run_on {
     int creates;          /* pods created (a failed or going one is replaced, a few times at most) */
     int adopted;
     int failing;          /* the pod is deleted, then the op fails with op->err */
+    size_t result_len;    /* the result's length when it is in the pod's log */
     cm_timer *timer;      /* the create after an earlier pod went (not from inside the watch) */
+    char *uid;            /* of the pod waited for through the view */
     char why[600];        /* the pod's end: reason, exit code, the script's error */
 };
 
@@ -1792,7 +1855,7 @@ static void run_free(struct run_on *r)
     if (!r)
         return;
     free(r->node), free(r->script), free(r->step), free(r->args), free(r->ns), free(r->pod);
-    free(r->image), free(r->own_pod), free(r->cni_dir), free(r->source);
+    free(r->image), free(r->own_pod), free(r->cni_dir), free(r->source), free(r->uid);
     cJSON_Delete(r->paths);
     free(r);
 }
@@ -1933,8 +1996,7 @@ static void run_delete(cm_node_op *op)
 {
     if (op->run->phase != RUN_GONE) {
         op->run->phase = RUN_DELETE;
-        if (op->watch)
-            cm_k8s_watch_set_notify(op->watch, NULL, NULL);
+        quiet(op);
     }
     cm_k8s_ref ref;
     issue(op, R_CALL, "DELETE", run_ref(op, &ref), NULL, 0, "application/json", "{\"gracePeriodSeconds\":0}", 0,
@@ -1972,6 +2034,38 @@ static const cJSON *run_terminated(const cJSON *pod)
     return obj(obj(first, "state"), "terminated");
 }
 
+/* The log's line of len bytes that is a JSON object: the result too long for the termination
+ * message (noderun.h cm_node_run_message). */
+static void run_result_logged(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
+{
+    (void)slot;
+    struct run_on *r = op->run;
+    const char *log = rc == 0 && res->text ? res->text : "";
+    for (const char *p = log; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (n == r->result_len) {
+            cJSON *v = cJSON_ParseWithLength(p, n);
+            if (cJSON_IsObject(v)) {
+                cJSON_Delete(op->result);
+                op->result = v;
+                run_delete(op);
+                return;
+            }
+            cJSON_Delete(v);
+        }
+        p += n + (p[n] == '\n');
+    }
+    if (rc != 0)
+        cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: its result (%zu bytes) is in pod %s/%s's log, "
+                      "which could not be read: %s (%s)", r->script, r->node, r->result_len, r->ns, r->pod,
+                      res->err.message, res->err.code ? res->err.code : "?");
+    else
+        cm_k8s_errorf(&op->err, "ScriptFailed", "node-run %s on %s: its result (%zu bytes) is not in pod %s/%s's log",
+                      r->script, r->node, r->result_len, r->ns, r->pod);
+    r->failing = 1;
+    run_delete(op);
+}
+
 /* The pod ended: its result, or its failure with the end of its log. */
 static void run_ended(cm_node_op *op, const cJSON *pod)
 {
@@ -1979,6 +2073,19 @@ static void run_ended(cm_node_op *op, const cJSON *pod)
     const cJSON *t = run_terminated(pod);
     const char *msg = str(t, "message");
     cJSON *v = msg ? cJSON_Parse(msg) : NULL;
+    const cJSON *in_log = obj(v, "resultInLog");
+    if (!strcmp(phase_of(pod), "Succeeded") && cJSON_IsNumber(in_log) && in_log->valuedouble > 0) {
+        r->result_len = (size_t)in_log->valuedouble; /* too long for the message: the log's */
+        cJSON_Delete(v);
+        r->phase = RUN_LOG;
+        quiet(op);
+        cm_k8s_ref ref;
+        run_ref(op, &ref);
+        ref.subresource = "log";
+        cm_k8s_param p[2] = {{"container", "node-run"}, {"tailLines", "20"}};
+        issue(op, R_CALL, "GET", &ref, p, 2, NULL, NULL, 0, run_result_logged);
+        return;
+    }
     if (!strcmp(phase_of(pod), "Succeeded") && cJSON_IsObject(v)) {
         cJSON_Delete(op->result);
         op->result = v;
@@ -1997,8 +2104,7 @@ static void run_ended(cm_node_op *op, const cJSON *pod)
              cJSON_IsNumber(exit) ? exit->valueint : -1, text);
     cJSON_Delete(v);
     r->phase = RUN_LOG;
-    if (op->watch)
-        cm_k8s_watch_set_notify(op->watch, NULL, NULL);
+    quiet(op);
     cm_k8s_ref ref;
     run_ref(op, &ref);
     ref.subresource = "log";
@@ -2040,12 +2146,36 @@ static void run_seen(cm_node_op *op, const cJSON *pod)
         run_ended(op, pod);
 }
 
+/* One event of the view, for the pod of uid r->uid: an initial RELIST without it says nothing
+ * (the view may not have seen the create yet). */
+static void run_view_event(cm_node_op *op, const cJSON *ev)
+{
+    const char *type = str(ev, "type"), *uid = op->run->uid;
+    if (type && !strcmp(type, "RELIST")) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, obj(obj(ev, "object"), "items"))
+            if (str(obj(it, "metadata"), "uid") && !strcmp(str(obj(it, "metadata"), "uid"), uid)) {
+                run_seen(op, it);
+                return;
+            }
+        if (!cJSON_IsTrue(obj(ev, "initial")))
+            run_seen(op, NULL);
+        return;
+    }
+    const char *its = str(obj(obj(ev, "object"), "metadata"), "uid");
+    if (!type || !its || strcmp(its, uid))
+        return;
+    run_seen(op, strcmp(type, "DELETED") ? obj(ev, "object") : NULL);
+}
+
 /* One event of the pod's watch; stops at a change of phase (what follows is another watch's). */
 static int run_take(cm_node_op *op, const cJSON *ev)
 {
     enum run_phase at = op->run->phase;
     const char *type = str(ev, "type");
-    if (type && !strcmp(type, "RELIST"))
+    if (op->sub)
+        run_view_event(op, ev);
+    else if (type && !strcmp(type, "RELIST"))
         run_seen(op, cJSON_GetArrayItem(obj(obj(ev, "object"), "items"), 0));
     else if (type && !strcmp(type, "DELETED"))
         run_seen(op, NULL);
@@ -2064,9 +2194,22 @@ static void run_notified(void *ud)
     soon_poll(ud, run_poll);
 }
 
-/* Watches the pod from pod's resourceVersion (run_seen gets what changes). */
+/* Watches the pod from pod's resourceVersion (run_seen gets what changes); waiting for it to
+ * end, through the view when there is one. */
 static void run_watch(cm_node_op *op, const cJSON *pod)
 {
+    const char *uid = str(obj(pod, "metadata"), "uid");
+    if (op->view && op->run->phase == RUN_WAIT && uid) {
+        cm_k8s_watch_free(op->watch);
+        op->watch = NULL;
+        free(op->run->uid);
+        op->run->uid = dup(uid);
+        if (!op->sub)
+            op->sub = cm_pod_view_subscribe(op->view, run_notified, op);
+        if (!op->sub || !op->run->uid)
+            op_oom(op);
+        return; /* its initial RELIST comes from the loop */
+    }
     char fs[300];
     snprintf(fs, sizeof fs, "metadata.name=%s", op->run->pod);
     cm_k8s_param p = {"fieldSelector", fs};
@@ -2183,6 +2326,7 @@ cm_node_op *cm_node_run_on_start(cm_k8s_client *c, cm_loop *loop, const cm_node_
         return NULL;
     }
     op->run = r;
+    op->view = s->view;
     char pod[80];
     cm_node_run_pod_name(s->node, s->step ? s->step : s->script, pod, sizeof pod);
     r->node = dup(s->node), r->script = dup(s->script), r->step = dup(s->step ? s->step : s->script);

@@ -24,6 +24,7 @@
 
 #include "k8s_client.h"
 #include "loop.h"
+#include "podview.h"
 
 #include <cJSON.h>
 #include <stdint.h>
@@ -78,6 +79,8 @@ typedef struct cm_drain_opts {
     int relist;                    /* list again at the end: pods that landed after the cordon */
     int dry_run;                   /* the client sends dryRun=All: nothing to wait for */
     uint64_t seed;                 /* the jitter's randomness (the run's seed in simulation) */
+    cm_pod_view *view;             /* the node's pods (podview.h): listed and followed there, not asked
+                                      again (NULL: a list and a watch of its own; also with pod_selector) */
 } cm_drain_opts;
 
 /*
@@ -102,6 +105,7 @@ typedef struct cm_node_wait {
     const char *condition;      /* nodes: condition type (default Ready); pods: always Ready */
     const char *status;         /* nodes: the condition's status (default "True") */
     int64_t deadline;
+    cm_pod_view *view;          /* pods: the view of node's pods to follow instead of a list and a watch */
 } cm_node_wait;
 
 /* Waits on a list and a watch (never a poll). Result: the object that matched, or {"gone": true}. */
@@ -121,6 +125,7 @@ typedef struct cm_node_run_spec {
     const cJSON *host_paths;  /* an array of the absolute paths the script declares */
     const char *source;       /* a site script's text, shipped in the pod (the image has the bundled); or NULL */
     int64_t deadline;
+    cm_pod_view *view;        /* the node's pods: the pod's end is followed there (NULL: a watch of its own) */
 } cm_node_run_spec;
 
 /*
@@ -131,7 +136,8 @@ typedef struct cm_node_run_spec {
  * The pod's name derives from node and step, so a pod of that name already there is adopted
  * (a restarted controller waits for the run in flight; one that failed or is going is replaced).
  * Waits on a watch for the pod to end, then deletes it. Result: the script's JSON result (the
- * termination message). Failures: ScriptFailed (the message has the pod's reason, exit code,
+ * termination message; one over a kubelet's 4096 bytes is a line of the pod's log, which the
+ * message, {"resultInLog": N}, points at: noderun.h cm_node_run_message). Failures: ScriptFailed (the message has the pod's reason, exit code,
  * the script's error and the end of its log), Timeout (the pod is deleted), Conflict (a pod of
  * that name on another node), the client's codes.
  */

@@ -198,6 +198,16 @@ int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char
     return run_state(o, script, args_json, 0, line);
 }
 
+char *cm_node_run_message(const char *line)
+{
+    size_t n = strlen(line);
+    if (n <= CM_TERMINATION_MESSAGE_MAX)
+        return strdup(line);
+    char buf[64];
+    snprintf(buf, sizeof buf, "{\"resultInLog\":%zu}", n);
+    return strdup(buf);
+}
+
 int cm_node_script_paths(const char *lua_dir, const char *script, cJSON **paths, char *msg, size_t size)
 {
     struct cm_node_run_opts o = {.lua_dir = lua_dir};

@@ -35,6 +35,17 @@ struct cm_node_run_opts {
  */
 int cm_node_run(const struct cm_node_run_opts *o, const char *script, const char *args_json, char **line);
 
+/* The most of a container's termination message a kubelet keeps (the last bytes of the file). */
+#define CM_TERMINATION_MESSAGE_MAX 4096
+
+/*
+ * What node-run writes as its termination message for result line (also printed, alone on its
+ * line, on stdout: the pod's log): the line when it fits CM_TERMINATION_MESSAGE_MAX, else
+ * {"resultInLog": N}, N the line's length, and the reader takes the line from the pod's log
+ * (node.h run_on). malloc'd (the caller frees it); NULL when out of memory.
+ */
+char *cm_node_run_message(const char *line);
+
 /*
  * The host paths node script declares (its table's host_paths; none for a script returning main
  * alone), loaded as node-run loads it (from lua_dir first, else bundled, or a file), main not run.

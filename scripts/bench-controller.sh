@@ -11,12 +11,10 @@
 # the server answers promptly (a big cluster's simulation first catches up with its fixture).
 set -eu
 cd "$(dirname "$0")/.."
-if [ -z "${CNI_MIGRATE:-}" ]; then scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release; fi
-B=$(realpath "${CNI_MIGRATE:-build-bench/cni-migrate}")
+. scripts/bench_lib.sh # $B: the binary (CNI_MIGRATE, else build-bench/ in Release)
 [ -x /usr/bin/time ] || { echo "bench-controller: needs GNU time (Debian package time)" >&2; exit 2; }
 LIMIT=${BENCH_LIMIT:-1800}
 SPEED=${BENCH_SPEED:-50} # the cluster's clock against real time (the controller keeps real time)
-mkdir -p build-bench
 tmp=$(mktemp -d)
 srv=""
 trap '[ -z "$srv" ] || kill "$srv" 2>/dev/null; rm -rf "$tmp"' EXIT

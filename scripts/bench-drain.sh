@@ -9,9 +9,7 @@
 #   scripts/bench-drain.sh            CNI_MIGRATE=build/cni-migrate: measure that build
 set -eu
 cd "$(dirname "$0")/.."
-if [ -z "${CNI_MIGRATE:-}" ]; then scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release; fi
-B=${CNI_MIGRATE:-build-bench/cni-migrate}
-mkdir -p build-bench
+. scripts/bench_lib.sh # $B: the binary (CNI_MIGRATE, else build-bench/ in Release)
 fixture=build-bench/drain-110-pods.yaml
 [ -s "$fixture" ] || $B run examples/clusters/generate.lua --nodes 2 --pods-per-node 107 >"$fixture"
 tmp=$(mktemp -d)

@@ -6,9 +6,7 @@
 #   scripts/bench-migrate.sh [NODES]
 set -eu
 cd "$(dirname "$0")/.."
-if [ -z "${CNI_MIGRATE:-}" ]; then scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release; fi
-B=${CNI_MIGRATE:-build-bench/cni-migrate} # CNI_MIGRATE=build/cni-migrate: measure that build instead
-mkdir -p build-bench
+. scripts/bench_lib.sh # $B: the binary (CNI_MIGRATE, else build-bench/ in Release)
 n=${1:-100}
 fixture="build-bench/migrate-$n-nodes.yaml"
 [ -s "$fixture" ] || $B run examples/clusters/generate.lua --nodes "$n" --control-planes 3 --pods-per-node 2 \

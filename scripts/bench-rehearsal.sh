@@ -12,12 +12,10 @@
 # an optimized one (build-bench/). Fixtures are generated once into build-bench/.
 set -eu
 cd "$(dirname "$0")/.."
-if [ -z "${CNI_MIGRATE:-}" ]; then scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release; fi
-B=$(realpath "${CNI_MIGRATE:-build-bench/cni-migrate}")
+. scripts/bench_lib.sh # $B: the binary (CNI_MIGRATE, else build-bench/ in Release)
 [ -x /usr/bin/time ] || { echo "bench-rehearsal: needs GNU time (Debian package time)" >&2; exit 2; }
 LIMIT=${BENCH_LIMIT:-1800}
 MEM_MB=${BENCH_MEM_MB:-4096}
-mkdir -p build-bench
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 [ $# -gt 0 ] || set -- 1000 5000

@@ -8,9 +8,7 @@
 #   scripts/bench-schedule.sh [NODES [SEED]]
 set -eu
 cd "$(dirname "$0")/.."
-if [ -z "${CNI_MIGRATE:-}" ]; then scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release; fi
-B=${CNI_MIGRATE:-build-bench/cni-migrate} # CNI_MIGRATE=build/cni-migrate: measure that build instead
-mkdir -p build-bench
+. scripts/bench_lib.sh # $B: the binary (CNI_MIGRATE, else build-bench/ in Release)
 n=${1:-100}
 seed=${2:-7}
 fixture="build-bench/schedule-$n-nodes.yaml"

@@ -34,9 +34,12 @@ function M.parse(text)
 end
 
 --- The jump target of a rule's spec ("-j X" or "-g X"), or nil.
-local function target(spec)
+---@param spec string
+---@return string|nil
+function M.target(spec)
    return spec:match(" %-j (%S+)") or spec:match(" %-g (%S+)")
 end
+local target = M.target
 
 --- Plans removing, in one save's tables, the chains `chain_pred(name)` selects (their rules,
 --- the rules jumping to them, then the chains) and the single rules `rule_pred(rule)` selects.

@@ -124,7 +124,8 @@ end
 
 --- Renews the Lease every DURATION/3 until released. Between renewals a watch on it keeps what
 --- others wrote to it (a rollback's stop annotation, another holder), so stop_requested reads
---- nothing, and ends the wait early when the run releases it.
+--- nothing, and ends the wait early when the run releases it. One watch for the whole hold (opened
+--- without a timeout, each wait bounded by w:timeout): reopening it cost a request per renewal.
 function Held:_renew()
    local function seen(o)
       if not (o and o.metadata) then return end
@@ -133,9 +134,16 @@ function Held:_renew()
       local who = (o.spec or {}).holderIdentity
       if who ~= self.me and not self.released then self.lost = type(who) == "string" and who or "nobody" end
    end
+   local w
    while not self.released and not self.lost do
-      for ev in self.c:watch { apiVersion = self.ref.apiVersion, kind = "Lease", namespace = self.ref.namespace,
-         fieldSelector = "metadata.name=" .. M.NAME, resourceVersion = self.rv, timeout = M.DURATION / 3 } do
+      w = w or self.c:watch { apiVersion = self.ref.apiVersion, kind = "Lease", namespace = self.ref.namespace,
+         fieldSelector = "metadata.name=" .. M.NAME, resourceVersion = self.rv }
+      for ev in w:timeout(M.DURATION / 3) do
+         if ev.type == "ERROR" then -- it ends after this event: the next round opens another
+            w:close()
+            w = nil
+            break
+         end
          if ev.type == "DELETED" then self.lost = "nobody" break end
          seen(ev.type == "RELIST" and (ev.object.items or {})[1] or ev.object)
          if self.released or self.lost then break end
@@ -145,6 +153,7 @@ function Held:_renew()
          spec = { holderIdentity = self.me, renewTime = micro_time() } }, { type = "merge" })
       seen(got or self.c:get(self.ref))
    end
+   if w then w:close() end
 end
 
 --- What asked this run to stop (the procedure that wants the Lease), or nil; raises when the

@@ -160,12 +160,23 @@ end
 
 --- Deletes the non-hostNetwork pods left on the node (DaemonSet pods the drain ignored, pods
 --- bound by nodeName): they have the old network's addresses and must come back with the new one's.
-function M.delete_left(ctx, name)
-   local pods, msg, code = ctx.c:list { apiVersion = "v1", kind = "Pod", fieldSelector = "spec.nodeName=" .. name }
-   if not pods then fail("node %s: list pods: %s (%s)", name, tostring(msg), tostring(code)) end
+--- view: the node's pod view (cm.node.pods) to read them from instead of a list.
+function M.delete_left(ctx, name, view)
+   local items, msg, code
+   if view then
+      items, msg, code = view:list()
+   else
+      local pods
+      pods, msg, code = ctx.c:list { apiVersion = "v1", kind = "Pod", fieldSelector = "spec.nodeName=" .. name }
+      items = pods and pods.items
+   end
+   if not items then fail("node %s: list pods: %s (%s)", name, tostring(msg), tostring(code)) end
+   table.sort(items, function(a, b) -- a list's order: by namespace, then name
+      return a.metadata.namespace .. "/" .. a.metadata.name < b.metadata.namespace .. "/" .. b.metadata.name
+   end)
    local deleted = {}
    local own = os.getenv("POD_NAME")
-   for _, p in ipairs(pods.items) do
+   for _, p in ipairs(items) do
       local md = p.metadata
       if not p.spec.hostNetwork and not md.deletionTimestamp and md.name ~= own then
          local ok, dmsg, dcode = ctx.c:delete { apiVersion = "v1", kind = "Pod", namespace = md.namespace,
@@ -218,8 +229,8 @@ end
 
 --- Drains the node as kubectl drain --force --ignore-daemonsets --delete-emptydir-data (never the
 --- controller's own pod); PDBs that held it up go to ctx.blocked. The timeline text; or, when
---- it timed out and may_hold (the "hold" policy), nil and why.
-function M.drain(ctx, name, may_hold)
+--- it timed out and may_hold (the "hold" policy), nil and why. view: the node's pod view.
+function M.drain(ctx, name, may_hold, view)
    local report = {}
    local holds = ctx.holds and {} -- pod -> {node, pdb, pod, t0, t1}: how long a PDB held it (the report)
    local function progress(ev)
@@ -236,7 +247,7 @@ function M.drain(ctx, name, may_hold)
       relist = false, -- pods bound to the node during the drain: the delete-pods step deletes them
       -- the DaemonSets earlier drains found, not asked again: one deleted since has its pods left
       -- by the drain, and the delete-pods step deletes them
-      daemonsets = ctx.daemonsets,
+      daemonsets = ctx.daemonsets, pods = view,
       on_progress = holds and progress or nil })
    if res then ctx.daemonsets = res.daemonsets end
    for _, b in ipairs(report.blocked or {}) do
@@ -263,6 +274,9 @@ function M.migrate(ctx, n)
    if net == "calico" and not busy then return "already" end
    local fds = ctx.snap.flannel_ds
    local canal = ctx.snap.flannel_info.canal
+   -- the node's pods, listed once and followed on one watch by every step below (no list or
+   -- watch of their own): the drain, both waits, both node scripts, the pods left
+   local pods <close> = node.pods(ctx.c, name)
    if net == "none" or net == "calico" then n = M.clear_failed(ctx, n) end
    if net ~= "calico" then
       if net ~= "none" then
@@ -275,7 +289,7 @@ function M.migrate(ctx, n)
       end
       local held -- the drain timed out under the "hold" policy (only while the node is still on flannel)
       timed(ctx, name, "drain", function()
-         local text, why = M.drain(ctx, name, net ~= "none" and o.drain_timeout_policy == "hold")
+         local text, why = M.drain(ctx, name, net ~= "none" and o.drain_timeout_policy == "hold", pods)
          held = why
          return text or ("timed out after %gs: %s"):format(o.drain_timeout, why)
       end)
@@ -296,14 +310,14 @@ function M.migrate(ctx, n)
       timed(ctx, name, "flannel-gone", function()
          need("node " .. name .. ": flannel's pod leaving",
             node.wait_pod(ctx.c, { namespace = fds.metadata.namespace, selector = selector_of(fds), node = name,
-            state = "gone", timeout = o.pod_gone_timeout }))
+            state = "gone", timeout = o.pod_gone_timeout, pods = pods }))
          return "flannel's pod is gone (watched)"
       end)
       timed(ctx, name, "flannel-cleanup", function()
          local r = need("node " .. name .. ": flannel-cleanup",
             node.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
             cni_dir = v.CNI_CONFIG_DIR, cni_conf_name = calico.CNI_CONF_NAME },
-            { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }))
+            { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout, pods = pods }))
          local links = table.concat(r.links and r.links.removed or {}, ", ")
          local rules = 0
          for _, x in ipairs(r.iptables and r.iptables.removed or {}) do rules = rules + (x.rules or 0) end
@@ -313,7 +327,7 @@ function M.migrate(ctx, n)
             r.placeholder and r.placeholder.written and "written" or "kept")
       end)
       timed(ctx, name, "delete-pods", function()
-         local d = M.delete_left(ctx, name)
+         local d = M.delete_left(ctx, name, pods)
          return ("%d pod(s) left with flannel addresses deleted%s; the runtime sees the CNI directory change "
             .. "(inotify), so their replacements wait for Calico's config"):format(#d,
             #d > 0 and (" (" .. table.concat(d, ", ") .. ")") or "")
@@ -327,7 +341,7 @@ function M.migrate(ctx, n)
    timed(ctx, name, "calico-ready", function()
       need("node " .. name .. ": calico-node Ready",
          node.wait_pod(ctx.c, { namespace = cds.metadata.namespace, selector = selector_of(cds), node = name,
-         state = "ready", timeout = o.calico_ready_timeout }))
+         state = "ready", timeout = o.calico_ready_timeout, pods = pods }))
       return "calico-node Ready (watched)"
    end)
    timed(ctx, name, "calico-check", function()
@@ -335,7 +349,7 @@ function M.migrate(ctx, n)
          node.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT,
          mac = (n.metadata.annotations or {})[calico.ANN_VXLAN_MAC],
          address = (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR], cni_dir = v.CNI_CONFIG_DIR },
-         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout }))
+         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout, pods = pods }))
       if r.ok == false then
          fail("node %s: calico-check: %s", name, table.concat(r.problems or {}, "; "))
       end

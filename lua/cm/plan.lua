@@ -50,10 +50,12 @@ function M.node_facts(c, snap, cfg, vni)
       local st = M.state(n)
       if st == "flannel" and cluster.node_ready(n) == "True" then todo[#todo + 1] = n end
    end
+   -- one list and one watch follow every node-facts pod to its end (not a watch per pod)
+   local ns = cfg.values.CALICO_DAEMONSET_NAMESPACE
+   local pods <close> = node.pods(c, { namespace = ns, selector = "cni-migrate.dev/node-run=node-facts" })
    prepare.each_node(todo, function(n)
       local r, msg, code = node.run_on(c, n.metadata.name, "node-facts", { vni = vni,
-         cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = cfg.values.CALICO_DAEMONSET_NAMESPACE,
-         timeout = cfg.opts.node_step_timeout })
+         cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = ns, timeout = cfg.opts.node_step_timeout, pods = pods })
       facts[n.metadata.name] = r or { error = msg, code = code }
    end)
    return facts

@@ -4,7 +4,7 @@
 # tests/k8s/kubelet_fidelity.lua in simulation), the Scheduled, Pulled, Created, Started and Killing
 # Events, a simulated container's log lines; then over `fake serve` with every kubectl version
 # there is: `describe node` shows the Lease, `describe pod` and `get events` the Events with their
-# sources, `logs` the container's lines. None of it is a request of the procedure: a rehearsal's
+# sources, `logs` the container's lines; an evicted pod's DisruptionTarget condition. None of it is a request of the procedure: a rehearsal's
 # trace has no script request for them (so the request budget, scripts/bench-migrate.sh, is unchanged).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
@@ -17,6 +17,37 @@ run env LUA_PATH_5_4="$S/tests/lua/?.lua" "$B" --fake "$S/examples/clusters/flan
     --fault 'nodes:name=worker-2,notReadyAt=30s' run "$S/tests/k8s/kubelet_fidelity.lua"
 expect_rc 0
 expect_out '^ok: [0-9]+ checks$'
+
+# an eviction writes the pod's DisruptionTarget condition (reason EvictionByEvictionAPI) before it
+# deletes the pod, as the API server does: a watch sees it first, then the deletion
+cat > "$dir/evict.lua" << 'EOF'
+local c = assert(require("cm.k8s").client { qps = -1 })
+local p
+local list = assert(c:list { apiVersion = "v1", kind = "Pod" })
+for _, x in ipairs(list.items) do
+   if (x.metadata.ownerReferences or {})[1] and x.metadata.ownerReferences[1].kind == "ReplicaSet" then p = x end
+end
+local ref = { apiVersion = "v1", kind = "Pod", namespace = p.metadata.namespace, name = p.metadata.name }
+local w = c:watch { apiVersion = "v1", kind = "Pod", namespace = ref.namespace, resourceVersion = list.metadata.resourceVersion,
+   fieldSelector = "metadata.name=" .. p.metadata.name, timeout = 60 }
+assert(c:evict(ref))
+for ev in w do
+   assert(ev.object and ev.object.status, ev.type .. " " .. tostring(ev.message))
+   local cond = "none"
+   for _, cd in ipairs(ev.object.status.conditions or {}) do
+      if cd.type == "DisruptionTarget" then
+         cond = ("%s %s %q %s"):format(cd.status, cd.reason, cd.message, cd.lastTransitionTime)
+      end
+   end
+   print(ev.type, ev.object.metadata.deletionTimestamp and "terminating" or "running", cond)
+   if ev.type == "DELETED" then break end
+end
+EOF
+run "$B" --fake "$S/examples/clusters/flannel-calico-installed-4node.yaml" run "$dir/evict.lua"
+expect_rc 0
+expect_out '^MODIFIED	running	True EvictionByEvictionAPI "Eviction API: evicting" 2026-11-01T09:00:0[0-9]Z$'
+expect_out '^MODIFIED	terminating	True EvictionByEvictionAPI '
+expect_out '^DELETED	terminating	True EvictionByEvictionAPI '
 
 # a rehearsal: the Leases and the kubelets' Events are the cluster's writes, none the script's
 run "$B" --fake "$S/examples/clusters/flannel-calico-installed-4node.yaml" --trace "$dir/m.jsonl" migrate

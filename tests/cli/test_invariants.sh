@@ -70,8 +70,10 @@ run "$B" migrate --lua-dir "$dir/noaff" --fake "$F"
 expect_rc 1
 expect_out 'ERROR safety invariant broken: affinity: node worker-2 switched to Calico .* podCIDR 10\.244\.2\.0/24 not covered by blocks affine to it \(confirmed BlockAffinities: none\) at="at 2026-11-01T09:0[0-9]:[0-9.]+Z \(\+[0-9.]+s\)"'
 cp -r "$CM_SOURCE_DIR/lua" "$dir/delall"
-sed -i 's/fieldSelector = "spec.nodeName=" .. name }/}/' "$dir/delall/cm/nodestep.lua"
-grep -q 'kind = "Pod", }' "$dir/delall/cm/nodestep.lua" || fail "the delete-pods plant did not apply"
+sed -i 's/items, msg, code = view:list()/items = ctx.c:list { apiVersion = "v1", kind = "Pod" }.items/' \
+    "$dir/delall/cm/nodestep.lua"
+grep -q 'items = ctx.c:list { apiVersion = "v1", kind = "Pod" }.items' "$dir/delall/cm/nodestep.lua" ||
+    fail "the delete-pods plant did not apply"
 run "$B" migrate --lua-dir "$dir/delall" --fake "$F"
 expect_rc 1
 expect_out 'ERROR safety invariant broken: restart: pod [a-z-]+/[a-z0-9-]+ was deleted .* on node [a-z0-9-]+, which is not being migrated'

@@ -44,6 +44,9 @@ expect_out '^  FLANNEL_MTU +1450 +subnet\.env on node control-plane-1$'
 expect_out '^vtep-mac +ok +4 node\(s\) +all$'
 [ "$(writes "$dir/t1.jsonl")" -eq 0 ] || fail "preflight wrote to the cluster"
 grep -q 'cm-node-facts-worker-1' "$dir/t1.jsonl" || fail "no node-facts pod ran"
+# the 4 node-facts pods are followed to their ends by one list and one watch (cm.node.pods)
+r=$(grep '"actor":"script"' "$dir/t1.jsonl" | grep -E '"verb":"(list|watch)"' | grep -c '"path":"/api/v1/namespaces/kube-system/pods"')
+[ "$r" -eq 2 ] || fail "node-facts' pods were read $r times (expected a list and a watch for all 4)"
 
 # a contradiction: the flag says VNI 4096, flannel runs VNI 1
 run "$B" --fake "$F" preflight --flannel-vni 4096 --flannel-mtu 1450

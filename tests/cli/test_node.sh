@@ -195,7 +195,9 @@ local graces = {}
 local w = task.spawn(function()
    for ev in c:watch { apiVersion = "v1", kind = "Pod", namespace = "default", labelSelector = "app=many", timeout = 60 } do
       local md = ev.object.metadata
-      if ev.type ~= "ADDED" and not graces[md.name] then -- the first change: graceful (MODIFIED) or not
+      -- the first change toward its end: graceful (MODIFIED with a deletionTimestamp) or not; the
+      -- eviction's DisruptionTarget condition comes before either
+      if ev.type ~= "ADDED" and not graces[md.name] and (ev.type == "DELETED" or md.deletionTimestamp) then
          graces[md.name] = ev.type .. (md.deletionTimestamp and " graceful" or "")
       end
    end
@@ -289,4 +291,57 @@ expect_out '^evicted apps/web-25lf9c8f6-bll82$'
 expect_out '^daemonsets kube-flannel/kube-flannel-ds kube-system/kube-proxy$'
 # requests beyond the list and the evictions (its watch is not counted): none known none asked; kube-proxy known, flannel's asked
 expect_out '^daemonsets asked: 0 1, kube-flannel/kube-flannel-ds kube-system/kube-proxy$'
+# a pod view (node.pods): one list and one watch of a node's pods serve its drain, pod waits, a
+# node script and the pods left (view:list()); a view is of one node; a closed one raises; a view
+# of one namespace and selector serves node scripts on any node, not a drain
+cat >"$TMP/view.lua" <<'LUA'
+local node = require "cm.node"
+local c = assert(require("cm.k8s").client { qps = -1 })
+require("cm.time").sleep(30)
+local v <close> = node.pods(c, "worker-1")
+local r = assert(node.drain(c, "worker-1", { ignore_daemonsets = true, delete_emptydir_data = true, timeout = 60,
+   relist = false, pods = v }))
+print("view evicted " .. #r.evicted)
+local left = {}
+for _, p in ipairs(assert(v:list())) do left[#left + 1] = p.metadata.namespace .. "/" .. p.metadata.name end
+table.sort(left)
+print("view left " .. table.concat(left, " "))
+local proxy = assert(node.wait_pod(c, { namespace = "kube-system", selector = "k8s-app=kube-proxy", node = "worker-1",
+   state = "ready", timeout = 10, pods = v }))
+print("view ready " .. proxy.metadata.name:match("^(kube%-proxy)"))
+assert(node.wait_pod(c, { selector = "app=web", node = "worker-1", state = "gone", timeout = 10, pods = v }) == true)
+local f = assert(node.run_on(c, "worker-1", "node-facts", { vni = 1 }, { pods = v }))
+print("view facts " .. f.flannel.name)
+local ok, err = pcall(node.run_on, c, "worker-2", "node-facts", {}, { pods = v })
+assert(not ok and err:find("option 'pods' is the view of node worker-1, not of worker-2", 1, true), err)
+local ns <close> = node.pods(c, { namespace = "kube-system", selector = "cni-migrate.dev/node-run=node-facts" })
+ok, err = pcall(node.drain, c, "worker-1", { pods = ns })
+assert(not ok and err:find("must be the view of all the pods of node worker-1", 1, true), err)
+ok, err = pcall(node.run_on, c, "worker-1", "node-facts", {}, { namespace = "default", pods = ns })
+assert(not ok and err:find("is the view of namespace kube-system, not of default", 1, true), err)
+assert(node.run_on(c, "worker-2", "node-facts", { vni = 1 }, { pods = ns })) -- of every node's node-facts pods
+v:close()
+ok, err = pcall(v.list, v)
+assert(not ok and err:find("closed pod view", 1, true), err)
+LUA
+run "$CNI_MIGRATE" --fake "$F" --trace "$TMP/view.jsonl" run "$TMP/view.lua"
+expect_rc 0
+expect_out '^view evicted [1-9]'
+expect_out '^view left kube-flannel/kube-flannel-ds-[a-z0-9]+ kube-system/kube-proxy-[a-z0-9]+$'
+expect_out '^view ready kube-proxy$'
+expect_out '^view facts flannel.1$'
+reads=$(grep '"actor":"script"' "$TMP/view.jsonl" | grep -E '"verb":"(list|watch)"' | grep -c '/pods"')
+[ "$reads" = 4 ] || fail "two views, a drain, waits and two node scripts read pods $reads times (expected 4: a list and a watch each)"
+# a view whose list fails fails the drain and view:list() (a drain once took it for a node without pods)
+cat >"$TMP/viewfail.lua" <<'LUA'
+local node = require "cm.node"
+local c = assert(require("cm.k8s").client { qps = -1 })
+local v <close> = node.pods(c, "worker-1")
+local r, _, code = node.drain(c, "worker-1", { ignore_daemonsets = true, relist = false, timeout = 60, pods = v })
+local l, _, lcode = v:list()
+print(("view failed: drain %s %s, list %s %s"):format(tostring(r), tostring(code), tostring(l), tostring(lcode)))
+LUA
+run "$CNI_MIGRATE" --fake "$F" --fault requests:error=500,resources=pods,verbs=list run "$TMP/viewfail.lua"
+expect_rc 0
+expect_out '^view failed: drain nil InternalError, list nil InternalError$'
 done_ok

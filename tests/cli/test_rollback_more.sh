@@ -43,9 +43,15 @@ require("cm.task").spawn(function()
 end)
 assert(loadfile(...))()
 EOF
-run "$B" --fake "$S" --fake-save "$dir/stop.yaml" run "$dir/ask.lua" "$CM_SOURCE_DIR/lua/migrate.lua"
+run "$B" --fake "$S" --fake-save "$dir/stop.yaml" --trace "$dir/ask.jsonl" run "$dir/ask.lua" \
+    "$CM_SOURCE_DIR/lua/migrate.lua"
 expect_rc 1
 expect_out '^cni-migrate: migrate: a rollback asked this run to stop \(Lease kube-system/cni-migrate\): stopped before the next node$'
+# the stop was seen on the one watch of the Lease the run keeps while it holds it (renewals
+# every 20 s do not open it again)
+lw=$(grep '"actor":"script"' "$dir/ask.jsonl" | grep '"verb":"watch"' | grep -c '/leases"')
+lp=$(grep '"actor":"script"' "$dir/ask.jsonl" | grep '"verb":"patch"' | grep -c '/leases/cni-migrate"')
+[ "$lw" -eq 1 ] && [ "$lp" -ge 3 ] || fail "the Lease: $lw watch(es), $lp patch(es) (expected 1 watch; patched by the stop, a renewal and the release)"
 expect_out ' worker-1 +uncordon +uncordoned; in-progress removed$'
 run "$B" --fake "$dir/stop.yaml" --fake-save "$dir/back.yaml" rollback
 expect_rc 0

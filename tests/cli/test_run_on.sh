@@ -1,7 +1,8 @@
 #!/bin/sh
 # node.run_on in simulation: the pod it makes (pinned, hostNetwork, privileged, tolerating every
 # taint, the CNI directory and the script's host paths mounted, `cni-migrate node-run SCRIPT --args
-# JSON`, its image, a site script's text shipped in it), the script's result from the termination message, the pod deleted after; a
+# JSON`, its image, a site script's text shipped in it), the script's result from the termination message
+# (one over 4096 bytes from the pod's log), the pod deleted after; a
 # failing script's reason, exit code, error and log; a timeout that deletes the pod; an earlier
 # failed pod replaced; and after a simulated restart (--fault crash:afterWrites=1 right after the
 # pod's create, then a run on the cluster --fake-save kept) the pod still running is adopted, not
@@ -54,7 +55,7 @@ assert(ctr.image:match("^ghcr%.io/cni%-migrate/cni%-migrate:%d+%.%d+%.%d+$"), ct
 local mounts = {}
 for _, m in ipairs(ctr.volumeMounts) do mounts[#mounts + 1] = m.mountPath end
 for _, v in ipairs(s.volumes) do assert(v.hostPath.type == "DirectoryOrCreate", v.name) end
-assert(table.concat(mounts, " ") == "/etc/cni/alt /etc/cni/net.d /run/flannel", table.concat(mounts, " "))
+assert(table.concat(mounts, " ") == "/etc/cni/alt /etc/cni/net.d /run/flannel /opt/cni/bin", table.concat(mounts, " "))
 assert(p.metadata.labels["cni-migrate.dev/node-run"] == "node-facts")
 assert(gone("cm-node-facts-worker-1"), "the pod was not deleted")
 print("result ok")
@@ -169,6 +170,30 @@ expect_rc 0
 expect_out '^own image example.com/cni-migrate:own$'
 
 # a restart: killed right after the pod's create, then run again on the cluster it left
+# a result over a kubelet's 4096-byte termination message: node-run writes where it is instead
+# ({"resultInLog": N}) and prints it on its stdout (the pod's log); run_on takes it from the log
+cat >"$TMP/big.lua" <<'LUA'
+return { main = function(args) return { text = string.rep("x", args.n) } end }
+LUA
+cat >"$TMP/big_run.lua" <<LUA
+local node = require "cm.node"
+local c = assert(require("cm.k8s").client { qps = -1 })
+for _, n in ipairs { 4000, 10000 } do
+   local r, msg = node.run_on(c, "worker-1", "$TMP/big.lua", { n = n }, { step = "big" })
+   assert(r and #r.text == n, msg or #r.text)
+end
+print("big result ok")
+LUA
+run "$CNI_MIGRATE" --fake "$F" --trace "$TMP/big.jsonl" run "$TMP/big_run.lua"
+expect_rc 0
+expect_out '^big result ok$'
+logs=$(grep '"actor":"script"' "$TMP/big.jsonl" | grep -c '"path":"/api/v1/namespaces/kube-system/pods/cm-big-worker-1/log"')
+[ "$logs" = 1 ] || fail "expected the log read once (for the long result), got $logs"
+run env CNI_MIGRATE_NODE_SCRIPT="$(cat "$TMP/big.lua")" "$CNI_MIGRATE" node-run /nowhere/big.lua --args '{"n": 5000}' \
+    --script-env CNI_MIGRATE_NODE_SCRIPT --result-file "$TMP/message"
+expect_rc 0
+[ "$(cat "$TMP/message")" = '{"resultInLog":5011}' ] || fail "termination message: $(head -c 100 "$TMP/message")"
+
 cat >"$TMP/adopt.lua" <<'LUA'
 local node = require "cm.node"
 local c = assert(require("cm.k8s").client { qps = -1 })

@@ -5,8 +5,10 @@
 # with the API server's columns, `kubectl logs -l` (and -f) shows our log, every node ends on Calico,
 # `kubectl delete -f` the Job. A blocker (no Calico manifest) fails the Job at once through its
 # podFailurePolicy: one pod, the reason in its log and in the Job's condition. What the kubelet gives
-# the process (serviceaccount files at the standard path, downward API variables, service host and
-# port) is checked by a pod that runs a script. No process outlives the server.
+# the process (serviceaccount files at the standard path, downward API, ConfigMap and Secret variables,
+# envFrom, $(VAR) expansion, service host and port) is checked by a pod that runs a script; a pod
+# under restartPolicy OnFailure runs a new process after its failure; what a container writes at its
+# terminationMessagePath is its termination message. No process outlives the server.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_lib.sh"
 B=${CNI_MIGRATE:?}
@@ -100,9 +102,11 @@ print("sa-dir " .. sa)
 print("namespace " .. file(sa .. "/namespace"))
 print("token " .. (file(sa .. "/token"):match("^cm%-sa%.%x+$") and "issued" or "wrong"))
 print("ca " .. (file(sa .. "/ca.crt"):match("BEGIN CERTIFICATE") and "pem" or "wrong"))
-for _, k in ipairs { "POD_NAME", "POD_NAMESPACE", "POD_NODE_NAME", "POD_UID", "APP", "PLAIN", "HOSTNAME" } do
+for _, k in ipairs { "POD_NAME", "POD_NAMESPACE", "POD_NODE_NAME", "POD_UID", "APP", "PLAIN", "HOSTNAME",
+   "FROM_CM", "FROM_SECRET", "OPTIONAL", "CM_mode", "CM_PLAIN", "S_token", "EXPANDED" } do
    print(k .. " " .. tostring(os.getenv(k)))
 end
+print("args " .. table.concat({ ... }, "|"))
 print("service " .. tostring(os.getenv("KUBERNETES_SERVICE_HOST")) .. ":" .. tostring(os.getenv("KUBERNETES_SERVICE_PORT")))
 print("home " .. tostring(os.getenv("HOME")))
 io.stderr:write("to stderr\n")
@@ -120,17 +124,31 @@ spec:
     - name: c
       image: $IMAGE:0.1.0
       command: [/usr/bin/cni-migrate]
-      args: [run, $FAKE_DIR/env.lua]
+      args: [run, $FAKE_DIR/env.lua, "\$(POD_NAME)", "\$\$(POD_NAME)", "\$(UNDEFINED)", "a\$b"]
       terminationMessagePolicy: FallbackToLogsOnError
+      envFrom:
+        - configMapRef: {name: settings}
+          prefix: CM_
+        - secretRef: {name: creds}
+          prefix: S_
       env:
         - {name: PLAIN, value: plain value}
+        - {name: FROM_CM, valueFrom: {configMapKeyRef: {name: settings, key: mode}}}
+        - {name: FROM_SECRET, valueFrom: {secretKeyRef: {name: creds, key: token}}}
+        - {name: OPTIONAL, valueFrom: {configMapKeyRef: {name: settings, key: absent, optional: true}}}
         - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
         - {name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
         - {name: POD_NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
         - {name: POD_UID, valueFrom: {fieldRef: {fieldPath: metadata.uid}}}
         - {name: APP, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}}
+        - {name: EXPANDED, value: "\$(PLAIN) on \$(POD_NODE_NAME) \$(LATER)"}
+        - {name: LATER, value: defined after EXPANDED}
 EOF
 run kubectl create serviceaccount cni-migrate $NS
+expect_rc 0
+run kubectl create configmap settings $NS --from-literal=mode=fast --from-literal=PLAIN=from-configmap
+expect_rc 0
+run kubectl create secret generic creds $NS --from-literal=token=s3cret
 expect_rc 0
 run kubectl apply -f "$FAKE_DIR/pod.yaml"
 expect_rc 0
@@ -153,6 +171,16 @@ expect_out "^POD_UID $UID_\$"
 expect_out '^APP env$'
 expect_out '^PLAIN plain value$'
 expect_out '^HOSTNAME env-check$'
+# configMapKeyRef, secretKeyRef (decoded), an optional key left out, envFrom with its prefixes; $(VAR)
+# expanded from what came before in env and args, $$ an escape, an undefined $(VAR) kept
+expect_out '^FROM_CM fast$'
+expect_out '^FROM_SECRET s3cret$'
+expect_out '^OPTIONAL nil$'
+expect_out '^CM_mode fast$'
+expect_out '^CM_PLAIN from-configmap$'
+expect_out '^S_token s3cret$'
+expect_out '^EXPANDED plain value on worker-2 \$\(LATER\)$'
+expect_out '^args env-check\|\$\(POD_NAME\)\|\$\(UNDEFINED\)\|a\$b$'
 expect_out "^service 127\.0\.0\.1:${URL##*:}\$"
 expect_out '^home nil$'
 expect_out '^to stderr$'
@@ -160,6 +188,84 @@ run kubectl get pod $NS env-check -o jsonpath='{.status.containerStatuses[0].sta
 expect_out '^3 Error$'
 run kubectl get pod $NS env-check -o jsonpath='{.status.containerStatuses[0].state.terminated.message}'
 expect_out '^to stderr$'
+# a ConfigMap the container needs that is not there: it cannot start (the kubelet's words)
+sed -e 's/name: env-check/name: no-config/' -e 's/name: settings, key: mode/name: missing, key: mode/' \
+    "$FAKE_DIR/pod.yaml" > "$FAKE_DIR/pod2.yaml"
+run kubectl apply -f "$FAKE_DIR/pod2.yaml"
+expect_rc 0
+run kubectl wait $NS --for=jsonpath='{.status.phase}'=Failed pod/no-config --timeout=60s
+expect_rc 0
+run kubectl get pod $NS no-config -o jsonpath='{.status.containerStatuses[0].state.terminated.message}'
+expect_out '^configmap "missing" not found$'
+# restartPolicy OnFailure: the kubelet runs a new process after a failure (back-off), whose log is
+# the pod's log from then on; it ends once a run succeeds
+cat >"$FAKE_DIR/again.lua" <<'LUA'
+local marker = ...
+local f = io.open(marker)
+if not f then
+   io.open(marker, "w"):close()
+   print("first run fails")
+   os.exit(1)
+end
+f:close()
+print("second run succeeds")
+LUA
+cat >"$FAKE_DIR/again.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: again, namespace: kube-system}
+spec:
+  serviceAccountName: cni-migrate
+  restartPolicy: OnFailure
+  nodeName: worker-1
+  containers:
+    - {name: c, image: "$IMAGE:0.1.0", args: [run, "$FAKE_DIR/again.lua", "$FAKE_DIR/again.marker"]}
+EOF
+run kubectl apply -f "$FAKE_DIR/again.yaml"
+expect_rc 0
+run kubectl wait $NS --for=jsonpath='{.status.phase}'=Succeeded pod/again --timeout=60s
+expect_rc 0
+run kubectl get pod $NS again -o jsonpath='{.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.exitCode} {.status.containerStatuses[0].state.terminated.reason}'
+expect_out '^1 1 Completed$'
+run kubectl logs $NS again
+expect_out '^second run succeeds$'
+expect_no_out 'first run'
+# terminationMessagePath: what the container writes there is its termination message (as root, in
+# its private mount namespace: its own /dev, with the host's devices; the host's /dev untouched)
+cat >"$FAKE_DIR/message.lua" <<'LUA'
+local path = ...
+local f = assert(io.open(path, "w"))
+f:write(string.rep("x", 5000) .. "; the end of the message")
+f:close()
+assert(io.open("/dev/null", "w")):write("still a device\n")
+print("wrote " .. path)
+LUA
+for path in /dev/termination-log /run/msg/out; do
+    name=message-$(printf '%s' "$path" | tr -c 'a-z\n' '-' | sed 's/^-*//;s/-*$//')
+    cat >"$FAKE_DIR/$name.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: $name, namespace: kube-system}
+spec:
+  serviceAccountName: cni-migrate
+  restartPolicy: Never
+  nodeName: worker-1
+  containers:
+    - {name: c, image: "$IMAGE:0.1.0", args: [run, "$FAKE_DIR/message.lua", "$path"], terminationMessagePath: "$path"}
+EOF
+    run kubectl apply -f "$FAKE_DIR/$name.yaml"
+    expect_rc 0
+    run kubectl wait $NS --for=jsonpath='{.status.phase}'=Succeeded pod/$name --timeout=60s
+    expect_rc 0
+    run kubectl get pod $NS $name -o jsonpath='{.status.containerStatuses[0].state.terminated.message}'
+    if [ "$(id -u)" -eq 0 ]; then
+        expect_out '^x+; the end of the message$'
+        [ "${#OUT}" -eq 4096 ] || fail "$path: a termination message of ${#OUT} bytes, not the file's last 4096"
+    else
+        expect_no_out 'the end of the message' # no private mount namespace: no such file for the container
+    fi
+done
+[ ! -e /dev/termination-log ] || fail "the host has a /dev/termination-log"
 # the host's /var/run is untouched by the pod's private mount
 ! grep -qs '^cm-sa\.' /var/run/secrets/kubernetes.io/serviceaccount/token || fail "the pod's token is on the host"
 

@@ -96,6 +96,7 @@ void cm_fake_free(cm_fake *f)
     if (!f)
         return;
     cm_fake_pending_free(f);
+    cm_fake_ttl_free(f);
     cm_fake_logs_free(f);
     cm_store_free(f->store);
     cm_kinds_free(f->kinds);

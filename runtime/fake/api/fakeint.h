@@ -44,7 +44,15 @@ struct cm_fake {
     struct cm_sa_token *tokens; /* the tokens TokenRequests issued (rbac.c) */
     size_t ntokens;
     struct cm_map *logs;      /* pod uid -> its containers' output (api.c, pods/log) */
+    struct cm_ttl *ttl;       /* Events' expiry (ttl.c), once a fixture is loaded */
 };
+
+/* Events expire from now on (ttl.c): reads the loaded fixture's spec.simulation.eventTTL and
+ * queues its Events. 0, or -1 with err (and the fixture's line in *line) for a bad setting. */
+int cm_fake_ttl_start(cm_fake *f, char *err, size_t errsize, int *line);
+
+/* Stops the expiry and frees it (cm_fake_free). */
+void cm_fake_ttl_free(cm_fake *f);
 
 /* Frees the stored logs (cm_fake_free). */
 void cm_fake_logs_free(cm_fake *f);

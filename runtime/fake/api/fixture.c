@@ -351,6 +351,10 @@ int cm_fake_load(cm_fake *f, const char *name, const char *text, size_t len, cha
     for (size_t i = 0; !ld.failed && i < sizeof SYSTEM_NS / sizeof SYSTEM_NS[0]; i++)
         ensure_namespace(&ld, SYSTEM_NS[i], 0); /* every cluster has them */
     cm_store_set_quiet(f->store, 0);
+    char why[200];
+    int line = 0;
+    if (!ld.failed && cm_fake_ttl_start(f, why, sizeof why, &line) != 0)
+        failf(&ld, line, "%s", why);
     for (size_t i = 0; i < ld.ndocs; i++)
         cJSON_Delete(ld.docs[i]);
     free(ld.docs);

@@ -1413,8 +1413,48 @@ static int check_eviction(struct call *c, const cJSON *ev)
     return 1;
 }
 
+/* The pod's DisruptionTarget condition, as the eviction writes it before the delete
+ * (addConditionAndDeletePod; PodDisruptionConditions, on since 1.26): its watchers and a Job's
+ * podFailurePolicy (onPodConditions) see why it went. */
+static void disruption_target(cm_fake *f, cm_obj *pod)
+{
+    cJSON *next = cJSON_Duplicate(pod->json, 1);
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(next, "status");
+    if (!st)
+        st = cJSON_AddObjectToObject(next, "status");
+    cJSON *conds = cJSON_GetObjectItemCaseSensitive(st, "conditions");
+    if (!cJSON_IsArray(conds)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "conditions");
+        conds = cJSON_AddArrayToObject(st, "conditions");
+    }
+    cJSON *cond = NULL, *e;
+    cJSON_ArrayForEach(e, conds)
+        if (is(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "type")), "DisruptionTarget"))
+            cond = e;
+    if (cond && is(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cond, "status")), "True")) {
+        cJSON_Delete(next); /* already so: UpdatePodCondition changes nothing */
+        return;
+    }
+    if (!cond) {
+        cond = cJSON_CreateObject();
+        cJSON_AddItemToArray(conds, cond);
+    }
+    char now[40];
+    cm_fake_now(f, now, sizeof now);
+    cm_set_str(cond, "type", "DisruptionTarget");
+    cm_set_str(cond, "status", "True");
+    cJSON_DeleteItemFromObjectCaseSensitive(cond, "lastProbeTime");
+    cJSON_AddNullToObject(cond, "lastProbeTime");
+    cm_set_str(cond, "lastTransitionTime", now);
+    cm_set_str(cond, "reason", "EvictionByEvictionAPI");
+    cm_set_str(cond, "message", "Eviction API: evicting");
+    cm_store_replace(f->store, pod, next);
+}
+
 static void evicted(struct call *c, cm_obj *pod, const struct delopts *d)
 {
+    if (!d->dry_run)
+        disruption_target(c->f, pod);
     cJSON_Delete(cm_fake_remove(c->f, pod, d->grace, d->dry_run));
     cm_reply(c, 201, cm_status_new(201, NULL, NULL));
 }

@@ -3,6 +3,8 @@
 #include "podproc.h"
 
 #include "json.h"
+#include "k8s_config.h"
+#include "noderun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +34,7 @@ struct proc {
     int fd;              /* the read end of its stdout and stderr, -1 once at EOF */
     char uid[64];
     char dir[64];        /* the serviceaccount files */
+    char msg[64];        /* the termination message file, at the container's terminationMessagePath */
     int fallback_logs;   /* terminationMessagePolicy FallbackToLogsOnError */
     int gone;            /* its pod is gone: its log goes when it ends */
     char *tail;          /* the last FALLBACK_BYTES of its output */
@@ -199,7 +202,170 @@ static const char *field_ref(const cJSON *pod, const char *node, const char *pat
     return v ? v : map_ref(meta, path, "metadata.annotations");
 }
 
-static int build_env(const cJSON *pod, const char *node, const cm_podproc *pp, struct strv *env)
+/* The value of NAME=... in env, or NULL. */
+static const char *env_get(const struct strv *env, const char *name, size_t len)
+{
+    for (size_t i = env->n; i-- > 0;)
+        if (strncmp(env->v[i], name, len) == 0 && env->v[i][len] == '=')
+            return env->v[i] + len + 1;
+    return NULL;
+}
+
+/* Sets NAME=value, replacing an earlier NAME (a later definition wins, as the kubelet's map). */
+static int env_set(struct strv *env, const char *name, const char *value)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < env->n; i++)
+        if (strncmp(env->v[i], name, len) == 0 && env->v[i][len] == '=') {
+            free(env->v[i]);
+            memmove(env->v + i, env->v + i + 1, (env->n - i) * sizeof *env->v); /* the NULL too */
+            env->n--;
+            break;
+        }
+    return strv_addf(env, name, value);
+}
+
+/*
+ * in with $(VAR) replaced by VAR's value in env, as the kubelet expands env values, command and
+ * args (third_party/forked/golang/expansion): "$$" is a "$", a $(VAR) not defined stays as it is,
+ * and so does a "$" before anything else. malloc'd; NULL when out of memory.
+ */
+static char *expand(const char *in, const struct strv *env)
+{
+    size_t cap = strlen(in) + 1, n = 0;
+    char *out = malloc(cap);
+    for (const char *p = in; out && *p;) {
+        const char *piece = p, *close = NULL, *val = NULL;
+        size_t len = 1;
+        if (p[0] == '$' && p[1] == '$') {
+            len = 1, p += 2;                         /* an escaped "$" */
+        } else if (p[0] == '$' && p[1] == '(' && (close = strchr(p + 2, ')')) &&
+                   (val = env_get(env, p + 2, (size_t)(close - p - 2)))) {
+            piece = val, len = strlen(val), p = close + 1; /* a defined $(VAR) */
+        } else {
+            len = close ? (size_t)(close + 1 - p) : 1, p += len; /* anything else, as it is */
+        }
+        if (n + len + 1 > cap) {
+            char *t = realloc(out, cap = 2 * (n + len + 1));
+            if (!t)
+                free(out);
+            out = t;
+            if (!out)
+                break;
+        }
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    if (out)
+        out[n] = '\0';
+    return out;
+}
+
+/* The object at path (an internal GET: the kubelet reads what the pod names), or NULL. */
+static cJSON *get_object(cm_podproc *pp, const char *path)
+{
+    cm_fake_req req = {.method = "GET", .path = path, .internal = 1};
+    cm_fake_resp resp = {0};
+    cm_fake_handle(pp->f, &req, &resp);
+    cJSON *doc = resp.status == 200 && resp.body ? cJSON_Parse(resp.body) : NULL;
+    cm_fake_resp_clear(&resp);
+    return doc;
+}
+
+/* A ConfigMap's ("configmaps") or Secret's ("secrets") data, values decoded: an object the caller
+ * frees (empty without data), or NULL with why (the kubelet's words) when it is not there. */
+static cJSON *source_data(cm_podproc *pp, const char *ns, const char *plural, const char *name, char *why,
+                          size_t size)
+{
+    char path[700];
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/%s/%s", ns, plural, name ? name : "");
+    cJSON *obj = name ? get_object(pp, path) : NULL;
+    if (!obj) {
+        snprintf(why, size, "%s \"%s\" not found", plural[0] == 'c' ? "configmap" : "secret", name ? name : "");
+        return NULL;
+    }
+    cJSON *out = cJSON_CreateObject();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, get(obj, "data")) {
+        if (!cJSON_IsString(e))
+            continue;
+        size_t len = 0;
+        char *v = plural[0] == 's' ? cm_base64_decode(e->valuestring, &len) : strdup(e->valuestring);
+        if (v)
+            cJSON_AddStringToObject(out, e->string, v);
+        free(v);
+    }
+    cJSON_Delete(obj);
+    return out;
+}
+
+/* An env entry's valueFrom: its value into *value (malloc'd; NULL: left out, optional or not
+ * given, said in why when not given), or -1 with why when the container cannot start. */
+static int value_from(cm_podproc *pp, const cJSON *pod, const char *node, const cJSON *from, char **value,
+                      char *why, size_t size)
+{
+    const char *ns = gets(get(pod, "metadata"), "namespace");
+    const char *path = gets(get(from, "fieldRef"), "fieldPath");
+    const cJSON *ref = get(from, "configMapKeyRef");
+    const char *plural = ref ? "configmaps" : "secrets", *kind = ref ? "ConfigMap" : "Secret";
+    *value = NULL;
+    if (path) {
+        const char *v = field_ref(pod, node, path);
+        *value = v ? strdup(v) : NULL;
+        if (!v)
+            snprintf(why, size, "fieldRef %s is not one the kubelet gives; left out", path);
+        return 0;
+    }
+    if (!ref && !(ref = get(from, "secretKeyRef"))) {
+        snprintf(why, size, "only fieldRef, configMapKeyRef and secretKeyRef values are given; left out");
+        return 0;
+    }
+    int optional = cJSON_IsTrue(get(ref, "optional"));
+    cJSON *data = source_data(pp, ns, plural, gets(ref, "name"), why, size);
+    const char *key = gets(ref, "key"), *v = cJSON_GetStringValue(get(data, key ? key : ""));
+    if (data && !v)
+        snprintf(why, size, "couldn't find key %s in %s %s/%s", key ? key : "", kind, ns, gets(ref, "name"));
+    *value = v ? strdup(v) : NULL;
+    cJSON_Delete(data);
+    if (!v && optional)
+        why[0] = '\0';
+    return v || optional ? 0 : -1;
+}
+
+/* envFrom: every key of each ConfigMap or Secret (with its prefix). -1 with why when one that is
+ * not optional is not there. */
+static int env_from(cm_podproc *pp, const cJSON *pod, struct strv *env, char *why, size_t size)
+{
+    const char *ns = gets(get(pod, "metadata"), "namespace");
+    const cJSON *src;
+    cJSON_ArrayForEach(src, get(first_container(pod), "envFrom")) {
+        const cJSON *ref = get(src, "configMapRef");
+        const char *plural = ref ? "configmaps" : "secrets", *prefix = gets(src, "prefix");
+        if (!ref && !(ref = get(src, "secretRef")))
+            continue;
+        cJSON *data = source_data(pp, ns, plural, gets(ref, "name"), why, size);
+        if (!data && !cJSON_IsTrue(get(ref, "optional")))
+            return -1;
+        why[0] = '\0';
+        const cJSON *e;
+        cJSON_ArrayForEach(e, data) {
+            char name[600];
+            snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", e->string);
+            if (env_set(env, name, e->valuestring)) {
+                cJSON_Delete(data);
+                return snprintf(why, size, "out of memory"), -1;
+            }
+        }
+        cJSON_Delete(data);
+    }
+    return 0;
+}
+
+/* The container's environment as the kubelet makes it: the service variables, envFrom, then env in
+ * order, each value's $(VAR) expanded with what came before. -1 with why when it cannot start
+ * (a ConfigMap, Secret or key that is not there and not optional). */
+static int build_env(const cJSON *pod, const char *node, cm_podproc *pp, struct strv *env, char *why,
+                     size_t size)
 {
     const cJSON *c = first_container(pod), *meta = get(pod, "metadata");
     const char *ns = gets(meta, "namespace"), *name = gets(meta, "name");
@@ -209,31 +375,39 @@ static int build_env(const cJSON *pod, const char *node, const cm_podproc *pp, s
     if (strv_addf(env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") ||
         strv_addf(env, "HOSTNAME", host_net ? node : name) || strv_addf(env, "KUBERNETES_SERVICE_HOST", pp->host) ||
         strv_addf(env, "KUBERNETES_SERVICE_PORT", port))
+        return snprintf(why, size, "out of memory"), -1;
+    if (env_from(pp, pod, env, why, size) != 0)
         return -1;
     const cJSON *e;
     cJSON_ArrayForEach(e, get(c, "env")) {
-        const char *k = gets(e, "name"), *v = gets(e, "value");
+        const char *k = gets(e, "name");
         const cJSON *from = get(e, "valueFrom");
+        char *v = NULL, note_why[400] = "";
         if (!k)
             continue;
-        if (from) {
-            const char *path = gets(get(from, "fieldRef"), "fieldPath");
-            v = path ? field_ref(pod, node, path) : NULL;
-            if (!v) {
-                char msg[400];
-                snprintf(msg, sizeof msg, "env %s: only fieldRef (downward API) values are given; left out", k);
-                note(ns, name, msg);
-                continue;
-            }
-        }
-        if (strv_addf(env, k, v ? v : ""))
+        if (from && value_from(pp, pod, node, from, &v, why, size) != 0)
             return -1;
+        if (from && !v) {
+            if (why[0]) {
+                snprintf(note_why, sizeof note_why, "env %s: %.300s", k, why);
+                note(ns, name, note_why);
+                why[0] = '\0';
+            }
+            continue;
+        }
+        if (!from)
+            v = expand(gets(e, "value") ? gets(e, "value") : "", env);
+        int rc = v ? env_set(env, k, v) : -1;
+        free(v);
+        if (rc)
+            return snprintf(why, size, "out of memory"), -1;
     }
     return 0;
 }
 
-/* command and args: the image's entrypoint is cni-migrate, which is this binary. */
-static int build_argv(const cJSON *pod, const cm_podproc *pp, struct strv *argv, char *why, size_t size)
+/* command and args ($(VAR) expanded with env): the image's entrypoint is cni-migrate, which is this binary. */
+static int build_argv(const cJSON *pod, const cm_podproc *pp, const struct strv *env, struct strv *argv, char *why,
+                      size_t size)
 {
     const cJSON *c = first_container(pod), *a;
     const cJSON *cmd = get(c, "command");
@@ -248,10 +422,10 @@ static int build_argv(const cJSON *pod, const cm_podproc *pp, struct strv *argv,
         return snprintf(why, size, "out of memory"), -1;
     int i = 0;
     cJSON_ArrayForEach(a, cmd)
-        if (i++ > 0 && strv_add(argv, strdup(cJSON_IsString(a) ? a->valuestring : "")))
+        if (i++ > 0 && strv_add(argv, expand(cJSON_IsString(a) ? a->valuestring : "", env)))
             return snprintf(why, size, "out of memory"), -1;
     cJSON_ArrayForEach(a, get(c, "args"))
-        if (strv_add(argv, strdup(cJSON_IsString(a) ? a->valuestring : "")))
+        if (strv_add(argv, expand(cJSON_IsString(a) ? a->valuestring : "", env)))
             return snprintf(why, size, "out of memory"), -1;
     return 0;
 }
@@ -325,7 +499,69 @@ static int mount_serviceaccount(const char *dir)
     return mkdirs(sa) == 0 && mount(dir, sa, NULL, MS_BIND, NULL) == 0 ? 0 : -1;
 }
 
-static void child(const char *dir, int out, char **argv, struct strv *env)
+/* Binds the host's path (under hold, its /dev) onto the same name under the new /dev. */
+static void bind_dev(const char *hold, const char *name, int dir)
+{
+    char src[128], dst[64];
+    snprintf(src, sizeof src, "%s/%s", hold, name);
+    snprintf(dst, sizeof dst, "/dev/%s", name);
+    int fd = dir ? mkdir(dst, 0755) : open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (!dir && fd >= 0)
+        close(fd);
+    mount(src, dst, NULL, MS_BIND | (dir ? MS_REC : 0), NULL);
+}
+
+/* A /dev of the container's own (a tmpfs with the devices runc gives one), so that a file can be
+ * put in it without touching the host's: 0, or -1. Runs in the private mount namespace. */
+static int private_dev(void)
+{
+    static const char *const NODES[] = {"null", "zero", "full", "random", "urandom", "tty", "ptmx"};
+    static const char *const DIRS[] = {"pts", "shm", "mqueue"};
+    static const char *const LINKS[][2] = {{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+                                           {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}};
+    const char *hold = "/run/.cni-migrate-host-dev";
+    if (mkdir(hold, 0700) != 0 || mount("/dev", hold, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+        mount("tmpfs", "/dev", "tmpfs", MS_NOSUID, "mode=755") != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof NODES / sizeof *NODES; i++)
+        bind_dev(hold, NODES[i], 0);
+    for (size_t i = 0; i < sizeof DIRS / sizeof *DIRS; i++)
+        bind_dev(hold, DIRS[i], 1);
+    for (size_t i = 0; i < sizeof LINKS / sizeof *LINKS; i++) {
+        char dst[64];
+        snprintf(dst, sizeof dst, "/dev/%s", LINKS[i][0]);
+        if (symlink(LINKS[i][1], dst) != 0)
+            return -1;
+    }
+    umount2(hold, MNT_DETACH);
+    rmdir(hold);
+    return 0;
+}
+
+/* The termination message file (host path file) at the container's terminationMessagePath, in
+ * its private /dev or /run: 0, or -1 (another place, or it failed: the container has none). */
+static int mount_message(const char *file, const char *path)
+{
+    char parent[PATH_MAX];
+    if (strncmp(path, "/dev/", 5) == 0) {
+        if (strchr(path + 5, '/') || private_dev() != 0)
+            return -1;
+    } else if (strncmp(path, "/run/", 5) == 0 || strncmp(path, "/var/run/", 9) == 0) {
+        snprintf(parent, sizeof parent, "%s", path);
+        *strrchr(parent, '/') = '\0';
+        if (mkdirs(parent) != 0)
+            return -1;
+    } else {
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return mount(file, path, NULL, MS_BIND, NULL);
+}
+
+static void child(const char *dir, const char *msg_file, const char *msg_path, int out, char **argv, struct strv *env)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     setpgid(0, 0);
@@ -338,6 +574,8 @@ static void child(const char *dir, int out, char **argv, struct strv *env)
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (mount_serviceaccount(dir) != 0)
         strv_addf(env, SA_DIR_ENV, dir); /* the documented fallback (podproc.h) */
+    else if (msg_file[0])
+        mount_message(msg_file, msg_path);
     execve(argv[0], argv, env->v);
     fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);
@@ -355,6 +593,8 @@ static void proc_free(struct proc *p)
     }
     if (p->dir[0])
         remove_dir(p->dir);
+    if (p->msg[0])
+        unlink(p->msg);
     free(p->tail);
     free(p);
 }
@@ -383,10 +623,32 @@ static const char *fallback_message(const struct proc *p)
     return q;
 }
 
+/* The termination message file's last CM_TERMINATION_MESSAGE_MAX bytes (as a kubelet reads it),
+ * into buf; NULL when it is empty or absent. */
+static const char *message_file(const struct proc *p, char *buf, size_t size)
+{
+    int fd = p->msg[0] ? open(p->msg, O_RDONLY | O_CLOEXEC) : -1;
+    struct stat st;
+    ssize_t n = -1;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        off_t from = st.st_size > (off_t)(size - 1) ? st.st_size - (off_t)(size - 1) : 0;
+        n = pread(fd, buf, size - 1, from);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    return buf;
+}
+
 static void ended(struct proc *p, int status)
 {
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    const char *msg = code && p->fallback_logs ? fallback_message(p) : NULL;
+    char file[CM_TERMINATION_MESSAGE_MAX + 1];
+    const char *msg = message_file(p, file, sizeof file);
+    if (!msg && code && p->fallback_logs)
+        msg = fallback_message(p);
     if (p->gone)
         cm_fake_log_forget(p->pp->f, p->uid);
     else
@@ -453,12 +715,14 @@ void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod)
     struct strv argv = {0}, env = {0};
     char why[600] = "";
     struct proc *p = calloc(1, sizeof *p);
-    int fds[2] = {-1, -1};
+    int fds[2] = {-1, -1}, msg_fd = -1;
     char *token = NULL;
+    const char *msg_path = gets(first_container(pod), "terminationMessagePath");
+    msg_path = msg_path ? msg_path : "/dev/termination-log";
     if (!p || !(p->tail = malloc(FALLBACK_BYTES + 1)))
         snprintf(why, sizeof why, "out of memory");
-    else if (build_argv(pod, pp, &argv, why, sizeof why) == 0 && build_env(pod, node, pp, &env) != 0)
-        snprintf(why, sizeof why, "out of memory");
+    else if (build_env(pod, node, pp, &env, why, sizeof why) == 0)
+        build_argv(pod, pp, &env, &argv, why, sizeof why);
     if (!why[0]) {
         snprintf(p->dir, sizeof p->dir, "/tmp/cni-migrate-pod-XXXXXX");
         if (!mkdtemp(p->dir)) {
@@ -469,6 +733,11 @@ void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod)
         } else if (write_file(p->dir, "token", token) || write_file(p->dir, "namespace", ns) ||
                    (pp->ca && write_file(p->dir, "ca.crt", pp->ca))) {
             snprintf(why, sizeof why, "writing %s: %s", p->dir, strerror(errno));
+        } else if (snprintf(p->msg, sizeof p->msg, "/tmp/cni-migrate-msg-XXXXXX") < 0 ||
+                   (msg_fd = mkstemp(p->msg)) < 0 || close(msg_fd) != 0 || chmod(p->msg, 0666) != 0) {
+            snprintf(why, sizeof why, "termination message file: %s", strerror(errno));
+            if (msg_fd < 0)
+                p->msg[0] = '\0';
         } else if (pipe2(fds, O_CLOEXEC) != 0) {
             snprintf(why, sizeof why, "pipe: %s", strerror(errno));
         }
@@ -479,7 +748,7 @@ void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod)
         fflush(NULL);
         pid = fork();
         if (pid == 0)
-            child(p->dir, fds[1], argv.v, &env);
+            child(p->dir, p->msg, msg_path, fds[1], argv.v, &env);
         if (pid > 0)
             setpgid(pid, pid); /* as the child does: either may run first */
         if (pid < 0)
@@ -514,6 +783,7 @@ void cm_podproc_start(cm_podproc *pp, const char *node, const cJSON *pod)
     p->next = pp->procs;
     pp->procs = p;
     cm_sim_pod_running(pp->sim, uid);
+    cm_fake_log_forget(pp->f, uid);        /* a restarted container's log starts empty */
     cm_fake_log_append(pp->f, uid, "", 0); /* the log exists from now: kubectl logs -f follows it */
     if (cm_loop_watch_fd(pp->loop, p->fd, POLLIN, on_output, p) != 0) {
         kill(-pid, SIGKILL);

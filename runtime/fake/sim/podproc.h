@@ -6,20 +6,26 @@
  * The process gets what a kubelet gives a container: its command and args (the image's
  * entrypoint is cni-migrate: no command, or a command naming cni-migrate, runs this binary), a
  * clean environment with PATH, HOSTNAME, KUBERNETES_SERVICE_HOST/PORT (the server's address),
- * the container's env values and its downward API fieldRefs (metadata.name, .namespace, .uid,
- * .labels['k'], .annotations['k'], spec.nodeName, .serviceAccountName, status.hostIP, .podIP);
+ * envFrom's ConfigMaps and Secrets, the container's env values, its downward API fieldRefs
+ * (metadata.name, .namespace, .uid, .labels['k'], .annotations['k'], spec.nodeName,
+ * .serviceAccountName, status.hostIP, .podIP) and its configMapKeyRef and secretKeyRef values,
+ * each value's $(VAR) expanded from those before it, and command and args from them all (a
+ * missing ConfigMap, Secret or key that is not optional: the container ends at once with the
+ * kubelet's message, where a kubelet waits in CreateContainerConfigError);
  * and the ServiceAccount's token (a TokenRequest under --authorize, else the server's token),
  * the server's CA and the namespace at /var/run/secrets/kubernetes.io/serviceaccount: in a
  * private mount namespace (a tmpfs on /run, as a container has its own, with the files
  * bind-mounted), or where that is not permitted (not root), in a private directory that
  * CNI_MIGRATE_SERVICEACCOUNT_DIR names (k8s_config.c reads it). Its stdout and stderr are
  * the pod's log (cm_fake_log_append: kubectl logs, -f); its exit ends the container
- * (cm_sim_pod_exit: exit code, reason Completed/Error, with FallbackToLogsOnError the log's
- * last 80 lines, at most 2048 bytes, as the message of a failure). Deleting the pod sends
- * SIGTERM, and SIGKILL when the kubelet's grace ends. Not modelled: configMapKeyRef and
- * secretKeyRef variables (left out, with a line on stderr), $(VAR) expansion, volumes,
- * terminationMessagePath files, restarts under restartPolicy OnFailure or Always (a
- * restarted container runs no new process).
+ * (cm_sim_pod_exit: exit code, reason Completed/Error, the last 4096 bytes of what it wrote at
+ * its terminationMessagePath, and when that is empty, with FallbackToLogsOnError, the log's last
+ * 80 lines, at most 2048 bytes, as the message of a failure; the file is given in the private
+ * mount namespace only, at /dev/NAME in a /dev of the container's own or under /run). Deleting the pod sends
+ * SIGTERM, and SIGKILL when the kubelet's grace ends. A container restarted under restartPolicy
+ * OnFailure or Always (CM_SIM_POD_RESTARTED) runs a new process; its log starts anew (no
+ * --previous). Not modelled: resourceFieldRef values (left out, with a line on stderr), volumes,
+ * a terminationMessagePath elsewhere than /dev or /run.
  *
  * Every child is in its own process group with PR_SET_PDEATHSIG SIGKILL, and
  * cm_podproc_free() kills and reaps those left: none outlives fake serve, none is a zombie.

@@ -550,7 +550,6 @@ static void enqueue_owner(cm_sim *s, const cJSON *obj, const char *ns)
         enqueue(s, SIM_DEPLOY, ns, name);
 }
 
-static void tell_agent(cm_sim *s, const cm_obj *pod, enum cm_sim_pod_event ev);
 
 /* Whether two members of two objects differ (absent on both sides: equal). */
 static int member_differs(const cJSON *a, const cJSON *b)
@@ -680,7 +679,7 @@ static void resync_timer(cm_loop *loop, void *ud)
         const char *node = pod ? sim_gets(sim_get(pod->json, "spec"), "nodeName") : NULL;
         if (pod && (agent_pod(pod->json) & mask) && s->agent && node && cm_store_get(s->st, s->k_node, "", node) &&
             !cm_loop_cancelled(loop)) /* a signal stops it between agents */
-            tell_agent(s, pod, CM_SIM_POD_RESYNC); /* not on a deleted node: its host is gone */
+            sim_tell_agent(s, pod, CM_SIM_POD_RESYNC); /* not on a deleted node: its host is gone */
         free(k.v[i]);
     }
     free(k.v);
@@ -1266,7 +1265,7 @@ static void forget(cm_sim *s, const char *key)
     free(ps);
 }
 
-static void tell_agent(cm_sim *s, const cm_obj *pod, enum cm_sim_pod_event ev)
+void sim_tell_agent(cm_sim *s, const cm_obj *pod, enum cm_sim_pod_event ev)
 {
     const char *node = sim_gets(sim_get(pod->json, "spec"), "nodeName");
     if (!s->agent || !node)
@@ -1337,7 +1336,7 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
                     return;
             }
             if (ps->agent_started)
-                tell_agent(s, pod, CM_SIM_POD_STOPPING);
+                sim_tell_agent(s, pod, CM_SIM_POD_STOPPING);
             if (cm_fault_pod_stuck(s->f, pod->json)) { /* an injected fault: it never finishes */
                 cm_loop_timer_cancel(s->loop, ps->timer);
                 ps->timer = NULL;
@@ -1359,7 +1358,7 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
             sim_x_pod_ready(s, pod);
         if (!ps->agent_started) {
             ps->agent_started = 1;
-            tell_agent(s, pod, CM_SIM_POD_STARTED); /* found running: its agent is there */
+            sim_tell_agent(s, pod, CM_SIM_POD_STARTED); /* found running: its agent is there */
         }
     }
 }
@@ -1441,10 +1440,16 @@ static cJSON *container_statuses(const cJSON *pod, int running, int ready, const
         }
         cJSON_AddStringToObject(cs, "image", image ? image : "");
         cJSON_AddStringToObject(cs, "imageID", running && image ? image : "");
-        cJSON_AddObjectToObject(cs, "lastState");
+        /* what the kubelet keeps of a container across syncs: its last termination and restarts */
+        const cJSON *was = NULL, *o;
+        cJSON_ArrayForEach(o, sim_get(sim_get(pod, "status"), "containerStatuses"))
+            if (sim_is(sim_gets(o, "name"), sim_gets(c, "name")))
+                was = o;
+        const cJSON *last = sim_get(was, "lastState");
+        cJSON_AddItemToObject(cs, "lastState", cJSON_IsObject(last) ? cJSON_Duplicate(last, 1) : cJSON_CreateObject());
         cJSON_AddStringToObject(cs, "name", sim_gets(c, "name") ? sim_gets(c, "name") : "");
         cJSON_AddBoolToObject(cs, "ready", ready);
-        cJSON_AddNumberToObject(cs, "restartCount", 0);
+        cJSON_AddNumberToObject(cs, "restartCount", (double)sim_geti(was, "restartCount", 0));
         cJSON_AddBoolToObject(cs, "started", running);
         cJSON *state = cJSON_AddObjectToObject(cs, "state");
         if (running) {
@@ -1570,7 +1575,7 @@ static void kubelet_start(cm_sim *s, struct podstate *ps, cm_obj *pod)
     }
     if (pod && !ps->agent_started) {
         ps->agent_started = 1;
-        tell_agent(s, pod, CM_SIM_POD_STARTED);
+        sim_tell_agent(s, pod, CM_SIM_POD_STARTED);
     }
 }
 
@@ -1609,7 +1614,7 @@ static void pod_timer(cm_loop *loop, void *ud)
         break;
     case S_STOPPING:
         if (ps->agent_started)
-            tell_agent(s, pod, CM_SIM_POD_STOPPED);
+            sim_tell_agent(s, pod, CM_SIM_POD_STOPPED);
         pod = cm_store_get(s->st, s->k_pod, ns, name);
         if (pod)
             delete_pod(s, pod, 0); /* the kubelet's final delete; the store event forgets the state */

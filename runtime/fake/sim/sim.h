@@ -54,6 +54,8 @@ enum cm_sim_pod_event {
     CM_SIM_POD_STOPPING, /* it is being deleted: the kubelet stops its containers (a process gets
                           * SIGTERM); STOPPED follows when that is done */
     CM_SIM_POD_STOPPED, /* its containers stopped; the pod is deleted right after */
+    CM_SIM_POD_RESTARTED, /* its containers run again after they exited (restartPolicy Always, or
+                           * OnFailure after a failure): a process pod's process starts anew */
     CM_SIM_POD_RESYNC   /* a running network agent's pod (flannel, Canal, calico-node): what it
                          * programs from changed (a Node's annotations, podCIDR or addresses, a
                          * node added or deleted, Calico's IPAMBlocks, IPPools or

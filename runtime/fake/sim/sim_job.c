@@ -21,9 +21,8 @@
  * Never) is read for each failed pod, its rules in order: FailJob ends the Job at once
  * (FailureTarget and Failed, reason PodFailurePolicy, the rule's message), Ignore does not count
  * the pod, Count (or no rule matching) counts it; onExitCodes looks at the terminated containers
- * with a non-zero code, onPodConditions at the pod's conditions. Indexed Jobs (and FailIndex) and
- * suspend are not simulated, nor the DisruptionTarget condition of an evicted pod (the fake's
- * eviction does not set it).
+ * with a non-zero code, onPodConditions at the pod's conditions (an evicted pod's DisruptionTarget
+ * among them, which the eviction sets). Indexed Jobs (and FailIndex) and suspend are not simulated.
  *
  * A node-run pod's container (cni-migrate node-run SCRIPT) has its result set at start by the
  * run (cm_sim_pod_result, simrun.c): it exits with that code and termination message once the
@@ -33,6 +32,7 @@
 
 #include "duration.h"
 #include "map.h"
+#include "noderun.h"
 #include "select.h"
 #include "table.h"
 
@@ -424,8 +424,9 @@ static cJSON *terminated(const char *cid, int64_t code, const char *started, con
         cJSON_AddStringToObject(t, "containerID", cid);
     sim_seti(t, "exitCode", code);
     cJSON_AddStringToObject(t, "finishedAt", now);
-    if (message)
-        cJSON_AddStringToObject(t, "message", message);
+    size_t n = message ? strlen(message) : 0;
+    if (message) /* the kubelet keeps the file's last 4096 bytes */
+        cJSON_AddStringToObject(t, "message", message + (n > CM_TERMINATION_MESSAGE_MAX ? n - CM_TERMINATION_MESSAGE_MAX : 0));
     cJSON_AddStringToObject(t, "reason", code ? "Error" : "Completed");
     cJSON_AddStringToObject(t, "startedAt", started ? started : now);
     return t;
@@ -509,6 +510,7 @@ static void container_restart(cm_sim *s, cm_obj *pod)
     pod_key(pod, key, sizeof key);
     snprintf(uid, sizeof uid, "%s", pod_uid(pod->json) ? pod_uid(pod->json) : "");
     sim_put_status(s, pod, st);
+    sim_tell_agent(s, pod, CM_SIM_POD_RESTARTED);
     wake_at(s, W_READY, key, uid, sim_jittered(s, CM_NS_PER_S));
 }
 

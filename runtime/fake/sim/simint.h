@@ -76,6 +76,9 @@ int sim_put(cm_sim *s, const cm_kind *k, cJSON *obj, const char *sub);
 /* Replaces o's status by status (consumed) unless it is already that. */
 void sim_put_status(cm_sim *s, const cm_obj *o, cJSON *status);
 
+/* Tells the agent hook (cm_sim_set_agent) what happened to pod on its node. */
+void sim_tell_agent(cm_sim *s, const cm_obj *pod, enum cm_sim_pod_event ev);
+
 /* Deletes a pod (grace -1: its own) with its uid as precondition. */
 void sim_delete_pod(cm_sim *s, const cm_obj *pod, int64_t grace);
 

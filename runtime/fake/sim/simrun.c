@@ -342,9 +342,22 @@ static int node_run_pod(cm_sim_run *s, cm_sim *sim, const char *node, const cJSO
                                  .log = s->run->log, .loop = s->loop, .source = source};
     char *line = NULL;
     int code = o.ud ? cm_node_run(&o, script, args, &line) : 1;
+    const char *out = line ? line : "{\"error\":\"no simulated host\",\"code\":\"ENODEV\"}";
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-    cm_sim_pod_result(sim, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid")), code,
-                      line ? line : "{\"error\":\"no simulated host\",\"code\":\"ENODEV\"}");
+    const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
+    /* what node-run prints: the line on stdout (and, failed, on stderr), the message in its file */
+    cm_fake_log_append(s->fake, uid, out, strlen(out));
+    cm_fake_log_append(s->fake, uid, "\n", 1);
+    if (code != 0) {
+        char head[300];
+        int n = snprintf(head, sizeof head, "cni-migrate: node-run %.200s: ", script);
+        cm_fake_log_append(s->fake, uid, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
+        cm_fake_log_append(s->fake, uid, out, strlen(out));
+        cm_fake_log_append(s->fake, uid, "\n", 1);
+    }
+    char *msg = cm_node_run_message(out);
+    cm_sim_pod_result(sim, uid, code, msg ? msg : out);
+    free(msg);
     free(line);
     return 1;
 }
@@ -393,14 +406,14 @@ static void run_agent(void *ud, cm_sim *sim, const char *node, const cJSON *pod,
     if (ev == CM_SIM_POD_STARTED && node_run_pod(s, sim, node, pod))
         return; /* otherwise the handle finds the node's host through the run, at each call */
     if (s->procs && cm_podproc_matches(s->procs, pod)) {
-        if (ev == CM_SIM_POD_STARTED)
+        if (ev == CM_SIM_POD_STARTED || ev == CM_SIM_POD_RESTARTED)
             cm_podproc_start(s->procs, node, pod);
         else if (ev != CM_SIM_POD_RESYNC)
             cm_podproc_stop(s->procs, pod, ev == CM_SIM_POD_STOPPED);
         return;
     }
-    container_log(s, pod, node, ev);
-    if (ev == CM_SIM_POD_STOPPING || !cm_sim_network_agent(pod))
+    container_log(s, pod, node, ev == CM_SIM_POD_RESTARTED ? CM_SIM_POD_STARTED : ev);
+    if (ev == CM_SIM_POD_STOPPING || ev == CM_SIM_POD_RESTARTED || !cm_sim_network_agent(pod))
         return; /* the network agents are told when their pods have stopped; other pods change no host */
     const char *event = ev == CM_SIM_POD_STARTED ? "started" : ev == CM_SIM_POD_STOPPED ? "stopped" : "resync";
     char *err = cm_fake_agent_on_pod(s->run->L, node, pod, event);
