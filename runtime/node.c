@@ -2066,6 +2066,18 @@ static void run_result_logged(cm_node_op *op, size_t slot, int rc, cm_k8s_result
     run_delete(op);
 }
 
+/* Reads the end of the ended pod's node-run log (its result, or why it failed), then done. */
+static void run_read_log(cm_node_op *op, void (*done)(cm_node_op *, size_t, int, cm_k8s_result *))
+{
+    op->run->phase = RUN_LOG;
+    quiet(op);
+    cm_k8s_ref ref;
+    run_ref(op, &ref);
+    ref.subresource = "log";
+    cm_k8s_param p[2] = {{"container", "node-run"}, {"tailLines", "20"}};
+    issue(op, R_CALL, "GET", &ref, p, 2, NULL, NULL, 0, done);
+}
+
 /* The pod ended: its result, or its failure with the end of its log. */
 static void run_ended(cm_node_op *op, const cJSON *pod)
 {
@@ -2077,13 +2089,7 @@ static void run_ended(cm_node_op *op, const cJSON *pod)
     if (!strcmp(phase_of(pod), "Succeeded") && cJSON_IsNumber(in_log) && in_log->valuedouble > 0) {
         r->result_len = (size_t)in_log->valuedouble; /* too long for the message: the log's */
         cJSON_Delete(v);
-        r->phase = RUN_LOG;
-        quiet(op);
-        cm_k8s_ref ref;
-        run_ref(op, &ref);
-        ref.subresource = "log";
-        cm_k8s_param p[2] = {{"container", "node-run"}, {"tailLines", "20"}};
-        issue(op, R_CALL, "GET", &ref, p, 2, NULL, NULL, 0, run_result_logged);
+        run_read_log(op, run_result_logged);
         return;
     }
     if (!strcmp(phase_of(pod), "Succeeded") && cJSON_IsObject(v)) {
@@ -2103,13 +2109,7 @@ static void run_ended(cm_node_op *op, const cJSON *pod)
              str(t, "reason") ? str(t, "reason") : str(obj(pod, "status"), "reason") ? str(obj(pod, "status"), "reason") : "no reason",
              cJSON_IsNumber(exit) ? exit->valueint : -1, text);
     cJSON_Delete(v);
-    r->phase = RUN_LOG;
-    quiet(op);
-    cm_k8s_ref ref;
-    run_ref(op, &ref);
-    ref.subresource = "log";
-    cm_k8s_param p[2] = {{"container", "node-run"}, {"tailLines", "20"}};
-    issue(op, R_CALL, "GET", &ref, p, 2, NULL, NULL, 0, run_logged);
+    run_read_log(op, run_logged);
 }
 
 static void run_recreate(cm_loop *loop, void *ud)
