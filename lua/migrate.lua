@@ -206,7 +206,9 @@ if state == "flannel" then
                step("skipped", name, "the node was deleted: skipped")
                return "skipped"
             end
-            nodestep.failed(ctx, name, (ctx.at or {})[name], res) -- best effort: the run's message says it all
+            -- best effort: the run's message says it all (and a rerun replaces the pods left)
+            nodestep.delete_script_pods(ctx, name)
+            nodestep.failed(ctx, name, (ctx.at or {})[name], res)
             return "failed", tostring(res)
          end
          local hok, herr = pcall(hooks.health, ctx, n, res == "migrated") -- it marks the node itself

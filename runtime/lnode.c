@@ -639,7 +639,7 @@ static const char *args_json(lua_State *L, int idx)
 
 static int node_run_on(lua_State *L)
 {
-    static const char *const OPTS[] = {"namespace", "timeout", "image", "step", "cni_dir", "pods", NULL};
+    static const char *const OPTS[] = {"namespace", "timeout", "image", "step", "cni_dir", "pods", "keep", NULL};
     cm_k8s_client *c = cm_lua_k8s_client(L, 1);
     const char *name = luaL_checkstring(L, 2), *script = luaL_checkstring(L, 3);
     lua_settop(L, 5);
@@ -651,6 +651,7 @@ static int node_run_on(lua_State *L)
     s.namespace = ns ? ns : s.namespace;
     s.step = opt_str(L, 5, "step");
     s.cni_dir = opt_str(L, 5, "cni_dir");
+    s.keep = opt_bool(L, 5, "keep", 0);
     s.view = opt_pods(L, 5, name, 0, s.namespace);
     s.image = opt_str(L, 5, "image");
     if (!s.image)

@@ -1833,8 +1833,8 @@ struct run_on {
     char *node, *script, *step, *args, *ns, *pod, *image, *own_pod, *cni_dir, *source;
     cJSON *paths;
     int creates;          /* pods created (a failed or going one is replaced, a few times at most) */
-    int adopted;
     int failing;          /* the pod is deleted, then the op fails with op->err */
+    int keep;             /* a pod that succeeded stays (the caller deletes it) */
     size_t result_len;    /* the result's length when it is in the pod's log */
     cm_timer *timer;      /* the create after an earlier pod went (not from inside the watch) */
     char *uid;            /* of the pod waited for through the view */
@@ -1872,7 +1872,37 @@ void cm_node_run_pod_name(const char *node, const char *step, char *buf, size_t 
     uint32_t h = 5381;
     for (size_t i = 0; i < n; i++)
         h = h * 33 + (unsigned char)name[i];
-    snprintf(buf, size, "%.54s-%08" PRIx32, name, h);
+    size_t keep = 54; /* a cut that ends a DNS label in "." or "-" ("node.ec2.-1a2b3c4d") is refused */
+    while (keep > 3 && (name[keep - 1] == '.' || name[keep - 1] == '-'))
+        keep--;
+    snprintf(buf, size, "%.*s-%08" PRIx32, (int)keep, name, h);
+}
+
+/* The step of a script run without one: its file's base name without ".lua", in a DNS-1123
+ * label's characters (lower case, "-"), so that a path ("/site/Plant_MTU.lua") names a pod the
+ * API server accepts (cm-plant-mtu-NODE). */
+static char *step_of_script(const char *script)
+{
+    const char *base = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
+    size_t n = strlen(base);
+    if (n > 4 && !strcmp(base + n - 4, ".lua"))
+        n -= 4;
+    char *step = malloc(n + sizeof "script");
+    if (!step)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = base[i] >= 'A' && base[i] <= 'Z' ? (char)(base[i] - 'A' + 'a') : base[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        if (ok || (k && step[k - 1] != '-'))
+            step[k++] = ok ? ch : '-';
+    }
+    while (k && step[k - 1] == '-')
+        k--;
+    if (!k)
+        memcpy(step, "script", k = 6);
+    step[k] = 0;
+    return step;
 }
 
 /* A label value from a step name: what the API server accepts, at most 63 characters. */
@@ -2003,6 +2033,15 @@ static void run_delete(cm_node_op *op)
           run_deleted);
 }
 
+/* The script's result is in op->result: the pod is deleted, or kept as asked, and the op is done. */
+static void run_succeeded(cm_node_op *op)
+{
+    if (op->run->keep)
+        op_end(op, 0);
+    else
+        run_delete(op);
+}
+
 static void run_logged(cm_node_op *op, size_t slot, int rc, cm_k8s_result *res)
 {
     (void)slot;
@@ -2048,7 +2087,7 @@ static void run_result_logged(cm_node_op *op, size_t slot, int rc, cm_k8s_result
             if (cJSON_IsObject(v)) {
                 cJSON_Delete(op->result);
                 op->result = v;
-                run_delete(op);
+                run_succeeded(op);
                 return;
             }
             cJSON_Delete(v);
@@ -2095,7 +2134,7 @@ static void run_ended(cm_node_op *op, const cJSON *pod)
     if (!strcmp(phase_of(pod), "Succeeded") && cJSON_IsObject(v)) {
         cJSON_Delete(op->result);
         op->result = v;
-        run_delete(op);
+        run_succeeded(op);
         return;
     }
     const char *e = str(v, "error"), *code = str(v, "code");
@@ -2236,16 +2275,16 @@ static void run_have(cm_node_op *op, const cJSON *pod)
         return;
     }
     int failed = ph && !strcmp(ph, "Failed"), going = str(obj(pod, "metadata"), "deletionTimestamp") != NULL;
-    if ((failed || going) && r->phase == RUN_ADOPT && r->creates < 3) {
-        r->phase = RUN_GONE; /* an earlier run's end: not this run's */
+    int ended = failed || (ph && !strcmp(ph, "Succeeded"));
+    if ((ended || going) && r->phase == RUN_ADOPT && r->creates < 3) {
+        r->phase = RUN_GONE; /* an earlier run's end (a kept pod too): not this run's, which runs anew */
         run_watch(op, pod);
         if (!op->done && r->phase == RUN_GONE && !going)
             run_delete(op);
         return;
     }
-    r->adopted = r->phase == RUN_ADOPT;
     r->phase = RUN_WAIT;
-    if (ph && (!strcmp(ph, "Succeeded") || failed)) {
+    if (ended) {
         run_ended(op, pod);
         return;
     }
@@ -2328,8 +2367,9 @@ cm_node_op *cm_node_run_on_start(cm_k8s_client *c, cm_loop *loop, const cm_node_
     op->run = r;
     op->view = s->view;
     char pod[80];
-    cm_node_run_pod_name(s->node, s->step ? s->step : s->script, pod, sizeof pod);
-    r->node = dup(s->node), r->script = dup(s->script), r->step = dup(s->step ? s->step : s->script);
+    r->step = s->step ? dup(s->step) : step_of_script(s->script);
+    cm_node_run_pod_name(s->node, r->step ? r->step : "", pod, sizeof pod);
+    r->node = dup(s->node), r->script = dup(s->script), r->keep = s->keep;
     r->args = dup(s->args_json ? s->args_json : "{}"), r->ns = dup(s->namespace), r->pod = dup(pod);
     r->image = dup(s->image), r->own_pod = dup(s->own_pod), r->cni_dir = dup(s->cni_dir ? s->cni_dir : "/etc/cni/net.d");
     r->paths = s->host_paths ? cJSON_Duplicate(s->host_paths, 1) : cJSON_CreateArray();

@@ -116,7 +116,8 @@ cm_node_op *cm_node_wait_start(cm_k8s_client *c, cm_loop *loop, const cm_node_wa
 typedef struct cm_node_run_spec {
     const char *node;         /* the node the pod is pinned to (spec.nodeName) */
     const char *script;       /* what `cni-migrate node-run` is given: a bundled name or a path */
-    const char *step;         /* names the pod with node: cm-STEP-NODE (NULL: the script) */
+    const char *step;         /* names the pod with node: cm-STEP-NODE (NULL: the script's file's base name,
+                               * without ".lua", in lower case with "-" for what a name cannot hold) */
     const char *args_json;    /* a JSON object */
     const char *namespace;    /* the pod's */
     const char *image;        /* NULL: the image of own_pod's first container */
@@ -126,6 +127,8 @@ typedef struct cm_node_run_spec {
     const char *source;       /* a site script's text, shipped in the pod (the image has the bundled); or NULL */
     int64_t deadline;
     cm_pod_view *view;        /* the node's pods: the pod's end is followed there (NULL: a watch of its own) */
+    int keep;                 /* a pod that succeeded is left for the caller to delete (several in one
+                               * deletecollection); a failed one is deleted all the same */
 } cm_node_run_spec;
 
 /*
@@ -133,9 +136,10 @@ typedef struct cm_node_run_spec {
  * tolerating every taint, the CNI directory and the script's host paths mounted at the same
  * paths, running `cni-migrate node-run SCRIPT --args JSON --result-file /dev/termination-log`
  * (with a source, also `--script-env CNI_MIGRATE_NODE_SCRIPT`, that variable holding the text).
- * The pod's name derives from node and step, so a pod of that name already there is adopted
- * (a restarted controller waits for the run in flight; one that failed or is going is replaced).
- * Waits on a watch for the pod to end, then deletes it. Result: the script's JSON result (the
+ * The pod's name derives from node and step, so a pod of that name already there and still
+ * running is adopted (a restarted controller waits for the run in flight); one that has ended
+ * (an earlier run's, kept or not deleted) or is going is deleted and replaced: its result may be
+ * stale. Waits on a watch for the pod to end, then deletes it (with keep, only when it failed). Result: the script's JSON result (the
  * termination message; one over a kubelet's 4096 bytes is a line of the pod's log, which the
  * message, {"resultInLog": N}, points at: noderun.h cm_node_run_message). Failures: ScriptFailed (the message has the pod's reason, exit code,
  * the script's error and the end of its log), Timeout (the pod is deleted), Conflict (a pod of

@@ -13,7 +13,8 @@ local M = {}
 M.PERMISSIONS = {
    { "", "nodes", "get" }, { "", "nodes", "list" }, { "", "nodes", "watch" }, { "", "nodes", "patch" },
    { "", "pods", "get" }, { "", "pods", "list" }, { "", "pods", "watch" }, { "", "pods", "create" },
-   { "", "pods", "delete" }, { "", "pods", "create", "eviction" }, { "", "pods", "get", "log" },
+   { "", "pods", "delete" }, { "", "pods", "deletecollection" }, { "", "pods", "create", "eviction" },
+   { "", "pods", "get", "log" },
    { "", "configmaps", "get" }, { "", "configmaps", "watch" }, { "", "configmaps", "create" },
    { "", "configmaps", "patch" },
    { "apps", "daemonsets", "get" }, { "apps", "daemonsets", "watch" }, { "apps", "daemonsets", "patch" },

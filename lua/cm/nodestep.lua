@@ -87,6 +87,21 @@ function M.clear_failed(ctx, n)
    end)
 end
 
+--- The node scripts a node's migration runs; their pods stay until the node's end (run_on's
+--- keep), then go in one request.
+M.SCRIPTS = { "flannel-cleanup", "calico-check" }
+
+--- Deletes the node's script pods (M.SCRIPTS) in one request (deletecollection).
+---@return table|nil list the deleted pods, as listed
+---@return string|nil message
+---@return string|nil code
+function M.delete_script_pods(ctx, name)
+   local ns = ctx.cfg.values.CALICO_DAEMONSET_NAMESPACE
+   return ctx.c:delete_collection({ apiVersion = "v1", kind = "Pod", namespace = ns,
+      labelSelector = ("cni-migrate.dev/node-run in (%s)"):format(table.concat(M.SCRIPTS, ",")),
+      fieldSelector = "spec.nodeName=" .. name }, { gracePeriodSeconds = 0 })
+end
+
 --- Marks a node failed: "STEP: message" (the message's first line).
 ---@return table|nil node, string|nil message, string|nil code
 function M.failed(ctx, name, step, message)
@@ -317,7 +332,7 @@ function M.migrate(ctx, n)
          local r = need("node " .. name .. ": flannel-cleanup",
             node.run_on(ctx.c, name, "flannel-cleanup", { vni = v.FLANNEL_VNI, canal = canal,
             cni_dir = v.CNI_CONFIG_DIR, cni_conf_name = calico.CNI_CONF_NAME },
-            { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout, pods = pods }))
+            { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout, pods = pods, keep = true }))
          local links = table.concat(r.links and r.links.removed or {}, ", ")
          local rules = 0
          for _, x in ipairs(r.iptables and r.iptables.removed or {}) do rules = rules + (x.rules or 0) end
@@ -349,7 +364,7 @@ function M.migrate(ctx, n)
          node.run_on(ctx.c, name, "calico-check", { vni = v.FLANNEL_VNI, port = v.FLANNEL_PORT,
          mac = (n.metadata.annotations or {})[calico.ANN_VXLAN_MAC],
          address = (n.metadata.annotations or {})[calico.ANN_VXLAN_ADDR], cni_dir = v.CNI_CONFIG_DIR },
-         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout, pods = pods }))
+         { namespace = v.CALICO_DAEMONSET_NAMESPACE, timeout = o.node_step_timeout, pods = pods, keep = true }))
       if r.ok == false then
          fail("node %s: calico-check: %s", name, table.concat(r.problems or {}, "; "))
       end
@@ -359,6 +374,7 @@ function M.migrate(ctx, n)
          tostring(r.active_cni))
    end)
    timed(ctx, name, "uncordon", function()
+      need("node " .. name .. ": delete the node-run pods", M.delete_script_pods(ctx, name))
       local ours
       n, ours = M.finish(ctx, n, "done", time.rfc3339())
       return ours and "uncordoned; in-progress removed" or "in-progress removed (left cordoned: not ours)"

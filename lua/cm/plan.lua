@@ -22,7 +22,9 @@ function M.survey(c, cfg)
    -- node-facts looks at flannel.<VNI>: the VNI as given, else as net-conf.json says
    local vni = cfg.explicit.FLANNEL_VNI and cfg.values.FLANNEL_VNI or snap.net_conf and snap.net_conf.vni
       or cfg.values.FLANNEL_VNI
-   snap.facts = M.node_facts(c, snap, cfg, vni)
+   local ferr, fcode
+   snap.facts, ferr, fcode = M.node_facts(c, snap, cfg, vni)
+   if ferr then return nil, ferr, fcode end
    local env, env_source = cluster.saved_subnet_env(snap, cfg)
    if not env then env, env_source = cluster.facts_subnet_env(snap, cfg.values.POD_NODE_NAME) end
    local observed = cluster.observe(snap, env, env_source)
@@ -39,8 +41,11 @@ end
 
 --- What node-facts reports from every node still on flannel, eight at a time: {name = result
 --- | {error = msg, code = code}}; nil in a server dry run, which runs no node scripts (preflight then
---- says the node checks were not made).
+--- says the node checks were not made). The pods that succeeded are deleted together at the end
+--- (one deletecollection); when that fails, nil, message, code.
 ---@return table|nil
+---@return string|nil message
+---@return string|nil code
 function M.node_facts(c, snap, cfg, vni)
    if c:info().dryRun then return nil end
    local node = require "cm.node"
@@ -51,13 +56,19 @@ function M.node_facts(c, snap, cfg, vni)
       if st == "flannel" and cluster.node_ready(n) == "True" then todo[#todo + 1] = n end
    end
    -- one list and one watch follow every node-facts pod to its end (not a watch per pod)
-   local ns = cfg.values.CALICO_DAEMONSET_NAMESPACE
-   local pods <close> = node.pods(c, { namespace = ns, selector = "cni-migrate.dev/node-run=node-facts" })
+   local ns, selector = cfg.values.CALICO_DAEMONSET_NAMESPACE, "cni-migrate.dev/node-run=node-facts"
+   local pods <close> = node.pods(c, { namespace = ns, selector = selector })
    prepare.each_node(todo, function(n)
       local r, msg, code = node.run_on(c, n.metadata.name, "node-facts", { vni = vni,
-         cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = ns, timeout = cfg.opts.node_step_timeout, pods = pods })
+         cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = ns, timeout = cfg.opts.node_step_timeout, pods = pods,
+         keep = true })
       facts[n.metadata.name] = r or { error = msg, code = code }
    end)
+   if #todo > 0 then
+      local ok, msg, code = c:delete_collection({ apiVersion = "v1", kind = "Pod", namespace = ns,
+         labelSelector = selector }, { gracePeriodSeconds = 0 })
+      if not ok then return nil, ("deleting the node-facts pods: %s"):format(msg), code end
+   end
    return facts
 end
 

@@ -24,7 +24,7 @@ expect_out '^  FLANNEL_NETWORK +10\.244\.0\.0/16 +net-conf\.json \(ConfigMap kub
 expect_out '^  FLANNEL_MTU +1450 +flag --flannel-mtu$'
 expect_out '^  FLANNEL_SUBNET_LEN +24 +nodes. spec\.podCIDR \(4\)$'
 expect_out '^calico-manifest +ok +DaemonSet kube-system/calico-node'
-expect_out '^rbac +ok +this account +34 permissions allowed$'
+expect_out '^rbac +ok +this account +35 permissions allowed$'
 expect_out '^[0-9]+ ok, [0-9]+ warning\(s\), 0 blocker\(s\), 0 skipped$'
 
 # flags before the command; the flag wins over the variable, the variable over the cluster (here

@@ -4,7 +4,8 @@
 # JSON`, its image, a site script's text shipped in it), the script's result from the termination message
 # (one over 4096 bytes from the pod's log), the pod deleted after; a
 # failing script's reason, exit code, error and log; a timeout that deletes the pod; an earlier
-# failed pod replaced; and after a simulated restart (--fault crash:afterWrites=1 right after the
+# failed pod replaced, and one kept (opts.keep) that succeeded; a script given as a file named
+# from its base name; and after a simulated restart (--fault crash:afterWrites=1 right after the
 # pod's create, then a run on the cluster --fake-save kept) the pod still running is adopted, not
 # created a second time.
 . "$(dirname "$0")/lib.sh"
@@ -19,8 +20,11 @@ LUA
 cat >"$TMP/badpaths.lua" <<'LUA'
 return { host_paths = { "relative/path" }, main = function() return { ok = true } end }
 LUA
+cat >"$TMP/Site_Check.2.lua" <<'LUA'
+return { host_paths = {}, main = function() return { ok = true } end }
+LUA
 cat >"$TMP/run_on.lua" <<LUA
-local FAIL, BADPATHS = "$TMP/fail.lua", "$TMP/badpaths.lua"
+local FAIL, BADPATHS, SITE = "$TMP/fail.lua", "$TMP/badpaths.lua", "$TMP/Site_Check.2.lua"
 LUA
 cat >>"$TMP/run_on.lua" <<'LUA'
 local k8s = require "cm.k8s"
@@ -116,10 +120,29 @@ assert(r and r.ok, msg)
 assert(seen["cm-node-facts-control-plane-1"].metadata.uid ~= old.metadata.uid)
 print("replaced ok")
 
+-- keep: a pod that succeeded stays; a later run finds it ended and runs anew (its result may be
+-- stale), in a new pod it deletes
+r, msg = node.run_on(c, "worker-1", "node-facts", {}, { keep = true })
+assert(r and r.ok, msg)
+local kept = assert(c:get { apiVersion = "v1", kind = "Pod", namespace = "kube-system", name = "cm-node-facts-worker-1" })
+assert(kept.status.phase == "Succeeded", kept.status.phase)
+r, msg = node.run_on(c, "worker-1", "node-facts", {})
+assert(r and r.ok, msg)
+assert(seen["cm-node-facts-worker-1"].metadata.uid ~= kept.metadata.uid, "the kept pod's result was taken")
+assert(gone("cm-node-facts-worker-1"), "the new pod was not deleted")
+print("kept ok")
+
+-- a script given as a file and no step: the pod is named from its base name, as a pod's name can be
+r, msg = node.run_on(c, "worker-2", SITE, {})
+assert(r and r.ok, msg)
+assert(seen["cm-site-check-2-worker-2"], "no pod cm-site-check-2-worker-2")
+assert(seen["cm-site-check-2-worker-2"].metadata.labels["cni-migrate.dev/node-run"] == "site-check-2")
+print("file name ok")
+
 LUA
 run "$CNI_MIGRATE" --fake "$F" run "$TMP/run_on.lua"
 expect_rc 0
-for what in result 'step and image' failure misuse timeout replaced; do expect_out "^$what ok$"; done
+for what in result 'step and image' failure misuse timeout replaced kept 'file name'; do expect_out "^$what ok$"; done
 
 # a bundled script overridden with --lua-dir is the site's: it goes with the pod and runs there
 mkdir -p "$TMP/ld/node"

@@ -73,7 +73,7 @@ local function attributes(path)
    local parts = {}
    for p in rest:gmatch("[^/]+") do parts[#parts + 1] = p end
    if parts[1] == "namespaces" and #parts > 2 then table.remove(parts, 1); table.remove(parts, 1) end
-   return group, parts[1] .. (parts[3] and "/" .. parts[3] or "")
+   return group, parts[1] .. (parts[3] and "/" .. parts[3] or ""), parts[2] == nil
 end
 
 local asked, missing = 0, {}
@@ -81,9 +81,10 @@ for i = 2, #arg do
    for line in io.lines(arg[i]) do
       local e = json.decode(line)
       if e.actor == "script" and e.path then
-         local group, resource = attributes(e.path:match("^[^?]*"))
+         local group, resource, collection = attributes(e.path:match("^[^?]*"))
          if group and resource ~= "selfsubjectaccessreviews" then
-            local key = key_of(group, resource, e.verb)
+            -- RBAC's verb of a DELETE on a collection is deletecollection
+            local key = key_of(group, resource, e.verb == "delete" and collection and "deletecollection" or e.verb)
             if granted[key] == nil and not missing[key] then
                missing[key] = true
                missing[#missing + 1] = ("%s (%s %s)"):format(key, e.method, e.path)
