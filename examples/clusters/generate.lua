@@ -3,7 +3,8 @@
 ---
 --- usage: cni-migrate run examples/clusters/generate.lua [OPTIONS] > fixture.yaml
 ---   --nodes N             nodes in all, control planes included (default 3)
----   --control-planes K    of which control-plane nodes, labelled and tainted (default 1)
+---   --control-planes K    of which control-plane nodes, labelled and tainted (default 1; not
+---                         tainted when they are all the nodes: the workloads run there)
 ---   --pods-per-node M     replicas of the "web" Deployment per worker (default 2)
 ---   --statefulset N       replicas of the "db" StatefulSet (default 0)
 ---   --api N               replicas of a second Deployment, "api" (default 0)
@@ -127,6 +128,10 @@ end
 -- 10.0.0.0/8 in net-conf.json (and Canal's pool), as its operator would have configured flannel
 local NETWORK = opts.nodes > 256 and "10.0.0.0/8" or "10.244.0.0/16"
 local nodes = {}
+-- a cluster without workers runs its workloads on its control planes, which are therefore not
+-- tainted (as kubeadm's guide has the operator remove the taint); else the scheduler would not
+-- have put them there, nor put back those a drain evicts
+local WORKERS = opts.nodes > opts["control-planes"]
 for i = 1, opts.nodes do
    local cp = i <= opts["control-planes"]
    local name = cp and ("control-plane-%d"):format(i) or ("worker-%d"):format(i - opts["control-planes"])
@@ -152,7 +157,7 @@ for i = 1, opts.nodes do
          ["volumes.kubernetes.io/controller-managed-attach-detach"] = "true",
       } }),
       spec = { podCIDR = cidr, podCIDRs = { cidr },
-         taints = cp and { { key = CP_ROLE, effect = "NoSchedule" } } or nil },
+         taints = cp and WORKERS and { { key = CP_ROLE, effect = "NoSchedule" } } or nil },
       status = {
          addresses = { { type = "InternalIP", address = ip }, { type = "Hostname", address = name } },
          capacity = { cpu = "4", memory = "16373792Ki", pods = "110", ["ephemeral-storage"] = "101430960Ki" },
@@ -180,7 +185,7 @@ for i = 1, opts.nodes do
 end
 local workers = {}
 for _, n in ipairs(nodes) do if not n.cp then workers[#workers + 1] = n end end
-if #workers == 0 then workers = nodes end -- a one-node cluster runs its workloads on the control plane
+if #workers == 0 then workers = nodes end -- a cluster without workers runs its workloads on the control planes
 
 local function ready_status(n, pod_ip, containers)
    local statuses = {}

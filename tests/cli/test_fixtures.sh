@@ -29,6 +29,13 @@ check flannel-prefix-vni-calico-installed-3node.yaml --annotation-prefix flannel
 check canal-calico-installed-3node.yaml --canal --calico-installed
 check flannel-calico-installed-1node.yaml --nodes 1 --calico-installed
 check flannel-calico-installed-3cp-5node.yaml --nodes 5 --control-planes 3 --calico-installed --pdbs
+# a cluster of control planes only: untainted, since its workloads run there (tainted, the pods a
+# drain evicted had nowhere to go and a migration's drains waited on their PDB for ever)
+"$B" run "$S/examples/clusters/generate.lua" --nodes 3 --control-planes 3 --statefulset 3 --pdbs >"$dir/cp3.yaml" ||
+    fail "generate.lua --nodes 3 --control-planes 3 failed"
+run "$B" run "$S/tests/lua/fixture_check.lua" "$dir/cp3.yaml"
+expect_rc 0
+expect_out "^ok: "
 run "$B" run "$S/examples/clusters/generate.lua" --nodes many
 expect_rc 2
 expect_out '^generate\.lua: --nodes: expected an integer, got "many"$'

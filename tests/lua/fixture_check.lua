@@ -1,6 +1,7 @@
 -- fixture_check.lua FIXTURE: checks that a fixture is a consistent cluster: unique uids, owners
--- that exist, pods on nodes that exist with IPs from the node's podCIDR, flannel nodes whose
--- annotations cm.flannel can read, DaemonSets with one pod per node.
+-- that exist, pods on nodes that exist with IPs from the node's podCIDR and tolerating its
+-- NoSchedule and NoExecute taints (as the scheduler placed them; not mirror pods), flannel nodes
+-- whose annotations cm.flannel can read, DaemonSets with one pod per node.
 local flannel = require "cm.flannel"
 local ip = require "cm.ip"
 local t = require "t"
@@ -35,6 +36,16 @@ for _, n in ipairs(node_list) do
    t.eq(err, nil, "flannel annotations of " .. n.metadata.name)
    t.eq(info and info.backend_type, "vxlan")
 end
+--- Whether a toleration of the pod matches the taint (the scheduler's rule).
+local function tolerates(pod, taint)
+   for _, tl in ipairs(pod.spec.tolerations or {}) do
+      local key = tl.key == nil or tl.key == "" or tl.key == taint.key
+      local value = tl.operator == "Exists" or (tl.value or "") == (taint.value or "")
+      local effect = tl.effect == nil or tl.effect == "" or tl.effect == taint.effect
+      if (tl.key ~= nil and tl.key ~= "" or tl.operator == "Exists") and key and value and effect then return true end
+   end
+   return false
+end
 for _, o in ipairs(list.items) do
    for _, ref in ipairs(o.metadata.ownerReferences or {}) do
       local owner = by_uid[ref.uid]
@@ -44,6 +55,13 @@ for _, o in ipairs(list.items) do
    if o.kind == "Pod" then
       local n = nodes[o.spec.nodeName]
       t.eq(n ~= nil, true, "node of pod " .. o.metadata.name)
+      local mirror = (o.metadata.ownerReferences or {})[1] and o.metadata.ownerReferences[1].kind == "Node"
+      for _, taint in ipairs(n and not mirror and n.spec.taints or {}) do
+         if taint.effect == "NoSchedule" or taint.effect == "NoExecute" then
+            t.eq(tolerates(o, taint), true, ("pod %s tolerates node %s's taint %s:%s"):format(o.metadata.name,
+               n.metadata.name, taint.key, taint.effect))
+         end
+      end
       if n and not o.spec.hostNetwork then
          t.eq(ip.contains(n.spec.podCIDR, o.status.podIP), true, ("pod %s IP %s in %s"):format(o.metadata.name,
             o.status.podIP, n.spec.podCIDR))
