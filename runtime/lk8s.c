@@ -671,6 +671,19 @@ static cJSON *delete_options(lua_State *L, int idx)
     return o;
 }
 
+/* Sends the DELETE of ref (params p) with the DeleteOptions of the table at 3, into q. */
+static int await_delete(lua_State *L, lclient *lc, lreq *q, const cm_k8s_ref *ref, const cm_k8s_param *p, size_t n)
+{
+    int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
+    cJSON *o = delete_options(L, 3);
+    char *body = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    cm_k8s_req *r = cm_k8s_call_start(lc->c, "DELETE", ref, p, n, body ? "application/json" : NULL, body,
+                                      body ? strlen(body) : 0, deadline, req_wake, q);
+    free(body);
+    return await_req(L, q, r, req_finished);
+}
+
 /* c:delete(ref [, opts]) -> the answer (Status or object) | nil, ... */
 static int client_delete(lua_State *L)
 {
@@ -679,14 +692,7 @@ static int client_delete(lua_State *L)
     lreq *q = new_req(L);
     cm_k8s_ref ref;
     check_ref(L, 2, &ref, 1);
-    int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
-    cJSON *o = delete_options(L, 3);
-    char *body = o ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    cm_k8s_req *r = cm_k8s_call_start(lc->c, "DELETE", &ref, NULL, 0, body ? "application/json" : NULL, body,
-                                      body ? strlen(body) : 0, deadline, req_wake, q);
-    free(body);
-    return await_req(L, q, r, req_finished);
+    return await_delete(L, lc, q, &ref, NULL, 0);
 }
 
 /*
@@ -708,14 +714,7 @@ static int client_delete_collection(lua_State *L)
     add_param(L, 2, "labelSelector", p, &n);
     add_param(L, 2, "fieldSelector", p, &n);
     luaL_argcheck(L, n > 0, 2, "a labelSelector or a fieldSelector is needed");
-    int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
-    cJSON *o = delete_options(L, 3);
-    char *body = o ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    cm_k8s_req *r = cm_k8s_call_start(lc->c, "DELETE", &ref, p, n, body ? "application/json" : NULL, body,
-                                      body ? strlen(body) : 0, deadline, req_wake, q);
-    free(body);
-    return await_req(L, q, r, req_finished);
+    return await_delete(L, lc, q, &ref, p, n);
 }
 
 /* c:evict(ref [, opts]) -> Status | nil, ...; opts as delete's (gracePeriodSeconds, uid, ...) */
