@@ -19,6 +19,9 @@
  * "ENETUNREACH", "ENETDOWN", "ESRCH", "EADDRNOTAVAIL", "ERANGE", "EINVAL", "ENOENT") as the
  * kernel would answer it:
  *   host:json() -> table                     the whole state
+ *   host:section(name) -> value | nil          one member of it ("links", "iptables")
+ *   host:route_to(addr), host:neigh_to(dev, dst), host:fdb_to(dev, lladdr) -> entry | nil
+ *                                                the dataplane model's lookups (host.h), in place
  *   host:link(name) -> table | nil, message, "ENODEV"
  *   host:link_add(link), host:link_del(name), host:link_set(name, {up = bool, mtu = n})
  *   host:addr_add(dev, cidr), host:addr_del(dev, cidr)
@@ -56,6 +59,7 @@
 #include "fake/api/store.h"
 #include "fake/fake.h"
 #include "fake/host/host.h"
+#include "fake/host/ip4.h"
 #include "fake/sim/simrun.h"
 #include "lfake.h"
 #include "json.h"
@@ -246,6 +250,48 @@ static int host_json(lua_State *L)
 {
     cm_lua_push_json(L, cm_host_json(check_host(L)));
     return 1;
+}
+
+static int host_section(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cm_host_json(h), luaL_checkstring(L, 2));
+    if (v)
+        cm_lua_push_json(L, v);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* Pushes a host's entry, or nil. */
+static int push_entry(lua_State *L, const cJSON *e)
+{
+    if (e)
+        cm_lua_push_json(L, e);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int host_route_to(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    uint32_t addr;
+    if (!cm_ip4_parse(luaL_checkstring(L, 2), 0, &addr))
+        return push_entry(L, NULL);
+    return push_entry(L, cm_host_route_to(h, addr));
+}
+
+static int host_neigh_to(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    return push_entry(L, cm_host_neigh_to(h, luaL_checkstring(L, 2), luaL_checkstring(L, 3)));
+}
+
+static int host_fdb_to(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    return push_entry(L, cm_host_fdb_to(h, luaL_checkstring(L, 2), luaL_checkstring(L, 3)));
 }
 
 static int host_link(lua_State *L)
@@ -473,13 +519,16 @@ static int host_node_run(lua_State *L)
 static const luaL_Reg host_methods[] = {
     {"addr_add", host_addr_add},       {"addr_del", host_addr_del},
     {"cni_active", host_cni_active},   {"close", host_close},
-    {"fdb_del", host_fdb_del},         {"iptables_save", host_iptables_save},
+    {"fdb_del", host_fdb_del},         {"fdb_to", host_fdb_to},
+    {"iptables_save", host_iptables_save},
     {"iptables_restore", host_iptables_restore},         {"json", host_json},
     {"link", host_link},               {"link_del", host_link_del},
     {"link_set", host_link_set},       {"list", host_list},
-    {"neigh_del", host_neigh_del},     {"node_run", host_node_run},
+    {"neigh_del", host_neigh_del},     {"neigh_to", host_neigh_to},
+    {"node_run", host_node_run},
     {"read", host_read},
     {"remove", host_remove},           {"route_del", host_route_del},
+    {"route_to", host_route_to},       {"section", host_section},
     {"sandbox", host_sandbox},
     {"sysctl", host_sysctl},           {"sysctl_set", host_sysctl_set},
     {"write", host_write},             {NULL, NULL},
