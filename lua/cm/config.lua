@@ -421,7 +421,7 @@ function M.start(command, args, getenv)
    end
    -- Lua's generational collector: a run's garbage is mostly young (a list's pages, watch events,
    -- requests' bodies) and goes in minor collections, before the heap grows by half again; at 500
-   -- nodes the controller's peak RSS was 21.7 MB against 23.4 MB incremental (README, "Tests")
+   -- nodes the controller's peak RSS was 21.2 MB against 22.9 MB incremental (README, "Tests")
    collectgarbage("generational")
    local c, cerr = k8s.client { qps = 20, burst = 40 }
    if not c then proc.usage("%s: %s", command, cerr) end
