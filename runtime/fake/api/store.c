@@ -289,6 +289,32 @@ static void emit(cm_store *s, enum cm_event_type type, const cm_obj *o, const cJ
         s->subs[i].fn(s->subs[i].ud, &ev);
 }
 
+/* Member names, kept once per process (never freed: copies of stored objects may outlive their
+ * store). A stored object's members point at them (cJSON_StringIsConst, which cJSON_Duplicate
+ * keeps and cJSON_Delete honours), so copying a stored object or freeing the copy allocates or
+ * frees no name, and a store of many alike objects holds each name once. */
+static cm_map *names;
+
+static void intern_names(cJSON *item)
+{
+    for (cJSON *c = item->child; c; c = c->next) {
+        if (c->string && !(c->type & cJSON_StringIsConst) && (names || (names = cm_map_new()))) {
+            char *k = cm_map_get(names, c->string);
+            if (!k && (k = strdup(c->string)) && cm_map_set(names, c->string, k) != 0) {
+                free(k);
+                k = NULL;
+            }
+            if (k) {
+                cJSON_free(c->string);
+                c->string = k;
+                c->type |= cJSON_StringIsConst;
+            }
+        }
+        if (c->child)
+            intern_names(c);
+    }
+}
+
 /* Takes the next resourceVersion and writes it into the object. */
 static void stamp(cm_store *s, cm_obj *o)
 {
@@ -324,6 +350,7 @@ cm_obj *cm_store_insert(cm_store *s, const cm_kind *k, cJSON *json)
     }
     o->kind = k;
     o->json = json;
+    intern_names(json);
     if (b->n > 1 && b->sorted && obj_cmp(&b->items[b->n - 2], &b->items[b->n - 1]) > 0) {
         if (s->quiet) /* a fixture loads in any order: sorted once, when first listed */
             b->sorted = 0;
@@ -342,6 +369,7 @@ int cm_store_replace(cm_store *s, cm_obj *o, cJSON *json)
     unindex_node(s, o);
     cJSON *old = o->json;
     o->json = json;
+    intern_names(json);
     int rc = index_node(s, o);
     stamp(s, o);
     emit(s, CM_EV_MODIFIED, o, old);

@@ -7,7 +7,8 @@
  * bounded history (for watches that resume from a version) and tells every
  * subscriber. Lists come back sorted by namespace then name, as etcd's keys
  * sort; pods are also indexed by spec.nodeName so that one node's pods are
- * found without scanning the cluster.
+ * found without scanning the cluster. A stored object's member names are shared process-wide
+ * (cJSON_StringIsConst: copies keep pointing at them); nothing frees or rewrites one in place.
  *
  * The store knows nothing of HTTP or of API semantics (defaults, validation,
  * generation, finalizers): the REST layer (api.c) decides, the store records.
