@@ -254,8 +254,9 @@ static void bucket_sort(struct bucket *b)
     b->sorted = 1;
 }
 
-/* Copies the event into the history ring, dropping the oldest when full. */
-static void record(cm_store *s, const cm_event *ev)
+/* Copies the event into the history ring, dropping the oldest when full; ev->text is then the
+ * text kept. */
+static void record(cm_store *s, cm_event *ev)
 {
     if (s->quiet)
         return;
@@ -275,15 +276,17 @@ static void record(cm_store *s, const cm_event *ev)
         s->ring_start = (s->ring_start + 1) % s->ring_cap;
         s->ring_n--;
     }
-    s->ring[(s->ring_start + s->ring_n) % s->ring_cap] =
-        (struct hist){ev->type, ev->rv, ev->kind, ns, text, strlen(text)};
+    size_t len = strlen(text);
+    s->ring[(s->ring_start + s->ring_n) % s->ring_cap] = (struct hist){ev->type, ev->rv, ev->kind, ns, text, len};
     s->ring_n++;
+    ev->text = text;
+    ev->len = len;
 }
 
 /* Records the change and tells every subscriber. */
 static void emit(cm_store *s, enum cm_event_type type, const cm_obj *o, const cJSON *prev)
 {
-    cm_event ev = {type, o->rv, o->kind, o->ns, o->json, prev};
+    cm_event ev = {type, o->rv, o->kind, o->ns, o->json, prev, NULL, 0};
     record(s, &ev);
     for (size_t i = 0; i < s->nsubs; i++)
         s->subs[i].fn(s->subs[i].ud, &ev);
@@ -475,7 +478,7 @@ int cm_store_replay(const cm_store *s, int64_t rv, cm_store_fn fn, void *ud, int
         cJSON *obj = cm_json_parse(h->text, h->len, &err); /* text it printed: it parses */
         if (!obj)
             continue;
-        cm_event ev = {h->type, h->rv, h->kind, h->ns, obj, NULL};
+        cm_event ev = {h->type, h->rv, h->kind, h->ns, obj, NULL, h->text, h->len};
         fn(ud, &ev);
         cJSON_Delete(obj);
     }

@@ -42,6 +42,9 @@ typedef struct cm_event {
     const char *ns;
     const cJSON *obj; /* the object as of this event (for DELETED: its last state) */
     const cJSON *prev; /* MODIFIED, live events only: the object before; else NULL */
+    const char *text;  /* obj as its compact JSON, when the store printed it for its history
+                        * (valid during the call); else NULL */
+    size_t len;        /* strlen(text) */
 } cm_event;
 
 /* Receives every change after it is made. Must not change the store. */
