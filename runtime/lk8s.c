@@ -7,6 +7,7 @@
  *                                  -- serviceaccount_dir, max_retries, user_agent
  *   c:get(ref) / c:list(ref) / c:pages(ref) / c:create(obj [, opts]) / c:update(obj [, opts])
  *   c:patch(ref, patch [, opts]) / c:delete(ref [, opts]) / c:evict(ref [, opts])
+ *   c:delete_collection(ref [, opts])   (ref: labelSelector and/or fieldSelector, no name)
  *   c:watch(ref) / c:logs(ref) / c:info() / c:close()   (w:timeout(s), w:resource_version(), w:close())
  *
  * A ref is a table {apiVersion=, kind=, name=, namespace=, subresource=}.
@@ -688,6 +689,35 @@ static int client_delete(lua_State *L)
     return await_req(L, q, r, req_finished);
 }
 
+/*
+ * c:delete_collection(ref [, opts]) -> the list of what was deleted (as the server listed it) | nil, ...
+ * One DELETE on the collection (the verb deletecollection), of what ref's labelSelector and
+ * fieldSelector match; at least one of them, so that a ref missing a name never empties a
+ * collection. opts as delete's.
+ */
+static int client_delete_collection(lua_State *L)
+{
+    lclient *lc = check_client(L);
+    lua_settop(L, 3); /* optional arguments become nil, above them: strings of the tables */
+    lreq *q = new_req(L);
+    cm_k8s_ref ref;
+    check_ref(L, 2, &ref, 0);
+    luaL_argcheck(L, !ref.name && !ref.subresource, 2, "a collection's ref has no name or subresource");
+    cm_k8s_param p[2];
+    size_t n = 0;
+    add_param(L, 2, "labelSelector", p, &n);
+    add_param(L, 2, "fieldSelector", p, &n);
+    luaL_argcheck(L, n > 0, 2, "a labelSelector or a fieldSelector is needed");
+    int64_t deadline = deadline_of(L, lc); /* may raise: before anything is allocated */
+    cJSON *o = delete_options(L, 3);
+    char *body = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    cm_k8s_req *r = cm_k8s_call_start(lc->c, "DELETE", &ref, p, n, body ? "application/json" : NULL, body,
+                                      body ? strlen(body) : 0, deadline, req_wake, q);
+    free(body);
+    return await_req(L, q, r, req_finished);
+}
+
 /* c:evict(ref [, opts]) -> Status | nil, ...; opts as delete's (gracePeriodSeconds, uid, ...) */
 static int client_evict(lua_State *L)
 {
@@ -881,6 +911,7 @@ static int client_watch(lua_State *L)
 
 static const luaL_Reg client_methods[] = {
     {"close", client_close},   {"create", client_create}, {"delete", client_delete},
+    {"delete_collection", client_delete_collection},
     {"evict", client_evict},   {"get", client_get},       {"info", client_info},
     {"list", client_list},     {"logs", client_logs},     {"pages", client_pages},
     {"patch", client_patch},   {"update", client_update}, {"watch", client_watch},

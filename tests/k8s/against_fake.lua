@@ -68,6 +68,33 @@ t.eq({ r, reason }, { nil, "Conflict" })
 assert(c:delete({ apiVersion = "v1", kind = "ConfigMap", namespace = "default", name = "probe" },
    { preconditions = { uid = made.metadata.uid } }))
 
+io.stderr:write("step: delete collection\n")
+-- deletecollection: what the selectors match goes in one request, answered with its list; the rest stays
+for i, l in ipairs { "x", "x", "y" } do
+   assert(c:create { apiVersion = "v1", kind = "ConfigMap", metadata = { name = "dc-" .. i, namespace = "default",
+      labels = { ["example.com/dc"] = l } } })
+end
+local gone = assert(c:delete_collection({ apiVersion = "v1", kind = "ConfigMap", namespace = "default",
+   labelSelector = "example.com/dc=x" }, { gracePeriodSeconds = 0 }))
+t.eq(gone.kind, "ConfigMapList")
+local names = {}
+for _, it in ipairs(gone.items) do names[#names + 1] = it.metadata.name end
+table.sort(names)
+t.eq(names, { "dc-1", "dc-2" }, "the deleted, as listed")
+local left = assert(c:list { apiVersion = "v1", kind = "ConfigMap", namespace = "default", labelSelector = "example.com/dc" })
+t.eq(#left.items, 1, "dc-3 stays")
+t.eq(left.items[1].metadata.name, "dc-3")
+gone = assert(c:delete_collection { apiVersion = "v1", kind = "Pod", namespace = "kube-system",
+   labelSelector = "k8s-app=kube-dns", fieldSelector = "spec.nodeName=no-such-node" })
+t.eq(#gone.items, 0, "both selectors apply")
+t.raises("a labelSelector or a fieldSelector is needed", c.delete_collection, c,
+   { apiVersion = "v1", kind = "ConfigMap", namespace = "default" })
+t.raises("a collection's ref has no name", c.delete_collection, c,
+   { apiVersion = "v1", kind = "ConfigMap", namespace = "default", name = "dc-3", labelSelector = "a=b" })
+r, msg, reason = c:delete_collection { apiVersion = "v1", kind = "ConfigMap", labelSelector = "example.com/dc" }
+t.eq({ r, reason }, { nil, "MethodNotAllowed" }, "no deletecollection across namespaces, as kube-apiserver")
+assert(c:delete { apiVersion = "v1", kind = "ConfigMap", namespace = "default", name = "dc-3" })
+
 io.stderr:write("step: evict\n")
 -- eviction: a PDB that allows no disruption answers 429 with the DisruptionBudget cause
 assert(c:patch({ apiVersion = "policy/v1", kind = "PodDisruptionBudget", namespace = "apps", name = "db" },

@@ -103,7 +103,7 @@ check 'd["counts"]["veth"] == 2 and "net.ipv4.conf.all.rp_filter" in d["sysctls"
 run "$CNI_MIGRATE" node-run flannel-cleanup --args "$args"
 expect_rc 0
 check 'd["ok"] and d["changed"] and d["placeholder"]["written"] and sorted(d["links"]["removed"]) == ["cni0", "flannel-v6.1", "flannel.1"]' "flannel-cleanup: placeholder and links"
-check 'd["links"]["took"]["flannel.1"] == {"addresses": ["10.244.1.0/32"], "routes": ["10.244.2.0/24 via 10.244.2.0", "10.244.3.0/24 via 10.244.3.0"], "neighbours": ["10.244.2.0 lladdr 9e:3a:7c:00:00:02", "10.244.3.0 lladdr 9e:3a:7c:00:00:03"], "fdb": ["9e:3a:7c:00:00:02 dst 192.168.1.12", "9e:3a:7c:00:00:03 dst 192.168.1.13"]} and d["links"]["took"]["cni0"]["addresses"] == ["10.244.1.1/24"]' "flannel-cleanup: what went with flannel.1 and cni0"
+check 'd["links"]["took"]["flannel.1"] == {"addresses": 1, "routes": 2, "neighbours": 2, "fdb": 2} and d["links"]["took"]["cni0"]["addresses"] == 1' "flannel-cleanup: what went with flannel.1 and cni0, counted"
 if command -v nft >/dev/null 2>&1; then
     check 'sorted(d["nftables"]["removed"]) == ["ip flannel-ipv4", "ip6 flannel-ipv6"]' "flannel-cleanup: flannel's nftables tables reported"
 fi

@@ -1320,7 +1320,7 @@ static void dispatch_resource(struct call *c)
         return cm_api_patch(c);
     if (is(m, "DELETE") && c->name && !c->sub)
         return cm_api_delete(c);
-    if (is(m, "DELETE") && !c->name)
+    if (is(m, "DELETE") && !c->name && (c->ns || !c->kind->namespaced)) /* none across namespaces, as kube-apiserver */
         return cm_api_delete_collection(c);
     cm_reply_status(c, cm_status_method_not_allowed(m, c->kind));
 }
