@@ -404,6 +404,17 @@ static int refound(const cm_kind *k, const cJSON *m, const char *sub, int depth)
     char itemsub[520], tok[600];
     snprintf(itemsub, sizeof itemsub, "%s[]", sub);
     for (const cJSON *el = m->child; el; el = el->next) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(el, key);
+        if (cJSON_IsString(v) && plain(key) && strlen(key) + 6 * strlen(v->valuestring) + 16 < sizeof tok) {
+            /* a string key whose token is not cut (each byte escaped at most as \u00XX): it
+             * parses back to the same string, so the walk finds the first item with that value */
+            for (const cJSON *e = m->child; e != el; e = e->next)
+                if (cm_json_equal(cJSON_GetObjectItemCaseSensitive(e, key), v))
+                    return 0;
+            if (!refound(k, el, itemsub, depth + 1))
+                return 0;
+            continue;
+        }
         item_token(key, el, tok, sizeof tok);
         cJSON *want = cJSON_Parse(tok + 2);
         const cJSON *found = want ? find_parsed(m, want) : NULL;
