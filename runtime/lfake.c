@@ -19,12 +19,20 @@
  * "ENETUNREACH", "ENETDOWN", "ESRCH", "EADDRNOTAVAIL", "ERANGE", "EINVAL", "ENOENT") as the
  * kernel would answer it:
  *   host:json() -> table                     the whole state
+ *   host:section(name) -> value | nil          one member of it ("links", "iptables")
+ *   host:route_to(addr), host:neigh_to(dev, dst), host:fdb_to(dev, lladdr) -> entry | nil
+ *                                                the dataplane model's lookups (host.h), in place
  *   host:link(name) -> table | nil, message, "ENODEV"
  *   host:link_add(link), host:link_del(name), host:link_set(name, {up = bool, mtu = n})
  *   host:addr_add(dev, cidr), host:addr_del(dev, cidr)
  *   host:route_add(route), host:route_replace(route), host:route_del(dst [, dev]) (dev: only through it)
  *   host:neigh_add(n), host:neigh_replace(n), host:neigh_del(dev, dst)
  *   host:fdb_add(f), host:fdb_replace(f), host:fdb_del(dev, lladdr, dst)
+ *   host:prune(dev, {routes = {dst = true}, neighbours = {dst = true}, fdb = {"lladdr dst" = true}})
+ *                                                deletes dev's routes (but kernel ones), neighbours
+ *                                                and FDB entries not named, in that order, as
+ *                                                route_del(dst), neigh_del and fdb_del would; the
+ *                                                first failure is returned
  *   host:sysctl(key) -> value | nil, message, "ENOENT";  host:sysctl_set(key, value)
  *   host:read(path) -> text | nil, message, "ENOENT";  host:write(path, text), host:remove(path)
  *   host:list(dir) -> names
@@ -56,6 +64,7 @@
 #include "fake/api/store.h"
 #include "fake/fake.h"
 #include "fake/host/host.h"
+#include "fake/host/ip4.h"
 #include "fake/sim/simrun.h"
 #include "lfake.h"
 #include "json.h"
@@ -242,10 +251,137 @@ static int host_fdb_del(lua_State *L)
     return result(L, cm_host_fdb_del(check_host(L), dev, mac, dst), lua_pushfstring(L, "fdb del %s", mac));
 }
 
+/* The keys host:prune deletes from one section ("routes": dst; "neighbours": dst; "fdb": "lladdr dst") of
+ * the entries on dev that want (a table of keys at index w) lacks; NULL-terminated, malloc'd (NULL: out of
+ * memory). */
+static char **prune_keys(lua_State *L, const cm_host *h, const char *section, const char *dev, int w)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(cm_host_json(h), section), *e;
+    size_t n = 0;
+    char **keys = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *keys);
+    if (!keys)
+        return NULL;
+    lua_getfield(L, w, section);
+    int t = lua_gettop(L);
+    cJSON_ArrayForEach(e, arr)
+    {
+        const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "dev"));
+        const char *dst = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "dst"));
+        const char *proto = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "protocol"));
+        const char *mac = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "lladdr"));
+        if (!d || strcmp(d, dev) != 0 || !dst || (strcmp(section, "routes") == 0 && proto && strcmp(proto, "kernel") == 0))
+            continue;
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s%s%s", strcmp(section, "fdb") == 0 ? (mac ? mac : "") : "",
+                 strcmp(section, "fdb") == 0 ? " " : "", dst);
+        int wanted = 0;
+        if (lua_istable(L, t)) {
+            lua_getfield(L, t, buf);
+            wanted = lua_toboolean(L, -1);
+            lua_pop(L, 1);
+        }
+        if (!wanted && !(keys[n++] = strdup(buf))) {
+            for (size_t i = 0; i + 1 < n; i++)
+                free(keys[i]);
+            free(keys);
+            keys = NULL;
+            break;
+        }
+    }
+    lua_settop(L, t - 1);
+    return keys;
+}
+
+static void free_keys(char **keys)
+{
+    for (size_t i = 0; keys && keys[i]; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+static int host_prune(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    const char *dev = luaL_checkstring(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    static const char *const sections[] = {"routes", "neighbours", "fdb"};
+    for (int i = 0; i < 3; i++) {
+        char **keys = prune_keys(L, h, sections[i], dev, 3);
+        if (!keys)
+            return luaL_error(L, "not enough memory");
+        for (size_t k = 0; keys[k]; k++) {
+            int rc;
+            const char *what;
+            if (i == 0) {
+                rc = cm_host_route_del(h, NULL, keys[k], NULL);
+                what = lua_pushfstring(L, "route del %s", keys[k]);
+            } else if (i == 1) {
+                rc = cm_host_neigh_del(h, dev, keys[k]);
+                what = lua_pushfstring(L, "neigh del %s", keys[k]);
+            } else {
+                char *sp = strchr(keys[k], ' ');
+                *sp = '\0';
+                rc = cm_host_fdb_del(h, dev, keys[k], sp + 1);
+                what = lua_pushfstring(L, "fdb del %s", keys[k]);
+            }
+            if (rc != 0) {
+                free_keys(keys);
+                return result(L, rc, what);
+            }
+            lua_pop(L, 1);
+        }
+        free_keys(keys);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int host_json(lua_State *L)
 {
     cm_lua_push_json(L, cm_host_json(check_host(L)));
     return 1;
+}
+
+static int host_section(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cm_host_json(h), luaL_checkstring(L, 2));
+    if (v)
+        cm_lua_push_json(L, v);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* Pushes a host's entry, or nil. */
+static int push_entry(lua_State *L, const cJSON *e)
+{
+    if (e)
+        cm_lua_push_json(L, e);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int host_route_to(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    uint32_t addr;
+    if (!cm_ip4_parse(luaL_checkstring(L, 2), 0, &addr))
+        return push_entry(L, NULL);
+    return push_entry(L, cm_host_route_to(h, addr));
+}
+
+static int host_neigh_to(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    return push_entry(L, cm_host_neigh_to(h, luaL_checkstring(L, 2), luaL_checkstring(L, 3)));
+}
+
+static int host_fdb_to(lua_State *L)
+{
+    cm_host *h = check_host(L);
+    return push_entry(L, cm_host_fdb_to(h, luaL_checkstring(L, 2), luaL_checkstring(L, 3)));
 }
 
 static int host_link(lua_State *L)
@@ -473,13 +609,16 @@ static int host_node_run(lua_State *L)
 static const luaL_Reg host_methods[] = {
     {"addr_add", host_addr_add},       {"addr_del", host_addr_del},
     {"cni_active", host_cni_active},   {"close", host_close},
-    {"fdb_del", host_fdb_del},         {"iptables_save", host_iptables_save},
+    {"fdb_del", host_fdb_del},         {"fdb_to", host_fdb_to},
+    {"iptables_save", host_iptables_save},
     {"iptables_restore", host_iptables_restore},         {"json", host_json},
     {"link", host_link},               {"link_del", host_link_del},
     {"link_set", host_link_set},       {"list", host_list},
-    {"neigh_del", host_neigh_del},     {"node_run", host_node_run},
+    {"neigh_del", host_neigh_del},     {"neigh_to", host_neigh_to},
+    {"node_run", host_node_run},       {"prune", host_prune},
     {"read", host_read},
     {"remove", host_remove},           {"route_del", host_route_del},
+    {"route_to", host_route_to},       {"section", host_section},
     {"sandbox", host_sandbox},
     {"sysctl", host_sysctl},           {"sysctl_set", host_sysctl_set},
     {"write", host_write},             {NULL, NULL},

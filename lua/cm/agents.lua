@@ -247,16 +247,15 @@ end
 --- The device flanneld uses: the first --iface that names a link or one of the host's addresses;
 --- without --iface, the device of the default route.
 local function flannel_iface(host, ifaces)
-   local state = host:json()
    if not ifaces then
-      for _, r in ipairs(state.routes or {}) do
+      for _, r in ipairs(host:section("routes") or {}) do
          if r.dst == "default" then return r.dev end
       end
       error("failed to get default interface: no default route", 0)
    end
    for _, want in ipairs(ifaces) do
       if host:link(want) then return want end
-      for _, a in ipairs(state.addresses or {}) do
+      for _, a in ipairs(host:section("addresses") or {}) do
          if ip.parse(want) and a.address:match("^([^/]+)") == want then return a.dev end
       end
    end

@@ -36,6 +36,22 @@ local function parse_dst(dst)
    return d
 end
 
+--- A simulated host as the walks read it (a state): its small sections (links, addresses,
+--- iptables) copied at their first use, its routes, neighbours and FDB entries (a route, a
+--- neighbour and an FDB entry per peer) looked up in place by the host (host:route_to, neigh_to,
+--- fdb_to: the same rules as M.route, neighbour and fdb below), so a walk over a 1,000-node
+--- cluster's hosts copies no peer's entries.
+---@param host userdata a cm.fake Host
+---@return table state
+function M.view(host)
+   return setmetatable({ _host = host }, { __index = function(t, k)
+      if k ~= "links" and k ~= "addresses" and k ~= "iptables" then return nil end
+      local v = host:section(k) or false
+      rawset(t, k, v)
+      return v
+   end })
+end
+
 --- A state's IPv4 routes parsed once: {value, mask, prefix, route}.
 local function parsed_routes(state)
    if state._v4 then return state._v4 end
@@ -55,6 +71,7 @@ end
 ---@param addr string
 ---@return table|nil route
 function M.route(state, addr)
+   if state._host then return state._host:route_to(addr) end
    local family, v = ip.parse(addr)
    if family ~= 4 then return nil end
    local best, len = nil, -1
@@ -72,6 +89,7 @@ local function link(state, name)
 end
 
 local function neighbour(state, dev, dst)
+   if state._host then return state._host:neigh_to(dev, dst) end
    for _, n in ipairs(state.neighbours or {}) do
       if n.dev == dev and n.dst == dst and n.lladdr then return n end
    end
@@ -79,6 +97,7 @@ local function neighbour(state, dev, dst)
 end
 
 local function fdb(state, dev, mac)
+   if state._host then return state._host:fdb_to(dev, mac) end
    for _, f in ipairs(state.fdb or {}) do
       if f.dev == dev and f.lladdr == mac and f.dst then return f end
    end
@@ -399,7 +418,7 @@ function M.report(node)
    local states, cal = {}, {}
    for _, n in ipairs(nodes) do
       local h = fake.host(n.metadata.name)
-      states[n.metadata.name] = h and h:json() or false
+      states[n.metadata.name] = h and M.view(h) or false
       cal[n.metadata.name] = h and M.calico_networked(h) or false
    end
    local net = M.network(states)

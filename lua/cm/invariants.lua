@@ -219,7 +219,8 @@ local function calico_networked(node)
    return host ~= nil and dataplane.calico_networked(host)
 end
 
---- The reach invariant on REACH_PAIRS pairs drawn now (the hosts read as the walks need them).
+--- The reach invariant on REACH_PAIRS pairs drawn now (the hosts read in place as the walks need
+--- them: cm.dataplane.view).
 function M.check_reach()
    local pods = state.running
    state.last_reach = time.now()
@@ -228,7 +229,7 @@ function M.check_reach()
    for name, n in pairs(state.nodes) do if n.ip then by_ip[n.ip] = name end end
    local states = setmetatable({}, { __index = function(t, node)
       local h = state.nodes[node] and fake.host(node)
-      t[node] = h and h:json() or false
+      t[node] = h and dataplane.view(h) or false
       return t[node]
    end })
    local net = dataplane.network(states, by_ip)

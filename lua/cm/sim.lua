@@ -26,7 +26,7 @@ end
 ---@return string|nil code
 function M.apply_iptables(host, family, tables)
    if not tables then return true end
-   local backend = host:json().iptablesBackend or "nft"
+   local backend = host:section("iptablesBackend") or "nft"
    local have = {}
    for line in host:iptables_save(family, backend):gmatch("[^\n]+") do have[line] = true end
    local out = {}
@@ -97,26 +97,8 @@ function M.prune(host, state, dev)
    for _, r in ipairs(state.routes) do if r.dev == dev then want_r[r.dst] = true end end
    for _, n in ipairs(state.neighbours) do if n.dev == dev then want_n[n.dst] = true end end
    for _, f in ipairs(state.fdb) do if f.dev == dev then want_f[f.lladdr .. " " .. f.dst] = true end end
-   local have = host:json()
-   for _, r in ipairs(have.routes or {}) do
-      if r.dev == dev and r.protocol ~= "kernel" and not want_r[r.dst] then
-         local ok, err, code = host:route_del(r.dst)
-         if not ok then return nil, err, code end
-      end
-   end
-   for _, n in ipairs(have.neighbours or {}) do
-      if n.dev == dev and not want_n[n.dst] then
-         local ok, err, code = host:neigh_del(dev, n.dst)
-         if not ok then return nil, err, code end
-      end
-   end
-   for _, f in ipairs(have.fdb or {}) do
-      if f.dev == dev and not want_f[f.lladdr .. " " .. f.dst] then
-         local ok, err, code = host:fdb_del(dev, f.lladdr, f.dst)
-         if not ok then return nil, err, code end
-      end
-   end
-   return true
+   return host:prune(dev, { routes = want_r, neighbours = want_n, fdb = want_f }) -- in place: a host has
+   -- every peer's entries
 end
 
 return M

@@ -480,6 +480,57 @@ const cJSON *cm_host_link(const cm_host *h, const char *name)
     return find(h->links, "name", name, NULL, NULL, NULL, NULL);
 }
 
+const cJSON *cm_host_route_to(const cm_host *h, uint32_t addr)
+{
+    const cJSON *best = NULL, *r;
+    int len = -1;
+    cJSON_ArrayForEach(r, h->routes)
+    {
+        const char *dst = str(r, "dst");
+        uint32_t v;
+        int prefix = 32;
+        if (!dst)
+            continue;
+        if (strcmp(dst, "default") == 0) {
+            v = 0;
+            prefix = 0;
+        } else if (!(strchr(dst, '/') ? cm_ip4_parse_cidr(dst, &v, &prefix) : cm_ip4_parse(dst, 0, &v))) {
+            continue;
+        }
+        uint32_t mask = cm_ip4_mask(prefix);
+        if (prefix > len && (addr & mask) == (v & mask)) {
+            best = r;
+            len = prefix;
+        }
+    }
+    return best;
+}
+
+/* Whether member key of e is there and neither null nor false (a Lua value that is true). */
+static int truthy(const cJSON *e, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, key);
+    return v && !cJSON_IsNull(v) && !cJSON_IsFalse(v);
+}
+
+const cJSON *cm_host_neigh_to(const cm_host *h, const char *dev, const char *dst)
+{
+    const cJSON *n;
+    cJSON_ArrayForEach(n, h->neighbours)
+        if (streq(str(n, "dev"), dev) && streq(str(n, "dst"), dst) && truthy(n, "lladdr"))
+            return n;
+    return NULL;
+}
+
+const cJSON *cm_host_fdb_to(const cm_host *h, const char *dev, const char *lladdr)
+{
+    const cJSON *f;
+    cJSON_ArrayForEach(f, h->fdb)
+        if (streq(str(f, "dev"), dev) && streq(str(f, "lladdr"), lladdr) && truthy(f, "dst"))
+            return f;
+    return NULL;
+}
+
 /* Checks that every element of a section names an existing link as its dev. */
 static int check_devs(const cm_host *h, const cJSON *arr, const char *section, char *err, size_t n)
 {

@@ -38,6 +38,7 @@
 
 #include <cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct cm_host cm_host;
 
@@ -73,6 +74,17 @@ const cJSON *cm_host_json(const cm_host *h);
 
 /* The link called name, or NULL. */
 const cJSON *cm_host_link(const cm_host *h, const char *name);
+
+/*
+ * Lookups for the dataplane model (lua/cm/dataplane.lua), without copying the sections:
+ * route_to: the route to the IPv4 address addr, by the longest prefix among the routes whose dst
+ * is an IPv4 CIDR, an IPv4 address (/32) or "default" (/0), the first of equal prefixes;
+ * neigh_to: the first neighbour on dev for dst that has an lladdr;
+ * fdb_to: the first FDB entry on dev for the MAC lladdr that has a dst. NULL when none.
+ */
+const cJSON *cm_host_route_to(const cm_host *h, uint32_t addr);
+const cJSON *cm_host_neigh_to(const cm_host *h, const char *dev, const char *dst);
+const cJSON *cm_host_fdb_to(const cm_host *h, const char *dev, const char *lladdr);
 
 /* Adds a link (-EEXIST, -ERANGE for a name over 15 bytes, -EINVAL for a bad name or VNI,
  * -ENODEV for a VXLAN's missing dev). */

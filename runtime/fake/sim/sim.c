@@ -49,6 +49,7 @@ struct podstate {
     enum stage stage;
     cm_timer *timer;
     int agent_started;   /* the agent was told it started */
+    int agent;           /* which network agent (AG_*) the pod now under its key runs: kept by on_change */
     char event[300];     /* the FailedCreatePodSandBox Event's name, once made */
     int64_t event_count;
 };
@@ -642,8 +643,8 @@ static void collect_agent_pod(void *ud, const char *key, void *value)
 {
     struct keys *k = ud;
     struct podstate *ps = value;
-    if (!ps->agent_started || ps->stage == S_STOPPING)
-        return;
+    if (!ps->agent_started || !ps->agent || ps->stage == S_STOPPING)
+        return; /* (not a network agent's pod: resync_timer would pass over it) */
     if (k->n == k->cap) {
         size_t cap = k->cap ? 2 * k->cap : 64;
         char **v = realloc(k->v, cap * sizeof *v);
@@ -698,6 +699,11 @@ static void on_change(void *ud, const cm_event *ev)
     if (readers && !s->resync)
         s->resync = cm_loop_timer(s->loop, cm_loop_now(s->loop) + s->react, resync_timer, s);
     if (k == s->k_pod) {
+        char key[512];
+        objkey(ns, cm_meta_str(o, "name") ? cm_meta_str(o, "name") : "", key, sizeof key);
+        struct podstate *ps = cm_map_get(s->pods, key);
+        if (ps)
+            ps->agent = ev->type == CM_EV_DELETED ? 0 : agent_pod(o);
         own_track(s, ev);
         pdb_track(s, ev, ns);
         const char *node = sim_gets(sim_get(o, "spec"), "nodeName");
@@ -1321,6 +1327,7 @@ static void kubelet_reconcile(cm_sim *s, const char *key)
         ps->sim = s;
         snprintf(ps->key, sizeof ps->key, "%s", key);
         snprintf(ps->uid, sizeof ps->uid, "%s", uid_of(pod->json) ? uid_of(pod->json) : "");
+        ps->agent = agent_pod(pod->json);
         if (cm_map_set(s->pods, key, ps) != 0) {
             free(ps);
             return;

@@ -18,6 +18,7 @@
 
 #include "cni.h"
 #include "ip4.h"
+#include "map.h"
 #include "json.h"
 
 #include <gnutls/crypto.h>
@@ -27,8 +28,16 @@
 
 #define GROUP "crd.projectcalico.org/v1"
 
+/* A node's blocks by the BlockAffinities naming it (from_affine): their IPAMBlocks' names. */
+struct affine {
+    size_t n, cap;
+    char (*names)[128];
+};
+
 struct sim_ipam {
     uint64_t released; /* addresses given back so far */
+    cm_map *affine;    /* node -> struct affine, in the store's order; NULL until needed and after
+                          any BlockAffinity changes (so a pod's address does not list them all) */
 };
 
 struct sim_ipam *sim_ipam_new(void)
@@ -36,8 +45,28 @@ struct sim_ipam *sim_ipam_new(void)
     return calloc(1, sizeof(struct sim_ipam));
 }
 
+static void free_affine(void *ud, const char *key, void *value)
+{
+    (void)ud;
+    (void)key;
+    struct affine *a = value;
+    free(a->names);
+    free(a);
+}
+
+static void forget_affine(struct sim_ipam *p)
+{
+    if (p->affine) {
+        cm_map_each(p->affine, free_affine, NULL);
+        cm_map_free(p->affine);
+        p->affine = NULL;
+    }
+}
+
 void sim_ipam_free(struct sim_ipam *p)
 {
+    if (p)
+        forget_affine(p);
     free(p);
 }
 
@@ -297,21 +326,58 @@ static int assign_in(cm_sim *s, cm_obj *block, const cm_obj *pod, const char *no
 }
 
 /* The node's confirmed blocks, tried in affinity name order. */
+/* The node -> struct affine index of the confirmed, not-deleted BlockAffinities with a cidr, made
+ * when needed; NULL when out of memory. */
+static cm_map *affine_index(cm_sim *s)
+{
+    struct sim_ipam *p = sim_ext(s)->ipam;
+    if (p->affine)
+        return p->affine;
+    const cm_kind *ka = ckind(s, "BlockAffinity");
+    cm_obj *const *items;
+    size_t n = ka ? cm_store_list(sim_store(s), ka, NULL, &items) : 0;
+    if (!(p->affine = cm_map_new()))
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *spec = sim_get(items[i]->json, "spec");
+        const char *node = sim_gets(spec, "node");
+        if (!node || !sim_is(sim_gets(spec, "state"), "confirmed") || sim_is(sim_gets(spec, "deleted"), "true") ||
+            !sim_gets(spec, "cidr"))
+            continue;
+        struct affine *a = cm_map_get(p->affine, node);
+        if (!a && (!(a = calloc(1, sizeof *a)) || cm_map_set(p->affine, node, a) != 0)) {
+            free(a);
+            forget_affine(p);
+            return NULL;
+        }
+        if (a->n == a->cap) {
+            size_t cap = a->cap ? 2 * a->cap : 4;
+            void *more = realloc(a->names, cap * sizeof *a->names);
+            if (!more) {
+                forget_affine(p);
+                return NULL;
+            }
+            a->names = more;
+            a->cap = cap;
+        }
+        cidr_name(sim_gets(spec, "cidr"), a->names[a->n++], sizeof *a->names);
+    }
+    return p->affine;
+}
+
+/* An address for the pod from the node's blocks (the BlockAffinities naming it, in the store's
+ * order): 1 and the address, or 0. */
 static int from_affine(cm_sim *s, const cm_obj *pod, const char *node, const char *handle, char *ip, size_t size)
 {
-    const cm_kind *ka = ckind(s, "BlockAffinity"), *kb = ckind(s, "IPAMBlock");
-    cm_obj *const *items;
-    size_t n = ka && kb ? cm_store_list(sim_store(s), ka, NULL, &items) : 0;
-    char (*names)[128] = malloc((n ? n : 1) * sizeof *names);
-    size_t k = 0;
-    for (size_t i = 0; names && i < n; i++) {
-        const cJSON *spec = sim_get(items[i]->json, "spec");
-        if (sim_is(sim_gets(spec, "node"), node) && sim_is(sim_gets(spec, "state"), "confirmed") &&
-            !sim_is(sim_gets(spec, "deleted"), "true") && sim_gets(spec, "cidr"))
-            cidr_name(sim_gets(spec, "cidr"), names[k++], sizeof *names);
-    }
+    const cm_kind *kb = ckind(s, "IPAMBlock");
+    cm_map *ix = kb ? affine_index(s) : NULL;
+    const struct affine *a = ix ? cm_map_get(ix, node) : NULL;
+    size_t k = a ? a->n : 0;
+    char (*names)[128] = malloc((k ? k : 1) * sizeof *names); /* copied: the writes below may change the index */
+    if (names && k)
+        memcpy(names, a->names, k * sizeof *names);
     int ok = 0;
-    for (size_t i = 0; i < k && !ok; i++) {
+    for (size_t i = 0; names && i < k && !ok; i++) {
         cm_obj *b = cm_store_get(sim_store(s), kb, "", names[i]);
         ok = b && assign_in(s, b, pod, node, handle, ip, size);
     }
@@ -396,6 +462,8 @@ int sim_ipam_assign(cm_sim *s, const cm_obj *pod, const cJSON *node, const cm_ho
 
 void sim_ipam_on_change(cm_sim *s, const cm_event *ev)
 {
+    if (ev->kind == ckind(s, "BlockAffinity"))
+        forget_affine(sim_ext(s)->ipam);
     if (ev->type != CM_EV_DELETED || ev->kind->group[0] || !sim_is(ev->kind->kind, "Pod"))
         return;
     const char *ip = sim_gets(sim_get(ev->obj, "status"), "podIP");
@@ -450,8 +518,48 @@ void sim_ipam_resync(cm_sim *s)
     free(keys);
 }
 
+/* Gives ip (in block b, whose spec.cidr is net/bits) back when pod ns/pod holds it. */
+static void release_in(cm_sim *s, const cm_kind *kb, const cm_obj *b, uint32_t ip, uint32_t net, const char *ns,
+                       const char *pod)
+{
+    const cJSON *spec = sim_get(b->json, "spec");
+    int ord = (int)(ip - net);
+    const cJSON *a = cJSON_GetArrayItem(sim_get(spec, "allocations"), ord);
+    const cJSON *attr = cJSON_IsNumber(a) ? cJSON_GetArrayItem(sim_get(spec, "attributes"), (int)a->valuedouble) : NULL;
+    if (!attr || !sim_is(sim_gets(sim_get(attr, "secondary"), "pod"), pod) ||
+        !sim_is(sim_gets(sim_get(attr, "secondary"), "namespace"), ns))
+        return;
+    char handle[128], cidr[64];
+    snprintf(handle, sizeof handle, "%s", sim_gets(attr, "handle_id") ? sim_gets(attr, "handle_id") : "");
+    snprintf(cidr, sizeof cidr, "%s", sim_gets(spec, "cidr"));
+    int idx = (int)a->valuedouble, users = 0;
+    cJSON *next = cJSON_Duplicate(b->json, 1), *nspec = sim_get(next, "spec");
+    cJSON *allocs = sim_get(nspec, "allocations");
+    cJSON_ReplaceItemInArray(allocs, ord, cJSON_CreateNull());
+    cJSON_AddItemToArray(sim_get(nspec, "unallocated"), cm_json_new_int64(ord));
+    cJSON *x;
+    cJSON_ArrayForEach(x, allocs) users += cJSON_IsNumber(x) && (int)x->valuedouble == idx;
+    if (!users) { /* the attribute goes; later indexes move down one */
+        cJSON_DeleteItemFromArray(sim_get(nspec, "attributes"), idx);
+        for (int j = 0; j < cJSON_GetArraySize(allocs); j++) {
+            x = cJSON_GetArrayItem(allocs, j);
+            if (cJSON_IsNumber(x) && (int)x->valuedouble > idx)
+                cJSON_ReplaceItemInArray(allocs, j, cm_json_new_int64((int64_t)x->valuedouble - 1));
+        }
+    }
+    char okey[16];
+    snprintf(okey, sizeof okey, "%d", ord);
+    cJSON_DeleteItemFromObjectCaseSensitive(sim_get(nspec, "sequenceNumberForAllocation"), okey);
+    sim_seti(nspec, "sequenceNumber", sim_geti(nspec, "sequenceNumber", 0) + 1);
+    sim_put(s, kb, next, NULL);
+    handle_release(s, handle, cidr);
+    sim_ext(s)->ipam->released++;
+}
+
 /* Gives a deleted pod's address back to its block (ReleaseIPs): the end of unallocated, its
- * attribute dropped when nothing else uses it, the sequence number moved on. */
+ * attribute dropped when nothing else uses it, the sequence number moved on. The block is found
+ * by the name Calico gives it (CIDRToName of each prefix holding the address), else by a walk of
+ * every block (one named otherwise). */
 void sim_ipam_reconcile(cm_sim *s, const char *key)
 {
     char ipt[64], ns[256], pod[256];
@@ -459,45 +567,30 @@ void sim_ipam_reconcile(cm_sim *s, const char *key)
     if (sscanf(key, "%63[^|]|%255[^|]|%255s", ipt, ns, pod) != 3 || !cm_ip4_parse(ipt, 0, &ip))
         return;
     const cm_kind *kb = ckind(s, "IPAMBlock");
+    if (!kb)
+        return;
+    for (int bits = 32; bits >= 0; bits--) {
+        char text[32], name[64];
+        uint32_t net;
+        int nb;
+        cm_ip4_format(ip & cm_ip4_mask(bits), text, sizeof text);
+        snprintf(text + strlen(text), sizeof text - strlen(text), "/%d", bits);
+        cidr_name(text, name, sizeof name);
+        const cm_obj *b = cm_store_get(sim_store(s), kb, "", name);
+        if (b && parse_cidr(sim_gets(sim_get(b->json, "spec"), "cidr"), &net, &nb) && nb == bits &&
+            net == (ip & cm_ip4_mask(bits))) {
+            release_in(s, kb, b, ip, net, ns, pod);
+            return;
+        }
+    }
     cm_obj *const *items;
-    size_t n = kb ? cm_store_list(sim_store(s), kb, NULL, &items) : 0;
+    size_t n = cm_store_list(sim_store(s), kb, NULL, &items);
     for (size_t i = 0; i < n; i++) {
-        const cJSON *spec = sim_get(items[i]->json, "spec");
         uint32_t net;
         int bits;
-        if (!parse_cidr(sim_gets(spec, "cidr"), &net, &bits) || (ip & cm_ip4_mask(bits)) != net)
-            continue;
-        int ord = (int)(ip - net);
-        const cJSON *a = cJSON_GetArrayItem(sim_get(spec, "allocations"), ord);
-        const cJSON *attr = cJSON_IsNumber(a) ? cJSON_GetArrayItem(sim_get(spec, "attributes"), (int)a->valuedouble) : NULL;
-        if (!attr || !sim_is(sim_gets(sim_get(attr, "secondary"), "pod"), pod) ||
-            !sim_is(sim_gets(sim_get(attr, "secondary"), "namespace"), ns))
+        if (parse_cidr(sim_gets(sim_get(items[i]->json, "spec"), "cidr"), &net, &bits) && (ip & cm_ip4_mask(bits)) == net) {
+            release_in(s, kb, items[i], ip, net, ns, pod);
             return;
-        char handle[128], cidr[64];
-        snprintf(handle, sizeof handle, "%s", sim_gets(attr, "handle_id") ? sim_gets(attr, "handle_id") : "");
-        snprintf(cidr, sizeof cidr, "%s", sim_gets(spec, "cidr"));
-        int idx = (int)a->valuedouble, users = 0;
-        cJSON *next = cJSON_Duplicate(items[i]->json, 1), *nspec = sim_get(next, "spec");
-        cJSON *allocs = sim_get(nspec, "allocations");
-        cJSON_ReplaceItemInArray(allocs, ord, cJSON_CreateNull());
-        cJSON_AddItemToArray(sim_get(nspec, "unallocated"), cm_json_new_int64(ord));
-        cJSON *x;
-        cJSON_ArrayForEach(x, allocs) users += cJSON_IsNumber(x) && (int)x->valuedouble == idx;
-        if (!users) { /* the attribute goes; later indexes move down one */
-            cJSON_DeleteItemFromArray(sim_get(nspec, "attributes"), idx);
-            for (int j = 0; j < cJSON_GetArraySize(allocs); j++) {
-                x = cJSON_GetArrayItem(allocs, j);
-                if (cJSON_IsNumber(x) && (int)x->valuedouble > idx)
-                    cJSON_ReplaceItemInArray(allocs, j, cm_json_new_int64((int64_t)x->valuedouble - 1));
-            }
         }
-        char okey[16];
-        snprintf(okey, sizeof okey, "%d", ord);
-        cJSON_DeleteItemFromObjectCaseSensitive(sim_get(nspec, "sequenceNumberForAllocation"), okey);
-        sim_seti(nspec, "sequenceNumber", sim_geti(nspec, "sequenceNumber", 0) + 1);
-        sim_put(s, kb, next, NULL);
-        handle_release(s, handle, cidr);
-        sim_ext(s)->ipam->released++;
-        return;
     }
 }
