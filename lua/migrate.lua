@@ -162,6 +162,9 @@ if state == "flannel" then
    if not has_node then stop(1, "the node steps need cm.node, which this build lacks; the cluster is prepared "
       .. "and the run can be resumed with a build that has it") end
    ctx.node = node
+   -- the nodes are listed anew for their turns (joined ones among them): the snapshot's are let go,
+   -- so that a big cluster's Nodes are not held twice
+   snap.nodes = nil
    local own = cfg.values.POD_NODE_NAME
    local wake = task.signal()
    local pause = schedule.watch_pause(c, cfg.values.CALICO_DAEMONSET_NAMESPACE, snap.migration_config,

@@ -49,33 +49,65 @@ local function find_flannel(c, cfg)
    return false, looked
 end
 
---- What a run keeps of a Node: its metadata (without managedFields), spec, and of its status the
---- addresses and conditions; a big cluster's Nodes then cost a run little memory (a Node's images,
---- nodeInfo, capacity and allocatable, often most of it, are read by no step). Changes n in place.
+--- What a run keeps of a Node: its metadata (without managedFields), spec, and of its status only
+--- the Ready condition (the only one a step reads); a big cluster's Nodes then cost a run little
+--- memory (a Node's images, nodeInfo, capacity, addresses and other conditions, often most of it,
+--- are read by no step). Changes n in place.
 ---@param n table a Node
 ---@return table n
 function M.slim_node(n)
    n.metadata.managedFields = nil
    local st = n.status
-   if st then n.status = { addresses = st.addresses, conditions = st.conditions } end
+   if st then
+      local ready
+      for _, cond in ipairs(st.conditions or {}) do
+         if cond.type == "Ready" then ready = cond end
+      end
+      n.status = { conditions = { ready } }
+   end
    return n
 end
 
---- Every Node, a page (500) at a time, each kept slim (slim_node) as its page comes, so that a big
---- cluster's whole Node list is never held at once (as c:list holds it: every page's JSON, then
---- the whole table); and the list's resourceVersion, to watch from.
+--- Nodes a page: a page is held three times at once for a moment (its JSON text, its parsed tree,
+--- its Lua table), which at 500 a page (kubectl's) was most of the controller's memory peak.
+M.NODE_PAGE = 100
+
+--- Calls fn(node) for every Node, a page (NODE_PAGE) at a time, each kept slim (slim_node), so that
+--- a big cluster's whole Node list is never held at once (as c:list holds it: every page's JSON,
+--- then the whole table). After an expired continue token the list starts over: fn(nil, true) says so,
+--- and the nodes come again.
+---@param c userdata a cm.k8s client
+---@param fn fun(n: table|nil, restarted: boolean|nil)
+---@return true|nil ok nil, message, code on a failure
+---@return string|nil rv the list's resourceVersion, to watch from (or the message)
+---@return string|nil code
+function M.walk_nodes(c, fn)
+   local rv
+   for page, restarted, code in c:pages { apiVersion = "v1", kind = "Node", limit = M.NODE_PAGE } do
+      if not page then return nil, restarted, code end
+      if restarted then fn(nil, true) end
+      rv = page.metadata and page.metadata.resourceVersion
+      local items = page.items
+      page.items = nil
+      for i, n in ipairs(items) do
+         items[i] = nil -- each Node goes as soon as it is slim: the page is not held beside them
+         fn(M.slim_node(n))
+      end
+   end
+   return true, rv
+end
+
+--- Every Node (walk_nodes), as a list; and the list's resourceVersion, to watch from.
 ---@param c userdata a cm.k8s client
 ---@return table[]|nil nodes
 ---@return string|nil rv the list's resourceVersion (or the message of a failure)
 ---@return string|nil code
 function M.list_nodes(c)
-   local nodes, rv = {}, nil
-   for page, restarted, code in c:pages { apiVersion = "v1", kind = "Node", limit = 500 } do
-      if not page then return nil, restarted, code end
-      if restarted then nodes = {} end
-      rv = page.metadata and page.metadata.resourceVersion
-      for _, n in ipairs(page.items) do nodes[#nodes + 1] = M.slim_node(n) end
-   end
+   local nodes = {}
+   local ok, rv, code = M.walk_nodes(c, function(n, restarted)
+      if restarted then nodes = {} else nodes[#nodes + 1] = n end
+   end)
+   if not ok then return nil, rv, code end
    return nodes, rv
 end
 

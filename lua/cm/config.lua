@@ -419,6 +419,10 @@ function M.start(command, args, getenv)
       io.write(M.usage(command))
       return nil
    end
+   -- Lua's generational collector: a run's garbage is mostly young (a list's pages, watch events,
+   -- requests' bodies) and goes in minor collections, before the heap grows by half again; at 500
+   -- nodes the controller's peak RSS was 21.2 MB against 22.9 MB incremental (README, "Tests")
+   collectgarbage("generational")
    local c, cerr = k8s.client { qps = 20, burst = 40 }
    if not c then proc.usage("%s: %s", command, cerr) end
    if not cfg.opts.no_invariants and (c:info().source or ""):match("^fake") then -- a rehearsal

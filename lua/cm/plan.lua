@@ -56,9 +56,26 @@ function M.node_facts(c, snap, cfg, vni)
    prepare.each_node(todo, function(n)
       local r, msg, code = node.run_on(c, n.metadata.name, "node-facts", { vni = vni,
          cni_dir = cfg.values.CNI_CONFIG_DIR }, { namespace = ns, timeout = cfg.opts.node_step_timeout, pods = pods })
-      facts[n.metadata.name] = r or { error = msg, code = code }
+      facts[n.metadata.name] = r and M.slim_facts(r) or { error = msg, code = code }
    end)
    return facts
+end
+
+--- What a run keeps of a node's node-facts result: what the checks and the settings read of it
+--- (rp_filter, subnet.env, the active CNI config, flannel.<VNI>'s MAC, the flannel.* links' MTU),
+--- so that a big cluster's results (links, counts, CNI files) cost a run little memory.
+---@param r table node-facts' result
+---@return table
+function M.slim_facts(r)
+   local links = {}
+   for _, l in ipairs(r.links or {}) do
+      if type(l.name) == "string" and l.name:match("^flannel%.") then
+         links[#links + 1] = { name = l.name, mtu = l.mtu }
+      end
+   end
+   local rpf = "net.ipv4.conf.all.rp_filter"
+   return { sysctls = { [rpf] = (r.sysctls or {})[rpf] }, subnet_env = r.subnet_env, links = links,
+      cni = r.cni and { active = r.cni.active }, flannel = r.flannel and { mac = r.flannel.mac } }
 end
 
 --- Where a node is in Calico's label protocol: "flannel" (not started), "none" or "calico" with

@@ -248,14 +248,13 @@ function M.node_ipam(ctx, n)
    local blocks = calico.blocks(info.pod_cidr, size)
    if #blocks == 0 then fail("node %s: podCIDR %s is smaller than a /%d block", name, info.pod_cidr, size) end
    local vtep = ip.host(info.pod_cidr, 0)
-   local by_name = ctx.affinities
+   local confirmed = ctx.affinities
    local wrote = false
    local claim_time = now_seconds()
    local seq0 = math.tointeger(math.floor(time.wall() * 1e6)) * 1000
    for i, b in ipairs(blocks) do
       local aff = must("BlockAffinity", calico.affinity(name, b, "confirmed"))
-      local have = by_name[aff.metadata.name]
-      if not (have and have.spec.state == "confirmed" and have.spec.node == name and not ctx.recheck) then
+      if not (confirmed[aff.metadata.name] == name and not ctx.recheck) then
          -- the block is the claim: whoever creates it owns it; its confirmed affinity follows
          if i == 1 then ensure_handle(ctx, name, b) end
          local blk = calico.block(name, b, claim_time, seq0 + i - 1)
@@ -276,9 +275,8 @@ function M.node_ipam(ctx, n)
          if not made and (a.spec.node ~= name or a.spec.state ~= "confirmed") then
             if a.spec.node ~= name then fail("block %s of node %s is affine to %s", b, name, a.spec.node) end
             a.spec.state = "confirmed"
-            a = must("update BlockAffinity " .. a.metadata.name, c:update(a))
+            must("update BlockAffinity " .. a.metadata.name, c:update(a))
          end
-         by_name[a.metadata.name] = cluster.slim_affinity(a)
          wrote = true
       end
    end
@@ -337,9 +335,8 @@ function M.label_joined(ctx)
             code = tostring(code) })
       end
    end
-   local nodes, rv, code = cluster.list_nodes(c)
-   must("list Nodes", nodes, rv, code)
-   for _, n in ipairs(nodes) do seen(n) end
+   local ok, rv, code = cluster.walk_nodes(c, function(n) if n then seen(n) end end)
+   must("list Nodes", ok, rv, code)
    return require("cm.schedule").follow(c, { apiVersion = "v1", kind = "Node" }, rv,
       function(ev)
          if ev.type == "RELIST" then
@@ -389,8 +386,12 @@ end
 --- The whole preparation, in Calico's order; each step is a cluster step for the site's hooks.
 ---@param ctx table
 function M.run(ctx)
+   -- the affinities confirmed when the run read the cluster: name -> node (what each node's IPAM
+   -- finds done); those it makes are not kept, as no node's IPAM is made twice in a run
    ctx.affinities = {}
-   for _, a in ipairs(ctx.snap.affinities) do ctx.affinities[a.metadata.name] = a end
+   for _, a in ipairs(ctx.snap.affinities) do
+      if a.spec.state == "confirmed" then ctx.affinities[a.metadata.name] = a.spec.node end
+   end
    hooks.step(ctx, "save-config", M.save_config)
    hooks.step(ctx, "veth-mtu", M.veth_mtu)
    hooks.step(ctx, "felix-vxlan", M.felix)

@@ -226,8 +226,8 @@ function M.run(o)
       local fresh, busy = {}, {}
       for _, n in ipairs(list) do
          local name = n.metadata.name
-         nodes[name] = n
          if not seen[name] and o.todo(n) then
+            nodes[name] = n -- until it starts: a big cluster's Nodes go as their turns come
             fresh[#fresh + 1] = n
             busy[name] = (n.metadata.labels or {})[calico.LABEL_IN_PROGRESS] == "true"
          end
@@ -271,6 +271,7 @@ function M.run(o)
 
    local function launch(name)
       local n = nodes[name]
+      nodes[name] = nil
       flight = flight + 1
       r.max = math.max(r.max, flight)
       r.order[#r.order + 1] = name
@@ -293,6 +294,7 @@ function M.run(o)
             nodes[name] = cur or nodes[name]
             if why then
                r.held[name] = why
+               nodes[name] = nil
                return true
             end
             why = o.start(nodes[name])

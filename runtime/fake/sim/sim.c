@@ -2295,24 +2295,25 @@ static void reconcile_pdb(cm_sim *s, const char *ns, const char *name)
             continue;
         pods++;
         healthy += e->ready;
-        char uid[64];
+        int fresh = 0;
         if (!last_kind || !sim_is(last_kind, e->ckind) || !sim_is(last_name, e->cname)) {
             last_kind = e->ckind ? e->ckind : "";
             last_name = e->cname ? e->cname : "";
             last_sc = controller_scale(s, e->ckind, e->cname, ns, last_uid, sizeof last_uid);
+            fresh = 1;
         }
-        int64_t sc = last_sc;
-        snprintf(uid, sizeof uid, "%s", last_uid);
-        if (sc < 0) {
+        if (last_sc < 0) {
             all_controlled = 0;
             continue;
         }
+        if (!fresh)
+            continue; /* the controller of the pod before: counted once already (or the list is full) */
         int dup = 0;
         for (size_t j = 0; j < nseen && !dup; j++)
-            dup = strcmp(seen[j], uid) == 0;
+            dup = strcmp(seen[j], last_uid) == 0;
         if (!dup && nseen < 32) {
-            snprintf(seen[nseen++], sizeof *seen, "%s", uid);
-            scale += sc;
+            snprintf(seen[nseen++], sizeof *seen, "%s", last_uid);
+            scale += last_sc;
         }
     }
     /* getExpectedPodCount: an integer minAvailable counts the pods; otherwise the controllers' scale. */
