@@ -509,6 +509,32 @@ static void test_server_side_apply(void)
            "{\"spec\":{\"containers\":[{\"name\":\"b\",\"image\":\"y\"}]}}", 200, NULL);
     expect(f, "PATCH", ppath, "fieldManager=ops", "application/apply-patch+yaml", pod, 200, NULL);
     expect_field(f, ppath, "spec.containers", "[{\"name\":\"a\",\"image\":\"x\"},{\"name\":\"b\",\"image\":\"y\"}]");
+    /* an update takes the fields it changes (a label); what it leaves as it was stays its owner's,
+     * but for a list item its merge key does not find again (a port without containerPort): that
+     * the updater takes at every update, unchanged or not */
+    expect(f, "POST", "/api/v1/namespaces/default/pods", "fieldManager=first", "application/json",
+           "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"np\",\"labels\":{\"a\":\"1\"}},"
+           "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x\",\"ports\":[{\"name\":\"http\"}]}]}}", 201, NULL);
+    cm_fake_resp got = call(f, "GET", "/api/v1/namespaces/default/pods/np", NULL, NULL, NULL);
+    cJSON *np = cJSON_Parse(got.body);
+    cm_fake_resp_clear(&got);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(cJSON_GetObjectItem(np, "metadata"), "labels"), "a",
+                              cJSON_CreateString("2"));
+    char *put = cJSON_PrintUnformatted(np);
+    cJSON_Delete(np);
+    expect(f, "PUT", "/api/v1/namespaces/default/pods/np", "fieldManager=second", "application/json", put, 200, NULL);
+    free(put);
+    got = call(f, "GET", "/api/v1/namespaces/default/pods/np", NULL, NULL, NULL);
+    fields = field(got.body, "metadata.managedFields");
+    cm_fake_resp_clear(&got);
+    CHECK(strstr(fields, "\"manager\":\"first\"") && strstr(fields, "\"f:image\":{}"));
+    CHECK(strstr(fields, "\"manager\":\"second\"") &&
+          strstr(fields, "\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:a\":{}}},\"f:spec\":{\"f:containers\":{"
+                         "\"k:{\\\"name\\\":\\\"c\\\"}\":{\"f:ports\":{\"k:{\\\"containerPort\\\":null}\":{\".\":{},"
+                         "\"f:name\":{}}}}}}}"));
+    if (!strstr(fields, "k:{\\\"containerPort\\\":null}\":{\".\":{},\"f:name\":{}}}}}}}"))
+        fprintf(stderr, "managedFields: %s\n", fields);
+    free(fields);
     cm_fake_free(f);
 }
 

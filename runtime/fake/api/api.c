@@ -942,9 +942,21 @@ struct cm_fake_watch {
     size_t log_from; /* where in that log the stream starts */
 };
 
-/* Formats one watch event and hands it to the consumer. */
-static void send_event(cm_fake_watch *w, const char *type, const cm_kind *k, const cJSON *obj)
+/* Formats one watch event and hands it to the consumer; text (or NULL) is obj printed already
+ * (cm_event.text), which a watch of whole objects sends as it is. */
+static void send_event(cm_fake_watch *w, const char *type, const cm_kind *k, const cJSON *obj,
+                       const char *text, size_t len)
 {
+    if (text && !w->table) { /* what printing {"type": type, "object": obj} gives */
+        size_t n = strlen(type) + len + 24;
+        char *line = malloc(n);
+        if (line) {
+            int m = snprintf(line, n, "{\"type\":\"%s\",\"object\":%s}\n", type, text);
+            w->fn(w->ud, line, (size_t)m);
+        }
+        free(line);
+        return;
+    }
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "type", type);
     cJSON *o;
@@ -955,14 +967,14 @@ static void send_event(cm_fake_watch *w, const char *type, const cm_kind *k, con
         o = cJSON_Duplicate(obj, 1);
     }
     cJSON_AddItemToObject(ev, "object", o);
-    char *text = cJSON_PrintUnformatted(ev);
+    char *printed = cJSON_PrintUnformatted(ev);
     cJSON_Delete(ev);
-    if (!text)
+    if (!printed)
         return;
-    size_t n = strlen(text);
-    char *line = realloc(text, n + 2);
+    size_t n = strlen(printed);
+    char *line = realloc(printed, n + 2);
     if (!line) {
-        free(text);
+        free(printed);
         return;
     }
     line[n] = '\n';
@@ -992,13 +1004,13 @@ static void on_store_event(void *ud, const cm_event *ev)
     int now = watch_match(w, ev->kind, ev->ns, ev->obj);
     int before = ev->prev ? watch_match(w, ev->kind, ev->ns, ev->prev) : now;
     if (ev->type == CM_EV_ADDED && now)
-        send_event(w, "ADDED", ev->kind, ev->obj);
+        send_event(w, "ADDED", ev->kind, ev->obj, ev->text, ev->len);
     else if (ev->type == CM_EV_DELETED && now)
-        send_event(w, "DELETED", ev->kind, ev->obj);
+        send_event(w, "DELETED", ev->kind, ev->obj, ev->text, ev->len);
     else if (ev->type == CM_EV_MODIFIED && now)
-        send_event(w, before ? "MODIFIED" : "ADDED", ev->kind, ev->obj);
+        send_event(w, before ? "MODIFIED" : "ADDED", ev->kind, ev->obj, ev->text, ev->len);
     else if (ev->type == CM_EV_MODIFIED && before)
-        send_event(w, "DELETED", ev->kind, ev->obj);
+        send_event(w, "DELETED", ev->kind, ev->obj, ev->text, ev->len);
 }
 
 static void watch_end(cm_loop *loop, void *ud)
@@ -1029,7 +1041,7 @@ static void watch_bookmark(cm_loop *loop, void *ud)
     cJSON_AddStringToObject(o, "apiVersion", av);
     snprintf(rv, sizeof rv, "%lld", (long long)cm_store_rv(w->f->store));
     cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "metadata"), "resourceVersion", rv);
-    send_event(w, "BOOKMARK", w->kind, o);
+    send_event(w, "BOOKMARK", w->kind, o, NULL, 0);
     cJSON_Delete(o);
 }
 
@@ -1044,7 +1056,7 @@ static void send_current(cm_fake_watch *w)
     memcpy(copy, items, n * sizeof *copy); /* the consumer may change the store */
     for (size_t i = 0; i < n && !w->ended; i++)
         if (watch_match(w, copy[i]->kind, copy[i]->ns, copy[i]->json))
-            send_event(w, "ADDED", copy[i]->kind, copy[i]->json);
+            send_event(w, "ADDED", copy[i]->kind, copy[i]->json, NULL, 0);
     free(copy);
 }
 
@@ -1076,7 +1088,7 @@ void cm_fake_watch_start(cm_fake_watch *w, cm_fake_watch_fn fn, void *ud)
         snprintf(msg, sizeof msg, "too old resource version: %lld (%lld)", (long long)w->from,
                  (long long)oldest);
         cJSON *st = cm_status_gone(msg);
-        send_event(w, "ERROR", w->kind, st);
+        send_event(w, "ERROR", w->kind, st, NULL, 0);
         cJSON_Delete(st);
         watch_end(w->f->loop, w);
         return;

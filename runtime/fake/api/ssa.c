@@ -374,11 +374,87 @@ static void walk_changed(struct upd *u, const cJSON *set, struct path *p, struct
     }
 }
 
+/*
+ * Whether the walk finds every value of member m (at path sub) where m's field set says it is:
+ * each name once in its object and short enough for its "f:" token, each item of a keyed list
+ * found again by its "k:" token (as build_member names and step finds them). Any doubt says no.
+ */
+static int refound(const cm_kind *k, const cJSON *m, const char *sub, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return 0;
+    if (cJSON_IsObject(m)) {
+        for (const cJSON *c = m->child; c; c = c->next) {
+            if (!c->string || strlen(c->string) > 590)
+                return 0;
+            for (const cJSON *d = m->child; d != c; d = d->next)
+                if (d->string == c->string || strcmp(d->string, c->string) == 0)
+                    return 0;
+            char csub[512];
+            if (snprintf(csub, sizeof csub, "%s%s%s", sub, *sub ? "." : "", c->string) >= (int)sizeof csub)
+                csub[0] = '\0';
+            if (!refound(k, c, csub, depth + 1))
+                return 0;
+        }
+        return 1;
+    }
+    const char *key = cJSON_IsArray(m) ? cm_patch_merge_key(k, sub) : NULL;
+    if (!key || !*key) /* one leaf, or a set ("v:" stops the walk at the list) */
+        return 1;
+    char itemsub[520], tok[600];
+    snprintf(itemsub, sizeof itemsub, "%s[]", sub);
+    for (const cJSON *el = m->child; el; el = el->next) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(el, key);
+        if (cJSON_IsString(v) && plain(key) && strlen(key) + 6 * strlen(v->valuestring) + 16 < sizeof tok) {
+            /* a string key whose token is not cut (each byte escaped at most as \u00XX): it
+             * parses back to the same string, so the walk finds the first item with that value */
+            for (const cJSON *e = m->child; e != el; e = e->next)
+                if (cm_json_equal(cJSON_GetObjectItemCaseSensitive(e, key), v))
+                    return 0;
+            if (!refound(k, el, itemsub, depth + 1))
+                return 0;
+            continue;
+        }
+        item_token(key, el, tok, sizeof tok);
+        cJSON *want = cJSON_Parse(tok + 2);
+        const cJSON *found = want ? find_parsed(m, want) : NULL;
+        cJSON_Delete(want);
+        if (found != el || !refound(k, el, itemsub, depth + 1))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Whether top-level member m of next can be left out of the update's walk: old's member of
+ * its name equals it and the walk would find every value of it (refound), so each of its
+ * leaves is found equal in old and next and changes no owner.
+ */
+static int unchanged(const cm_kind *k, const cJSON *old, const cJSON *next, const cJSON *m)
+{
+    if (!old || !m->string || strlen(m->string) > 590)
+        return 0;
+    for (const cJSON *c = next->child; c; c = c->next)
+        if (c != m && c->string && strcmp(c->string, m->string) == 0)
+            return 0;
+    const cJSON *om = cJSON_GetObjectItemCaseSensitive(old, m->string);
+    return om && cm_json_equal(om, m) && refound(k, m, m->string, 1);
+}
+
 void cm_ssa_update(const cm_kind *k, const cJSON *old, cJSON *next, const char *manager, const char *now)
 {
     cJSON *entries = entries_of(old ? old : next);
     struct upd u = {old, next, entries, entry(entries, k, manager, "Update", now)};
-    cJSON *set = field_set(k, next);
+    /* next's field set (field_set) without the members an update leaves as they were: most
+     * writes change a member or two (a renewTime, a pod's status, which no set holds) */
+    cJSON *set = cJSON_CreateObject();
+    const cJSON *m;
+    cJSON_ArrayForEach(m, next) {
+        if (!strcmp(m->string, "apiVersion") || !strcmp(m->string, "kind") || !strcmp(m->string, "status") ||
+            unchanged(k, old, next, m))
+            continue;
+        build_member(k, set, m, "", 0);
+    }
     struct path p = {.n = 0};
     walk_changed(&u, set, &p, (struct cursor){old, 0}, (struct cursor){next, 0});
     cJSON_Delete(set);

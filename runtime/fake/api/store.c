@@ -254,8 +254,9 @@ static void bucket_sort(struct bucket *b)
     b->sorted = 1;
 }
 
-/* Copies the event into the history ring, dropping the oldest when full. */
-static void record(cm_store *s, const cm_event *ev)
+/* Copies the event into the history ring, dropping the oldest when full; ev->text is then the
+ * text kept. */
+static void record(cm_store *s, cm_event *ev)
 {
     if (s->quiet)
         return;
@@ -275,18 +276,46 @@ static void record(cm_store *s, const cm_event *ev)
         s->ring_start = (s->ring_start + 1) % s->ring_cap;
         s->ring_n--;
     }
-    s->ring[(s->ring_start + s->ring_n) % s->ring_cap] =
-        (struct hist){ev->type, ev->rv, ev->kind, ns, text, strlen(text)};
+    size_t len = strlen(text);
+    s->ring[(s->ring_start + s->ring_n) % s->ring_cap] = (struct hist){ev->type, ev->rv, ev->kind, ns, text, len};
     s->ring_n++;
+    ev->text = text;
+    ev->len = len;
 }
 
 /* Records the change and tells every subscriber. */
 static void emit(cm_store *s, enum cm_event_type type, const cm_obj *o, const cJSON *prev)
 {
-    cm_event ev = {type, o->rv, o->kind, o->ns, o->json, prev};
+    cm_event ev = {type, o->rv, o->kind, o->ns, o->json, prev, NULL, 0};
     record(s, &ev);
     for (size_t i = 0; i < s->nsubs; i++)
         s->subs[i].fn(s->subs[i].ud, &ev);
+}
+
+/* Member names, kept once per process (never freed: copies of stored objects may outlive their
+ * store). A stored object's members point at them (cJSON_StringIsConst, which cJSON_Duplicate
+ * keeps and cJSON_Delete honours), so copying a stored object or freeing the copy allocates or
+ * frees no name, and a store of many alike objects holds each name once. */
+static cm_map *names;
+
+static void intern_names(cJSON *item)
+{
+    for (cJSON *c = item->child; c; c = c->next) {
+        if (c->string && !(c->type & cJSON_StringIsConst) && (names || (names = cm_map_new()))) {
+            char *k = cm_map_get(names, c->string);
+            if (!k && (k = strdup(c->string)) && cm_map_set(names, c->string, k) != 0) {
+                free(k);
+                k = NULL;
+            }
+            if (k) {
+                cJSON_free(c->string);
+                c->string = k;
+                c->type |= cJSON_StringIsConst;
+            }
+        }
+        if (c->child)
+            intern_names(c);
+    }
 }
 
 /* Takes the next resourceVersion and writes it into the object. */
@@ -324,6 +353,7 @@ cm_obj *cm_store_insert(cm_store *s, const cm_kind *k, cJSON *json)
     }
     o->kind = k;
     o->json = json;
+    intern_names(json);
     if (b->n > 1 && b->sorted && obj_cmp(&b->items[b->n - 2], &b->items[b->n - 1]) > 0) {
         if (s->quiet) /* a fixture loads in any order: sorted once, when first listed */
             b->sorted = 0;
@@ -342,6 +372,7 @@ int cm_store_replace(cm_store *s, cm_obj *o, cJSON *json)
     unindex_node(s, o);
     cJSON *old = o->json;
     o->json = json;
+    intern_names(json);
     int rc = index_node(s, o);
     stamp(s, o);
     emit(s, CM_EV_MODIFIED, o, old);
@@ -447,7 +478,7 @@ int cm_store_replay(const cm_store *s, int64_t rv, cm_store_fn fn, void *ud, int
         cJSON *obj = cm_json_parse(h->text, h->len, &err); /* text it printed: it parses */
         if (!obj)
             continue;
-        cm_event ev = {h->type, h->rv, h->kind, h->ns, obj, NULL};
+        cm_event ev = {h->type, h->rv, h->kind, h->ns, obj, NULL, h->text, h->len};
         fn(ud, &ev);
         cJSON_Delete(obj);
     }

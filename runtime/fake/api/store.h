@@ -7,7 +7,8 @@
  * bounded history (for watches that resume from a version) and tells every
  * subscriber. Lists come back sorted by namespace then name, as etcd's keys
  * sort; pods are also indexed by spec.nodeName so that one node's pods are
- * found without scanning the cluster.
+ * found without scanning the cluster. A stored object's member names are shared process-wide
+ * (cJSON_StringIsConst: copies keep pointing at them); nothing frees or rewrites one in place.
  *
  * The store knows nothing of HTTP or of API semantics (defaults, validation,
  * generation, finalizers): the REST layer (api.c) decides, the store records.
@@ -41,6 +42,9 @@ typedef struct cm_event {
     const char *ns;
     const cJSON *obj; /* the object as of this event (for DELETED: its last state) */
     const cJSON *prev; /* MODIFIED, live events only: the object before; else NULL */
+    const char *text;  /* obj as its compact JSON, when the store printed it for its history
+                        * (valid during the call); else NULL */
+    size_t len;        /* strlen(text) */
 } cm_event;
 
 /* Receives every change after it is made. Must not change the store. */

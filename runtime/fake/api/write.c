@@ -146,19 +146,21 @@ static int check_type(struct call *c, cJSON *obj)
 
 cJSON *cm_fake_validate_write(const cm_kind *k, const cJSON *obj)
 {
-    const char *name = cm_meta_str(obj, "name");
-    cJSON *st = cm_status_invalid(k, name ? name : "");
-    cm_validate_meta(st, k, obj);
+    cJSON *found = cJSON_CreateObject(); /* the causes gather here; a Status only when there are some */
+    cm_validate_meta(found, k, obj);
     if (is(k->kind, "Pod") && !k->group[0]) {
         const cJSON *containers = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(obj, "spec"), "containers");
         if (cJSON_GetArraySize(containers) == 0)
-            cm_status_invalid_cause(st, "FieldValueRequired", "spec.containers", "Required value");
+            cm_status_invalid_cause(found, "FieldValueRequired", "spec.containers", "Required value");
     }
-    if (!cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "details"), "causes")) {
-        cJSON_Delete(st);
+    cJSON *causes = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(found, "details"), "causes");
+    cJSON_Delete(found);
+    if (!causes)
         return (k->flags & CM_KIND_CUSTOM) ? cm_fake_validate(k, obj) : NULL;
-    }
+    const char *name = cm_meta_str(obj, "name");
+    cJSON *st = cm_status_invalid(k, name ? name : "");
+    cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(st, "details"), "causes", causes);
     cm_status_invalid_done(st, k, name ? name : "");
     return st;
 }
