@@ -513,8 +513,17 @@ static int truthy(const cJSON *e, const char *key)
     return v && !cJSON_IsNull(v) && !cJSON_IsFalse(v);
 }
 
-const cJSON *cm_host_neigh_to(const cm_host *h, const char *dev, const char *dst)
+const cJSON *cm_host_neigh_to(cm_host *h, const char *dev, const char *dst)
 {
+    /* the section's index ("dev dst"), as neigh_del finds an entry, unless a key has two entries
+     * (then the first with an lladdr may not be the index's) */
+    char key[256];
+    struct hidx *x = index_of(h, IX_NEIGH);
+    int n_key = snprintf(key, sizeof key, "%s %s", dev, dst);
+    if (x && !x->dups && n_key > 0 && (size_t)n_key < sizeof key) {
+        const cJSON *e = cm_map_get(x->m, key);
+        return e && truthy(e, "lladdr") ? e : NULL;
+    }
     const cJSON *n;
     cJSON_ArrayForEach(n, h->neighbours)
         if (streq(str(n, "dev"), dev) && streq(str(n, "dst"), dst) && truthy(n, "lladdr"))

@@ -83,7 +83,7 @@ const cJSON *cm_host_link(const cm_host *h, const char *name);
  * fdb_to: the first FDB entry on dev for the MAC lladdr that has a dst. NULL when none.
  */
 const cJSON *cm_host_route_to(const cm_host *h, uint32_t addr);
-const cJSON *cm_host_neigh_to(const cm_host *h, const char *dev, const char *dst);
+const cJSON *cm_host_neigh_to(cm_host *h, const char *dev, const char *dst);
 const cJSON *cm_host_fdb_to(const cm_host *h, const char *dev, const char *lladdr);
 
 /* Adds a link (-EEXIST, -ERANGE for a name over 15 bytes, -EINVAL for a bad name or VNI,
